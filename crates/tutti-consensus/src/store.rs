@@ -1,0 +1,463 @@
+//! Participant slots, their latest inputs, and the incrementally maintained per-parameter sums.
+//!
+//! Inputs are stored per parameter in one contiguous array indexed by slot (`cells[param]
+//! [slot]`), each cell holding the input in unit form and its *recency factor*
+//! `r = 2^((t − epoch) / h)` relative to the parameter's epoch. An input's weight at time
+//! `now` is `r · zone · trust · 2^(−(now − epoch) / h)`; the last factor is common to every
+//! input, so it cancels in every aggregate and the running sums `Σ r·zone·trust (·u, ·u²)`
+//! and the fine histogram can be kept up to date in O(1) per submit (subtract the old
+//! contribution, add the new one) and O(params) per leave or trust change.
+//!
+//! Two housekeeping passes keep the sums honest:
+//! - **Rebase.** When `(now − epoch) / h` grows large, the epoch moves forward by a whole
+//!   number `k` of half-lives and every `r` and every sum is multiplied by `2^−k`. That
+//!   scaling is exact in binary floating point, so the sums still equal what a recomputation
+//!   would give and later subtractions stay exact. One parameter is rebased per tick (past a
+//!   soft limit) so the O(participants) cost is spread; a hard limit rebases at once.
+//! - **Drift.** Every add or subtract can round by `ε · Σw`. The store adds `Σw` to a
+//!   per-parameter *churn* counter per operation; when `churn · ε` exceeds `1e-6 · Σw` (many
+//!   operations, or a large cancellation such as the heaviest inputs leaving) the
+//!   parameter's sums are recomputed from the cells. Bins and totals whose input count drops
+//!   to zero are reset to exact zeros.
+//!
+//! This module must never allocate per input: cells are preallocated per slot at join.
+
+use crate::config::{ZoneId, FINE_BINS};
+use crate::error::InputError;
+use crate::partials::ParamPartial;
+
+/// Rebase (one parameter per tick) when the newest recency exponent passes this.
+const SOFT_EXPONENT: f64 = 256.0;
+/// Rebase immediately when the newest recency exponent passes this (`2^768 · 10^12` weight
+/// per input times millions of inputs stays far below `f64::MAX`).
+const HARD_EXPONENT: f64 = 768.0;
+/// Relative error bound that triggers a recomputation of a parameter's sums.
+const DRIFT_TOLERANCE: f64 = 1e-6;
+
+/// One participant's latest input on one parameter.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cell {
+    /// Input in unit form; NaN when there is no input.
+    pub(crate) u: f64,
+    /// Recency factor relative to the parameter's epoch (1 without recency).
+    pub(crate) r: f64,
+}
+
+impl Cell {
+    const EMPTY: Cell = Cell {
+        u: f64::NAN,
+        r: 0.0,
+    };
+
+    #[inline]
+    pub(crate) fn is_set(&self) -> bool {
+        !self.u.is_nan()
+    }
+}
+
+/// Fine-histogram bin of an input in unit form.
+#[inline]
+pub(crate) fn bin_of(discrete: bool, u: f64) -> usize {
+    if discrete {
+        u as usize
+    } else {
+        ((u * FINE_BINS as f64) as usize).min(FINE_BINS - 1)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    generation: u32,
+    active: bool,
+    zone: Option<ZoneId>,
+}
+
+/// Bookkeeping beside a parameter's sums.
+#[derive(Clone, Debug)]
+struct Aux {
+    /// Inputs per fine bin, to reset emptied bins to exact zeros.
+    bin_n: Vec<u32>,
+    /// Time at which `r = 1`.
+    epoch: f64,
+    /// Accumulated magnitude of rounding-error sources since the last recomputation.
+    churn: f64,
+    /// Last `(now, r)` computed, since many submits share one `now`.
+    r_cache: (f64, f64),
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    half_life: Option<f64>,
+    zone_weights: Vec<f64>,
+    discrete: Vec<bool>,
+    slots: Vec<Slot>,
+    /// zone weight × trust per slot (0 for a free slot).
+    pub(crate) factor: Vec<f64>,
+    free: Vec<u32>,
+    pub(crate) joined: u64,
+    /// `cells[param][slot]`.
+    pub(crate) cells: Vec<Vec<Cell>>,
+    /// Running sums per parameter, relative to the parameter's epoch (`log2_scale` = 0).
+    pub(crate) sums: Vec<ParamPartial>,
+    aux: Vec<Aux>,
+}
+
+impl Store {
+    pub(crate) fn new(
+        half_life: Option<f64>,
+        zone_weights: Vec<f64>,
+        bins: &[(bool, usize)],
+        capacity: usize,
+    ) -> Self {
+        Store {
+            half_life,
+            zone_weights,
+            discrete: bins.iter().map(|&(d, _)| d).collect(),
+            slots: Vec::with_capacity(capacity),
+            factor: Vec::with_capacity(capacity),
+            free: Vec::new(),
+            joined: 0,
+            cells: bins.iter().map(|_| Vec::with_capacity(capacity)).collect(),
+            sums: bins.iter().map(|&(_, n)| ParamPartial::new(n)).collect(),
+            aux: bins
+                .iter()
+                .map(|&(_, n)| Aux {
+                    bin_n: vec![0; n],
+                    epoch: 0.0,
+                    churn: 0.0,
+                    r_cache: (f64::NAN, 1.0),
+                })
+                .collect(),
+        }
+    }
+
+    /// The epoch of parameter `p` (time at which a stored `r` of 1 means weight 1).
+    pub(crate) fn epoch(&self, p: usize) -> f64 {
+        self.aux[p].epoch
+    }
+
+    /// The slot of a live participant.
+    pub(crate) fn slot(&self, id: crate::ParticipantId) -> Result<usize, InputError> {
+        let i = id.slot as usize;
+        match self.slots.get(i) {
+            Some(s) if s.active && s.generation == id.generation => Ok(i),
+            _ => Err(InputError::UnknownParticipant),
+        }
+    }
+
+    fn factor_for(&self, zone: Option<ZoneId>, trust: f64) -> Result<f64, InputError> {
+        if !(0.0..=crate::MAX_WEIGHT).contains(&trust) {
+            return Err(InputError::InvalidTrust { trust });
+        }
+        let zone_weight = match zone {
+            None => 1.0,
+            Some(z) => *self
+                .zone_weights
+                .get(usize::from(z.0))
+                .ok_or(InputError::UnknownZone {
+                    zone: z.0,
+                    zones: self.zone_weights.len(),
+                })?,
+        };
+        Ok(zone_weight * trust)
+    }
+
+    pub(crate) fn join(
+        &mut self,
+        zone: Option<ZoneId>,
+        trust: f64,
+    ) -> Result<crate::ParticipantId, InputError> {
+        let factor = self.factor_for(zone, trust)?;
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                let s =
+                    u32::try_from(self.slots.len()).map_err(|_| InputError::TooManyParticipants)?;
+                self.slots.push(Slot {
+                    generation: 0,
+                    active: false,
+                    zone: None,
+                });
+                self.factor.push(0.0);
+                for cells in &mut self.cells {
+                    cells.push(Cell::EMPTY);
+                }
+                s
+            }
+        };
+        let i = slot as usize;
+        self.slots[i].active = true;
+        self.slots[i].zone = zone;
+        self.factor[i] = factor;
+        self.joined += 1;
+        Ok(crate::ParticipantId {
+            slot,
+            generation: self.slots[i].generation,
+        })
+    }
+
+    pub(crate) fn leave(&mut self, slot: usize) {
+        let f = self.factor[slot];
+        for p in 0..self.cells.len() {
+            let cell = self.cells[p][slot];
+            if cell.is_set() {
+                let bin = bin_of(self.discrete[p], cell.u);
+                remove(&mut self.sums[p], &mut self.aux[p], cell.u, cell.r * f, bin);
+                self.cells[p][slot] = Cell::EMPTY;
+            }
+        }
+        let s = &mut self.slots[slot];
+        s.active = false;
+        s.generation = s.generation.wrapping_add(1);
+        self.factor[slot] = 0.0;
+        // Slot indices fit in u32: `join` refuses to create more.
+        self.free.push(slot as u32);
+        self.joined -= 1;
+    }
+
+    pub(crate) fn set_trust(&mut self, slot: usize, trust: f64) -> Result<(), InputError> {
+        let new = self.factor_for(self.slots[slot].zone, trust)?;
+        let old = self.factor[slot];
+        for p in 0..self.cells.len() {
+            let cell = self.cells[p][slot];
+            if cell.is_set() {
+                let bin = bin_of(self.discrete[p], cell.u);
+                remove(
+                    &mut self.sums[p],
+                    &mut self.aux[p],
+                    cell.u,
+                    cell.r * old,
+                    bin,
+                );
+                add(
+                    &mut self.sums[p],
+                    &mut self.aux[p],
+                    cell.u,
+                    cell.r * new,
+                    bin,
+                );
+            }
+        }
+        self.factor[slot] = new;
+        Ok(())
+    }
+
+    /// Recency factor of an input at `now` for parameter `p` (rebasing first if needed).
+    #[inline]
+    fn recency(&mut self, p: usize, now: f64) -> f64 {
+        let Some(h) = self.half_life else {
+            return 1.0;
+        };
+        let aux = &self.aux[p];
+        if aux.r_cache.0 == now {
+            return aux.r_cache.1;
+        }
+        if (now - aux.epoch) / h > HARD_EXPONENT {
+            self.rebase(p, now);
+        }
+        let aux = &mut self.aux[p];
+        let r = ((now - aux.epoch) / h).exp2();
+        aux.r_cache = (now, r);
+        r
+    }
+
+    /// Stores participant `slot`'s input `u` (unit form) on parameter `p` at time `now`.
+    #[inline]
+    pub(crate) fn put(&mut self, p: usize, slot: usize, u: f64, now: f64) {
+        let discrete = self.discrete[p];
+        let f = self.factor[slot];
+        let old = self.cells[p][slot];
+        if old.is_set() {
+            remove(
+                &mut self.sums[p],
+                &mut self.aux[p],
+                old.u,
+                old.r * f,
+                bin_of(discrete, old.u),
+            );
+        }
+        if self.sums[p].inputs == 0 {
+            // Nobody else has input: start a fresh epoch (the sums are exact zeros).
+            let aux = &mut self.aux[p];
+            aux.epoch = now;
+            aux.r_cache = (now, 1.0);
+            aux.churn = 0.0;
+        }
+        let r = self.recency(p, now);
+        self.cells[p][slot] = Cell { u, r };
+        add(
+            &mut self.sums[p],
+            &mut self.aux[p],
+            u,
+            r * f,
+            bin_of(discrete, u),
+        );
+    }
+
+    /// Clears every input (participants stay joined).
+    pub(crate) fn clear_inputs(&mut self) {
+        for cells in &mut self.cells {
+            cells.fill(Cell::EMPTY);
+        }
+        for (sums, aux) in self.sums.iter_mut().zip(&mut self.aux) {
+            sums.clear();
+            aux.bin_n.fill(0);
+            aux.churn = 0.0;
+            aux.r_cache = (f64::NAN, 1.0);
+        }
+    }
+
+    /// Moves parameter `p`'s epoch forward by whole half-lives towards `now`, scaling every
+    /// stored factor and sum by the same power of two (exact).
+    fn rebase(&mut self, p: usize, now: f64) {
+        let Some(h) = self.half_life else {
+            return;
+        };
+        let aux = &mut self.aux[p];
+        let k = ((now - aux.epoch) / h).floor();
+        if k.is_nan() || k < 1.0 {
+            return;
+        }
+        let scale = pow2_neg(k);
+        for cell in &mut self.cells[p] {
+            cell.r *= scale;
+        }
+        let sums = &mut self.sums[p];
+        sums.sum_w *= scale;
+        sums.sum_wu *= scale;
+        sums.sum_wu2 *= scale;
+        for w in &mut sums.bin_w {
+            *w *= scale;
+        }
+        for w in &mut sums.bin_wu {
+            *w *= scale;
+        }
+        aux.churn *= scale;
+        aux.epoch += k * h;
+        aux.r_cache = (f64::NAN, 1.0);
+    }
+
+    /// Recomputes parameter `p`'s sums from its cells.
+    fn recompute(&mut self, p: usize) {
+        let discrete = self.discrete[p];
+        let sums = &mut self.sums[p];
+        let aux = &mut self.aux[p];
+        sums.clear();
+        aux.bin_n.fill(0);
+        for (cell, &f) in self.cells[p].iter().zip(&self.factor) {
+            if cell.is_set() {
+                let bin = bin_of(discrete, cell.u);
+                sums.add(cell.u, cell.r * f, bin);
+                aux.bin_n[bin] += 1;
+            }
+        }
+        aux.churn = 0.0;
+    }
+
+    /// Tick-time housekeeping: rebase epochs that ran far behind `now` and recompute sums
+    /// whose rounding-error bound grew too large.
+    pub(crate) fn maintain(&mut self, now: f64) {
+        if let Some(h) = self.half_life {
+            let mut soft_budget = 1;
+            for p in 0..self.sums.len() {
+                if self.sums[p].inputs == 0 {
+                    continue;
+                }
+                let x = (now - self.aux[p].epoch) / h;
+                if x > HARD_EXPONENT || (x > SOFT_EXPONENT && soft_budget > 0) {
+                    soft_budget -= 1;
+                    self.rebase(p, now);
+                }
+            }
+        }
+        for p in 0..self.sums.len() {
+            if self.aux[p].churn * f64::EPSILON > DRIFT_TOLERANCE * self.sums[p].sum_w {
+                self.recompute(p);
+            }
+        }
+    }
+
+    /// Sums weighted by the agreement term `exp(−a · dist(u, current[p]))` into `out`
+    /// (relative to each parameter's epoch). `dist` is `|u − c|` in unit form for a continuous
+    /// parameter and 0/1 (same choice or not) for a discrete one. O(participants · params).
+    pub(crate) fn agreement_pass(&self, a: f64, current: &[f64], out: &mut [ParamPartial]) {
+        let far = (-a).exp();
+        for (p, dst) in out.iter_mut().enumerate() {
+            dst.clear();
+            let discrete = self.discrete[p];
+            let c = current[p];
+            for (cell, &f) in self.cells[p].iter().zip(&self.factor) {
+                if !cell.is_set() {
+                    continue;
+                }
+                let term = if discrete {
+                    if cell.u == c {
+                        1.0
+                    } else {
+                        far
+                    }
+                } else {
+                    (-a * (cell.u - c).abs()).exp()
+                };
+                dst.add(cell.u, cell.r * f * term, bin_of(discrete, cell.u));
+            }
+        }
+    }
+}
+
+#[inline]
+fn add(sums: &mut ParamPartial, aux: &mut Aux, u: f64, w: f64, bin: usize) {
+    sums.add(u, w, bin);
+    aux.bin_n[bin] += 1;
+    aux.churn += sums.sum_w;
+}
+
+#[inline]
+fn remove(sums: &mut ParamPartial, aux: &mut Aux, u: f64, w: f64, bin: usize) {
+    aux.churn += sums.sum_w;
+    sums.inputs -= 1;
+    if sums.inputs == 0 {
+        sums.sum_w = 0.0;
+        sums.sum_wu = 0.0;
+        sums.sum_wu2 = 0.0;
+        aux.churn = 0.0;
+    } else {
+        let wu = w * u;
+        sums.sum_w -= w;
+        sums.sum_wu -= wu;
+        sums.sum_wu2 -= wu * u;
+    }
+    aux.bin_n[bin] -= 1;
+    if aux.bin_n[bin] == 0 {
+        sums.bin_w[bin] = 0.0;
+        sums.bin_wu[bin] = 0.0;
+    } else {
+        sums.bin_w[bin] -= w;
+        sums.bin_wu[bin] -= w * u;
+    }
+}
+
+/// `2^−k` for a whole number `k ≥ 1`, exactly (0 past the subnormal range).
+fn pow2_neg(k: f64) -> f64 {
+    if k <= 1022.0 {
+        // k is a whole number in 1..=1022: the biased exponent 1023 − k is in 1..=1022.
+        f64::from_bits((1023 - k as u64) << 52)
+    } else if k <= 1074.0 {
+        f64::from_bits(1u64 << (1074 - k as u64))
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pow2_neg;
+
+    #[test]
+    fn pow2_neg_is_exact() {
+        for k in [1.0, 2.0, 10.0, 300.0, 1022.0, 1023.0, 1074.0] {
+            assert_eq!(pow2_neg(k), (-k).exp2(), "k = {k}");
+        }
+        assert_eq!(pow2_neg(1075.0), 0.0);
+    }
+}

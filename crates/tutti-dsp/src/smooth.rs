@@ -1,0 +1,118 @@
+//! Parameter smoothing: linear ramps applied sample by sample (or sub-block by sub-block for
+//! filter coefficients) so control changes never click.
+//!
+//! A jump from `a` to `b` with a ramp of `n` samples changes the value by at most `|b - a| / n`
+//! per sample. Setting a new target while a ramp is running starts a new ramp from the current
+//! value. Nothing here allocates; every method is safe to call inside `process()`.
+
+/// A linearly ramped value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ramp {
+    current: f32,
+    target: f32,
+    step: f32,
+    remaining: u32,
+    len: u32,
+}
+
+impl Ramp {
+    /// A settled ramp at `value` that takes `len` samples (at least 1) for each change.
+    pub fn new(value: f32, len: u32) -> Self {
+        Self {
+            current: value,
+            target: value,
+            step: 0.0,
+            remaining: 0,
+            len: len.max(1),
+        }
+    }
+
+    /// Ramp length in samples for a time in ms.
+    pub fn len_for(ms: f64, sample_rate: f64) -> u32 {
+        ((ms * 1e-3 * sample_rate).round() as u32).max(1)
+    }
+
+    /// Starts a ramp towards `target`.
+    pub fn set(&mut self, target: f32) {
+        self.target = target;
+        if target == self.current {
+            self.remaining = 0;
+            self.step = 0.0;
+        } else {
+            self.remaining = self.len;
+            self.step = (target - self.current) / self.len as f32;
+        }
+    }
+
+    /// Jumps to `value` without a ramp (used by `reset`).
+    pub fn snap(&mut self, value: f32) {
+        self.current = value;
+        self.target = value;
+        self.remaining = 0;
+        self.step = 0.0;
+    }
+
+    /// Whether a ramp is in progress.
+    #[inline]
+    pub fn is_ramping(&self) -> bool {
+        self.remaining > 0
+    }
+
+    /// Current value.
+    #[inline]
+    pub fn value(&self) -> f32 {
+        self.current
+    }
+
+    /// Final value.
+    #[inline]
+    pub fn target(&self) -> f32 {
+        self.target
+    }
+
+    /// Advances one sample and returns the new value.
+    #[inline]
+    pub fn next_value(&mut self) -> f32 {
+        if self.remaining > 0 {
+            self.remaining -= 1;
+            if self.remaining == 0 {
+                self.current = self.target;
+            } else {
+                self.current += self.step;
+            }
+        }
+        self.current
+    }
+
+    /// Advances `n` samples at once and returns the new value.
+    #[inline]
+    pub fn advance(&mut self, n: u32) -> f32 {
+        if self.remaining > 0 {
+            if n >= self.remaining {
+                self.remaining = 0;
+                self.current = self.target;
+            } else {
+                self.remaining -= n;
+                self.current = self.target - self.step * self.remaining as f32;
+            }
+        }
+        self.current
+    }
+
+    /// Multiplies `buf` by the ramped value (gain), advancing it.
+    #[inline]
+    pub fn apply_gain(&mut self, buf: &mut [f32]) {
+        if self.is_ramping() {
+            for s in buf.iter_mut() {
+                *s *= self.next_value();
+            }
+        } else {
+            let g = self.current;
+            if g != 1.0 {
+                for s in buf.iter_mut() {
+                    *s *= g;
+                }
+            }
+        }
+    }
+}

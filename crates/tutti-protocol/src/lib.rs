@@ -1,0 +1,653 @@
+//! The live protocol on WebSocket `/live/v1`: JSON text frames with a `type` field.
+//!
+//! Client frames ([`ClientFrame`]) are parsed here with every limit checked, and the
+//! parse error says what was wrong ([`FrameError`], whose [`ErrorCode`] is stable).
+//! Server frames are built here too ([`ServerFrame`]), except the per-tick `state` frame,
+//! which the hub serialises once per tick from the consensus snapshot
+//! (see `docs/protocol.md` for its shape).
+//!
+//! Must never: do I/O, know about sockets or the engine's internals.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest client frame accepted, in bytes. Larger frames get `frame_too_large`.
+pub const MAX_FRAME_BYTES: usize = 4096;
+/// Longest parameter, show code, zone or seat string accepted.
+pub const MAX_NAME: usize = 64;
+
+/// Stable error codes of `error` frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, or not a JSON object.
+    BadJson,
+    /// A JSON object without a string `type`, or with missing/extra/mistyped fields.
+    BadFrame,
+    /// `type` is not a known frame type.
+    UnknownType,
+    /// Frame larger than [`MAX_FRAME_BYTES`].
+    FrameTooLarge,
+    /// Binary frames are not part of the protocol.
+    BinaryNotSupported,
+    /// The parameter does not exist in this piece.
+    UnknownParam,
+    /// A vote for a continuous parameter, a number for a vote, …
+    WrongType,
+    /// NaN or ±infinity.
+    NotFinite,
+    /// Outside the parameter's range.
+    OutOfRange,
+    /// Not one of the vote's choices.
+    InvalidChoice,
+    /// No such show.
+    UnknownShow,
+    /// The show has ended.
+    ShowEnded,
+    /// The show is not live (scheduled or paused): inputs are not taken.
+    ShowNotLive,
+    /// A frame that needs `join` first.
+    NotJoined,
+    /// `join` twice on one connection.
+    AlreadyJoined,
+    /// Unknown zone name.
+    UnknownZone,
+    /// A performer command from an audience or display connection.
+    Forbidden,
+    /// Wrong or missing performer token.
+    Unauthorized,
+    /// Inputs far over the piece's input rate were dropped.
+    RateLimited,
+    /// An override with invalid values.
+    InvalidOverride,
+    /// A session action not allowed from the show's current status.
+    InvalidTransition,
+    /// The server could not complete the request (e.g. storage failed); nothing changed.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::BinaryNotSupported => "binary_not_supported",
+            ErrorCode::UnknownParam => "unknown_param",
+            ErrorCode::WrongType => "wrong_type",
+            ErrorCode::NotFinite => "not_finite",
+            ErrorCode::OutOfRange => "out_of_range",
+            ErrorCode::InvalidChoice => "invalid_choice",
+            ErrorCode::UnknownShow => "unknown_show",
+            ErrorCode::ShowEnded => "show_ended",
+            ErrorCode::ShowNotLive => "show_not_live",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::AlreadyJoined => "already_joined",
+            ErrorCode::UnknownZone => "unknown_zone",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::InvalidOverride => "invalid_override",
+            ErrorCode::InvalidTransition => "invalid_transition",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// Every code, for counters and documentation tests.
+    pub const ALL: [ErrorCode; 22] = [
+        ErrorCode::BadJson,
+        ErrorCode::BadFrame,
+        ErrorCode::UnknownType,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::BinaryNotSupported,
+        ErrorCode::UnknownParam,
+        ErrorCode::WrongType,
+        ErrorCode::NotFinite,
+        ErrorCode::OutOfRange,
+        ErrorCode::InvalidChoice,
+        ErrorCode::UnknownShow,
+        ErrorCode::ShowEnded,
+        ErrorCode::ShowNotLive,
+        ErrorCode::NotJoined,
+        ErrorCode::AlreadyJoined,
+        ErrorCode::UnknownZone,
+        ErrorCode::Forbidden,
+        ErrorCode::Unauthorized,
+        ErrorCode::RateLimited,
+        ErrorCode::InvalidOverride,
+        ErrorCode::InvalidTransition,
+        ErrorCode::Internal,
+    ];
+}
+
+/// A protocol error: a stable code and a human message naming what was wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct FrameError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Human message.
+    pub message: String,
+}
+
+impl FrameError {
+    /// Build an error.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        FrameError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Who a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A phone in the audience (the default).
+    #[default]
+    Audience,
+    /// A performer: may override and control the session (needs a token).
+    Performer,
+    /// A read-only big screen: detailed state, no inputs.
+    Display,
+}
+
+/// A performer's session action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionAction {
+    /// scheduled → live
+    Start,
+    /// live → paused
+    Pause,
+    /// paused → live
+    Resume,
+    /// live | paused → ended
+    End,
+}
+
+/// Override modes, in the order the engine applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverrideModeName {
+    /// Limit the value to `lo..=hi`.
+    Clamp,
+    /// Add `amount`.
+    Bias,
+    /// Mix towards `target` by `factor`.
+    Blend,
+    /// Hold at `value`.
+    Lock,
+    /// Hold the current value.
+    Freeze,
+}
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Join a show. Must be the first frame.
+    Join {
+        /// Show code; absent = the server's default show.
+        #[serde(default)]
+        show: Option<String>,
+        /// Role (default audience).
+        #[serde(default)]
+        role: Role,
+        /// Performer token.
+        #[serde(default)]
+        token: Option<String>,
+        /// Seat zone name from the piece's seat map.
+        #[serde(default)]
+        zone: Option<String>,
+        /// Seat label (free text, informational).
+        #[serde(default)]
+        seat: Option<String>,
+        /// Resume token from an earlier `welcome`, to get the same slot back.
+        #[serde(default)]
+        resume: Option<String>,
+    },
+    /// Move a slider.
+    Input {
+        /// Parameter name.
+        param: String,
+        /// New value within the parameter's range.
+        value: f64,
+        /// Client sequence number, echoed in `ack`.
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// Vote for a choice of a discrete parameter.
+    Vote {
+        /// Parameter name.
+        param: String,
+        /// Choice name.
+        choice: String,
+        /// Client sequence number, echoed in `ack`.
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// Performer: set an override.
+    Override {
+        /// Parameter name.
+        param: String,
+        /// Which override.
+        mode: OverrideModeName,
+        /// lock: the value to hold.
+        #[serde(default)]
+        value: Option<f64>,
+        /// bias: the amount to add.
+        #[serde(default)]
+        amount: Option<f64>,
+        /// blend: the target value.
+        #[serde(default)]
+        target: Option<f64>,
+        /// blend: 0..1.
+        #[serde(default)]
+        factor: Option<f64>,
+        /// clamp: the bottom.
+        #[serde(default)]
+        lo: Option<f64>,
+        /// clamp: the top.
+        #[serde(default)]
+        hi: Option<f64>,
+        /// Seconds until it expires by itself.
+        #[serde(default)]
+        expires_in: Option<f64>,
+        /// Echoed in `ack` once the override is stored.
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// Performer: remove an override (one mode, or all modes of the parameter).
+    Release {
+        /// Parameter name.
+        param: String,
+        /// The mode to release; absent = all.
+        #[serde(default)]
+        mode: Option<OverrideModeName>,
+        /// Echoed in `ack`.
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// Performer: change the show's status.
+    Session {
+        /// The action.
+        action: SessionAction,
+        /// Echoed in `ack`.
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// Performer: clear all inputs and overrides.
+    Reset {
+        /// Echoed in `ack`.
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// Performer: ignore the audience (values held at defaults, overrides still apply).
+    Bypass {
+        /// On or off.
+        on: bool,
+        /// Echoed in `ack`.
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// Keep-alive; answered with `pong`.
+    Ping {
+        /// Echoed.
+        #[serde(default)]
+        id: Option<u64>,
+    },
+}
+
+const KNOWN_TYPES: [&str; 9] = [
+    "join", "input", "vote", "override", "release", "session", "reset", "bypass", "ping",
+];
+
+fn check_name(field: &str, s: &str) -> Result<(), FrameError> {
+    if s.is_empty() || s.len() > MAX_NAME {
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            format!("{field} must be 1–{MAX_NAME} characters"),
+        ));
+    }
+    Ok(())
+}
+
+impl ClientFrame {
+    /// Parse one text frame, checking size, JSON, type and field limits.
+    pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
+        if text.len() > MAX_FRAME_BYTES {
+            return Err(FrameError::new(
+                ErrorCode::FrameTooLarge,
+                format!(
+                    "frame of {} bytes is over the {MAX_FRAME_BYTES}-byte limit",
+                    text.len()
+                ),
+            ));
+        }
+        let frame: ClientFrame = match serde_json::from_str(text) {
+            Ok(f) => f,
+            Err(e) => return Err(explain(text, e)),
+        };
+        frame.check()?;
+        Ok(frame)
+    }
+
+    fn check(&self) -> Result<(), FrameError> {
+        match self {
+            ClientFrame::Join {
+                show,
+                token,
+                zone,
+                seat,
+                resume,
+                ..
+            } => {
+                for (k, v) in [
+                    ("show", show),
+                    ("token", token),
+                    ("zone", zone),
+                    ("seat", seat),
+                    ("resume", resume),
+                ] {
+                    if let Some(v) = v {
+                        check_name(k, v)?;
+                    }
+                }
+            }
+            ClientFrame::Input { param, .. }
+            | ClientFrame::Override { param, .. }
+            | ClientFrame::Release { param, .. } => check_name("param", param)?,
+            ClientFrame::Vote { param, choice, .. } => {
+                check_name("param", param)?;
+                check_name("choice", choice)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The frame's `seq`, if it carries one.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ClientFrame::Input { seq, .. }
+            | ClientFrame::Vote { seq, .. }
+            | ClientFrame::Override { seq, .. }
+            | ClientFrame::Release { seq, .. }
+            | ClientFrame::Session { seq, .. }
+            | ClientFrame::Reset { seq }
+            | ClientFrame::Bypass { seq, .. } => *seq,
+            ClientFrame::Join { .. } | ClientFrame::Ping { .. } => None,
+        }
+    }
+}
+
+/// Turn a serde failure into the right code: only the failure path pays for this.
+fn explain(text: &str, e: serde_json::Error) -> FrameError {
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        // JSON has no NaN or infinity; a number too large for f64 is how ±inf arrives.
+        Err(e) if e.to_string().contains("number out of range") => {
+            return FrameError::new(ErrorCode::NotFinite, format!("a number is not finite: {e}"))
+        }
+        Err(e) => return FrameError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")),
+    };
+    let Some(obj) = value.as_object() else {
+        return FrameError::new(ErrorCode::BadJson, "a frame must be a JSON object");
+    };
+    match obj.get("type") {
+        None => FrameError::new(ErrorCode::BadFrame, "the frame has no \"type\" field"),
+        Some(serde_json::Value::String(t)) if !KNOWN_TYPES.contains(&t.as_str()) => {
+            let shown: String = t.chars().take(MAX_NAME).collect();
+            FrameError::new(
+                ErrorCode::UnknownType,
+                format!("unknown frame type \"{shown}\""),
+            )
+        }
+        Some(serde_json::Value::String(t)) => {
+            // A known type with bad fields. A mistyped `value` of an input is wrong_type.
+            if (t == "input" && obj.get("value").is_some_and(|v| !v.is_number()))
+                || (t == "vote" && obj.get("choice").is_some_and(|v| !v.is_string()))
+            {
+                return FrameError::new(
+                    ErrorCode::WrongType,
+                    format!("invalid {t} frame: {e}"),
+                );
+            }
+            FrameError::new(ErrorCode::BadFrame, format!("invalid {t} frame: {e}"))
+        }
+        Some(_) => FrameError::new(ErrorCode::BadFrame, "\"type\" must be a string"),
+    }
+}
+
+/// Description of one parameter in `welcome`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamInfo {
+    /// Name used in frames.
+    pub name: String,
+    /// Label to show.
+    pub label: String,
+    /// "continuous" or "discrete".
+    pub kind: String,
+    /// Continuous: bottom.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub min: Option<f64>,
+    /// Continuous: top.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max: Option<f64>,
+    /// Continuous: slider step.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step: Option<f64>,
+    /// Continuous: unit.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unit: Option<String>,
+    /// Default value (continuous) or choice index (discrete).
+    pub default: f64,
+    /// Discrete: the choices.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub choices: Option<Vec<String>>,
+}
+
+/// The show a connection joined, in `welcome`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShowInfo {
+    /// Join code.
+    pub code: String,
+    /// Piece title.
+    pub title: String,
+    /// scheduled | live | paused | ended
+    pub status: String,
+    /// URL an audience member opens to join.
+    pub join_url: String,
+}
+
+/// Frames the server sends (other than `state`, which the hub writes directly).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Reply to `join`.
+    Welcome {
+        /// This connection's participant number in the show.
+        participant: u32,
+        /// Token to send as `resume` after a reconnect to get the same slot.
+        resume: String,
+        /// Role granted.
+        role: Role,
+        /// The show.
+        show: ShowInfo,
+        /// The parameters.
+        params: Vec<ParamInfo>,
+        /// Zone names of the seat map.
+        zones: Vec<String>,
+        /// Consensus tick rate.
+        tick_hz: u32,
+        /// State frames per second sent to this connection (may adapt).
+        state_hz: u32,
+        /// Inputs per second allowed before rate limiting.
+        input_rate: u32,
+    },
+    /// An accepted frame: inputs are applied by tick `tick` (the first state with
+    /// `tick >= this` reflects them); performer commands are stored before this is sent.
+    Ack {
+        /// The client's sequence number.
+        seq: u64,
+        /// The tick that applies it.
+        tick: u64,
+    },
+    /// Something was wrong; nothing else changed.
+    Error {
+        /// Stable code.
+        code: ErrorCode,
+        /// Human message.
+        message: String,
+        /// The `seq` of the frame it answers, if known.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        seq: Option<u64>,
+    },
+    /// Reply to `ping`.
+    Pong {
+        /// Echoed id.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        id: Option<u64>,
+    },
+}
+
+impl ServerFrame {
+    /// Serialise to a JSON text frame.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialise")
+    }
+
+    /// An error frame from a [`FrameError`].
+    pub fn error(e: FrameError, seq: Option<u64>) -> ServerFrame {
+        ServerFrame::Error {
+            code: e.code,
+            message: e.message,
+            seq,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> ErrorCode {
+        ClientFrame::parse(text).unwrap_err().code
+    }
+
+    #[test]
+    fn classifies_bad_frames() {
+        assert_eq!(code("{"), ErrorCode::BadJson);
+        assert_eq!(code("[1,2]"), ErrorCode::BadJson);
+        assert_eq!(code(r#"{"param":"x"}"#), ErrorCode::BadFrame);
+        assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":7}"#), ErrorCode::BadFrame);
+        assert_eq!(
+            code(r#"{"type":"input","param":"x","value":"loud"}"#),
+            ErrorCode::WrongType
+        );
+        assert_eq!(code(r#"{"type":"input","param":"x"}"#), ErrorCode::BadFrame);
+        assert_eq!(
+            code(r#"{"type":"input","param":"x","value":1,"extra":2}"#),
+            ErrorCode::BadFrame
+        );
+        assert_eq!(code(r#"{"type":"input","param":"","value":1}"#), ErrorCode::BadFrame);
+        let big = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(5000));
+        assert_eq!(code(&big), ErrorCode::FrameTooLarge);
+    }
+
+    #[test]
+    fn parses_good_frames() {
+        let f = ClientFrame::parse(r#"{"type":"input","param":"intensity","value":0.5,"seq":3}"#)
+            .unwrap();
+        assert_eq!(f.seq(), Some(3));
+        let j = ClientFrame::parse(r#"{"type":"join","show":"DEMO","zone":"front"}"#).unwrap();
+        assert!(matches!(j, ClientFrame::Join { role: Role::Audience, .. }));
+        let o = ClientFrame::parse(
+            r#"{"type":"override","param":"pitch","mode":"lock","value":3,"expires_in":10}"#,
+        )
+        .unwrap();
+        assert!(matches!(o, ClientFrame::Override { mode: OverrideModeName::Lock, .. }));
+    }
+
+    #[test]
+    fn error_codes_serialise_as_their_names() {
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.as_str()));
+        }
+    }
+}
+
+/// The per-tick `state` frame as a client reads it (the hub writes it directly).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateFrame {
+    /// Always "state".
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Consensus tick number.
+    pub tick: u64,
+    /// Show status: scheduled | live | paused | ended.
+    pub status: String,
+    /// Audience bypassed by a performer.
+    pub bypass: bool,
+    /// Current state frames per second for this class of client (lower when degraded).
+    pub rate: f64,
+    /// Participants joined.
+    pub participants: u32,
+    /// Per parameter, by name.
+    pub params: std::collections::BTreeMap<String, ParamState>,
+}
+
+/// One parameter in a `state` frame. Fields after `agreement` are only in the detailed
+/// state that performers and displays receive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamState {
+    /// The collective value (choice index for votes).
+    pub value: f64,
+    /// Votes: the winning choice's name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub choice: Option<String>,
+    /// Participants with an input on this parameter.
+    pub participants: u32,
+    /// 0..1: how much the crowd agrees.
+    pub agreement: f64,
+    /// Detail: the aggregate before smoothing and overrides.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub raw: Option<f64>,
+    /// Detail: participants with an input / participants joined.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub participation: Option<f64>,
+    /// Detail: weighted standard deviation in parameter units.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub dispersion: Option<f64>,
+    /// Detail: the distribution over fixed bins of the range (sums to 1, or all 0).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub histogram: Option<Vec<f32>>,
+    /// Detail, votes: weight share of each choice.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub choices: Option<Vec<f32>>,
+    /// Detail: active overrides.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub overrides: Option<Vec<OverrideState>>,
+}
+
+/// An active override in a detailed `state` frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverrideState {
+    /// Mode.
+    pub mode: OverrideModeName,
+    /// Who set it.
+    pub by: String,
+    /// lock value, bias amount, blend target, or clamp bottom.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub a: Option<f64>,
+    /// blend factor or clamp top.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub b: Option<f64>,
+    /// Seconds until it expires.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expires_in: Option<f64>,
+}

@@ -1,0 +1,389 @@
+//! Configuration in layers: built-in defaults → `tutti.toml` → `TUTTI_*` environment
+//! variables → command-line flags. Unknown keys are rejected with their name and the
+//! layer they came from; every value is range-checked in [`Config::validate`].
+//!
+//! Must never: read configuration anywhere else, or start anything.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServerError;
+
+/// The whole effective configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP/WebSocket server listens on.
+    pub listen: SocketAddr,
+    /// Directory of the embedded store (created if missing).
+    pub data_dir: PathBuf,
+    /// Base URL for join links and QR codes (default: `http://<listen>`).
+    pub public_url: String,
+    /// A piece spec (TOML) to run instead of the built-in demo.
+    pub piece: Option<PathBuf>,
+    /// Token performers use on `/perform`; empty = a random one is made at start and printed.
+    pub performer_token: String,
+    /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
+    pub log: String,
+    /// Start the default show live at start-up (a demo needs no performer to press start).
+    pub auto_start: bool,
+    /// OSC output and input.
+    pub osc: OscConfig,
+    /// Connection and input limits.
+    pub limits: LimitsConfig,
+    /// Storage tuning.
+    pub store: StoreTuning,
+}
+
+/// OSC settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OscConfig {
+    /// UDP targets that receive one bundle per tick.
+    pub targets: Vec<SocketAddr>,
+    /// Where performer commands are received; `None` disables OSC input.
+    pub listen: Option<SocketAddr>,
+    /// How far ahead bundles are timestamped, in milliseconds (0–1000).
+    pub latency_ms: u32,
+}
+
+/// Limits on what the outside world may use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most simultaneous WebSocket connections; more get HTTP 503.
+    pub max_connections: usize,
+    /// Seconds a disconnected participant's slot is kept for a resume.
+    pub resume_grace_s: u32,
+}
+
+/// Storage tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreTuning {
+    /// Capacity of the writer queue.
+    pub writer_queue: usize,
+    /// Read connections.
+    pub readers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            data_dir: PathBuf::from("tutti-data"),
+            public_url: String::new(),
+            piece: None,
+            performer_token: String::new(),
+            log: "info".into(),
+            auto_start: true,
+            osc: OscConfig {
+                targets: Vec::new(),
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 7879))),
+                latency_ms: 20,
+            },
+            limits: LimitsConfig {
+                max_connections: 15_000,
+                resume_grace_s: 120,
+            },
+            store: StoreTuning {
+                writer_queue: 4096,
+                readers: 2,
+            },
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers alone.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CliOverrides {
+    /// `--listen`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--public-url`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// `--piece`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub piece: Option<PathBuf>,
+    /// `--performer-token`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performer_token: Option<String>,
+    /// `--log`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// `--osc-target` (repeatable) and `--osc-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub osc: Option<CliOsc>,
+}
+
+/// OSC flags.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CliOsc {
+    /// `--osc-target`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<SocketAddr>>,
+    /// `--osc-listen`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Load the layers. `file` is the config file (`None`: `tutti.toml` if it exists);
+    /// `env` is the environment to read `TUTTI_*` from (the process's in production;
+    /// tests pass their own).
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        cli: &CliOverrides,
+    ) -> Result<Config, ServerError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ServerError::Config(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    )));
+                }
+                fig = fig.merge(Toml::file_exact(path));
+            }
+            None => {
+                let default = Path::new("tutti.toml");
+                if default.is_file() {
+                    fig = fig.merge(Toml::file_exact(default));
+                }
+            }
+        }
+        // Figment's Env provider reads the process environment; to keep tests hermetic
+        // we feed it the given pairs through a TOML-valued dictionary instead.
+        let mut dict = figment::value::Dict::new();
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("TUTTI_") else {
+                continue;
+            };
+            if rest == "CONFIG" {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            let value: figment::value::Value = v
+                .parse::<figment::value::Value>()
+                .unwrap_or_else(|_| figment::value::Value::from(v.clone()));
+            insert_path(&mut dict, &path, value);
+        }
+        if !dict.is_empty() {
+            fig = fig.merge(Serialized::globals(dict).profile(figment::Profile::Default));
+        }
+        fig = fig.merge(Serialized::defaults(cli));
+        let _ = Env::prefixed("TUTTI_"); // the naming scheme we follow: TUTTI_OSC__LATENCY_MS
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| ServerError::Config(describe_figment_error(e)))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Range checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let bad = |k: &str, m: &str| Err(ServerError::Config(format!("{k}: {m}")));
+        if self.limits.max_connections == 0 || self.limits.max_connections > 1_000_000 {
+            return bad("limits.max_connections", "must be 1–1000000");
+        }
+        if self.limits.resume_grace_s > 86_400 {
+            return bad("limits.resume_grace_s", "must be at most 86400 seconds");
+        }
+        if self.osc.latency_ms > 1000 {
+            return bad("osc.latency_ms", "must be 0–1000");
+        }
+        if self.osc.targets.len() > 64 {
+            return bad("osc.targets", "at most 64 targets");
+        }
+        if self.store.writer_queue < 16 || self.store.writer_queue > 1_000_000 {
+            return bad("store.writer_queue", "must be 16–1000000");
+        }
+        if self.store.readers == 0 || self.store.readers > 64 {
+            return bad("store.readers", "must be 1–64");
+        }
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
+            return bad("public_url", "must start with http:// or https://");
+        }
+        if !self.performer_token.is_empty()
+            && (self.performer_token.len() < 8 || self.performer_token.len() > 64)
+        {
+            return bad("performer_token", "must be 8–64 characters");
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML (what `tutti config show` prints).
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.clone();
+        if !shown.performer_token.is_empty() {
+            shown.performer_token = "********".into();
+        }
+        toml::to_string_pretty(&shown).expect("config always serialises")
+    }
+
+    /// The base URL for links.
+    pub fn base_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+fn insert_path(dict: &mut figment::value::Dict, path: &[String], value: figment::value::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| figment::value::Value::from(figment::value::Dict::new()));
+            if let figment::value::Value::Dict(_, inner) = entry {
+                insert_path(inner, rest, value);
+            } else {
+                let mut inner = figment::value::Dict::new();
+                insert_path(&mut inner, rest, value);
+                *entry = figment::value::Value::from(inner);
+            }
+        }
+    }
+}
+
+fn describe_figment_error(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            let source = err
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
+                    _ if m.name.contains("Dict") || m.name.contains("Serialized") => {
+                        " (from TUTTI_* environment or flags)".to_string()
+                    }
+                    _ => format!(" (from {})", m.name),
+                })
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{}{source}", err.kind)
+            } else {
+                format!("{key}: {}{source}", err.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tutti.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nlog = \"debug\"\n[osc]\nlatency_ms = 5\n",
+        )
+        .unwrap();
+        let cfg = Config::load(Some(&file), &[], &CliOverrides::default()).unwrap();
+        assert_eq!(cfg.listen.port(), 9000);
+        assert_eq!(cfg.osc.latency_ms, 5);
+        assert_eq!(cfg.data_dir, PathBuf::from("tutti-data"));
+
+        let e = env(&[("TUTTI_LOG", "warn"), ("TUTTI_OSC__LATENCY_MS", "7")]);
+        let cfg = Config::load(Some(&file), &e, &CliOverrides::default()).unwrap();
+        assert_eq!(cfg.log, "warn");
+        assert_eq!(cfg.osc.latency_ms, 7);
+        assert_eq!(cfg.listen.port(), 9000);
+
+        let cli = CliOverrides {
+            log: Some("error".into()),
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Default::default()
+        };
+        let cfg = Config::load(Some(&file), &e, &cli).unwrap();
+        assert_eq!(cfg.log, "error");
+        assert_eq!(cfg.listen.port(), 9100);
+        assert_eq!(cfg.osc.latency_ms, 7);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tutti.toml");
+        std::fs::write(&file, "[osc]\ntargetz = []\n").unwrap();
+        let e = Config::load(Some(&file), &[], &CliOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("targetz"), "{e}");
+        assert!(e.contains("tutti.toml"), "{e}");
+
+        let e = Config::load(None, &env(&[("TUTTI_COLOUR", "red")]), &CliOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::load(
+            None,
+            &env(&[("TUTTI_OSC__LATENCY_MS", "5000")]),
+            &CliOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("osc.latency_ms"), "{e}");
+        let e = Config::load(
+            None,
+            &env(&[("TUTTI_LISTEN", "not-an-address")]),
+            &CliOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("listen"), "{e}");
+        let missing = Config::load(
+            Some(Path::new("/nonexistent/tutti.toml")),
+            &[],
+            &CliOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(missing.contains("/nonexistent/tutti.toml"), "{missing}");
+    }
+
+    #[test]
+    fn show_masks_the_token() {
+        let cfg = Config {
+            performer_token: "supersecret".into(),
+            ..Config::default()
+        };
+        let text = cfg.to_toml();
+        assert!(!text.contains("supersecret"));
+        assert!(text.contains("listen = \"127.0.0.1:7878\""));
+    }
+}

@@ -1,0 +1,50 @@
+//! The server layer's one error type. The binary maps it to exit codes in one place
+//! (`ServerError::exit_code`); protocol errors travel as `tutti_protocol::FrameError`.
+
+/// Errors that stop the server from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Invalid configuration (file, environment or flags).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The piece spec is invalid.
+    #[error("piece {path}: {source}")]
+    Piece {
+        /// Where the spec came from.
+        path: String,
+        /// What is wrong.
+        source: tutti_spec::SpecError,
+    },
+    /// The store could not be opened or used.
+    #[error("store: {0}")]
+    Store(#[from] tutti_store::StoreError),
+    /// A socket could not be bound or used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What we were doing.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// OSC set-up failed.
+    #[error("osc: {0}")]
+    Osc(String),
+}
+
+impl ServerError {
+    /// Process exit code for this error (sysexits-style).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ServerError::Config(_) | ServerError::Piece { .. } => 78, // EX_CONFIG
+            ServerError::Store(_) => 74,                              // EX_IOERR
+            ServerError::Io { .. } | ServerError::Osc(_) => 71,       // EX_OSERR
+        }
+    }
+
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        ServerError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

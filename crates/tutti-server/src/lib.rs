@@ -1,0 +1,341 @@
+//! The Tutti server: the live hub on `/live/v1`, the embedded pages, OSC in and out, and
+//! the show lifecycle around the consensus engine and the store.
+//!
+//! Read in this order: [`config`] (layered configuration), [`start`] (what happens at
+//! start-up), [`live`] (shows, connections, ticks), [`outputs`] and [`osc_in`] (OSC),
+//! [`web`] (pages).
+//!
+//! Must never: hold a lock across `.await`, call SQLite from an async task (the store does
+//! that on its own threads), or let one client's behaviour delay another's.
+
+pub mod config;
+mod error;
+pub mod live;
+mod osc_in;
+pub mod outputs;
+mod web;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tutti_spec::PieceSpec;
+use tutti_store::{ShowKind, ShowStatus, Store, StoreConfig};
+
+pub use config::{CliOverrides, Config};
+pub use error::ServerError;
+use live::{show::unix_ms, Hub, HubStats, ShowRuntime};
+use outputs::Outputs;
+
+/// A running server.
+pub struct Running {
+    /// Address it listens on.
+    pub addr: SocketAddr,
+    /// The performer token in force.
+    pub performer_token: String,
+    /// Code of the default show.
+    pub show_code: String,
+    /// Where OSC commands are received, if enabled.
+    pub osc_listen: Option<SocketAddr>,
+    /// The hub (for tests and the binary's summary).
+    pub hub: Arc<Hub>,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    store: Store,
+}
+
+impl Running {
+    /// Stop accepting, close connections, flush the store.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.store.close().await?;
+        Ok(())
+    }
+
+    /// Wait until the server stops (it stops on shutdown only).
+    pub async fn wait_for_signal(self) -> Result<(), ServerError> {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .map_err(|e| ServerError::io("installing the SIGTERM handler", e))?;
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}
+
+/// Load the piece the configuration names (or the demo).
+pub fn load_piece(config: &Config) -> Result<PieceSpec, ServerError> {
+    match &config.piece {
+        None => Ok(PieceSpec::demo()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ServerError::Piece {
+                path: path.display().to_string(),
+                source: tutti_spec::SpecError::Parse(e.to_string()),
+            })?;
+            PieceSpec::from_toml(&text).map_err(|source| ServerError::Piece {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+    }
+}
+
+fn new_show_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    (0..6)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Start everything on an already bound listener.
+pub async fn start(config: Config, listener: TcpListener) -> Result<Running, ServerError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServerError::io("reading the listen address", e))?;
+    let piece = load_piece(&config)?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        ServerError::io(
+            format!("creating the data directory {}", config.data_dir.display()),
+            e,
+        )
+    })?;
+    let mut store_cfg = StoreConfig::new(config.data_dir.join("tutti.db"));
+    store_cfg.writer_queue = config.store.writer_queue;
+    store_cfg.readers = config.store.readers;
+    let store = Store::open(store_cfg)?;
+
+    let (piece_row, current) = store
+        .ensure_piece(&piece.slug, &piece.title, &piece.to_json())
+        .await?;
+    // Resume an interrupted show of this piece, or create one.
+    let active = store
+        .active_shows()
+        .await?
+        .into_iter()
+        .filter(|s| s.piece_id == piece_row.id)
+        .max_by_key(|s| s.created_at_ms);
+    let (show_row, resumed) = match active {
+        Some(s) => (s, true),
+        None => {
+            let mut row = None;
+            for _ in 0..8 {
+                match store
+                    .create_show(piece_row.id, current.id, &new_show_code(), ShowKind::Performance)
+                    .await
+                {
+                    Ok(r) => {
+                        row = Some(r);
+                        break;
+                    }
+                    Err(tutti_store::StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let row = row.ok_or_else(|| ServerError::Config("could not pick a show code".into()))?;
+            (row, false)
+        }
+    };
+    let show_row = if config.auto_start && show_row.status == ShowStatus::Scheduled {
+        store
+            .set_show_status(show_row.id, ShowStatus::Live, unix_ms())
+            .await?
+    } else {
+        show_row
+    };
+    // A show runs the spec version it was created with.
+    let spec = if show_row.spec_version_id == current.id {
+        piece
+    } else {
+        let v = store
+            .spec_version(show_row.spec_version_id)
+            .await?
+            .ok_or_else(|| ServerError::Config("the show's spec version is missing".into()))?;
+        PieceSpec::from_json(&v.spec_json).map_err(|source| ServerError::Piece {
+            path: format!("stored spec version {}", v.id),
+            source,
+        })?
+    };
+    let spec = Arc::new(spec);
+
+    let performer_token = if config.performer_token.is_empty() {
+        live::show::new_token()
+    } else {
+        config.performer_token.clone()
+    };
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let stats = Arc::new(HubStats::default());
+    let hub = Arc::new(Hub::new(
+        performer_token.clone(),
+        config.limits.max_connections,
+        stats.clone(),
+        shutdown_rx.clone(),
+    ));
+    let base = config.base_url();
+    let join_url = format!("{base}/?show={}", show_row.code);
+    let show = ShowRuntime::new(
+        show_row.code.clone(),
+        show_row.id,
+        spec.clone(),
+        show_row.status,
+        join_url,
+        stats.clone(),
+        store.clone(),
+        f64::from(config.limits.resume_grace_s),
+    )?;
+    if resumed {
+        show.restore().await?;
+        tracing::info!(show = %show.code, "resumed an interrupted show");
+    }
+    hub.add_show(show.clone());
+
+    let outputs = Arc::new(Outputs::new(
+        &spec,
+        &config.osc.targets,
+        Duration::from_millis(u64::from(config.osc.latency_ms)),
+    )?);
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(
+        show.clone()
+            .run_ticker(outputs.clone(), shutdown_rx.clone()),
+    ));
+
+    let osc_handle = match config.osc.listen {
+        Some(a) => {
+            let (tx, rx) = mpsc::channel(256);
+            let h = tutti_osc::OscListener::bind(a, tx)
+                .await
+                .map_err(|e| ServerError::Osc(format!("osc.listen {a}: {e}")))?;
+            tasks.push(tokio::spawn(osc_in::run(hub.clone(), rx)));
+            Some(h)
+        }
+        None => None,
+    };
+    let osc_listen = osc_handle.as_ref().map(|h| h.local_addr());
+    tasks.push(tokio::spawn(stats_task(
+        hub.clone(),
+        outputs.clone(),
+        store.clone(),
+        osc_handle,
+        shutdown_rx.clone(),
+    )));
+
+    let app = router(hub.clone());
+    let mut server_shutdown = shutdown_rx.clone();
+    let server = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_shutdown.changed().await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+    });
+
+    Ok(Running {
+        addr,
+        performer_token,
+        show_code: show_row.code,
+        osc_listen,
+        hub,
+        shutdown: shutdown_tx,
+        server,
+        tasks,
+        store,
+    })
+}
+
+/// The HTTP routes.
+pub fn router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/", get(web::audience))
+        .route("/perform", get(web::perform))
+        .route("/display", get(web::display))
+        .route("/web/{*path}", get(web::file))
+        .route("/qr.svg", get(web::qr))
+        .route("/api/v1/info", get(web::info))
+        .route("/healthz", get(web::health))
+        .route("/live/v1", get(live::upgrade))
+        .with_state(hub)
+}
+
+/// Once a second: the performers' `stats` frame.
+async fn stats_task(
+    hub: Arc<Hub>,
+    outputs: Arc<Outputs>,
+    store: Store,
+    osc_in: Option<tutti_osc::OscListenerHandle>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => {
+                if let Some(h) = osc_in { h.shutdown().await; }
+                break;
+            }
+        }
+        let s = &hub.stats;
+        let (osc_sent, osc_errors) = outputs.osc_stats();
+        let osc_in_stats = osc_in.as_ref().map(|h| h.stats()).unwrap_or_default();
+        let st = store.stats();
+        let hz = hub.show(None).map(|s| s.spec.tick_hz).unwrap_or(0);
+        let state_rate = hub.show(None).map(|s| s.spec.state_hz).unwrap_or(0);
+        let frame = serde_json::json!({
+            "type": "stats",
+            "connections": {
+                "audience": s.audience.load(Relaxed),
+                "performer": s.performer.load(Relaxed),
+                "display": s.display.load(Relaxed),
+                "pending": s.pending.load(Relaxed),
+                "refused": s.refused.load(Relaxed),
+            },
+            "inputs": {
+                "accepted": s.inputs_accepted.load(Relaxed),
+                "rejected": s.inputs_rejected.load(Relaxed),
+            },
+            "errors": s.errors_json(),
+            "tick": {
+                "hz": hz,
+                "last_ms": s.tick_last_us.load(Relaxed) as f64 / 1000.0,
+                "max_ms": s.tick_max_us.load(Relaxed) as f64 / 1000.0,
+            },
+            "state_rate": state_rate,
+            "osc": {
+                "sent": osc_sent,
+                "send_errors": osc_errors,
+                "received": osc_in_stats.packets_received,
+                "malformed": osc_in_stats.packets_malformed,
+                "dropped": osc_in_stats.commands_dropped,
+            },
+            "store": {
+                "queued": st.queued,
+                "transactions": st.transactions_committed,
+                "snapshots_dropped": st.snapshots_dropped,
+            },
+        });
+        hub.stats_tx
+            .send_replace(Utf8Bytes::from(frame.to_string()));
+    }
+}

@@ -1,0 +1,160 @@
+//! The live hub on WebSocket `/live/v1`: shows, connections, the stats frame.
+//! The protocol is in `docs/protocol.md`; frame types are in `tutti-protocol`.
+//!
+//! Must never: hold a lock across `.await`; let a slow or hostile connection delay others.
+
+mod conn;
+mod render;
+pub mod show;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+
+use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+use tutti_protocol::{ErrorCode, FrameError};
+
+pub use show::{Actor, OverrideRequest, ShowRuntime};
+pub use stats::HubStats;
+
+/// Every show this node runs, and what connections share.
+pub struct Hub {
+    shows: RwLock<HashMap<String, Arc<ShowRuntime>>>,
+    default_show: RwLock<Option<String>>,
+    performer_token: String,
+    /// Counters.
+    pub stats: Arc<HubStats>,
+    /// The performers' `stats` frame, refreshed once a second.
+    pub stats_tx: watch::Sender<Utf8Bytes>,
+    /// Fires once at shutdown.
+    pub shutdown: watch::Receiver<bool>,
+    pub(crate) next_performer: AtomicU32,
+    connections: AtomicUsize,
+    max_connections: usize,
+}
+
+impl Hub {
+    /// A hub with no shows.
+    pub fn new(
+        performer_token: String,
+        max_connections: usize,
+        stats: Arc<HubStats>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Hub {
+        Hub {
+            shows: RwLock::new(HashMap::new()),
+            default_show: RwLock::new(None),
+            performer_token,
+            stats,
+            stats_tx: watch::channel(Utf8Bytes::from_static("{}")).0,
+            shutdown,
+            next_performer: AtomicU32::new(1),
+            connections: AtomicUsize::new(0),
+            max_connections,
+        }
+    }
+
+    /// Add a show; the first added becomes the default.
+    pub fn add_show(&self, show: Arc<ShowRuntime>) {
+        let code = show.code.clone();
+        self.shows
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(code.clone(), show);
+        let mut d = self.default_show.write().unwrap_or_else(|p| p.into_inner());
+        if d.is_none() {
+            *d = Some(code);
+        }
+    }
+
+    /// The default show's code.
+    pub fn default_code(&self) -> Option<String> {
+        self.default_show
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Look a show up by code (case-insensitive), or the default show.
+    pub fn show(&self, code: Option<&str>) -> Result<Arc<ShowRuntime>, FrameError> {
+        let code = match code {
+            Some(c) => c.to_ascii_uppercase(),
+            None => self.default_code().ok_or_else(|| {
+                FrameError::new(ErrorCode::UnknownShow, "no show is running on this server")
+            })?,
+        };
+        self.shows
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&code)
+            .cloned()
+            .ok_or_else(|| {
+                FrameError::new(ErrorCode::UnknownShow, format!("no show with code '{code}'"))
+            })
+    }
+
+    /// All shows.
+    pub fn shows(&self) -> Vec<Arc<ShowRuntime>> {
+        self.shows
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Constant-time comparison with the configured performer token.
+    pub fn check_performer_token(&self, given: Option<&str>) -> bool {
+        let Some(given) = given else { return false };
+        let (a, b) = (given.as_bytes(), self.performer_token.as_bytes());
+        if a.len() != b.len() || b.is_empty() {
+            return false;
+        }
+        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// Open WebSocket connections.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Relaxed)
+    }
+}
+
+/// Decrements the connection count when a socket task ends.
+struct ConnGuard(Arc<Hub>);
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Relaxed);
+    }
+}
+
+/// `GET /live/v1`: upgrade, unless the server is at its connection limit.
+pub async fn upgrade(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
+    let n = hub.connections.fetch_add(1, Relaxed);
+    if n >= hub.max_connections {
+        hub.connections.fetch_sub(1, Relaxed);
+        hub.stats.refused.fetch_add(1, Relaxed);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "5")],
+            format!(
+                "Tutti is at its limit of {} connections; try again shortly.\n",
+                hub.max_connections
+            ),
+        )
+            .into_response();
+    }
+    let guard = ConnGuard(hub.clone());
+    ws.read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
+        .on_upgrade(move |socket| async move {
+            let _guard = guard;
+            conn::serve(socket, hub).await;
+        })
+}

@@ -1,0 +1,833 @@
+//! One running show: its consensus engine, participant slots, status, and the ticker that
+//! turns inputs into state every tick and hands the same bytes to every connection.
+//!
+//! The engine sits behind a `std::sync::Mutex` held only for short, non-async sections
+//! (a submit, a tick); never across `.await`. State leaves through `watch` channels:
+//! latest-wins mailboxes, so a slow client skips states and never grows a queue.
+//! Performer commands are validated, then stored (awaiting the commit), then applied, then
+//! acknowledged: an acknowledged override survives a `kill -9`.
+//!
+//! Must never: hold the engine lock across `.await`, block the tick on storage or on a
+//! slow connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tutti_consensus::{
+    Engine, InputError, InputValue, Override, OverrideKind, OverrideMode, ParamId, ParticipantId,
+    Snapshot, ZoneId,
+};
+use tutti_protocol::{ErrorCode, FrameError, OverrideModeName, SessionAction};
+use tutti_spec::{ParamKindName, PieceSpec};
+use tutti_store::{NewOverride, ShowStatus, SnapshotRow, Store};
+
+use super::render::Renderer;
+use super::stats::HubStats;
+use crate::outputs::Outputs;
+
+/// Wall-clock unix milliseconds.
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A participant slot kept across reconnects.
+struct Slot {
+    id: ParticipantId,
+    connections: u32,
+    disconnected_at: Option<f64>,
+}
+
+struct Inner {
+    engine: Engine,
+    status: ShowStatus,
+    /// Resume token → slot.
+    slots: HashMap<String, Slot>,
+    renderer: Renderer,
+    /// The last snapshot computed while live: what a paused show keeps showing.
+    last: Snapshot,
+    /// The hub's number of `last`.
+    last_tick: u64,
+    audience_buf: String,
+    detail_buf: String,
+    last_sweep: f64,
+    last_snapshot_store: f64,
+    last_publish: f64,
+    force_publish: bool,
+}
+
+/// Who is asking for a performer action.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Performer id used by the engine's override priority (0 = OSC input).
+    pub by: u32,
+    /// Role rank: higher wins over lower.
+    pub priority: u8,
+    /// Name for the log and the dashboard.
+    pub name: String,
+}
+
+/// An override as the protocol (or OSC) asks for it, before validation.
+#[derive(Debug, Clone, Copy)]
+pub struct OverrideRequest {
+    /// Mode.
+    pub mode: OverrideModeName,
+    /// lock value / bias amount / blend target / clamp lo.
+    pub a: Option<f64>,
+    /// blend factor / clamp hi.
+    pub b: Option<f64>,
+    /// Seconds until it expires.
+    pub expires_in: Option<f64>,
+}
+
+/// What the override log stores for one action (JSON in `overrides.detail_json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LogDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mode: Option<OverrideModeName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    a: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    b: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at_ms: Option<i64>,
+    #[serde(default)]
+    by: u32,
+    #[serde(default)]
+    priority: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on: Option<bool>,
+}
+
+/// One live show.
+pub struct ShowRuntime {
+    /// Join code.
+    pub code: String,
+    /// Store id.
+    pub show_id: i64,
+    /// The piece spec it runs.
+    pub spec: Arc<PieceSpec>,
+    /// Join URL for audiences.
+    pub join_url: String,
+    clock: Instant,
+    inner: Mutex<Inner>,
+    /// The tick that will apply inputs submitted now.
+    next_tick: AtomicU64,
+    audience_tx: watch::Sender<Utf8Bytes>,
+    detail_tx: watch::Sender<Utf8Bytes>,
+    stats: Arc<HubStats>,
+    store: Store,
+    resume_grace: f64,
+}
+
+/// The wire name of a status.
+pub fn status_str(s: ShowStatus) -> &'static str {
+    match s {
+        ShowStatus::Scheduled => "scheduled",
+        ShowStatus::Live => "live",
+        ShowStatus::Paused => "paused",
+        ShowStatus::Ended => "ended",
+    }
+}
+
+fn kind_of(mode: OverrideModeName) -> OverrideKind {
+    match mode {
+        OverrideModeName::Clamp => OverrideKind::Clamp,
+        OverrideModeName::Bias => OverrideKind::Bias,
+        OverrideModeName::Blend => OverrideKind::Blend,
+        OverrideModeName::Lock => OverrideKind::Lock,
+        OverrideModeName::Freeze => OverrideKind::Freeze,
+    }
+}
+
+fn fe(code: ErrorCode, msg: impl Into<String>) -> FrameError {
+    FrameError::new(code, msg)
+}
+
+fn fmt_range(lo: f64, hi: f64) -> String {
+    format!("{lo}..{hi}")
+}
+
+impl ShowRuntime {
+    /// Build a runtime for a stored show.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        code: String,
+        show_id: i64,
+        spec: Arc<PieceSpec>,
+        status: ShowStatus,
+        join_url: String,
+        stats: Arc<HubStats>,
+        store: Store,
+        resume_grace: f64,
+    ) -> Result<Arc<ShowRuntime>, crate::ServerError> {
+        let engine =
+            Engine::new(spec.engine_config()).map_err(|e| crate::ServerError::Piece {
+                path: spec.slug.clone(),
+                source: tutti_spec::SpecError::Parse(format!(
+                    "rejected by the consensus engine: {e}"
+                )),
+            })?;
+        let last = engine.snapshot().clone();
+        let (audience_tx, _) = watch::channel(Utf8Bytes::from_static("{}"));
+        let (detail_tx, _) = watch::channel(Utf8Bytes::from_static("{}"));
+        let show = Arc::new(ShowRuntime {
+            code,
+            show_id,
+            spec: spec.clone(),
+            join_url,
+            clock: Instant::now(),
+            inner: Mutex::new(Inner {
+                engine,
+                status,
+                slots: HashMap::new(),
+                renderer: Renderer::new(&spec),
+                last,
+                last_tick: 0,
+                audience_buf: String::with_capacity(1024),
+                detail_buf: String::with_capacity(4096),
+                last_sweep: 0.0,
+                last_snapshot_store: 0.0,
+                last_publish: f64::NEG_INFINITY,
+                force_publish: true,
+            }),
+            next_tick: AtomicU64::new(1),
+            audience_tx,
+            detail_tx,
+            stats,
+            store,
+            resume_grace,
+        });
+        Ok(show)
+    }
+
+    /// Seconds since this runtime started (the engine's clock).
+    pub fn now(&self) -> f64 {
+        self.clock.elapsed().as_secs_f64()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data; keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Current status.
+    pub fn status(&self) -> ShowStatus {
+        self.lock().status
+    }
+
+    /// A latest-wins mailbox of state frames (detailed for performers and displays).
+    pub fn subscribe(&self, detail: bool) -> watch::Receiver<Utf8Bytes> {
+        if detail {
+            self.detail_tx.subscribe()
+        } else {
+            self.audience_tx.subscribe()
+        }
+    }
+
+    /// Participants joined to the engine.
+    pub fn participants(&self) -> usize {
+        self.lock().engine.participants()
+    }
+
+    /// Join an audience member, or give back the slot of `resume`. Returns the
+    /// participant handle, the resume token and the participant number.
+    pub fn join_audience(
+        &self,
+        zone: Option<&str>,
+        resume: Option<&str>,
+    ) -> Result<(ParticipantId, String), FrameError> {
+        let zone = match zone {
+            Some(z) => Some(ZoneId(self.spec.zone_index(z).ok_or_else(|| {
+                fe(
+                    ErrorCode::UnknownZone,
+                    format!(
+                        "zone '{z}' is not in the seat map ({})",
+                        self.spec
+                            .zones
+                            .iter()
+                            .map(|z| z.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })? as u16)),
+            None => None,
+        };
+        let mut inner = self.lock();
+        if let Some(token) = resume {
+            if let Some(slot) = inner.slots.get_mut(token) {
+                slot.connections += 1;
+                slot.disconnected_at = None;
+                return Ok((slot.id, token.to_string()));
+            }
+        }
+        let id = inner.engine.join(zone, 1.0).map_err(|e| {
+            fe(ErrorCode::Internal, format!("could not join the engine: {e}"))
+        })?;
+        let token = new_token();
+        inner.slots.insert(
+            token.clone(),
+            Slot {
+                id,
+                connections: 1,
+                disconnected_at: None,
+            },
+        );
+        Ok((id, token))
+    }
+
+    /// An audience connection closed: keep the slot for the resume grace period.
+    pub fn disconnect(&self, token: &str) {
+        let now = self.now();
+        let mut inner = self.lock();
+        if let Some(slot) = inner.slots.get_mut(token) {
+            slot.connections = slot.connections.saturating_sub(1);
+            if slot.connections == 0 {
+                slot.disconnected_at = Some(now);
+            }
+        }
+    }
+
+    fn param(&self, name: &str) -> Result<usize, FrameError> {
+        self.spec.param_index(name).ok_or_else(|| {
+            let shown: String = name.chars().take(64).collect();
+            fe(
+                ErrorCode::UnknownParam,
+                format!("this piece has no parameter '{shown}'"),
+            )
+        })
+    }
+
+    fn require_live(status: ShowStatus) -> Result<(), FrameError> {
+        match status {
+            ShowStatus::Live => Ok(()),
+            ShowStatus::Ended => Err(fe(ErrorCode::ShowEnded, "the show has ended")),
+            s => Err(fe(
+                ErrorCode::ShowNotLive,
+                format!("the show is {}; inputs are not taken", status_str(s)),
+            )),
+        }
+    }
+
+    /// Apply a slider value. Returns the tick that applies it.
+    pub fn input(&self, who: ParticipantId, param: &str, value: f64) -> Result<u64, FrameError> {
+        let idx = self.param(param)?;
+        let p = &self.spec.params[idx];
+        if p.kind != ParamKindName::Continuous {
+            return Err(fe(
+                ErrorCode::WrongType,
+                format!("'{param}' is a vote: send a vote frame with a choice"),
+            ));
+        }
+        if !value.is_finite() {
+            return Err(fe(ErrorCode::NotFinite, format!("{param} must be a finite number")));
+        }
+        let (lo, hi) = p.range();
+        if value < lo || value > hi {
+            return Err(fe(
+                ErrorCode::OutOfRange,
+                format!("{param} must be within {} (got {value})", fmt_range(lo, hi)),
+            ));
+        }
+        self.submit(who, idx, InputValue::Continuous(value))
+    }
+
+    /// Apply a vote. Returns the tick that applies it.
+    pub fn vote(&self, who: ParticipantId, param: &str, choice: &str) -> Result<u64, FrameError> {
+        let idx = self.param(param)?;
+        let p = &self.spec.params[idx];
+        if p.kind != ParamKindName::Discrete {
+            return Err(fe(
+                ErrorCode::WrongType,
+                format!("'{param}' is a slider: send an input frame with a value"),
+            ));
+        }
+        let c = p.choice_index(choice).ok_or_else(|| {
+            fe(
+                ErrorCode::InvalidChoice,
+                format!(
+                    "'{}' is not a choice of {param} ({})",
+                    choice.chars().take(64).collect::<String>(),
+                    p.choices.as_deref().unwrap_or_default().join(", ")
+                ),
+            )
+        })?;
+        self.submit(who, idx, InputValue::Choice(c))
+    }
+
+    fn submit(&self, who: ParticipantId, idx: usize, v: InputValue) -> Result<u64, FrameError> {
+        let now = self.now();
+        let mut inner = self.lock();
+        Self::require_live(inner.status)?;
+        inner
+            .engine
+            .submit(who, ParamId(idx as u16), v, now)
+            .map_err(|e| match e {
+                InputError::UnknownParticipant => {
+                    fe(ErrorCode::NotJoined, "your slot has expired; join again")
+                }
+                other => fe(ErrorCode::BadFrame, other.to_string()),
+            })?;
+        Ok(self.next_tick.load(Relaxed))
+    }
+
+    /// Validate an override request into an engine override.
+    fn build_override(
+        &self,
+        idx: usize,
+        req: &OverrideRequest,
+        actor: &Actor,
+        now: f64,
+    ) -> Result<Override, FrameError> {
+        let p = &self.spec.params[idx];
+        let (lo, hi) = p.range();
+        let span = hi - lo;
+        let need = |v: Option<f64>, what: &str| {
+            v.ok_or_else(|| {
+                fe(
+                    ErrorCode::InvalidOverride,
+                    format!("{:?} override needs '{what}'", req.mode).to_lowercase(),
+                )
+            })
+        };
+        let in_range = |v: f64, what: &str| {
+            if !v.is_finite() || v < lo || v > hi {
+                Err(fe(
+                    ErrorCode::InvalidOverride,
+                    format!("{what} must be within {} (got {v})", fmt_range(lo, hi)),
+                ))
+            } else {
+                Ok(v)
+            }
+        };
+        let mode = match req.mode {
+            OverrideModeName::Lock => OverrideMode::Lock {
+                value: in_range(need(req.a, "value")?, "value")?,
+            },
+            OverrideModeName::Bias => {
+                let amount = need(req.a, "amount")?;
+                if !amount.is_finite() || amount.abs() > span {
+                    return Err(fe(
+                        ErrorCode::InvalidOverride,
+                        format!("amount must be within ±{span} (got {amount})"),
+                    ));
+                }
+                OverrideMode::Bias { amount }
+            }
+            OverrideModeName::Blend => {
+                let target = in_range(need(req.a, "target")?, "target")?;
+                let factor = need(req.b, "factor")?;
+                if !(0.0..=1.0).contains(&factor) {
+                    return Err(fe(
+                        ErrorCode::InvalidOverride,
+                        format!("factor must be within 0..1 (got {factor})"),
+                    ));
+                }
+                OverrideMode::Blend { target, factor }
+            }
+            OverrideModeName::Clamp => {
+                let a = in_range(need(req.a, "lo")?, "lo")?;
+                let b = in_range(need(req.b, "hi")?, "hi")?;
+                if a > b {
+                    return Err(fe(
+                        ErrorCode::InvalidOverride,
+                        format!("lo must not exceed hi (got {a} > {b})"),
+                    ));
+                }
+                OverrideMode::Clamp { lo: a, hi: b }
+            }
+            OverrideModeName::Freeze => OverrideMode::Freeze,
+        };
+        if p.kind == ParamKindName::Discrete
+            && !matches!(mode, OverrideMode::Lock { .. } | OverrideMode::Freeze)
+        {
+            return Err(fe(
+                ErrorCode::InvalidOverride,
+                "votes take only lock (a choice index) and freeze",
+            ));
+        }
+        let expires_at = match req.expires_in {
+            None => None,
+            Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Some(now + s),
+            Some(s) => {
+                return Err(fe(
+                    ErrorCode::InvalidOverride,
+                    format!("expires_in must be within 0..86400 seconds (got {s})"),
+                ))
+            }
+        };
+        Ok(Override {
+            param: ParamId(idx as u16),
+            mode,
+            priority: actor.priority,
+            by: actor.by,
+            set_at: now,
+            expires_at,
+        })
+    }
+
+    async fn log(&self, actor: &Actor, param: &str, action: &str, detail: LogDetail) -> Result<(), FrameError> {
+        self.store
+            .record_override(NewOverride {
+                show_id: self.show_id,
+                at_ms: unix_ms(),
+                actor: actor.name.clone(),
+                param: param.to_string(),
+                action: action.to_string(),
+                detail_json: serde_json::to_string(&detail).unwrap_or_default(),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not store an override");
+                fe(ErrorCode::Internal, "the override could not be stored; nothing changed")
+            })
+    }
+
+    fn check_not_ended(&self) -> Result<(), FrameError> {
+        if self.status() == ShowStatus::Ended {
+            return Err(fe(ErrorCode::ShowEnded, "the show has ended"));
+        }
+        Ok(())
+    }
+
+    /// Set an override: validate, store (await the commit), apply.
+    pub async fn set_override(
+        &self,
+        actor: &Actor,
+        param: &str,
+        req: OverrideRequest,
+    ) -> Result<u64, FrameError> {
+        self.check_not_ended()?;
+        let idx = self.param(param)?;
+        let now = self.now();
+        let ov = self.build_override(idx, &req, actor, now)?;
+        let expires_at_ms = req.expires_in.map(|s| unix_ms() + (s * 1000.0) as i64);
+        self.log(
+            actor,
+            param,
+            "set",
+            LogDetail {
+                mode: Some(req.mode),
+                a: req.a,
+                b: req.b,
+                expires_at_ms,
+                by: actor.by,
+                priority: actor.priority,
+                on: None,
+            },
+        )
+        .await?;
+        let mut inner = self.lock();
+        inner.renderer.name_performer(actor.by, &actor.name);
+        inner
+            .engine
+            .set_override(ov)
+            .map_err(|e| fe(ErrorCode::InvalidOverride, e.to_string()))?;
+        inner.force_publish = true;
+        Ok(self.next_tick.load(Relaxed))
+    }
+
+    /// Release one mode or all overrides of a parameter.
+    pub async fn release(
+        &self,
+        actor: &Actor,
+        param: &str,
+        mode: Option<OverrideModeName>,
+    ) -> Result<u64, FrameError> {
+        self.check_not_ended()?;
+        let idx = self.param(param)?;
+        self.log(
+            actor,
+            param,
+            "release",
+            LogDetail {
+                mode,
+                a: None,
+                b: None,
+                expires_at_ms: None,
+                by: actor.by,
+                priority: actor.priority,
+                on: None,
+            },
+        )
+        .await?;
+        let mut inner = self.lock();
+        apply_release(&mut inner.engine, idx, mode);
+        inner.force_publish = true;
+        Ok(self.next_tick.load(Relaxed))
+    }
+
+    /// Global reset.
+    pub async fn reset(&self, actor: &Actor) -> Result<u64, FrameError> {
+        self.check_not_ended()?;
+        self.log(actor, "*", "reset", empty_detail(actor)).await?;
+        let mut inner = self.lock();
+        inner.engine.reset();
+        inner.force_publish = true;
+        Ok(self.next_tick.load(Relaxed))
+    }
+
+    /// Bypass the audience (or stop bypassing).
+    pub async fn bypass(&self, actor: &Actor, on: bool) -> Result<u64, FrameError> {
+        self.check_not_ended()?;
+        let mut d = empty_detail(actor);
+        d.on = Some(on);
+        self.log(actor, "*", "bypass", d).await?;
+        let mut inner = self.lock();
+        inner.engine.set_bypass(on);
+        inner.force_publish = true;
+        Ok(self.next_tick.load(Relaxed))
+    }
+
+    /// Change the show's status (stored before it takes effect).
+    pub async fn session(&self, actor: &Actor, action: SessionAction) -> Result<u64, FrameError> {
+        let from = self.status();
+        let to = match (action, from) {
+            (SessionAction::Start, ShowStatus::Scheduled) => ShowStatus::Live,
+            (SessionAction::Pause, ShowStatus::Live) => ShowStatus::Paused,
+            (SessionAction::Resume, ShowStatus::Paused) => ShowStatus::Live,
+            (SessionAction::End, ShowStatus::Live | ShowStatus::Paused) => ShowStatus::Ended,
+            _ => {
+                return Err(fe(
+                    ErrorCode::InvalidTransition,
+                    format!(
+                        "cannot {} a show that is {}",
+                        format!("{action:?}").to_lowercase(),
+                        status_str(from)
+                    ),
+                ))
+            }
+        };
+        self.store
+            .set_show_status(self.show_id, to, unix_ms())
+            .await
+            .map_err(|e| match e {
+                tutti_store::StoreError::InvalidTransition { .. } => {
+                    fe(ErrorCode::InvalidTransition, e.to_string())
+                }
+                other => {
+                    tracing::error!(error = %other, "could not store a status change");
+                    fe(ErrorCode::Internal, "the status change could not be stored")
+                }
+            })?;
+        tracing::info!(show = %self.code, by = %actor.name, status = status_str(to), "session");
+        let mut inner = self.lock();
+        inner.status = to;
+        inner.force_publish = true;
+        Ok(self.next_tick.load(Relaxed))
+    }
+
+    /// Compute one tick: engine, render, publish, outputs, persistence. Called by the
+    /// ticker only.
+    pub fn tick(&self, outputs: &Outputs) {
+        let now = self.now();
+        let started = Instant::now();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let live = inner.status == ShowStatus::Live;
+        if live {
+            // The hub numbers ticks itself (acks promise this number), under the same
+            // lock that submits take, so an acknowledged input is in the promised tick.
+            inner.last_tick = self.next_tick.fetch_add(1, Relaxed);
+            let snap = inner.engine.tick(now);
+            inner.last.clone_from(snap);
+        }
+        // Sweep slots whose phone has been gone longer than the grace period.
+        if now - inner.last_sweep >= 1.0 {
+            inner.last_sweep = now;
+            let grace = self.resume_grace;
+            let engine = &mut inner.engine;
+            inner.slots.retain(|_, s| match s.disconnected_at {
+                Some(t) if now - t > grace => {
+                    engine.leave(s.id);
+                    false
+                }
+                _ => true,
+            });
+        }
+        let state_period = 1.0 / f64::from(self.spec.state_hz.max(1));
+        let publish = inner.force_publish
+            || (live && now - inner.last_publish >= state_period * 0.999)
+            || now - inner.last_publish >= 1.0;
+        let store_snapshot = live && now - inner.last_snapshot_store >= 1.0;
+        if publish || store_snapshot {
+            inner.force_publish = false;
+            inner.last_publish = now;
+            let status = status_str(inner.status);
+            let participants = inner.engine.participants();
+            let rate = f64::from(self.spec.state_hz);
+            inner.renderer.render(
+                &mut inner.audience_buf,
+                &inner.last,
+                inner.last_tick,
+                status,
+                rate,
+                participants,
+                false,
+                now,
+            );
+            inner.renderer.render(
+                &mut inner.detail_buf,
+                &inner.last,
+                inner.last_tick,
+                status,
+                rate,
+                participants,
+                true,
+                now,
+            );
+            let audience = Utf8Bytes::from(inner.audience_buf.clone());
+            let detail = Utf8Bytes::from(inner.detail_buf.clone());
+            if store_snapshot {
+                inner.last_snapshot_store = now;
+                let row = SnapshotRow {
+                    show_id: self.show_id,
+                    tick: inner.last_tick,
+                    at_ms: unix_ms(),
+                    state_json: inner.detail_buf.clone(),
+                };
+                if let Err(e) = self.store.record_snapshot(row) {
+                    tracing::debug!(error = %e, "snapshot dropped");
+                }
+            }
+            self.audience_tx.send_replace(audience);
+            self.detail_tx.send_replace(detail);
+        }
+        let values: Vec<f64> = inner.last.params.iter().map(|p| p.value).collect();
+        drop(guard);
+        self.stats
+            .record_tick(started.elapsed().as_micros() as u64);
+        outputs.on_tick(&self.spec, &values);
+    }
+
+    /// Run the ticker until `shutdown` fires.
+    pub async fn run_ticker(
+        self: Arc<Self>,
+        outputs: Arc<Outputs>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let period = Duration::from_secs_f64(1.0 / f64::from(self.spec.tick_hz));
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => self.tick(&outputs),
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+
+    /// Bring the show back to where it was: the last stored state and the overrides
+    /// still in force (replayed from the override log, expired ones skipped).
+    pub async fn restore(&self) -> Result<(), crate::ServerError> {
+        let snapshot = self.store.latest_snapshot(self.show_id).await?;
+        let log = self.store.overrides(self.show_id).await?;
+        let now_ms = unix_ms();
+        let now = self.now();
+        let mut inner = self.lock();
+        if let Some(s) = snapshot {
+            if let Ok(frame) = serde_json::from_str::<tutti_protocol::StateFrame>(&s.state_json) {
+                let values: Vec<f64> = self
+                    .spec
+                    .params
+                    .iter()
+                    .map(|p| {
+                        frame
+                            .params
+                            .get(&p.name)
+                            .map_or_else(|| p.range().0, |ps| ps.value)
+                    })
+                    .collect();
+                inner.engine.restore(&values);
+                inner.engine.set_bypass(frame.bypass);
+                self.next_tick.store(frame.tick + 1, Relaxed);
+                inner.last_tick = frame.tick;
+                let snap = inner.engine.tick(now).clone();
+                inner.last = snap;
+            }
+        }
+        for row in log {
+            let Ok(d) = serde_json::from_str::<LogDetail>(&row.detail_json) else {
+                continue;
+            };
+            match row.action.as_str() {
+                "reset" => inner.engine.reset(),
+                "bypass" => inner.engine.set_bypass(d.on.unwrap_or(false)),
+                "release" => {
+                    if let Some(idx) = self.spec.param_index(&row.param) {
+                        apply_release(&mut inner.engine, idx, d.mode);
+                    }
+                }
+                "set" => {
+                    let (Some(idx), Some(mode)) = (self.spec.param_index(&row.param), d.mode)
+                    else {
+                        continue;
+                    };
+                    if d.expires_at_ms.is_some_and(|t| t <= now_ms) {
+                        continue;
+                    }
+                    let req = OverrideRequest {
+                        mode,
+                        a: d.a,
+                        b: d.b,
+                        expires_in: d.expires_at_ms.map(|t| (t - now_ms) as f64 / 1000.0),
+                    };
+                    let actor = Actor {
+                        by: d.by,
+                        priority: d.priority,
+                        name: row.actor.clone(),
+                    };
+                    if let Ok(ov) = self.build_override(idx, &req, &actor, now) {
+                        inner.renderer.name_performer(actor.by, &actor.name);
+                        let _ = inner.engine.set_override(ov);
+                    }
+                }
+                _ => {}
+            }
+        }
+        inner.force_publish = true;
+        Ok(())
+    }
+}
+
+fn apply_release(engine: &mut Engine, idx: usize, mode: Option<OverrideModeName>) {
+    let kinds: &[OverrideModeName] = match mode {
+        Some(ref m) => std::slice::from_ref(m),
+        None => &[
+            OverrideModeName::Clamp,
+            OverrideModeName::Bias,
+            OverrideModeName::Blend,
+            OverrideModeName::Lock,
+            OverrideModeName::Freeze,
+        ],
+    };
+    for m in kinds {
+        engine.clear_override(ParamId(idx as u16), kind_of(*m), None);
+    }
+}
+
+fn empty_detail(actor: &Actor) -> LogDetail {
+    LogDetail {
+        mode: None,
+        a: None,
+        b: None,
+        expires_at_ms: None,
+        by: actor.by,
+        priority: actor.priority,
+        on: None,
+    }
+}
+
+/// A random 128-bit token in hex.
+pub fn new_token() -> String {
+    let v: u128 = rand::random();
+    format!("{v:032x}")
+}

@@ -1,0 +1,150 @@
+//! Test harness: a real server on port 0 with a temporary data directory, and real
+//! WebSocket clients.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tutti_server::{Config, Running};
+
+pub const TOKEN: &str = "test-performer-token";
+
+pub fn config(dir: &Path) -> Config {
+    let mut cfg = Config::default();
+    cfg.data_dir = dir.to_path_buf();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.osc.listen = Some("127.0.0.1:0".parse().unwrap());
+    cfg.performer_token = TOKEN.into();
+    cfg
+}
+
+/// A config running the demo piece without recency weighting, so that tests can compare
+/// aggregates exactly whatever the timing.
+pub fn config_no_recency(dir: &Path) -> Config {
+    let mut cfg = config(dir);
+    let piece = dir.join("piece.toml");
+    let text = tutti_spec::DEMO_TOML.replace("recency_half_life = 5.0", "recency_half_life = 0.0");
+    assert_ne!(text, tutti_spec::DEMO_TOML);
+    std::fs::write(&piece, text).unwrap();
+    cfg.piece = Some(piece);
+    cfg
+}
+
+pub async fn start_with(cfg: Config) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    tutti_server::start(cfg, listener).await.expect("server starts")
+}
+
+pub async fn start(dir: &Path) -> Running {
+    start_with(config(dir)).await
+}
+
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/live/v1"))
+            .await
+            .expect("websocket connects");
+        Client { ws }
+    }
+
+    /// Connect and join as audience; returns the client and the welcome.
+    pub async fn audience(addr: SocketAddr) -> (Client, Value) {
+        let mut c = Client::connect(addr).await;
+        c.send(json!({"type": "join"})).await;
+        let w = c.recv_type("welcome").await;
+        (c, w)
+    }
+
+    pub async fn performer(addr: SocketAddr) -> Client {
+        let mut c = Client::connect(addr).await;
+        c.send(json!({"type": "join", "role": "performer", "token": TOKEN}))
+            .await;
+        c.recv_type("welcome").await;
+        c
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, t: &str) {
+        self.ws.send(Message::text(t)).await.expect("send");
+    }
+
+    pub async fn send_binary(&mut self, b: Vec<u8>) {
+        self.ws.send(Message::binary(b)).await.expect("send");
+    }
+
+    /// Next text frame as JSON.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame within the wait")
+                .expect("socket open")
+                .expect("frame ok");
+            if let Message::Text(t) = msg {
+                return serde_json::from_str(t.as_str()).expect("server frames are JSON");
+            }
+        }
+    }
+
+    /// Skip frames until one of this type arrives.
+    pub async fn recv_type(&mut self, ty: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            assert!(tokio::time::Instant::now() < deadline, "no {ty} frame");
+            let v = self.recv().await;
+            if v["type"] == ty {
+                return v;
+            }
+        }
+    }
+
+    /// The next error frame (skipping states).
+    pub async fn error(&mut self) -> Value {
+        self.recv_type("error").await
+    }
+
+    /// Wait for a state frame satisfying `pred`.
+    pub async fn state_until(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "state never satisfied the condition"
+            );
+            let v = self.recv_type("state").await;
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+
+    /// A ping answered by a pong proves the connection is open and served.
+    pub async fn alive(&mut self) -> bool {
+        self.send(json!({"type": "ping", "id": 4242})).await;
+        let p = self.recv_type("pong").await;
+        p["id"] == 4242
+    }
+}
+
+pub fn value(state: &Value, param: &str) -> f64 {
+    state["params"][param]["value"].as_f64().unwrap()
+}
+
+pub fn raw(state: &Value, param: &str) -> Option<f64> {
+    state["params"][param]["raw"].as_f64()
+}

@@ -1,0 +1,357 @@
+//! The piece specification: which parameters the audience controls, how they are
+//! aggregated and smoothed, the seat zones, the tick rates, and how each parameter maps
+//! to sound (OSC addresses, embedded-engine controls, SuperCollider controls).
+//!
+//! A spec arrives from outside (a TOML file, an API body, the built-in demo), so
+//! [`PieceSpec::validate`] checks every field and names the offending one. Once
+//! validated, [`PieceSpec::engine_config`] turns it into the consensus engine's plain
+//! configuration and [`Mapping::apply`] maps a parameter value to a synth control.
+//!
+//! Must never: do I/O beyond parsing the text it is given, or know about the network,
+//! the store or the audio thread.
+
+mod mapping;
+mod validate;
+
+pub use mapping::{Curve, Mapping, MappingTarget};
+
+use serde::{Deserialize, Serialize};
+use tutti_consensus as cons;
+
+/// Errors in a piece specification. Each names the field that is wrong.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SpecError {
+    /// The text could not be parsed (syntax, unknown key, wrong type).
+    #[error("cannot parse piece spec: {0}")]
+    Parse(String),
+    /// A field has an invalid value.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Dotted path of the field, e.g. `params[2].max`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl SpecError {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        SpecError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A whole piece: identity, rates, weighting, zones and parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PieceSpec {
+    /// URL-safe identifier, `[a-z0-9-]{1,64}`.
+    pub slug: String,
+    /// Human title.
+    pub title: String,
+    /// Consensus tick rate (10–60 Hz). Feeds audio and OSC.
+    #[serde(default = "default_tick_hz")]
+    pub tick_hz: u32,
+    /// Rate of state frames to phones (1–60 Hz); may adapt down under load.
+    #[serde(default = "default_state_hz")]
+    pub state_hz: u32,
+    /// Inputs per second one client may send before being rate limited (1–100).
+    #[serde(default = "default_input_rate")]
+    pub input_rate: u32,
+    /// Recency half-life in seconds (0 = no recency weighting: every latest input counts
+    /// the same however old it is).
+    #[serde(default = "default_half_life")]
+    pub recency_half_life: f64,
+    /// Strength of the "agreement with the current state" weight (0 = off, ≤ 10).
+    #[serde(default)]
+    pub agreement: f64,
+    /// Bins of the display histogram (4–64).
+    #[serde(default = "default_bins")]
+    pub histogram_bins: usize,
+    /// Seat zones and their weights.
+    #[serde(default)]
+    pub zones: Vec<ZoneSpec>,
+    /// The parameters the audience controls (1–32).
+    pub params: Vec<ParamSpec>,
+}
+
+fn default_tick_hz() -> u32 {
+    20
+}
+fn default_state_hz() -> u32 {
+    20
+}
+fn default_input_rate() -> u32 {
+    30
+}
+fn default_half_life() -> f64 {
+    5.0
+}
+fn default_bins() -> usize {
+    16
+}
+
+/// A seat zone of the venue's seat map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneSpec {
+    /// Zone name, `[a-z0-9_-]{1,32}`.
+    pub name: String,
+    /// Weight of inputs from this zone (0–10).
+    pub weight: f64,
+}
+
+/// Whether a parameter is a slider or a vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKindName {
+    /// A continuous value in `min..=max`.
+    Continuous,
+    /// A choice among named options.
+    Discrete,
+}
+
+/// How a parameter's inputs are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggregationName {
+    /// Weighted mean.
+    Mean,
+    /// Weighted median.
+    Median,
+    /// Weighted mean after cutting `trim` of the weight from each tail (default).
+    TrimmedMean,
+    /// Most weighted choice, with hysteresis (discrete only).
+    Plurality,
+}
+
+/// Smoothing in time units, independent of the tick rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmoothingSpec {
+    /// Exponential time constant in seconds.
+    pub time_constant: Option<f64>,
+    /// Maximum change per second, as a fraction of the range.
+    pub slew: Option<f64>,
+}
+
+/// Where a parameter goes as OSC (default `/tutti/<name>`, value scaled to `min..max`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OscSpec {
+    /// OSC address.
+    pub address: Option<String>,
+    /// Output value for the bottom of the range (default: the parameter's min).
+    pub min: Option<f64>,
+    /// Output value for the top of the range (default: the parameter's max).
+    pub max: Option<f64>,
+}
+
+/// One parameter the audience controls. Fields apply by `kind`; `validate` says which
+/// are required and which are not allowed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    /// Name used in frames and OSC addresses, `[a-z][a-z0-9_]{0,31}`.
+    pub name: String,
+    /// Label shown to people (defaults to the name).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Slider or vote.
+    pub kind: ParamKindName,
+    /// Continuous: bottom of the range.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Continuous: top of the range.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Continuous: default value. Discrete: not used (see `default_choice`).
+    #[serde(default)]
+    pub default: Option<f64>,
+    /// Continuous: slider step.
+    #[serde(default)]
+    pub step: Option<f64>,
+    /// Continuous: unit shown next to the value.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Discrete: the choices (2–16 names).
+    #[serde(default)]
+    pub choices: Option<Vec<String>>,
+    /// Discrete: the default choice (defaults to the first).
+    #[serde(default)]
+    pub default_choice: Option<String>,
+    /// Discrete: share a challenger must lead by to win (0–0.5, default 0.1).
+    #[serde(default)]
+    pub hysteresis: Option<f64>,
+    /// Aggregation (default trimmed mean for continuous, plurality for discrete).
+    #[serde(default)]
+    pub aggregation: Option<AggregationName>,
+    /// Trimmed mean: fraction of weight cut from each tail (0–0.45, default 0.2).
+    #[serde(default)]
+    pub trim: Option<f64>,
+    /// Smoothing in time.
+    #[serde(default)]
+    pub smoothing: SmoothingSpec,
+    /// OSC output for this parameter.
+    #[serde(default)]
+    pub osc: Option<OscSpec>,
+    /// Mappings to synth controls (embedded engine and SuperCollider).
+    #[serde(default)]
+    pub map: Vec<Mapping>,
+}
+
+impl ParamSpec {
+    /// The label to show.
+    pub fn label(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
+
+    /// `(min, max)` of the parameter's value: the range, or `0..choices-1` for votes.
+    pub fn range(&self) -> (f64, f64) {
+        match self.kind {
+            ParamKindName::Continuous => (self.min.unwrap_or(0.0), self.max.unwrap_or(1.0)),
+            ParamKindName::Discrete => (
+                0.0,
+                self.choices
+                    .as_ref()
+                    .map_or(0.0, |c| c.len().saturating_sub(1) as f64),
+            ),
+        }
+    }
+
+    /// Normalise a value of this parameter to `0..=1` (the choice index for votes is
+    /// normalised over the choices).
+    pub fn normalise(&self, value: f64) -> f64 {
+        let (lo, hi) = self.range();
+        if hi > lo {
+            ((value - lo) / (hi - lo)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// Index of a choice by name (discrete parameters).
+    pub fn choice_index(&self, name: &str) -> Option<u32> {
+        self.choices
+            .as_ref()?
+            .iter()
+            .position(|c| c == name)
+            .map(|i| i as u32)
+    }
+
+    /// The OSC address and output range for this parameter.
+    pub fn osc_target(&self) -> (String, f64, f64) {
+        let (lo, hi) = self.range();
+        match &self.osc {
+            Some(o) => (
+                o.address
+                    .clone()
+                    .unwrap_or_else(|| format!("/tutti/{}", self.name)),
+                o.min.unwrap_or(lo),
+                o.max.unwrap_or(hi),
+            ),
+            None => (format!("/tutti/{}", self.name), lo, hi),
+        }
+    }
+
+    /// Scale a value to its OSC output range.
+    pub fn osc_value(&self, value: f64) -> f64 {
+        let (_, lo, hi) = self.osc_target();
+        lo + self.normalise(value) * (hi - lo)
+    }
+}
+
+impl PieceSpec {
+    /// Parse a spec from TOML and validate it.
+    pub fn from_toml(text: &str) -> Result<PieceSpec, SpecError> {
+        let spec: PieceSpec = toml::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Parse a spec from JSON and validate it.
+    pub fn from_json(text: &str) -> Result<PieceSpec, SpecError> {
+        let spec: PieceSpec =
+            serde_json::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// The built-in demo piece.
+    pub fn demo() -> PieceSpec {
+        PieceSpec::from_toml(DEMO_TOML).expect("the built-in demo piece is valid")
+    }
+
+    /// Canonical JSON text of the spec (what the store keeps).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a spec always serialises")
+    }
+
+    /// Index of a parameter by name.
+    pub fn param_index(&self, name: &str) -> Option<usize> {
+        self.params.iter().position(|p| p.name == name)
+    }
+
+    /// Index of a zone by name.
+    pub fn zone_index(&self, name: &str) -> Option<usize> {
+        self.zones.iter().position(|z| z.name == name)
+    }
+
+    /// The consensus engine's configuration for this (validated) spec.
+    pub fn engine_config(&self) -> cons::EngineConfig {
+        let params = self
+            .params
+            .iter()
+            .map(|p| {
+                let kind = match p.kind {
+                    ParamKindName::Continuous => cons::ParamKind::Continuous {
+                        min: p.min.unwrap_or(0.0),
+                        max: p.max.unwrap_or(1.0),
+                        default: p.default.unwrap_or(p.min.unwrap_or(0.0)),
+                        step: p.step,
+                    },
+                    ParamKindName::Discrete => cons::ParamKind::Discrete {
+                        choices: p.choices.as_ref().map_or(0, |c| c.len() as u32),
+                        default: p
+                            .default_choice
+                            .as_deref()
+                            .and_then(|d| p.choice_index(d))
+                            .unwrap_or(0),
+                        hysteresis: p.hysteresis.unwrap_or(0.1),
+                    },
+                };
+                let aggregation = match (p.kind, p.aggregation) {
+                    (ParamKindName::Discrete, _) => cons::Aggregation::Plurality,
+                    (_, Some(AggregationName::Mean)) => cons::Aggregation::Mean,
+                    (_, Some(AggregationName::Median)) => cons::Aggregation::Median,
+                    _ => cons::Aggregation::TrimmedMean {
+                        trim: p.trim.unwrap_or(0.2),
+                    },
+                };
+                cons::ParamConfig {
+                    kind,
+                    aggregation,
+                    smoothing: cons::Smoothing {
+                        time_constant: p.smoothing.time_constant,
+                        slew_per_second: p.smoothing.slew,
+                    },
+                }
+            })
+            .collect();
+        cons::EngineConfig {
+            params,
+            zone_weights: self.zones.iter().map(|z| z.weight).collect(),
+            recency_half_life: (self.recency_half_life > 0.0).then_some(self.recency_half_life),
+            agreement: self.agreement,
+            histogram_bins: self.histogram_bins,
+        }
+    }
+}
+
+/// The demo piece's TOML source (also shipped as `pieces/demo.toml`).
+pub const DEMO_TOML: &str = include_str!("../../../pieces/demo.toml");
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+use super::*;
+
+#[test]
+fn demo_is_valid_and_round_trips_through_json() {
+    let demo = PieceSpec::demo();
+    assert_eq!(demo.slug, "demo");
+    assert_eq!(demo.params.len(), 8);
+    let back = PieceSpec::from_json(&demo.to_json()).unwrap();
+    assert_eq!(back, demo);
+    let cfg = demo.engine_config();
+    assert_eq!(cfg.params.len(), 8);
+}
+
+fn with_param(extra: &str) -> String {
+    format!("slug = \"t\"\ntitle = \"T\"\n[[params]]\nname = \"x\"\n{extra}\n")
+}
+
+fn err_field(text: &str) -> String {
+    match PieceSpec::from_toml(text).unwrap_err() {
+        SpecError::Invalid { field, .. } => field,
+        SpecError::Parse(m) => format!("parse: {m}"),
+    }
+}
+
+#[test]
+fn errors_name_the_field() {
+    assert_eq!(
+        err_field(&with_param("kind = \"continuous\"\nmin = 1.0\nmax = 0.0")),
+        "params[0].max"
+    );
+    assert_eq!(
+        err_field(&with_param("kind = \"continuous\"\nmax = 1.0")),
+        "params[0].min"
+    );
+    assert_eq!(
+        err_field(&with_param(
+            "kind = \"continuous\"\nmin = 0.0\nmax = 1.0\ndefault = 2.0"
+        )),
+        "params[0].default"
+    );
+    assert_eq!(
+        err_field(&with_param("kind = \"discrete\"\nchoices = [\"a\"]")),
+        "params[0].choices"
+    );
+    assert_eq!(
+        err_field(&with_param(
+            "kind = \"discrete\"\nchoices = [\"a\", \"b\"]\nmin = 0.0"
+        )),
+        "params[0].min"
+    );
+    assert_eq!(
+        err_field(&with_param(
+            "kind = \"continuous\"\nmin = 0.0\nmax = 1.0\nmap = [{ target = \"drone.amp\", min = 0.0, max = 1.0, curve = \"exp\" }]"
+        )),
+        "params[0].map[0].curve"
+    );
+    assert_eq!(
+        err_field(&with_param(
+            "kind = \"continuous\"\nmin = 0.0\nmax = 1.0\nmap = [{ target = \"amp\", min = 0.0, max = 1.0 }]"
+        )),
+        "params[0].map[0].target"
+    );
+    assert_eq!(
+        err_field("slug = \"t\"\ntitle = \"T\"\ntick_hz = 100\n[[params]]\nname = \"x\"\nkind = \"continuous\"\nmin = 0.0\nmax = 1.0\n"),
+        "tick_hz"
+    );
+}
+
+#[test]
+fn unknown_keys_are_rejected_by_name() {
+    let e = PieceSpec::from_toml(&with_param(
+        "kind = \"continuous\"\nmin = 0.0\nmax = 1.0\ncolour = 3",
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("colour"), "{e}");
+}
+
+#[test]
+fn mapping_curves() {
+    let m = |curve, min, max| Mapping {
+        target: "a.b".into(),
+        min: Some(min),
+        max: Some(max),
+        curve,
+        steps: None,
+    };
+    let lin = m(Curve::Linear, 10.0, 20.0);
+    assert_eq!(lin.apply(0.5), 15.0);
+    let exp = m(Curve::Exp, 200.0, 8000.0);
+    assert!((exp.apply(0.0) - 200.0).abs() < 1e-9);
+    assert!((exp.apply(1.0) - 8000.0).abs() < 1e-6);
+    assert!((exp.apply(0.5) - (200.0f64 * 8000.0).sqrt()).abs() < 1e-6);
+    let db = m(Curve::Db, -60.0, 0.0);
+    assert!((db.apply(1.0) - 1.0).abs() < 1e-12);
+    assert!((db.apply(0.0) - 0.001).abs() < 1e-12);
+    assert_eq!(lin.apply(f64::NAN), 10.0);
+    assert_eq!(lin.apply(7.0), 20.0);
+    let steps = Mapping {
+        target: "rhythm.pattern".into(),
+        min: None,
+        max: None,
+        curve: Curve::Steps,
+        steps: Some(vec![0.0, 1.0, 2.0]),
+    };
+    assert_eq!(steps.apply(0.0), 0.0);
+    assert_eq!(steps.apply(0.5), 1.0);
+    assert_eq!(steps.apply(1.0), 2.0);
+}
+
+#[test]
+fn osc_scaling_uses_the_param_range_by_default() {
+    let demo = PieceSpec::demo();
+    let tempo = &demo.params[demo.param_index("tempo").unwrap()];
+    assert_eq!(tempo.osc_target().0, "/tutti/tempo");
+    assert_eq!(tempo.osc_value(120.0), 120.0);
+}

@@ -1,0 +1,525 @@
+//! The SQL behind every operation: write functions run on the writer thread inside a batch
+//! transaction, read functions run on a pooled read-only connection inside `spawn_blocking`.
+//!
+//! This is the only module that writes SQL. It must never be called from an async task, never
+//! begin or commit a transaction itself (the writer owns transactions), and never return a SQL
+//! type: rows come back as the plain structs of [`crate::model`].
+
+use rusqlite::types::Type;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::error::{db, is_unique_violation, StoreError};
+use crate::model::{
+    OverrideRow, PieceRow, ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus, SpecVersionRow,
+};
+
+macro_rules! piece_cols {
+    () => {
+        "id, slug, title, created_at_ms"
+    };
+}
+macro_rules! spec_cols {
+    () => {
+        "id, piece_id, version, spec_json, status, created_at_ms"
+    };
+}
+macro_rules! show_cols {
+    () => {
+        "id, piece_id, spec_version_id, code, kind, status, created_at_ms, started_at_ms, ended_at_ms"
+    };
+}
+macro_rules! override_cols {
+    () => {
+        "id, show_id, at_ms, actor, param, action, detail_json"
+    };
+}
+
+fn parse_col<T: std::str::FromStr<Err = StoreError>>(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    text.parse().map_err(|e: StoreError| {
+        rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, e.into())
+    })
+}
+
+fn tick_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let tick: i64 = row.get(idx)?;
+    u64::try_from(tick)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, e.into()))
+}
+
+fn piece_row(row: &Row<'_>) -> rusqlite::Result<PieceRow> {
+    Ok(PieceRow {
+        id: row.get(0)?,
+        slug: row.get(1)?,
+        title: row.get(2)?,
+        created_at_ms: row.get(3)?,
+    })
+}
+
+fn spec_row(row: &Row<'_>) -> rusqlite::Result<SpecVersionRow> {
+    Ok(SpecVersionRow {
+        id: row.get(0)?,
+        piece_id: row.get(1)?,
+        version: row.get(2)?,
+        spec_json: row.get(3)?,
+        status: parse_col(row, 4)?,
+        created_at_ms: row.get(5)?,
+    })
+}
+
+fn show_row(row: &Row<'_>) -> rusqlite::Result<ShowRow> {
+    Ok(ShowRow {
+        id: row.get(0)?,
+        piece_id: row.get(1)?,
+        spec_version_id: row.get(2)?,
+        code: row.get(3)?,
+        kind: parse_col::<ShowKind>(row, 4)?,
+        status: parse_col::<ShowStatus>(row, 5)?,
+        created_at_ms: row.get(6)?,
+        started_at_ms: row.get(7)?,
+        ended_at_ms: row.get(8)?,
+    })
+}
+
+fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<SnapshotRow> {
+    Ok(SnapshotRow {
+        show_id: row.get(0)?,
+        tick: tick_col(row, 1)?,
+        at_ms: row.get(2)?,
+        state_json: row.get(3)?,
+    })
+}
+
+fn override_row(row: &Row<'_>) -> rusqlite::Result<OverrideRow> {
+    Ok(OverrideRow {
+        id: row.get(0)?,
+        show_id: row.get(1)?,
+        at_ms: row.get(2)?,
+        actor: row.get(3)?,
+        param: row.get(4)?,
+        action: row.get(5)?,
+        detail_json: row.get(6)?,
+    })
+}
+
+fn tick_param(tick: u64) -> Result<i64, StoreError> {
+    i64::try_from(tick).map_err(|_| StoreError::Invalid {
+        field: "tick",
+        value: tick.to_string(),
+        reason: format!("larger than {}", i64::MAX),
+    })
+}
+
+/// Two JSON documents are the same spec when they parse to equal values (formatting and key
+/// order do not matter). Unparseable text compares by bytes.
+fn same_json(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+// ---------------------------------------------------------------- reads (any connection)
+
+pub(crate) fn piece_by_slug(conn: &Connection, slug: &str) -> Result<Option<PieceRow>, StoreError> {
+    const OP: &str = "reading a piece by slug";
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        piece_cols!(),
+        " FROM pieces WHERE slug = ?1"
+    ))
+    .map_err(db(OP))?
+    .query_row([slug], piece_row)
+    .optional()
+    .map_err(db(OP))
+}
+
+pub(crate) fn spec_version(
+    conn: &Connection,
+    id: i64,
+) -> Result<Option<SpecVersionRow>, StoreError> {
+    const OP: &str = "reading a spec version";
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        spec_cols!(),
+        " FROM spec_versions WHERE id = ?1"
+    ))
+    .map_err(db(OP))?
+    .query_row([id], spec_row)
+    .optional()
+    .map_err(db(OP))
+}
+
+pub(crate) fn current_spec(
+    conn: &Connection,
+    piece_id: i64,
+) -> Result<Option<SpecVersionRow>, StoreError> {
+    const OP: &str = "reading a piece's current spec";
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        spec_cols!(),
+        " FROM spec_versions WHERE piece_id = ?1 AND status = 'current'"
+    ))
+    .map_err(db(OP))?
+    .query_row([piece_id], spec_row)
+    .optional()
+    .map_err(db(OP))
+}
+
+pub(crate) fn spec_versions(
+    conn: &Connection,
+    piece_id: i64,
+) -> Result<Vec<SpecVersionRow>, StoreError> {
+    const OP: &str = "listing a piece's spec versions";
+    let mut stmt = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            spec_cols!(),
+            " FROM spec_versions WHERE piece_id = ?1 ORDER BY version"
+        ))
+        .map_err(db(OP))?;
+    let rows = stmt.query_map([piece_id], spec_row).map_err(db(OP))?;
+    rows.collect::<Result<_, _>>().map_err(db(OP))
+}
+
+pub(crate) fn show(conn: &Connection, id: i64) -> Result<Option<ShowRow>, StoreError> {
+    const OP: &str = "reading a show";
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        show_cols!(),
+        " FROM shows WHERE id = ?1"
+    ))
+    .map_err(db(OP))?
+    .query_row([id], show_row)
+    .optional()
+    .map_err(db(OP))
+}
+
+pub(crate) fn show_by_code(conn: &Connection, code: &str) -> Result<Option<ShowRow>, StoreError> {
+    const OP: &str = "reading a show by code";
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        show_cols!(),
+        " FROM shows WHERE code = ?1"
+    ))
+    .map_err(db(OP))?
+    .query_row([code], show_row)
+    .optional()
+    .map_err(db(OP))
+}
+
+pub(crate) fn active_shows(conn: &Connection) -> Result<Vec<ShowRow>, StoreError> {
+    const OP: &str = "listing active shows";
+    let mut stmt = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            show_cols!(),
+            " FROM shows WHERE status <> 'ended' ORDER BY id"
+        ))
+        .map_err(db(OP))?;
+    let rows = stmt.query_map([], show_row).map_err(db(OP))?;
+    rows.collect::<Result<_, _>>().map_err(db(OP))
+}
+
+pub(crate) fn latest_snapshot(
+    conn: &Connection,
+    show_id: i64,
+) -> Result<Option<SnapshotRow>, StoreError> {
+    const OP: &str = "reading the latest snapshot";
+    conn.prepare_cached(
+        "SELECT show_id, tick, at_ms, state_json FROM snapshots \
+         WHERE show_id = ?1 ORDER BY tick DESC LIMIT 1",
+    )
+    .map_err(db(OP))?
+    .query_row([show_id], snapshot_row)
+    .optional()
+    .map_err(db(OP))
+}
+
+pub(crate) fn snapshots(
+    conn: &Connection,
+    show_id: i64,
+    after_tick: Option<u64>,
+    limit: usize,
+) -> Result<Vec<SnapshotRow>, StoreError> {
+    const OP: &str = "listing snapshots";
+    let after = match after_tick {
+        Some(t) => tick_param(t)?,
+        None => -1,
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT show_id, tick, at_ms, state_json FROM snapshots \
+             WHERE show_id = ?1 AND tick > ?2 ORDER BY tick LIMIT ?3",
+        )
+        .map_err(db(OP))?;
+    let rows = stmt
+        .query_map(params![show_id, after, limit], snapshot_row)
+        .map_err(db(OP))?;
+    rows.collect::<Result<_, _>>().map_err(db(OP))
+}
+
+pub(crate) fn overrides(conn: &Connection, show_id: i64) -> Result<Vec<OverrideRow>, StoreError> {
+    const OP: &str = "listing overrides";
+    let mut stmt = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            override_cols!(),
+            " FROM overrides WHERE show_id = ?1 ORDER BY id"
+        ))
+        .map_err(db(OP))?;
+    let rows = stmt.query_map([show_id], override_row).map_err(db(OP))?;
+    rows.collect::<Result<_, _>>().map_err(db(OP))
+}
+
+// ---------------------------------------------------------------- writes (writer thread only)
+
+/// Creates the piece and version 1 (current) if absent; updates the title if it changed; if the
+/// current spec differs (as JSON) from `spec_json`, inserts the next version as current and
+/// supersedes the old one. All in the caller's transaction, so atomic.
+pub(crate) fn ensure_piece(
+    conn: &Connection,
+    slug: &str,
+    title: &str,
+    spec_json: &str,
+    now_ms: i64,
+) -> Result<(PieceRow, SpecVersionRow), StoreError> {
+    let piece = match piece_by_slug(conn, slug)? {
+        Some(mut piece) => {
+            if piece.title != title {
+                conn.prepare_cached("UPDATE pieces SET title = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![piece.id, title]))
+                    .map_err(db("updating a piece's title"))?;
+                title.clone_into(&mut piece.title);
+            }
+            piece
+        }
+        None => {
+            let id: i64 = conn
+                .prepare_cached(
+                    "INSERT INTO pieces (slug, title, created_at_ms) VALUES (?1, ?2, ?3) RETURNING id",
+                )
+                .and_then(|mut s| s.query_row(params![slug, title, now_ms], |r| r.get(0)))
+                .map_err(db("creating a piece"))?;
+            PieceRow {
+                id,
+                slug: slug.to_owned(),
+                title: title.to_owned(),
+                created_at_ms: now_ms,
+            }
+        }
+    };
+
+    if let Some(current) = current_spec(conn, piece.id)? {
+        if same_json(&current.spec_json, spec_json) {
+            return Ok((piece, current));
+        }
+        conn.prepare_cached("UPDATE spec_versions SET status = 'superseded' WHERE id = ?1")
+            .and_then(|mut s| s.execute([current.id]))
+            .map_err(db("superseding a spec version"))?;
+    }
+    let version = insert_spec_version(conn, piece.id, spec_json, SpecStatus::Current, now_ms)?;
+    Ok((piece, version))
+}
+
+/// Inserts the piece's next version number with `status`.
+pub(crate) fn insert_spec_version(
+    conn: &Connection,
+    piece_id: i64,
+    spec_json: &str,
+    status: SpecStatus,
+    now_ms: i64,
+) -> Result<SpecVersionRow, StoreError> {
+    let (id, version): (i64, i64) = conn
+        .prepare_cached(
+            "INSERT INTO spec_versions (piece_id, version, spec_json, status, created_at_ms) \
+             VALUES (?1, (SELECT COALESCE(MAX(version), 0) + 1 FROM spec_versions WHERE piece_id = ?1), \
+                     ?2, ?3, ?4) \
+             RETURNING id, version",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![piece_id, spec_json, status.as_str(), now_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
+        .map_err(db("inserting a spec version"))?;
+    Ok(SpecVersionRow {
+        id,
+        piece_id,
+        version,
+        spec_json: spec_json.to_owned(),
+        status,
+        created_at_ms: now_ms,
+    })
+}
+
+pub(crate) fn create_show(
+    conn: &Connection,
+    piece_id: i64,
+    spec_version_id: i64,
+    code: &str,
+    kind: ShowKind,
+    now_ms: i64,
+) -> Result<ShowRow, StoreError> {
+    let spec = spec_version(conn, spec_version_id)?.ok_or_else(|| StoreError::NotFound {
+        what: "spec version",
+        id: spec_version_id.to_string(),
+    })?;
+    if spec.piece_id != piece_id {
+        let piece_exists = conn
+            .prepare_cached("SELECT 1 FROM pieces WHERE id = ?1")
+            .and_then(|mut s| s.exists([piece_id]))
+            .map_err(db("checking a piece"))?;
+        if !piece_exists {
+            return Err(StoreError::NotFound {
+                what: "piece",
+                id: piece_id.to_string(),
+            });
+        }
+        return Err(StoreError::Invalid {
+            field: "spec_version_id",
+            value: spec_version_id.to_string(),
+            reason: format!(
+                "belongs to piece {}, not to piece {piece_id}",
+                spec.piece_id
+            ),
+        });
+    }
+    let status = ShowStatus::Scheduled;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO shows (piece_id, spec_version_id, code, kind, status, created_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    piece_id,
+                    spec_version_id,
+                    code,
+                    kind.as_str(),
+                    status.as_str(),
+                    now_ms
+                ],
+                |r| r.get::<_, i64>(0),
+            )
+        });
+    let id = match inserted {
+        Ok(id) => id,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Conflict {
+                what: "show code",
+                value: code.to_owned(),
+            })
+        }
+        Err(e) => return Err(db("creating a show")(e)),
+    };
+    Ok(ShowRow {
+        id,
+        piece_id,
+        spec_version_id,
+        code: code.to_owned(),
+        kind,
+        status,
+        created_at_ms: now_ms,
+        started_at_ms: None,
+        ended_at_ms: None,
+    })
+}
+
+pub(crate) fn set_show_status(
+    conn: &Connection,
+    show_id: i64,
+    to: ShowStatus,
+    at_ms: i64,
+) -> Result<ShowRow, StoreError> {
+    let mut row = show(conn, show_id)?.ok_or_else(|| StoreError::NotFound {
+        what: "show",
+        id: show_id.to_string(),
+    })?;
+    if !row.status.can_become(to) {
+        return Err(StoreError::InvalidTransition {
+            from: row.status,
+            to,
+        });
+    }
+    row.status = to;
+    if to == ShowStatus::Live && row.started_at_ms.is_none() {
+        row.started_at_ms = Some(at_ms);
+    }
+    if to == ShowStatus::Ended {
+        row.ended_at_ms = Some(at_ms);
+    }
+    conn.prepare_cached(
+        "UPDATE shows SET status = ?2, started_at_ms = ?3, ended_at_ms = ?4 WHERE id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            show_id,
+            to.as_str(),
+            row.started_at_ms,
+            row.ended_at_ms
+        ])
+    })
+    .map_err(db("updating a show's status"))?;
+    Ok(row)
+}
+
+fn require_show(conn: &Connection, show_id: i64) -> Result<(), StoreError> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM shows WHERE id = ?1")
+        .and_then(|mut s| s.exists([show_id]))
+        .map_err(db("checking a show"))?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound {
+            what: "show",
+            id: show_id.to_string(),
+        })
+    }
+}
+
+/// Inserts (or, for a repeated tick, replaces) a snapshot.
+pub(crate) fn insert_snapshot(conn: &Connection, s: &SnapshotRow) -> Result<(), StoreError> {
+    let tick = tick_param(s.tick)?;
+    conn.prepare_cached(
+        "INSERT INTO snapshots (show_id, tick, at_ms, state_json) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (show_id, tick) DO UPDATE SET at_ms = excluded.at_ms, state_json = excluded.state_json",
+    )
+    .and_then(|mut st| st.execute(params![s.show_id, tick, s.at_ms, s.state_json]))
+    .map_err(db("writing a snapshot"))?;
+    Ok(())
+}
+
+pub(crate) fn insert_override(
+    conn: &Connection,
+    o: &crate::model::NewOverride,
+) -> Result<i64, StoreError> {
+    require_show(conn, o.show_id)?;
+    conn.prepare_cached(
+        "INSERT INTO overrides (show_id, at_ms, actor, param, action, detail_json) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![
+                o.show_id,
+                o.at_ms,
+                o.actor,
+                o.param,
+                o.action,
+                o.detail_json
+            ],
+            |r| r.get(0),
+        )
+    })
+    .map_err(db("logging an override"))
+}
