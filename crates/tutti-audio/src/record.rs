@@ -6,6 +6,9 @@
 //! engine played). When the ring is full — the disk is too slow — the block is **dropped
 //! and counted**, never waited for: see [`Recording::dropped_blocks`].
 //!
+//! The tap sees each block when the engine renders it, one block before `process` hands it
+//! to the sink (the engine's FIFO): the file is the output stream, one block early.
+//!
 //! Only one recording runs at a time (the ring has one consumer).
 //!
 //! Must never: allocate, lock, log or block in [`RecordTap::push`] (audio thread).

@@ -72,11 +72,9 @@ impl Smoother {
     pub fn next_value(&mut self) -> f32 {
         if self.remaining > 0 {
             self.remaining -= 1;
-            self.current = if self.remaining == 0 {
-                self.target
-            } else {
-                self.current + self.step
-            };
+            // From the target, not accumulated: no drift, so the last step is no larger
+            // than the others.
+            self.current = self.target - self.step * self.remaining as f32;
         }
         self.current
     }

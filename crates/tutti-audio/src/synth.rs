@@ -336,9 +336,9 @@ mod tests {
         let mut o = Oscillator::new(Wave::Saw, 0.0);
         let v: Vec<f32> = (0..4800).map(|_| o.next(f / fs)).collect();
         assert!(v.iter().all(|x| x.abs() <= 1.01));
-        // 100 periods → about 100 falling edges.
-        let falls = v.windows(2).filter(|w| w[1] < w[0] - 0.5).count();
-        assert!((99..=101).contains(&falls), "{falls}");
+        // 100 periods → 100 upward zero crossings (the ramp), 100 downward (the reset).
+        let ups = v.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+        assert!((99..=101).contains(&ups), "{ups}");
     }
 
     #[test]

@@ -34,13 +34,23 @@ fn bins_total(p: &ParamPartial) -> Option<f64> {
     (total > 0.0 && total.is_finite()).then_some(total)
 }
 
+/// Variances below this fraction of `E[u²]` are rounding noise of `E[u²] − E[u]²` (and of
+/// the running sums' bounded drift) and reported as 0.
+const VARIANCE_FLOOR: f64 = 1e-9;
+
 /// Weighted mean and weighted standard deviation, in unit form.
 pub(crate) fn moments(p: &ParamPartial) -> Option<(f64, f64)> {
     if !(p.sum_w > 0.0 && p.sum_w.is_finite()) {
         return None;
     }
     let mean = p.sum_wu / p.sum_w;
-    let var = (p.sum_wu2 / p.sum_w - mean * mean).max(0.0);
+    let second = p.sum_wu2 / p.sum_w;
+    let var = second - mean * mean;
+    let var = if var > VARIANCE_FLOOR * second {
+        var
+    } else {
+        0.0
+    };
     Some((mean, var.sqrt()))
 }
 

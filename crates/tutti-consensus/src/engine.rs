@@ -340,7 +340,6 @@ impl Output {
 }
 
 /// The consensus engine. See the crate documentation for the model.
-#[derive(Debug)]
 pub struct Engine {
     cfg: EngineConfig,
     meta: Vec<Meta>,
@@ -350,6 +349,20 @@ pub struct Engine {
     scratch: Vec<ParamPartial>,
     /// Published values in unit form (input of the agreement term).
     current: Vec<f64>,
+}
+
+impl std::fmt::Debug for Engine {
+    /// A summary: the inputs of a million participants are not worth printing.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("params", &self.meta.len())
+            .field("participants", &self.store.joined)
+            .field("tick", &self.out.snapshot.tick)
+            .field("time", &self.out.snapshot.time)
+            .field("bypass", &self.out.bypass)
+            .field("overrides", &self.out.overrides.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Engine {
@@ -604,8 +617,8 @@ impl Engine {
                 dst.log2_scale = self.time_shift(p, now);
             }
         } else {
-            for (p, (dst, src)) in out.params.iter_mut().zip(&self.store.sums).enumerate() {
-                dst.assign_scaled(src, self.time_shift(p, now));
+            for (p, dst) in out.params.iter_mut().enumerate() {
+                self.store.export(p, dst, self.time_shift(p, now));
             }
         }
     }

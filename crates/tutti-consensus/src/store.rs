@@ -15,10 +15,12 @@
 //!   would give and later subtractions stay exact. One parameter is rebased per tick (past a
 //!   soft limit) so the O(participants) cost is spread; a hard limit rebases at once.
 //! - **Drift.** Every add or subtract can round by `ε · Σw`. The store adds `Σw` to a
-//!   per-parameter *churn* counter per operation; when `churn · ε` exceeds `1e-6 · Σw` (many
-//!   operations, or a large cancellation such as the heaviest inputs leaving) the
-//!   parameter's sums are recomputed from the cells. Bins and totals whose input count drops
-//!   to zero are reset to exact zeros.
+//!   per-parameter *churn* counter per operation, so `churn · ε` bounds the accumulated
+//!   error. When the bound passes `1e-9 · Σw` (many operations, or a large cancellation such
+//!   as the heaviest inputs leaving) the parameter's sums are recomputed from the cells at a
+//!   tick (one such parameter per tick, to spread the O(participants) cost; all of them past
+//!   `1e-6 · Σw`), and exported partials of such a parameter are computed afresh. Bins and
+//!   totals whose input count drops to zero are reset to exact zeros.
 //!
 //! This module must never allocate per input: cells are preallocated per slot at join.
 
@@ -31,8 +33,11 @@ const SOFT_EXPONENT: f64 = 256.0;
 /// Rebase immediately when the newest recency exponent passes this (`2^768 · 10^12` weight
 /// per input times millions of inputs stays far below `f64::MAX`).
 const HARD_EXPONENT: f64 = 768.0;
-/// Relative error bound that triggers a recomputation of a parameter's sums.
-const DRIFT_TOLERANCE: f64 = 1e-6;
+/// Relative error bound past which a parameter's sums are recomputed, one parameter per
+/// tick (and computed afresh when exported as partials).
+const SOFT_DRIFT: f64 = 1e-9;
+/// Relative error bound past which every such parameter is recomputed at the next tick.
+const HARD_DRIFT: f64 = 1e-6;
 
 /// One participant's latest input on one parameter.
 #[derive(Clone, Copy, Debug)]
@@ -337,21 +342,50 @@ impl Store {
         aux.r_cache = (f64::NAN, 1.0);
     }
 
-    /// Recomputes parameter `p`'s sums from its cells.
-    fn recompute(&mut self, p: usize) {
+    /// Whether parameter `p`'s accumulated rounding-error bound exceeds `tolerance · Σw`.
+    fn drifted(&self, p: usize, tolerance: f64) -> bool {
+        self.aux[p].churn * f64::EPSILON > tolerance * self.sums[p].sum_w
+    }
+
+    /// Parameter `p`'s sums computed afresh from its cells into `dst` (relative to the
+    /// epoch), with per-bin counts into `bin_n` when given.
+    fn sum_cells(&self, p: usize, dst: &mut ParamPartial, mut bin_n: Option<&mut [u32]>) {
         let discrete = self.discrete[p];
-        let sums = &mut self.sums[p];
-        let aux = &mut self.aux[p];
-        sums.clear();
-        aux.bin_n.fill(0);
+        dst.clear();
+        if let Some(n) = bin_n.as_deref_mut() {
+            n.fill(0);
+        }
         for (cell, &f) in self.cells[p].iter().zip(&self.factor) {
             if cell.is_set() {
                 let bin = bin_of(discrete, cell.u);
-                sums.add(cell.u, cell.r * f, bin);
-                aux.bin_n[bin] += 1;
+                dst.add(cell.u, cell.r * f, bin);
+                if let Some(n) = bin_n.as_deref_mut() {
+                    n[bin] += 1;
+                }
             }
         }
+    }
+
+    /// Recomputes parameter `p`'s running sums from its cells.
+    fn recompute(&mut self, p: usize) {
+        let mut sums = std::mem::replace(&mut self.sums[p], ParamPartial::new(0));
+        let mut bin_n = std::mem::take(&mut self.aux[p].bin_n);
+        self.sum_cells(p, &mut sums, Some(&mut bin_n));
+        self.sums[p] = sums;
+        let aux = &mut self.aux[p];
+        aux.bin_n = bin_n;
         aux.churn = 0.0;
+    }
+
+    /// Parameter `p`'s sums into `dst` (relative to the epoch): a copy of the running sums,
+    /// or a fresh computation when their error bound has grown past the soft tolerance.
+    pub(crate) fn export(&self, p: usize, dst: &mut ParamPartial, shift: f64) {
+        if self.drifted(p, SOFT_DRIFT) {
+            self.sum_cells(p, dst, None);
+            dst.log2_scale = shift;
+        } else {
+            dst.assign_scaled(&self.sums[p], shift);
+        }
     }
 
     /// Tick-time housekeeping: rebase epochs that ran far behind `now` and recompute sums
@@ -370,8 +404,10 @@ impl Store {
                 }
             }
         }
+        let mut soft_budget = 1;
         for p in 0..self.sums.len() {
-            if self.aux[p].churn * f64::EPSILON > DRIFT_TOLERANCE * self.sums[p].sum_w {
+            if self.drifted(p, HARD_DRIFT) || (soft_budget > 0 && self.drifted(p, SOFT_DRIFT)) {
+                soft_budget -= 1;
                 self.recompute(p);
             }
         }

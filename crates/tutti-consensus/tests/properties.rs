@@ -112,7 +112,7 @@ fn all_pairs(n: usize) -> Vec<(usize, usize)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn submission_order_does_not_matter(

@@ -50,6 +50,11 @@ impl Eq {
         }
     }
 
+    /// Forces the portable kernel (tests / comparisons).
+    pub fn force_generic(&mut self) {
+        self.cascade.force_generic();
+    }
+
     /// Number of bands.
     pub fn bands(&self) -> usize {
         self.bands.len()

@@ -88,7 +88,7 @@ pub enum OscCommand {
 /// Parses one UDP datagram into the commands it carries, flattening (nested) bundles in order.
 ///
 /// Returns an empty `Vec` for a well-formed packet whose only messages are trigger commands with
-/// a released-button argument (`0` or `F`, see `COMMANDS.md`) or an empty bundle.
+/// a released-button argument (`0` or `F`, see `docs/osc.md`) or an empty bundle.
 pub fn parse_packet(bytes: &[u8]) -> Result<Vec<OscCommand>, OscError> {
     if bytes.len() > MAX_PACKET_LEN {
         return Err(OscError::PacketTooLarge {

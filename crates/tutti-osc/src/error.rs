@@ -72,7 +72,7 @@ pub enum OscError {
         /// The limit.
         max: usize,
     },
-    /// The message address is not one of the commands in `COMMANDS.md`.
+    /// The message address is not one of the commands in `docs/osc.md`.
     #[error("unknown OSC address {address:?}")]
     UnknownAddress {
         /// The address (clipped).

@@ -38,7 +38,7 @@
 //! [`MAX_BUNDLE_DEPTH`], are flattened in order; their timetags are ignored (commands apply on
 //! arrival). A packet is accepted or rejected whole; packets over [`MAX_PACKET_LEN`] (8 KiB) are
 //! rejected. Rejected packets are dropped and counted ([`ListenerStats::packets_malformed`]).
-//! `crates/tutti-osc/COMMANDS.md` has the same table with examples.
+//! `docs/osc.md` has the same table with examples.
 
 #![forbid(unsafe_code)]
 

@@ -94,7 +94,8 @@ impl Expect {
             };
             return ours.then(|| Ok(msg.args.clone()));
         }
-        if msg.addr == "/fail" && matches!(msg.args.first(), Some(OscType::String(c)) if c == self.fail)
+        if msg.addr == "/fail"
+            && matches!(msg.args.first(), Some(OscType::String(c)) if c == self.fail)
         {
             return Some(Err(Failure::Server(fail_message(&msg.args[1..]))));
         }
@@ -180,9 +181,8 @@ impl Shared {
             let _ = waiter.tx.send(result);
             return;
         }
-        let node = |f: fn(NodeInfo) -> ScEvent| {
-            NodeInfo::from_args(&msg.addr, &msg.args).ok().map(f)
-        };
+        let node =
+            |f: fn(NodeInfo) -> ScEvent| NodeInfo::from_args(&msg.addr, &msg.args).ok().map(f);
         let event = match msg.addr.as_str() {
             "/n_go" => node(ScEvent::NodeStarted),
             "/n_end" => node(ScEvent::NodeEnded),
@@ -251,7 +251,9 @@ impl Pending {
     pub(crate) async fn wait(mut self) -> Result<Vec<OscType>, ScError> {
         match tokio::time::timeout(self.timeout, &mut self.rx).await {
             Ok(Ok(r)) => self.finish(r),
-            Ok(Err(_)) => Err(ScError::Closed { addr: self.addr.clone() }),
+            Ok(Err(_)) => Err(ScError::Closed {
+                addr: self.addr.clone(),
+            }),
             Err(_) => Err(self.no_reply()),
         }
     }
@@ -261,16 +263,18 @@ impl Pending {
         match self.rx.try_recv() {
             Ok(r) => Some(self.finish(r)),
             Err(oneshot::error::TryRecvError::Empty) => None,
-            Err(oneshot::error::TryRecvError::Closed) => {
-                Some(Err(ScError::Closed { addr: self.addr.clone() }))
-            }
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(ScError::Closed {
+                addr: self.addr.clone(),
+            })),
         }
     }
 
     /// The error to report when no reply came.
     pub(crate) fn no_reply(&self) -> ScError {
         if self.shared.closed.load(Ordering::Acquire) {
-            ScError::Closed { addr: self.addr.clone() }
+            ScError::Closed {
+                addr: self.addr.clone(),
+            }
         } else if self.shared.refused.load(Ordering::Acquire) {
             refused(&self.addr)
         } else {
@@ -415,8 +419,7 @@ impl ScClient {
                 (Io::Udp(sock), reader)
             }
             Transport::Tcp => {
-                let stream = match tokio::time::timeout(timeout, TcpStream::connect(server)).await
-                {
+                let stream = match tokio::time::timeout(timeout, TcpStream::connect(server)).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         return Err(ScError::Unreachable {
@@ -427,7 +430,10 @@ impl ScClient {
                     Err(_) => {
                         return Err(ScError::Unreachable {
                             addr: addr_text,
-                            reason: format!("TCP connect timed out after {} ms", timeout.as_millis()),
+                            reason: format!(
+                                "TCP connect timed out after {} ms",
+                                timeout.as_millis()
+                            ),
                         })
                     }
                 };
@@ -603,7 +609,9 @@ impl ScClient {
             .await?;
         match pending.wait().await {
             Ok(_) => Ok(()),
-            Err(ScError::Failed { message, .. }) if message.contains("already registered") => Ok(()),
+            Err(ScError::Failed { message, .. }) if message.contains("already registered") => {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -623,7 +631,8 @@ impl ScClient {
             .iter()
             .map(|d| OscType::String(d.name.clone()))
             .collect();
-        self.send(&OscPacket::Message(message("/d_free", names))).await?;
+        self.send(&OscPacket::Message(message("/d_free", names)))
+            .await?;
         let msg = message("/d_recv", vec![OscType::Blob(file.bytes.to_vec())]);
         let pending = self
             .request(
@@ -703,7 +712,8 @@ impl ScClient {
 
     /// `/g_new`: creates group `id` relative to `target`.
     pub async fn new_group(&self, id: i32, action: AddAction, target: i32) -> Result<(), ScError> {
-        self.send(&OscPacket::Message(g_new(id, action, target))).await
+        self.send(&OscPacket::Message(g_new(id, action, target)))
+            .await
     }
 
     /// `/s_new`: starts a synth of SynthDef `def` as node `id` with initial control values.
@@ -715,8 +725,10 @@ impl ScClient {
         target: i32,
         controls: &[(&str, f32)],
     ) -> Result<(), ScError> {
-        self.send(&OscPacket::Message(s_new(def, id, action, target, controls)))
-            .await
+        self.send(&OscPacket::Message(s_new(
+            def, id, action, target, controls,
+        )))
+        .await
     }
 
     /// `/n_set`: sets controls of node `id` now.
@@ -745,8 +757,11 @@ impl ScClient {
 
     /// `/n_free`: frees node `id` (a group frees everything in it).
     pub async fn free_node(&self, id: i32) -> Result<(), ScError> {
-        self.send(&OscPacket::Message(message("/n_free", vec![OscType::Int(id)])))
-            .await
+        self.send(&OscPacket::Message(message(
+            "/n_free",
+            vec![OscType::Int(id)],
+        )))
+        .await
     }
 
     /// `/g_queryTree`: the tree below group `group`, with control values when `controls`.
@@ -755,7 +770,11 @@ impl ScClient {
         TreeNode::from_reply(&args)
     }
 
-    pub(crate) async fn request_tree(&self, group: i32, controls: bool) -> Result<Pending, ScError> {
+    pub(crate) async fn request_tree(
+        &self,
+        group: i32,
+        controls: bool,
+    ) -> Result<Pending, ScError> {
         self.request(
             message(
                 "/g_queryTree",
@@ -772,7 +791,11 @@ impl ScClient {
     }
 
     /// `/s_get`: the current values of the named controls of synth `id`, in order.
-    pub async fn get_controls(&self, id: i32, names: &[&str]) -> Result<Vec<(String, f32)>, ScError> {
+    pub async fn get_controls(
+        &self,
+        id: i32,
+        names: &[&str],
+    ) -> Result<Vec<(String, f32)>, ScError> {
         let mut args = vec![OscType::Int(id)];
         args.extend(names.iter().map(|n| OscType::String((*n).to_string())));
         let reply = self

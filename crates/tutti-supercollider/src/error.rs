@@ -18,7 +18,9 @@ pub enum ScError {
         reason: String,
     },
     /// Nothing answers at the address (connection refused, or no reply to `/status`).
-    #[error("cannot reach scsynth at {addr}: {reason} (is scsynth running, e.g. `scsynth -u PORT`?)")]
+    #[error(
+        "cannot reach scsynth at {addr}: {reason} (is scsynth running, e.g. `scsynth -u PORT`?)"
+    )]
     Unreachable {
         /// The resolved address.
         addr: String,

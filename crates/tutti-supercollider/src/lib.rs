@@ -53,7 +53,9 @@ mod reply;
 mod score;
 mod synthdef;
 
-pub use client::{resolve, AddAction, ScClient, Transport, DEFAULT_TIMEOUT, IMMEDIATELY, MAX_UDP_PACKET};
+pub use client::{
+    resolve, AddAction, ScClient, Transport, DEFAULT_TIMEOUT, IMMEDIATELY, MAX_UDP_PACKET,
+};
 pub use error::ScError;
 pub use output::{LinkState, ScConfig, ScHealth, ScOutput, DEFAULT_SERVER};
 pub use plan::{default_values, VoiceNode};

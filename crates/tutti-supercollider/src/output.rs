@@ -87,7 +87,10 @@ impl ScConfig {
             return bad("latency", format!("{:?} is more than 10 s", self.latency));
         }
         if self.timeout < Duration::from_millis(1) || self.timeout > Duration::from_secs(60) {
-            return bad("timeout", format!("{:?} is not within 1 ms..60 s", self.timeout));
+            return bad(
+                "timeout",
+                format!("{:?} is not within 1 ms..60 s", self.timeout),
+            );
         }
         if self.status_interval < Duration::from_millis(10)
             || self.status_interval > Duration::from_secs(60)
@@ -98,7 +101,10 @@ impl ScConfig {
             );
         }
         if self.lost_after == 0 || self.lost_after > 100 {
-            return bad("lost_after", format!("{} is not within 1..100", self.lost_after));
+            return bad(
+                "lost_after",
+                format!("{} is not within 1..100", self.lost_after),
+            );
         }
         if self.release > Duration::from_secs(60) {
             return bad("release", format!("{:?} is more than 60 s", self.release));
@@ -403,7 +409,8 @@ impl Supervisor {
         if let Err(e) = self.client.set_controls_at(at, &nodes).await {
             // The status probe decides whether the server is lost; note the error only.
             tracing::debug!(error = %e, "sending control bundle");
-            self.health.send_modify(|h| h.last_error = Some(e.to_string()));
+            self.health
+                .send_modify(|h| h.last_error = Some(e.to_string()));
         }
     }
 
@@ -464,7 +471,8 @@ impl Supervisor {
 
     fn note_miss(&self, e: ScError) {
         tracing::debug!(error = %e, misses = self.misses, "status probe unanswered");
-        self.health.send_modify(|h| h.last_error = Some(e.to_string()));
+        self.health
+            .send_modify(|h| h.last_error = Some(e.to_string()));
     }
 
     /// Reads the node-tree probe: a reason to rebuild when the group or a node is gone
@@ -480,9 +488,10 @@ impl Supervisor {
                     .map(|v| format!("node {} of voice '{}' is gone", v.node, v.voice)),
                 Err(_) => None,
             },
-            Err(ScError::Failed { message, .. }) => {
-                Some(format!("the show's group {} is gone ({message})", self.plan.group))
-            }
+            Err(ScError::Failed { message, .. }) => Some(format!(
+                "the show's group {} is gone ({message})",
+                self.plan.group
+            )),
             Err(_) => None,
         }
     }

@@ -117,7 +117,10 @@ impl Plan {
         if group < 2 || last > i64::from(i32::MAX) {
             return Err(ScError::Input {
                 what: String::from("group id"),
-                reason: format!("{group} leaves no room for {} node ids (use 2..2^31-64)", names.len()),
+                reason: format!(
+                    "{group} leaves no room for {} node ids (use 2..2^31-64)",
+                    names.len()
+                ),
             });
         }
         let voices: Vec<VoiceNode> = names
@@ -230,10 +233,19 @@ mod tests {
     fn demo_plan_has_one_node_per_voice_and_master_last() {
         let spec = PieceSpec::demo();
         let plan = demo_plan(&spec).expect("demo maps onto the shipped SynthDefs");
-        let voices: Vec<(&str, i32)> = plan.voices.iter().map(|v| (v.voice.as_str(), v.node)).collect();
+        let voices: Vec<(&str, i32)> = plan
+            .voices
+            .iter()
+            .map(|v| (v.voice.as_str(), v.node))
+            .collect();
         assert_eq!(
             voices,
-            [("drone", 1001), ("granular", 1002), ("rhythm", 1003), ("master", 1004)]
+            [
+                ("drone", 1001),
+                ("granular", 1002),
+                ("rhythm", 1003),
+                ("master", 1004)
+            ]
         );
         assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
         assert_eq!(plan.files.len(), 4);
@@ -252,7 +264,12 @@ mod tests {
             for m in &param.map {
                 let t = m.target();
                 let want = m.apply(param.normalise(values[p])) as f32;
-                let node = plan.voices.iter().find(|v| v.voice == t.voice).expect("voice").node;
+                let node = plan
+                    .voices
+                    .iter()
+                    .find(|v| v.voice == t.voice)
+                    .expect("voice")
+                    .node;
                 let (_, cs) = per_node.iter().find(|(n, _)| *n == node).expect("node");
                 let got = cs.iter().find(|(c, _)| *c == t.control).expect("control").1;
                 assert_eq!(got, want, "{}", m.target);
@@ -284,7 +301,10 @@ mod tests {
         let mut spec = PieceSpec::demo();
         spec.params[0].map[0].target = String::from("bass.amp");
         let err = demo_plan(&spec).unwrap_err().to_string();
-        assert!(err.contains("voice 'bass'") && err.contains("drone"), "{err}");
+        assert!(
+            err.contains("voice 'bass'") && err.contains("drone"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -305,7 +325,10 @@ mod tests {
         let spec = PieceSpec::demo();
         let plan = demo_plan(&spec).expect("plan");
         let err = plan.check_values(&[0.0; 3]).unwrap_err().to_string();
-        assert!(err.contains("got 3 values") && err.contains("8 parameters"), "{err}");
+        assert!(
+            err.contains("got 3 values") && err.contains("8 parameters"),
+            "{err}"
+        );
         let mut v = default_values(&spec);
         v[3] = f64::NAN;
         let err = plan.check_values(&v).unwrap_err().to_string();

@@ -55,8 +55,13 @@ fn bad(command: &str, reason: impl Into<String>) -> ScError {
 
 impl StatusReply {
     pub(crate) fn from_args(args: &[OscType]) -> Result<StatusReply, ScError> {
-        let i = |n: usize| int(args.get(n)).ok_or_else(|| bad("/status", format!("argument {n} is not an int")));
-        let f = |n: usize| float(args.get(n)).ok_or_else(|| bad("/status", format!("argument {n} is not a number")));
+        let i = |n: usize| {
+            int(args.get(n)).ok_or_else(|| bad("/status", format!("argument {n} is not an int")))
+        };
+        let f = |n: usize| {
+            float(args.get(n))
+                .ok_or_else(|| bad("/status", format!("argument {n} is not a number")))
+        };
         Ok(StatusReply {
             ugens: i(1)?,
             synths: i(2)?,
@@ -169,14 +174,18 @@ fn read_tree_node(
     if depth > MAX_TREE_DEPTH {
         return Err(bad(CMD, "node tree nested too deeply"));
     }
-    let id = int(args.get(*pos)).ok_or_else(|| bad(CMD, format!("argument {pos} is not a node id")))?;
+    let id =
+        int(args.get(*pos)).ok_or_else(|| bad(CMD, format!("argument {pos} is not a node id")))?;
     let n = int(args.get(*pos + 1))
         .ok_or_else(|| bad(CMD, format!("argument {} is not a child count", *pos + 1)))?;
     *pos += 2;
     if n >= 0 {
         // Each child takes at least two arguments.
         if (n as usize).saturating_mul(2) > args.len().saturating_sub(*pos) {
-            return Err(bad(CMD, format!("group {id} claims {n} children, more than the reply holds")));
+            return Err(bad(
+                CMD,
+                format!("group {id} claims {n} children, more than the reply holds"),
+            ));
         }
         let mut children = Vec::with_capacity(n as usize);
         for _ in 0..n {
@@ -195,7 +204,10 @@ fn read_tree_node(
             .ok_or_else(|| bad(CMD, format!("synth {id} has no control count")))?;
         *pos += 1;
         if count < 0 || (count as usize).saturating_mul(2) > args.len().saturating_sub(*pos) {
-            return Err(bad(CMD, format!("synth {id} claims {count} controls, more than the reply holds")));
+            return Err(bad(
+                CMD,
+                format!("synth {id} claims {count} controls, more than the reply holds"),
+            ));
         }
         for _ in 0..count {
             let name = match &args[*pos] {
@@ -234,7 +246,9 @@ pub struct NodeInfo {
 
 impl NodeInfo {
     pub(crate) fn from_args(command: &str, args: &[OscType]) -> Result<NodeInfo, ScError> {
-        let i = |n: usize| int(args.get(n)).ok_or_else(|| bad(command, format!("argument {n} is not an int")));
+        let i = |n: usize| {
+            int(args.get(n)).ok_or_else(|| bad(command, format!("argument {n} is not an int")))
+        };
         Ok(NodeInfo {
             id: i(0)?,
             parent: i(1)?,

@@ -86,7 +86,10 @@ pub fn write_score_with(
         ));
     }
     if !options.tail.is_finite() || !(0.0..=600.0).contains(&options.tail) {
-        return Err(input("score tail", format!("{} s is not within 0..600 s", options.tail)));
+        return Err(input(
+            "score tail",
+            format!("{} s is not within 0..600 s", options.tail),
+        ));
     }
     if !options.control_rate.is_finite() || !(0.0..=1000.0).contains(&options.control_rate) {
         return Err(input(
@@ -97,7 +100,10 @@ pub fn write_score_with(
     let plan = Plan::new(spec, &options.synthdefs, options.group_id, options.master)?;
     for (i, (t, values)) in snapshots.iter().enumerate() {
         if !t.is_finite() || *t < 0.0 {
-            return Err(input(&format!("snapshot {i}"), format!("time {t} s is not a time in the show")));
+            return Err(input(
+                &format!("snapshot {i}"),
+                format!("time {t} s is not a time in the show"),
+            ));
         }
         plan.check_values(values)
             .map_err(|e| input(&format!("snapshot {i} (at {t} s)"), e.to_string()))?;
@@ -121,9 +127,7 @@ pub fn write_score_with(
     let blobs: Vec<OscPacket> = plan
         .files
         .iter()
-        .map(|f| {
-            OscPacket::Message(message("/d_recv", vec![OscType::Blob(f.bytes.to_vec())]))
-        })
+        .map(|f| OscPacket::Message(message("/d_recv", vec![OscType::Blob(f.bytes.to_vec())])))
         .collect();
     push_bundle(&mut out, 0.0, blobs)?;
     let controls = plan.controls(&initial);
@@ -176,7 +180,11 @@ pub fn write_score_with(
     );
     push_bundle(&mut out, duration, vec![OscPacket::Message(gate_off)])?;
     let free = message("/n_free", vec![OscType::Int(plan.group)]);
-    push_bundle(&mut out, duration + options.tail, vec![OscPacket::Message(free)])?;
+    push_bundle(
+        &mut out,
+        duration + options.tail,
+        vec![OscPacket::Message(free)],
+    )?;
     Ok(out)
 }
 
@@ -270,16 +278,26 @@ pub fn render_nrt(
         reason,
     };
     if !(8_000..=192_000).contains(&sample_rate) {
-        return Err(fail(format!("sample rate {sample_rate} Hz is not within 8000..192000")));
+        return Err(fail(format!(
+            "sample rate {sample_rate} Hz is not within 8000..192000"
+        )));
     }
     if !score_path.is_file() {
-        return Err(fail(format!("score file {} does not exist", score_path.display())));
+        return Err(fail(format!(
+            "score file {} does not exist",
+            score_path.display()
+        )));
     }
     // A stale file must not pass for this render's output.
     match std::fs::remove_file(out_wav) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(ScError::io(format!("removing old {}", out_wav.display()), e)),
+        Err(e) => {
+            return Err(ScError::io(
+                format!("removing old {}", out_wav.display()),
+                e,
+            ))
+        }
     }
     let output = Command::new(scsynth_bin)
         .arg("-N")
@@ -292,7 +310,11 @@ pub fn render_nrt(
         .arg("-o")
         .arg("2")
         .output()
-        .map_err(|e| fail(format!("cannot run it: {e} (install Debian's supercollider-server)")))?;
+        .map_err(|e| {
+            fail(format!(
+                "cannot run it: {e} (install Debian's supercollider-server)"
+            ))
+        })?;
     let tail = |bytes: &[u8]| {
         let text = String::from_utf8_lossy(bytes);
         let lines: Vec<&str> = text.lines().rev().take(8).collect();
@@ -349,8 +371,8 @@ mod tests {
             control_rate: 4.0,
             ..ScoreOptions::default()
         };
-        let bytes =
-            write_score_with(&spec, &[(1.0, v1.clone()), (0.0, v0.clone())], 3.0, &opts).expect("score");
+        let bytes = write_score_with(&spec, &[(1.0, v1.clone()), (0.0, v0.clone())], 3.0, &opts)
+            .expect("score");
         let score = read_score(&bytes).expect("reads back");
         let times: Vec<f64> = score.iter().map(|(t, _)| *t).collect();
         // d_recv, nodes, snapshot 0, three interpolated points, snapshot 1, gate off, free.
@@ -360,8 +382,16 @@ mod tests {
         let addrs: Vec<&str> = score[1].1.iter().map(|m| m.addr.as_str()).collect();
         assert_eq!(addrs, ["/g_new", "/s_new", "/s_new", "/s_new", "/s_new"]);
         let amp_at = |i: usize| -> f32 {
-            let m = score[i].1.iter().find(|m| m.args[0] == OscType::Int(1001)).expect("drone");
-            let k = m.args.iter().position(|a| *a == OscType::String("amp".into())).expect("amp");
+            let m = score[i]
+                .1
+                .iter()
+                .find(|m| m.args[0] == OscType::Int(1001))
+                .expect("drone");
+            let k = m
+                .args
+                .iter()
+                .position(|a| *a == OscType::String("amp".into()))
+                .expect("amp");
             m.args[k + 1].clone().float().expect("float")
         };
         let exp = |n: f64| (0.01 * (0.8f64 / 0.01).powf(n)) as f32;
@@ -370,8 +400,16 @@ mod tests {
         assert_eq!(amp_at(6), exp(1.0));
         // The vote holds until its snapshot, then steps.
         let pattern_at = |i: usize| -> f32 {
-            let m = score[i].1.iter().find(|m| m.args[0] == OscType::Int(1003)).expect("rhythm");
-            let k = m.args.iter().position(|a| *a == OscType::String("pattern".into())).expect("pattern");
+            let m = score[i]
+                .1
+                .iter()
+                .find(|m| m.args[0] == OscType::Int(1003))
+                .expect("rhythm");
+            let k = m
+                .args
+                .iter()
+                .position(|a| *a == OscType::String("pattern".into()))
+                .expect("pattern");
             m.args[k + 1].clone().float().expect("float")
         };
         assert_eq!(pattern_at(5), 0.0);
@@ -383,11 +421,17 @@ mod tests {
     fn bad_score_input_is_named() {
         let spec = PieceSpec::demo();
         let v = default_values(&spec);
-        let err = write_score(&spec, &[(0.0, vec![1.0])], 10.0).unwrap_err().to_string();
+        let err = write_score(&spec, &[(0.0, vec![1.0])], 10.0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("snapshot 0"), "{err}");
-        let err = write_score(&spec, &[(f64::NAN, v.clone())], 10.0).unwrap_err().to_string();
+        let err = write_score(&spec, &[(f64::NAN, v.clone())], 10.0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("snapshot 0"), "{err}");
-        let err = write_score(&spec, &[(0.0, v)], -1.0).unwrap_err().to_string();
+        let err = write_score(&spec, &[(0.0, v)], -1.0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("duration"), "{err}");
         assert!(read_score(&[0, 0, 0, 9, 1]).is_err());
     }
@@ -396,11 +440,23 @@ mod tests {
     fn render_reports_a_missing_binary() {
         let dir = std::env::temp_dir();
         let score = dir.join(format!("tutti-missing-bin-{}.osc", std::process::id()));
-        std::fs::write(&score, write_score(&PieceSpec::demo(), &[], 1.0).expect("score")).expect("write");
-        let err = render_nrt(&score, &dir.join("x.wav"), 48_000, Path::new("/nonexistent/scsynth"))
-            .unwrap_err()
-            .to_string();
+        std::fs::write(
+            &score,
+            write_score(&PieceSpec::demo(), &[], 1.0).expect("score"),
+        )
+        .expect("write");
+        let err = render_nrt(
+            &score,
+            &dir.join("x.wav"),
+            48_000,
+            Path::new("/nonexistent/scsynth"),
+        )
+        .unwrap_err()
+        .to_string();
         let _ = std::fs::remove_file(&score);
-        assert!(err.contains("/nonexistent/scsynth") && err.contains("cannot run"), "{err}");
+        assert!(
+            err.contains("/nonexistent/scsynth") && err.contains("cannot run"),
+            "{err}"
+        );
     }
 }

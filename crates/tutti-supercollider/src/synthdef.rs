@@ -20,10 +20,7 @@ use crate::error::ScError;
 /// The SynthDefs shipped with Tutti (compiled from `synthdefs/*.scd` by
 /// `scripts/build-synthdefs`), as `(name, bytes)`.
 pub const BUILTIN_SYNTHDEFS: [(&str, &[u8]); 4] = [
-    (
-        "drone",
-        include_bytes!("../../../synthdefs/drone.scsyndef"),
-    ),
+    ("drone", include_bytes!("../../../synthdefs/drone.scsyndef")),
     (
         "granular",
         include_bytes!("../../../synthdefs/granular.scsyndef"),
@@ -365,8 +362,9 @@ impl SynthDefLibrary {
             .map_err(|e| ScError::io(format!("listing SynthDef folder {}", dir.display()), e))?;
         let mut paths = Vec::new();
         for entry in entries {
-            let entry = entry
-                .map_err(|e| ScError::io(format!("listing SynthDef folder {}", dir.display()), e))?;
+            let entry = entry.map_err(|e| {
+                ScError::io(format!("listing SynthDef folder {}", dir.display()), e)
+            })?;
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "scsyndef") {
                 paths.push(path);
@@ -444,13 +442,17 @@ mod tests {
         }
         let mut longer = bytes.to_vec();
         longer.push(0);
-        let err = SynthDefFile::parse("long", &longer).unwrap_err().to_string();
+        let err = SynthDefFile::parse("long", &longer)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unexpected bytes"), "{err}");
     }
 
     #[test]
     fn corrupt_bytes_are_rejected_with_the_reason() {
-        let err = SynthDefFile::parse("junk", b"garbage bytes here").unwrap_err().to_string();
+        let err = SynthDefFile::parse("junk", b"garbage bytes here")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no 'SCgf' magic"), "{err}");
         let mut v3 = BUILTIN_SYNTHDEFS[0].1.to_vec();
         v3[7] = 3;

@@ -1,0 +1,1 @@
+//! tutti-load (skeleton)

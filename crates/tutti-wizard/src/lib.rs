@@ -1,0 +1,1 @@
+//! tutti-wizard (skeleton)
