@@ -89,7 +89,11 @@ pub fn bench_engine(config: &EngineConfig, seconds: f64) -> Result<EngineBench, 
         audio_seconds: audio,
         cpu_seconds: cpu,
         cpu_fraction: fraction,
-        realtime_factor: if fraction > 0.0 { 1.0 / fraction } else { f64::INFINITY },
+        realtime_factor: if fraction > 0.0 {
+            1.0 / fraction
+        } else {
+            f64::INFINITY
+        },
         worst_block_fraction: worst / block_s,
         latency: handle.latency(),
     })

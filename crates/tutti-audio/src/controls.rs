@@ -111,7 +111,8 @@ pub const CONTROLS: &[ControlSpec] = &[
     c("rhythm.tone", 0.0, 1.0, 0.5, 30.0, ""),
     c("rhythm.pattern", 0.0, 2.0, 0.0, 0.0, "calm|pulse|storm"),
     c("player.amp", 0.0, 1.0, 0.8, 30.0, ""),
-    c("master.reverb_mix", 0.0, 1.0, 0.2, 50.0, ""),
+    // Ramped by the reverb stage itself over the master chain's `smoothing_ms` (20 ms default).
+    c("master.reverb_mix", 0.0, 1.0, 0.2, 20.0, ""),
     c("master.gain", 0.0, 2.0, 1.0, 30.0, ""),
 ];
 
@@ -238,7 +239,11 @@ mod tests {
         assert_eq!(ids::RHYTHM_PATTERN.name(), "rhythm.pattern");
         assert_eq!(ids::GRANULAR_SPREAD.name(), "granular.spread");
         for spec in CONTROLS {
-            assert!(spec.min <= spec.default && spec.default <= spec.max, "{}", spec.name);
+            assert!(
+                spec.min <= spec.default && spec.default <= spec.max,
+                "{}",
+                spec.name
+            );
         }
     }
 
@@ -246,7 +251,10 @@ mod tests {
     fn unknown_name_lists_valid_ones() {
         let err = control_id("drone.volume").unwrap_err().to_string();
         assert!(err.contains("drone.volume"), "{err}");
-        assert!(err.contains("drone.amp") && err.contains("master.reverb_mix"), "{err}");
+        assert!(
+            err.contains("drone.amp") && err.contains("master.reverb_mix"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -83,15 +83,26 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Clip, AudioError
         path: path.to_path_buf(),
         source,
     })?;
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     decode_source(Box::new(file), path, ext.as_deref(), opts)
 }
 
 /// Decodes in-memory bytes; `name` is used in error messages (and its extension as a hint).
 pub fn decode_bytes(name: &str, bytes: Vec<u8>, opts: &DecodeOptions) -> Result<Clip, AudioError> {
     let path = PathBuf::from(name);
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    decode_source(Box::new(std::io::Cursor::new(bytes)), &path, ext.as_deref(), opts)
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    decode_source(
+        Box::new(std::io::Cursor::new(bytes)),
+        &path,
+        ext.as_deref(),
+        opts,
+    )
 }
 
 const KNOWN_EXTENSIONS: &[&str] = &["wav", "wave", "flac", "mp3", "ogg", "oga"];
@@ -124,7 +135,12 @@ fn decode_source(
     }
     let claims_known = ext.is_some_and(|e| KNOWN_EXTENSIONS.contains(&e));
     let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .map_err(|e| {
             let msg = format!("not a WAV, FLAC, MP3 or Ogg Vorbis stream ({e})");
             if claims_known {
@@ -192,7 +208,9 @@ fn decode_source(
         }
     }
     if channels == 0 || rate == 0 || interleaved.is_empty() {
-        return Err(corrupt(format!("no audio frames could be decoded ({packets} packets read)")));
+        return Err(corrupt(format!(
+            "no audio frames could be decoded ({packets} packets read)"
+        )));
     }
     if let Some(i) = interleaved.iter().position(|s| !s.is_finite()) {
         return Err(corrupt(format!("sample {i} is not a finite number")));

@@ -40,10 +40,10 @@ use std::sync::{Arc, Mutex};
 use rtrb::{Consumer, Producer, RingBuffer};
 use serde::Serialize;
 use tutti_dsp::{
-    Chain, ChainConfig, CompressorConfig, ConvolutionMode, Convolver, EqConfig, BandConfig,
+    BandConfig, Chain, ChainConfig, CompressorConfig, ConvolutionMode, Convolver, EqConfig,
     FilterType, LimiterConfig, Limits, Param, Partitioning, Processor, ReverbConfig, StageConfig,
 };
-use tutti_dsp::{Limiter, Limits as DspLimits};
+use tutti_dsp::{FlushDenormals, Limiter, Limits as DspLimits};
 
 use crate::controls::{self, ids, ControlBank, ControlId, NUM_CONTROLS};
 use crate::decode::{self, Clip, DecodeOptions};
@@ -460,17 +460,29 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Result<(EngineHandle, EngineCore), AudioError> {
         let sr = config.sample_rate;
         if !(8_000..=192_000).contains(&sr) {
-            return Err(invalid("sample_rate", sr, "must be within 8000 ..= 192000 Hz"));
+            return Err(invalid(
+                "sample_rate",
+                sr,
+                "must be within 8000 ..= 192000 Hz",
+            ));
         }
         let block = config.block_frames;
         if !(16..=4096).contains(&block) {
             return Err(invalid("block_frames", block, "must be within 16 ..= 4096"));
         }
         if !(config.crossfade_ms.is_finite() && (1.0..=2000.0).contains(&config.crossfade_ms)) {
-            return Err(invalid("crossfade_ms", config.crossfade_ms, "must be within 1 ..= 2000"));
+            return Err(invalid(
+                "crossfade_ms",
+                config.crossfade_ms,
+                "must be within 1 ..= 2000",
+            ));
         }
         if !(config.max_file_seconds.is_finite() && config.max_file_seconds > 0.0) {
-            return Err(invalid("max_file_seconds", config.max_file_seconds, "must be > 0"));
+            return Err(invalid(
+                "max_file_seconds",
+                config.max_file_seconds,
+                "must be > 0",
+            ));
         }
         for (field, v) in [
             ("record_ring_seconds", config.record_ring_seconds),
@@ -481,27 +493,38 @@ impl Engine {
             }
         }
         if !(config.master.ir_gain_db.is_finite() && config.master.ir_gain_db.abs() <= 48.0) {
-            return Err(invalid("master.ir_gain_db", config.master.ir_gain_db, "must be within -48 ..= 48 dB"));
+            return Err(invalid(
+                "master.ir_gain_db",
+                config.master.ir_gain_db,
+                "must be within -48 ..= 48 dB",
+            ));
         }
         let m = &config.master;
         let mut chain = build_chain(&m.chain, &m.base_dir, sr, block, &config.limits)?;
         let conv = match &m.impulse_response {
-            Some(p) => Some(build_convolver(p, sr, block, m.ir_mode, m.ir_gain_db, &config.limits)?),
+            Some(p) => Some(build_convolver(
+                p,
+                sr,
+                block,
+                m.ir_mode,
+                m.ir_gain_db,
+                &config.limits,
+            )?),
             None => None,
         };
         let limiter = match &m.limiter {
             Some(l) => {
-                let mut lc = ChainConfig {
+                // Validate through the chain builder (its errors name the bad field), then
+                // keep a bare limiter for the very end of the master section.
+                let check = ChainConfig {
                     sample_rate: sr,
                     max_block: block,
                     smoothing_ms: 20.0,
                     stages: vec![StageConfig::Limiter(l.clone())],
                 };
-                lc.stages.truncate(1);
-                // Validate through the chain builder (names the bad field), then keep a
-                // bare limiter for the end of the master section.
-                Chain::build(&lc, &m.base_dir, &config.limits)?;
-                Some(Limiter::new(l, sr as f64, 960))
+                Chain::build(&check, &m.base_dir, &config.limits)?;
+                let ramp = (0.02 * sr as f64).round() as u32;
+                Some(Limiter::new(l, sr as f64, ramp))
             }
             None => None,
         };
@@ -665,9 +688,17 @@ impl EngineHandle {
     /// Loads an impulse response (WAV at the engine's rate) off the audio thread and
     /// crossfades the convolution stage to it; `None` crossfades to bypass. On error the
     /// running convolution keeps playing unchanged.
-    pub fn set_impulse_response(&self, path: Option<&Path>, gain_db: f32) -> Result<(), AudioError> {
+    pub fn set_impulse_response(
+        &self,
+        path: Option<&Path>,
+        gain_db: f32,
+    ) -> Result<(), AudioError> {
         if !(gain_db.is_finite() && gain_db.abs() <= 48.0) {
-            return Err(invalid("ir gain_db", gain_db, "must be within -48 ..= 48 dB"));
+            return Err(invalid(
+                "ir gain_db",
+                gain_db,
+                "must be within -48 ..= 48 dB",
+            ));
         }
         let conv = match path {
             Some(p) => Some(build_convolver(
@@ -777,7 +808,8 @@ impl EngineHandle {
 
     /// Crossfade length of swaps in samples.
     pub fn crossfade_samples(&self) -> u32 {
-        ((self.shared.crossfade_ms as f64 * 1e-3 * self.shared.sample_rate as f64).round() as u32).max(1)
+        ((self.shared.crossfade_ms as f64 * 1e-3 * self.shared.sample_rate as f64).round() as u32)
+            .max(1)
     }
 
     /// Counters of the audio thread.
@@ -802,7 +834,9 @@ impl EngineCore {
         self.shared.block_frames
     }
 
-    /// The value a control has *now* on the audio thread (after smoothing).
+    /// The value a control has *now* on the audio thread (after smoothing; for
+    /// `master.reverb_mix`, the target handed to the reverb, which ramps it over the
+    /// master chain's `smoothing_ms`).
     pub fn control_value(&self, id: ControlId) -> f32 {
         match id {
             ids::MASTER_GAIN => self.gain.value(),
@@ -902,12 +936,16 @@ impl EngineCore {
             return;
         }
         if let Some(c) = self.chain.retired.take() {
-            if let Err(rtrb::PushError::Full(Garbage::Chain(c))) = self.garbage.push(Garbage::Chain(c)) {
+            if let Err(rtrb::PushError::Full(Garbage::Chain(c))) =
+                self.garbage.push(Garbage::Chain(c))
+            {
                 self.chain.retired = Some(c);
             }
         }
         if let Some(c) = self.conv.retired.take() {
-            if let Err(rtrb::PushError::Full(Garbage::Convolver(c))) = self.garbage.push(Garbage::Convolver(c)) {
+            if let Err(rtrb::PushError::Full(Garbage::Convolver(c))) =
+                self.garbage.push(Garbage::Convolver(c))
+            {
                 self.conv.retired = Some(c);
             }
         }
@@ -919,18 +957,29 @@ impl EngineCore {
             }
         }
         if let Some(c) = self.voices.player.take_retired() {
-            if let Err(rtrb::PushError::Full(Garbage::Clip(c))) = self.garbage.push(Garbage::Clip(c)) {
+            if let Err(rtrb::PushError::Full(Garbage::Clip(c))) =
+                self.garbage.push(Garbage::Clip(c))
+            {
                 self.voices.player.stash_retired(c);
             }
         }
     }
 
     fn render_block(&mut self) {
-        let shared = Arc::clone(&self.shared);
-        shared.controls.drain(|id, v| self.apply_control(id, v));
+        // Flush subnormals to zero for the whole block (voices included); restored on return.
+        let _ftz = FlushDenormals::new();
+        let mut pending = [(ids::MASTER_GAIN, 0.0f32); NUM_CONTROLS];
+        let mut n = 0;
+        self.shared.controls.drain(|id, v| {
+            pending[n] = (id, v);
+            n += 1;
+        });
+        for &(id, v) in &pending[..n] {
+            self.apply_control(id, v);
+        }
         self.handle_commands();
 
-        let block = shared.block_frames;
+        let block = self.shared.block_frames;
         let (l, r) = (&mut self.out_l[..block], &mut self.out_r[..block]);
         l.copy_from_slice(&self.in_l[..block]);
         r.copy_from_slice(&self.in_r[..block]);
@@ -968,7 +1017,7 @@ impl EngineCore {
         self.stream.push(l, r);
         self.collect_retired();
 
-        let st = &shared.stats;
+        let st = &self.shared.stats;
         st.blocks.fetch_add(1, Ordering::Relaxed);
         if bad > 0 {
             st.non_finite.fetch_add(bad, Ordering::Relaxed);
@@ -980,6 +1029,8 @@ impl EngineCore {
 
     /// Latency of the master chain now (limiter look-ahead etc.), samples.
     pub fn chain_latency(&self) -> usize {
-        self.chain.latency() + self.conv.latency() + self.limiter.as_ref().map_or(0, Processor::latency)
+        self.chain.latency()
+            + self.conv.latency()
+            + self.limiter.as_ref().map_or(0, Processor::latency)
     }
 }

@@ -27,6 +27,19 @@
 //! counts) rather than waits when full. `tests/no_alloc.rs` enforces this with a checking
 //! global allocator.
 //!
+//! ## Example
+//! ```
+//! use tutti_audio::{Engine, EngineConfig};
+//! // Off the audio thread: build, resolve names once.
+//! let (handle, mut core) = Engine::new(EngineConfig::default())?;
+//! let amp = handle.control_id("drone.amp")?;
+//! handle.set(amp, 0.5)?; // from any thread, never blocks
+//! // On the audio thread (normally inside a sink):
+//! let (mut left, mut right) = (vec![0.0f32; 256], vec![0.0f32; 256]);
+//! core.process(&mut left, &mut right);
+//! # Ok::<(), tutti_audio::AudioError>(())
+//! ```
+//!
 //! ## Modules
 //! * [`controls`] — the `voice.control` table and the lock-free control bank.
 //! * [`smooth`] — parameter ramps (no zipper noise, no clicks).
@@ -39,7 +52,7 @@
 //! * [`stream`] — the 16-bit PCM live stream tap.
 //! * [`sink`] — sound card (`cpal` feature) and null sink.
 //! * [`render`] — deterministic offline rendering and the piece-mapping helper.
-//! * [`bench`] — the engine's CPU-load and latency figures.
+//! * [`mod@bench`] — the engine's CPU-load and latency figures.
 
 pub mod bench;
 pub mod controls;
@@ -57,7 +70,9 @@ pub mod voices;
 
 pub use controls::{control_id, ControlId, ControlSpec, CONTROLS};
 pub use decode::{decode_file, Clip, DecodeOptions};
-pub use engine::{Engine, EngineConfig, EngineCore, EngineHandle, EngineStats, Latency, MasterConfig};
+pub use engine::{
+    Engine, EngineConfig, EngineCore, EngineHandle, EngineStats, Latency, MasterConfig,
+};
 pub use error::AudioError;
 pub use monitor::MonitorFrame;
 pub use record::{Recording, RecordingSummary};

@@ -5,14 +5,15 @@
 //! `sample_rate / 30` samples it applies a Hann window, runs a 2048-point real FFT
 //! (`realfft`, plan and scratch buffers allocated up front — about 10 µs, 30 times a second)
 //! and folds the bins into [`BANDS`] log-spaced bands from 20 Hz to 20 kHz, each the loudest
-//! bin in the band in dBFS (a full-scale sine reads ≈ 0 dBFS).
+//! bin in the band in dBFS (a full-scale sine reads ≈ 0 dBFS). Bands narrower than a bin
+//! (below about 100 Hz at 48 kHz) read the magnitude interpolated at their centre.
 //!
 //! Frames leave through a [`MonitorMailbox`]: a one-slot, lock-free "latest wins" queue
 //! (a sequence lock built of atomics). The audio thread overwrites the slot — an old frame
 //! nobody read is dropped — and never waits; a reader retries if it raced a write.
 //!
 //! Must never: allocate, lock, log or block in [`Analyser::push`] or
-//! [`MonitorMailbox::publish`] (audio thread).
+//! `MonitorMailbox::publish` (audio thread).
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -130,7 +131,8 @@ impl MonitorMailbox {
                 std::hint::spin_loop();
                 continue;
             }
-            let vals: [u32; SLOT_WORDS] = std::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
+            let vals: [u32; SLOT_WORDS] =
+                std::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
             fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) != s1 {
                 continue;
@@ -165,8 +167,10 @@ pub struct Analyser {
     input: Box<[f32]>,
     spectrum: Box<[Complex<f32>]>,
     scratch: Box<[Complex<f32>]>,
-    /// For each band: first bin and one past the last bin (at least one bin per band).
+    /// For each band: first bin and one past the last bin; an empty range means the band
+    /// is narrower than a bin and reads the spectrum interpolated at `band_pos` (in bins).
     band_bins: [(usize, usize); BANDS],
+    band_pos: [f32; BANDS],
     bands: [f32; BANDS],
     hop: usize,
     since: usize,
@@ -178,7 +182,9 @@ pub struct Analyser {
 
 impl std::fmt::Debug for Analyser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Analyser").field("hop", &self.hop).finish_non_exhaustive()
+        f.debug_struct("Analyser")
+            .field("hop", &self.hop)
+            .finish_non_exhaustive()
     }
 }
 
@@ -196,15 +202,10 @@ impl Analyser {
         let band_bins = std::array::from_fn(|b| {
             let lo = (band_edge_hz(b) / bin_hz).ceil() as usize;
             let hi = (band_edge_hz(b + 1) / bin_hz).ceil() as usize;
-            let lo = lo.clamp(1, nyquist_bin);
-            let hi = hi.clamp(1, nyquist_bin + 1);
-            if hi > lo {
-                (lo, hi)
-            } else {
-                // Band narrower than a bin: use the bin nearest its centre.
-                let c = ((band_centre_hz(b) / bin_hz).round() as usize).clamp(1, nyquist_bin);
-                (c, c + 1)
-            }
+            (lo.clamp(1, nyquist_bin), hi.clamp(1, nyquist_bin + 1))
+        });
+        let band_pos = std::array::from_fn(|b| {
+            (band_centre_hz(b) / bin_hz).clamp(1.0, (nyquist_bin - 1) as f32)
         });
         Self {
             mailbox,
@@ -216,6 +217,7 @@ impl Analyser {
             spectrum,
             scratch,
             band_bins,
+            band_pos,
             bands: [FLOOR_DB; BANDS],
             hop: (sample_rate / FRAME_RATE).max(1) as usize,
             since: 0,
@@ -261,10 +263,17 @@ impl Analyser {
         let scale = 4.0 / FFT_SIZE as f32;
         for (b, &(lo, hi)) in self.band_bins.iter().enumerate() {
             let mut m = 0.0f32;
-            if ok {
+            if ok && hi > lo {
                 for c in &self.spectrum[lo..hi.min(self.spectrum.len())] {
                     m = m.max(c.norm());
                 }
+            } else if ok {
+                // Narrower than a bin: interpolate the magnitude at the band's centre.
+                let p = self.band_pos[b];
+                let i = p as usize;
+                let f = p - i as f32;
+                let (a, c) = (self.spectrum[i].norm(), self.spectrum[i + 1].norm());
+                m = a + (c - a) * f;
             }
             self.bands[b] = db(m * scale);
         }

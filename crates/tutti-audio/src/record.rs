@@ -1,6 +1,6 @@
 //! WAV recording of a show.
 //!
-//! The audio thread's [`RecordTap`] copies each output block, interleaved, into a
+//! The audio thread's `RecordTap` copies each output block, interleaved, into a
 //! preallocated `rtrb` ring while a recording is active; a writer thread drains the ring
 //! and writes 32-bit float WAV with `hound` (so a recording is bit-exact with what the
 //! engine played). When the ring is full — the disk is too slow — the block is **dropped
@@ -11,7 +11,7 @@
 //!
 //! Only one recording runs at a time (the ring has one consumer).
 //!
-//! Must never: allocate, lock, log or block in [`RecordTap::push`] (audio thread).
+//! Must never: allocate, lock, log or block in `RecordTap::push` (audio thread).
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};

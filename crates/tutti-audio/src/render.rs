@@ -137,7 +137,9 @@ pub fn render_piece_offline(
         pc.updates(values, &mut buf);
         timeline.push((
             *t,
-            buf.iter().map(|(id, v)| (id.name().to_string(), *v)).collect(),
+            buf.iter()
+                .map(|(id, v)| (id.name().to_string(), *v))
+                .collect(),
         ));
     }
     render_offline(config, &timeline, duration_s)
@@ -236,7 +238,9 @@ impl PieceControls {
     /// parameter order; a vote's value is its choice index). Missing values are skipped.
     pub fn updates(&self, values: &[f64], out: &mut Vec<(ControlId, f32)>) {
         for e in &self.entries {
-            let Some(&v) = values.get(e.param) else { continue };
+            let Some(&v) = values.get(e.param) else {
+                continue;
+            };
             let n = self.params[e.param].normalise(v);
             let y = e.mapping.apply(n) as f32;
             if y.is_finite() {

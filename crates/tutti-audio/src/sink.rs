@@ -299,25 +299,51 @@ mod card {
 
     type Ready = Result<(), (AudioError, EngineCore)>;
 
-    fn open(device: &cpal::Device, rate: u32, name: &str) -> Result<cpal::SupportedStreamConfig, AudioError> {
+    fn open(
+        device: &cpal::Device,
+        rate: u32,
+        name: &str,
+    ) -> Result<cpal::SupportedStreamConfig, AudioError> {
         let configs = device
             .supported_output_configs()
             .map_err(|e| dev_err(format!("{name}: {e}")))?;
         configs
-            .filter(|c| matches!(c.sample_format(), cpal::SampleFormat::F32 | cpal::SampleFormat::I16))
+            .filter(|c| {
+                matches!(
+                    c.sample_format(),
+                    cpal::SampleFormat::F32 | cpal::SampleFormat::I16
+                )
+            })
             .filter(|c| c.channels() >= 1)
             .filter_map(|c| c.try_with_sample_rate(rate))
-            .max_by_key(|c| (c.channels() == 2, c.sample_format() == cpal::SampleFormat::F32))
-            .ok_or_else(|| dev_err(format!("{name}: no f32/i16 output configuration at {rate} Hz")))
+            .max_by_key(|c| {
+                (
+                    c.channels() == 2,
+                    c.sample_format() == cpal::SampleFormat::F32,
+                )
+            })
+            .ok_or_else(|| {
+                dev_err(format!(
+                    "{name}: no f32/i16 output configuration at {rate} Hz"
+                ))
+            })
     }
 
-    fn run(core: EngineCore, ready: SyncSender<Ready>, stop: Receiver<()>, callbacks: Arc<AtomicU64>) {
+    fn run(
+        core: EngineCore,
+        ready: SyncSender<Ready>,
+        stop: Receiver<()>,
+        callbacks: Arc<AtomicU64>,
+    ) {
         let host = cpal::default_host();
         let Some(device) = host.default_output_device() else {
             let _ = ready.send(Err((dev_err("no output device found"), core)));
             return;
         };
-        let name = device.id().map(|id| id.to_string()).unwrap_or_else(|_| "default".into());
+        let name = device
+            .id()
+            .map(|id| id.to_string())
+            .unwrap_or_else(|_| "default".into());
         let supported = match open(&device, core.sample_rate(), &name) {
             Ok(s) => s,
             Err(e) => {
@@ -373,7 +399,9 @@ mod card {
         /// Opens the default output device at the engine's rate. On failure the core comes
         /// back with the error (`None` only if the OS refused to start a thread).
         #[allow(clippy::result_large_err)] // boxed by the caller
-        pub(super) fn start(core: EngineCore) -> Result<(Self, String), (AudioError, Option<EngineCore>)> {
+        pub(super) fn start(
+            core: EngineCore,
+        ) -> Result<(Self, String), (AudioError, Option<EngineCore>)> {
             let callbacks = Arc::new(AtomicU64::new(0));
             let (ready_tx, ready_rx) = sync_channel::<Ready>(1);
             let (stop_tx, stop_rx) = sync_channel::<()>(1);
@@ -382,7 +410,15 @@ mod card {
                 std::thread::Builder::new()
                     .name("tutti-audio-card".into())
                     .spawn(move || run(core, ready_tx, stop_rx, callbacks))
-                    .map_err(|source| (AudioError::Thread { what: "sound card", source }, None))?
+                    .map_err(|source| {
+                        (
+                            AudioError::Thread {
+                                what: "sound card",
+                                source,
+                            },
+                            None,
+                        )
+                    })?
             };
             match ready_rx.recv() {
                 Ok(Ok(())) => {
@@ -405,7 +441,10 @@ mod card {
                 }
                 Err(_) => {
                     let _ = thread.join();
-                    Err((AudioError::Device("the sound card thread ended unexpectedly".into()), None))
+                    Err((
+                        AudioError::Device("the sound card thread ended unexpectedly".into()),
+                        None,
+                    ))
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! The live stream tap: the engine's output as 16-bit PCM for the browser's "listen" player
 //! (`web/audio/listen.js`), which the server sends as WebSocket binary frames.
 //!
-//! The audio thread's [`StreamTap`] converts each output block to interleaved stereo
+//! The audio thread's `StreamTap` converts each output block to interleaved stereo
 //! `i16` and pushes it into a preallocated `rtrb` ring, **only while a [`StreamReader`]
 //! exists**. When the ring is full (the reader is slow or stalled) the block is dropped and
 //! counted; the audio thread never waits. A new reader starts from fresh audio (stale
@@ -13,7 +13,7 @@
 //! There is one reader at a time (the ring has one consumer): the server should run one
 //! task that reads and fans the chunks out to every listening performer.
 //!
-//! Must never: allocate, lock, log or block in [`StreamTap::push`] (audio thread).
+//! Must never: allocate, lock, log or block in `StreamTap::push` (audio thread).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -45,7 +45,9 @@ fn run_input(
 }
 
 fn max_step(x: &[f32]) -> f32 {
-    x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+    x.windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -63,7 +65,11 @@ fn a_gain_jump_moves_no_faster_than_its_ramp() {
     let step = max_step(&l);
     assert!(step <= bound * 1.001 + 1e-6, "step {step} > bound {bound}");
     // It did move, all the way: without smoothing the step would have been 0.95.
-    assert!((l.last().unwrap() - 1.0).abs() < 1e-6, "{}", l.last().unwrap());
+    assert!(
+        (l.last().unwrap() - 1.0).abs() < 1e-6,
+        "{}",
+        l.last().unwrap()
+    );
     assert!(step > bound * 0.9, "the ramp is used: {step} vs {bound}");
     assert_eq!(core.control_value(ids::MASTER_GAIN), 2.0);
 }
@@ -94,7 +100,10 @@ fn a_drone_amp_jump_adds_no_click() {
     let step = max_step(&l);
     assert!(step <= bound * 1.05, "step {step} > bound {bound}");
     let late_peak = l[l.len() / 2..].iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(late_peak > 0.5 * peak, "the drone came up: {late_peak} vs {peak}");
+    assert!(
+        late_peak > 0.5 * peak,
+        "the drone came up: {late_peak} vs {peak}"
+    );
 }
 
 #[test]
@@ -115,9 +124,14 @@ fn every_voice_sounds_in_every_section_and_at_every_extreme() {
                     // at once, even at the slowest tempo and the lowest density.
                     let (l, r) = run_input(&mut core, 2 * FS as usize / 256, 0, |_| 0.0);
                     let what = format!("{voice} section {section} {}={extreme}", id.name());
-                    assert!(l.iter().chain(&r).all(|v| v.is_finite()), "{what}: non-finite");
+                    assert!(
+                        l.iter().chain(&r).all(|v| v.is_finite()),
+                        "{what}: non-finite"
+                    );
                     let peak = l.iter().chain(&r).fold(0.0f32, |m, v| m.max(v.abs()));
-                    let rms = (l.iter().chain(&r).map(|v| v * v).sum::<f32>() / (2 * l.len()) as f32).sqrt();
+                    let rms = (l.iter().chain(&r).map(|v| v * v).sum::<f32>()
+                        / (2 * l.len()) as f32)
+                        .sqrt();
                     assert!(peak <= 1.5, "{what}: peak {peak}");
                     assert!(rms > 1e-3, "{what}: silent (rms {rms})");
                 }
@@ -137,7 +151,10 @@ fn the_full_show_is_bounded_by_the_limiter() {
     let (l, r) = run_input(&mut core, 400, 0, |_| 0.0);
     let ceiling = 10f32.powf(-1.0 / 20.0);
     let peak = l.iter().chain(&r).fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(peak <= ceiling * 1.001, "peak {peak} over the ceiling {ceiling}");
+    assert!(
+        peak <= ceiling * 1.001,
+        "peak {peak} over the ceiling {ceiling}"
+    );
     assert!(peak > 0.3, "loud show is loud: {peak}");
     assert_eq!(h.stats().non_finite_samples, 0);
 }
@@ -162,7 +179,11 @@ fn an_impulse_response_swap_crossfades_without_a_click() {
     let expect = -sine(40 * 256 + end - 256);
     assert!((l[end] - expect).abs() < 1e-4, "{} vs {expect}", l[end]);
     assert_eq!(h.stats().swaps, 2);
-    assert_eq!(h.collect_garbage(), 1, "the identity IR came back to be dropped here");
+    assert_eq!(
+        h.collect_garbage(),
+        1,
+        "the identity IR came back to be dropped here"
+    );
 }
 
 #[test]
@@ -211,7 +232,10 @@ fn unknown_control_names_list_the_valid_ones() {
     let err = h.control_id("drone.volume").unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, AudioError::UnknownControl { .. }));
-    assert!(msg.contains("drone.volume") && msg.contains("drone.amp") && msg.contains("master.gain"), "{msg}");
+    assert!(
+        msg.contains("drone.volume") && msg.contains("drone.amp") && msg.contains("master.gain"),
+        "{msg}"
+    );
     assert!(h.set_by_name("lights.colour", 1.0).is_err());
     let bad = Engine::new(EngineConfig {
         initial: vec![("granular.size".into(), 1.0)],
@@ -219,7 +243,11 @@ fn unknown_control_names_list_the_valid_ones() {
     })
     .unwrap_err();
     assert!(bad.to_string().contains("granular.size"), "{bad}");
-    assert!(h.set(ids::DRONE_AMP, f32::NAN).unwrap_err().to_string().contains("drone.amp"));
+    assert!(h
+        .set(ids::DRONE_AMP, f32::NAN)
+        .unwrap_err()
+        .to_string()
+        .contains("drone.amp"));
 }
 
 #[test]
@@ -242,11 +270,17 @@ fn bad_chains_and_impulse_responses_are_refused_and_the_show_plays_on() {
     assert!(e.contains("freq") && e.contains("30000"), "{e}");
 
     let missing = dir.path().join("nope.wav");
-    let e = h.set_impulse_response(Some(&missing), 0.0).unwrap_err().to_string();
+    let e = h
+        .set_impulse_response(Some(&missing), 0.0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("nope.wav"), "{e}");
     let text = dir.path().join("text.wav");
     std::fs::write(&text, "not a wav").unwrap();
-    let e = h.set_impulse_response(Some(&text), 0.0).unwrap_err().to_string();
+    let e = h
+        .set_impulse_response(Some(&text), 0.0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("text.wav"), "{e}");
     let wrong_rate = dir.path().join("ir44.wav");
     let spec = hound::WavSpec {
@@ -260,9 +294,15 @@ fn bad_chains_and_impulse_responses_are_refused_and_the_show_plays_on() {
         w.write_sample(if i == 0 { 1.0f32 } else { 0.0 }).unwrap();
     }
     w.finalize().unwrap();
-    let e = h.set_impulse_response(Some(&wrong_rate), 0.0).unwrap_err().to_string();
+    let e = h
+        .set_impulse_response(Some(&wrong_rate), 0.0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("44100") && e.contains("48000"), "{e}");
-    let e = h.set_impulse_response_samples(&[vec![0.0; (1 << 21) + 1]]).unwrap_err().to_string();
+    let e = h
+        .set_impulse_response_samples(&[vec![0.0; (1 << 21) + 1]])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("limit"), "{e}");
 
     // Nothing was swapped; the show keeps playing.

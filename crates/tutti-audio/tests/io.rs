@@ -10,7 +10,9 @@ use tutti_audio::decode::{decode_file, DecodeOptions};
 use tutti_audio::{AudioError, Engine, EngineConfig, MasterConfig, NullSink, Output, OutputChoice};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Dominant frequency by counting upward zero crossings.
@@ -33,7 +35,11 @@ fn the_player_decodes_wav_flac_ogg_and_mp3() {
         assert_eq!(clip.source_rate, rate, "{name}");
         assert_eq!(clip.source_channels, channels, "{name}");
         // Lossy codecs add encoder delay/padding: allow 100 ms.
-        assert!((clip.seconds() - secs).abs() < 0.1, "{name}: {} s", clip.seconds());
+        assert!(
+            (clip.seconds() - secs).abs() < 0.1,
+            "{name}: {} s",
+            clip.seconds()
+        );
         let mid = &clip.left[clip.frames() / 4..3 * clip.frames() / 4];
         let f = frequency(mid, 48_000);
         assert!((f - 440.0).abs() < 15.0, "{name}: {f} Hz");
@@ -108,7 +114,10 @@ fn a_recording_reads_back_bit_exact() {
         core.process(&mut l, &mut r);
     }
     let rec = h.start_recording(&path).unwrap();
-    assert!(matches!(h.start_recording(&dir.path().join("b.wav")), Err(AudioError::Busy { .. })));
+    assert!(matches!(
+        h.start_recording(&dir.path().join("b.wav")),
+        Err(AudioError::Busy { .. })
+    ));
     let mut played = Vec::new();
     for _ in 0..200 {
         core.process(&mut l, &mut r);
@@ -129,12 +138,17 @@ fn a_recording_reads_back_bit_exact() {
     // `process` hands it to the sink.
     let shift = 2 * 256;
     assert!(
-        back.iter().zip(&played[shift..]).all(|(a, b)| a.to_bits() == b.to_bits()),
+        back.iter()
+            .zip(&played[shift..])
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
         "bit-exact"
     );
     assert!(played.iter().any(|v| *v != 0.0));
     // The recorder is free again.
-    h.start_recording(&dir.path().join("again.wav")).unwrap().stop().unwrap();
+    h.start_recording(&dir.path().join("again.wav"))
+        .unwrap()
+        .stop()
+        .unwrap();
 }
 
 #[test]
@@ -168,7 +182,10 @@ fn the_stream_tap_delivers_16_bit_pcm_of_the_output() {
     assert!(matches!(h.stream_tap(), Err(AudioError::Busy { .. })));
     assert_eq!(reader.available_frames(), 0, "no stale audio");
     let fmt = reader.format();
-    assert_eq!((fmt.sample_rate, fmt.channels, fmt.encoding), (48_000, 2, "s16le"));
+    assert_eq!(
+        (fmt.sample_rate, fmt.channels, fmt.encoding),
+        (48_000, 2, "s16le")
+    );
     let mut expect = Vec::new();
     for _ in 0..20 {
         core.process(&mut l, &mut r);
@@ -179,7 +196,10 @@ fn the_stream_tap_delivers_16_bit_pcm_of_the_output() {
     }
     let mut bytes = Vec::new();
     while reader.read_pcm(&mut bytes, 1000) > 0 {}
-    let got: Vec<i16> = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let got: Vec<i16> = bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
     assert_eq!(got.len(), expect.len());
     // One block ahead of what `process` returns (see the recording test).
     assert_eq!(got[..got.len() - 512], expect[512..]);
@@ -220,6 +240,11 @@ fn auto_output_falls_back_to_the_null_sink_when_there_is_no_card() {
     while h.stats().blocks < 20 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(h.stats().blocks >= 20, "{:?} ran {:?}", out.kind(), h.stats());
+    assert!(
+        h.stats().blocks >= 20,
+        "{:?} ran {:?}",
+        out.kind(),
+        h.stats()
+    );
     out.stop();
 }

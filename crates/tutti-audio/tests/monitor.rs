@@ -26,7 +26,10 @@ fn run_sine(freq: f32, amp: f32, right_amp: f32) -> tutti_audio::MonitorFrame {
     }
     let frame = h.latest_monitor().unwrap();
     // 100 blocks of 256 at 48 kHz = 0.533 s ⇒ 16 frames at 30 Hz.
-    assert_eq!(frame.seq, (100 * 256) / (48_000 / FRAME_RATE as usize) as u64);
+    assert_eq!(
+        frame.seq,
+        (100 * 256) / (48_000 / FRAME_RATE as usize) as u64
+    );
     frame
 }
 
@@ -40,15 +43,25 @@ fn a_1khz_sine_peaks_in_its_band_with_the_right_levels() {
         .max_by(|a, b| frame.bands_dbfs[*a].total_cmp(&frame.bands_dbfs[*b]))
         .unwrap();
     assert_eq!(loudest, band, "{:?}", frame.bands_dbfs);
-    assert!(frame.bands_hz[band] > band_edge_hz(band) && frame.bands_hz[band] < band_edge_hz(band + 1));
+    assert!(
+        frame.bands_hz[band] > band_edge_hz(band) && frame.bands_hz[band] < band_edge_hz(band + 1)
+    );
     // The mid signal (L+R)/2 has amplitude 0.375 → −8.5 dBFS; Hann scalloping ≤ 1.5 dB.
     let expect = 20.0 * 0.375f32.log10();
-    assert!((frame.bands_dbfs[band] - expect).abs() < 1.5, "{} vs {expect}", frame.bands_dbfs[band]);
+    assert!(
+        (frame.bands_dbfs[band] - expect).abs() < 1.5,
+        "{} vs {expect}",
+        frame.bands_dbfs[band]
+    );
     // Far bands are quiet (Hann sidelobes fall fast).
     for b in 0..BANDS {
         let centre = frame.bands_hz[b];
         if !(250.0..4000.0).contains(&centre) {
-            assert!(frame.bands_dbfs[b] < expect - 60.0, "band {b} ({centre} Hz): {}", frame.bands_dbfs[b]);
+            assert!(
+                frame.bands_dbfs[b] < expect - 60.0,
+                "band {b} ({centre} Hz): {}",
+                frame.bands_dbfs[b]
+            );
         }
     }
     assert!((frame.peak[0] - 0.5).abs() < 1e-3, "{:?}", frame.peak);
@@ -58,7 +71,10 @@ fn a_1khz_sine_peaks_in_its_band_with_the_right_levels() {
     assert!((frame.rms[1] - rms / 2.0).abs() < 0.005, "{:?}", frame.rms);
     assert!((frame.rms_dbfs[0] - 20.0 * rms.log10()).abs() < 0.1);
     let json = serde_json::to_string(&frame).unwrap();
-    assert!(json.contains("bands_dbfs") && json.contains("rms_dbfs"), "{json}");
+    assert!(
+        json.contains("bands_dbfs") && json.contains("rms_dbfs"),
+        "{json}"
+    );
 }
 
 #[test]

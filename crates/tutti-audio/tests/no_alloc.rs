@@ -96,7 +96,10 @@ fn rt_region<R>(f: impl FnOnce() -> R) -> R {
     RT.with(|r| r.set(false));
     let allocs = VIOLATIONS.with(|v| v.get());
     let logs = LOG_EVENTS.with(|v| v.get());
-    assert_eq!(allocs, 0, "allocated or freed on the audio thread {allocs} times");
+    assert_eq!(
+        allocs, 0,
+        "allocated or freed on the audio thread {allocs} times"
+    );
     assert_eq!(logs, 0, "logged on the audio thread {logs} times");
     out
 }
@@ -115,7 +118,9 @@ fn the_audio_thread_never_allocates_frees_or_logs() {
         let mut l = vec![0.0f32; block];
         let mut r = vec![0.0f32; block];
         // Everything that taps the output is on: recording, the live stream, monitoring.
-        let recording = handle.start_recording(&dir.path().join("show.wav")).unwrap();
+        let recording = handle
+            .start_recording(&dir.path().join("show.wav"))
+            .unwrap();
         let mut reader = handle.stream_tap().unwrap();
         let mut pcm = Vec::with_capacity(1 << 20);
 
@@ -126,7 +131,10 @@ fn the_audio_thread_never_allocates_frees_or_logs() {
         let gain = handle.control_id("master.gain").unwrap();
         let mix = handle.control_id("master.reverb_mix").unwrap();
         let clip = handle
-            .decode(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sine440.wav")))
+            .decode(std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/sine440.wav"
+            )))
             .unwrap();
         let mut ir = vec![0.0f32; 4800];
         ir[0] = 0.7;
@@ -145,10 +153,14 @@ fn the_audio_thread_never_allocates_frees_or_logs() {
             }
             match i {
                 100 => handle.set_impulse_response_samples(&[ir.clone()]).unwrap(),
-                300 => handle.set_chain(&MasterConfig::default().chain, dir.path()).unwrap(),
+                300 => handle
+                    .set_chain(&MasterConfig::default().chain, dir.path())
+                    .unwrap(),
                 500 => handle.play_clip(clip.clone(), true).unwrap(),
                 700 => handle.set_grain_source_internal(42).unwrap(),
-                900 => handle.set_impulse_response_samples(&[vec![0.5; 64], vec![0.25; 64]]).unwrap(),
+                900 => handle
+                    .set_impulse_response_samples(&[vec![0.5; 64], vec![0.25; 64]])
+                    .unwrap(),
                 1100 => handle.play_clip(clip.clone(), false).unwrap(),
                 1300 => handle.stop_player().unwrap(),
                 1500 => handle.set_impulse_response(None, 0.0).unwrap(),

@@ -382,6 +382,7 @@ impl Engine {
             .collect();
         let store = Store::new(
             cfg.recency_half_life,
+            cfg.agreement,
             cfg.zone_weights.clone(),
             &bins,
             participants,
@@ -407,7 +408,8 @@ impl Engine {
         &self.cfg
     }
 
-    /// Adds a participant in `zone` (weight 1 without a zone) with `trust` (default 1).
+    /// Adds a participant in `zone` (zone weight 1 without one) with `trust` (1 = normal,
+    /// 0 = muted, at most `MAX_WEIGHT`).
     ///
     /// Reuses a free slot if there is one; never allocates then.
     pub fn join(&mut self, zone: Option<ZoneId>, trust: f64) -> Result<ParticipantId, InputError> {
@@ -570,8 +572,7 @@ impl Engine {
         let now = self.out.sane_time(now);
         self.store.maintain(now);
         let parts = if self.cfg.agreement > 0.0 {
-            self.store
-                .agreement_pass(self.cfg.agreement, &self.current, &mut self.scratch);
+            self.store.agreement_pass(&self.current, &mut self.scratch);
             &self.scratch
         } else {
             &self.store.sums
@@ -611,8 +612,7 @@ impl Engine {
         out.half_life = self.cfg.recency_half_life;
         out.participants = self.store.joined;
         if self.cfg.agreement > 0.0 {
-            self.store
-                .agreement_pass(self.cfg.agreement, &self.current, &mut out.params);
+            self.store.agreement_pass(&self.current, &mut out.params);
             for (p, dst) in out.params.iter_mut().enumerate() {
                 dst.log2_scale = self.time_shift(p, now);
             }

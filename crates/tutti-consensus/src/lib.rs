@@ -33,8 +33,9 @@
 //! costs O(bins), independent of the number of participants; with the agreement term, whose
 //! factor changes with the published value, one O(participants) pass. The epoch is moved
 //! forward by whole half-lives before exponents grow large (an exact power-of-two rescale),
-//! and sums are recomputed when a bound on their accumulated rounding error passes `1e-6`
-//! (see the `store` module).
+//! and a parameter's sums are recomputed from the inputs when a bound on their accumulated
+//! rounding error passes `1e-9` of the total weight (one parameter per tick, so the cost is
+//! spread; see the `store` module).
 //!
 //! **Aggregation** ([`Aggregation`]), in O(bins) from the histogram: weighted mean, weighted
 //! median and trimmed mean (cut `trim` of the *weight* from each tail, partial bins pro rata;

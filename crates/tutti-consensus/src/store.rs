@@ -41,11 +41,11 @@ const HARD_DRIFT: f64 = 1e-6;
 
 /// One participant's latest input on one parameter.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Cell {
+struct Cell {
     /// Input in unit form; NaN when there is no input.
-    pub(crate) u: f64,
+    u: f64,
     /// Recency factor relative to the parameter's epoch (1 without recency).
-    pub(crate) r: f64,
+    r: f64,
 }
 
 impl Cell {
@@ -55,14 +55,14 @@ impl Cell {
     };
 
     #[inline]
-    pub(crate) fn is_set(&self) -> bool {
+    fn is_set(&self) -> bool {
         !self.u.is_nan()
     }
 }
 
 /// Fine-histogram bin of an input in unit form.
 #[inline]
-pub(crate) fn bin_of(discrete: bool, u: f64) -> usize {
+fn bin_of(discrete: bool, u: f64) -> usize {
     if discrete {
         u as usize
     } else {
@@ -93,15 +93,24 @@ struct Aux {
 #[derive(Debug)]
 pub(crate) struct Store {
     half_life: Option<f64>,
+    /// Strength of the agreement term (0 = off).
+    agreement: f64,
+    /// With the agreement term on, per continuous parameter and slot:
+    /// `g = exp(−agreement · (u − ½))`, so that a tick gets `exp(−agreement · |u − c|)` as
+    /// the smaller of `g · exp(agreement · (c − ½))` and `exp(−agreement · (c − ½)) / g`
+    /// without an `exp` (or a branch) per input. Centring on ½ keeps both factors finite
+    /// for any allowed strength. Empty vectors when the term is off or the parameter is
+    /// discrete.
+    agree_g: Vec<Vec<f64>>,
     zone_weights: Vec<f64>,
     discrete: Vec<bool>,
     slots: Vec<Slot>,
     /// zone weight × trust per slot (0 for a free slot).
-    pub(crate) factor: Vec<f64>,
+    factor: Vec<f64>,
     free: Vec<u32>,
     pub(crate) joined: u64,
     /// `cells[param][slot]`.
-    pub(crate) cells: Vec<Vec<Cell>>,
+    cells: Vec<Vec<Cell>>,
     /// Running sums per parameter, relative to the parameter's epoch (`log2_scale` = 0).
     pub(crate) sums: Vec<ParamPartial>,
     aux: Vec<Aux>,
@@ -110,12 +119,24 @@ pub(crate) struct Store {
 impl Store {
     pub(crate) fn new(
         half_life: Option<f64>,
+        agreement: f64,
         zone_weights: Vec<f64>,
         bins: &[(bool, usize)],
         capacity: usize,
     ) -> Self {
         Store {
             half_life,
+            agreement,
+            agree_g: bins
+                .iter()
+                .map(|&(discrete, _)| {
+                    if agreement > 0.0 && !discrete {
+                        Vec::with_capacity(capacity)
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect(),
             zone_weights,
             discrete: bins.iter().map(|&(d, _)| d).collect(),
             slots: Vec::with_capacity(capacity),
@@ -186,6 +207,11 @@ impl Store {
                 self.factor.push(0.0);
                 for cells in &mut self.cells {
                     cells.push(Cell::EMPTY);
+                }
+                for (g, &discrete) in self.agree_g.iter_mut().zip(&self.discrete) {
+                    if self.agreement > 0.0 && !discrete {
+                        g.push(1.0);
+                    }
                 }
                 s
             }
@@ -290,6 +316,9 @@ impl Store {
         }
         let r = self.recency(p, now);
         self.cells[p][slot] = Cell { u, r };
+        if let Some(g) = self.agree_g[p].get_mut(slot) {
+            *g = (-self.agreement * (u - 0.5)).exp();
+        }
         add(
             &mut self.sums[p],
             &mut self.aux[p],
@@ -414,28 +443,34 @@ impl Store {
     }
 
     /// Sums weighted by the agreement term `exp(−a · dist(u, current[p]))` into `out`
-    /// (relative to each parameter's epoch). `dist` is `|u − c|` in unit form for a continuous
-    /// parameter and 0/1 (same choice or not) for a discrete one. O(participants · params).
-    pub(crate) fn agreement_pass(&self, a: f64, current: &[f64], out: &mut [ParamPartial]) {
+    /// (relative to each parameter's epoch), where `a` is the configured strength. `dist` is
+    /// `|u − c|` in unit form for a continuous parameter and 0/1 (same choice or not) for a
+    /// discrete one. One pass over the inputs: O(participants · params).
+    pub(crate) fn agreement_pass(&self, current: &[f64], out: &mut [ParamPartial]) {
+        let a = self.agreement;
         let far = (-a).exp();
         for (p, dst) in out.iter_mut().enumerate() {
             dst.clear();
-            let discrete = self.discrete[p];
             let c = current[p];
-            for (cell, &f) in self.cells[p].iter().zip(&self.factor) {
-                if !cell.is_set() {
-                    continue;
-                }
-                let term = if discrete {
-                    if cell.u == c {
-                        1.0
-                    } else {
-                        far
+            let cells = &self.cells[p];
+            if self.discrete[p] {
+                for (cell, &f) in cells.iter().zip(&self.factor) {
+                    if cell.is_set() {
+                        let term = if cell.u == c { 1.0 } else { far };
+                        dst.add(cell.u, cell.r * f * term, bin_of(true, cell.u));
                     }
-                } else {
-                    (-a * (cell.u - c).abs()).exp()
-                };
-                dst.add(cell.u, cell.r * f * term, bin_of(discrete, cell.u));
+                }
+            } else {
+                let above = (a * (c - 0.5)).exp();
+                let below = (-a * (c - 0.5)).exp();
+                for ((cell, &f), &g) in cells.iter().zip(&self.factor).zip(&self.agree_g[p]) {
+                    if cell.is_set() {
+                        // exp(−a(u − c)) for u ≥ c and exp(a(u − c)) below: the smaller
+                        // of the two is always the right one, and `min` needs no branch.
+                        let term = (g * above).min(below / g);
+                        dst.add(cell.u, cell.r * f * term, bin_of(false, cell.u));
+                    }
+                }
             }
         }
     }

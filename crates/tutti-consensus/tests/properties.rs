@@ -263,6 +263,40 @@ proptest! {
     }
 
     #[test]
+    fn agreement_term_matches_its_formula(
+        inputs in prop::collection::vec((0.0..=1.0f64, 0.0..3.0f64), 1..40),
+        a in prop_oneof![0.01..5.0f64, 5.0..1000.0f64],
+        current in 0.0..=1.0f64,
+    ) {
+        let mut e = Engine::new(EngineConfig {
+            params: vec![ParamConfig {
+                aggregation: Aggregation::Mean,
+                ..ParamConfig::continuous(-3.0, 1.0, 0.0)
+            }],
+            agreement: a,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        e.restore(&[-3.0 + 4.0 * current]);
+        let (mut sw, mut swx) = (0.0, 0.0);
+        for &(u, trust) in &inputs {
+            let p = e.join(None, trust).unwrap();
+            let x = -3.0 + 4.0 * u;
+            e.submit(p, ParamId(0), InputValue::Continuous(x), 0.0).unwrap();
+            let u = (x + 3.0) / 4.0;
+            let w = trust * (-a * (u - current).abs()).exp();
+            sw += w;
+            swx += w * x;
+        }
+        let got = e.tick(0.0).params[0].raw;
+        if sw > 1e-300 {
+            let want = swx / sw;
+            let got = got.unwrap();
+            prop_assert!((got - want).abs() <= 1e-9, "{} vs {}", got, want);
+        }
+    }
+
+    #[test]
     fn incremental_sums_equal_brute_force(
         ops in prop::collection::vec(op(), 1..250),
         half_life in prop_oneof![Just(None), Just(Some(0.25)), Just(Some(2.0))],

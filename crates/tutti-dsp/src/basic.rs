@@ -148,9 +148,7 @@ impl Processor for Delay {
             pos = self.pos;
             let buf = &mut self.buf[c];
             for s in ch.iter_mut() {
-                let out = buf[pos];
-                buf[pos] = *s;
-                *s = out;
+                std::mem::swap(&mut buf[pos], s);
                 pos += 1;
                 if pos == len {
                     pos = 0;

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use crate::config::{BandConfig, CompressorConfig, ConvolutionMode, FilterType, LimiterConfig, ReverbConfig};
+use crate::config::{
+    BandConfig, CompressorConfig, ConvolutionMode, FilterType, LimiterConfig, ReverbConfig,
+};
 use crate::convolution::{Convolver, Partitioning};
 use crate::dynamics::{Compressor, Limiter};
 use crate::eq::Eq;
@@ -52,6 +54,10 @@ pub struct BenchResult {
     pub realtime_factor: f64,
     /// Fraction of one core needed in real time (`1 / realtime_factor`).
     pub core_fraction: f64,
+    /// Largest thread CPU time of a single block, in microseconds (the real-time spike).
+    pub worst_block_us: f64,
+    /// Real-time budget of one block (`block / 48 kHz`), in microseconds.
+    pub block_budget_us: f64,
     /// Latency the chain adds, in frames.
     pub latency_frames: usize,
     /// Extra information (e.g. partitioning).
@@ -103,13 +109,27 @@ pub struct Case {
     build: fn() -> (Chain, String),
 }
 
+impl Case {
+    /// Builds the case's chain and a description of it.
+    pub fn build(&self) -> (Chain, String) {
+        (self.build)()
+    }
+}
+
 fn chain_of(block: usize, stages: Vec<Stage>) -> Chain {
-    Chain::from_stages(SAMPLE_RATE, block, stages.into_iter().map(|s| (None, s)).collect())
+    Chain::from_stages(
+        SAMPLE_RATE,
+        block,
+        stages.into_iter().map(|s| (None, s)).collect(),
+    )
 }
 
 fn eq_case(bands: usize, block: usize) -> (Chain, String) {
     let eq = Eq::new(&benchmark_bands(bands), SAMPLE_RATE as f64, 960);
-    (chain_of(block, vec![Stage::Eq(eq)]), format!("{bands} peaking bands"))
+    (
+        chain_of(block, vec![Stage::Eq(eq)]),
+        format!("{bands} peaking bands"),
+    )
 }
 
 fn fir_case(taps: usize, block: usize, mode: ConvolutionMode) -> (Chain, String) {
@@ -117,7 +137,10 @@ fn fir_case(taps: usize, block: usize, mode: ConvolutionMode) -> (Chain, String)
     let part = Partitioning::for_block(mode, block);
     let conv = Convolver::new(&ir, part, 1.0).expect("valid benchmark IR");
     let detail = format!("stereo IR, segments (size x count) {:?}", conv.segments());
-    (chain_of(block, vec![Stage::Convolution(Box::new(conv))]), detail)
+    (
+        chain_of(block, vec![Stage::Convolution(Box::new(conv))]),
+        detail,
+    )
 }
 
 fn master_case(block: usize) -> (Chain, String) {
@@ -148,8 +171,12 @@ fn master_case(block: usize) -> (Chain, String) {
         960,
     );
     let ir = vec![synthetic_ir(96_000, 3), synthetic_ir(96_000, 4)];
-    let conv = Convolver::new(&ir, Partitioning::for_block(ConvolutionMode::LowLatency, block), 1.0)
-        .expect("valid benchmark IR");
+    let conv = Convolver::new(
+        &ir,
+        Partitioning::for_block(ConvolutionMode::LowLatency, block),
+        1.0,
+    )
+    .expect("valid benchmark IR");
     let lim = Limiter::new(
         &LimiterConfig {
             name: None,
@@ -165,38 +192,93 @@ fn master_case(block: usize) -> (Chain, String) {
         vec![
             Stage::Eq(eq),
             Stage::Compressor(comp),
-            Stage::Reverb(rev),
+            Stage::Reverb(Box::new(rev)),
             Stage::Convolution(Box::new(conv)),
             Stage::Limiter(lim),
         ],
     );
-    (chain, "eq(10) > compressor > reverb > convolution(2 s, low latency) > limiter".into())
+    (
+        chain,
+        "eq(10) > compressor > reverb > convolution(2 s, low latency) > limiter".into(),
+    )
 }
 
 /// All benchmark cases, in report order.
 pub fn cases() -> Vec<Case> {
     vec![
-        Case { name: "passthrough", block: 1024, build: || (chain_of(1024, vec![]), "empty chain".into()) },
-        Case { name: "biquad_10", block: 1024, build: || eq_case(10, 1024) },
-        Case { name: "biquad_512", block: 1024, build: || eq_case(512, 1024) },
-        Case { name: "fir_65536_uniform", block: 1024, build: || fir_case(65_536, 1024, ConvolutionMode::Uniform) },
-        Case { name: "fir_65536_low_latency", block: 1024, build: || fir_case(65_536, 1024, ConvolutionMode::LowLatency) },
-        Case { name: "fir_262144_uniform", block: 1024, build: || fir_case(262_144, 1024, ConvolutionMode::Uniform) },
-        Case { name: "fir_262144_low_latency", block: 1024, build: || fir_case(262_144, 1024, ConvolutionMode::LowLatency) },
-        Case { name: "fir_262144_low_latency_b256", block: 256, build: || fir_case(262_144, 256, ConvolutionMode::LowLatency) },
-        Case { name: "fir_262144_uniform_b256", block: 256, build: || fir_case(262_144, 256, ConvolutionMode::Uniform) },
-        Case { name: "master_chain_b256", block: 256, build: || master_case(256) },
+        Case {
+            name: "passthrough",
+            block: 1024,
+            build: || (chain_of(1024, vec![]), "empty chain".into()),
+        },
+        Case {
+            name: "biquad_10",
+            block: 1024,
+            build: || eq_case(10, 1024),
+        },
+        Case {
+            name: "biquad_512",
+            block: 1024,
+            build: || eq_case(512, 1024),
+        },
+        Case {
+            name: "fir_65536_uniform",
+            block: 1024,
+            build: || fir_case(65_536, 1024, ConvolutionMode::Uniform),
+        },
+        Case {
+            name: "fir_65536_low_latency",
+            block: 1024,
+            build: || fir_case(65_536, 1024, ConvolutionMode::LowLatency),
+        },
+        Case {
+            name: "fir_262144_uniform",
+            block: 1024,
+            build: || fir_case(262_144, 1024, ConvolutionMode::Uniform),
+        },
+        Case {
+            name: "fir_262144_low_latency",
+            block: 1024,
+            build: || fir_case(262_144, 1024, ConvolutionMode::LowLatency),
+        },
+        Case {
+            name: "fir_262144_low_latency_b256",
+            block: 256,
+            build: || fir_case(262_144, 256, ConvolutionMode::LowLatency),
+        },
+        Case {
+            name: "fir_262144_uniform_b256",
+            block: 256,
+            build: || fir_case(262_144, 256, ConvolutionMode::Uniform),
+        },
+        Case {
+            name: "master_chain_b256",
+            block: 256,
+            build: || master_case(256),
+        },
     ]
 }
 
 /// Thread CPU time spent processing `seconds` of noise through `p` in blocks of `block`.
 pub fn measure<P: Processor + ?Sized>(p: &mut P, block: usize, seconds: f64) -> Duration {
+    measure_detailed(p, block, seconds, false).0
+}
+
+/// Like [`measure`], also returning the largest CPU time of one block when `per_block` is set
+/// (which adds one clock read per block).
+pub fn measure_detailed<P: Processor + ?Sized>(
+    p: &mut P,
+    block: usize,
+    seconds: f64,
+    per_block: bool,
+) -> (Duration, Duration) {
     let fs = SAMPLE_RATE as usize;
     let src_l = noise(fs, 11);
     let src_r = noise(fs, 12);
     let mut l = vec![0.0f32; block];
     let mut r = vec![0.0f32; block];
-    let mut run = |p: &mut P, frames: usize| {
+    let mut worst = Duration::ZERO;
+    let mut run = |p: &mut P, frames: usize, worst: &mut Duration, per_block: bool| {
         let mut pos = 0usize;
         let mut done = 0usize;
         while done < frames {
@@ -205,16 +287,23 @@ pub fn measure<P: Processor + ?Sized>(p: &mut P, block: usize, seconds: f64) -> 
             }
             l.copy_from_slice(&src_l[pos..pos + block]);
             r.copy_from_slice(&src_r[pos..pos + block]);
-            p.process(&mut l, &mut r);
+            if per_block {
+                let t = cpu_time::ThreadTime::now();
+                p.process(&mut l, &mut r);
+                *worst = (*worst).max(t.elapsed());
+            } else {
+                p.process(&mut l, &mut r);
+            }
             std::hint::black_box((&l, &r));
             pos += block;
             done += block;
         }
     };
-    run(p, fs); // warm-up second
+    let mut unused = Duration::ZERO;
+    run(p, fs, &mut unused, false); // warm-up second
     let t0 = cpu_time::ThreadTime::now();
-    run(p, (seconds * fs as f64) as usize);
-    t0.elapsed()
+    run(p, (seconds * fs as f64) as usize, &mut worst, per_block);
+    (t0.elapsed(), worst)
 }
 
 /// Runs the benchmark cases selected by `opts`.
@@ -227,9 +316,14 @@ pub fn run(opts: &BenchOptions) -> Vec<BenchResult> {
             }
         }
         let (mut chain, detail) = (case.build)();
-        let frames = ((opts.audio_seconds * SAMPLE_RATE as f64) as usize).div_ceil(case.block) * case.block;
+        let frames =
+            ((opts.audio_seconds * SAMPLE_RATE as f64) as usize).div_ceil(case.block) * case.block;
         let audio = frames as f64 / SAMPLE_RATE as f64;
-        let cpu = measure(&mut chain, case.block, audio).as_secs_f64().max(1e-9);
+        let cpu = measure(&mut chain, case.block, audio)
+            .as_secs_f64()
+            .max(1e-9);
+        // a second, shorter pass with per-block timing for the worst-case spike
+        let (_, worst) = measure_detailed(&mut chain, case.block, audio.min(5.0), true);
         out.push(BenchResult {
             name: case.name.to_string(),
             block: case.block,
@@ -237,6 +331,8 @@ pub fn run(opts: &BenchOptions) -> Vec<BenchResult> {
             cpu_seconds: cpu,
             realtime_factor: audio / cpu,
             core_fraction: cpu / audio,
+            worst_block_us: worst.as_secs_f64() * 1e6,
+            block_budget_us: case.block as f64 / SAMPLE_RATE as f64 * 1e6,
             latency_frames: chain.latency(),
             detail,
         });
@@ -246,16 +342,20 @@ pub fn run(opts: &BenchOptions) -> Vec<BenchResult> {
 
 /// Formats results as a Markdown table.
 pub fn markdown(results: &[BenchResult]) -> String {
-    let mut s = String::from("| case | block | audio s | CPU s | x real time | % of a core | latency | detail |\n|---|---|---|---|---|---|---|---|\n");
+    let mut s = String::from(
+        "| case | block | audio s | CPU s | x real time | % of a core | worst block (budget) | latency | detail |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
     for r in results {
         s.push_str(&format!(
-            "| {} | {} | {:.1} | {:.3} | {:.1} | {:.2} % | {} | {} |\n",
+            "| {} | {} | {:.1} | {:.3} | {:.1} | {:.2} % | {:.0} µs ({:.0} µs) | {} | {} |\n",
             r.name,
             r.block,
             r.audio_seconds,
             r.cpu_seconds,
             r.realtime_factor,
             100.0 * r.core_fraction,
+            r.worst_block_us,
+            r.block_budget_us,
             r.latency_frames,
             r.detail
         ));

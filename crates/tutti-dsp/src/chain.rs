@@ -4,8 +4,8 @@
 //! Building ([`Chain::build`]) validates everything, loads impulse responses and allocates every
 //! buffer; it runs off the audio thread. [`Chain::process`] and [`Chain::set_param`] never
 //! allocate, lock, log or block. To replace a stage while running (e.g. a new impulse response),
-//! build the new [`Stage`] off the audio thread and swap it in with [`Chain::replace_stage`]; the
-//! old one is returned so it can be dropped off the audio thread.
+//! build the new [`Stage`] off the audio thread and swap it in with [`Chain::swap_stage`]; the
+//! old one comes back so it can be dropped off the audio thread.
 
 use std::path::Path;
 
@@ -31,7 +31,7 @@ pub enum Stage {
     /// Limiter.
     Limiter(Limiter),
     /// Reverb.
-    Reverb(Reverb),
+    Reverb(Box<Reverb>),
     /// Convolution.
     Convolution(Box<Convolver>),
     /// Gain.
@@ -62,7 +62,7 @@ impl Stage {
             Stage::Eq(p) => p,
             Stage::Compressor(p) => p,
             Stage::Limiter(p) => p,
-            Stage::Reverb(p) => p,
+            Stage::Reverb(p) => &mut **p,
             Stage::Convolution(p) => &mut **p,
             Stage::Gain(p) => p,
             Stage::Pan(p) => p,
@@ -242,30 +242,40 @@ impl Chain {
                     ck.range("decay_s", c.decay_s, 0.05, 60.0)?;
                     ck.range("damping", c.damping, 0.0, 1.0)?;
                     ck.range("mix", c.mix, 0.0, 1.0)?;
-                    Stage::Reverb(Reverb::new(c, fs, ramp))
+                    Stage::Reverb(Box::new(Reverb::new(c, fs, ramp)))
                 }
                 StageConfig::Convolution(c) => {
                     ck.range("gain_db", c.gain_db, -48.0, 48.0)?;
                     let mut part = Partitioning::for_block(c.mode, cfg.max_block);
                     if let Some(p) = c.partition {
                         if !p.is_power_of_two() || !(16..=65536).contains(&p) {
-                            return Err(ck.err("partition", p, "must be a power of two within 16 ..= 65536"));
+                            return Err(ck.err(
+                                "partition",
+                                p,
+                                "must be a power of two within 16 ..= 65536",
+                            ));
                         }
                         part.partition = p;
-                        part.max_partition = part.max_partition.max(p);
                     }
                     if let Some(m) = c.max_partition {
                         if c.mode != ConvolutionMode::LowLatency {
-                            return Err(ck.err("max_partition", m, "only valid with mode = \"low_latency\""));
+                            return Err(ck.err(
+                                "max_partition",
+                                m,
+                                "only valid with mode = \"low_latency\"",
+                            ));
                         }
                         if !m.is_power_of_two() || m < part.partition || m > 1 << 18 {
                             return Err(ck.err(
                                 "max_partition",
                                 m,
-                                format!("must be a power of two within partition ({}) ..= 262144", part.partition),
+                                format!(
+                                    "must be a power of two within partition ({}) ..= 262144",
+                                    part.partition
+                                ),
                             ));
                         }
-                        part.max_partition = m;
+                        part.max_partition = Some(m);
                     }
                     let path = resolve(base_dir, &c.ir);
                     let conv = Convolver::from_wav(
@@ -309,7 +319,11 @@ impl Chain {
     }
 
     /// A chain assembled from already-built stages (e.g. by the engine, or for benchmarks).
-    pub fn from_stages(sample_rate: u32, max_block: usize, stages: Vec<(Option<String>, Stage)>) -> Chain {
+    pub fn from_stages(
+        sample_rate: u32,
+        max_block: usize,
+        stages: Vec<(Option<String>, Stage)>,
+    ) -> Chain {
         let (names, stages) = stages.into_iter().unzip();
         Chain {
             stages,
@@ -354,12 +368,20 @@ impl Chain {
         self.stages.get_mut(i)
     }
 
-    /// Swaps stage `i` for `new` (built off the audio thread) and returns the old one, which the
-    /// caller should drop off the audio thread. Allocation-free.
-    pub fn replace_stage(&mut self, i: usize, new: Stage) -> Result<Stage, Stage> {
+    /// Swaps stage `i` with `stage` (built off the audio thread): afterwards the chain holds the
+    /// new stage and `stage` holds the old one, which the caller should send back and drop off
+    /// the audio thread. Allocation-free; an out-of-range index changes nothing.
+    pub fn swap_stage(&mut self, i: usize, stage: &mut Stage) -> Result<(), DspError> {
         match self.stages.get_mut(i) {
-            Some(slot) => Ok(std::mem::replace(slot, new)),
-            None => Err(new),
+            Some(slot) => {
+                std::mem::swap(slot, stage);
+                Ok(())
+            }
+            None => Err(DspError::Param {
+                stage: i,
+                param: "stage",
+                reason: "no such stage",
+            }),
         }
     }
 

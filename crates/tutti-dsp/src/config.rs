@@ -427,7 +427,8 @@ pub struct ConvolutionConfig {
     /// rounded up to a power of two).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<usize>,
-    /// Largest tail partition in low-latency mode, a power of two (default 8192).
+    /// Largest tail partition in low-latency mode, a power of two (default: chosen from the IR
+    /// length, see [`crate::Partitioning::max_partition`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_partition: Option<usize>,
     /// Gain applied to the IR, in dB (±48).
@@ -478,7 +479,12 @@ pub(crate) struct StageCheck {
 }
 
 impl StageCheck {
-    pub fn err(&self, field: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> DspError {
+    pub fn err(
+        &self,
+        field: impl Into<String>,
+        value: impl ToString,
+        reason: impl Into<String>,
+    ) -> DspError {
         DspError::InvalidStage {
             stage: self.stage,
             kind: self.kind,

@@ -10,9 +10,11 @@
 //!
 //! * `uniform`: one segment of partitions of `partition` samples (default `max_block`).
 //! * `low_latency`: a head segment of 4 partitions of `partition` samples, then segments of 2
-//!   partitions of doubling size, up to `max_partition` (default 8192) for the rest of the IR
-//!   (Gardner-style non-uniform partitioning). Large partitions make long IRs cheap; the small head
-//!   keeps the latency of a small block.
+//!   partitions of doubling size, up to `max_partition` for the rest of the IR (Gardner-style
+//!   non-uniform partitioning). Large partitions make long IRs cheap; the small head keeps the
+//!   latency of a small block. By default `max_partition` is `len / 64` rounded to a power of two
+//!   within `partition ..= 8192`, the cheapest choice measured (for short IRs this degenerates to
+//!   uniform partitioning, which is then cheapest and has the same zero latency).
 //!
 //! # Zero latency, any call size
 //! The head partition is computed on every call from the partially filled current chunk
@@ -48,8 +50,10 @@ pub struct Partitioning {
     pub mode: ConvolutionMode,
     /// Head (uniform: only) partition size; a power of two ≥ 16.
     pub partition: usize,
-    /// Largest tail partition (low-latency); a power of two ≥ `partition`.
-    pub max_partition: usize,
+    /// Largest tail partition (low-latency); a power of two ≥ `partition`. `None` picks it
+    /// from the IR length: `len / 64` rounded up to a power of two, within `partition ..= 8192`
+    /// (measured to be the cheapest; see BENCHMARKS.md).
+    pub max_partition: Option<usize>,
 }
 
 impl Partitioning {
@@ -59,15 +63,26 @@ impl Partitioning {
         Self {
             mode,
             partition,
-            max_partition: 8192usize.max(partition),
+            max_partition: None,
+        }
+    }
+
+    /// The largest partition used for an IR of `len` taps.
+    pub fn max_partition_for(&self, len: usize) -> usize {
+        match self.max_partition {
+            Some(m) => m.max(self.partition),
+            None => (len / 64)
+                .next_power_of_two()
+                .clamp(self.partition, 8192.max(self.partition)),
         }
     }
 
     /// `(size, count, offset)` of each segment for an IR of `len` taps.
     pub fn plan(&self, len: usize) -> Vec<(usize, usize, usize)> {
         let p0 = self.partition;
+        let max_p = self.max_partition_for(len);
         let mut out = Vec::new();
-        if self.mode == ConvolutionMode::Uniform || self.max_partition <= p0 {
+        if self.mode == ConvolutionMode::Uniform || max_p <= p0 {
             out.push((p0, len.div_ceil(p0).max(1), 0));
             return out;
         }
@@ -76,14 +91,14 @@ impl Partitioning {
         let mut count = 4;
         while offset < len.max(1) {
             let remaining = len.max(1) - offset;
-            let c = if size >= self.max_partition {
+            let c = if size >= max_p {
                 remaining.div_ceil(size)
             } else {
                 count.min(remaining.div_ceil(size))
             };
             out.push((size, c, offset));
             offset += c * size;
-            size = (size * 2).min(self.max_partition);
+            size = (size * 2).min(max_p);
             count = 2;
         }
         out
@@ -131,9 +146,22 @@ struct Segment {
 
 /// Multiply-accumulate `acc += x * h` over split complex arrays.
 #[inline(always)]
-fn cmac<const FMA: bool>(acc_re: &mut [f32], acc_im: &mut [f32], x_re: &[f32], x_im: &[f32], h_re: &[f32], h_im: &[f32]) {
+fn cmac<const FMA: bool>(
+    acc_re: &mut [f32],
+    acc_im: &mut [f32],
+    x_re: &[f32],
+    x_im: &[f32],
+    h_re: &[f32],
+    h_im: &[f32],
+) {
     let n = acc_re.len();
-    let (acc_im, x_re, x_im, h_re, h_im) = (&mut acc_im[..n], &x_re[..n], &x_im[..n], &h_re[..n], &h_im[..n]);
+    let (acc_im, x_re, x_im, h_re, h_im) = (
+        &mut acc_im[..n],
+        &x_re[..n],
+        &x_im[..n],
+        &h_re[..n],
+        &h_im[..n],
+    );
     for i in 0..n {
         let (xr, xi, hr, hi) = (x_re[i], x_im[i], h_re[i], h_im[i]);
         acc_re[i] = fmadd::<FMA>(xr, hr, fmadd::<FMA>(-xi, hi, acc_re[i]));
@@ -141,9 +169,37 @@ fn cmac<const FMA: bool>(acc_re: &mut [f32], acc_im: &mut [f32], x_re: &[f32], x
     }
 }
 
+/// `acc += Σ x_j * h_j` over four partitions at once (a quarter of the accumulator traffic).
+#[inline(always)]
+fn cmac4<const FMA: bool>(
+    acc_re: &mut [f32],
+    acc_im: &mut [f32],
+    x: [(&[f32], &[f32]); 4],
+    h: [(&[f32], &[f32]); 4],
+) {
+    let n = acc_re.len();
+    let acc_im = &mut acc_im[..n];
+    let [(x0r, x0i), (x1r, x1i), (x2r, x2i), (x3r, x3i)] = x.map(|(r, i)| (&r[..n], &i[..n]));
+    let [(h0r, h0i), (h1r, h1i), (h2r, h2i), (h3r, h3i)] = h.map(|(r, i)| (&r[..n], &i[..n]));
+    for i in 0..n {
+        let mut re = acc_re[i];
+        let mut im = acc_im[i];
+        for (xr, xi, hr, hi) in [
+            (x0r[i], x0i[i], h0r[i], h0i[i]),
+            (x1r[i], x1i[i], h1r[i], h1i[i]),
+            (x2r[i], x2i[i], h2r[i], h2i[i]),
+            (x3r[i], x3i[i], h3r[i], h3i[i]),
+        ] {
+            re = fmadd::<FMA>(xr, hr, fmadd::<FMA>(-xi, hi, re));
+            im = fmadd::<FMA>(xr, hi, fmadd::<FMA>(xi, hr, im));
+        }
+        acc_re[i] = re;
+        acc_im[i] = im;
+    }
+}
+
 /// `acc (+)= Σ_{i in parts} X[slot(i)] · H[i]` where `slot(i) = (newest + k - i + shift) % k`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn mac_range_impl<const FMA: bool>(
     c: &mut Chan,
     k: usize,
@@ -152,10 +208,28 @@ fn mac_range_impl<const FMA: bool>(
     shift: usize,
 ) {
     let h = &*c.h;
-    for i in parts {
-        let slot = (c.newest + k + shift - i) % k;
-        let x = slot * bins..(slot + 1) * bins;
-        let hb = i * bins..(i + 1) * bins;
+    let newest = c.newest;
+    let slot = |i: usize| {
+        let s = (newest + k + shift - i) % k;
+        s * bins..(s + 1) * bins
+    };
+    let hpart = |i: usize| i * bins..(i + 1) * bins;
+    let mut i = parts.start;
+    while i + 4 <= parts.end {
+        let x = [0, 1, 2, 3].map(|j| {
+            let r = slot(i + j);
+            (&c.fdl_re[r.clone()], &c.fdl_im[r])
+        });
+        let hh = [0, 1, 2, 3].map(|j| {
+            let r = hpart(i + j);
+            (&h.re[r.clone()], &h.im[r])
+        });
+        cmac4::<FMA>(&mut c.acc_re, &mut c.acc_im, x, hh);
+        i += 4;
+    }
+    while i < parts.end {
+        let x = slot(i);
+        let hb = hpart(i);
         cmac::<FMA>(
             &mut c.acc_re,
             &mut c.acc_im,
@@ -164,26 +238,52 @@ fn mac_range_impl<const FMA: bool>(
             &h.re[hb.clone()],
             &h.im[hb],
         );
+        i += 1;
     }
 }
 
-fn mac_range_generic(c: &mut Chan, k: usize, bins: usize, parts: std::ops::Range<usize>, shift: usize) {
+fn mac_range_generic(
+    c: &mut Chan,
+    k: usize,
+    bins: usize,
+    parts: std::ops::Range<usize>,
+    shift: usize,
+) {
     mac_range_impl::<false>(c, k, bins, parts, shift)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn mac_range_avx2(c: &mut Chan, k: usize, bins: usize, parts: std::ops::Range<usize>, shift: usize) {
+fn mac_range_avx2(
+    c: &mut Chan,
+    k: usize,
+    bins: usize,
+    parts: std::ops::Range<usize>,
+    shift: usize,
+) {
     mac_range_impl::<true>(c, k, bins, parts, shift)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn mac_range_avx512(c: &mut Chan, k: usize, bins: usize, parts: std::ops::Range<usize>, shift: usize) {
+fn mac_range_avx512(
+    c: &mut Chan,
+    k: usize,
+    bins: usize,
+    parts: std::ops::Range<usize>,
+    shift: usize,
+) {
     mac_range_impl::<true>(c, k, bins, parts, shift)
 }
 
-fn mac_range(isa: Isa, c: &mut Chan, k: usize, bins: usize, parts: std::ops::Range<usize>, shift: usize) {
+fn mac_range(
+    isa: Isa,
+    c: &mut Chan,
+    k: usize,
+    bins: usize,
+    parts: std::ops::Range<usize>,
+    shift: usize,
+) {
     if parts.is_empty() {
         return;
     }
@@ -227,7 +327,8 @@ impl Segment {
                 let lo = (offset + i * size).min(taps.len());
                 let hi = (offset + (i + 1) * size).min(taps.len());
                 time[..hi - lo].copy_from_slice(&taps[lo..hi]);
-                fft.process_with_scratch(&mut time, &mut spec, &mut scratch).ok();
+                fft.process_with_scratch(&mut time, &mut spec, &mut scratch)
+                    .ok();
                 for (b, z) in spec.iter().enumerate() {
                     re[i * bins + b] = z.re * norm;
                     im[i * bins + b] = z.im * norm;
@@ -370,13 +471,16 @@ impl Convolver {
         }
         let p0 = partitioning.partition;
         if !p0.is_power_of_two() || p0 < 16 {
-            return Err(bad(format!("partition = {p0}: must be a power of two >= 16")));
-        }
-        if !partitioning.max_partition.is_power_of_two() || partitioning.max_partition < p0 {
             return Err(bad(format!(
-                "max_partition = {}: must be a power of two >= partition ({p0})",
-                partitioning.max_partition
+                "partition = {p0}: must be a power of two >= 16"
             )));
+        }
+        if let Some(m) = partitioning.max_partition {
+            if !m.is_power_of_two() || m < p0 {
+                return Err(bad(format!(
+                    "max_partition = {m}: must be a power of two >= partition ({p0})"
+                )));
+            }
         }
         let shared = ir.len() == 1;
         let taps: [&[f32]; 2] = [&ir[0], &ir[ir.len() - 1]];
@@ -384,9 +488,16 @@ impl Convolver {
         let segs: Vec<Segment> = partitioning
             .plan(len)
             .into_iter()
-            .map(|(size, count, offset)| Segment::new(&mut planner, &taps, shared, size, count, offset, gain))
+            .map(|(size, count, offset)| {
+                Segment::new(&mut planner, &taps, shared, size, count, offset, gain)
+            })
             .collect();
-        let span = segs.iter().map(|s| s.offset + 2 * s.size).max().unwrap_or(0) + 2 * p0;
+        let span = segs
+            .iter()
+            .map(|s| s.offset + 2 * s.size)
+            .max()
+            .unwrap_or(0)
+            + 2 * p0;
         let ring_len = span.next_power_of_two();
         Ok(Self {
             segs,
@@ -494,6 +605,7 @@ impl Convolver {
 
 /// One tick of a tail segment's job: tick 0 does the forward FFT; the partitions are spread
 /// over all ticks; the last tick does the inverse FFT and adds into the ring.
+#[allow(clippy::needless_range_loop)]
 fn run_tick(seg: &mut Segment, isa: Isa, p0: usize, ring: &mut [Vec<f32>; 2], mask: usize) {
     let ticks = seg.size / p0;
     let t = seg.job_tick;
@@ -571,7 +683,11 @@ impl Processor for Convolver {
 }
 
 /// Reads an IR WAV: 1 or 2 channels, matching `sample_rate`, at most `max_frames` frames.
-pub fn load_ir(path: &Path, sample_rate: u32, max_frames: usize) -> Result<Vec<Vec<f32>>, DspError> {
+pub fn load_ir(
+    path: &Path,
+    sample_rate: u32,
+    max_frames: usize,
+) -> Result<Vec<Vec<f32>>, DspError> {
     let bad = |reason: String| DspError::ImpulseResponse {
         path: path.to_path_buf(),
         reason,
@@ -579,7 +695,8 @@ pub fn load_ir(path: &Path, sample_rate: u32, max_frames: usize) -> Result<Vec<V
     if !path.exists() {
         return Err(bad("file not found".into()));
     }
-    let reader = hound::WavReader::open(path).map_err(|e| bad(format!("not a readable WAV file: {e}")))?;
+    let reader =
+        hound::WavReader::open(path).map_err(|e| bad(format!("not a readable WAV file: {e}")))?;
     let spec = reader.spec();
     if spec.sample_rate != sample_rate {
         return Err(DspError::IrSampleRate {
@@ -604,4 +721,73 @@ pub fn load_ir(path: &Path, sample_rate: u32, max_frames: usize) -> Result<Vec<V
         return Err(bad("contains no samples".into()));
     }
     Ok(ch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_latency_plan_leaves_slack_for_spreading_and_covers_the_ir() {
+        for p0 in [16usize, 64, 256, 1024] {
+            for len in [1usize, 100, 5000, 65_536, 262_144, 1_000_003] {
+                for maxp in [None, Some(p0), Some(p0 * 4), Some(8192.max(p0))] {
+                    let part = Partitioning {
+                        mode: ConvolutionMode::LowLatency,
+                        partition: p0,
+                        max_partition: maxp,
+                    };
+                    let plan = part.plan(len);
+                    assert_eq!(plan[0].2, 0);
+                    assert_eq!(plan[0].0, p0);
+                    let mut end = 0;
+                    for &(size, count, offset) in &plan {
+                        assert_eq!(offset, end, "segments are contiguous");
+                        assert!(count >= 1 && size.is_power_of_two());
+                        if offset > 0 {
+                            assert!(
+                                offset + p0 >= 2 * size,
+                                "{plan:?}: tail {size} at {offset} lacks slack"
+                            );
+                        }
+                        end = offset + size * count;
+                    }
+                    assert!(end >= len, "covers the IR");
+                    assert!(
+                        end < len + plan.last().map(|s| s.0).unwrap_or(0),
+                        "no empty partition at the end"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn uniform_plan_is_one_segment() {
+        let part = Partitioning::for_block(ConvolutionMode::Uniform, 1000);
+        assert_eq!(part.partition, 1024);
+        assert_eq!(part.plan(5000), vec![(1024, 5, 0)]);
+    }
+
+    #[test]
+    fn portable_and_simd_kernels_agree() {
+        let ir = vec![crate::bench::noise(3000, 1)];
+        let part = Partitioning {
+            mode: ConvolutionMode::LowLatency,
+            partition: 64,
+            max_partition: Some(512),
+        };
+        let mut a = Convolver::new(&ir, part, 1.0).expect("conv");
+        let mut b = Convolver::new(&ir, part, 1.0).expect("conv");
+        b.force_generic();
+        let x = crate::bench::noise(8192, 2);
+        let (mut l1, mut r1, mut l2, mut r2) = (x.clone(), x.clone(), x.clone(), x);
+        for i in (0..8192).step_by(64) {
+            a.process(&mut l1[i..i + 64], &mut r1[i..i + 64]);
+            b.process(&mut l2[i..i + 64], &mut r2[i..i + 64]);
+        }
+        for (p, q) in l1.iter().zip(&l2) {
+            assert!((p - q).abs() < 1e-4, "{p} vs {q}");
+        }
+    }
 }

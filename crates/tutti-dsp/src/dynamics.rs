@@ -222,7 +222,11 @@ impl Processor for Limiter {
                 let out = (self.delay[0][self.dpos], self.delay[1][self.dpos]);
                 self.delay[0][self.dpos] = *l;
                 self.delay[1][self.dpos] = *r;
-                self.dpos = if self.dpos + 1 == self.look { 0 } else { self.dpos + 1 };
+                self.dpos = if self.dpos + 1 == self.look {
+                    0
+                } else {
+                    self.dpos + 1
+                };
                 out
             };
             *l = (ol * g).clamp(-ceil, ceil);

@@ -34,7 +34,9 @@ impl Eq {
     /// `smoothing_samples`.
     pub fn new(bands: &[BandConfig], fs: f64, smoothing_samples: u32) -> Self {
         let coeffs: Vec<SvfCoeffs> = bands.iter().map(|b| SvfCoeffs::design(b, fs)).collect();
-        let n_sub = (smoothing_samples as usize).div_ceil(SMOOTH_SUBBLOCK).max(1) as u32;
+        let n_sub = (smoothing_samples as usize)
+            .div_ceil(SMOOTH_SUBBLOCK)
+            .max(1) as u32;
         Self {
             cascade: Cascade::new(&coeffs),
             bands: bands

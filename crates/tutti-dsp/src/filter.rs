@@ -36,14 +36,8 @@ fn prototype(ty: FilterType, gain_db: f64, q: f64) -> ([f64; 3], [f64; 3]) {
     let sa = a.sqrt();
     match ty {
         FilterType::Peaking => ([1.0, a / q, 1.0], [1.0, 1.0 / (a * q), 1.0]),
-        FilterType::Lowshelf => (
-            [a, a * sa / q, a * a],
-            [a, sa / q, 1.0],
-        ),
-        FilterType::Highshelf => (
-            [a * a, a * sa / q, a],
-            [1.0, sa / q, a],
-        ),
+        FilterType::Lowshelf => ([a, a * sa / q, a * a], [a, sa / q, 1.0]),
+        FilterType::Highshelf => ([a * a, a * sa / q, a], [1.0, sa / q, a]),
         FilterType::Lowpass => ([0.0, 0.0, 1.0], [1.0, 1.0 / q, 1.0]),
         FilterType::Highpass => ([1.0, 0.0, 0.0], [1.0, 1.0 / q, 1.0]),
         FilterType::Bandpass => ([0.0, 1.0 / q, 0.0], [1.0, 1.0 / q, 1.0]),
@@ -448,5 +442,79 @@ impl Cascade {
     /// Forces the portable (non-SIMD-specialised) kernel; for tests and comparisons.
     pub fn force_generic(&mut self) {
         self.isa = Isa::Generic;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn band(filter: FilterType, freq: f64, gain_db: f64, q: f64) -> BandConfig {
+        BandConfig {
+            filter,
+            freq,
+            gain_db,
+            q,
+        }
+    }
+
+    #[test]
+    fn cascade_equals_serial_single_filters() {
+        let bands: Vec<BandConfig> = (0..37)
+            .map(|i| {
+                let ty = [
+                    FilterType::Peaking,
+                    FilterType::Lowshelf,
+                    FilterType::Highshelf,
+                    FilterType::Allpass,
+                ][i % 4];
+                band(
+                    ty,
+                    40.0 * 1.15f64.powi(i as i32),
+                    (i as f64 % 7.0) - 3.0,
+                    0.5 + (i % 5) as f64,
+                )
+            })
+            .collect();
+        let coeffs: Vec<SvfCoeffs> = bands
+            .iter()
+            .map(|b| SvfCoeffs::design(b, 48_000.0))
+            .collect();
+        let mut cascade = Cascade::new(&coeffs);
+        let mut singles: Vec<Svf> = bands.iter().map(|b| Svf::new(b, 48_000.0)).collect();
+        let x = crate::bench::noise(3000, 4);
+        let (mut l, mut r) = (x.clone(), x.clone());
+        for (a, b) in l.chunks_mut(128).zip(r.chunks_mut(128)) {
+            cascade.process(a, b);
+        }
+        for (i, &xv) in x.iter().enumerate() {
+            let y = singles.iter_mut().fold(xv, |acc, f| f.tick(acc));
+            assert!(
+                (y - l[i]).abs() < 1e-4 && l[i] == r[i],
+                "sample {i}: {y} vs {}",
+                l[i]
+            );
+        }
+    }
+
+    #[test]
+    fn identity_lanes_pass_signal_through() {
+        let mut c = Cascade::new(&[SvfCoeffs::IDENTITY; 3]);
+        let x = crate::bench::noise(100, 1);
+        let (mut l, mut r) = (x.clone(), x.clone());
+        c.process(&mut l, &mut r);
+        assert_eq!(l, x);
+    }
+
+    #[test]
+    fn design_gives_unity_dc_for_lowpass_and_boost_for_peaking() {
+        let lp = band(FilterType::Lowpass, 1000.0, 0.0, 0.7);
+        assert!(magnitude_db(&lp, 1.0, 48_000.0).abs() < 1e-6);
+        let pk = band(FilterType::Peaking, 1000.0, 6.0, 2.0);
+        assert!((magnitude_db(&pk, 1000.0, 48_000.0) - 6.0).abs() < 1e-9);
+        let ls = band(FilterType::Lowshelf, 200.0, -8.0, 0.7);
+        assert!((magnitude_db(&ls, 2.0, 48_000.0) + 8.0).abs() < 0.01);
+        let hs = band(FilterType::Highshelf, 2000.0, 5.0, 0.7);
+        assert!((magnitude_db(&hs, 23_000.0, 48_000.0) - 5.0).abs() < 0.05);
     }
 }

@@ -56,8 +56,8 @@ pub use basic::{db_to_lin, lin_to_db, Delay, Gain, Pan};
 pub use chain::{Chain, Param, Stage};
 pub use config::{
     BandConfig, BiquadConfig, ChainConfig, CompressorConfig, ConvolutionConfig, ConvolutionMode,
-    DelayConfig, EqConfig, FilterType, GainConfig, GraphicConfig, LimiterConfig, Limits,
-    PanConfig, ReverbConfig, StageConfig,
+    DelayConfig, EqConfig, FilterType, GainConfig, GraphicConfig, LimiterConfig, Limits, PanConfig,
+    ReverbConfig, StageConfig,
 };
 pub use convolution::{Convolver, Partitioning};
 pub use denormal::FlushDenormals;
@@ -67,7 +67,9 @@ pub use error::DspError;
 pub use filter::{Cascade, Svf, SvfCoeffs};
 pub use reverb::Reverb;
 pub use smooth::Ramp;
-pub use wav::{process_buffers, process_raw_stream, read_raw_f32, read_wav, write_raw_f32, write_wav};
+pub use wav::{
+    process_buffers, process_raw_stream, read_raw_f32, read_wav, write_raw_f32, write_wav,
+};
 
 /// A stereo block processor.
 ///

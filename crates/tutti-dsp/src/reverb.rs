@@ -7,8 +7,8 @@
 //! every frequency, the network is stable for every parameter in range (the tests check the
 //! corners of the parameter space).
 //!
-//! `process()` never allocates, locks, logs or blocks; the delay lines are allocated for the
-//! largest size at construction. Decay, damping and mix can be changed while running; `size` is
+//! `process()` never allocates, locks, logs or blocks; the delay lines are allocated at
+//! construction. Decay, damping and mix can be changed while running; `size` is
 //! fixed at construction (changing delay lengths would click).
 
 use crate::config::ReverbConfig;
@@ -100,6 +100,7 @@ fn hadamard8(x: [f32; N]) -> [f32; N] {
 }
 
 impl Processor for Reverb {
+    #[allow(clippy::needless_range_loop)]
     fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
         let d = self.damp;
         let out_scale = 1.0 / (N as f32).sqrt();

@@ -116,3 +116,25 @@ impl Ramp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramp_reaches_target_in_len_steps_with_bounded_steps() {
+        let mut r = Ramp::new(0.0, 10);
+        r.set(1.0);
+        let mut prev = 0.0;
+        for i in 0..10 {
+            let v = r.next_value();
+            assert!((v - prev) <= 0.1 + 1e-6, "step {i}");
+            prev = v;
+        }
+        assert_eq!(prev, 1.0);
+        assert!(!r.is_ramping());
+        r.set(0.0);
+        assert_eq!(r.advance(4), 0.6);
+        assert_eq!(r.advance(100), 0.0);
+    }
+}

@@ -32,7 +32,11 @@ pub(crate) fn decode<R: Read>(reader: hound::WavReader<R>) -> Result<(Vec<Vec<f3
                 push(i, (v as f64 * scale) as f32);
             }
         }
-        (fmt, bits) => return Err(format!("unsupported sample format {fmt:?} with {bits} bits")),
+        (fmt, bits) => {
+            return Err(format!(
+                "unsupported sample format {fmt:?} with {bits} bits"
+            ))
+        }
     }
     let n = out[0].len();
     if out.iter().any(|c| c.len() != n) {
@@ -142,7 +146,12 @@ pub fn process_raw_stream<R: Read, W: Write, P: Processor + ?Sized>(
     let mut written: u64 = 0;
     let mut frames_in: u64 = 0;
     let mut eof = false;
-    let emit = |left: &[f32], right: &[f32], skip: &mut usize, out: &mut Vec<u8>, output: &mut W| -> Result<u64, DspError> {
+    let emit = |left: &[f32],
+                right: &[f32],
+                skip: &mut usize,
+                out: &mut Vec<u8>,
+                output: &mut W|
+     -> Result<u64, DspError> {
         out.clear();
         let s = (*skip).min(left.len());
         *skip -= s;
@@ -173,7 +182,13 @@ pub fn process_raw_stream<R: Read, W: Write, P: Processor + ?Sized>(
             right[i] = f32::from_le_bytes([b[4], b[5], b[6], b[7]]);
         }
         proc.process(&mut left[..frames], &mut right[..frames]);
-        written += emit(&left[..frames], &right[..frames], &mut skip, &mut out, &mut output)?;
+        written += emit(
+            &left[..frames],
+            &right[..frames],
+            &mut skip,
+            &mut out,
+            &mut output,
+        )?;
         frames_in += frames as u64;
         inbuf.copy_within(frames * frame..have, 0);
         have -= frames * frame;

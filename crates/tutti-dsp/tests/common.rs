@@ -56,7 +56,11 @@ pub struct Tdf2 {
 
 impl Tdf2 {
     pub fn new(c: [f64; 5]) -> Self {
-        Self { c, s1: 0.0, s2: 0.0 }
+        Self {
+            c,
+            s1: 0.0,
+            s2: 0.0,
+        }
     }
     pub fn tick(&mut self, x: f64) -> f64 {
         let [b0, b1, b2, a1, a2] = self.c;

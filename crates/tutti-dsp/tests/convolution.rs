@@ -20,10 +20,25 @@ fn run(conv: &mut Convolver, xl: &[f32], xr: &[f32], calls: &[usize]) -> (Vec<f3
     (l, r)
 }
 
-fn check(ir_len: usize, stereo_ir: bool, part: Partitioning, calls: &[usize], sig_len: usize, seed: u64) {
-    let irl = noise(ir_len, seed).iter().enumerate().map(|(i, v)| v * (-(i as f32) / ir_len as f32 * 3.0).exp()).collect::<Vec<_>>();
+fn check(
+    ir_len: usize,
+    stereo_ir: bool,
+    part: Partitioning,
+    calls: &[usize],
+    sig_len: usize,
+    seed: u64,
+) {
+    let irl = noise(ir_len, seed)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * (-(i as f32) / ir_len as f32 * 3.0).exp())
+        .collect::<Vec<_>>();
     let irr = noise(ir_len, seed + 100);
-    let ir = if stereo_ir { vec![irl.clone(), irr.clone()] } else { vec![irl.clone()] };
+    let ir = if stereo_ir {
+        vec![irl.clone(), irr.clone()]
+    } else {
+        vec![irl.clone()]
+    };
     let xl = noise(sig_len, seed + 7);
     let xr = noise(sig_len, seed + 9);
     let mut conv = Convolver::new(&ir, part, 1.0).expect("convolver");
@@ -32,7 +47,11 @@ fn check(ir_len: usize, stereo_ir: bool, part: Partitioning, calls: &[usize], si
     let refl = direct_convolution(&xl, &irl);
     let refr = direct_convolution(&xr, if stereo_ir { &irr } else { &irl });
     for (y, rf, ch) in [(&yl, &refl, "L"), (&yr, &refr, "R")] {
-        let diff: Vec<f64> = y.iter().zip(rf.iter()).map(|(a, b)| *a as f64 - b).collect();
+        let diff: Vec<f64> = y
+            .iter()
+            .zip(rf.iter())
+            .map(|(a, b)| *a as f64 - b)
+            .collect();
         let rel = db(peak(&diff) / peak(rf));
         assert!(
             rel < -120.0,
@@ -53,7 +72,11 @@ fn uniform_matches_direct_for_several_block_sizes() {
         (5000, 128, vec![7, 128, 33, 1, 250]),
         (4096, 256, vec![256]),
     ] {
-        let part = Partitioning { mode: ConvolutionMode::Uniform, partition: p, max_partition: p };
+        let part = Partitioning {
+            mode: ConvolutionMode::Uniform,
+            partition: p,
+            max_partition: None,
+        };
         check(ir_len, ir_len % 2 == 0, part, &calls, 12_000, ir_len as u64);
     }
 }
@@ -68,14 +91,22 @@ fn low_latency_matches_direct_across_block_boundaries() {
         (300, 16, 1024, vec![16]),
         (7_777, 16, 64, vec![16, 3]),
     ] {
-        let part = Partitioning { mode: ConvolutionMode::LowLatency, partition: p, max_partition: maxp };
+        let part = Partitioning {
+            mode: ConvolutionMode::LowLatency,
+            partition: p,
+            max_partition: Some(maxp),
+        };
         check(ir_len, true, part, &calls, 24_000, ir_len as u64 + p as u64);
     }
 }
 
 #[test]
 fn mono_ir_is_used_for_both_channels_and_reset_clears_history() {
-    let part = Partitioning { mode: ConvolutionMode::LowLatency, partition: 32, max_partition: 128 };
+    let part = Partitioning {
+        mode: ConvolutionMode::LowLatency,
+        partition: 32,
+        max_partition: Some(128),
+    };
     let ir = vec![noise(1000, 5)];
     let mut conv = Convolver::new(&ir, part, 1.0).expect("convolver");
     let x = noise(4000, 6);

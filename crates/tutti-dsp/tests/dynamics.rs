@@ -7,9 +7,24 @@ use tutti_dsp::{Compressor, CompressorConfig, Limiter, LimiterConfig, Processor}
 
 const FS: f64 = 48_000.0;
 
-fn comp(threshold_db: f64, ratio: f64, knee_db: f64, attack_ms: f64, release_ms: f64, makeup_db: f64) -> Compressor {
+fn comp(
+    threshold_db: f64,
+    ratio: f64,
+    knee_db: f64,
+    attack_ms: f64,
+    release_ms: f64,
+    makeup_db: f64,
+) -> Compressor {
     Compressor::new(
-        &CompressorConfig { name: None, threshold_db, ratio, knee_db, attack_ms, release_ms, makeup_db },
+        &CompressorConfig {
+            name: None,
+            threshold_db,
+            ratio,
+            knee_db,
+            attack_ms,
+            release_ms,
+            makeup_db,
+        },
         FS,
         1,
     )
@@ -40,13 +55,20 @@ fn settle(c: &mut Compressor, level_db: f64) -> f64 {
 
 #[test]
 fn static_curve_matches_settings() {
-    for (t, ratio, knee, makeup) in [(-20.0, 4.0, 6.0, 0.0), (-30.0, 2.0, 0.0, 3.0), (-10.0, 10.0, 12.0, -2.0)] {
+    for (t, ratio, knee, makeup) in [
+        (-20.0, 4.0, 6.0, 0.0),
+        (-30.0, 2.0, 0.0, 3.0),
+        (-10.0, 10.0, 12.0, -2.0),
+    ] {
         let mut c = comp(t, ratio, knee, 1.0, 20.0, makeup);
         for i in 0..=25 {
             let x = -50.0 + 2.0 * i as f64;
             let y = settle(&mut c, x);
             let e = expected_curve(x, t, ratio, knee) + makeup;
-            assert!((y - e).abs() < 0.02, "T {t} R {ratio} W {knee}: in {x} dB -> {y:.3} dB, expected {e:.3}");
+            assert!(
+                (y - e).abs() < 0.02,
+                "T {t} R {ratio} W {knee}: in {x} dB -> {y:.3} dB, expected {e:.3}"
+            );
         }
     }
 }
@@ -57,7 +79,9 @@ fn step_response(c: &mut Compressor, from_db: f64, to_db: f64, len: usize) -> Ve
     let v = 10f64.powf(to_db / 20.0) as f32;
     let (mut l, mut r) = (vec![v; len], vec![v; len]);
     c.process(&mut l, &mut r);
-    l.iter().map(|y| 20.0 * (*y as f64).log10() - to_db).collect()
+    l.iter()
+        .map(|y| 20.0 * (*y as f64).log10() - to_db)
+        .collect()
 }
 
 #[test]
@@ -68,18 +92,35 @@ fn attack_and_release_times_match_settings() {
         let g = step_response(&mut c, -40.0, 0.0, 96_000);
         let n = (attack_ms * 1e-3 * FS) as usize;
         let expect = -18.0 * (1.0 - (-1.0f64).exp());
-        assert!((g[n - 1] - expect).abs() < 0.1, "attack {attack_ms} ms: {:.3} dB at {n} samples, expected {expect:.3}", g[n - 1]);
+        assert!(
+            (g[n - 1] - expect).abs() < 0.1,
+            "attack {attack_ms} ms: {:.3} dB at {n} samples, expected {expect:.3}",
+            g[n - 1]
+        );
         assert!((g[95_999] + 18.0).abs() < 0.05);
         // Release: -18 dB -> 0 dB; 63 % after release_ms.
         let g = step_response(&mut c, 0.0, -40.0, 96_000 * 2);
         let n = (release_ms * 1e-3 * FS) as usize;
         let expect = -18.0 * (-1.0f64).exp();
-        assert!((g[n - 1] - expect).abs() < 0.1, "release {release_ms} ms: {:.3} dB, expected {expect:.3}", g[n - 1]);
+        assert!(
+            (g[n - 1] - expect).abs() < 0.1,
+            "release {release_ms} ms: {:.3} dB, expected {expect:.3}",
+            g[n - 1]
+        );
     }
 }
 
 fn limiter(ceiling_db: f64, lookahead_ms: f64, release_ms: f64) -> Limiter {
-    Limiter::new(&LimiterConfig { name: None, ceiling_db, lookahead_ms, release_ms }, FS, 1)
+    Limiter::new(
+        &LimiterConfig {
+            name: None,
+            ceiling_db,
+            lookahead_ms,
+            release_ms,
+        },
+        FS,
+        1,
+    )
 }
 
 fn run_blocks(p: &mut impl Processor, l: &mut [f32], r: &mut [f32], blocks: &[usize]) {
@@ -107,7 +148,10 @@ fn limiter_never_exceeds_the_ceiling() {
         let c = 10f32.powf(ceiling as f32 / 20.0);
         let m = l.iter().chain(&r).fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(m <= c * (1.0 + 1e-6), "ceiling {ceiling}: peak {m} > {c}");
-        assert!(m > c * 0.9, "limiter should not crush the signal far below the ceiling");
+        assert!(
+            m > c * 0.9,
+            "limiter should not crush the signal far below the ceiling"
+        );
     }
 }
 
@@ -132,7 +176,11 @@ fn limiter_gain_reduction_starts_before_the_peak() {
     lim.process(&mut l, &mut r);
     let lat = lim.latency();
     let ceil = 10f32.powf(-6.0 / 20.0);
-    assert!((l[2400 + lat] - ceil).abs() < 1e-3, "peak limited to the ceiling: {}", l[2400 + lat]);
+    assert!(
+        (l[2400 + lat] - ceil).abs() < 1e-3,
+        "peak limited to the ceiling: {}",
+        l[2400 + lat]
+    );
     // half the look-ahead before the peak the gain is already reduced (smooth, not a clip)
     let g = l[2400 + lat - 120] / 0.1;
     assert!(g < 0.9 && g > ceil, "gain {g}");

@@ -43,15 +43,30 @@ fn check_response(bands: &[BandConfig], what: &str) {
             worst_f = f;
         }
     }
-    assert!(worst < 0.1, "{what}: worst error {worst:.4} dB at {worst_f:.1} Hz");
+    assert!(
+        worst < 0.1,
+        "{what}: worst error {worst:.4} dB at {worst_f:.1} Hz"
+    );
 }
 
 #[test]
 fn every_filter_type_matches_its_analytic_response() {
     use FilterType::*;
-    for ty in [Peaking, Lowshelf, Highshelf, Lowpass, Highpass, Bandpass, Notch, Allpass] {
-        for (freq, gain_db, q) in [(30.0, 12.0, 0.7), (1000.0, -9.0, 2.0), (12_000.0, 6.0, 0.5), (200.0, 24.0, 8.0)] {
-            let b = BandConfig { filter: ty, freq, gain_db, q };
+    for ty in [
+        Peaking, Lowshelf, Highshelf, Lowpass, Highpass, Bandpass, Notch, Allpass,
+    ] {
+        for (freq, gain_db, q) in [
+            (30.0, 12.0, 0.7),
+            (1000.0, -9.0, 2.0),
+            (12_000.0, 6.0, 0.5),
+            (200.0, 24.0, 8.0),
+        ] {
+            let b = BandConfig {
+                filter: ty,
+                freq,
+                gain_db,
+                q,
+            };
             check_response(&[b], &format!("{ty:?} {freq} Hz {gain_db} dB q {q}"));
         }
     }
@@ -62,14 +77,23 @@ fn analytic_peaking_equals_the_rbj_cookbook_biquad() {
     // The analytic reference itself is checked against the cookbook's digital filter.
     for (f0, g, q) in [(50.0, 6.0, 1.0), (3000.0, -12.0, 4.0), (15_000.0, 3.0, 0.7)] {
         let c = rbj_peaking(FS, f0, g, q);
-        let b = BandConfig { filter: FilterType::Peaking, freq: f0, gain_db: g, q };
+        let b = BandConfig {
+            filter: FilterType::Peaking,
+            freq: f0,
+            gain_db: g,
+            q,
+        };
         for f in [20.0, 100.0, 999.0, 5000.0, 20_000.0] {
             let w = 2.0 * std::f64::consts::PI * f / FS;
             let (c1, s1, c2, s2) = (w.cos(), -w.sin(), (2.0 * w).cos(), -(2.0 * w).sin());
             let num = (c[0] + c[1] * c1 + c[2] * c2, c[1] * s1 + c[2] * s2);
             let den = (1.0 + c[3] * c1 + c[4] * c2, c[3] * s1 + c[4] * s2);
-            let cookbook = 10.0 * ((num.0 * num.0 + num.1 * num.1) / (den.0 * den.0 + den.1 * den.1)).log10();
-            assert!((cookbook - magnitude_db(&b, f, FS)).abs() < 1e-9, "{f0} {f}");
+            let cookbook =
+                10.0 * ((num.0 * num.0 + num.1 * num.1) / (den.0 * den.0 + den.1 * den.1)).log10();
+            assert!(
+                (cookbook - magnitude_db(&b, f, FS)).abs() < 1e-9,
+                "{f0} {f}"
+            );
         }
     }
 }
@@ -77,9 +101,24 @@ fn analytic_peaking_equals_the_rbj_cookbook_biquad() {
 #[test]
 fn multi_band_eq_matches_product_of_bands() {
     let mut bands = tutti_dsp::bench::benchmark_bands(31);
-    bands.push(BandConfig { filter: FilterType::Lowshelf, freq: 120.0, gain_db: 4.0, q: 0.7 });
-    bands.push(BandConfig { filter: FilterType::Highshelf, freq: 8000.0, gain_db: -5.0, q: 0.7 });
-    bands.push(BandConfig { filter: FilterType::Highpass, freq: 25.0, gain_db: 0.0, q: 0.7 });
+    bands.push(BandConfig {
+        filter: FilterType::Lowshelf,
+        freq: 120.0,
+        gain_db: 4.0,
+        q: 0.7,
+    });
+    bands.push(BandConfig {
+        filter: FilterType::Highshelf,
+        freq: 8000.0,
+        gain_db: -5.0,
+        q: 0.7,
+    });
+    bands.push(BandConfig {
+        filter: FilterType::Highpass,
+        freq: 25.0,
+        gain_db: 0.0,
+        q: 0.7,
+    });
     check_response(&bands, "31-band graphic + shelves + high pass");
 }
 
@@ -103,16 +142,30 @@ fn check_512(block_sizes: &[usize], generic: bool) {
         i += 1;
     }
     for (x, y, ch) in [(&xl, &l, "L"), (&xr, &r, "R")] {
-        let mut filters: Vec<Tdf2> = bands.iter().map(|b| Tdf2::new(rbj_peaking(FS, b.freq, b.gain_db, b.q))).collect();
+        let mut filters: Vec<Tdf2> = bands
+            .iter()
+            .map(|b| Tdf2::new(rbj_peaking(FS, b.freq, b.gain_db, b.q)))
+            .collect();
         let reference: Vec<f64> = x
             .iter()
             .map(|&s| filters.iter_mut().fold(s as f64, |acc, f| f.tick(acc)))
             .collect();
-        let diff: Vec<f64> = y.iter().zip(&reference).map(|(a, b)| *a as f64 - b).collect();
+        let diff: Vec<f64> = y
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| *a as f64 - b)
+            .collect();
         let err_dbfs = db(peak(&diff));
-        assert!(err_dbfs < -90.0, "{ch} blocks {block_sizes:?} generic={generic}: max error {err_dbfs:.1} dBFS");
+        assert!(
+            err_dbfs < -90.0,
+            "{ch} blocks {block_sizes:?} generic={generic}: max error {err_dbfs:.1} dBFS"
+        );
         // the filter must actually do something (guards against a pass-through bug)
-        let change: Vec<f64> = x.iter().zip(&reference).map(|(a, b)| *a as f64 - b).collect();
+        let change: Vec<f64> = x
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| *a as f64 - b)
+            .collect();
         assert!(db(peak(&change)) > -40.0);
     }
 }
@@ -135,11 +188,18 @@ fn portable_kernel_matches_reference_too() {
 #[test]
 fn band_gain_change_is_smoothed() {
     // A 1 kHz sine through a 1 kHz peaking band; the band gain jumps 0 -> +12 dB.
-    let band = BandConfig { filter: FilterType::Peaking, freq: 1000.0, gain_db: 0.0, q: 1.0 };
+    let band = BandConfig {
+        filter: FilterType::Peaking,
+        freq: 1000.0,
+        gain_db: 0.0,
+        q: 1.0,
+    };
     let ramp = 960; // 20 ms
     let mut eq = Eq::new(&[band], FS, ramp);
     let n = 9600;
-    let sine: Vec<f32> = (0..n).map(|i| (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / FS).sin() as f32 * 0.1).collect();
+    let sine: Vec<f32> = (0..n)
+        .map(|i| (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / FS).sin() as f32 * 0.1)
+        .collect();
     let (mut l, mut r) = (sine.clone(), sine.clone());
     eq.process(&mut l[..2400], &mut r[..2400]);
     eq.set_band_gain_db(0, 12.0);
@@ -151,11 +211,18 @@ fn band_gain_change_is_smoothed() {
     let mid = env(2400 + 400, 2400 + 560); // around 40 % of the ramp
     let after = env(6000, 9600);
     assert!((db(before as f64)).abs() - 20.0 < 0.1, "before {before}");
-    assert!((db(after as f64 / before as f64) - 12.0).abs() < 0.2, "after {after}");
+    assert!(
+        (db(after as f64 / before as f64) - 12.0).abs() < 0.2,
+        "after {after}"
+    );
     // not instantaneous: mid-ramp level is clearly between the two
     let mid_db = db(mid as f64 / before as f64);
     assert!(mid_db > 2.0 && mid_db < 9.0, "mid-ramp gain {mid_db:.2} dB");
     // and no click: no sample-to-sample step above the steady-state maximum slope
-    let max_step = |a: usize, b: usize| l[a..b].windows(2).fold(0.0f32, |m, w| m.max((w[1] - w[0]).abs()));
+    let max_step = |a: usize, b: usize| {
+        l[a..b]
+            .windows(2)
+            .fold(0.0f32, |m, w| m.max((w[1] - w[0]).abs()))
+    };
     assert!(max_step(2400, 2400 + ramp as usize + 480) <= max_step(6000, 9600) * 1.01);
 }

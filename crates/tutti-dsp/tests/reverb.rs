@@ -5,7 +5,17 @@ use tutti_dsp::{Processor, Reverb, ReverbConfig};
 const FS: f64 = 48_000.0;
 
 fn energies(size: f64, decay_s: f64, damping: f64, seconds: f64, window: usize) -> Vec<f64> {
-    let mut rv = Reverb::new(&ReverbConfig { name: None, size, decay_s, damping, mix: 1.0 }, FS, 1);
+    let mut rv = Reverb::new(
+        &ReverbConfig {
+            name: None,
+            size,
+            decay_s,
+            damping,
+            mix: 1.0,
+        },
+        FS,
+        1,
+    );
     let n = (seconds * FS) as usize;
     let (mut l, mut r) = (vec![0.0f32; n], vec![0.0f32; n]);
     l[0] = 1.0;
@@ -42,11 +52,17 @@ fn energy_decays_at_every_corner_of_the_parameter_space() {
                 }
                 let last = *e.last().unwrap_or(&0.0);
                 if decay < 1.0 {
-                    assert!(10.0 * (last / peak).log10() < -100.0, "fast decay dies out: {last} vs {peak}");
+                    assert!(
+                        10.0 * (last / peak).log10() < -100.0,
+                        "fast decay dies out: {last} vs {peak}"
+                    );
                 } else {
                     // 60 s RT60 = 1 dB/s: over ~3.5 s the energy must still fall, but slowly
                     let drop = 10.0 * (e[e.len() - 1] / e[5]).log10();
-                    assert!(drop < -1.0 && drop > -12.0, "size {size} damping {damping}: drop {drop:.2} dB");
+                    assert!(
+                        drop < -1.0 && drop > -12.0,
+                        "size {size} damping {damping}: drop {drop:.2} dB"
+                    );
                 }
             }
         }
@@ -58,12 +74,25 @@ fn decay_time_matches_rt60() {
     // RT60 1 s with no damping: about -60 dB per second of energy decay
     let e = energies(0.5, 1.0, 0.0, 2.0, 4800);
     let drop = 10.0 * (e[15] / e[5]).log10();
-    assert!((drop + 60.0).abs() < 8.0, "energy fell {drop:.1} dB in 1 s for RT60 = 1 s");
+    assert!(
+        (drop + 60.0).abs() < 8.0,
+        "energy fell {drop:.1} dB in 1 s for RT60 = 1 s"
+    );
 }
 
 #[test]
 fn stays_bounded_on_continuous_loud_noise_at_max_decay() {
-    let mut rv = Reverb::new(&ReverbConfig { name: None, size: 1.0, decay_s: 60.0, damping: 0.0, mix: 1.0 }, FS, 1);
+    let mut rv = Reverb::new(
+        &ReverbConfig {
+            name: None,
+            size: 1.0,
+            decay_s: 60.0,
+            damping: 0.0,
+            mix: 1.0,
+        },
+        FS,
+        1,
+    );
     let x = tutti_dsp::bench::noise(48_000, 9);
     let mut peak = 0.0f32;
     for _ in 0..10 {

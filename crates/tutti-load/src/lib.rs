@@ -1,1 +1,39 @@
-//! tutti-load (skeleton)
+//! `tutti load`: a load generator for Tutti's live hub, in the product so that users can
+//! check their laptop and network before a show.
+//!
+//! Real WebSocket clients (tokio + tungstenite with a 4 KiB read buffer) join a show,
+//! move sliders and vote at a given rate, read every state, and measure input→state
+//! latency from the protocol's acks (`ack {seq, tick}`: the first `state` with
+//! `tick ≥` that value reflects the input). Slow readers read one frame a second. The
+//! run is bounded in clients and time and stops by itself; the [`Report`] gives clients
+//! connected and failed, inputs sent and acknowledged per second, states per client per
+//! second, latency percentiles (hdrhistogram), errors by code, the server's CPU and
+//! memory (`--server-pid`), the generator's own CPU, and with `--calibrate` the server's
+//! CPU per message as a ratio to the machine's raw loopback TCP floor ([`measure_floor`]).
+//!
+//! Limits: one process holds at most its file-descriptor limit (raised at start from the
+//! soft to the hard limit) minus [`FD_MARGIN`] connections, and about 28,000 connections
+//! per source address (the ephemeral port range); past either, `run` refuses with an
+//! error naming the option, and the way out is several processes (each with its own
+//! `--source-addrs`).
+//!
+//! Read in this order: [`options`] (what can be asked), `run` (the phases), `client`
+//! (one phone), [`report`] (what comes out), [`calibrate`] (the floor).
+//!
+//! Must never: run without bound, hide a failure inside an average, or judge timing in
+//! its correctness checks.
+
+pub mod calibrate;
+mod client;
+mod error;
+pub mod options;
+mod progress;
+pub mod report;
+mod run;
+mod sys;
+
+pub use calibrate::{measure_floor, Floor};
+pub use error::LoadError;
+pub use options::LoadOptions;
+pub use report::Report;
+pub use run::{run, FD_MARGIN, SETTLE_MAX};

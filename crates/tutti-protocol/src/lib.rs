@@ -411,10 +411,7 @@ fn explain(text: &str, e: serde_json::Error) -> FrameError {
             if (t == "input" && obj.get("value").is_some_and(|v| !v.is_number()))
                 || (t == "vote" && obj.get("choice").is_some_and(|v| !v.is_string()))
             {
-                return FrameError::new(
-                    ErrorCode::WrongType,
-                    format!("invalid {t} frame: {e}"),
-                );
+                return FrameError::new(ErrorCode::WrongType, format!("invalid {t} frame: {e}"));
             }
             FrameError::new(ErrorCode::BadFrame, format!("invalid {t} frame: {e}"))
         }
@@ -554,7 +551,10 @@ mod tests {
             code(r#"{"type":"input","param":"x","value":1,"extra":2}"#),
             ErrorCode::BadFrame
         );
-        assert_eq!(code(r#"{"type":"input","param":"","value":1}"#), ErrorCode::BadFrame);
+        assert_eq!(
+            code(r#"{"type":"input","param":"","value":1}"#),
+            ErrorCode::BadFrame
+        );
         let big = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(5000));
         assert_eq!(code(&big), ErrorCode::FrameTooLarge);
     }
@@ -565,18 +565,33 @@ mod tests {
             .unwrap();
         assert_eq!(f.seq(), Some(3));
         let j = ClientFrame::parse(r#"{"type":"join","show":"DEMO","zone":"front"}"#).unwrap();
-        assert!(matches!(j, ClientFrame::Join { role: Role::Audience, .. }));
+        assert!(matches!(
+            j,
+            ClientFrame::Join {
+                role: Role::Audience,
+                ..
+            }
+        ));
         let o = ClientFrame::parse(
             r#"{"type":"override","param":"pitch","mode":"lock","value":3,"expires_in":10}"#,
         )
         .unwrap();
-        assert!(matches!(o, ClientFrame::Override { mode: OverrideModeName::Lock, .. }));
+        assert!(matches!(
+            o,
+            ClientFrame::Override {
+                mode: OverrideModeName::Lock,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn error_codes_serialise_as_their_names() {
         for c in ErrorCode::ALL {
-            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.as_str()));
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.as_str())
+            );
         }
     }
 }

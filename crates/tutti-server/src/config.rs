@@ -211,9 +211,8 @@ impl Config {
         if self.store.readers == 0 || self.store.readers > 64 {
             return bad("store.readers", "must be 1–64");
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let url = &self.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return bad("public_url", "must start with http:// or https://");
         }
         if !self.performer_token.is_empty()
@@ -342,9 +341,13 @@ mod tests {
         assert!(e.contains("targetz"), "{e}");
         assert!(e.contains("tutti.toml"), "{e}");
 
-        let e = Config::load(None, &env(&[("TUTTI_COLOUR", "red")]), &CliOverrides::default())
-            .unwrap_err()
-            .to_string();
+        let e = Config::load(
+            None,
+            &env(&[("TUTTI_COLOUR", "red")]),
+            &CliOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("colour"), "{e}");
     }
 

@@ -10,7 +10,9 @@
 
 pub mod config;
 mod error;
+pub mod limits;
 pub mod live;
+pub mod metrics;
 mod osc_in;
 pub mod outputs;
 mod web;
@@ -140,7 +142,12 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
             let mut row = None;
             for _ in 0..8 {
                 match store
-                    .create_show(piece_row.id, current.id, &new_show_code(), ShowKind::Performance)
+                    .create_show(
+                        piece_row.id,
+                        current.id,
+                        &new_show_code(),
+                        ShowKind::Performance,
+                    )
                     .await
                 {
                     Ok(r) => {
@@ -151,7 +158,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
                     Err(e) => return Err(e.into()),
                 }
             }
-            let row = row.ok_or_else(|| ServerError::Config("could not pick a show code".into()))?;
+            let row =
+                row.ok_or_else(|| ServerError::Config("could not pick a show code".into()))?;
             (row, false)
         }
     };
@@ -182,11 +190,24 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
     } else {
         config.performer_token.clone()
     };
+    let fds = limits::raise_nofile();
+    let max_connections =
+        limits::effective_max_connections(config.limits.max_connections, fds.map(|f| f.0));
+    match fds {
+        Some((soft, hard)) => {
+            tracing::info!(
+            soft, hard, max_connections,
+            "file descriptors: up to {max_connections} connections (limits.max_connections = {})",
+            config.limits.max_connections
+        )
+        }
+        None => tracing::warn!(max_connections, "could not read the file-descriptor limit"),
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let stats = Arc::new(HubStats::default());
     let hub = Arc::new(Hub::new(
         performer_token.clone(),
-        config.limits.max_connections,
+        max_connections,
         stats.clone(),
         shutdown_rx.clone(),
     ));
@@ -275,6 +296,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/qr.svg", get(web::qr))
         .route("/api/v1/info", get(web::info))
         .route("/healthz", get(web::health))
+        .route("/metrics", get(web::metrics))
         .route("/live/v1", get(live::upgrade))
         .with_state(hub)
 }
@@ -301,7 +323,8 @@ async fn stats_task(
         let osc_in_stats = osc_in.as_ref().map(|h| h.stats()).unwrap_or_default();
         let st = store.stats();
         let hz = hub.show(None).map(|s| s.spec.tick_hz).unwrap_or(0);
-        let state_rate = hub.show(None).map(|s| s.spec.state_hz).unwrap_or(0);
+        let state_rate = hub.show(None).map(|s| s.state_rate()).unwrap_or(0.0);
+        let target_rate = hub.show(None).map(|s| s.spec.state_hz).unwrap_or(0);
         let frame = serde_json::json!({
             "type": "stats",
             "connections": {
@@ -322,6 +345,20 @@ async fn stats_task(
                 "max_ms": s.tick_max_us.load(Relaxed) as f64 / 1000.0,
             },
             "state_rate": state_rate,
+            "state_rate_target": target_rate,
+            "degraded": state_rate < f64::from(target_rate),
+            "states": {
+                "delivered": s.states_delivered.load(Relaxed),
+                "skipped": s.states_skipped.load(Relaxed),
+                "late": s.states_late.load(Relaxed),
+            },
+            "latency_ms": {
+                "tick_p99": s.tick.quantile(0.99) * 1000.0,
+                "serialize_p99": s.serialize.quantile(0.99) * 1000.0,
+                "fanout_p99": s.fanout.quantile(0.99) * 1000.0,
+                "lag_p99": s.lag.quantile(0.99) * 1000.0,
+                "input_wait_p99": s.input_wait.quantile(0.99) * 1000.0,
+            },
             "osc": {
                 "sent": osc_sent,
                 "send_errors": osc_errors,

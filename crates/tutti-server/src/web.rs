@@ -100,3 +100,117 @@ pub async fn info(State(hub): State<Arc<Hub>>) -> Response {
 pub async fn health() -> &'static str {
     "ok\n"
 }
+
+/// `/metrics` — Prometheus text format.
+pub async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+    use crate::metrics::scalar;
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &hub.stats;
+    let mut out = String::with_capacity(8192);
+    s.tick.render(
+        &mut out,
+        "tutti_tick_seconds",
+        "Consensus tick computation time.",
+    );
+    s.serialize.render(
+        &mut out,
+        "tutti_serialize_seconds",
+        "Rendering the audience state frame.",
+    );
+    s.fanout.render(
+        &mut out,
+        "tutti_fanout_seconds",
+        "From publishing a state to its latest delivery.",
+    );
+    s.lag.render(
+        &mut out,
+        "tutti_outbound_lag_seconds",
+        "From publishing a state to writing it to one connection.",
+    );
+    s.input_wait.render(
+        &mut out,
+        "tutti_input_wait_seconds",
+        "How long the oldest input waited for its tick.",
+    );
+    for (role, n) in [
+        ("audience", s.audience.load(Relaxed)),
+        ("performer", s.performer.load(Relaxed)),
+        ("display", s.display.load(Relaxed)),
+        ("pending", s.pending.load(Relaxed)),
+    ] {
+        use std::fmt::Write;
+        if role == "audience" {
+            out.push_str("# HELP tutti_connections Open WebSocket connections by state.\n# TYPE tutti_connections gauge\n");
+        }
+        let _ = writeln!(out, "tutti_connections{{state=\"{role}\"}} {n}");
+    }
+    scalar(
+        &mut out,
+        "tutti_connections_refused_total",
+        "counter",
+        "Connections refused at the limit.",
+        s.refused.load(Relaxed) as f64,
+    );
+    scalar(
+        &mut out,
+        "tutti_inputs_accepted_total",
+        "counter",
+        "Inputs and votes applied.",
+        s.inputs_accepted.load(Relaxed) as f64,
+    );
+    scalar(
+        &mut out,
+        "tutti_inputs_rejected_total",
+        "counter",
+        "Inputs and votes refused.",
+        s.inputs_rejected.load(Relaxed) as f64,
+    );
+    scalar(
+        &mut out,
+        "tutti_states_delivered_total",
+        "counter",
+        "Audience state frames written.",
+        s.states_delivered.load(Relaxed) as f64,
+    );
+    scalar(
+        &mut out,
+        "tutti_states_skipped_total",
+        "counter",
+        "Audience state frames skipped by latest-wins.",
+        s.states_skipped.load(Relaxed) as f64,
+    );
+    scalar(
+        &mut out,
+        "tutti_states_late_total",
+        "counter",
+        "Deliveries later than one state period.",
+        s.states_late.load(Relaxed) as f64,
+    );
+    scalar(
+        &mut out,
+        "tutti_state_rate_hz",
+        "gauge",
+        "Audience state frames per second in force.",
+        s.state_rate_millihz.load(Relaxed) as f64 / 1000.0,
+    );
+    scalar(
+        &mut out,
+        "tutti_ticks_total",
+        "counter",
+        "Consensus ticks computed.",
+        s.ticks.load(Relaxed) as f64,
+    );
+    out.push_str(
+        "# HELP tutti_errors_total Error frames by code.\n# TYPE tutti_errors_total counter\n",
+    );
+    for code in tutti_protocol::ErrorCode::ALL {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "tutti_errors_total{{code=\"{}\"}} {}",
+            code.as_str(),
+            s.errors_of(code)
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}

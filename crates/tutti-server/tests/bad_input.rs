@@ -19,7 +19,8 @@ async fn every_bad_frame_gets_its_code_and_changes_nothing() {
         .send(json!({"type": "input", "param": "intensity", "value": 0.25, "seq": 1}))
         .await;
     honest.recv_type("ack").await;
-    perf.state_until(|s| raw(s, "intensity") == Some(0.25)).await;
+    perf.state_until(|s| raw(s, "intensity") == Some(0.25))
+        .await;
 
     // Before joining.
     let mut fresh = Client::connect(srv.addr).await;
@@ -40,20 +41,59 @@ async fn every_bad_frame_gets_its_code_and_changes_nothing() {
         ("[1, 2, 3]".into(), "bad_json"),
         (json!({"param": "intensity"}).to_string(), "bad_frame"),
         (json!({"type": "shout"}).to_string(), "unknown_type"),
-        (json!({"type": "input", "param": "volume", "value": 0.5}).to_string(), "unknown_param"),
-        (json!({"type": "input", "param": "intensity", "value": "loud"}).to_string(), "wrong_type"),
-        (json!({"type": "input", "param": "section", "value": 1}).to_string(), "wrong_type"),
-        (json!({"type": "vote", "param": "intensity", "choice": "calm"}).to_string(), "wrong_type"),
-        (json!({"type": "vote", "param": "section", "choice": "chaos"}).to_string(), "invalid_choice"),
-        (json!({"type": "input", "param": "intensity", "value": 1.5}).to_string(), "out_of_range"),
-        (json!({"type": "input", "param": "intensity", "value": -0.1}).to_string(), "out_of_range"),
-        (r#"{"type":"input","param":"intensity","value":1e999}"#.into(), "not_finite"),
-        (r#"{"type":"input","param":"intensity","value":NaN}"#.into(), "bad_json"),
-        (format!(r#"{{"type":"input","param":"intensity","value":0.5,"pad":"{}"}}"#, "x".repeat(5000)), "frame_too_large"),
+        (
+            json!({"type": "input", "param": "volume", "value": 0.5}).to_string(),
+            "unknown_param",
+        ),
+        (
+            json!({"type": "input", "param": "intensity", "value": "loud"}).to_string(),
+            "wrong_type",
+        ),
+        (
+            json!({"type": "input", "param": "section", "value": 1}).to_string(),
+            "wrong_type",
+        ),
+        (
+            json!({"type": "vote", "param": "intensity", "choice": "calm"}).to_string(),
+            "wrong_type",
+        ),
+        (
+            json!({"type": "vote", "param": "section", "choice": "chaos"}).to_string(),
+            "invalid_choice",
+        ),
+        (
+            json!({"type": "input", "param": "intensity", "value": 1.5}).to_string(),
+            "out_of_range",
+        ),
+        (
+            json!({"type": "input", "param": "intensity", "value": -0.1}).to_string(),
+            "out_of_range",
+        ),
+        (
+            r#"{"type":"input","param":"intensity","value":1e999}"#.into(),
+            "not_finite",
+        ),
+        (
+            r#"{"type":"input","param":"intensity","value":NaN}"#.into(),
+            "bad_json",
+        ),
+        (
+            format!(
+                r#"{{"type":"input","param":"intensity","value":0.5,"pad":"{}"}}"#,
+                "x".repeat(5000)
+            ),
+            "frame_too_large",
+        ),
         (json!({"type": "join"}).to_string(), "already_joined"),
         (json!({"type": "reset"}).to_string(), "forbidden"),
-        (json!({"type": "session", "action": "end"}).to_string(), "forbidden"),
-        (json!({"type": "bypass", "on": true}).to_string(), "forbidden"),
+        (
+            json!({"type": "session", "action": "end"}).to_string(),
+            "forbidden",
+        ),
+        (
+            json!({"type": "bypass", "on": true}).to_string(),
+            "forbidden",
+        ),
     ];
     for (text, code) in &cases {
         bad.send_text(text).await;

@@ -32,18 +32,23 @@ fn free_port() -> u16 {
 
 async fn chromedriver() -> Driver {
     let port = free_port();
-    let child = Command::new("chromedriver")
+    let mut child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver is installed (run ./scripts/test, which installs chromium-driver)");
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Driver { child, port };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("chromedriver did not start");
 }
 
@@ -94,7 +99,9 @@ async fn a_slider_on_a_phone_moves_the_performer_page() {
     let driver = chromedriver().await;
 
     let perf = browser(&driver, &dir.path().join("profile-performer")).await;
-    perf.goto(&format!("{base}/perform#token={TOKEN}")).await.unwrap();
+    perf.goto(&format!("{base}/perform#token={TOKEN}"))
+        .await
+        .unwrap();
     wait_text(&perf, "#conn", "live").await;
     wait_text(&perf, "[data-value=intensity]", "0.30").await;
 
@@ -115,6 +122,25 @@ async fn a_slider_on_a_phone_moves_the_performer_page() {
 
     wait_text(&perf, "[data-value=intensity]", "1.00").await;
     wait_text(&phone, "[data-collective=intensity]", "1.00").await;
+    // The collective marker is drawn at the value: the fill spans the whole rail.
+    let mut ratio = 0.0;
+    for _ in 0..50 {
+        let r = phone
+            .execute(
+                "const w = document.querySelector('input[data-param=intensity]').parentElement;\
+                 const fill = w.querySelector('.fill'), rail = w.querySelector('.rail');\
+                 return fill.getBoundingClientRect().width / rail.getBoundingClientRect().width;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        ratio = r.as_f64().unwrap_or(0.0);
+        if ratio > 0.99 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ratio > 0.99, "fill/rail = {ratio}");
 
     let display = browser(&driver, &dir.path().join("profile-display")).await;
     display.goto(&format!("{base}/display")).await.unwrap();

@@ -115,10 +115,22 @@ async fn performer_overrides_sessions_and_permissions() {
 
     // Invalid overrides are named.
     for (frame, needle) in [
-        (json!({"type": "override", "param": "pitch", "mode": "lock", "value": 99}), "value"),
-        (json!({"type": "override", "param": "pitch", "mode": "blend", "target": 1}), "factor"),
-        (json!({"type": "override", "param": "pitch", "mode": "clamp", "lo": 5, "hi": 1}), "lo"),
-        (json!({"type": "override", "param": "pitch", "mode": "lock", "value": 1, "expires_in": -3}), "expires_in"),
+        (
+            json!({"type": "override", "param": "pitch", "mode": "lock", "value": 99}),
+            "value",
+        ),
+        (
+            json!({"type": "override", "param": "pitch", "mode": "blend", "target": 1}),
+            "factor",
+        ),
+        (
+            json!({"type": "override", "param": "pitch", "mode": "clamp", "lo": 5, "hi": 1}),
+            "lo",
+        ),
+        (
+            json!({"type": "override", "param": "pitch", "mode": "lock", "value": 1, "expires_in": -3}),
+            "expires_in",
+        ),
     ] {
         perf.send(frame).await;
         let e = perf.error().await;
@@ -203,14 +215,62 @@ async fn connection_limit_answers_503() {
     match err {
         tokio_tungstenite::tungstenite::Error::Http(resp) => {
             assert_eq!(resp.status(), 503);
-            let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).to_string();
+            let body =
+                String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).to_string();
             assert!(body.contains("limit of 2 connections"), "{body}");
         }
         other => panic!("expected HTTP 503, got {other}"),
     }
     assert_eq!(
-        srv.hub.stats.refused.load(std::sync::atomic::Ordering::Relaxed),
+        srv.hub
+            .stats
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
+    srv.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_expose_histograms_and_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (mut phone, _) = Client::audience(srv.addr).await;
+    phone
+        .send(json!({"type": "input", "param": "width", "value": 0.7, "seq": 1}))
+        .await;
+    phone.recv_type("ack").await;
+    for _ in 0..5 {
+        phone.recv_type("state").await;
+    }
+    let mut stream = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body:.200}");
+    for needle in [
+        "tutti_tick_seconds_count",
+        "tutti_serialize_seconds_bucket",
+        "tutti_fanout_seconds_sum",
+        "tutti_outbound_lag_seconds_count",
+        "tutti_input_wait_seconds_count",
+        "tutti_connections{state=\"audience\"} 1",
+        "tutti_inputs_accepted_total 1",
+        "tutti_state_rate_hz 20",
+        "tutti_errors_total{code=\"rate_limited\"} 0",
+    ] {
+        assert!(body.contains(needle), "missing {needle}");
+    }
+    let delivered: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("tutti_states_delivered_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(delivered >= 5.0);
     srv.shutdown().await.unwrap();
 }

@@ -70,15 +70,21 @@ async fn osc_commands_perform_and_malformed_packets_are_counted() {
     let mut perf = Client::performer(srv.addr).await;
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.send_to(b"garbage, not OSC", osc).unwrap();
-    udp.send_to(&osc_msg("/tutti/lock/brightness", vec![rosc::OscType::Float(0.8)]), osc)
-        .unwrap();
+    udp.send_to(
+        &osc_msg("/tutti/lock/brightness", vec![rosc::OscType::Float(0.8)]),
+        osc,
+    )
+    .unwrap();
     let s = perf
         .state_until(|s| (value(s, "brightness") - 0.8).abs() < 1e-9)
         .await;
     assert_eq!(s["params"]["brightness"]["overrides"][0]["by"], "osc");
     // Out of range over OSC is refused with the same validation as the page.
-    udp.send_to(&osc_msg("/tutti/lock/brightness", vec![rosc::OscType::Float(5.0)]), osc)
-        .unwrap();
+    udp.send_to(
+        &osc_msg("/tutti/lock/brightness", vec![rosc::OscType::Float(5.0)]),
+        osc,
+    )
+    .unwrap();
     udp.send_to(&osc_msg("/tutti/release/brightness", vec![]), osc)
         .unwrap();
     perf.state_until(|s| s["params"]["brightness"]["overrides"] == json!([]))
@@ -87,7 +93,10 @@ async fn osc_commands_perform_and_malformed_packets_are_counted() {
         .state_until_stats(|st| st["osc"]["malformed"].as_u64() >= Some(1))
         .await;
     assert!(st["osc"]["received"].as_u64().unwrap() >= 4, "{st}");
-    assert!(st["errors"]["invalid_override"].as_u64().unwrap() >= 1, "{st}");
+    assert!(
+        st["errors"]["invalid_override"].as_u64().unwrap() >= 1,
+        "{st}"
+    );
     srv.shutdown().await.unwrap();
 }
 
@@ -140,6 +149,9 @@ async fn a_restart_resumes_the_show_with_its_state_and_overrides() {
     let s = perf.recv_type("state").await;
     assert_eq!(s["status"], "live");
     assert_eq!(value(&s, "pitch"), 5.0, "the lock is back: {s}");
-    assert!((value(&s, "density") - 0.9).abs() < 0.01, "the state is back: {s}");
+    assert!(
+        (value(&s, "density") - 0.9).abs() < 0.01,
+        "the state is back: {s}"
+    );
     srv.shutdown().await.unwrap();
 }

@@ -111,8 +111,7 @@ impl Mapping {
                         "min and max must be finite",
                     ));
                 }
-                if curve == Curve::Exp && (min == 0.0 || max == 0.0 || (min < 0.0) != (max < 0.0))
-                {
+                if curve == Curve::Exp && (min == 0.0 || max == 0.0 || (min < 0.0) != (max < 0.0)) {
                     return Err(SpecError::invalid(
                         format!("{field}.curve"),
                         format!("exp needs min and max non-zero with the same sign (got {min} and {max})"),
@@ -138,7 +137,11 @@ impl Mapping {
     /// Map a normalised value `n ∈ 0..=1` (clamped). For votes, `n` is the choice index
     /// divided by `choices − 1`, so `steps` picks the step of that choice.
     pub fn apply(&self, n: f64) -> f64 {
-        let n = if n.is_finite() { n.clamp(0.0, 1.0) } else { 0.0 };
+        let n = if n.is_finite() {
+            n.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let min = self.min.unwrap_or(0.0);
         let max = self.max.unwrap_or(1.0);
         match self.curve {

@@ -113,7 +113,10 @@ fn validate_param(f: &str, p: &ParamSpec) -> Result<(), SpecError> {
     }
     if let Some(l) = &p.label {
         if l.len() > 64 {
-            return Err(SpecError::invalid(format!("{f}.label"), "at most 64 characters"));
+            return Err(SpecError::invalid(
+                format!("{f}.label"),
+                "at most 64 characters",
+            ));
         }
     }
     for (k, v) in [
@@ -236,7 +239,10 @@ fn validate_param(f: &str, p: &ParamSpec) -> Result<(), SpecError> {
             }
             if let Some(h) = p.hysteresis {
                 if !(0.0..=0.5).contains(&h) {
-                    return Err(SpecError::invalid(format!("{f}.hysteresis"), "must be 0–0.5"));
+                    return Err(SpecError::invalid(
+                        format!("{f}.hysteresis"),
+                        "must be 0–0.5",
+                    ));
                 }
             }
             for k in ["min", "max", "default", "step", "trim"] {
@@ -273,7 +279,10 @@ fn validate_param(f: &str, p: &ParamSpec) -> Result<(), SpecError> {
         finite(&format!("{f}.osc.max"), o.max)?;
     }
     if p.map.len() > 16 {
-        return Err(SpecError::invalid(format!("{f}.map"), "at most 16 mappings"));
+        return Err(SpecError::invalid(
+            format!("{f}.map"),
+            "at most 16 mappings",
+        ));
     }
     for (j, m) in p.map.iter().enumerate() {
         m.validate(&format!("{f}.map[{j}]"))?;

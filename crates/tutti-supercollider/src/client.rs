@@ -174,7 +174,7 @@ impl Shared {
                 .iter()
                 .enumerate()
                 .find_map(|(i, w)| w.expect.matches(&msg).map(|r| (i, r)));
-            hit.map(|(i, r)| (waiters.swap_remove(i), r))
+            hit.map(|(i, r)| (waiters.remove(i), r))
         };
         if let Some((waiter, result)) = claimed {
             // The requester may have given up (timeout); then nobody wants the reply.
@@ -531,13 +531,22 @@ impl ScClient {
                     what: format!("OSC packet {command}"),
                     reason: String::from("larger than 4 GiB"),
                 })?;
-                let mut w = write.lock().await;
-                let r = async {
+                // A server that stops reading must not stall us: the whole write, lock
+                // included, is bounded by the timeout, and a timed-out write closes the
+                // connection (a partial frame cannot be resumed).
+                let write = async {
+                    let mut w = write.lock().await;
                     w.write_all(&len.to_be_bytes()).await?;
                     w.write_all(bytes).await?;
                     w.flush().await
-                }
-                .await;
+                };
+                let r = match tokio::time::timeout(inner.timeout, write).await {
+                    Ok(r) => r,
+                    Err(_) => Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("write took longer than {} ms", inner.timeout.as_millis()),
+                    )),
+                };
                 r.map_err(|e| {
                     inner.shared.close();
                     ScError::io(context(), e)
@@ -616,6 +625,17 @@ impl ScClient {
         }
     }
 
+    /// Sends `/notify 0` without waiting for the answer (best effort, e.g. before the
+    /// client is dropped), so the server does not keep a registration for a dead port.
+    pub async fn unregister(&self) {
+        let _ = self
+            .send(&OscPacket::Message(message(
+                "/notify",
+                vec![OscType::Int(0)],
+            )))
+            .await;
+    }
+
     /// `/d_recv`: loads the SynthDefs of a parsed file, waits for `/done`, and checks that
     /// scsynth really installed each one. scsynth 3.13 acknowledges a SynthDef it could not
     /// install (e.g. one using a UGen plugin it lacks) with `/done` and only logs the
@@ -675,7 +695,7 @@ impl ScClient {
             };
             self.send(&OscPacket::Bundle(check)).await?;
             self.sync().await?;
-            while let Ok(ev) = events.try_recv() {
+            while let Some(ev) = next_event(&mut events) {
                 if let ScEvent::Failed { command, message } = ev {
                     if command == "/s_new" {
                         return Err(load_error(
@@ -848,6 +868,17 @@ impl ScClient {
             .wait()
             .await?;
         NodeInfo::from_args("/n_query", &args)
+    }
+}
+
+/// The next event already received, skipping over a gap if the receiver fell behind.
+pub(crate) fn next_event(events: &mut broadcast::Receiver<ScEvent>) -> Option<ScEvent> {
+    loop {
+        match events.try_recv() {
+            Ok(ev) => return Some(ev),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+            Err(_) => return None,
+        }
     }
 }
 

@@ -31,10 +31,17 @@
 //! The supervisor sends `/status` and `/g_queryTree <group>` every
 //! [`ScConfig::status_interval`]. After [`ScConfig::lost_after`] unanswered probes the
 //! state is [`LinkState::Lost`] (updates are kept, latest only, and not sent); every interval
-//! it then reconnects and, once scsynth answers, registers for notifications, reloads the
-//! SynthDefs, recreates group and nodes with the current values, and returns to
-//! [`LinkState::Connected`]. A server that restarted between two probes (group or node gone)
-//! is rebuilt the same way.
+//! it then asks again (over TCP it first reconnects) and, once scsynth answers, registers for
+//! notifications, reloads the SynthDefs, recreates group and nodes with the current values,
+//! and returns to [`LinkState::Connected`]. A server that restarted between two probes (group
+//! or node gone) is rebuilt the same way.
+//!
+//! # Loading SynthDefs
+//! scsynth 3.13 answers `/d_recv` with `/done` even when it cannot install a SynthDef (it
+//! only logs why). [`ScClient::load_synthdefs`] therefore `/d_free`s each SynthDef first and
+//! afterwards creates and frees a node of it in one bundle: a `/fail` for that `/s_new` is
+//! a load error naming the SynthDef. SynthDefs are global on a server: two shows shipping
+//! different SynthDefs under one name on one scsynth replace each other's.
 //!
 //! # Transport
 //! UDP is the default. TCP (`scsynth -t PORT`) frames each packet with a 4-byte length;

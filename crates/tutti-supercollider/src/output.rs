@@ -20,7 +20,9 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tutti_spec::PieceSpec;
 
-use crate::client::{g_new, message, s_new, AddAction, Pending, ScClient, Transport, IMMEDIATELY};
+use crate::client::{
+    g_new, message, next_event, s_new, AddAction, Pending, ScClient, Transport, IMMEDIATELY,
+};
 use crate::error::ScError;
 use crate::plan::{default_values, Plan, VoiceNode};
 use crate::reply::{ScEvent, StatusReply, TreeNode};
@@ -171,7 +173,10 @@ impl ScOutput {
         let plan = Arc::new(Plan::new(spec, &cfg.synthdefs, cfg.group_id, cfg.master)?);
         let client = ScClient::connect(&cfg.server, cfg.transport, cfg.timeout).await?;
         let initial: Arc<[f64]> = Arc::from(default_values(spec));
-        setup(&client, &plan, &initial).await?;
+        if let Err(e) = setup(&client, &plan, &initial).await {
+            client.unregister().await;
+            return Err(e);
+        }
         let status = client.status().await.ok();
         tracing::info!(
             server = %client.server_addr(),
@@ -206,6 +211,7 @@ impl ScOutput {
             probe: None,
             misses: 0,
             connected: true,
+            lost_reason: None,
         };
         let task = tokio::spawn(supervisor.run(stop_rx));
         Ok(ScOutput {
@@ -270,10 +276,14 @@ impl ScOutput {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let Some(task) = self.task.take() else {
+        let Some(mut task) = self.task.take() else {
             return Ok(());
         };
-        match tokio::time::timeout(self.stop_wait, task).await {
+        let result = tokio::time::timeout(self.stop_wait, &mut task).await;
+        if result.is_err() {
+            task.abort();
+        }
+        match result {
             Ok(Ok(r)) => r,
             Ok(Err(join)) => Err(ScError::Input {
                 what: String::from("SuperCollider supervisor"),
@@ -326,7 +336,7 @@ async fn setup(client: &ScClient, plan: &Plan, values: &[f64]) -> Result<(), ScE
     let tree = client.query_tree(plan.group, false).await?;
     if let Some(missing) = plan.voices.iter().find(|v| tree.find(v.node).is_none()) {
         let mut reason = String::from("scsynth sent no reason");
-        while let Ok(ev) = events.try_recv() {
+        while let Some(ev) = next_event(&mut events) {
             if let ScEvent::Failed { command, message } = ev {
                 if command == "/s_new" {
                     reason = message;
@@ -363,6 +373,8 @@ struct Supervisor {
     probe: Option<Probe>,
     misses: u32,
     connected: bool,
+    /// Why the server counts as lost (while it does).
+    lost_reason: Option<String>,
 }
 
 impl Supervisor {
@@ -448,6 +460,7 @@ impl Supervisor {
             );
             tracing::warn!("{reason}; the show goes on, retrying");
             self.connected = false;
+            self.lost_reason = Some(reason.clone());
             self.set_state(LinkState::Lost, Some(reason));
             return;
         }
@@ -460,8 +473,10 @@ impl Supervisor {
                     h.last_error = Some(reason);
                 }),
                 Err(e) => {
+                    let reason = format!("{reason}, and rebuilding failed: {e}");
                     self.connected = false;
-                    self.set_state(LinkState::Lost, Some(e.to_string()));
+                    self.lost_reason = Some(reason.clone());
+                    self.set_state(LinkState::Lost, Some(reason));
                     return;
                 }
             }
@@ -510,13 +525,16 @@ impl Supervisor {
     }
 
     async fn try_recover(&mut self) {
-        // A fresh client each attempt: a TCP connection does not survive a restart, and a
-        // new UDP socket costs nothing.
-        let client = match ScClient::connect(&self.server, self.transport, self.timeout).await {
+        // UDP keeps its socket (and so its /notify registration on the server); a TCP
+        // connection does not survive a restart, so TCP connects again.
+        let attempt = match self.transport {
+            Transport::Udp => self.client.status().await.map(|_| self.client.clone()),
+            Transport::Tcp => ScClient::connect(&self.server, self.transport, self.timeout).await,
+        };
+        let client = match attempt {
             Ok(c) => c,
             Err(e) => {
-                self.health
-                    .send_modify(|h| h.last_error = Some(e.to_string()));
+                self.note_retry(&e);
                 return;
             }
         };
@@ -528,6 +546,7 @@ impl Supervisor {
                 self.connected = true;
                 self.misses = 0;
                 self.probe = None;
+                self.lost_reason = None;
                 self.health.send_modify(|h| h.recoveries += 1);
                 self.set_state(LinkState::Connected, None);
                 // Values that arrived during the rebuild were already used by setup.
@@ -535,10 +554,18 @@ impl Supervisor {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "scsynth answers but the show could not be rebuilt");
-                self.health
-                    .send_modify(|h| h.last_error = Some(e.to_string()));
+                self.note_retry(&e);
             }
         }
+    }
+
+    /// Records a failed recovery attempt after the reason the server was lost.
+    fn note_retry(&self, e: &ScError) {
+        let text = match &self.lost_reason {
+            Some(reason) => format!("{reason}; last retry: {e}"),
+            None => e.to_string(),
+        };
+        self.health.send_modify(|h| h.last_error = Some(text));
     }
 
     async fn shutdown(&mut self) -> Result<(), ScError> {
@@ -574,7 +601,9 @@ impl Supervisor {
             self.client.send(&gate_off).await?;
             self.client.send(&free).await?;
         }
-        self.client.sync().await
+        let synced = self.client.sync().await;
+        self.client.unregister().await;
+        synced
     }
 }
 

@@ -11,7 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use tutti_server::{CliOverrides, Config, ServerError};
 
 #[derive(Parser)]
-#[command(name = "tutti", version, about = "Live audience-participation performance platform")]
+#[command(
+    name = "tutti",
+    version,
+    about = "Live audience-participation performance platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -116,7 +120,10 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let base = config.base_url();
     println!("Tutti is running: show {}", running.show_code);
     println!("  audience   {base}/?show={}", running.show_code);
-    println!("  performer  {base}/perform#token={}", running.performer_token);
+    println!(
+        "  performer  {base}/perform#token={}",
+        running.performer_token
+    );
     println!("  display    {base}/display");
     if let Some(a) = running.osc_listen {
         println!("  OSC in     udp://{a}");

@@ -133,9 +133,8 @@ fn serve(data: &std::path::Path) -> Server {
     Server { child, addr }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn recv_type(ws: &mut Ws, ty: &str) -> Value {
     loop {

@@ -272,7 +272,8 @@ impl Granular {
                 let x = g.age as f32 / g.len as f32 * WINDOW_POINTS as f32;
                 let wi = x as usize;
                 let wf = x - wi as f32;
-                let w = self.window[wi] + (self.window[(wi + 1).min(WINDOW_POINTS)] - self.window[wi]) * wf;
+                let w = self.window[wi]
+                    + (self.window[(wi + 1).min(WINDOW_POINTS)] - self.window[wi]) * wf;
                 let s = self.source.read(g.pos) * w;
                 sl += s * g.gain_l;
                 sr += s * g.gain_r;

@@ -106,7 +106,12 @@ impl Player {
             self.looped = looped;
             self.pos = 0;
             self.fade.gate_on();
-        } else if self.stopping || self.clip.as_ref().is_some_and(|c| !self.looped && self.pos >= c.frames()) {
+        } else if self.stopping
+            || self
+                .clip
+                .as_ref()
+                .is_some_and(|c| !self.looped && self.pos >= c.frames())
+        {
             self.stopping = false;
             self.retired = self.clip.take();
         }

@@ -212,9 +212,7 @@ impl Rhythm {
         let tone = self.tone.advance(n as u32);
         let step_inc = tempo * 4.0 / (60.0 * fs);
         self.kick.env.set_decay(0.4 - 0.2 * tone, fs);
-        self.snare
-            .filter
-            .set(1200.0 + 3500.0 * tone, 1.2, fs);
+        self.snare.filter.set(1200.0 + 3500.0 * tone, 1.2, fs);
         self.hat.filter.set(5000.0 + 5000.0 * tone, 0.8, fs);
         let click_level = 0.15 + 0.5 * tone;
         let inv_fs = 1.0 / fs;
@@ -235,13 +233,15 @@ impl Rhythm {
             let k = &mut self.kick;
             k.sweep *= k.sweep_coef;
             let kf = 48.0 + 160.0 * k.sweep;
-            let kick = (k.osc.next(kf * inv_fs) * k.env.tick() + white * click_level * k.click.tick())
+            let kick = (k.osc.next(kf * inv_fs) * k.env.tick()
+                + white * click_level * k.click.tick())
                 * k.vel;
 
             // Snare: tonal body + band-passed noise.
             let sn = &mut self.snare;
             let snare_noise = sn.filter.process(white) * sn.noise_env.tick() * 1.6;
-            let snare = (sn.body.next(190.0 * inv_fs) * sn.body_env.tick() * 0.5 + snare_noise) * sn.vel;
+            let snare =
+                (sn.body.next(190.0 * inv_fs) * sn.body_env.tick() * 0.5 + snare_noise) * sn.vel;
 
             // Hats: high-passed noise, closed and open.
             let h = &mut self.hat;

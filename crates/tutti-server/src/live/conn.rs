@@ -14,9 +14,7 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tutti_consensus::ParticipantId;
-use tutti_protocol::{
-    ClientFrame, ErrorCode, FrameError, ParamInfo, Role, ServerFrame, ShowInfo,
-};
+use tutti_protocol::{ClientFrame, ErrorCode, FrameError, ParamInfo, Role, ServerFrame, ShowInfo};
 use tutti_spec::ParamKindName;
 
 use super::show::{status_str, Actor, OverrideRequest, ShowRuntime};
@@ -125,6 +123,7 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
     hub.stats.role(role).fetch_add(1, Relaxed);
     let mut state_rx = show.subscribe(role != Role::Audience);
     state_rx.mark_changed();
+    let mut last_seq = 0u64;
     let mut stats_rx: watch::Receiver<Utf8Bytes> = hub.stats_tx.subscribe();
     let performer = role == Role::Performer;
 
@@ -142,8 +141,13 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
                 if let Some((seq, tick)) = conn.pending_ack.take() {
                     conn.out.push(Message::Text(ServerFrame::Ack { seq, tick }.to_json().into()));
                 }
-                conn.out.push(Message::Text(state));
+                conn.out.push(Message::Text(state.bytes));
                 if flush(&mut tx, &mut conn.out).await.is_err() { break; }
+                if role == Role::Audience && state.seq > 0 {
+                    let skipped = if last_seq == 0 { 0 } else { state.seq.saturating_sub(last_seq + 1) };
+                    last_seq = state.seq;
+                    show.note_delivery(state.seq, state.at.elapsed(), skipped);
+                }
             }
             changed = stats_rx.changed(), if performer => {
                 if changed.is_err() { break; }
@@ -200,7 +204,11 @@ impl Conn {
             Message::Text(text) => match ClientFrame::parse(text.as_str()) {
                 Ok(frame) => self.on_frame(frame).await,
                 Err(e) => {
-                    if self.joined.as_ref().is_some_and(|j| j.role == Role::Audience) {
+                    if self
+                        .joined
+                        .as_ref()
+                        .is_some_and(|j| j.role == Role::Audience)
+                    {
                         self.hub.stats.inputs_rejected.fetch_add(1, Relaxed);
                     }
                     self.error(e, None);
@@ -235,11 +243,20 @@ impl Conn {
         {
             if self.joined.is_some() {
                 return self.error(
-                    FrameError::new(ErrorCode::AlreadyJoined, "this connection has already joined"),
+                    FrameError::new(
+                        ErrorCode::AlreadyJoined,
+                        "this connection has already joined",
+                    ),
                     None,
                 );
             }
-            match self.join(show.as_deref(), role, token.as_deref(), zone.as_deref(), resume.as_deref()) {
+            match self.join(
+                show.as_deref(),
+                role,
+                token.as_deref(),
+                zone.as_deref(),
+                resume.as_deref(),
+            ) {
                 Ok(welcome) => self.send(welcome),
                 Err(e) => self.error(e, None),
             }
@@ -260,8 +277,12 @@ impl Conn {
                     "only audience connections send inputs and votes",
                 ))
             }
-            ClientFrame::Input { param, value, .. } => self.input(&show, |who| show.input(who, &param, value)),
-            ClientFrame::Vote { param, choice, .. } => self.input(&show, |who| show.vote(who, &param, &choice)),
+            ClientFrame::Input { param, value, .. } => {
+                self.input(&show, |who| show.input(who, &param, value))
+            }
+            ClientFrame::Vote { param, choice, .. } => {
+                self.input(&show, |who| show.vote(who, &param, &choice))
+            }
             other => {
                 let Some(actor) = joined.actor.clone() else {
                     return self.error(
@@ -273,7 +294,18 @@ impl Conn {
                     );
                 };
                 match other {
-                    ClientFrame::Override { param, mode, value, amount, target, factor, lo, hi, expires_in, .. } => {
+                    ClientFrame::Override {
+                        param,
+                        mode,
+                        value,
+                        amount,
+                        target,
+                        factor,
+                        lo,
+                        hi,
+                        expires_in,
+                        ..
+                    } => {
                         let (a, b) = match mode {
                             tutti_protocol::OverrideModeName::Lock => (value, None),
                             tutti_protocol::OverrideModeName::Bias => (amount, None),
@@ -281,9 +313,21 @@ impl Conn {
                             tutti_protocol::OverrideModeName::Clamp => (lo, hi),
                             tutti_protocol::OverrideModeName::Freeze => (None, None),
                         };
-                        show.set_override(&actor, &param, OverrideRequest { mode, a, b, expires_in }).await
+                        show.set_override(
+                            &actor,
+                            &param,
+                            OverrideRequest {
+                                mode,
+                                a,
+                                b,
+                                expires_in,
+                            },
+                        )
+                        .await
                     }
-                    ClientFrame::Release { param, mode, .. } => show.release(&actor, &param, mode).await,
+                    ClientFrame::Release { param, mode, .. } => {
+                        show.release(&actor, &param, mode).await
+                    }
                     ClientFrame::Session { action, .. } => show.session(&actor, action).await,
                     ClientFrame::Reset { .. } => show.reset(&actor).await,
                     ClientFrame::Bypass { on, .. } => show.bypass(&actor, on).await,
@@ -317,7 +361,10 @@ impl Conn {
     ) -> Result<Option<u64>, FrameError> {
         let stats = &self.hub.stats;
         let Some((who, _)) = self.joined.as_ref().and_then(|j| j.participant.clone()) else {
-            return Err(FrameError::new(ErrorCode::Forbidden, "not an audience connection"));
+            return Err(FrameError::new(
+                ErrorCode::Forbidden,
+                "not an audience connection",
+            ));
         };
         if !self.inputs.take() {
             stats.inputs_rejected.fetch_add(1, Relaxed);
@@ -390,7 +437,10 @@ impl Conn {
         self.inputs = Bucket::new(rate, rate * 2.0);
         let welcome = ServerFrame::Welcome {
             participant: number,
-            resume: participant.as_ref().map(|(_, t)| t.clone()).unwrap_or_default(),
+            resume: participant
+                .as_ref()
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default(),
             role,
             show: ShowInfo {
                 code: show.code.clone(),

@@ -94,7 +94,10 @@ impl Hub {
             .get(&code)
             .cloned()
             .ok_or_else(|| {
-                FrameError::new(ErrorCode::UnknownShow, format!("no show with code '{code}'"))
+                FrameError::new(
+                    ErrorCode::UnknownShow,
+                    format!("no show with code '{code}'"),
+                )
             })
     }
 

@@ -37,6 +37,25 @@ pub fn unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Share of late deliveries in a second above which the audience state rate is lowered.
+const LATE_DEGRADE: f64 = 0.10;
+/// Share of late deliveries in a second below which the rate climbs back to the target.
+const LATE_RECOVER: f64 = 0.02;
+/// The lowest adaptive audience state rate (Hz).
+const MIN_STATE_HZ: f64 = 2.0;
+
+/// One published state frame: the bytes every connection of a class shares, with its
+/// publish number and time (for lag, skips and fan-out time).
+#[derive(Clone)]
+pub struct Published {
+    /// The JSON text frame.
+    pub bytes: Utf8Bytes,
+    /// Audience publish number (0 for detailed frames).
+    pub seq: u64,
+    /// When it was published.
+    pub at: Instant,
+}
+
 /// A participant slot kept across reconnects.
 struct Slot {
     id: ParticipantId,
@@ -59,6 +78,7 @@ struct Inner {
     last_sweep: f64,
     last_snapshot_store: f64,
     last_publish: f64,
+    last_detail_publish: f64,
     force_publish: bool,
 }
 
@@ -119,9 +139,17 @@ pub struct ShowRuntime {
     inner: Mutex<Inner>,
     /// The tick that will apply inputs submitted now.
     next_tick: AtomicU64,
-    audience_tx: watch::Sender<Utf8Bytes>,
-    detail_tx: watch::Sender<Utf8Bytes>,
+    audience_tx: watch::Sender<Published>,
+    detail_tx: watch::Sender<Published>,
     stats: Arc<HubStats>,
+    /// Audience publishes so far.
+    publish_seq: AtomicU64,
+    /// Largest delivery lag of the newest publish, in ns.
+    fan_max_ns: AtomicU64,
+    /// Engine-clock ns of the first input since the last tick (0 = none).
+    first_pending_ns: AtomicU64,
+    /// The adaptive audience state rate, f64 bits.
+    state_rate_bits: AtomicU64,
     store: Store,
     resume_grace: f64,
 }
@@ -167,16 +195,18 @@ impl ShowRuntime {
         store: Store,
         resume_grace: f64,
     ) -> Result<Arc<ShowRuntime>, crate::ServerError> {
-        let engine =
-            Engine::new(spec.engine_config()).map_err(|e| crate::ServerError::Piece {
-                path: spec.slug.clone(),
-                source: tutti_spec::SpecError::Parse(format!(
-                    "rejected by the consensus engine: {e}"
-                )),
-            })?;
+        let engine = Engine::new(spec.engine_config()).map_err(|e| crate::ServerError::Piece {
+            path: spec.slug.clone(),
+            source: tutti_spec::SpecError::Parse(format!("rejected by the consensus engine: {e}")),
+        })?;
         let last = engine.snapshot().clone();
-        let (audience_tx, _) = watch::channel(Utf8Bytes::from_static("{}"));
-        let (detail_tx, _) = watch::channel(Utf8Bytes::from_static("{}"));
+        let empty = || Published {
+            bytes: Utf8Bytes::from_static("{}"),
+            seq: 0,
+            at: Instant::now(),
+        };
+        let (audience_tx, _) = watch::channel(empty());
+        let (detail_tx, _) = watch::channel(empty());
         let show = Arc::new(ShowRuntime {
             code,
             show_id,
@@ -195,15 +225,23 @@ impl ShowRuntime {
                 last_sweep: 0.0,
                 last_snapshot_store: 0.0,
                 last_publish: f64::NEG_INFINITY,
+                last_detail_publish: f64::NEG_INFINITY,
                 force_publish: true,
             }),
             next_tick: AtomicU64::new(1),
             audience_tx,
             detail_tx,
+            publish_seq: AtomicU64::new(0),
+            fan_max_ns: AtomicU64::new(0),
+            first_pending_ns: AtomicU64::new(0),
+            state_rate_bits: AtomicU64::new(f64::from(spec.state_hz.max(1)).to_bits()),
             stats,
             store,
             resume_grace,
         });
+        show.stats
+            .state_rate_millihz
+            .store(u64::from(spec.state_hz) * 1000, Relaxed);
         Ok(show)
     }
 
@@ -223,7 +261,7 @@ impl ShowRuntime {
     }
 
     /// A latest-wins mailbox of state frames (detailed for performers and displays).
-    pub fn subscribe(&self, detail: bool) -> watch::Receiver<Utf8Bytes> {
+    pub fn subscribe(&self, detail: bool) -> watch::Receiver<Published> {
         if detail {
             self.detail_tx.subscribe()
         } else {
@@ -269,7 +307,10 @@ impl ShowRuntime {
             }
         }
         let id = inner.engine.join(zone, 1.0).map_err(|e| {
-            fe(ErrorCode::Internal, format!("could not join the engine: {e}"))
+            fe(
+                ErrorCode::Internal,
+                format!("could not join the engine: {e}"),
+            )
         })?;
         let token = new_token();
         inner.slots.insert(
@@ -327,7 +368,10 @@ impl ShowRuntime {
             ));
         }
         if !value.is_finite() {
-            return Err(fe(ErrorCode::NotFinite, format!("{param} must be a finite number")));
+            return Err(fe(
+                ErrorCode::NotFinite,
+                format!("{param} must be a finite number"),
+            ));
         }
         let (lo, hi) = p.range();
         if value < lo || value > hi {
@@ -375,6 +419,12 @@ impl ShowRuntime {
                 }
                 other => fe(ErrorCode::BadFrame, other.to_string()),
             })?;
+        let _ = self.first_pending_ns.compare_exchange(
+            0,
+            ((now * 1e9) as u64).max(1),
+            Relaxed,
+            Relaxed,
+        );
         Ok(self.next_tick.load(Relaxed))
     }
 
@@ -473,7 +523,13 @@ impl ShowRuntime {
         })
     }
 
-    async fn log(&self, actor: &Actor, param: &str, action: &str, detail: LogDetail) -> Result<(), FrameError> {
+    async fn log(
+        &self,
+        actor: &Actor,
+        param: &str,
+        action: &str,
+        detail: LogDetail,
+    ) -> Result<(), FrameError> {
         self.store
             .record_override(NewOverride {
                 show_id: self.show_id,
@@ -487,7 +543,10 @@ impl ShowRuntime {
             .map(|_| ())
             .map_err(|e| {
                 tracing::error!(error = %e, "could not store an override");
-                fe(ErrorCode::Internal, "the override could not be stored; nothing changed")
+                fe(
+                    ErrorCode::Internal,
+                    "the override could not be stored; nothing changed",
+                )
             })
     }
 
@@ -626,7 +685,8 @@ impl ShowRuntime {
     }
 
     /// Compute one tick: engine, render, publish, outputs, persistence. Called by the
-    /// ticker only.
+    /// ticker only. The consensus tick (feeding OSC and audio) always runs at the piece's
+    /// rate; only the audience's state frames follow the adaptive rate.
     pub fn tick(&self, outputs: &Outputs) {
         let now = self.now();
         let started = Instant::now();
@@ -634,13 +694,21 @@ impl ShowRuntime {
         let inner = &mut *guard;
         let live = inner.status == ShowStatus::Live;
         if live {
+            // Inputs submitted since the last tick waited this long at most.
+            let first = self.first_pending_ns.swap(0, Relaxed);
+            if first != 0 {
+                let waited = now - first as f64 / 1e9;
+                self.stats.input_wait.observe(waited.max(0.0));
+            }
             // The hub numbers ticks itself (acks promise this number), under the same
             // lock that submits take, so an acknowledged input is in the promised tick.
             inner.last_tick = self.next_tick.fetch_add(1, Relaxed);
             let snap = inner.engine.tick(now);
             inner.last.clone_from(snap);
         }
-        // Sweep slots whose phone has been gone longer than the grace period.
+        let computed = started.elapsed();
+        // Sweep slots whose phone has been gone longer than the grace period, and adapt
+        // the audience state rate to what fan-out achieved in the last second.
         if now - inner.last_sweep >= 1.0 {
             inner.last_sweep = now;
             let grace = self.resume_grace;
@@ -652,18 +720,24 @@ impl ShowRuntime {
                 }
                 _ => true,
             });
+            self.adapt_rate();
         }
-        let state_period = 1.0 / f64::from(self.spec.state_hz.max(1));
-        let publish = inner.force_publish
-            || (live && now - inner.last_publish >= state_period * 0.999)
+        let rate = self.state_rate();
+        let target = f64::from(self.spec.state_hz.max(1));
+        let due = |last: f64, hz: f64| now - last >= 0.999 / hz;
+        let publish_audience = inner.force_publish
+            || (live && due(inner.last_publish, rate))
             || now - inner.last_publish >= 1.0;
+        let publish_detail = inner.force_publish
+            || (live && due(inner.last_detail_publish, target))
+            || now - inner.last_detail_publish >= 1.0;
         let store_snapshot = live && now - inner.last_snapshot_store >= 1.0;
-        if publish || store_snapshot {
-            inner.force_publish = false;
+        inner.force_publish = false;
+        let status = status_str(inner.status);
+        let participants = inner.engine.participants();
+        if publish_audience {
+            let t = Instant::now();
             inner.last_publish = now;
-            let status = status_str(inner.status);
-            let participants = inner.engine.participants();
-            let rate = f64::from(self.spec.state_hz);
             inner.renderer.render(
                 &mut inner.audience_buf,
                 &inner.last,
@@ -674,18 +748,32 @@ impl ShowRuntime {
                 false,
                 now,
             );
+            let bytes = Utf8Bytes::from(inner.audience_buf.clone());
+            self.stats.serialize.observe(t.elapsed().as_secs_f64());
+            // The fan-out of the previous publish ended with its latest delivery.
+            let fan = self.fan_max_ns.swap(0, Relaxed);
+            if fan > 0 {
+                self.stats.fanout.observe(fan as f64 / 1e9);
+            }
+            let seq = self.publish_seq.fetch_add(1, Relaxed) + 1;
+            self.audience_tx.send_replace(Published {
+                bytes,
+                seq,
+                at: Instant::now(),
+            });
+        }
+        if publish_detail || store_snapshot {
+            inner.last_detail_publish = now;
             inner.renderer.render(
                 &mut inner.detail_buf,
                 &inner.last,
                 inner.last_tick,
                 status,
-                rate,
+                target,
                 participants,
                 true,
                 now,
             );
-            let audience = Utf8Bytes::from(inner.audience_buf.clone());
-            let detail = Utf8Bytes::from(inner.detail_buf.clone());
             if store_snapshot {
                 inner.last_snapshot_store = now;
                 let row = SnapshotRow {
@@ -698,14 +786,76 @@ impl ShowRuntime {
                     tracing::debug!(error = %e, "snapshot dropped");
                 }
             }
-            self.audience_tx.send_replace(audience);
-            self.detail_tx.send_replace(detail);
+            if publish_detail {
+                self.detail_tx.send_replace(Published {
+                    bytes: Utf8Bytes::from(inner.detail_buf.clone()),
+                    seq: 0,
+                    at: Instant::now(),
+                });
+            }
         }
         let values: Vec<f64> = inner.last.params.iter().map(|p| p.value).collect();
         drop(guard);
-        self.stats
-            .record_tick(started.elapsed().as_micros() as u64);
+        self.stats.tick.observe(computed.as_secs_f64());
+        self.stats.record_tick(started.elapsed().as_micros() as u64);
         outputs.on_tick(&self.spec, &values);
+    }
+
+    /// The audience state rate in force (Hz).
+    pub fn state_rate(&self) -> f64 {
+        f64::from_bits(self.state_rate_bits.load(Relaxed))
+    }
+
+    /// Once a second: lower the audience state rate evenly for everyone when too many
+    /// deliveries were late (the server cannot keep up), raise it back when they are not.
+    pub(crate) fn adapt_rate(&self) {
+        let delivered = self.stats.states_window.swap(0, Relaxed);
+        let late = self.stats.states_late_window.swap(0, Relaxed);
+        let target = f64::from(self.spec.state_hz.max(1));
+        let rate = self.state_rate();
+        let next = if delivered == 0 {
+            rate
+        } else {
+            let late_share = late as f64 / delivered as f64;
+            if late_share > LATE_DEGRADE {
+                (rate * 0.75).max(MIN_STATE_HZ.min(target))
+            } else if late_share < LATE_RECOVER && rate < target {
+                (rate * 1.25 + 0.5).min(target)
+            } else {
+                rate
+            }
+        };
+        if next != rate {
+            tracing::info!(
+                from = rate,
+                to = next,
+                late,
+                delivered,
+                "audience state rate {}",
+                if next < rate { "lowered" } else { "raised" }
+            );
+            self.state_rate_bits.store(next.to_bits(), Relaxed);
+        }
+        self.stats
+            .state_rate_millihz
+            .store((next * 1000.0) as u64, Relaxed);
+    }
+
+    /// A connection wrote the state of publish `seq`, `lag` after it was published.
+    pub fn note_delivery(&self, seq: u64, lag: Duration, skipped: u64) {
+        let s = &self.stats;
+        let lag_s = lag.as_secs_f64();
+        s.lag.observe(lag_s);
+        s.states_delivered.fetch_add(1, Relaxed);
+        s.states_skipped.fetch_add(skipped, Relaxed);
+        s.states_window.fetch_add(1, Relaxed);
+        if lag_s > 1.0 / self.state_rate() {
+            s.states_late.fetch_add(1, Relaxed);
+            s.states_late_window.fetch_add(1, Relaxed);
+        }
+        if seq == self.publish_seq.load(Relaxed) {
+            self.fan_max_ns.fetch_max(lag.as_nanos() as u64, Relaxed);
+        }
     }
 
     /// Run the ticker until `shutdown` fires.
@@ -830,4 +980,56 @@ fn empty_detail(actor: &Actor) -> LogDetail {
 pub fn new_token() -> String {
     let v: u128 = rand::random();
     format!("{v:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_state_rate_falls_when_deliveries_are_late_and_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(tutti_store::StoreConfig::new(dir.path().join("t.db"))).unwrap();
+        let stats = Arc::new(HubStats::default());
+        let show = ShowRuntime::new(
+            "TEST".into(),
+            1,
+            Arc::new(PieceSpec::demo()),
+            ShowStatus::Live,
+            String::new(),
+            stats.clone(),
+            store,
+            120.0,
+        )
+        .unwrap();
+        assert_eq!(show.state_rate(), 20.0);
+        // A second in which most deliveries came a whole period late: the server is behind.
+        let mut rates = vec![];
+        for _ in 0..12 {
+            for i in 0..100 {
+                let lag = if i < 50 { 1.0 } else { 0.001 };
+                show.note_delivery(0, Duration::from_secs_f64(lag), 0);
+            }
+            show.adapt_rate();
+            rates.push(show.state_rate());
+        }
+        assert!(rates.windows(2).all(|w| w[1] <= w[0]), "{rates:?}");
+        assert_eq!(*rates.last().unwrap(), MIN_STATE_HZ, "{rates:?}");
+        // Deliveries on time again: back up to the piece's rate.
+        for _ in 0..20 {
+            for _ in 0..100 {
+                show.note_delivery(0, Duration::from_micros(200), 0);
+            }
+            show.adapt_rate();
+        }
+        assert_eq!(show.state_rate(), 20.0);
+        assert_eq!(stats.state_rate_millihz.load(Relaxed), 20_000);
+        // A few slow readers (under the threshold) do not lower everyone's rate.
+        for i in 0..100 {
+            let lag = if i < 5 { 2.0 } else { 0.001 };
+            show.note_delivery(0, Duration::from_secs_f64(lag), 0);
+        }
+        show.adapt_rate();
+        assert_eq!(show.state_rate(), 20.0);
+    }
 }

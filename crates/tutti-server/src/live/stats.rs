@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use tutti_protocol::{ErrorCode, Role};
 
+use crate::metrics::Histogram;
+
 /// Hub-wide counters.
 #[derive(Debug, Default)]
 pub struct HubStats {
@@ -32,6 +34,28 @@ pub struct HubStats {
     pub tick_max_us: AtomicU64,
     /// Ticks computed.
     pub ticks: AtomicU64,
+    /// Engine tick computation.
+    pub tick: Histogram,
+    /// Rendering the audience state frame.
+    pub serialize: Histogram,
+    /// Per publish: from publishing a state to its latest delivery.
+    pub fanout: Histogram,
+    /// Per delivery: from publishing a state to writing it to one connection.
+    pub lag: Histogram,
+    /// Per tick: how long the oldest input since the previous tick waited for it.
+    pub input_wait: Histogram,
+    /// Audience state frames written.
+    pub states_delivered: AtomicU64,
+    /// Audience state frames skipped by latest-wins (a slow reader or a busy server).
+    pub states_skipped: AtomicU64,
+    /// Deliveries later than one state period.
+    pub states_late: AtomicU64,
+    /// Deliveries in the current one-second window (for the rate controller).
+    pub states_window: AtomicU64,
+    /// Late deliveries in the current window.
+    pub states_late_window: AtomicU64,
+    /// The audience state rate in force, in mHz.
+    pub state_rate_millihz: AtomicU64,
 }
 
 impl HubStats {

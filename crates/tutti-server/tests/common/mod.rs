@@ -16,11 +16,13 @@ use tutti_server::{Config, Running};
 pub const TOKEN: &str = "test-performer-token";
 
 pub fn config(dir: &Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.to_path_buf();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    let mut cfg = Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        performer_token: TOKEN.into(),
+        ..Config::default()
+    };
     cfg.osc.listen = Some("127.0.0.1:0".parse().unwrap());
-    cfg.performer_token = TOKEN.into();
     cfg
 }
 
@@ -38,7 +40,9 @@ pub fn config_no_recency(dir: &Path) -> Config {
 
 pub async fn start_with(cfg: Config) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    tutti_server::start(cfg, listener).await.expect("server starts")
+    tutti_server::start(cfg, listener)
+        .await
+        .expect("server starts")
 }
 
 pub async fn start(dir: &Path) -> Running {

@@ -1,5 +1,12 @@
-//! Test harness: a real `jackd -d dummy` and `scsynth` per test, on a free port, with a
-//! unique JACK server name, killed when the harness is dropped.
+//! Test harness: a real `jackd -d dummy` and `scsynth` per test, on a free port, stopped
+//! cleanly when the harness is dropped.
+//!
+//! JACK keeps a registry of at most 8 servers in shared memory and only reclaims the entry
+//! of a dead server when a server *of the same name* starts, so the harness uses a small
+//! pool of names (`tutti-sc-0` .. `tutti-sc-7`), moves to the next name when one is taken,
+//! and stops jackd with SIGTERM so that it unregisters. scsynth is stopped with `/quit`;
+//! after a SIGKILL (the crash the recovery test simulates) its shared-memory file
+//! `/dev/shm/SuperColliderServer_<port>` is removed by the harness.
 //!
 //! Missing binaries make the tests fail (never skip) with a message that says how to get
 //! them. `TUTTI_SCSYNTH` and `TUTTI_JACKD` override the binaries on `PATH`.
@@ -55,9 +62,47 @@ pub fn free_port() -> u16 {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// Size of the pool of JACK server names (JACK's registry holds 8 servers).
+const JACK_NAMES: u32 = 8;
+
+fn spawn_jackd(bin: &Path, name: &str, log: &Path) -> Child {
+    let log = std::fs::File::create(log).expect("jackd log");
+    Command::new(bin)
+        .args(["-r", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"])
+        .env("JACK_NO_AUDIO_RESERVATION", "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}: {INSTALL_HINT}", bin.display()))
+}
+
+/// Sends SIGTERM and waits up to `grace` for the process to exit, then SIGKILLs it.
+fn terminate(child: &mut Child, grace: Duration) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// One JACK dummy server and one scsynth attached to it.
 pub struct ScServer {
     jackd: Child,
+    jackd_bin: PathBuf,
+    jack_tries: u32,
     scsynth: Option<Child>,
     scsynth_bin: PathBuf,
     jack_name: String,
@@ -78,27 +123,14 @@ impl ScServer {
         let jackd_bin = binary("TUTTI_JACKD", "jackd");
         let scsynth_bin = scsynth_bin();
         let logs = tempfile::tempdir().expect("temp dir for logs");
-        let jack_name = format!(
-            "tutti-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let log = std::fs::File::create(logs.path().join("jackd.log")).expect("jackd log");
-        let jackd = Command::new(&jackd_bin)
-            .args([
-                "-r", "-n", &jack_name, "-d", "dummy", "-r", "48000", "-p", "256",
-            ])
-            .env("JACK_NO_AUDIO_RESERVATION", "1")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {}: {e}: {INSTALL_HINT}", jackd_bin.display())
-            });
+        let first = (std::process::id() + NEXT.fetch_add(1, Ordering::Relaxed)) % JACK_NAMES;
+        let jack_name = format!("tutti-sc-{first}");
+        let jackd = spawn_jackd(&jackd_bin, &jack_name, &logs.path().join("jackd-0.log"));
         let port = free_port();
         let mut server = ScServer {
             jackd,
+            jackd_bin,
+            jack_tries: 1,
             scsynth: None,
             scsynth_bin,
             jack_name,
@@ -109,6 +141,28 @@ impl ScServer {
         };
         server.start_scsynth();
         server
+    }
+
+    /// jackd exited (its name is taken, or the registry is full): try the next name.
+    fn restart_jackd(&mut self) {
+        let status = self.jackd.try_wait().ok().flatten();
+        assert!(
+            self.jack_tries < 2 * JACK_NAMES,
+            "jackd keeps exiting ({status:?}); JACK allows 8 servers at a time\n{}",
+            self.log_tail()
+        );
+        let next: u32 = self
+            .jack_name
+            .trim_start_matches("tutti-sc-")
+            .parse()
+            .unwrap_or(0);
+        self.jack_name = format!("tutti-sc-{}", (next + 1) % JACK_NAMES);
+        let log = self
+            .logs
+            .path()
+            .join(format!("jackd-{}.log", self.jack_tries));
+        self.jack_tries += 1;
+        self.jackd = spawn_jackd(&self.jackd_bin, &self.jack_name, &log);
     }
 
     /// `127.0.0.1:<udp port>`.
@@ -165,8 +219,8 @@ impl ScServer {
                 .map(|c| matches!(c.try_wait(), Ok(Some(_))))
                 .unwrap_or(true);
             if exited {
-                if let Ok(Some(status)) = self.jackd.try_wait() {
-                    panic!("jackd exited ({status})\n{}", self.log_tail());
+                if matches!(self.jackd.try_wait(), Ok(Some(_))) {
+                    self.restart_jackd();
                 }
                 std::thread::sleep(Duration::from_millis(200));
                 self.spawn_scsynth();
@@ -175,6 +229,15 @@ impl ScServer {
             let _ = probe.send_to(status, ("127.0.0.1", self.port));
             if let Ok((n, _)) = probe.recv_from(&mut buf) {
                 if buf[..n].starts_with(b"/status.reply") {
+                    if matches!(self.jackd.try_wait(), Ok(Some(_))) {
+                        // Our jackd failed (its name was taken by another test's server) and
+                        // this scsynth joined that other server: start over on a free name.
+                        self.kill_scsynth();
+                        self.restart_jackd();
+                        std::thread::sleep(Duration::from_millis(200));
+                        self.spawn_scsynth();
+                        continue;
+                    }
                     return;
                 }
             }
@@ -187,6 +250,31 @@ impl ScServer {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.remove_scsynth_shm();
+    }
+
+    /// scsynth's shared memory, left behind when it dies without `/quit`.
+    fn remove_scsynth_shm(&self) {
+        let _ = std::fs::remove_file(format!("/dev/shm/SuperColliderServer_{}", self.port));
+    }
+
+    /// Stops scsynth with `/quit`, then SIGTERM/SIGKILL if it lingers.
+    fn quit_scsynth(&mut self) {
+        let Some(mut c) = self.scsynth.take() else {
+            return;
+        };
+        if let Ok(sock) = UdpSocket::bind("127.0.0.1:0") {
+            let _ = sock.send_to(b"/quit\0\0\0,\0\0\0", ("127.0.0.1", self.port));
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        terminate(&mut c, Duration::from_secs(1));
+        self.remove_scsynth_shm();
     }
 
     /// The last lines of every log, for failure messages.
@@ -217,9 +305,8 @@ impl Drop for ScServer {
         if std::thread::panicking() {
             eprintln!("{}", self.log_tail());
         }
-        self.kill_scsynth();
-        let _ = self.jackd.kill();
-        let _ = self.jackd.wait();
+        self.quit_scsynth();
+        terminate(&mut self.jackd, Duration::from_secs(3));
     }
 }
 

@@ -1,0 +1,130 @@
+//! The machine's raw floor: what one message of a given size costs in CPU when it crosses
+//! loopback TCP between two blocking threads, with no WebSocket, no JSON and no async
+//! runtime. `tutti load --calibrate` divides the server's CPU per message by this.
+//!
+//! Each pair of threads plays ping-pong over one connected socket pair (`TCP_NODELAY`),
+//! so every message is one `write` and one `read`, and one wake-up of the reader, as a
+//! state frame is for a server that sends each one as it is produced. The CPU is each
+//! thread's own (`RUSAGE_THREAD`), so other work in the process does not count.
+//!
+//! Must never: use the async runtime's threads (it runs on its own OS threads), or leave
+//! a thread or socket behind.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::sys::{cpu_time, Who};
+use crate::LoadError;
+
+/// Largest message the floor can be measured with.
+pub const MAX_FLOOR_MESSAGE: usize = 1 << 20;
+
+/// The measured floor.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Floor {
+    /// Bytes per message.
+    pub message_bytes: usize,
+    /// Socket pairs run at once (one per core).
+    pub pairs: usize,
+    /// One-way messages exchanged.
+    pub messages: u64,
+    /// CPU time of all the threads (send and receive together), seconds.
+    pub cpu_s: f64,
+    /// CPU microseconds per message, send and receive together.
+    pub us_per_message: f64,
+}
+
+/// Measure the floor for messages of `message_bytes` for about `duration` of wall time.
+pub fn measure_floor(message_bytes: usize, duration: Duration) -> Result<Floor, LoadError> {
+    if message_bytes == 0 || message_bytes > MAX_FLOOR_MESSAGE {
+        return Err(LoadError::option(
+            "--calibrate",
+            format!("the message size must be 1–{MAX_FLOOR_MESSAGE} bytes (got {message_bytes})"),
+        ));
+    }
+    let pairs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let deadline = Instant::now() + duration;
+    let mut threads = Vec::with_capacity(pairs * 2);
+    for _ in 0..pairs {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| LoadError::io("calibration: binding a loopback listener", e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| LoadError::io("calibration: reading the listener address", e))?;
+        let a = TcpStream::connect(addr)
+            .map_err(|e| LoadError::io("calibration: connecting over loopback", e))?;
+        let (b, _) = listener
+            .accept()
+            .map_err(|e| LoadError::io("calibration: accepting over loopback", e))?;
+        for s in [&a, &b] {
+            s.set_nodelay(true)
+                .map_err(|e| LoadError::io("calibration: setting TCP_NODELAY", e))?;
+        }
+        threads.push(std::thread::spawn(move || ping(a, message_bytes, deadline)));
+        threads.push(std::thread::spawn(move || pong(b, message_bytes)));
+    }
+    let mut messages = 0u64;
+    let mut cpu = Duration::ZERO;
+    for t in threads {
+        let (n, c) = t
+            .join()
+            .map_err(|_| LoadError::io("calibration thread", std::io::ErrorKind::Other.into()))?
+            .map_err(|e| LoadError::io("calibration: exchanging messages", e))?;
+        messages += n;
+        cpu += c;
+    }
+    if messages == 0 || cpu.is_zero() {
+        return Err(LoadError::io(
+            "calibration: no message was exchanged",
+            std::io::ErrorKind::TimedOut.into(),
+        ));
+    }
+    Ok(Floor {
+        message_bytes,
+        pairs,
+        messages,
+        cpu_s: cpu.as_secs_f64(),
+        us_per_message: cpu.as_secs_f64() * 1e6 / messages as f64,
+    })
+}
+
+/// Send, wait for the echo, until the deadline; returns (one-way messages, thread CPU).
+fn ping(mut s: TcpStream, size: usize, deadline: Instant) -> std::io::Result<(u64, Duration)> {
+    let msg = vec![b'x'; size];
+    let mut buf = vec![0u8; size];
+    let start = cpu_time(Who::Thread);
+    let mut rounds = 0u64;
+    loop {
+        for _ in 0..64 {
+            s.write_all(&msg)?;
+            s.read_exact(&mut buf)?;
+            rounds += 1;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    let cpu = cpu_time(Who::Thread).saturating_sub(start);
+    s.shutdown(Shutdown::Write)?;
+    Ok((rounds * 2, cpu))
+}
+
+/// Echo until the peer closes; returns (0, thread CPU).
+fn pong(mut s: TcpStream, size: usize) -> std::io::Result<(u64, Duration)> {
+    let mut buf = vec![0u8; size];
+    let start = cpu_time(Who::Thread);
+    loop {
+        match s.read_exact(&mut buf) {
+            Ok(()) => s.write_all(&buf)?,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((0, cpu_time(Who::Thread).saturating_sub(start)))
+}

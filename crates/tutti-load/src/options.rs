@@ -1,0 +1,420 @@
+//! Command-line options of `tutti load` and their validation into a [`Plan`].
+//!
+//! Every count, fraction and time has a stated limit, and a value outside it is an error
+//! that names the option. The binary flattens [`LoadOptions`] into its `load` subcommand.
+//!
+//! Must never: start anything, open sockets or read the system; that is `run`'s job.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use crate::LoadError;
+
+/// Most clients one process may be asked for (the file-descriptor limit usually binds
+/// first: see the crate documentation).
+pub const MAX_CLIENTS: u32 = 100_000;
+/// Fastest ramp, in new connections per second.
+pub const MAX_RAMP: f64 = 20_000.0;
+/// Most inputs per second per moving client.
+pub const MAX_RATE: f64 = 100.0;
+/// Longest steady phase.
+pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+/// Longest hard cap on a whole run.
+pub const MAX_MAX_DURATION: Duration = Duration::from_secs(7200);
+/// Most source addresses.
+pub const MAX_SOURCE_ADDRS: usize = 1024;
+/// Time a run needs beyond ramp and steady phase (settle and close), within `--max-duration`.
+pub const TAIL_MARGIN: Duration = Duration::from_secs(5);
+/// Time calibration adds to a run.
+pub const CALIBRATION_TIME: Duration = Duration::from_secs(2);
+
+/// Options of `tutti load` (flatten into a clap command with `#[command(flatten)]`).
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct LoadOptions {
+    /// WebSocket URL of the live hub (plain ws:// only).
+    #[arg(long, default_value = "ws://127.0.0.1:7878/live/v1")]
+    pub url: String,
+    /// Show join code (absent: the server's default show).
+    #[arg(long)]
+    pub show: Option<String>,
+    /// Number of WebSocket clients (1–100000; one process holds at most its
+    /// file-descriptor limit minus a margin: run several processes for more).
+    #[arg(long, default_value_t = 100)]
+    pub clients: u32,
+    /// New connections per second while ramping up (1–20000).
+    #[arg(long, default_value_t = 500.0)]
+    pub ramp: f64,
+    /// Local source addresses to spread connections over, e.g. `127.0.0.1-127.0.0.8` or
+    /// `127.0.0.1,127.0.0.2` (at most 1024; about 28,000 connections fit per address).
+    /// Absent: the system picks.
+    #[arg(long)]
+    pub source_addrs: Option<String>,
+    /// Inputs per second per moving client (0.1–100).
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// Fraction of clients that send inputs (0–1).
+    #[arg(long, default_value_t = 1.0)]
+    pub moving: f64,
+    /// Fraction of inputs that are votes rather than slider moves (0–1).
+    #[arg(long, default_value_t = 0.1)]
+    pub votes: f64,
+    /// Fraction of clients that are slow readers, reading one frame a second (0–1; they
+    /// send no inputs, so `--moving` + `--slow` ≤ 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub slow: f64,
+    /// Length of the measured steady phase after the ramp, e.g. `30s`, `5m` (1 s–1 h).
+    #[arg(long, default_value = "10s")]
+    pub duration: String,
+    /// Hard cap on the whole run, ramp and calibration included (1 s–2 h).
+    #[arg(long, default_value = "10m")]
+    pub max_duration: String,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// First measure the machine's raw loopback TCP floor, then report the server's CPU
+    /// per message as a ratio to it (needs `--server-pid`).
+    #[arg(long)]
+    pub calibrate: bool,
+    /// Process id of the server, to report its CPU and memory (Linux /proc).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            opts: LoadOptions,
+        }
+        <Wrapper as clap::Parser>::parse_from(["tutti-load"]).opts
+    }
+}
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// The URL as given.
+    pub url: String,
+    /// Host name or address (without brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// Validated options.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Plan {
+    pub target: Target,
+    pub show: Option<String>,
+    pub clients: u32,
+    pub ramp: f64,
+    pub source_addrs: Vec<IpAddr>,
+    pub rate: f64,
+    pub moving: f64,
+    pub votes: f64,
+    pub slow: f64,
+    pub duration: Duration,
+    pub max_duration: Duration,
+    pub calibrate: bool,
+    pub server_pid: Option<u32>,
+}
+
+impl Plan {
+    /// Seconds the ramp takes.
+    pub fn ramp_time(&self) -> Duration {
+        Duration::from_secs_f64(f64::from(self.clients) / self.ramp)
+    }
+}
+
+fn fraction(option: &'static str, v: f64) -> Result<f64, LoadError> {
+    if !v.is_finite() || !(0.0..=1.0).contains(&v) {
+        return Err(LoadError::option(
+            option,
+            format!("must be a fraction between 0 and 1 (got {v})"),
+        ));
+    }
+    Ok(v)
+}
+
+fn within(option: &'static str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<f64, LoadError> {
+    if !v.is_finite() || v < lo || v > hi {
+        return Err(LoadError::option(
+            option,
+            format!("must be within {lo}–{hi} {unit} (got {v})"),
+        ));
+    }
+    Ok(v)
+}
+
+impl LoadOptions {
+    /// Check every option against its limits.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        self.plan().map(|_| ())
+    }
+
+    pub(crate) fn plan(&self) -> Result<Plan, LoadError> {
+        let target = parse_url(&self.url)?;
+        if let Some(show) = &self.show {
+            if show.is_empty() || show.len() > tutti_protocol::MAX_NAME {
+                return Err(LoadError::option(
+                    "--show",
+                    format!("a show code is 1–{} characters", tutti_protocol::MAX_NAME),
+                ));
+            }
+        }
+        if self.clients == 0 || self.clients > MAX_CLIENTS {
+            return Err(LoadError::option(
+                "--clients",
+                format!("must be within 1–{MAX_CLIENTS} (got {})", self.clients),
+            ));
+        }
+        let ramp = within("--ramp", self.ramp, 1.0, MAX_RAMP, "connections per second")?;
+        let source_addrs = match &self.source_addrs {
+            None => Vec::new(),
+            Some(s) => parse_source_addrs(s)?,
+        };
+        let rate = within("--rate", self.rate, 0.1, MAX_RATE, "inputs per second")?;
+        let moving = fraction("--moving", self.moving)?;
+        let votes = fraction("--votes", self.votes)?;
+        let slow = fraction("--slow", self.slow)?;
+        if moving + slow > 1.0 + 1e-9 {
+            return Err(LoadError::option(
+                "--slow",
+                format!(
+                    "slow readers send no inputs, so --moving ({moving}) + --slow ({slow}) must be at most 1"
+                ),
+            ));
+        }
+        let duration = parse_duration("--duration", &self.duration)?;
+        if duration < Duration::from_secs(1) || duration > MAX_DURATION {
+            return Err(LoadError::option(
+                "--duration",
+                format!("must be within 1 s–{} s (got {duration:?})", MAX_DURATION.as_secs()),
+            ));
+        }
+        let max_duration = parse_duration("--max-duration", &self.max_duration)?;
+        if max_duration < Duration::from_secs(1) || max_duration > MAX_MAX_DURATION {
+            return Err(LoadError::option(
+                "--max-duration",
+                format!(
+                    "must be within 1 s–{} s (got {max_duration:?})",
+                    MAX_MAX_DURATION.as_secs()
+                ),
+            ));
+        }
+        if self.calibrate && self.server_pid.is_none() {
+            return Err(LoadError::option(
+                "--calibrate",
+                "needs --server-pid: the ratio is the server's CPU per message over the floor",
+            ));
+        }
+        if self.server_pid == Some(0) {
+            return Err(LoadError::option("--server-pid", "0 is not a process id"));
+        }
+        let plan = Plan {
+            target,
+            show: self.show.clone(),
+            clients: self.clients,
+            ramp,
+            source_addrs,
+            rate,
+            moving,
+            votes,
+            slow,
+            duration,
+            max_duration,
+            calibrate: self.calibrate,
+            server_pid: self.server_pid,
+        };
+        let calibration = if self.calibrate {
+            CALIBRATION_TIME
+        } else {
+            Duration::ZERO
+        };
+        let needed = plan.ramp_time() + duration + TAIL_MARGIN + calibration;
+        if needed > max_duration {
+            return Err(LoadError::option(
+                "--max-duration",
+                format!(
+                    "{:.1} s is too short: the ramp ({:.1} s at --ramp {}), --duration ({:.1} s) and settling ({} s) need {:.1} s",
+                    max_duration.as_secs_f64(),
+                    plan.ramp_time().as_secs_f64(),
+                    ramp,
+                    duration.as_secs_f64(),
+                    TAIL_MARGIN.as_secs() + calibration.as_secs(),
+                    needed.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(plan)
+    }
+}
+
+/// Parse `30`, `30s`, `250ms`, `1.5s`, `5m`, `1h`.
+pub fn parse_duration(option: &'static str, text: &str) -> Result<Duration, LoadError> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let bad = || {
+        LoadError::option(
+            option,
+            format!("'{text}' is not a duration (examples: 30s, 250ms, 5m, 1h)"),
+        )
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(bad()),
+    };
+    let secs = n * scale;
+    if !secs.is_finite() || secs > 1e7 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parse `ws://host[:port][/path]`.
+pub fn parse_url(url: &str) -> Result<Target, LoadError> {
+    let bad = |why: &str| LoadError::option("--url", format!("'{url}' {why}"));
+    if url.starts_with("wss://") {
+        return Err(bad(
+            "uses TLS, which tutti load does not speak: point it at the server's plain ws:// address",
+        ));
+    }
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| bad("must start with ws:// (e.g. ws://127.0.0.1:7878/live/v1)"))?;
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if authority.is_empty() {
+        return Err(bad("has no host"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(|| bad("has an unclosed '['"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(bad("has junk after the IPv6 address")),
+        };
+        (h.to_string(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    let port = match port {
+        None => 80,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad("has an invalid port"))?,
+    };
+    Ok(Target {
+        url: url.to_string(),
+        host,
+        port,
+    })
+}
+
+/// Parse `127.0.0.1-127.0.0.8`, `127.0.0.1,127.0.0.2`, `::1`, or a mix.
+pub fn parse_source_addrs(text: &str) -> Result<Vec<IpAddr>, LoadError> {
+    let bad = |why: String| LoadError::option("--source-addrs", why);
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if let Some((a, b)) = part.split_once('-') {
+            let a: Ipv4Addr = a
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("'{a}' is not an IPv4 address (ranges are IPv4 only)")))?;
+            let b: Ipv4Addr = b
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("'{b}' is not an IPv4 address (ranges are IPv4 only)")))?;
+            let (a, b) = (u32::from(a), u32::from(b));
+            if b < a {
+                return Err(bad(format!("the range '{part}' runs backwards")));
+            }
+            if (b - a) as usize >= MAX_SOURCE_ADDRS {
+                return Err(bad(format!(
+                    "the range '{part}' has more than {MAX_SOURCE_ADDRS} addresses"
+                )));
+            }
+            out.extend((a..=b).map(|x| IpAddr::V4(Ipv4Addr::from(x))));
+        } else {
+            let ip: IpAddr = part
+                .parse()
+                .map_err(|_| bad(format!("'{part}' is not an IP address")))?;
+            out.push(ip);
+        }
+        if out.len() > MAX_SOURCE_ADDRS {
+            return Err(bad(format!("at most {MAX_SOURCE_ADDRS} addresses")));
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("no address given".into()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let d = |t| parse_duration("--duration", t).unwrap();
+        assert_eq!(d("30"), Duration::from_secs(30));
+        assert_eq!(d("30s"), Duration::from_secs(30));
+        assert_eq!(d("250ms"), Duration::from_millis(250));
+        assert_eq!(d("1.5s"), Duration::from_millis(1500));
+        assert_eq!(d("5m"), Duration::from_secs(300));
+        assert_eq!(d("1h"), Duration::from_secs(3600));
+        for bad in ["", "s", "abc", "5 parsecs", "-3s", "1e400"] {
+            assert!(parse_duration("--duration", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        let t = parse_url("ws://127.0.0.1:7878/live/v1").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 7878));
+        let t = parse_url("ws://[::1]:9/live/v1").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 9));
+        let t = parse_url("ws://example.org/live/v1").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("example.org", 80));
+        for bad in ["http://x/", "wss://x/", "ws://", "ws://:80/", "ws://h:0/", "ws://h:x/"] {
+            let e = parse_url(bad).unwrap_err();
+            assert_eq!(e.option_name(), Some("--url"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn source_addrs() {
+        let v = parse_source_addrs("127.0.0.1-127.0.0.8").unwrap();
+        assert_eq!(v.len(), 8);
+        assert_eq!(v[7], "127.0.0.8".parse::<IpAddr>().unwrap());
+        let v = parse_source_addrs("127.0.0.1, 127.0.0.3,::1").unwrap();
+        assert_eq!(v.len(), 3);
+        for bad in ["", "127.0.0.9-127.0.0.1", "x", "10.0.0.0-10.0.255.255"] {
+            assert!(parse_source_addrs(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let o = LoadOptions::default();
+        assert_eq!(o.clients, 100);
+        assert_eq!(o.url, "ws://127.0.0.1:7878/live/v1");
+        o.validate().unwrap();
+    }
+}

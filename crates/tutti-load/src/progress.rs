@@ -1,0 +1,70 @@
+//! The one-line progress display on stderr, refreshed once a second, shown only when
+//! stderr is a terminal (so logs and `--json` output stay clean).
+//!
+//! Must never: write to stdout, or run after the coordinator stops it.
+
+use std::io::Write;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::client::{Phase, Shared};
+use crate::sys::{cpu_time, process_cpu, Who};
+
+/// Refresh the line until the phase reaches `Stop`, then end it with a newline.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    server_pid: Option<u32>,
+    clients: u32,
+    mut phase: watch::Receiver<Phase>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last = (Instant::now(), 0u64, 0u64, 0u64, cpu_time(Who::Process), server_pid.and_then(|p| process_cpu(p).ok()));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = phase.changed() => {
+                if changed.is_err() || *phase.borrow_and_update() == Phase::Stop {
+                    eprintln!();
+                    return;
+                }
+            }
+        }
+        let now = Instant::now();
+        let dt = now.duration_since(last.0).as_secs_f64().max(1e-3);
+        let sent = shared.inputs_sent.load(Relaxed);
+        let acked = shared.inputs_acked.load(Relaxed);
+        let states = shared.states.load(Relaxed);
+        let gen = cpu_time(Who::Process);
+        let srv = server_pid.and_then(|p| process_cpu(p).ok());
+        let pct = |a: Duration, b: Duration| (a.saturating_sub(b)).as_secs_f64() / dt * 100.0;
+        let server = match (srv, last.5) {
+            (Some(a), Some(b)) => format!(" | server {:.0} %", pct(a, b)),
+            _ => String::new(),
+        };
+        let name = match *phase.borrow() {
+            Phase::Ramp => "ramp",
+            Phase::Steady => "steady",
+            Phase::Settle => "settle",
+            Phase::Stop => "stop",
+        };
+        let line = format!(
+            "{:>6.1} s {name:<6} {}/{clients} joined, {} failed, {} dropped | {:.0} in/s, {:.0} acked/s, {:.0} states/s{server} | gen {:.0} %",
+            shared.start.elapsed().as_secs_f64(),
+            shared.connected.load(Relaxed),
+            shared.failed.load(Relaxed),
+            shared.dropped.load(Relaxed),
+            (sent - last.1) as f64 / dt,
+            (acked - last.2) as f64 / dt,
+            (states - last.3) as f64 / dt,
+            pct(gen, last.4),
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\x1b[2K\r{line}");
+        let _ = err.flush();
+        last = (now, sent, acked, states, gen, srv);
+    }
+}

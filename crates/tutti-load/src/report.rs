@@ -1,0 +1,459 @@
+//! The result of a run: plain data with public fields, a table for people, JSON for
+//! machines, and the correctness checks a smoke test asserts.
+//!
+//! Must never: measure anything (the coordinator fills it in) or judge timing in
+//! [`Report::problems`] (timing goals belong to benchmarks, not to pass/fail checks).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::calibrate::Floor;
+
+/// What was asked for.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Asked {
+    /// Clients.
+    pub clients: u32,
+    /// Connections per second while ramping.
+    pub ramp: f64,
+    /// Inputs per second per moving client.
+    pub rate: f64,
+    /// Fraction of moving clients.
+    pub moving: f64,
+    /// Fraction of inputs that are votes.
+    pub votes: f64,
+    /// Fraction of slow readers.
+    pub slow: f64,
+    /// Steady phase, seconds.
+    pub duration_s: f64,
+    /// Source addresses used (0: the system picked).
+    pub source_addrs: usize,
+}
+
+/// How long each phase took.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Phases {
+    /// From the first connection attempt to the last one resolved, seconds.
+    pub ramp_s: f64,
+    /// The measured window, seconds.
+    pub window_s: f64,
+    /// Waiting for the last acks after inputs stopped, seconds.
+    pub settle_s: f64,
+    /// The whole run, seconds.
+    pub total_s: f64,
+    /// The window was cut short by `--max-duration`.
+    pub truncated: bool,
+}
+
+/// Connections.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Clients {
+    /// Clients asked for.
+    pub asked: u32,
+    /// Joined (got `welcome`).
+    pub connected: u64,
+    /// Never joined.
+    pub failed: u64,
+    /// Joined, then lost before the end.
+    pub dropped: u64,
+    /// Moving clients (send inputs).
+    pub moving: u64,
+    /// Clients that only read.
+    pub idle: u64,
+    /// Slow readers.
+    pub slow: u64,
+    /// Failures to join, by reason.
+    pub failures: BTreeMap<String, u64>,
+    /// Drops after joining, by reason.
+    pub drops: BTreeMap<String, u64>,
+}
+
+/// Inputs during the window (and in total).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Inputs {
+    /// Sent in the window.
+    pub sent: u64,
+    /// Sent per second in the window.
+    pub sent_per_s: f64,
+    /// Of those, acknowledged (covered by an ack).
+    pub acked: u64,
+    /// Acknowledged per second.
+    pub acked_per_s: f64,
+    /// Answered with an error frame (whole run).
+    pub rejected: u64,
+    /// Sent over the whole run.
+    pub sent_total: u64,
+    /// Acknowledged over the whole run.
+    pub acked_total: u64,
+    /// Inputs dropped from latency tracking (too many in flight at once).
+    pub untracked: u64,
+}
+
+/// State frames received in the window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct States {
+    /// The piece's state rate from `welcome`.
+    pub state_hz: f64,
+    /// Mean states per second per client (moving and idle clients).
+    pub per_client_mean: f64,
+    /// Lowest client.
+    pub per_client_min: f64,
+    /// Highest client.
+    pub per_client_max: f64,
+    /// Received / (clients × window × state_hz), in percent.
+    pub delivered_pct: f64,
+    /// Mean states per second per slow reader.
+    pub slow_per_client_mean: f64,
+    /// Lowest `rate` the server announced in a state during the window.
+    pub server_rate_min: Option<f64>,
+    /// Last `rate` the server announced.
+    pub server_rate_last: Option<f64>,
+    /// States received over the whole run.
+    pub received_total: u64,
+}
+
+/// Input→state latency over inputs sent in the window, milliseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Latency {
+    /// Inputs measured.
+    pub samples: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+/// Frames received.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Frames {
+    /// Text frames received (whole run).
+    pub received: u64,
+    /// Frames that did not parse or were unexpected.
+    pub parse_failures: u64,
+    /// A few of them.
+    pub examples: Vec<String>,
+}
+
+/// Ack consistency.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Acks {
+    /// Moving clients checked (joined and not dropped).
+    pub checked: u64,
+    /// Of those, clients whose last ack seq differs from their last sent seq after settling.
+    pub mismatched: u64,
+    /// Acks beyond the last sent seq or going backwards, state ticks going backwards.
+    pub anomalies: u64,
+}
+
+/// A process's CPU and memory over the window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProcessFigures {
+    /// Process id.
+    pub pid: u32,
+    /// CPU seconds used in the window (user + system, all threads).
+    pub cpu_s: f64,
+    /// CPU used as a percentage of one core (200 % = two cores busy).
+    pub cpu_pct: f64,
+    /// Resident memory at the start of the window, MiB.
+    pub rss_start_mib: f64,
+    /// Resident memory at the end of the window, MiB.
+    pub rss_end_mib: f64,
+    /// Highest resident memory seen (sampled once a second), MiB.
+    pub rss_max_mib: f64,
+}
+
+/// The calibration result.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Calibration {
+    /// The raw floor.
+    pub floor: Floor,
+    /// Messages the server handled in the window: inputs received plus states sent.
+    pub server_messages: u64,
+    /// Server CPU microseconds per message.
+    pub server_us_per_message: f64,
+    /// `server_us_per_message / floor.us_per_message`.
+    pub ratio: f64,
+}
+
+/// Correctness checks (never timing).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Checks {
+    /// Every client joined and none dropped.
+    pub all_connected: bool,
+    /// Every frame parsed as the protocol says.
+    pub frames_parsed: bool,
+    /// No input was answered with an error, and no error frame arrived at all.
+    pub no_inputs_rejected: bool,
+    /// Each moving client's last ack equals its last sent seq; no ack or tick anomaly.
+    pub acks_consistent: bool,
+    /// Some input→state latency was measured (when any client moved).
+    pub latency_measured: bool,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    /// Target URL.
+    pub url: String,
+    /// The show joined (from `welcome`).
+    pub show: String,
+    /// When the run started, seconds since the Unix epoch.
+    pub started_unix_s: u64,
+    /// What was asked for.
+    pub asked: Asked,
+    /// Phase timing.
+    pub phases: Phases,
+    /// Connections.
+    pub clients: Clients,
+    /// Inputs.
+    pub inputs: Inputs,
+    /// States.
+    pub states: States,
+    /// Input→state latency.
+    pub latency: Latency,
+    /// Frames.
+    pub frames: Frames,
+    /// Acks.
+    pub acks: Acks,
+    /// Error frames received, by code.
+    pub errors: BTreeMap<String, u64>,
+    /// The server's CPU and memory (with `--server-pid`).
+    pub server: Option<ProcessFigures>,
+    /// This generator's own CPU and memory.
+    pub generator: ProcessFigures,
+    /// This process's file-descriptor limit (soft, after raising it to the hard limit).
+    pub fd_limit: u64,
+    /// With `--calibrate`.
+    pub calibration: Option<Calibration>,
+    /// Things worth knowing that are not failures.
+    pub warnings: Vec<String>,
+    /// Correctness checks.
+    pub checks: Checks,
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn map_line(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k} {}", thousands(*v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "FAILED"
+    }
+}
+
+impl Report {
+    /// The report as a table for a terminal.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let c = &self.clients;
+        let i = &self.inputs;
+        let s = &self.states;
+        let l = &self.latency;
+        let _ = writeln!(t, "tutti load: {} (show {})", self.url, self.show);
+        let _ = writeln!(
+            t,
+            "  clients     {} asked, {} connected, {} failed, {} dropped ({} moving, {} idle, {} slow)",
+            thousands(u64::from(c.asked)),
+            thousands(c.connected),
+            thousands(c.failed),
+            thousands(c.dropped),
+            thousands(c.moving),
+            thousands(c.idle),
+            thousands(c.slow)
+        );
+        if !c.failures.is_empty() {
+            let _ = writeln!(t, "  failures    {}", map_line(&c.failures));
+        }
+        if !c.drops.is_empty() {
+            let _ = writeln!(t, "  drops       {}", map_line(&c.drops));
+        }
+        let p = &self.phases;
+        let _ = writeln!(
+            t,
+            "  phases      ramp {:.1} s, window {:.1} s{}, settle {:.1} s, total {:.1} s",
+            p.ramp_s,
+            p.window_s,
+            if p.truncated { " (cut short by --max-duration)" } else { "" },
+            p.settle_s,
+            p.total_s
+        );
+        let _ = writeln!(
+            t,
+            "  inputs      {:.0}/s sent, {:.0}/s acked, {} rejected ({} sent, {} acked in the whole run)",
+            i.sent_per_s,
+            i.acked_per_s,
+            thousands(i.rejected),
+            thousands(i.sent_total),
+            thousands(i.acked_total)
+        );
+        let rate = match (s.server_rate_min, s.server_rate_last) {
+            (Some(min), Some(last)) => format!(", server rate min {min:.1} last {last:.1}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            t,
+            "  states      per client {:.2}/s mean, {:.2} min, {:.2} max (state_hz {:.0}, {:.2} % delivered{rate})",
+            s.per_client_mean, s.per_client_min, s.per_client_max, s.state_hz, s.delivered_pct
+        );
+        if c.slow > 0 {
+            let _ = writeln!(t, "  slow        {:.2} states/s per slow reader", s.slow_per_client_mean);
+        }
+        let _ = writeln!(
+            t,
+            "  latency     input->state p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1} ({} inputs)",
+            l.p50_ms,
+            l.p95_ms,
+            l.p99_ms,
+            l.max_ms,
+            thousands(l.samples)
+        );
+        let _ = writeln!(
+            t,
+            "  frames      {} received, {} unparseable",
+            thousands(self.frames.received),
+            thousands(self.frames.parse_failures)
+        );
+        let _ = writeln!(
+            t,
+            "  acks        {} moving clients checked, {} mismatched, {} anomalies",
+            thousands(self.acks.checked),
+            thousands(self.acks.mismatched),
+            thousands(self.acks.anomalies)
+        );
+        let _ = writeln!(t, "  errors      {}", map_line(&self.errors));
+        let proc_line = |f: &ProcessFigures| {
+            format!(
+                "CPU {:.1} % ({:.2} CPU-s), RSS {:.1} MiB -> {:.1} MiB (max {:.1})",
+                f.cpu_pct, f.cpu_s, f.rss_start_mib, f.rss_end_mib, f.rss_max_mib
+            )
+        };
+        match &self.server {
+            Some(f) => {
+                let _ = writeln!(t, "  server      pid {}: {}", f.pid, proc_line(f));
+            }
+            None => {
+                let _ = writeln!(t, "  server      (give --server-pid for its CPU and memory)");
+            }
+        }
+        let _ = writeln!(
+            t,
+            "  generator   {} (fd limit {})",
+            proc_line(&self.generator),
+            self.fd_limit
+        );
+        if let Some(cal) = &self.calibration {
+            let _ = writeln!(
+                t,
+                "  calibration floor {:.2} us/message ({}-byte messages, {} pairs), server {:.2} us/message over {} messages: ratio {:.2}x",
+                cal.floor.us_per_message,
+                cal.floor.message_bytes,
+                cal.floor.pairs,
+                cal.server_us_per_message,
+                thousands(cal.server_messages),
+                cal.ratio
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(t, "  warning     {w}");
+        }
+        for e in &self.frames.examples {
+            let _ = writeln!(t, "  bad frame   {e}");
+        }
+        let k = &self.checks;
+        let _ = writeln!(
+            t,
+            "  checks      connected {}, frames {}, rejections {}, acks {}, latency {}",
+            mark(k.all_connected),
+            mark(k.frames_parsed),
+            mark(k.no_inputs_rejected),
+            mark(k.acks_consistent),
+            mark(k.latency_measured)
+        );
+        t
+    }
+
+    /// The report as JSON (the same fields as the struct).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("reports always serialise")
+    }
+
+    /// Correctness problems, one line each; empty when every check passed.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let k = &self.checks;
+        if !k.all_connected {
+            out.push(format!(
+                "not all connected: {} of {} joined, {} failed ({}), {} dropped ({})",
+                self.clients.connected,
+                self.clients.asked,
+                self.clients.failed,
+                map_line(&self.clients.failures),
+                self.clients.dropped,
+                map_line(&self.clients.drops)
+            ));
+        }
+        if !k.frames_parsed {
+            out.push(format!(
+                "{} frames did not parse: {}",
+                self.frames.parse_failures,
+                self.frames.examples.join("; ")
+            ));
+        }
+        if !k.no_inputs_rejected {
+            out.push(format!(
+                "{} inputs rejected; errors: {}",
+                self.inputs.rejected,
+                map_line(&self.errors)
+            ));
+        }
+        if !k.acks_consistent {
+            out.push(format!(
+                "acks inconsistent: {} of {} moving clients mismatched, {} anomalies, {} inputs acked",
+                self.acks.mismatched, self.acks.checked, self.acks.anomalies, self.inputs.acked_total
+            ));
+        }
+        if !k.latency_measured {
+            out.push("no input->state latency was measured".into());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,577 @@
+//! The coordinator of a run: check the limits, probe the server, calibrate, ramp the
+//! clients up, measure a steady window, let the last acks arrive, stop everyone, and
+//! turn what the clients saw into a [`Report`].
+//!
+//! Phases: `Ramp` (connections at `--ramp` per second; moving clients start sending as
+//! soon as they join) → `Steady` (the measured window of `--duration`, opened once every
+//! connection attempt has succeeded or failed) → `Settle` (inputs stop; at most
+//! [`SETTLE_MAX`] waiting for every moving client's last ack) → `Stop`. The whole run is
+//! bounded by `--max-duration`.
+//!
+//! Must never: outlive `--max-duration` by more than the close timeout, or leave a
+//! client task running after it returns.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use tutti_protocol::ServerFrame;
+
+use crate::calibrate::measure_floor;
+use crate::client::{connect_and_join, run_client, Endpoint, InputGen, Kind, Outcome, Phase, Shared};
+use crate::options::{Plan, CALIBRATION_TIME, TAIL_MARGIN};
+use crate::report::{
+    Acks, Asked, Calibration, Checks, Clients, Frames, Inputs, Latency, Phases, ProcessFigures,
+    Report, States,
+};
+use crate::sys::{self, cpu_time, Who};
+use crate::{LoadError, LoadOptions};
+
+/// File descriptors kept free for everything but the clients.
+pub const FD_MARGIN: u64 = 64;
+/// Longest wait for the last acks once inputs stop.
+pub const SETTLE_MAX: Duration = Duration::from_secs(5);
+/// Longest wait for clients to close at the end.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Size assumed for a state frame when the probe saw none.
+const DEFAULT_STATE_BYTES: usize = 512;
+
+/// Run the load described by `opts` and report what was measured.
+pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
+    let plan = opts.plan()?;
+    let started_unix_s = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let run_start = Instant::now();
+    let deadline = run_start + plan.max_duration;
+    let mut warnings = Vec::new();
+
+    let fd = sys::raise_fd_limit()?;
+    check_capacity(&plan, fd, sys::ephemeral_ports())?;
+    if let Some(pid) = plan.server_pid {
+        sys::process_cpu(pid).map_err(|e| {
+            LoadError::option("--server-pid", format!("cannot read process {pid}: {e}"))
+        })?;
+    }
+    let addr = resolve(&plan).await?;
+    let endpoint = Endpoint {
+        addr,
+        url: plan.target.url.clone(),
+        sources: plan.source_addrs.clone(),
+        show: plan.show.clone(),
+    };
+
+    // Probe: one client joins first, so a wrong URL or show fails fast and clearly, and
+    // so the parameters and the state frame's size are known.
+    let (mut probe, welcome) =
+        connect_and_join(&endpoint, 0)
+            .await
+            .map_err(|message| LoadError::Unreachable {
+                url: plan.target.url.clone(),
+                message,
+            })?;
+    let ServerFrame::Welcome {
+        params,
+        show,
+        state_hz,
+        input_rate,
+        ..
+    } = welcome
+    else {
+        return Err(LoadError::Unreachable {
+            url: plan.target.url.clone(),
+            message: "the answer to join was not a welcome".into(),
+        });
+    };
+    let state_bytes = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(m)) = probe.next().await {
+            if let Message::Text(t) = m {
+                if t.as_str().starts_with(r#"{"type":"state""#) {
+                    return Some(t.len());
+                }
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    let _ = tokio::time::timeout(Duration::from_secs(2), probe.close(None)).await;
+    drop(probe);
+
+    let inputs = InputGen::new(&params, plan.votes);
+    if plan.moving > 0.0 && !inputs.has_sliders() && !inputs.has_votes() {
+        warnings.push("the piece has no parameter to move: nobody sends inputs".into());
+    } else if plan.votes > 0.0 && !inputs.has_votes() {
+        warnings.push("the piece has no discrete parameter: every input is a slider move".into());
+    } else if plan.votes < 1.0 && !inputs.has_sliders() && plan.moving > 0.0 {
+        warnings.push("the piece has no continuous parameter: every input is a vote".into());
+    }
+    if plan.moving > 0.0 && plan.rate > f64::from(input_rate) {
+        warnings.push(format!(
+            "--rate {} is over the piece's input_rate {input_rate}: expect rate_limited errors",
+            plan.rate
+        ));
+    }
+    if state_bytes.is_none() {
+        warnings.push("the probe client received no state within 5 s".into());
+    }
+
+    let floor = if plan.calibrate {
+        let size = state_bytes.unwrap_or(DEFAULT_STATE_BYTES);
+        Some(
+            tokio::task::spawn_blocking(move || measure_floor(size, CALIBRATION_TIME))
+                .await
+                .map_err(|e| LoadError::io("calibration task", std::io::Error::other(e)))??,
+        )
+    } else {
+        None
+    };
+
+    let kinds = assign_kinds(plan.clients, plan.moving, plan.slow);
+    let (phase_tx, phase_rx) = watch::channel(Phase::Ramp);
+    let shared = Arc::new(Shared::new(endpoint, inputs, plan.rate, phase_rx.clone()));
+    let progress = std::io::stderr().is_terminal().then(|| {
+        tokio::spawn(crate::progress::run(
+            shared.clone(),
+            plan.server_pid,
+            plan.clients,
+            phase_rx.clone(),
+        ))
+    });
+
+    // Ramp.
+    let ramp_start = Instant::now();
+    let cutoff = deadline
+        .checked_sub(TAIL_MARGIN)
+        .unwrap_or(deadline)
+        .max(ramp_start);
+    let step = Duration::from_secs_f64(1.0 / plan.ramp);
+    let mut handles = Vec::with_capacity(kinds.len());
+    let mut truncated = false;
+    for (i, kind) in kinds.iter().enumerate() {
+        let at = ramp_start + step.mul_f64(i as f64);
+        if at > Instant::now() {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        if Instant::now() >= cutoff {
+            truncated = true;
+            break;
+        }
+        let task = run_client(shared.clone(), i as u32, *kind);
+        handles.push(tokio::spawn(Box::pin(task)));
+    }
+    let spawned = handles.len() as u64;
+    while shared.connected.load(Relaxed) + shared.failed.load(Relaxed) < spawned
+        && Instant::now() < cutoff
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ramp_s = ramp_start.elapsed().as_secs_f64();
+
+    // Steady window.
+    let window_open = Instant::now();
+    let ns = |at: Instant| at.duration_since(shared.start).as_nanos() as u64;
+    let server0 = plan.server_pid.and_then(|p| sys::process_cpu(p).ok());
+    let gen0 = cpu_time(Who::Process);
+    let mut server_rss = RssTrack::new(plan.server_pid);
+    let mut gen_rss = RssTrack::new(None);
+    shared.window_start_ns.store(ns(window_open), Relaxed);
+    let _ = phase_tx.send(Phase::Steady);
+    let mut window_close = window_open + plan.duration;
+    if window_close > cutoff {
+        window_close = cutoff.max(window_open);
+        truncated = true;
+    }
+    loop {
+        let now = Instant::now();
+        if now >= window_close {
+            break;
+        }
+        let next = (now + Duration::from_secs(1)).min(window_close);
+        tokio::time::sleep_until(next.into()).await;
+        server_rss.sample();
+        gen_rss.sample();
+    }
+    let window_end = Instant::now();
+    shared.window_end_ns.store(ns(window_end), Relaxed);
+    let server1 = plan.server_pid.and_then(|p| sys::process_cpu(p).ok());
+    let gen1 = cpu_time(Who::Process);
+    server_rss.end();
+    gen_rss.end();
+    let window_s = window_end.duration_since(window_open).as_secs_f64().max(1e-9);
+
+    // Settle: inputs stop; wait for the last acks.
+    let settle_start = Instant::now();
+    let _ = phase_tx.send(Phase::Settle);
+    let settle_until = (settle_start + SETTLE_MAX).min(deadline.max(settle_start));
+    while shared.unsettled.load(Relaxed) > 0 && Instant::now() < settle_until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let settle_s = settle_start.elapsed().as_secs_f64();
+
+    // Stop.
+    let _ = phase_tx.send(Phase::Stop);
+    let close_by = tokio::time::Instant::now() + CLOSE_TIMEOUT;
+    let mut outcomes = Vec::with_capacity(handles.len());
+    let mut stuck = 0u64;
+    for h in handles {
+        let abort = h.abort_handle();
+        match tokio::time::timeout_at(close_by, h).await {
+            Ok(Ok(o)) => outcomes.push(o),
+            Ok(Err(_)) => stuck += 1,
+            Err(_) => {
+                abort.abort();
+                stuck += 1;
+            }
+        }
+    }
+    if stuck > 0 {
+        warnings.push(format!("{stuck} clients did not stop in time and were aborted"));
+    }
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    if truncated {
+        warnings.push("--max-duration cut the run short".into());
+    }
+
+    // Report.
+    let count = |k: Kind| outcomes.iter().filter(|o| o.kind == k).count() as u64;
+    let readers: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.connected && o.kind != Kind::Slow)
+        .collect();
+    let rates: Vec<f64> = readers
+        .iter()
+        .map(|o| o.states_in_window as f64 / window_s)
+        .collect();
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    let slow_rates: Vec<f64> = outcomes
+        .iter()
+        .filter(|o| o.connected && o.kind == Kind::Slow)
+        .map(|o| o.states_in_window as f64 / window_s)
+        .collect();
+    let state_hz = f64::from(state_hz);
+    let per_client_mean = mean(&rates);
+    let sent: u64 = outcomes.iter().map(|o| o.inputs_in_window).sum();
+    let acked: u64 = outcomes.iter().map(|o| o.acked_in_window).sum();
+    let states_in_window: u64 = outcomes.iter().map(|o| o.states_in_window).sum();
+    let moving_checked: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.kind == Kind::Moving && o.connected && !o.dropped)
+        .collect();
+    let mismatched = moving_checked
+        .iter()
+        .filter(|o| o.last_acked != o.last_sent)
+        .count() as u64;
+    let anomalies: u64 = outcomes.iter().map(|o| o.anomalies).sum();
+    let rejected: u64 = outcomes.iter().map(|o| o.rejected).sum();
+    let hist = shared.latency();
+    let ms = |us: u64| us as f64 / 1000.0;
+    let latency = Latency {
+        samples: hist.len(),
+        p50_ms: ms(hist.value_at_quantile(0.50)),
+        p95_ms: ms(hist.value_at_quantile(0.95)),
+        p99_ms: ms(hist.value_at_quantile(0.99)),
+        max_ms: ms(hist.max()),
+    };
+    let rate_of = |milli: u64| (milli != u64::MAX && milli != 0).then(|| milli as f64 / 1000.0);
+    let errors = shared.errors();
+    let failures = shared
+        .failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let drops = shared.drops.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let connected = shared.connected.load(Relaxed);
+    let dropped = shared.dropped.load(Relaxed);
+    let parse_failures = shared.parse_failures.load(Relaxed);
+    let examples = shared
+        .examples
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let server = match (plan.server_pid, server0, server1) {
+        (Some(pid), Some(a), Some(b)) => Some(server_rss.figures(pid, b.saturating_sub(a), window_s)),
+        _ => None,
+    };
+    let generator = gen_rss.figures(std::process::id(), gen1.saturating_sub(gen0), window_s);
+    let calibration = match (floor, &server) {
+        (Some(floor), Some(srv)) => {
+            let messages = sent + states_in_window;
+            let us = if messages > 0 {
+                srv.cpu_s * 1e6 / messages as f64
+            } else {
+                0.0
+            };
+            Some(Calibration {
+                ratio: us / floor.us_per_message,
+                floor,
+                server_messages: messages,
+                server_us_per_message: us,
+            })
+        }
+        _ => None,
+    };
+    let moving = count(Kind::Moving);
+    let checks = Checks {
+        all_connected: connected == u64::from(plan.clients) && dropped == 0,
+        frames_parsed: parse_failures == 0,
+        no_inputs_rejected: rejected == 0 && errors.is_empty(),
+        acks_consistent: mismatched == 0 && anomalies == 0,
+        latency_measured: moving == 0 || latency.samples > 0,
+    };
+    let expected = readers.len() as f64 * window_s * state_hz;
+    Ok(Report {
+        url: plan.target.url.clone(),
+        show: show.code,
+        started_unix_s,
+        asked: Asked {
+            clients: plan.clients,
+            ramp: plan.ramp,
+            rate: plan.rate,
+            moving: plan.moving,
+            votes: plan.votes,
+            slow: plan.slow,
+            duration_s: plan.duration.as_secs_f64(),
+            source_addrs: plan.source_addrs.len(),
+        },
+        phases: Phases {
+            ramp_s,
+            window_s,
+            settle_s,
+            total_s: run_start.elapsed().as_secs_f64(),
+            truncated,
+        },
+        clients: Clients {
+            asked: plan.clients,
+            connected,
+            failed: shared.failed.load(Relaxed),
+            dropped,
+            moving,
+            idle: count(Kind::Idle),
+            slow: count(Kind::Slow),
+            failures,
+            drops,
+        },
+        inputs: Inputs {
+            sent,
+            sent_per_s: sent as f64 / window_s,
+            acked,
+            acked_per_s: acked as f64 / window_s,
+            rejected,
+            sent_total: shared.inputs_sent.load(Relaxed),
+            acked_total: shared.inputs_acked.load(Relaxed),
+            untracked: outcomes.iter().map(|o| o.untracked).sum(),
+        },
+        states: States {
+            state_hz,
+            per_client_mean,
+            per_client_min: rates.iter().copied().reduce(f64::min).unwrap_or(0.0),
+            per_client_max: rates.iter().copied().reduce(f64::max).unwrap_or(0.0),
+            delivered_pct: if expected > 0.0 {
+                rates.iter().sum::<f64>() * window_s / expected * 100.0
+            } else {
+                0.0
+            },
+            slow_per_client_mean: mean(&slow_rates),
+            server_rate_min: rate_of(shared.min_rate_milli.load(Relaxed)),
+            server_rate_last: rate_of(shared.last_rate_milli.load(Relaxed)),
+            received_total: shared.states.load(Relaxed),
+        },
+        latency,
+        frames: Frames {
+            received: shared.frames.load(Relaxed),
+            parse_failures,
+            examples,
+        },
+        acks: Acks {
+            checked: moving_checked.len() as u64,
+            mismatched,
+            anomalies,
+        },
+        errors,
+        server,
+        generator,
+        fd_limit: fd.soft,
+        calibration,
+        warnings,
+        checks,
+    })
+}
+
+/// Refuse plans this process cannot carry: more clients than file descriptors, or than
+/// ephemeral ports on the source addresses.
+pub(crate) fn check_capacity(
+    plan: &Plan,
+    fd: sys::FdLimit,
+    ports: Option<u64>,
+) -> Result<(), LoadError> {
+    let clients = u64::from(plan.clients);
+    let fd_soft = fd.soft;
+    if clients + FD_MARGIN > fd_soft {
+        return Err(LoadError::option(
+            "--clients",
+            format!(
+                "{clients} clients need about {} file descriptors, but this process may open {fd_soft} \
+                 (hard limit {}). Run several `tutti load` processes with at most {} clients each",
+                clients + FD_MARGIN,
+                fd.hard,
+                fd_soft.saturating_sub(FD_MARGIN)
+            ),
+        ));
+    }
+    if let Some(ports) = ports {
+        let sources = plan.source_addrs.len().max(1) as u64;
+        if clients > ports * sources {
+            let need = clients.div_ceil(ports);
+            return Err(LoadError::option(
+                "--source-addrs",
+                format!(
+                    "{clients} clients need {need} source addresses at {ports} ephemeral ports each \
+                     (e.g. --source-addrs 127.0.0.1-127.0.0.{need} for a loopback server)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Spread moving clients and slow readers evenly through the ramp.
+pub(crate) fn assign_kinds(clients: u32, moving: f64, slow: f64) -> Vec<Kind> {
+    let n = u64::from(clients);
+    let n_slow = (slow * n as f64).round() as u64;
+    let n_moving = ((moving * n as f64).round() as u64).min(n - n_slow.min(n));
+    let (mut acc_slow, mut acc_moving) = (0u64, 0u64);
+    let mut out = Vec::with_capacity(clients as usize);
+    for _ in 0..n {
+        acc_slow += n_slow;
+        acc_moving += n_moving;
+        if acc_slow >= n {
+            acc_slow -= n;
+            out.push(Kind::Slow);
+        } else if acc_moving >= n {
+            acc_moving -= n;
+            out.push(Kind::Moving);
+        } else {
+            out.push(Kind::Idle);
+        }
+    }
+    out
+}
+
+async fn resolve(plan: &Plan) -> Result<SocketAddr, LoadError> {
+    let t = &plan.target;
+    let unreachable = |message: String| LoadError::Unreachable {
+        url: t.url.clone(),
+        message,
+    };
+    let mut addrs = tokio::net::lookup_host((t.host.as_str(), t.port))
+        .await
+        .map_err(|e| unreachable(format!("cannot resolve '{}': {e}", t.host)))?;
+    let first = addrs
+        .next()
+        .ok_or_else(|| unreachable(format!("'{}' has no address", t.host)))?;
+    if let Some(src) = plan.source_addrs.first() {
+        if src.is_ipv4() != first.is_ipv4() {
+            return Err(LoadError::option(
+                "--source-addrs",
+                format!("{src} is not of the same IP family as the server address {first}"),
+            ));
+        }
+    }
+    Ok(first)
+}
+
+/// Resident memory of a process across the window.
+struct RssTrack {
+    pid: Option<u32>,
+    start: u64,
+    end: u64,
+    max: u64,
+}
+
+impl RssTrack {
+    fn new(pid: Option<u32>) -> RssTrack {
+        let start = sys::rss_bytes(pid).unwrap_or(0);
+        RssTrack {
+            pid,
+            start,
+            end: start,
+            max: start,
+        }
+    }
+
+    fn sample(&mut self) {
+        if let Some(b) = sys::rss_bytes(self.pid) {
+            self.max = self.max.max(b);
+        }
+    }
+
+    fn end(&mut self) {
+        self.end = sys::rss_bytes(self.pid).unwrap_or(self.end);
+        self.max = self.max.max(self.end);
+    }
+
+    fn figures(&self, pid: u32, cpu: Duration, window_s: f64) -> ProcessFigures {
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        ProcessFigures {
+            pid,
+            cpu_s: cpu.as_secs_f64(),
+            cpu_pct: cpu.as_secs_f64() / window_s * 100.0,
+            rss_start_mib: mib(self.start),
+            rss_end_mib: mib(self.end),
+            rss_max_mib: mib(self.max),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_spread_and_counted() {
+        let k = assign_kinds(1000, 0.1, 0.1);
+        let c = |x| k.iter().filter(|&&y| y == x).count();
+        assert_eq!((c(Kind::Slow), c(Kind::Moving), c(Kind::Idle)), (100, 100, 800));
+        // Spread: each tenth of the ramp has about a tenth of each kind.
+        for chunk in k.chunks(100) {
+            let s = chunk.iter().filter(|&&y| y == Kind::Slow).count();
+            assert!((9..=11).contains(&s), "{s}");
+        }
+        let k = assign_kinds(7, 1.0, 0.0);
+        assert!(k.iter().all(|&x| x == Kind::Moving));
+        let k = assign_kinds(10, 0.5, 0.5);
+        let c = |x| k.iter().filter(|&&y| y == x).count();
+        assert_eq!((c(Kind::Slow), c(Kind::Moving)), (5, 5));
+    }
+
+    #[test]
+    fn capacity_names_the_option() {
+        let fd = |n| sys::FdLimit { soft: n, hard: n };
+        let mut o = LoadOptions::default();
+        o.clients = 30_000;
+        let plan = o.plan().unwrap();
+        let e = check_capacity(&plan, fd(20_000), Some(28_232)).unwrap_err();
+        assert_eq!(e.option_name(), Some("--clients"));
+        assert!(e.to_string().contains("several"), "{e}");
+        let e = check_capacity(&plan, fd(100_000), Some(28_232)).unwrap_err();
+        assert_eq!(e.option_name(), Some("--source-addrs"));
+        assert!(e.to_string().contains("127.0.0.1-127.0.0.2"), "{e}");
+        o.source_addrs = Some("127.0.0.1-127.0.0.2".into());
+        check_capacity(&o.plan().unwrap(), fd(100_000), Some(28_232)).unwrap();
+    }
+}
