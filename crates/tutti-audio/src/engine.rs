@@ -43,7 +43,7 @@ use tutti_dsp::{
     BandConfig, Chain, ChainConfig, CompressorConfig, ConvolutionMode, Convolver, EqConfig,
     FilterType, LimiterConfig, Limits, Param, Partitioning, Processor, ReverbConfig, StageConfig,
 };
-use tutti_dsp::{FlushDenormals, Limiter, Limits as DspLimits};
+use tutti_dsp::{FlushDenormals, Limiter};
 
 use crate::controls::{self, ids, ControlBank, ControlId, NUM_CONTROLS};
 use crate::decode::{self, Clip, DecodeOptions};
@@ -183,7 +183,7 @@ impl Default for EngineConfig {
             crossfade_ms: 50.0,
             master: MasterConfig::default(),
             initial: Vec::new(),
-            limits: DspLimits::default(),
+            limits: Limits::default(),
             max_file_seconds: 600.0,
             record_ring_seconds: 4.0,
             stream_ring_seconds: 1.0,

@@ -248,3 +248,38 @@ fn auto_output_falls_back_to_the_null_sink_when_there_is_no_card() {
     );
     out.stop();
 }
+
+#[test]
+fn a_decoded_file_becomes_the_granular_source() {
+    let (h, mut core) = Engine::new(EngineConfig {
+        master: MasterConfig::bypass(),
+        initial: vec![
+            ("drone.amp".into(), 0.0),
+            ("rhythm.amp".into(), 0.0),
+            ("granular.amp".into(), 1.0),
+            ("granular.density".into(), 30.0),
+        ],
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let (mut l, mut r) = (vec![0.0f32; 256], vec![0.0f32; 256]);
+    for _ in 0..20 {
+        core.process(&mut l, &mut r);
+    }
+    h.set_grain_source_file(&fixture("sine440.ogg")).unwrap();
+    let mut out = Vec::new();
+    for _ in 0..400 {
+        core.process(&mut l, &mut r);
+        out.extend_from_slice(&l);
+    }
+    // The internal wavetable was retired (after its grains finished) and comes back here.
+    assert_eq!(h.collect_garbage(), 1);
+    // Grains of a 440 Hz sine at pitch 1: the last second is dominated by 440 Hz.
+    let tail = &out[out.len() - 48_000..];
+    let f = frequency(tail, 48_000);
+    assert!((f - 440.0).abs() < 40.0, "{f} Hz");
+    let err = h
+        .set_grain_source_file(&fixture("corrupt.flac"))
+        .unwrap_err();
+    assert!(err.to_string().contains("corrupt.flac"), "{err}");
+}

@@ -262,10 +262,8 @@ impl Output {
                         }
                         Some(f64::from(self.choice[p]))
                     }
-                    None => {
-                        self.choice[p] = m.default as u32;
-                        None
-                    }
+                    // Nobody votes: the current choice stands.
+                    None => None,
                 },
             };
             let raw = raw.map(|u| {
@@ -275,9 +273,13 @@ impl Output {
                     m.clamp(m.min + u * m.range)
                 }
             });
+            // Without inputs a parameter holds its value (the crowd left it there, and a
+            // show resumed after a restart keeps its state); bypass returns to the default.
             let target = match raw {
-                Some(x) if !self.bypass => x,
-                _ => m.default,
+                _ if self.bypass => m.default,
+                Some(x) => x,
+                None if m.discrete => f64::from(self.choice[p]),
+                None => self.smoothed[p],
             };
             let y = if m.discrete {
                 target

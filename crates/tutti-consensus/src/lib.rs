@@ -45,8 +45,9 @@
 //!
 //! **Smoothing** ([`Smoothing`]) is defined in time, not ticks: an exponential time constant
 //! and/or a slew limit, solved exactly per tick, so 10 Hz and 60 Hz reach the same value at
-//! the same time. Discrete parameters are not smoothed. Without any input (or while
-//! [bypassed](Engine::set_bypass)) the target is the parameter's default.
+//! the same time. Discrete parameters are not smoothed. Without any input a parameter
+//! holds its value (the crowd left it there; a show resumed after a restart keeps its
+//! state); while [bypassed](Engine::set_bypass) the target is the parameter's default.
 //!
 //! **Overrides** ([`Override`]) apply to the smoothed value in a fixed order, clamping into
 //! the range after every stage: clamp → bias → blend → lock → freeze. Per mode one

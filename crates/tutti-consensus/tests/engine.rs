@@ -709,7 +709,22 @@ fn restore_resumes_values() {
     assert_eq!(e.snapshot().params[0].value, 0.8);
     let s = e.tick(100.0);
     assert_eq!(s.params[0].value, 0.8);
-    assert_eq!(s.params[1].value, 0.0, "no votes: the default choice");
+    assert_eq!(
+        s.params[1].value, 2.0,
+        "no votes: the restored choice stands"
+    );
+    // With nobody giving input, a resumed show holds its state however long it waits.
+    let s = e.tick(200.0);
+    assert_eq!(s.params[0].value, 0.8);
+    assert_eq!(s.params[1].value, 2.0);
+    // Bypass, by contrast, glides to the default.
+    e.set_bypass(true);
+    let s = e.tick(400.0);
+    assert!(
+        (s.params[0].value - 0.5).abs() < 1e-6,
+        "{}",
+        s.params[0].value
+    );
     // Out-of-range restores are clamped.
     e.restore(&[7.0]);
     assert_eq!(e.snapshot().params[0].value, 1.0);

@@ -113,7 +113,8 @@ impl Processor for Pan {
     }
 }
 
-/// A fixed delay of whole samples on both channels.
+/// A fixed delay of whole samples on both channels. The delay is the effect itself, so
+/// [`Processor::latency`] reports 0 for it.
 #[derive(Debug, Clone)]
 pub struct Delay {
     buf: [Vec<f32>; 2],

@@ -28,6 +28,9 @@ pub struct BenchOptions {
     pub audio_seconds: f64,
     /// Only cases whose name contains this string.
     pub filter: Option<String>,
+    /// Measurements per case; the median CPU time is reported (the machine is shared, so single
+    /// runs are noisy).
+    pub repeats: usize,
 }
 
 impl Default for BenchOptions {
@@ -35,6 +38,7 @@ impl Default for BenchOptions {
         Self {
             audio_seconds: 10.0,
             filter: None,
+            repeats: 3,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! The processing chain: stages built from a [`ChainConfig`], run in order on stereo blocks, with
 //! allocation-free control through [`Chain::set_param`].
 //!
+//! [`Chain::process`] replaces non-finite input samples (NaN, ±inf) with silence, so a faulty
+//! source cannot poison filter and reverb states for the rest of a show.
+//!
 //! Building ([`Chain::build`]) validates everything, loads impulse responses and allocates every
 //! buffer; it runs off the audio thread. [`Chain::process`] and [`Chain::set_param`] never
 //! allocate, lock, log or block. To replace a stage while running (e.g. a new impulse response),
@@ -481,6 +484,13 @@ impl Processor for Chain {
     fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
         let _ftz = FlushDenormals::new();
         let n = left.len().min(right.len());
+        // One NaN or infinity from a source would poison every recursive state for good: replace
+        // non-finite input samples by silence.
+        for s in left[..n].iter_mut().chain(right[..n].iter_mut()) {
+            if !s.is_finite() {
+                *s = 0.0;
+            }
+        }
         let mb = self.max_block.max(1);
         let mut off = 0;
         while off < n {

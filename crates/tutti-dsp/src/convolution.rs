@@ -780,6 +780,10 @@ mod tests {
         let mut a = Convolver::new(&ir, part, 1.0).expect("conv");
         let mut b = Convolver::new(&ir, part, 1.0).expect("conv");
         b.force_generic();
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            a.isa = Isa::Avx2Fma; // the AVX-512 variant is covered by the integration tests
+        }
         let x = crate::bench::noise(8192, 2);
         let (mut l1, mut r1, mut l2, mut r2) = (x.clone(), x.clone(), x.clone(), x);
         for i in (0..8192).step_by(64) {

@@ -5,7 +5,7 @@
 //!
 //! 1. [`FlushDenormals`], an RAII guard that sets the FTZ (flush-to-zero) and DAZ
 //!    (denormals-are-zero) bits of the x86-64 MXCSR register for the current thread and restores
-//!    them on drop. [`crate::Chain::process`] takes it around every block; the engine's audio
+//!    them on drop. `Chain::process` takes it around every block; the engine's audio
 //!    thread may hold one for its whole life. On other architectures it does nothing.
 //! 2. Every recursive kernel also zeroes state whose magnitude fell below [`STATE_FLOOR`] at the
 //!    end of each block (a cheap, portable flush that works without MXCSR).

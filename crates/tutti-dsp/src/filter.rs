@@ -221,7 +221,10 @@ impl Isa {
             if std::env::var_os("TUTTI_DSP_NO_SIMD").is_some() {
                 return Isa::Generic;
             }
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
+            if std::env::var_os("TUTTI_DSP_NO_AVX512").is_none()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("fma")
+            {
                 return Isa::Avx512;
             }
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
@@ -494,6 +497,46 @@ mod tests {
                 "sample {i}: {y} vs {}",
                 l[i]
             );
+        }
+    }
+
+    fn available_isas() -> Vec<Isa> {
+        let mut v = vec![Isa::Generic];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                v.push(Isa::Avx2Fma);
+            }
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
+                v.push(Isa::Avx512);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn every_available_kernel_variant_agrees() {
+        let bands = crate::bench::benchmark_bands(100);
+        let coeffs: Vec<SvfCoeffs> = bands
+            .iter()
+            .map(|b| SvfCoeffs::design(b, 48_000.0))
+            .collect();
+        let x = crate::bench::noise(4096, 7);
+        let mut outputs = Vec::new();
+        for isa in available_isas() {
+            let mut c = Cascade::new(&coeffs);
+            c.isa = isa;
+            let (mut l, mut r) = (x.clone(), x.clone());
+            for (a, b) in l.chunks_mut(1000).zip(r.chunks_mut(1000)) {
+                c.process(a, b);
+            }
+            outputs.push((isa, l));
+        }
+        let (_, reference) = &outputs[0];
+        for (isa, out) in &outputs[1..] {
+            for (p, q) in reference.iter().zip(out) {
+                assert!((p - q).abs() < 1e-4, "{isa:?}: {p} vs {q}");
+            }
         }
     }
 

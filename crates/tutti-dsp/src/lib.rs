@@ -17,6 +17,13 @@
 //! [`Chain::process`] sets FTZ/DAZ on x86-64 for the duration of each block
 //! ([`denormal::FlushDenormals`]); recursive kernels additionally zero tiny state at block ends.
 //!
+//! ## SIMD
+//! The hot kernels (biquad wavefront, spectral multiply-accumulate) are compiled for AVX-512,
+//! AVX2+FMA and the portable baseline; the variant is chosen at run time by CPU feature
+//! detection, so the binary runs on any x86-64 (and other architectures use the portable code).
+//! Setting the environment variable `TUTTI_DSP_NO_SIMD` (or `TUTTI_DSP_NO_AVX512`) when a
+//! stage is built forces the portable (or at most the AVX2) variant, for comparisons.
+//!
 //! ## Example
 //! ```
 //! use tutti_dsp::{Chain, ChainConfig, Limits, Processor, Param};

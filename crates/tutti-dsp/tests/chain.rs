@@ -350,3 +350,18 @@ fn stage_replacement_swaps_without_touching_other_stages() {
     chain.process(&mut l, &mut r);
     assert!(l.iter().all(|v| (*v - 0.5).abs() < 1e-6));
 }
+
+#[test]
+fn non_finite_input_does_not_poison_the_chain() {
+    let toml = "sample_rate = 48000\nmax_block = 64\n[[stages]]\nkind = \"biquad\"\ntype = \"lowpass\"\nfreq = 100.0\n[[stages]]\nkind = \"reverb\"\n";
+    let mut chain = build(toml, Path::new(".")).expect("build");
+    let (mut l, mut r) = (vec![0.1f32; 64], vec![0.1f32; 64]);
+    l[3] = f32::NAN;
+    r[7] = f32::INFINITY;
+    chain.process(&mut l, &mut r);
+    for _ in 0..10 {
+        let (mut l, mut r) = (vec![0.1f32; 64], vec![0.1f32; 64]);
+        chain.process(&mut l, &mut r);
+        assert!(l.iter().chain(&r).all(|v| v.is_finite()));
+    }
+}

@@ -454,16 +454,20 @@ pub(crate) fn assign_kinds(clients: u32, moving: f64, slow: f64) -> Vec<Kind> {
     let n = u64::from(clients);
     let n_slow = (slow * n as f64).round() as u64;
     let n_moving = ((moving * n as f64).round() as u64).min(n - n_slow.min(n));
+    // Slow readers evenly among all clients, then moving clients evenly among the rest.
+    let rest = n - n_slow.min(n);
     let (mut acc_slow, mut acc_moving) = (0u64, 0u64);
     let mut out = Vec::with_capacity(clients as usize);
     for _ in 0..n {
         acc_slow += n_slow;
-        acc_moving += n_moving;
         if acc_slow >= n {
             acc_slow -= n;
             out.push(Kind::Slow);
-        } else if acc_moving >= n {
-            acc_moving -= n;
+            continue;
+        }
+        acc_moving += n_moving;
+        if acc_moving >= rest {
+            acc_moving -= rest;
             out.push(Kind::Moving);
         } else {
             out.push(Kind::Idle);

@@ -41,8 +41,8 @@ pub(crate) fn raise_fd_limit() -> Result<FdLimit, LoadError> {
         }
     }
     Ok(FdLimit {
-        soft: lim.rlim_cur as u64,
-        hard: lim.rlim_max as u64,
+        soft: lim.rlim_cur,
+        hard: lim.rlim_max,
     })
 }
 

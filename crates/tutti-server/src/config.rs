@@ -31,12 +31,41 @@ pub struct Config {
     pub log: String,
     /// Start the default show live at start-up (a demo needs no performer to press start).
     pub auto_start: bool,
+    /// What makes the sound: `engine` (the embedded audio engine, default),
+    /// `supercollider` (a running scsynth) or `none` (OSC only).
+    pub sound: SoundBackend,
+    /// SuperCollider settings (used when `sound = "supercollider"`).
+    pub supercollider: SuperColliderConfig,
     /// OSC output and input.
     pub osc: OscConfig,
     /// Connection and input limits.
     pub limits: LimitsConfig,
     /// Storage tuning.
     pub store: StoreTuning,
+}
+
+/// The sound backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SoundBackend {
+    /// Tutti's own audio engine.
+    Engine,
+    /// A real scsynth over OSC.
+    Supercollider,
+    /// No sound from Tutti; OSC targets only.
+    None,
+}
+
+/// How to reach scsynth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuperColliderConfig {
+    /// `host:port` of scsynth.
+    pub server: String,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// How far ahead parameter bundles are scheduled, in ms (0–1000).
+    pub latency_ms: u32,
 }
 
 /// OSC settings.
@@ -81,6 +110,12 @@ impl Default for Config {
             performer_token: String::new(),
             log: "info".into(),
             auto_start: true,
+            sound: SoundBackend::Engine,
+            supercollider: SuperColliderConfig {
+                server: "127.0.0.1:57110".into(),
+                transport: "udp".into(),
+                latency_ms: 50,
+            },
             osc: OscConfig {
                 targets: Vec::new(),
                 listen: Some(SocketAddr::from(([127, 0, 0, 1], 7879))),
@@ -119,6 +154,9 @@ pub struct CliOverrides {
     /// `--log`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// `--sound`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sound: Option<SoundBackend>,
     /// `--osc-target` (repeatable) and `--osc-listen`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub osc: Option<CliOsc>,
@@ -198,6 +236,15 @@ impl Config {
         }
         if self.limits.resume_grace_s > 86_400 {
             return bad("limits.resume_grace_s", "must be at most 86400 seconds");
+        }
+        if !matches!(self.supercollider.transport.as_str(), "udp" | "tcp") {
+            return bad("supercollider.transport", "must be \"udp\" or \"tcp\"");
+        }
+        if self.supercollider.latency_ms > 1000 {
+            return bad("supercollider.latency_ms", "must be 0–1000");
+        }
+        if self.supercollider.server.trim().is_empty() {
+            return bad("supercollider.server", "must be host:port");
         }
         if self.osc.latency_ms > 1000 {
             return bad("osc.latency_ms", "must be 0–1000");

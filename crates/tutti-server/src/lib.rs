@@ -15,6 +15,7 @@ pub mod live;
 pub mod metrics;
 mod osc_in;
 pub mod outputs;
+pub mod render;
 mod web;
 
 use std::net::SocketAddr;
@@ -229,12 +230,20 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
     }
     hub.add_show(show.clone());
 
-    let outputs = Arc::new(Outputs::new(
+    let mut outputs = Outputs::new(
         &spec,
         &config.osc.targets,
         Duration::from_millis(u64::from(config.osc.latency_ms)),
-    )?);
+    )?;
     let mut tasks = Vec::new();
+    if config.sound == config::SoundBackend::Supercollider {
+        tasks.push(outputs.start_supercollider(
+            &config.supercollider,
+            spec.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
+    let outputs = Arc::new(outputs);
     tasks.push(tokio::spawn(
         show.clone()
             .run_ticker(outputs.clone(), shutdown_rx.clone()),
@@ -366,6 +375,7 @@ async fn stats_task(
                 "malformed": osc_in_stats.packets_malformed,
                 "dropped": osc_in_stats.commands_dropped,
             },
+            "sound": outputs.sound_status(),
             "store": {
                 "queued": st.queued,
                 "transactions": st.transactions_committed,

@@ -3,7 +3,7 @@
 //!
 //! Must never: block or await; a failing target is counted, never waited for.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tutti_osc::OscSender;
@@ -22,6 +22,11 @@ pub struct Outputs {
     plan: OscPlan,
     latency: Duration,
     buf: Mutex<Vec<u8>>,
+    /// The SuperCollider output, once it has started.
+    sc: Arc<OnceLock<tutti_supercollider::ScOutput>>,
+    /// Why SuperCollider is not running yet (shown on the dashboard).
+    sc_problem: Arc<Mutex<Option<String>>>,
+    sound: crate::config::SoundBackend,
 }
 
 impl Outputs {
@@ -39,11 +44,100 @@ impl Outputs {
             plan: OscPlan { addresses },
             latency,
             buf: Mutex::new(Vec::with_capacity(512)),
+            sc: Arc::new(OnceLock::new()),
+            sc_problem: Arc::new(Mutex::new(None)),
+            sound: crate::config::SoundBackend::None,
         })
+    }
+
+    /// Start driving scsynth in the background: until it answers, the show runs and the
+    /// dashboard says why there is no sound; once started, its own supervisor recovers
+    /// from restarts. Configuration errors (a mapping to a missing control, a bad address)
+    /// are reported the same way and never stop the show or the other outputs.
+    pub fn start_supercollider(
+        &mut self,
+        cfg: &crate::config::SuperColliderConfig,
+        spec: Arc<PieceSpec>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        self.sound = crate::config::SoundBackend::Supercollider;
+        let sc_cfg = tutti_supercollider::ScConfig {
+            server: cfg.server.clone(),
+            transport: if cfg.transport == "tcp" {
+                tutti_supercollider::Transport::Tcp
+            } else {
+                tutti_supercollider::Transport::Udp
+            },
+            latency: Duration::from_millis(u64::from(cfg.latency_ms)),
+            ..Default::default()
+        };
+        let slot = self.sc.clone();
+        let problem = self.sc_problem.clone();
+        *problem.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(format!("connecting to scsynth at {}", cfg.server));
+        tokio::spawn(async move {
+            loop {
+                let attempt = tutti_supercollider::ScOutput::start(sc_cfg.clone(), &spec);
+                let result = tokio::select! {
+                    r = attempt => r,
+                    _ = shutdown.changed() => return,
+                };
+                match result {
+                    Ok(out) => {
+                        tracing::info!(server = %sc_cfg.server, "SuperCollider is playing the piece");
+                        *problem.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        let _ = slot.set(out);
+                        break;
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let mut p = problem.lock().unwrap_or_else(|p| p.into_inner());
+                        if p.as_deref() != Some(msg.as_str()) {
+                            tracing::error!(error = %msg, "SuperCollider is not playing; retrying");
+                        }
+                        *p = Some(msg);
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+            let _ = shutdown.changed().await;
+            // The output stops (frees its nodes) when dropped with the show.
+        })
+    }
+
+    /// The sound backend's state for the dashboard.
+    pub fn sound_status(&self) -> serde_json::Value {
+        match self.sound {
+            crate::config::SoundBackend::Supercollider => match self.sc.get() {
+                Some(sc) => {
+                    let h = sc.health();
+                    serde_json::json!({
+                        "backend": "supercollider",
+                        "server": h.server,
+                        "state": format!("{:?}", h.state).to_lowercase(),
+                        "error": h.last_error,
+                        "recoveries": h.recoveries,
+                    })
+                }
+                None => serde_json::json!({
+                    "backend": "supercollider",
+                    "state": "not started",
+                    "error": self.sc_problem.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                }),
+            },
+            crate::config::SoundBackend::Engine => serde_json::json!({"backend": "engine"}),
+            crate::config::SoundBackend::None => serde_json::json!({"backend": "none"}),
+        }
     }
 
     /// Send one tick's values (in spec order).
     pub fn on_tick(&self, spec: &PieceSpec, values: &[f64]) {
+        if let Some(sc) = self.sc.get() {
+            sc.update(values);
+        }
         if self.osc.targets().next().is_some() {
             let mut buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());
             let msgs = self

@@ -28,7 +28,7 @@
 //! ```
 //! Identifiers are question ids (their answers, `null` while unanswered); functions are
 //! `answered(q)`, `len`, `contains`, `min`, `max`, `abs`, `round`, `floor`, `ceil`,
-//! `clamp`, `if`, `coalesce`, `slug`, `lower`, `str`. Expressions are type-checked when
+//! `clamp`, `pow`, `if`, `coalesce`, `slug`, `lower`, `str`. Expressions are type-checked when
 //! the pack loads (unknown questions or functions, wrong arity, impossible types, choice
 //! literals that are not options) and evaluated with three-valued logic over `null`.
 //! See [`expr`] for limits and semantics.

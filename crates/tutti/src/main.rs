@@ -25,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run the server: live hub, pages, OSC, store.
     Serve(ServeArgs),
+    /// Render a recorded show offline to a WAV file.
+    Render(RenderArgs),
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -36,6 +38,28 @@ enum Command {
 enum ConfigCommand {
     /// Print the effective configuration (defaults → tutti.toml → TUTTI_* → flags).
     Show(ServeArgs),
+}
+
+#[derive(Args, Clone)]
+struct RenderArgs {
+    /// Render with SuperCollider in non-real-time mode (`scsynth -N`).
+    #[arg(long)]
+    scsynth: bool,
+    /// Data directory of the store that recorded the show.
+    #[arg(long, default_value = "tutti-data")]
+    data_dir: PathBuf,
+    /// Show code (default: the most recent show that has not ended).
+    #[arg(long)]
+    show: Option<String>,
+    /// Output WAV file.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Sample rate in Hz.
+    #[arg(long, default_value_t = 48_000, value_parser = clap::value_parser!(u32).range(8_000..=192_000))]
+    sample_rate: u32,
+    /// The scsynth binary.
+    #[arg(long, default_value = "scsynth")]
+    scsynth_bin: PathBuf,
 }
 
 #[derive(Args, Clone, Default)]
@@ -67,6 +91,16 @@ struct ServeArgs {
     /// Log filter, e.g. info or tutti_server=debug.
     #[arg(long)]
     log: Option<String>,
+    /// Sound backend: engine (default), supercollider or none.
+    #[arg(long, value_enum)]
+    sound: Option<SoundArg>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SoundArg {
+    Engine,
+    Supercollider,
+    None,
 }
 
 impl ServeArgs {
@@ -86,6 +120,11 @@ impl ServeArgs {
             piece: self.piece.clone(),
             performer_token: self.performer_token.clone(),
             log: self.log.clone(),
+            sound: self.sound.map(|s| match s {
+                SoundArg::Engine => tutti_server::config::SoundBackend::Engine,
+                SoundArg::Supercollider => tutti_server::config::SoundBackend::Supercollider,
+                SoundArg::None => tutti_server::config::SoundBackend::None,
+            }),
             osc,
         }
     }
@@ -135,6 +174,38 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     running.wait_for_signal().await
 }
 
+async fn render(args: RenderArgs) -> Result<(), ServerError> {
+    init_logging("warn");
+    if !args.scsynth {
+        return Err(ServerError::Config(
+            "choose a renderer: --scsynth (SuperCollider non-real-time)".into(),
+        ));
+    }
+    let req = tutti_server::render::RenderRequest {
+        data_dir: args.data_dir,
+        show: args.show,
+        out: args.out.clone(),
+        sample_rate: args.sample_rate,
+        scsynth: args.scsynth_bin,
+    };
+    let t = tutti_server::render::render_scsynth(&req).await?;
+    println!(
+        "rendered show {} ({} snapshots, {:.0} s) to {}",
+        t.code,
+        t.points.len(),
+        t.points.last().map_or(0.0, |p| p.0),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ServerError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServerError::Config(format!("tokio runtime: {e}")))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -147,18 +218,13 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::Serve(args) => {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => return fail(&ServerError::Config(format!("tokio runtime: {e}"))),
-            };
-            match rt.block_on(serve(args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(&e),
-            }
-        }
+        Command::Serve(args) => match runtime().and_then(|rt| rt.block_on(serve(args))) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
+        Command::Render(args) => match runtime().and_then(|rt| rt.block_on(render(args))) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
     }
 }

@@ -170,6 +170,12 @@ fn binary(
             }
         }
         BinOp::Eq | BinOp::Ne => {
+            if ta == Ty::Null || tb == Ty::Null {
+                return Err(ExprError::new(
+                    node.span,
+                    "comparing with null is never true; use answered(q) to test for an answer",
+                ));
+            }
             if ta.concrete() && tb.concrete() && ta != tb {
                 return Err(ExprError::new(
                     node.span,
@@ -313,6 +319,11 @@ fn call(
         }
         Func::Abs | Func::Round | Func::Floor | Func::Ceil => {
             want(0, Ty::Num)?;
+            Ok(Ty::Num)
+        }
+        Func::Pow => {
+            want(0, Ty::Num)?;
+            want(1, Ty::Num)?;
             Ok(Ty::Num)
         }
         Func::Clamp => {

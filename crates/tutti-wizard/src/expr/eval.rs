@@ -1,9 +1,10 @@
 //! Evaluator of the expression language over answer values.
 //!
-//! Semantics: `null` (an unanswered question) propagates through arithmetic, ordering
-//! comparisons, `in` and most functions; `==`/`!=` compare structurally (`null == null`);
-//! `and`/`or` are three-valued and short-circuit; `if(c, a, b)` takes `b` when `c` is
-//! `null`. Operand types that do not fit are errors naming the operator's position.
+//! Semantics: `null` (an unanswered question) propagates through arithmetic, every
+//! comparison (`==` and `!=` included: "unanswered" is neither equal nor unequal to
+//! anything; test it with `answered(q)`), `in` and most functions; `and`/`or` are
+//! three-valued and short-circuit; `if(c, a, b)` takes `b` when `c` is `null`;
+//! `coalesce` gives its first non-null argument; `answered` is never `null`. Operand types that do not fit are errors naming the operator's position.
 //!
 //! Must never: panic, produce a non-finite number, or build text or lists longer than
 //! [`MAX_VALUE_LEN`]. Recursion is bounded by the tree depth the parser enforces.
@@ -75,13 +76,13 @@ fn binary(node: &Node, op: BinOp, a: &Node, b: &Node, env: &dyn Answers) -> R {
     }
     let l = eval(a, env)?;
     let r = eval(b, env)?;
+    if matches!(l, Value::Null) || matches!(r, Value::Null) {
+        return Ok(Value::Null);
+    }
     match op {
         BinOp::Eq => return Ok(Value::Bool(l == r)),
         BinOp::Ne => return Ok(Value::Bool(l != r)),
         _ => {}
-    }
-    if matches!(l, Value::Null) || matches!(r, Value::Null) {
-        return Ok(Value::Null);
     }
     let mismatch = |l: &Value, r: &Value| {
         ExprError::new(
@@ -175,7 +176,7 @@ fn num(node: &Node, x: f64) -> R {
     } else {
         Err(ExprError::new(
             node.span,
-            "the result is too large to be a number",
+            "the result is not a finite number",
         ))
     }
 }
@@ -291,6 +292,11 @@ fn call(node: &Node, f: Func, args: &[Node], env: &dyn Answers) -> R {
                 Func::Floor => x.floor(),
                 _ => x.ceil(),
             }))
+        }
+        Func::Pow => {
+            let x = want_num(node, f, arg(0))?;
+            let y = want_num(node, f, arg(1))?;
+            num(node, x.powf(y))
         }
         Func::Clamp => {
             let x = want_num(node, f, arg(0))?;

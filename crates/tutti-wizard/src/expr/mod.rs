@@ -17,8 +17,10 @@
 //!
 //! An `IDENT` on its own is a question id; its value is the answer (number, text,
 //! boolean, or a list of option values for multiple choice) or `null` while unanswered.
-//! `null` propagates through arithmetic and ordering comparisons, and `and`/`or` use
-//! three-valued logic; a condition that ends as `null` counts as false.
+//! `null` propagates through arithmetic and every comparison (so `q != "x"` does not
+//! hold while `q` is unanswered; test that with `answered(q)`), and `and`/`or` use
+//! three-valued logic (`false and null` is `false`, `true or null` is `true`); a
+//! condition that ends as `null` counts as false.
 //!
 //! Limits: [`MAX_EXPR_LEN`] bytes of source, [`MAX_NESTING`] levels of brackets, unary
 //! operators and calls, and [`MAX_TREE_DEPTH`] levels of syntax tree. Comparisons do not
@@ -38,6 +40,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use check::{RefInfo, Ty};
+pub(crate) use parser::is_keyword;
 
 use crate::error::{snippet, WizardError};
 
@@ -150,11 +153,12 @@ pub(crate) enum Func {
     Slug,
     Lower,
     Str,
+    Pow,
 }
 
 impl Func {
     /// `(name, function, min arity, max arity)`; `usize::MAX` = variadic.
-    pub(crate) const ALL: [(&'static str, Func, usize, usize); 15] = [
+    pub(crate) const ALL: [(&'static str, Func, usize, usize); 16] = [
         ("answered", Func::Answered, 1, 1),
         ("len", Func::Len, 1, 1),
         ("contains", Func::Contains, 2, 2),
@@ -170,6 +174,7 @@ impl Func {
         ("slug", Func::Slug, 1, 1),
         ("lower", Func::Lower, 1, 1),
         ("str", Func::Str, 1, 1),
+        ("pow", Func::Pow, 2, 2),
     ];
 
     pub(crate) fn lookup(name: &str) -> Option<(Func, usize, usize)> {
