@@ -48,6 +48,7 @@
 pub mod basic;
 pub mod bench;
 pub mod chain;
+pub mod command;
 pub mod config;
 pub mod convolution;
 pub mod denormal;

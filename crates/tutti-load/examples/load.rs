@@ -1,5 +1,6 @@
 //! A stand-alone `tutti load` for benchmarking this crate before the binary's subcommand
-//! exists: the same options, plus `--threads` (tokio worker threads, default 2).
+//! exists: the same options, on a single-threaded runtime for the coordinator (the
+//! clients run on the crate's own threads, `--threads`).
 //!
 //! `cargo run --release -p tutti-load --example load -- --clients 500 --duration 20s`
 
@@ -9,15 +10,11 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     opts: tutti_load::LoadOptions,
-    /// Tokio worker threads of the generator.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cli.threads.clamp(1, 64))
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");

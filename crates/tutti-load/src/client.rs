@@ -141,7 +141,9 @@ impl Shared {
             unsettled: AtomicI64::new(0),
             min_rate_milli: AtomicU64::new(u64::MAX),
             last_rate_milli: AtomicU64::new(0),
-            errors: (0..=ErrorCode::ALL.len()).map(|_| AtomicU64::new(0)).collect(),
+            errors: (0..=ErrorCode::ALL.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             latency: (0..SHARDS).map(|_| hist()).collect(),
             failures: Mutex::new(BTreeMap::new()),
             drops: Mutex::new(BTreeMap::new()),
@@ -173,7 +175,8 @@ impl Shared {
 
     /// All latency shards merged.
     pub fn latency(&self) -> Histogram<u64> {
-        let mut all = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds");
+        let mut all =
+            Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds");
         for shard in &self.latency {
             let h = shard.lock().unwrap_or_else(|p| p.into_inner());
             // Same bounds on both sides: adding cannot fail.
@@ -283,7 +286,8 @@ impl InputGen {
 
     /// One frame with `seq`, or `None` when the piece has no parameter to move.
     pub fn frame(&self, seq: u64, rng: &mut Rng) -> Option<String> {
-        let vote = !self.votes.is_empty() && (self.sliders.is_empty() || rng.unit() < self.vote_share);
+        let vote =
+            !self.votes.is_empty() && (self.sliders.is_empty() || rng.unit() < self.vote_share);
         if vote {
             let v = &self.votes[rng.below(self.votes.len())];
             let c = &v.choices[rng.below(v.choices.len())];
@@ -359,6 +363,8 @@ struct Client {
     last_ack_tick: u64,
     states_seen: u64,
     settle_reported: bool,
+    /// This client has seen the `Settle` phase.
+    settling: bool,
 }
 
 /// Run one client to the end of the run.
@@ -387,6 +393,7 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
         last_ack_tick: 0,
         states_seen: 0,
         settle_reported: true,
+        settling: false,
     };
     let ws = match connect_and_join(&c.shared.endpoint, index).await {
         Ok((ws, _)) => ws,
@@ -482,6 +489,16 @@ pub(crate) async fn connect_and_join(
     Ok((ws, welcome))
 }
 
+/// Wait for the next phase change. The receiver is moved in and handed back so that one
+/// future serves many loop iterations (re-creating `changed()` on every frame is costly).
+async fn next_phase(mut rx: watch::Receiver<Phase>) -> (watch::Receiver<Phase>, Phase) {
+    let p = match rx.changed().await {
+        Ok(()) => *rx.borrow_and_update(),
+        Err(_) => Phase::Stop,
+    };
+    (rx, p)
+}
+
 fn io_reason(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::EADDRNOTAVAIL) => {
@@ -507,16 +524,13 @@ fn ws_reason(e: &tungstenite::Error) -> String {
 impl Client {
     /// Read everything; send inputs if moving. Returns the socket if it is still open.
     async fn main_loop(&mut self, mut ws: Ws) -> Option<Ws> {
-        let mut phase = self.shared.phase.clone();
+        let mut phase = Box::pin(next_phase(self.shared.phase.clone()));
         let moving = self.out.kind == Kind::Moving;
         let period = Duration::from_secs_f64(1.0 / self.shared.rate);
         let first = tokio::time::Instant::now() + period.mul_f64(self.rng.unit());
         let mut timer = tokio::time::interval_at(first, period);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut sending = moving && *phase.borrow() < Phase::Settle;
-        if *phase.borrow() >= Phase::Settle {
-            self.check_settled();
-        }
+        let mut sending = moving;
         loop {
             tokio::select! {
                 biased;
@@ -533,10 +547,11 @@ impl Client {
                         return None;
                     }
                 },
-                changed = phase.changed() => {
-                    let p = if changed.is_err() { Phase::Stop } else { *phase.borrow_and_update() };
+                (rx, p) = &mut phase => {
+                    phase = Box::pin(next_phase(rx));
                     if p >= Phase::Settle {
                         sending = false;
+                        self.settling = true;
                         self.check_settled();
                     }
                     if p == Phase::Stop {
@@ -572,17 +587,18 @@ impl Client {
 
     /// Read one frame a second, send nothing.
     async fn slow_loop(&mut self, mut ws: Ws) -> Option<Ws> {
-        let mut phase = self.shared.phase.clone();
+        let mut phase = Box::pin(next_phase(self.shared.phase.clone()));
         let start = tokio::time::Instant::now() + Duration::from_secs(1);
         let mut timer = tokio::time::interval_at(start, Duration::from_secs(1));
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut want = false;
         loop {
             tokio::select! {
-                changed = phase.changed() => {
-                    if changed.is_err() || *phase.borrow_and_update() == Phase::Stop {
+                (rx, p) = &mut phase => {
+                    if p == Phase::Stop {
                         return Some(ws);
                     }
+                    phase = Box::pin(next_phase(rx));
                 },
                 _ = timer.tick(), if !want => want = true,
                 msg = ws.next(), if want => {
@@ -616,15 +632,13 @@ impl Client {
 
     fn parse_failure(&mut self, what: String) {
         self.shared.parse_failures.fetch_add(1, Relaxed);
-        self.shared.example(format!("client {}: {what}", self.index));
+        self.shared
+            .example(format!("client {}: {what}", self.index));
     }
 
     /// In the settle phase, tell the coordinator once when the last ack matches.
     fn check_settled(&mut self) {
-        if !self.settle_reported
-            && *self.shared.phase.borrow() >= Phase::Settle
-            && self.out.last_acked == self.out.last_sent
-        {
+        if !self.settle_reported && self.settling && self.out.last_acked == self.out.last_sent {
             self.settle_done();
         }
     }
@@ -800,6 +814,9 @@ mod tests {
             assert!((0.0..1.0).contains(&u));
             buckets[(u * 10.0) as usize] += 1;
         }
-        assert!(buckets.iter().all(|b| (9_000..11_000).contains(b)), "{buckets:?}");
+        assert!(
+            buckets.iter().all(|b| (9_000..11_000).contains(b)),
+            "{buckets:?}"
+        );
     }
 }

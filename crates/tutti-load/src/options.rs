@@ -21,6 +21,8 @@ pub const MAX_RATE: f64 = 100.0;
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 /// Longest hard cap on a whole run.
 pub const MAX_MAX_DURATION: Duration = Duration::from_secs(7200);
+/// Most client threads.
+pub const MAX_THREADS: usize = 64;
 /// Most source addresses.
 pub const MAX_SOURCE_ADDRS: usize = 1024;
 /// Time a run needs beyond ramp and steady phase (settle and close), within `--max-duration`.
@@ -62,6 +64,10 @@ pub struct LoadOptions {
     /// send no inputs, so `--moving` + `--slow` ≤ 1).
     #[arg(long, default_value_t = 0.0)]
     pub slow: f64,
+    /// Threads that run the clients, each a single-threaded runtime (1–64). One is the
+    /// leanest; add threads only when the generator needs more than one core.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
     /// Length of the measured steady phase after the ramp, e.g. `30s`, `5m` (1 s–1 h).
     #[arg(long, default_value = "10s")]
     pub duration: String,
@@ -114,6 +120,7 @@ pub(crate) struct Plan {
     pub moving: f64,
     pub votes: f64,
     pub slow: f64,
+    pub threads: usize,
     pub duration: Duration,
     pub max_duration: Duration,
     pub calibrate: bool,
@@ -186,11 +193,20 @@ impl LoadOptions {
                 ),
             ));
         }
+        if self.threads == 0 || self.threads > MAX_THREADS {
+            return Err(LoadError::option(
+                "--threads",
+                format!("must be within 1–{MAX_THREADS} (got {})", self.threads),
+            ));
+        }
         let duration = parse_duration("--duration", &self.duration)?;
         if duration < Duration::from_secs(1) || duration > MAX_DURATION {
             return Err(LoadError::option(
                 "--duration",
-                format!("must be within 1 s–{} s (got {duration:?})", MAX_DURATION.as_secs()),
+                format!(
+                    "must be within 1 s–{} s (got {duration:?})",
+                    MAX_DURATION.as_secs()
+                ),
             ));
         }
         let max_duration = parse_duration("--max-duration", &self.max_duration)?;
@@ -222,6 +238,7 @@ impl LoadOptions {
             moving,
             votes,
             slow,
+            threads: self.threads,
             duration,
             max_duration,
             calibrate: self.calibrate,
@@ -295,7 +312,9 @@ pub fn parse_url(url: &str) -> Result<Target, LoadError> {
         return Err(bad("has no host"));
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(|| bad("has an unclosed '['"))?;
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("has an unclosed '['"))?;
         let port = match after.strip_prefix(':') {
             Some(p) => Some(p),
             None if after.is_empty() => None,
@@ -332,14 +351,16 @@ pub fn parse_source_addrs(text: &str) -> Result<Vec<IpAddr>, LoadError> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
-            let a: Ipv4Addr = a
-                .trim()
-                .parse()
-                .map_err(|_| bad(format!("'{a}' is not an IPv4 address (ranges are IPv4 only)")))?;
-            let b: Ipv4Addr = b
-                .trim()
-                .parse()
-                .map_err(|_| bad(format!("'{b}' is not an IPv4 address (ranges are IPv4 only)")))?;
+            let a: Ipv4Addr = a.trim().parse().map_err(|_| {
+                bad(format!(
+                    "'{a}' is not an IPv4 address (ranges are IPv4 only)"
+                ))
+            })?;
+            let b: Ipv4Addr = b.trim().parse().map_err(|_| {
+                bad(format!(
+                    "'{b}' is not an IPv4 address (ranges are IPv4 only)"
+                ))
+            })?;
             let (a, b) = (u32::from(a), u32::from(b));
             if b < a {
                 return Err(bad(format!("the range '{part}' runs backwards")));
@@ -392,7 +413,14 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port), ("::1", 9));
         let t = parse_url("ws://example.org/live/v1").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("example.org", 80));
-        for bad in ["http://x/", "wss://x/", "ws://", "ws://:80/", "ws://h:0/", "ws://h:x/"] {
+        for bad in [
+            "http://x/",
+            "wss://x/",
+            "ws://",
+            "ws://:80/",
+            "ws://h:0/",
+            "ws://h:x/",
+        ] {
             let e = parse_url(bad).unwrap_err();
             assert_eq!(e.option_name(), Some("--url"), "{bad}");
         }

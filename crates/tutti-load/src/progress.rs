@@ -22,7 +22,14 @@ pub(crate) async fn run(
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last = (Instant::now(), 0u64, 0u64, 0u64, cpu_time(Who::Process), server_pid.and_then(|p| process_cpu(p).ok()));
+    let mut last = (
+        Instant::now(),
+        0u64,
+        0u64,
+        0u64,
+        cpu_time(Who::Process),
+        server_pid.and_then(|p| process_cpu(p).ok()),
+    );
     loop {
         tokio::select! {
             _ = tick.tick() => {}

@@ -30,6 +30,8 @@ pub struct Asked {
     pub duration_s: f64,
     /// Source addresses used (0: the system picked).
     pub source_addrs: usize,
+    /// Threads running the clients.
+    pub threads: usize,
 }
 
 /// How long each phase took.
@@ -299,7 +301,11 @@ impl Report {
             "  phases      ramp {:.1} s, window {:.1} s{}, settle {:.1} s, total {:.1} s",
             p.ramp_s,
             p.window_s,
-            if p.truncated { " (cut short by --max-duration)" } else { "" },
+            if p.truncated {
+                " (cut short by --max-duration)"
+            } else {
+                ""
+            },
             p.settle_s,
             p.total_s
         );
@@ -322,7 +328,11 @@ impl Report {
             s.per_client_mean, s.per_client_min, s.per_client_max, s.state_hz, s.delivered_pct
         );
         if c.slow > 0 {
-            let _ = writeln!(t, "  slow        {:.2} states/s per slow reader", s.slow_per_client_mean);
+            let _ = writeln!(
+                t,
+                "  slow        {:.2} states/s per slow reader",
+                s.slow_per_client_mean
+            );
         }
         let _ = writeln!(
             t,
@@ -358,7 +368,10 @@ impl Report {
                 let _ = writeln!(t, "  server      pid {}: {}", f.pid, proc_line(f));
             }
             None => {
-                let _ = writeln!(t, "  server      (give --server-pid for its CPU and memory)");
+                let _ = writeln!(
+                    t,
+                    "  server      (give --server-pid for its CPU and memory)"
+                );
             }
         }
         let _ = writeln!(

@@ -23,7 +23,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tutti_protocol::ServerFrame;
 
 use crate::calibrate::measure_floor;
-use crate::client::{connect_and_join, run_client, Endpoint, InputGen, Kind, Outcome, Phase, Shared};
+use crate::client::{
+    connect_and_join, run_client, Endpoint, InputGen, Kind, Outcome, Phase, Shared,
+};
 use crate::options::{Plan, CALIBRATION_TIME, TAIL_MARGIN};
 use crate::report::{
     Acks, Asked, Calibration, Checks, Clients, Frames, Inputs, Latency, Phases, ProcessFigures,
@@ -146,6 +148,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
     });
 
     // Ramp.
+    let pool = Pool::new(plan.threads)?;
     let ramp_start = Instant::now();
     let cutoff = deadline
         .checked_sub(TAIL_MARGIN)
@@ -164,7 +167,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             break;
         }
         let task = run_client(shared.clone(), i as u32, *kind);
-        handles.push(tokio::spawn(Box::pin(task)));
+        handles.push(pool.spawn(i, task));
     }
     let spawned = handles.len() as u64;
     while shared.connected.load(Relaxed) + shared.failed.load(Relaxed) < spawned
@@ -204,7 +207,10 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
     let gen1 = cpu_time(Who::Process);
     server_rss.end();
     gen_rss.end();
-    let window_s = window_end.duration_since(window_open).as_secs_f64().max(1e-9);
+    let window_s = window_end
+        .duration_since(window_open)
+        .as_secs_f64()
+        .max(1e-9);
 
     // Settle: inputs stop; wait for the last acks.
     let settle_start = Instant::now();
@@ -232,11 +238,14 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         }
     }
     if stuck > 0 {
-        warnings.push(format!("{stuck} clients did not stop in time and were aborted"));
+        warnings.push(format!(
+            "{stuck} clients did not stop in time and were aborted"
+        ));
     }
     if let Some(p) = progress {
         let _ = p.await;
     }
+    pool.shutdown().await;
     if truncated {
         warnings.push("--max-duration cut the run short".into());
     }
@@ -294,7 +303,11 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let drops = shared.drops.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let drops = shared
+        .drops
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let connected = shared.connected.load(Relaxed);
     let dropped = shared.dropped.load(Relaxed);
     let parse_failures = shared.parse_failures.load(Relaxed);
@@ -304,7 +317,9 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     let server = match (plan.server_pid, server0, server1) {
-        (Some(pid), Some(a), Some(b)) => Some(server_rss.figures(pid, b.saturating_sub(a), window_s)),
+        (Some(pid), Some(a), Some(b)) => {
+            Some(server_rss.figures(pid, b.saturating_sub(a), window_s))
+        }
         _ => None,
     };
     let generator = gen_rss.figures(std::process::id(), gen1.saturating_sub(gen0), window_s);
@@ -347,6 +362,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             slow: plan.slow,
             duration_s: plan.duration.as_secs_f64(),
             source_addrs: plan.source_addrs.len(),
+            threads: plan.threads,
         },
         phases: Phases {
             ramp_s,
@@ -499,6 +515,64 @@ async fn resolve(plan: &Plan) -> Result<SocketAddr, LoadError> {
     Ok(first)
 }
 
+/// The threads that run the clients: each a single-threaded tokio runtime, so a client's
+/// socket, timer and task stay on one thread (no work stealing, no cross-thread wake-ups),
+/// whatever runtime the caller uses.
+struct Pool {
+    handles: Vec<tokio::runtime::Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Pool {
+    fn new(n: usize) -> Result<Pool, LoadError> {
+        let mut pool = Pool {
+            handles: Vec::with_capacity(n),
+            stops: Vec::with_capacity(n),
+            threads: Vec::with_capacity(n),
+        };
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| LoadError::io("starting a client runtime", e))?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            pool.handles.push(rt.handle().clone());
+            pool.stops.push(stop);
+            let thread = std::thread::Builder::new()
+                .name(format!("tutti-load-{i}"))
+                .spawn(move || {
+                    rt.block_on(async {
+                        let _ = stopped.await;
+                    });
+                })
+                .map_err(|e| LoadError::io("starting a client thread", e))?;
+            pool.threads.push(thread);
+        }
+        Ok(pool)
+    }
+
+    fn spawn<F>(&self, i: usize, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handles[i % self.handles.len()].spawn(task)
+    }
+
+    /// Stop the threads (their tasks have ended or been aborted) and wait for them.
+    async fn shutdown(self) {
+        drop(self.stops);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
 /// Resident memory of a process across the window.
 struct RssTrack {
     pid: Option<u32>,
@@ -550,7 +624,10 @@ mod tests {
     fn kinds_are_spread_and_counted() {
         let k = assign_kinds(1000, 0.1, 0.1);
         let c = |x| k.iter().filter(|&&y| y == x).count();
-        assert_eq!((c(Kind::Slow), c(Kind::Moving), c(Kind::Idle)), (100, 100, 800));
+        assert_eq!(
+            (c(Kind::Slow), c(Kind::Moving), c(Kind::Idle)),
+            (100, 100, 800)
+        );
         // Spread: each tenth of the ramp has about a tenth of each kind.
         for chunk in k.chunks(100) {
             let s = chunk.iter().filter(|&&y| y == Kind::Slow).count();
@@ -566,8 +643,10 @@ mod tests {
     #[test]
     fn capacity_names_the_option() {
         let fd = |n| sys::FdLimit { soft: n, hard: n };
-        let mut o = LoadOptions::default();
-        o.clients = 30_000;
+        let mut o = LoadOptions {
+            clients: 30_000,
+            ..LoadOptions::default()
+        };
         let plan = o.plan().unwrap();
         let e = check_capacity(&plan, fd(20_000), Some(28_232)).unwrap_err();
         assert_eq!(e.option_name(), Some("--clients"));

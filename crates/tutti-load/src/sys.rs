@@ -95,10 +95,12 @@ pub(crate) fn process_cpu(pid: u32) -> Result<Duration, LoadError> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| LoadError::io(format!("reading {path} (--server-pid {pid})"), e))?;
     // The command name may contain spaces and parentheses: fields start after the last ')'.
-    let after = text
-        .rsplit_once(')')
-        .map(|(_, a)| a)
-        .ok_or_else(|| LoadError::io(format!("parsing {path}"), std::io::ErrorKind::InvalidData.into()))?;
+    let after = text.rsplit_once(')').map(|(_, a)| a).ok_or_else(|| {
+        LoadError::io(
+            format!("parsing {path}"),
+            std::io::ErrorKind::InvalidData.into(),
+        )
+    })?;
     // After ')' come fields 3.. ; utime and stime are fields 14 and 15.
     let fields: Vec<&str> = after.split_whitespace().collect();
     let get = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());

@@ -9,13 +9,21 @@ use tutti_load::{measure_floor, run, LoadError, LoadOptions};
 use tutti_server::{Config, Running};
 
 async fn server(dir: &std::path::Path) -> Running {
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.to_path_buf();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.osc.listen = Some("127.0.0.1:0".parse().unwrap());
-    cfg.performer_token = "load-test-token".into();
+    let defaults = Config::default();
+    let cfg = Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        osc: tutti_server::config::OscConfig {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..defaults.osc.clone()
+        },
+        performer_token: "load-test-token".into(),
+        ..defaults
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    tutti_server::start(cfg, listener).await.expect("server starts")
+    tutti_server::start(cfg, listener)
+        .await
+        .expect("server starts")
 }
 
 fn options(running: &Running) -> LoadOptions {
@@ -45,9 +53,17 @@ async fn smoke_run_is_correct() {
     let report = run(opts).await.expect("the run completes");
     let accepted_by_server = running.hub.stats.inputs_accepted.load(Relaxed);
 
-    assert!(report.problems().is_empty(), "{:#?}\n{}", report.problems(), report.table());
+    assert!(
+        report.problems().is_empty(),
+        "{:#?}\n{}",
+        report.problems(),
+        report.table()
+    );
     let c = &report.clients;
-    assert_eq!((c.asked, c.connected, c.failed, c.dropped), (200, 200, 0, 0));
+    assert_eq!(
+        (c.asked, c.connected, c.failed, c.dropped),
+        (200, 200, 0, 0)
+    );
     assert_eq!((c.moving, c.slow, c.idle), (160, 10, 30));
     assert_eq!(report.frames.parse_failures, 0);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
@@ -65,12 +81,21 @@ async fn smoke_run_is_correct() {
     assert!(report.states.per_client_mean <= report.states.per_client_max);
     assert_eq!(report.states.state_hz, 20.0);
 
-    let server = report.server.as_ref().expect("server figures with --server-pid");
+    let server = report
+        .server
+        .as_ref()
+        .expect("server figures with --server-pid");
     assert!(server.cpu_s > 0.0 && server.rss_max_mib > 0.0);
-    let cal = report.calibration.as_ref().expect("calibration with --calibrate");
+    let cal = report
+        .calibration
+        .as_ref()
+        .expect("calibration with --calibrate");
     assert!(cal.floor.us_per_message.is_finite() && cal.floor.us_per_message > 0.0);
     assert!(cal.ratio.is_finite() && cal.ratio > 0.0);
-    assert!(cal.floor.message_bytes > 100, "a state frame is a few hundred bytes");
+    assert!(
+        cal.floor.message_bytes > 100,
+        "a state frame is a few hundred bytes"
+    );
 
     let json = report.to_json();
     assert_eq!(json["clients"]["connected"], 200);
@@ -105,7 +130,8 @@ async fn a_refused_join_is_a_clear_error() {
 
 #[tokio::test]
 async fn bad_options_give_named_errors() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut LoadOptions)>)> = vec![
+    type Spoil = Box<dyn Fn(&mut LoadOptions)>;
+    let cases: Vec<(&str, Spoil)> = vec![
         ("--clients", Box::new(|o| o.clients = 0)),
         ("--clients", Box::new(|o| o.clients = 1_000_000)),
         ("--ramp", Box::new(|o| o.ramp = 0.0)),
@@ -114,21 +140,36 @@ async fn bad_options_give_named_errors() {
         ("--moving", Box::new(|o| o.moving = 1.5)),
         ("--votes", Box::new(|o| o.votes = -0.1)),
         ("--slow", Box::new(|o| o.slow = 2.0)),
-        ("--slow", Box::new(|o| {
-            o.moving = 0.8;
-            o.slow = 0.5;
-        })),
+        (
+            "--slow",
+            Box::new(|o| {
+                o.moving = 0.8;
+                o.slow = 0.5;
+            }),
+        ),
         ("--duration", Box::new(|o| o.duration = "forever".into())),
         ("--duration", Box::new(|o| o.duration = "2h".into())),
         ("--max-duration", Box::new(|o| o.max_duration = "0s".into())),
-        ("--max-duration", Box::new(|o| {
-            o.duration = "30s".into();
-            o.max_duration = "20s".into();
-        })),
-        ("--url", Box::new(|o| o.url = "http://127.0.0.1:7878/live/v1".into())),
-        ("--url", Box::new(|o| o.url = "wss://example.org/live/v1".into())),
+        (
+            "--max-duration",
+            Box::new(|o| {
+                o.duration = "30s".into();
+                o.max_duration = "20s".into();
+            }),
+        ),
+        (
+            "--url",
+            Box::new(|o| o.url = "http://127.0.0.1:7878/live/v1".into()),
+        ),
+        (
+            "--url",
+            Box::new(|o| o.url = "wss://example.org/live/v1".into()),
+        ),
         ("--show", Box::new(|o| o.show = Some(String::new()))),
-        ("--source-addrs", Box::new(|o| o.source_addrs = Some("127.0.0.9-127.0.0.1".into()))),
+        (
+            "--source-addrs",
+            Box::new(|o| o.source_addrs = Some("127.0.0.9-127.0.0.1".into())),
+        ),
         ("--calibrate", Box::new(|o| o.calibrate = true)),
         ("--server-pid", Box::new(|o| o.server_pid = Some(0))),
     ];
@@ -143,8 +184,10 @@ async fn bad_options_give_named_errors() {
         assert_eq!(e.option_name(), Some(option), "{e}");
     }
     // A process id with no process behind it is named too (checked before connecting).
-    let mut o = LoadOptions::default();
-    o.server_pid = Some(u32::MAX - 1);
+    let o = LoadOptions {
+        server_pid: Some(u32::MAX - 1),
+        ..LoadOptions::default()
+    };
     let e = run(o).await.unwrap_err();
     assert_eq!(e.option_name(), Some("--server-pid"), "{e}");
 }
@@ -153,7 +196,10 @@ async fn bad_options_give_named_errors() {
 fn calibration_floor_is_positive_and_finite() {
     let floor = measure_floor(600, Duration::from_millis(200)).unwrap();
     assert!(floor.messages > 0);
-    assert!(floor.us_per_message.is_finite() && floor.us_per_message > 0.0, "{floor:?}");
+    assert!(
+        floor.us_per_message.is_finite() && floor.us_per_message > 0.0,
+        "{floor:?}"
+    );
     assert_eq!(floor.message_bytes, 600);
     assert!(measure_floor(0, Duration::from_millis(10)).is_err());
 }

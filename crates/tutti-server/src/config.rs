@@ -36,6 +36,8 @@ pub struct Config {
     pub sound: SoundBackend,
     /// SuperCollider settings (used when `sound = "supercollider"`).
     pub supercollider: SuperColliderConfig,
+    /// The embedded audio engine (used when `sound = "engine"`).
+    pub audio: AudioConfig,
     /// OSC output and input.
     pub osc: OscConfig,
     /// Connection and input limits.
@@ -54,6 +56,18 @@ pub enum SoundBackend {
     Supercollider,
     /// No sound from Tutti; OSC targets only.
     None,
+}
+
+/// The embedded audio engine's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioConfig {
+    /// `auto` (the sound card, or the null sink when there is none), `soundcard` or `null`.
+    pub output: String,
+    /// Record every show to `<data_dir>/recordings/<code>-<time>.wav`.
+    pub record: bool,
+    /// A chain file (TOML, as for `tutti dsp`) for the master chain instead of the default.
+    pub chain: Option<PathBuf>,
 }
 
 /// How to reach scsynth.
@@ -111,6 +125,11 @@ impl Default for Config {
             log: "info".into(),
             auto_start: true,
             sound: SoundBackend::Engine,
+            audio: AudioConfig {
+                output: "auto".into(),
+                record: false,
+                chain: None,
+            },
             supercollider: SuperColliderConfig {
                 server: "127.0.0.1:57110".into(),
                 transport: "udp".into(),
@@ -236,6 +255,12 @@ impl Config {
         }
         if self.limits.resume_grace_s > 86_400 {
             return bad("limits.resume_grace_s", "must be at most 86400 seconds");
+        }
+        if !matches!(self.audio.output.as_str(), "auto" | "soundcard" | "null") {
+            return bad(
+                "audio.output",
+                "must be \"auto\", \"soundcard\" or \"null\"",
+            );
         }
         if !matches!(self.supercollider.transport.as_str(), "udp" | "tcp") {
             return bad("supercollider.transport", "must be \"udp\" or \"tcp\"");

@@ -29,6 +29,9 @@ pub enum ServerError {
     /// OSC set-up failed.
     #[error("osc: {0}")]
     Osc(String),
+    /// Rendering or processing audio failed.
+    #[error("audio: {0}")]
+    Audio(String),
 }
 
 impl ServerError {
@@ -38,6 +41,7 @@ impl ServerError {
             ServerError::Config(_) | ServerError::Piece { .. } => 78, // EX_CONFIG
             ServerError::Store(_) => 74,                              // EX_IOERR
             ServerError::Io { .. } | ServerError::Osc(_) => 71,       // EX_OSERR
+            ServerError::Audio(_) => 65,                              // EX_DATAERR
         }
     }
 

@@ -8,6 +8,7 @@
 //! Must never: hold a lock across `.await`, call SQLite from an async task (the store does
 //! that on its own threads), or let one client's behaviour delay another's.
 
+pub mod audio;
 pub mod config;
 mod error;
 pub mod limits;
@@ -243,6 +244,19 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
             shutdown_rx.clone(),
         ));
     }
+    if config.sound == config::SoundBackend::Engine {
+        if let Some(audio) = outputs.start_engine(
+            &spec,
+            &config.audio,
+            &config.data_dir.join("recordings"),
+            &show_row.code,
+        ) {
+            hub.set_audio(audio.clone());
+            tasks.push(tokio::spawn(
+                audio.run_taps(hub.monitor_tx.clone(), shutdown_rx.clone()),
+            ));
+        }
+    }
     let outputs = Arc::new(outputs);
     tasks.push(tokio::spawn(
         show.clone()
@@ -307,6 +321,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/healthz", get(web::health))
         .route("/metrics", get(web::metrics))
         .route("/live/v1", get(live::upgrade))
+        .route("/live/v1/audio", get(audio::listen))
         .with_state(hub)
 }
 
@@ -342,6 +357,7 @@ async fn stats_task(
                 "display": s.display.load(Relaxed),
                 "pending": s.pending.load(Relaxed),
                 "refused": s.refused.load(Relaxed),
+                "listeners": s.listeners.load(Relaxed),
             },
             "inputs": {
                 "accepted": s.inputs_accepted.load(Relaxed),

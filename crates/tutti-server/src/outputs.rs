@@ -27,6 +27,10 @@ pub struct Outputs {
     /// Why SuperCollider is not running yet (shown on the dashboard).
     sc_problem: Arc<Mutex<Option<String>>>,
     sound: crate::config::SoundBackend,
+    /// The embedded engine, when it is the sound.
+    audio: Option<Arc<crate::audio::AudioOut>>,
+    /// Why the embedded engine is not running, if it is the chosen sound.
+    audio_problem: Option<String>,
 }
 
 impl Outputs {
@@ -47,6 +51,8 @@ impl Outputs {
             sc: Arc::new(OnceLock::new()),
             sc_problem: Arc::new(Mutex::new(None)),
             sound: crate::config::SoundBackend::None,
+            audio: None,
+            audio_problem: None,
         })
     }
 
@@ -108,6 +114,29 @@ impl Outputs {
         })
     }
 
+    /// Start the embedded engine; a failure is reported on the dashboard, not fatal.
+    pub fn start_engine(
+        &mut self,
+        spec: &PieceSpec,
+        cfg: &crate::config::AudioConfig,
+        recordings: &std::path::Path,
+        code: &str,
+    ) -> Option<Arc<crate::audio::AudioOut>> {
+        self.sound = crate::config::SoundBackend::Engine;
+        match crate::audio::AudioOut::start(spec, cfg, recordings, code) {
+            Ok(a) => {
+                let a = Arc::new(a);
+                self.audio = Some(a.clone());
+                Some(a)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the embedded audio engine did not start; the show runs without it");
+                self.audio_problem = Some(e);
+                None
+            }
+        }
+    }
+
     /// The sound backend's state for the dashboard.
     pub fn sound_status(&self) -> serde_json::Value {
         match self.sound {
@@ -128,7 +157,14 @@ impl Outputs {
                     "error": self.sc_problem.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                 }),
             },
-            crate::config::SoundBackend::Engine => serde_json::json!({"backend": "engine"}),
+            crate::config::SoundBackend::Engine => match &self.audio {
+                Some(a) => a.status(),
+                None => serde_json::json!({
+                    "backend": "engine",
+                    "state": "not started",
+                    "error": self.audio_problem,
+                }),
+            },
             crate::config::SoundBackend::None => serde_json::json!({"backend": "none"}),
         }
     }
@@ -137,6 +173,9 @@ impl Outputs {
     pub fn on_tick(&self, spec: &PieceSpec, values: &[f64]) {
         if let Some(sc) = self.sc.get() {
             sc.update(values);
+        }
+        if let Some(a) = &self.audio {
+            a.on_tick(values);
         }
         if self.osc.targets().next().is_some() {
             let mut buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());

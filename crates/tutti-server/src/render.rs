@@ -131,7 +131,23 @@ pub async fn render_scsynth(req: &RenderRequest) -> Result<Timeline, ServerError
         tutti_supercollider::render_show(&spec, &points, duration, &out, rate, &bin)
     })
     .await
-    .map_err(|e| ServerError::Osc(format!("render task failed: {e}")))?
-    .map_err(|e| ServerError::Osc(format!("scsynth render: {e}")))?;
+    .map_err(|e| ServerError::Audio(format!("render task failed: {e}")))?
+    .map_err(|e| ServerError::Audio(format!("scsynth render: {e}")))?;
+    Ok(timeline)
+}
+
+/// `tutti render` with the embedded engine: deterministic (same store, same WAV).
+pub async fn render_engine(req: &RenderRequest) -> Result<Timeline, ServerError> {
+    let timeline = load_timeline(&req.data_dir, req.show.as_deref()).await?;
+    let duration = timeline.points.last().map_or(1.0, |p| p.0 + 1.0);
+    let cfg = tutti_audio::EngineConfig {
+        sample_rate: req.sample_rate,
+        ..tutti_audio::EngineConfig::default()
+    };
+    let frames =
+        tutti_audio::render_piece_offline(&timeline.spec, &cfg, &timeline.points, duration)
+            .map_err(|e| ServerError::Audio(format!("engine render: {e}")))?;
+    tutti_audio::write_wav(&req.out, &frames, req.sample_rate)
+        .map_err(|e| ServerError::Audio(format!("writing {}: {e}", req.out.display())))?;
     Ok(timeline)
 }

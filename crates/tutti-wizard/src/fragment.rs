@@ -173,7 +173,9 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Field<T> {
         let v = serde_json::Value::deserialize(d)?;
         if let serde_json::Value::String(s) = &v {
             if let Some(src) = s.strip_prefix('=') {
-                return Expr::parse(src).map(Field::Expr).map_err(D::Error::custom);
+                return Expr::parse_for_serde(src)
+                    .map(Field::Expr)
+                    .map_err(D::Error::custom);
             }
         }
         T::deserialize(v).map(Field::Lit).map_err(D::Error::custom)

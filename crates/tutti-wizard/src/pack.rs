@@ -93,7 +93,7 @@ pub struct Rule {
     /// Fragments applied in order when it fires.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub then: Vec<Fragment>,
-    /// A warning; `{question_id}` is replaced by that answer.
+    /// A warning; `{question_id}` is replaced by that answer (a choice by its label).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warn: Option<String>,
     /// A conflict the performer must resolve; `{question_id}` as for `warn`.
@@ -146,6 +146,10 @@ fn is_slug(s: &str, max: usize, extra: &[char]) -> bool {
         && c.all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || extra.contains(&ch))
         && s.len() <= max
 }
+
+/// What checking derives: question index by id, category of each question, and the
+/// "asked before" order.
+type Derived = (HashMap<String, usize>, Vec<usize>, Vec<usize>);
 
 struct Checker<'a> {
     file: &'a str,
@@ -236,13 +240,11 @@ impl Checker<'_> {
                         ));
                     }
                 }
-                Fragment::RemoveParam(name) => {
-                    if !is_ident(name, 32) {
-                        return Err(self.invalid(
-                            format!("{path}.remove_param"),
-                            format!("'{name}' is not a parameter name"),
-                        ));
-                    }
+                Fragment::RemoveParam(name) if !is_ident(name, 32) => {
+                    return Err(self.invalid(
+                        format!("{path}.remove_param"),
+                        format!("'{name}' is not a parameter name"),
+                    ));
                 }
                 Fragment::Map(m) => {
                     if !is_ident(&m.param, 32) {
@@ -365,7 +367,7 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn run(mut self) -> Result<(HashMap<String, usize>, Vec<usize>, Vec<usize>), WizardError> {
+    fn run(mut self) -> Result<Derived, WizardError> {
         let d = self.data;
         if d.format != PACK_FORMAT {
             return Err(self.invalid(
@@ -575,10 +577,7 @@ impl Checker<'_> {
         let start = left.iter().position(|&l| l).unwrap_or(0);
         let mut path = vec![start];
         let mut cur = start;
-        loop {
-            let Some(&next) = succ[cur].iter().find(|&&j| left[j]) else {
-                break;
-            };
+        while let Some(&next) = succ[cur].iter().find(|&&j| left[j]) {
             if let Some(p) = path.iter().position(|&x| x == next) {
                 path.drain(..p);
                 path.push(next);

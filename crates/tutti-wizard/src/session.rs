@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tutti_spec::PieceSpec;
 
+use crate::answer::AnswerType;
 use crate::error::WizardError;
 use crate::expr::Value;
 use crate::pack::{Pack, Question};
@@ -315,7 +316,7 @@ impl Session {
                 }
             })
             .collect();
-        let mut maturity = if den == 0 { 100 } else { (100 * num / den) as u8 };
+        let mut maturity = (100 * num).checked_div(den).map_or(100, |m| m as u8);
         if !missing_required.is_empty() {
             maturity = maturity.min(99);
         }
@@ -405,7 +406,11 @@ impl Session {
         let replaced = self.values.insert(q.id.clone(), checked).is_some();
         self.state.answers.insert(q.id.clone(), value);
         self.state.skipped.remove(&q.id);
-        self.state.pending.retain(|p| *p != q.id);
+        // Drop this question, and follow-ups an earlier answer to it queued: they are
+        // queued again below if their condition still holds.
+        self.state
+            .pending
+            .retain(|p| *p != q.id && !q.follow_ups.iter().any(|f| f.ask.contains(p)));
 
         let view = self.view();
         let mut queued = Vec::new();
@@ -512,13 +517,13 @@ impl Session {
             if let Some(w) = &rule.warn {
                 warnings.push(Finding {
                     rule: rule.id.clone(),
-                    message: fill(w, &view.env),
+                    message: fill(pack, w, &view.env),
                 });
             }
             if let Some(c) = &rule.conflict {
                 conflicts.push(Finding {
                     rule: rule.id.clone(),
-                    message: fill(c, &view.env),
+                    message: fill(pack, c, &view.env),
                 });
             }
         }
@@ -540,9 +545,30 @@ impl Session {
     }
 }
 
+/// An answer as people read it: option labels for choices, `yes`/`no`, plain numbers.
+fn display(pack: &Pack, id: &str, v: &Value) -> String {
+    let options = match pack.question(id).map(|q| &q.answer) {
+        Some(AnswerType::Choice { options }) | Some(AnswerType::MultiChoice { options, .. }) => {
+            options
+        }
+        _ => return v.to_string(),
+    };
+    let label = |v: &Value| match v {
+        Value::Str(s) => options
+            .iter()
+            .find(|o| o.value == *s)
+            .map_or_else(|| s.clone(), |o| o.label.clone()),
+        other => other.to_string(),
+    };
+    match v {
+        Value::List(items) => items.iter().map(label).collect::<Vec<_>>().join(", "),
+        other => label(other),
+    }
+}
+
 /// Replace `{question_id}` placeholders with the answers (people-facing rendering).
 /// Braces around anything that is not an identifier stay as they are.
-fn fill(msg: &str, env: &BTreeMap<String, Value>) -> String {
+fn fill(pack: &Pack, msg: &str, env: &BTreeMap<String, Value>) -> String {
     let mut out = String::with_capacity(msg.len());
     let mut rest = msg;
     while let Some(open) = rest.find('{') {
@@ -552,8 +578,9 @@ fn fill(msg: &str, env: &BTreeMap<String, Value>) -> String {
             .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
             .unwrap_or(after.len());
         if name_len > 0 && after[name_len..].starts_with('}') {
-            let v = env.get(&after[..name_len]).cloned().unwrap_or(Value::Null);
-            out.push_str(&v.to_string());
+            let id = &after[..name_len];
+            let v = env.get(id).cloned().unwrap_or(Value::Null);
+            out.push_str(&display(pack, id, &v));
             rest = &after[name_len + 1..];
         } else {
             out.push('{');

@@ -25,8 +25,15 @@ struct Cli {
 enum Command {
     /// Run the server: live hub, pages, OSC, store.
     Serve(ServeArgs),
-    /// Render a recorded show offline to a WAV file.
+    /// Render a recorded show offline to a WAV file (embedded engine, or --scsynth).
     Render(RenderArgs),
+    /// Process audio through a DSP chain: a WAV file, or raw stereo f32 LE with `-`.
+    Dsp(DspArgs),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -40,9 +47,39 @@ enum ConfigCommand {
     Show(ServeArgs),
 }
 
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// DSP kernels and the engine: seconds of audio per CPU second, single core.
+    Audio {
+        /// Seconds of audio per case.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Only cases whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Measurements per case (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+}
+
+#[derive(Args, Clone)]
+struct DspArgs {
+    /// The chain file (TOML).
+    #[arg(long)]
+    chain: PathBuf,
+    /// Input: a WAV file, or `-` for raw stereo f32 little-endian interleaved on stdin.
+    #[arg(long = "in", default_value = "-")]
+    input: String,
+    /// Output: a WAV file (32-bit float), or `-` for raw stereo f32 LE on stdout.
+    #[arg(long = "out", default_value = "-")]
+    output: String,
+}
+
 #[derive(Args, Clone)]
 struct RenderArgs {
-    /// Render with SuperCollider in non-real-time mode (`scsynth -N`).
+    /// Render with SuperCollider in non-real-time mode (`scsynth -N`) instead of the
+    /// embedded engine.
     #[arg(long)]
     scsynth: bool,
     /// Data directory of the store that recorded the show.
@@ -176,11 +213,6 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
 
 async fn render(args: RenderArgs) -> Result<(), ServerError> {
     init_logging("warn");
-    if !args.scsynth {
-        return Err(ServerError::Config(
-            "choose a renderer: --scsynth (SuperCollider non-real-time)".into(),
-        ));
-    }
     let req = tutti_server::render::RenderRequest {
         data_dir: args.data_dir,
         show: args.show,
@@ -188,7 +220,11 @@ async fn render(args: RenderArgs) -> Result<(), ServerError> {
         sample_rate: args.sample_rate,
         scsynth: args.scsynth_bin,
     };
-    let t = tutti_server::render::render_scsynth(&req).await?;
+    let t = if args.scsynth {
+        tutti_server::render::render_scsynth(&req).await?
+    } else {
+        tutti_server::render::render_engine(&req).await?
+    };
     println!(
         "rendered show {} ({} snapshots, {:.0} s) to {}",
         t.code,
@@ -197,6 +233,45 @@ async fn render(args: RenderArgs) -> Result<(), ServerError> {
         args.out.display()
     );
     Ok(())
+}
+
+fn bench_audio(seconds: f64, filter: Option<String>, repeats: usize) -> ExitCode {
+    if !(0.1..=600.0).contains(&seconds) || !(1..=50).contains(&repeats) {
+        eprintln!("tutti bench audio: --seconds must be 0.1–600 and --repeats 1–50");
+        return ExitCode::from(2);
+    }
+    println!("# DSP kernels (stereo 48 kHz, single core, thread CPU time)\n");
+    let results = tutti_dsp::bench::run(&tutti_dsp::bench::BenchOptions {
+        audio_seconds: seconds,
+        filter,
+        repeats,
+    });
+    println!("{}", tutti_dsp::bench::markdown(&results));
+    println!("# Embedded engine: demo voices + master chain\n");
+    println!("| block | CPU per block | share of one core | x real time | latency |\n|---|---|---|---|---|");
+    for block in [256usize, 1024] {
+        let cfg = tutti_audio::EngineConfig {
+            block_frames: block,
+            ..tutti_audio::EngineConfig::default()
+        };
+        match tutti_audio::bench::bench_engine(&cfg, seconds) {
+            Ok(b) => println!(
+                "| {} | {:.1} µs | {:.2} % | {:.0}× | {:?} |",
+                b.block_frames,
+                b.cpu_seconds
+                    / (b.audio_seconds * f64::from(b.sample_rate) / b.block_frames as f64)
+                    * 1e6,
+                b.cpu_fraction * 100.0,
+                b.realtime_factor,
+                b.latency
+            ),
+            Err(e) => {
+                eprintln!("tutti bench audio: {e}");
+                return ExitCode::from(70);
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ServerError> {
@@ -226,5 +301,27 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
+        Command::Dsp(args) => {
+            let input = tutti_dsp::command::Endpoint::parse(&args.input);
+            let output = tutti_dsp::command::Endpoint::parse(&args.output);
+            match tutti_dsp::command::run(&args.chain, &input, &output) {
+                Ok(frames) => {
+                    eprintln!("tutti dsp: {frames} frames");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tutti dsp: {e}");
+                    ExitCode::from(65)
+                }
+            }
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Audio {
+                    seconds,
+                    filter,
+                    repeats,
+                },
+        } => bench_audio(seconds, filter, repeats),
     }
 }

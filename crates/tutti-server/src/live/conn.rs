@@ -125,6 +125,7 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
     state_rx.mark_changed();
     let mut last_seq = 0u64;
     let mut stats_rx: watch::Receiver<Utf8Bytes> = hub.stats_tx.subscribe();
+    let mut monitor_rx: watch::Receiver<Utf8Bytes> = hub.monitor_tx.subscribe();
     let performer = role == Role::Performer;
 
     // Phase 2: read frames, write the newest state.
@@ -153,6 +154,11 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
                 if changed.is_err() { break; }
                 let stats = stats_rx.borrow_and_update().clone();
                 if tx.send(Message::Text(stats)).await.is_err() { break; }
+            }
+            changed = monitor_rx.changed(), if performer => {
+                if changed.is_err() { break; }
+                let frame = monitor_rx.borrow_and_update().clone();
+                if tx.send(Message::Text(frame)).await.is_err() { break; }
             }
             _ = shutdown.changed() => break,
         }

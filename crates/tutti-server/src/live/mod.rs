@@ -33,6 +33,9 @@ pub struct Hub {
     pub stats_tx: watch::Sender<Utf8Bytes>,
     /// Fires once at shutdown.
     pub shutdown: watch::Receiver<bool>,
+    /// The performers' `monitor` frame (levels and spectrum), refreshed 30 times a second.
+    pub monitor_tx: watch::Sender<Utf8Bytes>,
+    audio: std::sync::OnceLock<Arc<crate::audio::AudioOut>>,
     pub(crate) next_performer: AtomicU32,
     connections: AtomicUsize,
     max_connections: usize,
@@ -52,6 +55,8 @@ impl Hub {
             performer_token,
             stats,
             stats_tx: watch::channel(Utf8Bytes::from_static("{}")).0,
+            monitor_tx: watch::channel(Utf8Bytes::from_static("{}")).0,
+            audio: std::sync::OnceLock::new(),
             shutdown,
             next_performer: AtomicU32::new(1),
             connections: AtomicUsize::new(0),
@@ -119,6 +124,16 @@ impl Hub {
             return false;
         }
         a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// Attach the embedded audio engine (once).
+    pub fn set_audio(&self, audio: Arc<crate::audio::AudioOut>) {
+        let _ = self.audio.set(audio);
+    }
+
+    /// The embedded audio engine, when it is the show's sound.
+    pub fn audio(&self) -> Option<Arc<crate::audio::AudioOut>> {
+        self.audio.get().cloned()
     }
 
     /// Open WebSocket connections.

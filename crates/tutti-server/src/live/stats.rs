@@ -18,6 +18,8 @@ pub struct HubStats {
     pub display: AtomicUsize,
     /// Connections that have not joined yet.
     pub pending: AtomicUsize,
+    /// Performers listening to the audio stream.
+    pub listeners: AtomicUsize,
     /// Connections refused with 503 because of `limits.max_connections`.
     pub refused: AtomicU64,
     /// Inputs and votes applied.

@@ -23,6 +23,8 @@ pub fn config(dir: &Path) -> Config {
         ..Config::default()
     };
     cfg.osc.listen = Some("127.0.0.1:0".parse().unwrap());
+    // No sound card on test machines: the engine runs on its null sink.
+    cfg.audio.output = "null".into();
     cfg
 }
 

@@ -238,7 +238,7 @@ fn call(node: &Node, f: Func, args: &[Node], env: &dyn Answers) -> R {
     for a in args {
         vals.push(eval(a, env)?);
     }
-    if vals.iter().any(|v| *v == Value::Null) {
+    if vals.contains(&Value::Null) {
         return Ok(Value::Null);
     }
     let arg = |i: usize| vals.get(i).unwrap_or(&Value::Null);

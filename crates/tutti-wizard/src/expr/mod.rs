@@ -397,7 +397,28 @@ impl Serialize for Expr {
 impl<'de> Deserialize<'de> for Expr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let src = String::deserialize(d)?;
-        Expr::parse(&src).map_err(serde::de::Error::custom)
+        Expr::parse_for_serde(&src).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Expr {
+    /// Parse inside a deserializer: the message leaves out the context, because the
+    /// deserializer's error already carries the field path.
+    pub(crate) fn parse_for_serde(src: &str) -> Result<Expr, String> {
+        parser::parse(src)
+            .map(|root| Expr {
+                src: src.to_string(),
+                root,
+            })
+            .map_err(|e| match e.into_error("", src) {
+                WizardError::Expression {
+                    column,
+                    text,
+                    message,
+                    ..
+                } => format!("column {column} of `{text}`: {message}"),
+                other => other.to_string(),
+            })
     }
 }
 

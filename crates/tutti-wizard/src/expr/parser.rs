@@ -2,7 +2,8 @@
 //! operators of one precedence level are parsed in a loop; recursion happens only for
 //! brackets, lists, calls and unary operators, and is bounded by [`MAX_NESTING`]; the
 //! tree depth is bounded by [`MAX_TREE_DEPTH`], so evaluating and dropping the tree
-//! recurse boundedly too.
+//! recurse boundedly too. A binary node's span is its operator's, so errors point at
+//! the operator.
 //!
 //! Must never: panic on any input, or accept an unknown function or a wrong number of
 //! arguments.
@@ -149,9 +150,8 @@ impl Parser {
     fn or(&mut self) -> Result<Node, ExprError> {
         let mut left = self.and()?;
         while self.is_kw("or") {
-            self.bump();
+            let (_, span) = self.bump();
             let right = self.and()?;
-            let span = join(left.span, right.span);
             left = node(
                 NodeKind::Binary(BinOp::Or, Box::new(left), Box::new(right)),
                 span)?;
@@ -162,9 +162,8 @@ impl Parser {
     fn and(&mut self) -> Result<Node, ExprError> {
         let mut left = self.not()?;
         while self.is_kw("and") {
-            self.bump();
+            let (_, span) = self.bump();
             let right = self.not()?;
-            let span = join(left.span, right.span);
             left = node(
                 NodeKind::Binary(BinOp::And, Box::new(left), Box::new(right)),
                 span)?;
@@ -211,8 +210,9 @@ impl Parser {
         let Some((op, ntoks)) = self.compare_op() else {
             return Ok(left);
         };
-        for _ in 0..ntoks {
-            self.bump();
+        let (_, mut span) = self.bump();
+        if ntoks == 2 {
+            span.end = self.bump().1.end;
         }
         let right = self.sum()?;
         if let Some((_, _)) = self.compare_op() {
@@ -221,7 +221,6 @@ impl Parser {
                 "comparisons cannot be chained; join them with 'and'",
             ));
         }
-        let span = join(left.span, right.span);
         node(
             NodeKind::Binary(op, Box::new(left), Box::new(right)),
             span)
@@ -235,9 +234,8 @@ impl Parser {
                 Tok::Minus => BinOp::Sub,
                 _ => return Ok(left),
             };
-            self.bump();
+            let (_, span) = self.bump();
             let right = self.product()?;
-            let span = join(left.span, right.span);
             left = node(
                 NodeKind::Binary(op, Box::new(left), Box::new(right)),
                 span)?;
@@ -253,9 +251,8 @@ impl Parser {
                 Tok::Percent => BinOp::Rem,
                 _ => return Ok(left),
             };
-            self.bump();
+            let (_, span) = self.bump();
             let right = self.unary()?;
-            let span = join(left.span, right.span);
             left = node(
                 NodeKind::Binary(op, Box::new(left), Box::new(right)),
                 span)?;
@@ -290,9 +287,8 @@ impl Parser {
                 self.enter(span)?;
                 let inner = self.or();
                 self.leave();
-                let mut inner = inner?;
-                let close = self.expect(Tok::RParen, "')' to close '('")?;
-                inner.span = join(span, close);
+                let inner = inner?;
+                self.expect(Tok::RParen, "')' to close '('")?;
                 Ok(inner)
             }
             Tok::LBracket => {

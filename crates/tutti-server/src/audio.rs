@@ -1,0 +1,246 @@
+//! The embedded audio engine as a show's sound: each tick's values become control updates
+//! through the piece's mappings; levels and spectrum go to performers 30 times a second;
+//! performers can listen to the output as PCM over `/live/v1/audio`; a show can be recorded.
+//!
+//! Must never: touch the audio thread except through the engine handle (lock-free), or
+//! stop the show when the engine cannot start (the dashboard says why instead).
+
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{broadcast, watch};
+use tutti_audio::{
+    Engine, EngineConfig, EngineHandle, Output, OutputChoice, PieceControls, Recording,
+};
+use tutti_protocol::{ClientFrame, ErrorCode, FrameError, Role, ServerFrame};
+use tutti_spec::PieceSpec;
+
+use crate::config::AudioConfig;
+use crate::live::Hub;
+
+/// The running engine of a show.
+pub struct AudioOut {
+    handle: EngineHandle,
+    controls: PieceControls,
+    output: Mutex<Option<Output>>,
+    recording: Mutex<Option<Recording>>,
+    /// Mapping targets the engine does not have (reported, skipped).
+    pub unknown_targets: Vec<String>,
+    kind: String,
+    /// PCM chunks for listeners (bounded; a lagging listener skips chunks).
+    pub pcm: broadcast::Sender<Bytes>,
+}
+
+impl AudioOut {
+    /// Start the engine and its output for a piece.
+    pub fn start(
+        spec: &PieceSpec,
+        cfg: &AudioConfig,
+        recordings: &Path,
+        show_code: &str,
+    ) -> Result<AudioOut, String> {
+        let mut engine_cfg = EngineConfig::default();
+        if let Some(chain) = &cfg.chain {
+            let text = std::fs::read_to_string(chain)
+                .map_err(|e| format!("audio.chain {}: {e}", chain.display()))?;
+            let chain_cfg: tutti_audio::tutti_dsp::ChainConfig = toml::from_str(&text)
+                .map_err(|e| format!("audio.chain {}: {e}", chain.display()))?;
+            engine_cfg.master.chain = chain_cfg;
+            engine_cfg.master.base_dir = chain.parent().map(Path::to_path_buf).unwrap_or_default();
+        }
+        let (handle, core) = Engine::new(engine_cfg).map_err(|e| e.to_string())?;
+        let (controls, unknown_targets) = PieceControls::new_lenient(spec);
+        if !unknown_targets.is_empty() {
+            tracing::warn!(targets = ?unknown_targets, "mappings the embedded engine does not have are skipped");
+        }
+        let choice = match cfg.output.as_str() {
+            "soundcard" => OutputChoice::SoundCard,
+            "null" => OutputChoice::Null,
+            _ => OutputChoice::Auto,
+        };
+        let output = Output::start(core, choice).map_err(|e| e.to_string())?;
+        let kind = format!("{:?}", output.kind()).to_lowercase();
+        tracing::info!(output = %kind, "embedded audio engine running");
+        let recording = if cfg.record {
+            std::fs::create_dir_all(recordings)
+                .map_err(|e| format!("creating {}: {e}", recordings.display()))?;
+            let path = recordings.join(format!(
+                "{show_code}-{}.wav",
+                crate::live::show::unix_ms() / 1000
+            ));
+            let r = handle.start_recording(&path).map_err(|e| e.to_string())?;
+            tracing::info!(path = %path.display(), "recording the show");
+            Some(r)
+        } else {
+            None
+        };
+        Ok(AudioOut {
+            handle,
+            controls,
+            output: Mutex::new(Some(output)),
+            recording: Mutex::new(recording),
+            unknown_targets,
+            kind,
+            pcm: broadcast::channel(32).0,
+        })
+    }
+
+    /// Apply one tick's values (in spec order). Never blocks.
+    pub fn on_tick(&self, values: &[f64]) {
+        if let Err(e) = self.controls.apply(&self.handle, values) {
+            tracing::debug!(error = %e, "engine control update refused");
+        }
+    }
+
+    /// The value an engine control is set to (e.g. `drone.amp`).
+    pub fn control(&self, name: &str) -> Option<f32> {
+        let id = self.handle.control_id(name).ok()?;
+        Some(self.handle.get(id))
+    }
+
+    /// State for the dashboard.
+    pub fn status(&self) -> serde_json::Value {
+        let st = self.handle.stats();
+        serde_json::json!({
+            "backend": "engine",
+            "state": "playing",
+            "output": self.kind,
+            "unknown_targets": self.unknown_targets,
+            "recording": self.recording.lock().map(|r| r.is_some()).unwrap_or(false),
+            "blocks": st.blocks,
+            "non_finite_samples": st.non_finite_samples,
+            "swaps": st.swaps,
+        })
+    }
+
+    /// Stop recording and the output.
+    pub fn stop(&self) {
+        if let Some(r) = self
+            .recording
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            match r.stop() {
+                Ok(s) => tracing::info!(
+                    frames = s.frames,
+                    dropped = s.dropped_blocks,
+                    "recording closed"
+                ),
+                Err(e) => tracing::error!(error = %e, "recording could not be closed"),
+            }
+        }
+        if let Some(o) = self.output.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = o.stop();
+        }
+    }
+
+    /// Performers' `monitor` frames (30 Hz) and the PCM stream for listeners, until shutdown.
+    pub async fn run_taps(
+        self: Arc<Self>,
+        monitor_tx: watch::Sender<Utf8Bytes>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(33));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut reader = self.handle.stream_tap().ok();
+        let mut buf = Vec::with_capacity(48_000 * 4 / 10);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            if let Some(frame) = self.handle.latest_monitor() {
+                if let Ok(mut v) = serde_json::to_value(&frame) {
+                    v["type"] = "monitor".into();
+                    monitor_tx.send_replace(Utf8Bytes::from(v.to_string()));
+                }
+            }
+            if let Some(r) = reader.as_mut() {
+                buf.clear();
+                let frames = r.read_pcm(&mut buf, 4800);
+                if frames > 0 && self.pcm.receiver_count() > 0 {
+                    let _ = self.pcm.send(Bytes::copy_from_slice(&buf));
+                }
+            }
+        }
+        self.stop();
+    }
+
+    /// The PCM format of the listen stream.
+    pub fn format_frame(&self) -> String {
+        serde_json::json!({"type": "audio_format", "sample_rate": 48_000, "channels": 2, "encoding": "s16le"})
+            .to_string()
+    }
+}
+
+/// `GET /live/v1/audio`: performers listen to the engine's output. The first frame must be
+/// a performer `join` with the token; then binary frames of 16-bit PCM follow.
+pub async fn listen(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(4096)
+        .on_upgrade(move |socket| listen_socket(socket, hub))
+}
+
+async fn listen_socket(socket: WebSocket, hub: Arc<Hub>) {
+    let (mut tx, mut rx) = socket.split();
+    let err = |e: FrameError| Message::Text(ServerFrame::error(e, None).to_json().into());
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.next()).await;
+    let ok = match first {
+        Ok(Some(Ok(Message::Text(t)))) => match ClientFrame::parse(t.as_str()) {
+            Ok(ClientFrame::Join {
+                role: Role::Performer,
+                token,
+                ..
+            }) => hub.check_performer_token(token.as_deref()),
+            _ => false,
+        },
+        _ => false,
+    };
+    if !ok {
+        let _ = tx
+            .send(err(FrameError::new(
+                ErrorCode::Unauthorized,
+                "listening needs a performer join with the token",
+            )))
+            .await;
+        return;
+    }
+    let Some(audio) = hub.audio() else {
+        let _ = tx
+            .send(err(FrameError::new(
+                ErrorCode::Internal,
+                "the embedded audio engine is not running (sound is not \"engine\")",
+            )))
+            .await;
+        return;
+    };
+    if tx
+        .send(Message::Text(audio.format_frame().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    hub.stats.listeners.fetch_add(1, Relaxed);
+    let mut pcm = audio.pcm.subscribe();
+    let mut shutdown = hub.shutdown.clone();
+    loop {
+        tokio::select! {
+            chunk = pcm.recv() => match chunk {
+                Ok(b) => if tx.send(Message::Binary(b)).await.is_err() { break },
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            msg = rx.next() => if !matches!(msg, Some(Ok(_))) { break },
+            _ = shutdown.changed() => break,
+        }
+    }
+    hub.stats.listeners.fetch_sub(1, Relaxed);
+}
