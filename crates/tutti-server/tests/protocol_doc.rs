@@ -51,6 +51,14 @@ fn server_examples_parse() {
     assert_eq!(stats.len(), 1);
     let v: serde_json::Value = serde_json::from_str(&stats[0]).unwrap();
     assert_eq!(v["type"], "stats");
+    let monitor = blocks("server-monitor");
+    assert_eq!(monitor.len(), 1);
+    let v: serde_json::Value = serde_json::from_str(&monitor[0]).unwrap();
+    assert_eq!(v["type"], "monitor");
+    assert_eq!(v["rms_dbfs"].as_array().unwrap().len(), 2);
+    let audio = blocks("server-audio");
+    let v: serde_json::Value = serde_json::from_str(&audio[0]).unwrap();
+    assert_eq!(v["encoding"], "s16le");
 }
 
 #[test]

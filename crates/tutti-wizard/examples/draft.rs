@@ -8,7 +8,9 @@
 use tutti_wizard::Wizard;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let id = std::env::args().nth(1).unwrap_or_else(|| "electronic".into());
+    let id = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "electronic".into());
     let wizard = Wizard::builtin()?;
     let mut session = wizard.start(&id)?;
     while let Some(q) = session.next_question() {

@@ -138,7 +138,12 @@ impl AnswerType {
                 max_len.unwrap_or(TEXT_MAX_DEFAULT)
             ),
             AnswerType::Number { min, max, unit: u } => {
-                format!("a number from {} to {}{}", fmt_num(*min), fmt_num(*max), unit(u))
+                format!(
+                    "a number from {} to {}{}",
+                    fmt_num(*min),
+                    fmt_num(*max),
+                    unit(u)
+                )
             }
             AnswerType::Integer { unit: u, .. } => {
                 let (lo, hi) = self.integer_bounds();
@@ -246,7 +251,10 @@ impl AnswerType {
         let pick = |options: &[ChoiceOption], s: &str| -> Option<String> {
             let s = s.trim();
             if let Ok(n) = s.parse::<usize>() {
-                return n.checked_sub(1).and_then(|i| options.get(i)).map(|o| o.value.clone());
+                return n
+                    .checked_sub(1)
+                    .and_then(|i| options.get(i))
+                    .map(|o| o.value.clone());
             }
             options
                 .iter()
@@ -278,7 +286,9 @@ impl AnswerType {
             AnswerType::MultiChoice { options, .. } => {
                 let mut out = Vec::new();
                 for part in t.split(',').filter(|p| !p.trim().is_empty()) {
-                    out.push(serde_json::Value::String(pick(options, part).ok_or_else(bad)?));
+                    out.push(serde_json::Value::String(
+                        pick(options, part).ok_or_else(bad)?,
+                    ));
                 }
                 Ok(serde_json::Value::Array(out))
             }

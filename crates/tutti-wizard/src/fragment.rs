@@ -394,8 +394,7 @@ pub enum Fragment {
 }
 
 /// Calls `f(path, expr, wanted type)` for every computed field of a fragment.
-pub(crate) type ExprVisitor<'a> =
-    dyn FnMut(&str, &Expr, Ty) -> Result<(), crate::WizardError> + 'a;
+pub(crate) type ExprVisitor<'a> = dyn FnMut(&str, &Expr, Ty) -> Result<(), crate::WizardError> + 'a;
 
 fn visit<T: FieldValue>(
     field: &Option<Field<T>>,
@@ -698,7 +697,13 @@ fn patch_param(
         "default_choice",
     )?;
     set_opt(&mut param.hysteresis, &pf.hysteresis, env, p, "hysteresis")?;
-    set_opt(&mut param.aggregation, &pf.aggregation, env, p, "aggregation")?;
+    set_opt(
+        &mut param.aggregation,
+        &pf.aggregation,
+        env,
+        p,
+        "aggregation",
+    )?;
     set_opt(&mut param.trim, &pf.trim, env, p, "trim")?;
     if let Some(s) = &pf.smoothing {
         set_opt(

@@ -65,13 +65,28 @@ pub use session::{
 /// The packs shipped with Tutti, as `(file name, JSON text)`, embedded at build time
 /// from the repository's `packs/` directory.
 pub const BUILTIN_PACK_FILES: &[(&str, &str)] = &[
-    ("acoustic.json", include_str!("../../../packs/acoustic.json")),
+    (
+        "acoustic.json",
+        include_str!("../../../packs/acoustic.json"),
+    ),
     ("dance.json", include_str!("../../../packs/dance.json")),
     ("dj-set.json", include_str!("../../../packs/dj-set.json")),
-    ("electronic.json", include_str!("../../../packs/electronic.json")),
-    ("installation.json", include_str!("../../../packs/installation.json")),
-    ("light-visuals.json", include_str!("../../../packs/light-visuals.json")),
-    ("opera-voice.json", include_str!("../../../packs/opera-voice.json")),
+    (
+        "electronic.json",
+        include_str!("../../../packs/electronic.json"),
+    ),
+    (
+        "installation.json",
+        include_str!("../../../packs/installation.json"),
+    ),
+    (
+        "light-visuals.json",
+        include_str!("../../../packs/light-visuals.json"),
+    ),
+    (
+        "opera-voice.json",
+        include_str!("../../../packs/opera-voice.json"),
+    ),
     ("theatre.json", include_str!("../../../packs/theatre.json")),
 ];
 
@@ -131,9 +146,11 @@ impl Wizard {
 
     /// Resume a stored session with its pack.
     pub fn resume(&self, state: SessionState) -> Result<Session, WizardError> {
-        let pack = self.pack(&state.pack).ok_or_else(|| WizardError::UnknownPack {
-            id: error::snippet(&state.pack, 64),
-        })?;
+        let pack = self
+            .pack(&state.pack)
+            .ok_or_else(|| WizardError::UnknownPack {
+                id: error::snippet(&state.pack, 64),
+            })?;
         Session::resume(Arc::clone(pack), state)
     }
 }

@@ -230,7 +230,10 @@ impl Checker<'_> {
                     if !is_ident(&pf.name, 32) {
                         return Err(self.invalid(
                             format!("{path}.{}.name", f.key()),
-                            format!("'{}' is not a parameter name ([a-z][a-z0-9_]{{0,31}})", pf.name),
+                            format!(
+                                "'{}' is not a parameter name ([a-z][a-z0-9_]{{0,31}})",
+                                pf.name
+                            ),
                         ));
                     }
                     if matches!(f, Fragment::Param(_)) && pf.kind.is_none() {
@@ -372,7 +375,10 @@ impl Checker<'_> {
         if d.format != PACK_FORMAT {
             return Err(self.invalid(
                 "format",
-                format!("unsupported pack format {} (this Tutti reads {PACK_FORMAT})", d.format),
+                format!(
+                    "unsupported pack format {} (this Tutti reads {PACK_FORMAT})",
+                    d.format
+                ),
             ));
         }
         if !is_slug(&d.id, 64, &['-']) {
@@ -389,7 +395,10 @@ impl Checker<'_> {
             if stem != d.id {
                 return Err(self.invalid(
                     "id",
-                    format!("'{}' does not match the file name '{file_name}' (expected '{stem}')", d.id),
+                    format!(
+                        "'{}' does not match the file name '{file_name}' (expected '{stem}')",
+                        d.id
+                    ),
                 ));
             }
         }
@@ -410,7 +419,10 @@ impl Checker<'_> {
                 ));
             }
             if cat_index.insert(c.id.clone(), i).is_some() {
-                return Err(self.invalid(format!("{loc}.id"), format!("duplicate category '{}'", c.id)));
+                return Err(self.invalid(
+                    format!("{loc}.id"),
+                    format!("duplicate category '{}'", c.id),
+                ));
             }
             self.text(&format!("{loc}.title"), &c.title, 100, true)?;
             if c.target == 0 {
@@ -431,7 +443,10 @@ impl Checker<'_> {
                 ));
             }
             if self.index.insert(q.id.clone(), i).is_some() {
-                return Err(self.invalid(format!("{loc}.id"), format!("duplicate question id '{}'", q.id)));
+                return Err(self.invalid(
+                    format!("{loc}.id"),
+                    format!("duplicate question id '{}'", q.id),
+                ));
             }
             let Some(&c) = cat_index.get(&q.category) else {
                 return Err(self.invalid(
@@ -464,7 +479,9 @@ impl Checker<'_> {
                     self.expr(w, &format!("{fl}.when"), Ty::Bool)?;
                 }
                 if f.ask.is_empty() {
-                    return Err(self.invalid(format!("{fl}.ask"), "must name at least one question"));
+                    return Err(
+                        self.invalid(format!("{fl}.ask"), "must name at least one question")
+                    );
                 }
                 for (k, id) in f.ask.iter().enumerate() {
                     if !self.index.contains_key(id) {
@@ -491,7 +508,10 @@ impl Checker<'_> {
             if cat.target as usize > n {
                 return Err(self.invalid(
                     format!("{loc}.target"),
-                    format!("is {} but the category has only {n} question(s)", cat.target),
+                    format!(
+                        "is {} but the category has only {n} question(s)",
+                        cat.target
+                    ),
                 ));
             }
         }
@@ -511,7 +531,9 @@ impl Checker<'_> {
                 ));
             }
             if !rule_ids.insert(r.id.as_str()) {
-                return Err(self.invalid(format!("{loc}.id"), format!("duplicate rule id '{}'", r.id)));
+                return Err(
+                    self.invalid(format!("{loc}.id"), format!("duplicate rule id '{}'", r.id))
+                );
             }
             self.expr(&r.when, &format!("{loc}.when"), Ty::Bool)?;
             if r.then.is_empty() && r.warn.is_none() && r.conflict.is_none() {
@@ -740,7 +762,10 @@ impl Pack {
         let text = String::from_utf8(bytes).map_err(|e| WizardError::PackFormat {
             file: name.clone(),
             path: "(file)".into(),
-            message: format!("is not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
+            message: format!(
+                "is not valid UTF-8 (at byte {})",
+                e.utf8_error().valid_up_to()
+            ),
         })?;
         Pack::from_json(&name, &text)
     }

@@ -83,7 +83,9 @@ fn precedence_and_associativity() {
     assert!(is_true("false and false or true"));
     assert!(!is_true("false and (false or true)"));
     assert!(!is_true("not rate == 60"));
-    assert!(is_true("rate >= 60 and phones >= 20000 and network == \"venue_wifi\""));
+    assert!(is_true(
+        "rate >= 60 and phones >= 20000 and network == \"venue_wifi\""
+    ));
     assert!(is_true("(1 < 2) == true"));
     assert_eq!(parse_err("1 < 2 == true").0, 7, "comparisons do not chain");
 }
@@ -94,7 +96,11 @@ fn values_and_operators() {
     assert_eq!(eval("'it\\'s'"), Value::Str("it's".into()));
     assert_eq!(
         eval("[1, 'x'] + [true]"),
-        Value::List(vec![Value::Num(1.0), Value::Str("x".into()), Value::Bool(true)])
+        Value::List(vec![
+            Value::Num(1.0),
+            Value::Str("x".into()),
+            Value::Bool(true)
+        ])
     );
     assert!(is_true("'tempo' in controls"));
     assert!(is_true("'space' not in controls"));
@@ -110,13 +116,19 @@ fn values_and_operators() {
 fn functions() {
     assert!(is_true("answered(rate) and not answered(missing)"));
     assert_eq!(num("len(controls) + len('héllo')"), 7.0);
-    assert!(is_true("contains(controls, 'pitch') and contains(title, 'No.')"));
+    assert!(is_true(
+        "contains(controls, 'pitch') and contains(title, 'No.')"
+    ));
     assert_eq!(num("min(3, 1, 2) + max([4, 9, 2])"), 10.0);
     assert_eq!(num("abs(-2) + round(2.5) + floor(1.9) + ceil(1.1)"), 8.0);
     assert_eq!(num("clamp(rate, 10, 30)"), 30.0);
     assert_eq!(num("pow(2, 10)"), 1024.0);
     assert_eq!(num("if(rate > 30, 1, 2)"), 1.0);
-    assert_eq!(num("if(missing, 1, 2)"), 2.0, "a null condition takes the else branch");
+    assert_eq!(
+        num("if(missing, 1, 2)"),
+        2.0,
+        "a null condition takes the else branch"
+    );
     assert_eq!(num("coalesce(missing, rate, 5)"), 60.0);
     assert_eq!(eval("slug(title)"), Value::Str("murmuration-no-2".into()));
     assert_eq!(eval("slug('¡¡¡')"), Value::Str("piece".into()));
@@ -156,7 +168,10 @@ fn null_propagates_and_logic_is_three_valued() {
 
 #[test]
 fn parse_errors_name_the_column() {
-    assert_eq!(parse_err("rate = 60"), (6, "use '==' to compare ('=' alone)".into()));
+    assert_eq!(
+        parse_err("rate = 60"),
+        (6, "use '==' to compare ('=' alone)".into())
+    );
     let (col, msg) = parse_err("1 +");
     assert_eq!(col, 4);
     assert!(msg.contains("expected a value"), "{msg}");
@@ -221,55 +236,112 @@ fn lookup(id: &str) -> Option<RefInfo> {
         "rate" | "phones" => (Ty::Num, None),
         "title" => (Ty::Str, None),
         "votes" => (Ty::Bool, None),
-        "network" => (Ty::Str, Some(vec!["venue_wifi".to_string(), "mobile_data".to_string()])),
-        "controls" => (Ty::List, Some(vec!["tempo".to_string(), "pitch".to_string()])),
+        "network" => (
+            Ty::Str,
+            Some(vec!["venue_wifi".to_string(), "mobile_data".to_string()]),
+        ),
+        "controls" => (
+            Ty::List,
+            Some(vec!["tempo".to_string(), "pitch".to_string()]),
+        ),
         _ => return None,
     };
     Some(RefInfo { ty, options })
 }
 
 fn check(src: &str) -> Result<Ty, (usize, String)> {
-    Expr::parse(src).unwrap().check(&lookup, "pack.json: rules[0] (id 'r').when").map_err(|e| match e {
-        WizardError::Expression {
-            column,
-            message,
-            context,
-            ..
-        } => {
-            assert_eq!(context, "pack.json: rules[0] (id 'r').when");
-            (column, message)
-        }
-        other => panic!("{other:?}"),
-    })
+    Expr::parse(src)
+        .unwrap()
+        .check(&lookup, "pack.json: rules[0] (id 'r').when")
+        .map_err(|e| match e {
+            WizardError::Expression {
+                column,
+                message,
+                context,
+                ..
+            } => {
+                assert_eq!(context, "pack.json: rules[0] (id 'r').when");
+                (column, message)
+            }
+            other => panic!("{other:?}"),
+        })
 }
 
 #[test]
 fn load_time_checks() {
-    assert_eq!(check("rate >= 60 and phones >= 20000 and network == 'venue_wifi'"), Ok(Ty::Bool));
+    assert_eq!(
+        check("rate >= 60 and phones >= 20000 and network == 'venue_wifi'"),
+        Ok(Ty::Bool)
+    );
     assert_eq!(check("if(votes, rate, 2)"), Ok(Ty::Num));
     assert_eq!(check("coalesce(rate, title)"), Ok(Ty::Any));
-    assert_eq!(check("network in ['venue_wifi', 'mobile_data']"), Ok(Ty::Bool));
-    assert_eq!(check("'tempo' in controls and contains(controls, 'pitch')"), Ok(Ty::Bool));
+    assert_eq!(
+        check("network in ['venue_wifi', 'mobile_data']"),
+        Ok(Ty::Bool)
+    );
+    assert_eq!(
+        check("'tempo' in controls and contains(controls, 'pitch')"),
+        Ok(Ty::Bool)
+    );
     assert_eq!(check("str(rate) + ' Hz'"), Ok(Ty::Str));
 
-    assert_eq!(check("rate > 1 and ratee > 2"), Err((14, "unknown question 'ratee'".into())));
+    assert_eq!(
+        check("rate > 1 and ratee > 2"),
+        Err((14, "unknown question 'ratee'".into()))
+    );
     assert_eq!(
         check("network == 'venue-wifi'"),
         Err((12, "'venue-wifi' is not an option of question 'network' (options: venue_wifi, mobile_data)".into()))
     );
-    assert!(check("network in ['wifi']").unwrap_err().1.contains("not an option"));
-    assert!(check("'drums' in controls").unwrap_err().1.contains("not an option of question 'controls'"));
-    assert!(check("contains(controls, 'drums')").unwrap_err().1.contains("not an option"));
-    assert_eq!(check("rate == '60'"), Err((6, "comparing a number with text is never true".into())));
-    assert!(check("rate == null").unwrap_err().1.contains("use answered(q)"));
-    assert_eq!(check("title + 1"), Err((7, "'+' cannot combine text and a number".into())));
-    assert!(check("votes and rate").unwrap_err().1.contains("cannot combine"));
-    assert!(check("not rate").unwrap_err().1.contains("'not' needs true/false"));
-    assert!(check("slug(rate)").unwrap_err().1.contains("slug() needs text as argument 1"));
-    assert!(check("min(rate, title)").unwrap_err().1.contains("argument 2"));
-    assert!(check("if(rate, 1, 2)").unwrap_err().1.contains("if() needs true/false"));
+    assert!(check("network in ['wifi']")
+        .unwrap_err()
+        .1
+        .contains("not an option"));
+    assert!(check("'drums' in controls")
+        .unwrap_err()
+        .1
+        .contains("not an option of question 'controls'"));
+    assert!(check("contains(controls, 'drums')")
+        .unwrap_err()
+        .1
+        .contains("not an option"));
+    assert_eq!(
+        check("rate == '60'"),
+        Err((6, "comparing a number with text is never true".into()))
+    );
+    assert!(check("rate == null")
+        .unwrap_err()
+        .1
+        .contains("use answered(q)"));
+    assert_eq!(
+        check("title + 1"),
+        Err((7, "'+' cannot combine text and a number".into()))
+    );
+    assert!(check("votes and rate")
+        .unwrap_err()
+        .1
+        .contains("cannot combine"));
+    assert!(check("not rate")
+        .unwrap_err()
+        .1
+        .contains("'not' needs true/false"));
+    assert!(check("slug(rate)")
+        .unwrap_err()
+        .1
+        .contains("slug() needs text as argument 1"));
+    assert!(check("min(rate, title)")
+        .unwrap_err()
+        .1
+        .contains("argument 2"));
+    assert!(check("if(rate, 1, 2)")
+        .unwrap_err()
+        .1
+        .contains("if() needs true/false"));
     assert!(check("rate in 5").unwrap_err().1.contains("needs a list"));
-    assert_eq!(Expr::parse("rate + phones * rate").unwrap().references(), ["rate", "phones"]);
+    assert_eq!(
+        Expr::parse("rate + phones * rate").unwrap().references(),
+        ["rate", "phones"]
+    );
 }
 
 #[test]

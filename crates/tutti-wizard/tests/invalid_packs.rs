@@ -35,7 +35,10 @@ fn refused(f: impl FnOnce(&mut Json)) -> WizardError {
     match load(&v) {
         Ok(_) => panic!("accepted: {v:#}"),
         Err(e) => {
-            assert!(e.to_string().starts_with("tiny.json: "), "the file is not named: {e}");
+            assert!(
+                e.to_string().starts_with("tiny.json: "),
+                "the file is not named: {e}"
+            );
             e
         }
     }
@@ -153,7 +156,10 @@ fn cycles_are_refused() {
     });
     let (_, msg) = invalid(&e);
     assert!(msg.contains("cycle"), "{e}");
-    assert!(msg.contains("'rate'") && msg.contains("'votes'") && msg.contains("'net'"), "{e}");
+    assert!(
+        msg.contains("'rate'") && msg.contains("'votes'") && msg.contains("'net'"),
+        "{e}"
+    );
     let e = refused(|v| {
         v["questions"][0]["follow_ups"] = json!([{"ask": ["net"]}]);
         v["questions"][1]["follow_ups"] = json!([{"ask": ["rate"]}]);
@@ -196,7 +202,10 @@ fn expression_errors_name_the_rule_and_column() {
     let e = refused(|v| v["rules"][1]["when"] = json!("avg(rate) > 1"));
     assert!(format_err(&e).1.contains("unknown function 'avg'"), "{e}");
     let e = refused(|v| v["rules"][1]["when"] = json!("len(rate, net)"));
-    assert!(format_err(&e).1.contains("len() takes 1 argument, got 2"), "{e}");
+    assert!(
+        format_err(&e).1.contains("len() takes 1 argument, got 2"),
+        "{e}"
+    );
     let e = refused(|v| v["rules"][1]["when"] = json!("net == \"wi-fi\""));
     let (_, col, msg) = expr_err(&e);
     assert_eq!(col, 8);
@@ -204,7 +213,10 @@ fn expression_errors_name_the_rule_and_column() {
     let e = refused(|v| v["rules"][1]["when"] = json!("rate + 1"));
     let (loc, msg) = invalid(&e);
     assert_eq!(loc, "rules[1] (id 'load').when");
-    assert!(msg.contains("gives a number, but true/false is needed"), "{e}");
+    assert!(
+        msg.contains("gives a number, but true/false is needed"),
+        "{e}"
+    );
     let e = refused(|v| v["questions"][2]["depends_on"] = json!("net == 1"));
     let (ctx, _, _) = expr_err(&e);
     assert_eq!(ctx, "tiny.json: questions[2] (id 'votes').depends_on");
@@ -230,16 +242,21 @@ fn semantic_checks() {
     let e = refused(|v| v["categories"][1]["target"] = json!(0));
     assert!(invalid(&e).1.contains("at least 1"), "{e}");
     let e = refused(|v| v["id"] = json!("other"));
-    assert!(invalid(&e).1.contains("does not match the file name"), "{e}");
+    assert!(
+        invalid(&e).1.contains("does not match the file name"),
+        "{e}"
+    );
     let e = refused(|v| v["format"] = json!(2));
     assert_eq!(invalid(&e).0, "format");
     let e = refused(|v| v["questions"][0]["id"] = json!("not"));
     assert!(invalid(&e).1.contains("keyword"), "{e}");
     let e = refused(|v| v["questions"][0]["id"] = json!("Rate"));
     assert_eq!(invalid(&e).0, "questions[0] (id 'Rate').id");
-    let e = refused(|v| v["questions"][0]["answer"] = json!({"type": "number", "min": 5, "max": 5}));
+    let e =
+        refused(|v| v["questions"][0]["answer"] = json!({"type": "number", "min": 5, "max": 5}));
     assert!(invalid(&e).0.ends_with(".answer.max"), "{e}");
-    let e = refused(|v| v["questions"][1]["answer"]["options"] = json!([{"value": "a", "label": "A"}]));
+    let e =
+        refused(|v| v["questions"][1]["answer"]["options"] = json!([{"value": "a", "label": "A"}]));
     assert!(invalid(&e).1.contains("2–32 options"), "{e}");
     let e = refused(|v| v["rules"][1] = json!({"id": "noop", "when": "true"}));
     assert!(invalid(&e).1.contains("does nothing"), "{e}");
@@ -249,9 +266,12 @@ fn semantic_checks() {
     assert!(msg.contains("params[0].max"), "{e}");
     let e = refused(|v| v["base"] = json!([]));
     assert!(invalid(&e).1.contains("needs 1–32 parameters"), "{e}");
-    let e = refused(|v| v["rules"][0]["then"] = json!([{"param": {"name": "x", "min": 0, "max": 1}}]));
+    let e =
+        refused(|v| v["rules"][0]["then"] = json!([{"param": {"name": "x", "min": 0, "max": 1}}]));
     assert!(invalid(&e).0.ends_with("then[0].param.kind"), "{e}");
-    let e = refused(|v| v["rules"][0]["then"] = json!([{"map": {"param": "level", "target": "drone"}}]));
+    let e = refused(|v| {
+        v["rules"][0]["then"] = json!([{"map": {"param": "level", "target": "drone"}}])
+    });
     assert!(invalid(&e).1.contains("voice.control"), "{e}");
 }
 
@@ -267,22 +287,34 @@ fn directories_name_the_bad_file() {
     let mut bad = valid();
     bad["id"] = json!("broken");
     bad["questions"][0]["answer"]["max"] = json!("sixty");
-    std::fs::write(dir.path().join("broken.json"), serde_json::to_string(&bad).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("broken.json"),
+        serde_json::to_string(&bad).unwrap(),
+    )
+    .unwrap();
     let e = Pack::load_dir(dir.path()).unwrap_err();
     assert!(
-        e.to_string().starts_with("broken.json: questions[0] (id 'rate').answer"),
+        e.to_string()
+            .starts_with("broken.json: questions[0] (id 'rate').answer"),
         "{e}"
     );
     std::fs::remove_file(dir.path().join("broken.json")).unwrap();
 
     std::fs::write(dir.path().join("bytes.json"), [b'{', 0xff, 0xfe, b'}']).unwrap();
     let e = Pack::load_dir(dir.path()).unwrap_err();
-    assert_eq!(e.to_string(), "bytes.json: (file): is not valid UTF-8 (at byte 1)");
+    assert_eq!(
+        e.to_string(),
+        "bytes.json: (file): is not valid UTF-8 (at byte 1)"
+    );
     std::fs::remove_file(dir.path().join("bytes.json")).unwrap();
 
     std::fs::write(dir.path().join("huge.json"), vec![b' '; (1 << 20) + 1]).unwrap();
     let e = Pack::load_dir(dir.path()).unwrap_err();
-    assert!(e.to_string().starts_with("huge.json: (file): is 1048577 bytes"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("huge.json: (file): is 1048577 bytes"),
+        "{e}"
+    );
     std::fs::remove_file(dir.path().join("huge.json")).unwrap();
 
     let e = Pack::load_dir(dir.path().join("missing")).unwrap_err();

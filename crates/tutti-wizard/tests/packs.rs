@@ -74,7 +74,10 @@ fn embedded_packs_equal_the_files_on_disk() {
         "every file in packs/ must be embedded in BUILTIN_PACK_FILES"
     );
     for ((name, a), (_, b)) in embedded.iter().zip(&on_disk) {
-        assert!(a == b, "{name}: the embedded copy differs from packs/{name}");
+        assert!(
+            a == b,
+            "{name}: the embedded copy differs from packs/{name}"
+        );
     }
     let loaded = Pack::load_dir(packs_dir()).expect("packs/ loads");
     let builtin = builtin_packs().unwrap();
@@ -111,7 +114,11 @@ fn pick(answer: &AnswerType, example: &Json, how: Pick) -> Json {
         }
         (_, AnswerType::Number { min, max, .. }) => json!(if hi { *max } else { *min }),
         (_, AnswerType::Integer { min, max, .. }) => {
-            json!(if hi { max.unwrap_or(1000) } else { min.unwrap_or(0) })
+            json!(if hi {
+                max.unwrap_or(1000)
+            } else {
+                min.unwrap_or(0)
+            })
         }
         (_, AnswerType::Boolean) => json!(hi),
         (_, AnswerType::Choice { options }) => {
@@ -136,7 +143,9 @@ fn pick(answer: &AnswerType, example: &Json, how: Pick) -> Json {
 /// Answer every question the session offers, evaluating after each answer.
 fn scripted_run(pack: &Arc<Pack>, how: Pick) -> Session {
     let mut s = Session::new(Arc::clone(pack));
-    let first = s.evaluate().unwrap_or_else(|e| panic!("{}: empty draft: {e}", pack.id()));
+    let first = s
+        .evaluate()
+        .unwrap_or_else(|e| panic!("{}: empty draft: {e}", pack.id()));
     first.spec.validate().unwrap();
     let mut asked = 0;
     while let Some(q) = s.next_question() {
@@ -150,7 +159,11 @@ fn scripted_run(pack: &Arc<Pack>, how: Pick) -> Session {
         tutti_audio::PieceControls::new(&ev.spec)
             .unwrap_or_else(|e| panic!("{} {how:?}: after {id}: {e}", pack.id()));
         asked += 1;
-        assert!(asked <= pack.questions().len(), "{}: asks forever", pack.id());
+        assert!(
+            asked <= pack.questions().len(),
+            "{}: asks forever",
+            pack.id()
+        );
     }
     s
 }
@@ -184,7 +197,10 @@ fn example_answers_reach_full_coverage_and_a_valid_draft() {
         assert!(ev.spec.params.len() >= 2, "{}: {:?}", pack.id(), ev.spec);
         let title = s.answers()["title"].as_str().unwrap();
         assert_eq!(ev.spec.title, title);
-        assert_eq!(ev.spec.tick_hz as f64, s.answers()["tick_rate"].as_f64().unwrap());
+        assert_eq!(
+            ev.spec.tick_hz as f64,
+            s.answers()["tick_rate"].as_f64().unwrap()
+        );
         assert!(ev.fired_rules.iter().any(|r| r == "identity"));
     }
 }
@@ -216,11 +232,23 @@ fn sixty_hz_with_twenty_thousand_phones_on_venue_wifi_is_a_conflict() {
             .iter()
             .find(|c| c.rule == "wifi-60hz-crowd")
             .unwrap_or_else(|| panic!("{}: no conflict: {:?}", pack.id(), ev.conflicts));
-        assert!(c.message.contains("60 Hz") && c.message.contains("20000 phones"), "{}", c.message);
+        assert!(
+            c.message.contains("60 Hz") && c.message.contains("20000 phones"),
+            "{}",
+            c.message
+        );
         assert!(!ev.is_ready());
         // The draft is still valid, with phone updates capped for the crowd.
-        assert!(ev.spec.state_hz <= 10 && ev.spec.input_rate <= 5, "{}", pack.id());
-        for (tick, phones, net) in [(30, 20_000, "venue_wifi"), (60, 19_999, "venue_wifi"), (60, 20_000, "dedicated_wifi")] {
+        assert!(
+            ev.spec.state_hz <= 10 && ev.spec.input_rate <= 5,
+            "{}",
+            pack.id()
+        );
+        for (tick, phones, net) in [
+            (30, 20_000, "venue_wifi"),
+            (60, 19_999, "venue_wifi"),
+            (60, 20_000, "dedicated_wifi"),
+        ] {
             let ev = run(tick, phones, net);
             assert!(
                 ev.conflicts.iter().all(|c| c.rule != "wifi-60hz-crowd"),
@@ -241,7 +269,9 @@ fn random_value(answer: &AnswerType, r: &mut u64) -> Json {
     };
     let unit = |x: u64| (x >> 11) as f64 / (1u64 << 53) as f64;
     match answer {
-        AnswerType::Text { .. } => json!(["Piece", "Ünïcode ✓", "a-b c", "x"][(next() % 4) as usize]),
+        AnswerType::Text { .. } => {
+            json!(["Piece", "Ünïcode ✓", "a-b c", "x"][(next() % 4) as usize])
+        }
         AnswerType::Number { min, max, .. } => json!(min + unit(next()) * (max - min)),
         AnswerType::Integer { min, max, .. } => {
             let lo = min.unwrap_or(0);
@@ -249,7 +279,9 @@ fn random_value(answer: &AnswerType, r: &mut u64) -> Json {
             json!(lo + (next() % ((hi - lo) as u64 + 1)) as i64)
         }
         AnswerType::Boolean => json!(next() % 2 == 0),
-        AnswerType::Choice { options } => json!(options[(next() % options.len() as u64) as usize].value),
+        AnswerType::Choice { options } => {
+            json!(options[(next() % options.len() as u64) as usize].value)
+        }
         AnswerType::MultiChoice { options, min, max } => {
             let lo = min.map_or(1, |m| m as usize);
             let hi = max.map_or(options.len(), |m| m as usize);

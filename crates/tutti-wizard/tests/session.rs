@@ -131,7 +131,11 @@ fn depends_on_gates_questions_and_answers_stop_counting_when_it_turns_false() {
     assert!(s.answers().contains_key("q4"));
     // And counts again when the condition holds again.
     s.answer("q1", json!(30)).unwrap();
-    assert!(s.evaluate().unwrap().fired_rules.contains(&"detail".to_string()));
+    assert!(s
+        .evaluate()
+        .unwrap()
+        .fired_rules
+        .contains(&"detail".to_string()));
 }
 
 #[test]
@@ -166,7 +170,10 @@ fn coverage_and_maturity() {
 fn skipping_and_clearing() {
     let mut s = Session::new(tiny());
     let err = s.skip("q6").unwrap_err();
-    assert!(matches!(err, WizardError::Required { ref question } if question == "q6"), "{err}");
+    assert!(
+        matches!(err, WizardError::Required { ref question } if question == "q6"),
+        "{err}"
+    );
     s.skip("q1").unwrap();
     assert_eq!(next(&s).as_deref(), Some("q2"));
     // A skipped question is not asked, but may still be answered.
@@ -194,11 +201,19 @@ fn rules_draft_the_spec_and_raise_conflicts() {
     assert_eq!(ev.spec.tick_hz, 55);
     let vote = &ev.spec.params[ev.spec.param_index("vote").unwrap()];
     assert_eq!(vote.label.as_deref(), Some("Which way"));
-    let zones: Vec<(&str, f64)> = ev.spec.zones.iter().map(|z| (z.name.as_str(), z.weight)).collect();
+    let zones: Vec<(&str, f64)> = ev
+        .spec
+        .zones
+        .iter()
+        .map(|z| (z.name.as_str(), z.weight))
+        .collect();
     assert_eq!(zones, [("back", 2.0), ("front", 2.0)]);
     assert_eq!(ev.conflicts.len(), 1);
     assert_eq!(ev.conflicts[0].rule, "mobile-fast");
-    assert_eq!(ev.conflicts[0].message, "55.4 Hz on Mobile data", "choices show their label");
+    assert_eq!(
+        ev.conflicts[0].message, "55.4 Hz on Mobile data",
+        "choices show their label"
+    );
     assert!(!ev.is_ready());
     assert_eq!(ev.fired_rules, ["rate", "zones", "vote", "mobile-fast"]);
 }
@@ -218,19 +233,47 @@ fn answers_are_validated_against_their_type() {
         other => panic!("expected an invalid answer, got {other:?}"),
     };
     expect(s.answer("q1", json!(61)), "q1", "a number from 10 to 60 Hz");
-    expect(s.answer("q1", json!("fast")), "q1", "a number from 10 to 60 Hz");
+    expect(
+        s.answer("q1", json!("fast")),
+        "q1",
+        "a number from 10 to 60 Hz",
+    );
     expect(s.answer("q1", json!(null)), "q1", "a number");
     expect(s.answer("q2", json!("yes")), "q2", "true or false");
     expect(s.answer("q3", json!("cable")), "q3", "one of: wifi, mobile");
-    expect(s.answer("q5", json!("")), "q5", "text of 1 to 10 characters");
-    expect(s.answer("q5", json!("eleven chars")), "q5", "text of 1 to 10");
+    expect(
+        s.answer("q5", json!("")),
+        "q5",
+        "text of 1 to 10 characters",
+    );
+    expect(
+        s.answer("q5", json!("eleven chars")),
+        "q5",
+        "text of 1 to 10",
+    );
     expect(s.answer("q5", json!("a\u{7}b")), "q5", "text");
-    expect(s.answer("q6", json!(["front"])), "q6", "a list of 2 to 3 different options");
-    expect(s.answer("q6", json!(["front", "front"])), "q6", "different options");
-    expect(s.answer("q6", json!(["front", "stage"])), "q6", "front, middle, back");
+    expect(
+        s.answer("q6", json!(["front"])),
+        "q6",
+        "a list of 2 to 3 different options",
+    );
+    expect(
+        s.answer("q6", json!(["front", "front"])),
+        "q6",
+        "different options",
+    );
+    expect(
+        s.answer("q6", json!(["front", "stage"])),
+        "q6",
+        "front, middle, back",
+    );
     expect(s.answer("q6", json!("front,back")), "q6", "a list");
     s.answer("q1", json!(20)).unwrap();
-    expect(s.answer("q4", json!(2.5)), "q4", "a whole number from 1 to 5");
+    expect(
+        s.answer("q4", json!(2.5)),
+        "q4",
+        "a whole number from 1 to 5",
+    );
     expect(s.answer("q4", json!(6)), "q4", "a whole number from 1 to 5");
     s.answer("q4", json!(5.0)).unwrap();
     let err = s.answer("nope", json!(1)).unwrap_err();
@@ -278,11 +321,17 @@ fn sessions_store_and_resume() {
 
     let wizard = Wizard::new(vec![(*pack).clone()]).unwrap();
     assert_eq!(wizard.resume(state.clone()).unwrap(), s);
-    assert!(matches!(wizard.start("nope"), Err(WizardError::UnknownPack { .. })));
+    assert!(matches!(
+        wizard.start("nope"),
+        Err(WizardError::UnknownPack { .. })
+    ));
 
     let mut other = state.clone();
     other.pack = "electronic".into();
-    assert!(matches!(Session::resume(Arc::clone(&pack), other), Err(WizardError::Resume { .. })));
+    assert!(matches!(
+        Session::resume(Arc::clone(&pack), other),
+        Err(WizardError::Resume { .. })
+    ));
     let mut bad = state.clone();
     bad.answers.insert("q1".into(), json!(1000));
     let err = Session::resume(Arc::clone(&pack), bad).unwrap_err();
@@ -301,7 +350,10 @@ fn sessions_store_and_resume() {
 fn the_wizard_refuses_two_packs_with_one_id() {
     let p = (*tiny()).clone();
     let err = Wizard::new(vec![p.clone(), p]).unwrap_err();
-    assert!(matches!(err, WizardError::DuplicatePack { ref id, .. } if id == "tiny"), "{err}");
+    assert!(
+        matches!(err, WizardError::DuplicatePack { ref id, .. } if id == "tiny"),
+        "{err}"
+    );
     let w = Wizard::builtin().unwrap();
     assert_eq!(w.packs().len(), 8);
     let s = w.start("electronic").unwrap();

@@ -179,11 +179,7 @@ fn binary(
             if ta.concrete() && tb.concrete() && ta != tb {
                 return Err(ExprError::new(
                     node.span,
-                    format!(
-                        "comparing {} with {} is never true",
-                        ta.name(),
-                        tb.name()
-                    ),
+                    format!("comparing {} with {} is never true", ta.name(), tb.name()),
                 ));
             }
             if let Some(q) = options_of(a, lookup) {
@@ -195,7 +191,8 @@ fn binary(
             Ok(Ty::Bool)
         }
         BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-            let ok = (ta.fits(Ty::Num) && tb.fits(Ty::Num)) || (ta.fits(Ty::Str) && tb.fits(Ty::Str));
+            let ok =
+                (ta.fits(Ty::Num) && tb.fits(Ty::Num)) || (ta.fits(Ty::Str) && tb.fits(Ty::Str));
             if ok {
                 Ok(Ty::Bool)
             } else {

@@ -65,7 +65,15 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<(Tok, Span)>, ExprError> {
             it.next();
             continue;
         }
-        let single = |t: Tok| (t, Span { start, end: start + 1 });
+        let single = |t: Tok| {
+            (
+                t,
+                Span {
+                    start,
+                    end: start + 1,
+                },
+            )
+        };
         let tok = match c {
             '(' | ')' | '[' | ']' | ',' | '+' | '-' | '*' | '/' | '%' => {
                 it.next();

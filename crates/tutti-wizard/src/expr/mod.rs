@@ -288,11 +288,7 @@ impl ExprError {
 
     pub(crate) fn into_error(self, context: &str, src: &str) -> WizardError {
         let start = self.span.start.min(src.len());
-        let column = src
-            .char_indices()
-            .take_while(|(i, _)| *i < start)
-            .count()
-            + 1;
+        let column = src.char_indices().take_while(|(i, _)| *i < start).count() + 1;
         WizardError::Expression {
             context: context.to_string(),
             column,

@@ -42,8 +42,10 @@ pub(crate) fn parse(src: &str) -> Result<Node, ExprError> {
     let node = p.or()?;
     let (tok, span) = p.peek();
     if *tok != Tok::Eof {
-        let msg = if matches!(tok, Tok::EqEq | Tok::Ne | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge)
-            || matches!(tok, Tok::Ident(k) if k == "in")
+        let msg = if matches!(
+            tok,
+            Tok::EqEq | Tok::Ne | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge
+        ) || matches!(tok, Tok::Ident(k) if k == "in")
         {
             "comparisons cannot be chained; join them with 'and'".to_string()
         } else {
@@ -154,7 +156,8 @@ impl Parser {
             let right = self.and()?;
             left = node(
                 NodeKind::Binary(BinOp::Or, Box::new(left), Box::new(right)),
-                span)?;
+                span,
+            )?;
         }
         Ok(left)
     }
@@ -166,7 +169,8 @@ impl Parser {
             let right = self.not()?;
             left = node(
                 NodeKind::Binary(BinOp::And, Box::new(left), Box::new(right)),
-                span)?;
+                span,
+            )?;
         }
         Ok(left)
     }
@@ -179,9 +183,7 @@ impl Parser {
             self.leave();
             let inner = inner?;
             let span = join(s, inner.span);
-            return node(
-                NodeKind::Unary(UnOp::Not, Box::new(inner)),
-                span);
+            return node(NodeKind::Unary(UnOp::Not, Box::new(inner)), span);
         }
         self.compare()
     }
@@ -221,9 +223,7 @@ impl Parser {
                 "comparisons cannot be chained; join them with 'and'",
             ));
         }
-        node(
-            NodeKind::Binary(op, Box::new(left), Box::new(right)),
-            span)
+        node(NodeKind::Binary(op, Box::new(left), Box::new(right)), span)
     }
 
     fn sum(&mut self) -> Result<Node, ExprError> {
@@ -236,9 +236,7 @@ impl Parser {
             };
             let (_, span) = self.bump();
             let right = self.product()?;
-            left = node(
-                NodeKind::Binary(op, Box::new(left), Box::new(right)),
-                span)?;
+            left = node(NodeKind::Binary(op, Box::new(left), Box::new(right)), span)?;
         }
     }
 
@@ -253,9 +251,7 @@ impl Parser {
             };
             let (_, span) = self.bump();
             let right = self.unary()?;
-            left = node(
-                NodeKind::Binary(op, Box::new(left), Box::new(right)),
-                span)?;
+            left = node(NodeKind::Binary(op, Box::new(left), Box::new(right)), span)?;
         }
     }
 
@@ -271,9 +267,7 @@ impl Parser {
                 return node(NodeKind::Lit(Value::Num(-n)), join(s, inner.span));
             }
             let span = join(s, inner.span);
-            return node(
-                NodeKind::Unary(UnOp::Neg, Box::new(inner)),
-                span);
+            return node(NodeKind::Unary(UnOp::Neg, Box::new(inner)), span);
         }
         self.primary()
     }
@@ -321,10 +315,7 @@ impl Parser {
             let known: Vec<&str> = Func::ALL.iter().map(|(n, ..)| *n).collect();
             return Err(ExprError::new(
                 name_span,
-                format!(
-                    "unknown function '{name}' (known: {})",
-                    known.join(", ")
-                ),
+                format!("unknown function '{name}' (known: {})", known.join(", ")),
             ));
         };
         self.bump(); // '('
