@@ -2,7 +2,8 @@
 // from the URL fragment `#token=...` (then removed from the address bar) or the form, kept in
 // sessionStorage. Per parameter: live value, raw aggregate, participation, agreement, histogram or
 // vote shares, active overrides with release buttons, and an override form. Global: session
-// start/pause/resume/end, reset, bypass; the `stats` frame; every command's ack or error.
+// start/pause/resume/end, reset, bypass; the `stats` frame; every command's ack or error; the
+// Sound panel (backend, levels, spectrum, Listen: web/audio/sound-panel.js) fed by `monitor`.
 //
 // Test hooks:
 //   #conn                 connection state text: connecting | live | reconnecting | offline
@@ -13,8 +14,12 @@
 //     ul.ovr-list li[data-mode=MODE] button  (release one)   button.release-all
 //   #token-form #token-input   #start #pause #resume #end #reset (#end/#reset: click twice)
 //   #bypass (aria-pressed)  #status #participants #stats #log (li[data-status=ok|error|lost|pending])
+//   #sound[data-backend]  #sound-engine (hidden unless the engine is the sound)  #sound-error
+//   #meter-l #meter-r [data-rms-dbfs] (latest RMS, 0.1 dB)  #spectrum (canvas)  #sound-summary
+//   #listen (aria-pressed)  #listen-state[data-state=off|connecting|buffering|playing|closed|error]
 
 import { LiveClient } from './live.js';
+import { soundPanel } from './audio/sound-panel.js';
 import {
   h, svg, setText, fmt, pct, position, decimals, queryParam, scheduler, toaster, showConn,
   describeError, shareBars,
@@ -30,6 +35,24 @@ let client = null;
 let latest = null;
 let status = null;
 let bypass = false;
+let currentToken = null;
+const sound = soundPanel($, () => currentToken);
+
+// LiveClient passes on the frames it knows; performers also get `monitor` (~30 a second).
+class PerformerClient extends LiveClient {
+  _receive(text) {
+    if (typeof text === 'string' && text.includes('"type":"monitor"')) {
+      let msg = null;
+      try { msg = JSON.parse(text); } catch { /* handled below */ }
+      if (msg?.type === 'monitor') {
+        this.lastRx = performance.now();
+        this._emit('monitor', msg);
+        return undefined;
+      }
+    }
+    return super._receive(text);
+  }
+}
 
 // ---- token ----
 function storedToken() {
@@ -46,6 +69,7 @@ function saveToken(t) {
 }
 
 function askToken(message) {
+  sound.stopListening();
   $('dash').hidden = true;
   $('token-form').hidden = false;
   setText($('token-error'), message || '');
@@ -343,7 +367,8 @@ function connect(token) {
   client?.stop();
   $('token-form').hidden = true;
   $('dash').hidden = false;
-  client = new LiveClient({ show, role: 'performer', token });
+  currentToken = token;
+  client = new PerformerClient({ show, role: 'performer', token });
   client
     .on('conn', ({ state, reason }) => {
       showConn($('conn'), state);
@@ -373,7 +398,8 @@ function connect(token) {
       }
       draw();
     })
-    .on('stats', renderStats)
+    .on('stats', (s) => { renderStats(s); sound.status(s.sound); })
+    .on('monitor', sound.monitor)
     .on('command', logCommand)
     .on('error', (e) => { if (e.seq == null) toast(describeError(e)); })
     .start();

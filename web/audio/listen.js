@@ -2,13 +2,17 @@
 // (/live/v1/audio, performers only) and plays it through the `tutti-pcm-player`
 // AudioWorklet (pcm-worklet.js) with a small jitter buffer.
 //
-//   import { startListening, stop, isListening } from "/audio/listen.js";
-//   button.onclick = () => isListening() ? stop() : startListening("/live/v1/audio", { onState });
+//   import { startListening, stop, isListening } from "/web/audio/listen.js";
+//   button.onclick = () => isListening() ? stop()
+//     : startListening("/live/v1/audio", { token, onState });
 //
 // Call startListening from a user gesture (a click): browsers only start audio then.
-// The server may send a JSON text frame {"type":"audio_format","sample_rate":48000,
-// "channels":2,"encoding":"s16le"} before the binary chunks (s16le interleaved PCM);
-// without it 48 kHz stereo is assumed.
+// Protocol (docs/protocol.md, "Listening"): the first frame we send is a performer join,
+// {"type":"join","role":"performer","token":...}; the server answers with a text frame
+// {"type":"audio_format","sample_rate":48000,"channels":2,"encoding":"s16le"} and then binary
+// chunks of s16le interleaved PCM, or with an `error` frame (`unauthorized`, `internal`) and
+// closes. An error ends the session: onState("error", frame) is the last call.
+// Must never: retry on its own (the performer decides), or start audio outside a gesture.
 
 let session = null;
 
@@ -16,6 +20,39 @@ function absoluteWsUrl(url) {
   if (/^wss?:\/\//.test(url)) return url;
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   return `${proto}//${location.host}${url.startsWith("/") ? "" : "/"}${url}`;
+}
+
+/** The first frame on the audio socket. */
+export function joinFrame(token) {
+  const f = { type: "join", role: "performer" };
+  if (token) f.token = String(token);
+  return f;
+}
+
+/**
+ * What a text frame from the audio socket means:
+ * {kind: "format", sampleRate, channels} | {kind: "error", code, message} | {kind: "ignore"}.
+ */
+export function readTextFrame(text) {
+  let msg;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return { kind: "ignore" };
+  }
+  if (!msg || typeof msg !== "object") return { kind: "ignore" };
+  if (msg.type === "error") {
+    return { kind: "error", code: String(msg.code ?? "internal"), message: String(msg.message ?? "") };
+  }
+  if (msg.type === "audio_format" || (msg.type == null && msg.sample_rate)) {
+    if (msg.encoding != null && msg.encoding !== "s16le") {
+      return { kind: "error", code: "unsupported", message: `unsupported audio encoding ${msg.encoding}` };
+    }
+    const sampleRate = Number(msg.sample_rate) > 0 ? Number(msg.sample_rate) : 48000;
+    const channels = Number(msg.channels) === 1 ? 1 : 2;
+    return { kind: "format", sampleRate, channels };
+  }
+  return { kind: "ignore" };
 }
 
 function makeContext() {
@@ -31,16 +68,25 @@ function makeContext() {
 /**
  * Starts listening. Resolves once audio is set up and the socket is opening.
  * @param {string} wsUrl  e.g. "/live/v1/audio" or a full ws(s):// URL
- * @param {{targetMs?: number, maxMs?: number, onState?: (state: string, info?: object) => void}} [opts]
- *   onState receives "connecting", "buffering", "playing", "closed" or "error".
+ * @param {{token?: string, targetMs?: number, maxMs?: number,
+ *          onState?: (state: string, info?: object) => void}} [opts]
+ *   onState receives "connecting", "buffering", "playing", "closed" or "error" (with the
+ *   error frame, or {code, message}); "closed" and "error" end the session.
  */
 export async function startListening(wsUrl, opts = {}) {
   stop();
   const onState = opts.onState || (() => {});
-  const ctx = makeContext();
-  const mine = { ctx, ws: null, node: null, onState };
+  const mine = { ctx: null, ws: null, node: null, onState };
   session = mine;
+  // Ends this session (if still current) and reports why, once.
+  const finish = (state, info) => {
+    if (session !== mine) return;
+    stop();
+    onState(state, info);
+  };
   try {
+    const ctx = makeContext();
+    mine.ctx = ctx;
     await ctx.audioWorklet.addModule(new URL("./pcm-worklet.js", import.meta.url));
     if (session !== mine) return; // stopped meanwhile
     const node = new AudioWorkletNode(ctx, "tutti-pcm-player", {
@@ -60,9 +106,11 @@ export async function startListening(wsUrl, opts = {}) {
     };
     mine.node = node;
     await ctx.resume();
+    if (session !== mine) return;
+    if (ctx.state !== "running") throw new Error(`the audio context is ${ctx.state}`);
   } catch (err) {
-    if (session === mine) stop();
-    onState("error", { message: String(err) });
+    if (session !== mine) return; // stopped meanwhile: closing the context may fail the setup
+    finish("error", { code: "audio", message: String(err && err.message ? err.message : err) });
     throw err;
   }
 
@@ -70,33 +118,27 @@ export async function startListening(wsUrl, opts = {}) {
   ws.binaryType = "arraybuffer";
   mine.ws = ws;
   onState("connecting");
-  ws.onopen = () => session === mine && onState("buffering");
+  ws.onopen = () => {
+    if (session !== mine) return;
+    // mutated
+    onState("buffering");
+  };
   ws.onmessage = (e) => {
     if (session !== mine || !mine.node) return;
     if (typeof e.data === "string") {
-      let msg;
-      try {
-        msg = JSON.parse(e.data);
-      } catch {
-        return;
-      }
-      if (msg && msg.sample_rate) {
-        mine.node.port.postMessage({ type: "format", sampleRate: msg.sample_rate, channels: msg.channels ?? 2 });
-      } else if (msg && msg.type === "error") {
-        onState("error", msg);
+      const m = readTextFrame(e.data);
+      if (m.kind === "format") {
+        mine.node.port.postMessage({ type: "format", sampleRate: m.sampleRate, channels: m.channels });
+      } else if (m.kind === "error") {
+        finish("error", { code: m.code, message: m.message });
       }
       return;
     }
     // Transfer the chunk to the audio thread without copying.
     mine.node.port.postMessage({ type: "pcm", buffer: e.data }, [e.data]);
   };
-  ws.onerror = () => session === mine && onState("error", { message: "audio stream connection failed" });
-  ws.onclose = (e) => {
-    if (session === mine) {
-      stop();
-      onState("closed", { code: e.code, reason: e.reason });
-    }
-  };
+  ws.onerror = () => finish("error", { code: "network", message: "audio stream connection failed" });
+  ws.onclose = (e) => finish("closed", { code: e.code, reason: e.reason });
 }
 
 /** Stops listening: closes the socket and the audio context. Safe to call any time. */
@@ -106,7 +148,7 @@ export function stop() {
   if (!s) return;
   if (s.ws && s.ws.readyState <= 1) s.ws.close(1000, "listener stopped");
   if (s.node) s.node.disconnect();
-  s.ctx.close().catch(() => {});
+  if (s.ctx) s.ctx.close().catch(() => {});
 }
 
 /** Whether a listening session is active. */

@@ -37,18 +37,39 @@ pub struct Floor {
     pub us_per_message: f64,
 }
 
-/// Measure the floor for messages of `message_bytes` for about `duration` of wall time.
+/// Most socket pairs [`measure_floor_with`] runs.
+pub const MAX_FLOOR_PAIRS: usize = 512;
+
+/// Measure the floor for messages of `message_bytes` for about `duration` of wall time,
+/// with one socket pair per core (at most 4): the cheapest way this machine moves a
+/// message through loopback TCP.
 pub fn measure_floor(message_bytes: usize, duration: Duration) -> Result<Floor, LoadError> {
+    let pairs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    measure_floor_with(message_bytes, pairs, duration)
+}
+
+/// [`measure_floor`] with a chosen number of socket pairs (more pairs: more threads and
+/// sockets competing for the caches, as a server with many connections has).
+pub fn measure_floor_with(
+    message_bytes: usize,
+    pairs: usize,
+    duration: Duration,
+) -> Result<Floor, LoadError> {
     if message_bytes == 0 || message_bytes > MAX_FLOOR_MESSAGE {
         return Err(LoadError::option(
             "--calibrate",
             format!("the message size must be 1–{MAX_FLOOR_MESSAGE} bytes (got {message_bytes})"),
         ));
     }
-    let pairs = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4);
+    if pairs == 0 || pairs > MAX_FLOOR_PAIRS {
+        return Err(LoadError::option(
+            "--calibrate",
+            format!("the number of socket pairs must be 1–{MAX_FLOOR_PAIRS} (got {pairs})"),
+        ));
+    }
     let deadline = Instant::now() + duration;
     let mut threads = Vec::with_capacity(pairs * 2);
     for _ in 0..pairs {

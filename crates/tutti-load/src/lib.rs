@@ -32,7 +32,7 @@ pub mod report;
 mod run;
 mod sys;
 
-pub use calibrate::{measure_floor, Floor};
+pub use calibrate::{measure_floor, measure_floor_with, Floor};
 pub use error::LoadError;
 pub use options::LoadOptions;
 pub use report::Report;

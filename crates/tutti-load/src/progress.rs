@@ -20,7 +20,8 @@ pub(crate) async fn run(
     clients: u32,
     mut phase: watch::Receiver<Phase>,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let second = Duration::from_secs(1);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + second, second);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last = (
         Instant::now(),
@@ -38,6 +39,8 @@ pub(crate) async fn run(
                     eprintln!();
                     return;
                 }
+                // Rates need a whole second: wait for the next tick to print.
+                continue;
             }
         }
         let now = Instant::now();

@@ -341,6 +341,19 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         _ => None,
     };
     let moving = count(Kind::Moving);
+    let asked_per_s = moving as f64 * plan.rate;
+    if inputs_ok(&shared) && asked_per_s > 0.0 && (sent as f64 / window_s) < 0.95 * asked_per_s {
+        let hint = if plan.threads == 1 {
+            "--threads 2 lets it use a second core"
+        } else {
+            "the machine is out of CPU: the generator competes with the server"
+        };
+        warnings.push(format!(
+            "the clients sent {:.0} inputs/s of the {asked_per_s:.0}/s asked: the generator is \
+             short of CPU ({hint})",
+            sent as f64 / window_s
+        ));
+    }
     let checks = Checks {
         all_connected: connected == u64::from(plan.clients) && dropped == 0,
         frames_parsed: parse_failures == 0,
@@ -426,6 +439,11 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         warnings,
         checks,
     })
+}
+
+/// Whether the piece let clients send anything at all.
+fn inputs_ok(shared: &Shared) -> bool {
+    shared.inputs.has_sliders() || shared.inputs.has_votes()
 }
 
 /// Refuse plans this process cannot carry: more clients than file descriptors, or than

@@ -298,7 +298,7 @@ fn random_value(answer: &AnswerType, r: &mut u64) -> Json {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
     /// Answer, re-answer, skip and clear questions in a random order with random valid
     /// values: evaluating never fails and the draft always validates.
     #[test]
