@@ -231,6 +231,7 @@ export class LiveClient {
       case 'welcome': return this._welcome(msg);
       case 'state': return this._emit('state', msg);
       case 'stats': return this._emit('stats', msg);
+      case 'monitor': return this._emit('monitor', msg);
       case 'ack': return this._ack(msg);
       case 'error': return this._error(msg);
       default: return undefined; // pong and future frames

@@ -38,22 +38,6 @@ let bypass = false;
 let currentToken = null;
 const sound = soundPanel($, () => currentToken);
 
-// LiveClient passes on the frames it knows; performers also get `monitor` (~30 a second).
-class PerformerClient extends LiveClient {
-  _receive(text) {
-    if (typeof text === 'string' && text.includes('"type":"monitor"')) {
-      let msg = null;
-      try { msg = JSON.parse(text); } catch { /* handled below */ }
-      if (msg?.type === 'monitor') {
-        this.lastRx = performance.now();
-        this._emit('monitor', msg);
-        return undefined;
-      }
-    }
-    return super._receive(text);
-  }
-}
-
 // ---- token ----
 function storedToken() {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
@@ -368,7 +352,7 @@ function connect(token) {
   $('token-form').hidden = true;
   $('dash').hidden = false;
   currentToken = token;
-  client = new PerformerClient({ show, role: 'performer', token });
+  client = new LiveClient({ show, role: 'performer', token });
   client
     .on('conn', ({ state, reason }) => {
       showConn($('conn'), state);

@@ -120,7 +120,7 @@ export async function startListening(wsUrl, opts = {}) {
   onState("connecting");
   ws.onopen = () => {
     if (session !== mine) return;
-    // mutated
+    ws.send(JSON.stringify(joinFrame(opts.token)));
     onState("buffering");
   };
   ws.onmessage = (e) => {

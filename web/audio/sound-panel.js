@@ -119,7 +119,7 @@ export function soundPanel($, token) {
   const color = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
   const C = {
     ok: color('--ok', '#4ade80'), warn: color('--warn', '#fbbf24'), bad: color('--bad', '#ff7a7a'),
-    line: color('--line', '#39404f'), muted: color('--muted', '#b4bccb'), fg: color('--fg', '#fff'), bar: color('--crowd', '#3cc4ff'),
+    line: color('--line', '#39404f'), muted: color('--muted', '#b4bccb'), fg: color('--fg', '#fff'), bar: color('--crowd', '#3cc4ff'), bg: color('--panel-2', '#1f2430'),
   };
   let latest = null;
   let lastAt = -Infinity;
@@ -200,9 +200,15 @@ export function soundPanel($, token) {
       const x = w * bandX(hz, latest.bands_hz);
       if (x > 12 && x < w - 12) ctx.fillText(text, x, h);
     }
-    ctx.textAlign = 'left';
+    // The grid's scale, on a backdrop so bars do not hide it.
+    const label = `${MINUS}24 dB`;
+    const lw = ctx.measureText(label).width + 6;
+    ctx.fillStyle = C.bg;
+    ctx.fillRect(w - lw, y(-24) + 1, lw, 12);
+    ctx.fillStyle = C.muted;
+    ctx.textAlign = 'right';
     ctx.textBaseline = 'top';
-    ctx.fillText(`${MINUS}24 dB`, 2, y(-24) + 1);
+    ctx.fillText(label, w - 3, y(-24) + 2);
   }
 
   function paint(now) {

@@ -4,92 +4,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::browser::*;
 use common::*;
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
-
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn chromedriver() -> Driver {
-    let port = free_port();
-    let mut child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver is installed (run ./scripts/test, which installs chromium-driver)");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Driver { child, port };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("chromedriver did not start");
-}
-
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Browser {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic",
-                format!("--user-data-dir={}", profile.display()),
-                "--window-size=390,844"
-            ]
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a Chromium session")
-}
-
-async fn text_of(b: &Browser, css: &str) -> Option<String> {
-    let el = b.find(Locator::Css(css)).await.ok()?;
-    el.text().await.ok()
-}
-
-async fn wait_text(b: &Browser, css: &str, want: &str) {
-    let mut last = None;
-    for _ in 0..150 {
-        last = text_of(b, css).await;
-        if last.as_deref() == Some(want) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css} never read {want:?} (last: {last:?})");
-}
+use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slider_on_a_phone_moves_the_performer_page() {
@@ -98,14 +17,14 @@ async fn a_slider_on_a_phone_moves_the_performer_page() {
     let base = format!("http://{}", srv.addr);
     let driver = chromedriver().await;
 
-    let perf = browser(&driver, &dir.path().join("profile-performer")).await;
+    let perf = browser(&driver, &dir.path().join("profile-performer"), 390, 844).await;
     perf.goto(&format!("{base}/perform#token={TOKEN}"))
         .await
         .unwrap();
     wait_text(&perf, "#conn", "live").await;
     wait_text(&perf, "[data-value=intensity]", "0.30").await;
 
-    let phone = browser(&driver, &dir.path().join("profile-phone")).await;
+    let phone = browser(&driver, &dir.path().join("profile-phone"), 390, 844).await;
     phone
         .goto(&format!("{base}/?show={}", srv.show_code))
         .await
@@ -142,7 +61,7 @@ async fn a_slider_on_a_phone_moves_the_performer_page() {
     }
     assert!(ratio > 0.99, "fill/rail = {ratio}");
 
-    let display = browser(&driver, &dir.path().join("profile-display")).await;
+    let display = browser(&driver, &dir.path().join("profile-display"), 1280, 900).await;
     display.goto(&format!("{base}/display")).await.unwrap();
     wait_text(&display, "#conn", "live").await;
     wait_text(&display, "[data-value=intensity]", "1.00").await;

@@ -8,99 +8,21 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use common::browser::*;
 use common::*;
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use fantoccini::{Client as Browser, Locator};
 use serde_json::{json, Value};
-
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn chromedriver() -> Driver {
-    let port = free_port();
-    let mut child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver is installed (run ./scripts/test, which installs chromium-driver)");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Driver { child, port };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("chromedriver did not start");
-}
-
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Browser {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic",
-                "--autoplay-policy=no-user-gesture-required",
-                format!("--user-data-dir={}", profile.display()),
-                "--window-size=1280,1000"
-            ]
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a Chromium session")
-}
-
-async fn text_of(b: &Browser, css: &str) -> Option<String> {
-    let el = b.find(Locator::Css(css)).await.ok()?;
-    el.text().await.ok()
-}
 
 async fn attr_of(b: &Browser, css: &str, name: &str) -> Option<String> {
     let el = b.find(Locator::Css(css)).await.ok()?;
     el.attr(name).await.ok()?
 }
 
-async fn wait_text(b: &Browser, css: &str, want: &str) {
-    let mut last = None;
-    for _ in 0..150 {
-        last = text_of(b, css).await;
-        if last.as_deref() == Some(want) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css} never read {want:?} (last: {last:?})");
+async fn pressed(button: &fantoccini::elements::Element) -> Option<String> {
+    button.attr("aria-pressed").await.unwrap()
 }
 
 /// Wait until attribute `name` of `css` satisfies `ok`; returns its value.
@@ -183,7 +105,7 @@ async fn the_performer_page_shows_levels_and_listens() {
     let base = format!("http://{}", srv.addr);
     let driver = chromedriver().await;
 
-    let perf = browser(&driver, &dir.path().join("profile-performer")).await;
+    let perf = browser(&driver, &dir.path().join("profile-performer"), 1280, 1000).await;
     perf.goto(&format!("{base}/perform#token={TOKEN}"))
         .await
         .unwrap();
@@ -192,14 +114,12 @@ async fn the_performer_page_shows_levels_and_listens() {
     wait_text(&perf, "#sound-backend", "Embedded engine").await;
     let detail = text_of(&perf, "#sound-detail").await.unwrap_or_default();
     assert!(detail.contains("playing"), "{detail}");
-    assert!(perf
-        .find(Locator::Css("#sound-error"))
-        .await
-        .unwrap()
-        .is_displayed()
-        .await
-        .map(|shown| !shown)
-        .unwrap_or(false));
+    let error = perf.find(Locator::Css("#sound-error")).await.unwrap();
+    assert!(
+        !error.is_displayed().await.unwrap(),
+        "{:?}",
+        error.text().await
+    );
 
     // Another performer locks the intensity at its maximum: the drone plays loud.
     let mut other = Client::performer(srv.addr).await;
@@ -232,23 +152,31 @@ async fn the_performer_page_shows_levels_and_listens() {
 
     // Listen: the click starts the AudioContext and the stream with the page's token.
     let listen = perf.find(Locator::Css("#listen")).await.unwrap();
-    assert_eq!(listen.attr("aria-pressed").await.unwrap().as_deref(), Some("false"));
+    assert_eq!(pressed(&listen).await.as_deref(), Some("false"));
     listen.click().await.unwrap();
-    assert_eq!(listen.attr("aria-pressed").await.unwrap().as_deref(), Some("true"));
+    assert_eq!(pressed(&listen).await.as_deref(), Some("true"));
     // "playing" comes from the worklet once its jitter buffer has filled from the stream.
     wait_listen_state(&perf, "playing").await;
-    assert_eq!(listen.attr("aria-pressed").await.unwrap().as_deref(), Some("true"));
+    assert_eq!(pressed(&listen).await.as_deref(), Some("true"));
     wait_listeners(&srv, 1).await;
     let buffered = attr_of(&perf, "#listen-state", "data-buffered-ms").await;
     assert!(
-        buffered.as_deref().and_then(|b| b.parse::<f64>().ok()).is_some(),
+        buffered
+            .as_deref()
+            .and_then(|b| b.parse::<f64>().ok())
+            .is_some(),
         "{buffered:?}"
     );
 
     // Stop: the button pops out and the server sees the listener go.
     listen.click().await.unwrap();
-    assert_eq!(listen.attr("aria-pressed").await.unwrap().as_deref(), Some("false"));
-    assert_eq!(attr_of(&perf, "#listen-state", "data-state").await.as_deref(), Some("off"));
+    assert_eq!(pressed(&listen).await.as_deref(), Some("false"));
+    assert_eq!(
+        attr_of(&perf, "#listen-state", "data-state")
+            .await
+            .as_deref(),
+        Some("off")
+    );
     wait_listeners(&srv, 0).await;
 
     // listen.js with a wrong token: the server's refusal comes back as the final state.
@@ -266,7 +194,11 @@ async fn the_performer_page_shows_levels_and_listens() {
         )
         .await
         .unwrap();
-    assert_eq!(refused["seen"].as_array().unwrap().last(), Some(&json!("error")), "{refused}");
+    assert_eq!(
+        refused["seen"].as_array().unwrap().last(),
+        Some(&json!("error")),
+        "{refused}"
+    );
     assert_eq!(refused["info"]["code"], "unauthorized", "{refused}");
     assert_eq!(refused["listening"], Value::Bool(false), "{refused}");
     assert_eq!(srv.hub.stats.listeners.load(Relaxed), 0);
@@ -283,14 +215,17 @@ async fn without_the_engine_the_panel_says_so_and_hides_listen() {
     let srv = start_with(cfg).await;
     let driver = chromedriver().await;
 
-    let perf = browser(&driver, &dir.path().join("profile-performer")).await;
+    let perf = browser(&driver, &dir.path().join("profile-performer"), 1280, 1000).await;
     perf.goto(&format!("http://{}/perform#token={TOKEN}", srv.addr))
         .await
         .unwrap();
     wait_text(&perf, "#conn", "live").await;
     wait_text(&perf, "#sound-backend", "No sound (OSC only)").await;
     let sound = perf.find(Locator::Css("#sound")).await.unwrap();
-    assert_eq!(sound.attr("data-backend").await.unwrap().as_deref(), Some("none"));
+    assert_eq!(
+        sound.attr("data-backend").await.unwrap().as_deref(),
+        Some("none")
+    );
     for css in ["#sound-engine", "#listen", "#meter-l", "#spectrum"] {
         let el = perf.find(Locator::Css(css)).await.unwrap();
         assert!(!el.is_displayed().await.unwrap(), "{css} is shown");

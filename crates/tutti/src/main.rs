@@ -27,6 +27,8 @@ enum Command {
     Serve(ServeArgs),
     /// Render a recorded show offline to a WAV file (embedded engine, or --scsynth).
     Render(RenderArgs),
+    /// Load-test a running server with real WebSocket clients (bounded; stops by itself).
+    Load(tutti_load::LoadOptions),
     /// Process audio through a DSP chain: a WAV file, or raw stereo f32 LE with `-`.
     Dsp(DspArgs),
     /// Benchmarks.
@@ -302,6 +304,38 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
+        Command::Load(opts) => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(&ServerError::Config(format!("tokio runtime: {e}"))),
+            };
+            let json = opts.json;
+            match rt.block_on(tutti_load::run(opts)) {
+                Ok(report) => {
+                    if json {
+                        println!("{:#}", report.to_json());
+                    } else {
+                        print!("{}", report.table());
+                    }
+                    let problems = report.problems();
+                    for p in &problems {
+                        eprintln!("tutti load: {p}");
+                    }
+                    if problems.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("tutti load: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Dsp(args) => {
             let input = tutti_dsp::command::Endpoint::parse(&args.input);
             let output = tutti_dsp::command::Endpoint::parse(&args.output);

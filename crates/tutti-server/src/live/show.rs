@@ -79,6 +79,9 @@ struct Inner {
     last_snapshot_store: f64,
     last_publish: f64,
     last_detail_publish: f64,
+    /// Publish phase accumulators (one publish each time they pass 1).
+    audience_phase: f64,
+    detail_phase: f64,
     force_publish: bool,
 }
 
@@ -226,6 +229,8 @@ impl ShowRuntime {
                 last_snapshot_store: 0.0,
                 last_publish: f64::NEG_INFINITY,
                 last_detail_publish: f64::NEG_INFINITY,
+                audience_phase: 0.0,
+                detail_phase: 0.0,
                 force_publish: true,
             }),
             next_tick: AtomicU64::new(1),
@@ -724,13 +729,32 @@ impl ShowRuntime {
         }
         let rate = self.state_rate();
         let target = f64::from(self.spec.state_hz.max(1));
-        let due = |last: f64, hz: f64| now - last >= 0.999 / hz;
-        let publish_audience = inner.force_publish
-            || (live && due(inner.last_publish, rate))
-            || now - inner.last_publish >= 1.0;
-        let publish_detail = inner.force_publish
-            || (live && due(inner.last_detail_publish, target))
-            || now - inner.last_detail_publish >= 1.0;
+        // Publishes are scheduled by tick phase, not by comparing clock readings: at
+        // state_hz = tick_hz every tick publishes, at half the rate every other one, and
+        // timer jitter cannot make a tick skip its publish.
+        let tick_hz = f64::from(self.spec.tick_hz.max(1));
+        let due = |phase: &mut f64, hz: f64| {
+            *phase += (hz / tick_hz).min(1.0);
+            if *phase >= 1.0 - 1e-9 {
+                *phase -= 1.0;
+                true
+            } else {
+                false
+            }
+        };
+        let audience_due = live && due(&mut inner.audience_phase, rate);
+        let detail_due = live && due(&mut inner.detail_phase, target);
+        let publish_audience =
+            inner.force_publish || audience_due || now - inner.last_publish >= 1.0;
+        let publish_detail =
+            inner.force_publish || detail_due || now - inner.last_detail_publish >= 1.0;
+        // A publish out of schedule (forced, or the once-a-second refresh) restarts it.
+        if publish_audience && !audience_due {
+            inner.audience_phase = 0.0;
+        }
+        if publish_detail && !detail_due {
+            inner.detail_phase = 0.0;
+        }
         let store_snapshot = live && now - inner.last_snapshot_store >= 1.0;
         inner.force_publish = false;
         let status = status_str(inner.status);
@@ -985,6 +1009,42 @@ pub fn new_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn runtime(spec: PieceSpec, dir: &std::path::Path) -> Arc<ShowRuntime> {
+        let store = Store::open(tutti_store::StoreConfig::new(dir.join("t.db"))).unwrap();
+        ShowRuntime::new(
+            "TEST".into(),
+            1,
+            Arc::new(spec),
+            ShowStatus::Live,
+            String::new(),
+            Arc::new(HubStats::default()),
+            store,
+            120.0,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_tick_publishes_at_the_full_rate_and_every_other_at_half() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = PieceSpec::demo();
+        let outputs = Outputs::new(&spec, &[], Duration::ZERO).unwrap();
+        // Ticks called back to back: clock readings barely move, so a time-based schedule
+        // would skip; the phase schedule publishes exactly once per tick.
+        let show = runtime(spec.clone(), dir.path());
+        for _ in 0..40 {
+            show.tick(&outputs);
+        }
+        assert_eq!(show.publish_seq.load(Relaxed), 40);
+        let mut half = spec;
+        half.state_hz = 10;
+        let show = runtime(half, dir.path());
+        for _ in 0..40 {
+            show.tick(&outputs);
+        }
+        assert_eq!(show.publish_seq.load(Relaxed), 20);
+    }
 
     #[tokio::test]
     async fn the_state_rate_falls_when_deliveries_are_late_and_recovers() {

@@ -2,6 +2,8 @@
 //! WebSocket clients.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
