@@ -139,3 +139,29 @@ async fn a_recorded_show_renders_deterministically_with_the_engine() {
         .fold(0.0f32, f32::max);
     assert!(peak > 0.01 && peak <= 1.0, "peak {peak}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_is_recorded_to_wav_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.audio.record = true;
+    let srv = start_with(cfg).await;
+    let mut perf = Client::performer(srv.addr).await;
+    perf.send(json!({"type": "override", "param": "intensity", "mode": "lock", "value": 0.8}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    srv.shutdown().await.unwrap();
+    let recordings: Vec<_> = std::fs::read_dir(dir.path().join("recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let mut r = hound::WavReader::open(&recordings[0]).unwrap();
+    assert_eq!(r.spec().channels, 2);
+    assert!(r.duration() > 48_000 / 2, "{} frames", r.duration());
+    let peak = r
+        .samples::<f32>()
+        .map(|s| s.unwrap().abs())
+        .fold(0.0f32, f32::max);
+    assert!(peak > 0.01, "the recording is not silent (peak {peak})");
+}
