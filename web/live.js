@@ -229,7 +229,17 @@ export class LiveClient {
     if (!msg || typeof msg !== 'object') return;
     switch (msg.type) {
       case 'welcome': return this._welcome(msg);
-      case 'state': return this._emit('state', msg);
+      case 'state': {
+        // Client render cost: the time the page's state handlers take (DOM updates),
+        // kept as a running summary on window.tuttiRenderStats for diagnostics and the
+        // latency-budget measurement.
+        const t0 = performance.now();
+        this._emit('state', msg);
+        const dt = performance.now() - t0;
+        const r = (globalThis.tuttiRenderStats ??= { count: 0, total_ms: 0, max_ms: 0 });
+        r.count += 1; r.total_ms += dt; if (dt > r.max_ms) r.max_ms = dt;
+        return undefined;
+      }
       case 'stats': return this._emit('stats', msg);
       case 'monitor': return this._emit('monitor', msg);
       case 'ack': return this._ack(msg);

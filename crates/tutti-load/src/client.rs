@@ -151,12 +151,12 @@ impl Shared {
         }
     }
 
-    fn in_window(&self, at: Instant) -> bool {
+    pub fn in_window(&self, at: Instant) -> bool {
         let ns = at.duration_since(self.start).as_nanos() as u64;
         ns >= self.window_start_ns.load(Relaxed) && ns < self.window_end_ns.load(Relaxed)
     }
 
-    fn count(map: &Mutex<BTreeMap<String, u64>>, reason: String) {
+    pub fn count(map: &Mutex<BTreeMap<String, u64>>, reason: String) {
         let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
         *m.entry(reason).or_insert(0) += 1;
     }
@@ -284,6 +284,11 @@ impl InputGen {
         !self.votes.is_empty()
     }
 
+    /// The first continuous parameter's name (JSON-escaped, quotes included) and its top.
+    pub fn first_slider(&self) -> Option<(&str, f64)> {
+        self.sliders.first().map(|s| (s.name.as_str(), s.max))
+    }
+
     /// One frame with `seq`, or `None` when the piece has no parameter to move.
     pub fn frame(&self, seq: u64, rng: &mut Rng) -> Option<String> {
         let vote =
@@ -316,17 +321,17 @@ impl InputGen {
 /// The fields of any server frame that the load generator needs. Parsing into this
 /// still checks that the whole frame is valid JSON (ignored fields are parsed too).
 #[derive(Deserialize)]
-struct Head<'a> {
+pub(crate) struct Head<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
+    pub kind: Cow<'a, str>,
     #[serde(default)]
-    tick: Option<u64>,
+    pub tick: Option<u64>,
     #[serde(default)]
-    seq: Option<u64>,
+    pub seq: Option<u64>,
     #[serde(default, borrow)]
-    code: Option<Cow<'a, str>>,
+    pub code: Option<Cow<'a, str>>,
     #[serde(default)]
-    rate: Option<f64>,
+    pub rate: Option<f64>,
 }
 
 /// What one client reports at the end.
@@ -348,7 +353,7 @@ pub(crate) struct Outcome {
     pub untracked: u64,
 }
 
-type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 struct Client {
     shared: Arc<Shared>,
@@ -491,7 +496,7 @@ pub(crate) async fn connect_and_join(
 
 /// Wait for the next phase change. The receiver is moved in and handed back so that one
 /// future serves many loop iterations (re-creating `changed()` on every frame is costly).
-async fn next_phase(mut rx: watch::Receiver<Phase>) -> (watch::Receiver<Phase>, Phase) {
+pub(crate) async fn next_phase(mut rx: watch::Receiver<Phase>) -> (watch::Receiver<Phase>, Phase) {
     let p = match rx.changed().await {
         Ok(()) => *rx.borrow_and_update(),
         Err(_) => Phase::Stop,
@@ -509,7 +514,7 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-fn ws_reason(e: &tungstenite::Error) -> String {
+pub(crate) fn ws_reason(e: &tungstenite::Error) -> String {
     match e {
         tungstenite::Error::Http(resp) => format!("HTTP {}", resp.status().as_u16()),
         tungstenite::Error::Io(io) => io_reason(io),

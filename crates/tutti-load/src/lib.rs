@@ -11,6 +11,12 @@
 //! memory (`--server-pid`), the generator's own CPU, and with `--calibrate` the server's
 //! CPU per message as a ratio to the machine's raw loopback TCP floor ([`measure_floor`]).
 //!
+//! Attackers can run alongside the honest clients for the same bounded run ([`attack`]):
+//! `--garbage` clients send malformed frames at `--garbage-rate`, `--silent` clients join
+//! and never read, `--churn` clients connect, join and close in a loop at `--churn-rate`.
+//! Their figures are reported apart ([`report::Attackers`]) and never mixed into the
+//! honest clients'.
+//!
 //! Limits: one process holds at most its file-descriptor limit (raised at start from the
 //! soft to the hard limit) minus [`FD_MARGIN`] connections, and about 28,000 connections
 //! per source address (the ephemeral port range); past either, `run` refuses with an
@@ -18,11 +24,13 @@
 //! `--source-addrs`).
 //!
 //! Read in this order: [`options`] (what can be asked), `run` (the phases), `client`
-//! (one phone), [`report`] (what comes out), [`calibrate`] (the floor).
+//! (one phone), [`attack`] (the attackers), [`report`] (what comes out), [`calibrate`]
+//! (the floor).
 //!
 //! Must never: run without bound, hide a failure inside an average, or judge timing in
 //! its correctness checks.
 
+pub mod attack;
 pub mod calibrate;
 mod client;
 mod error;

@@ -29,6 +29,12 @@ pub const MAX_SOURCE_ADDRS: usize = 1024;
 pub const TAIL_MARGIN: Duration = Duration::from_secs(5);
 /// Time calibration adds to a run.
 pub const CALIBRATION_TIME: Duration = Duration::from_secs(2);
+/// Most attackers of each kind (`--garbage`, `--silent`, `--churn`).
+pub const MAX_ATTACKERS: u32 = 20_000;
+/// Fastest garbage rate, in frames per second per garbage client.
+pub const MAX_GARBAGE_RATE: f64 = 1000.0;
+/// Fastest churn rate, in connections per second per churner.
+pub const MAX_CHURN_RATE: f64 = 100.0;
 
 /// Options of `tutti load` (flatten into a clap command with `#[command(flatten)]`).
 #[derive(Debug, Clone, PartialEq, clap::Args)]
@@ -84,6 +90,26 @@ pub struct LoadOptions {
     /// Process id of the server, to report its CPU and memory (Linux /proc).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Attackers: clients that join, then send garbage frames (invalid JSON, unknown
+    /// types, 5 KiB frames, non-finite and mistyped values, unknown parameters, out-of-range
+    /// values, binary frames) at `--garbage-rate` (0–20000). Counted apart from the
+    /// honest clients.
+    #[arg(long, default_value_t = 0)]
+    pub garbage: u32,
+    /// Garbage frames per second per garbage client (0.1–1000).
+    #[arg(long, default_value_t = 20.0)]
+    pub garbage_rate: f64,
+    /// Attackers: clients that connect, join and never read, so their receive buffers
+    /// fill (0–20000).
+    #[arg(long, default_value_t = 0)]
+    pub silent: u32,
+    /// Attackers: clients that open a WebSocket, join and close, in a loop at
+    /// `--churn-rate` (0–20000).
+    #[arg(long, default_value_t = 0)]
+    pub churn: u32,
+    /// Connections per second per churner (0.1–100).
+    #[arg(long, default_value_t = 5.0)]
+    pub churn_rate: f64,
 }
 
 impl Default for LoadOptions {
@@ -125,12 +151,28 @@ pub(crate) struct Plan {
     pub max_duration: Duration,
     pub calibrate: bool,
     pub server_pid: Option<u32>,
+    pub garbage: u32,
+    pub garbage_rate: f64,
+    pub silent: u32,
+    pub churn: u32,
+    pub churn_rate: f64,
 }
 
 impl Plan {
-    /// Seconds the ramp takes.
+    /// Seconds the ramp takes (attackers ramp up with the honest clients).
     pub fn ramp_time(&self) -> Duration {
-        Duration::from_secs_f64(f64::from(self.clients) / self.ramp)
+        Duration::from_secs_f64(self.connections() as f64 / self.ramp)
+    }
+
+    /// Attackers of every kind.
+    pub fn attackers(&self) -> u64 {
+        u64::from(self.garbage) + u64::from(self.silent) + u64::from(self.churn)
+    }
+
+    /// Connections open at once at most: every client and attacker (a churner holds one
+    /// at a time).
+    pub fn connections(&self) -> u64 {
+        u64::from(self.clients) + self.attackers()
     }
 }
 
@@ -228,6 +270,45 @@ impl LoadOptions {
         if self.server_pid == Some(0) {
             return Err(LoadError::option("--server-pid", "0 is not a process id"));
         }
+        for (option, n) in [
+            ("--garbage", self.garbage),
+            ("--silent", self.silent),
+            ("--churn", self.churn),
+        ] {
+            if n > MAX_ATTACKERS {
+                return Err(LoadError::option(
+                    option,
+                    format!("must be within 0–{MAX_ATTACKERS} (got {n})"),
+                ));
+            }
+        }
+        let garbage_rate = within(
+            "--garbage-rate",
+            self.garbage_rate,
+            0.1,
+            MAX_GARBAGE_RATE,
+            "frames per second",
+        )?;
+        let churn_rate = within(
+            "--churn-rate",
+            self.churn_rate,
+            0.1,
+            MAX_CHURN_RATE,
+            "connections per second",
+        )?;
+        let all = u64::from(self.clients)
+            + u64::from(self.garbage)
+            + u64::from(self.silent)
+            + u64::from(self.churn);
+        if all > u64::from(MAX_CLIENTS) {
+            return Err(LoadError::option(
+                "--clients",
+                format!(
+                    "--clients ({}) + --garbage ({}) + --silent ({}) + --churn ({}) = {all} is over {MAX_CLIENTS}",
+                    self.clients, self.garbage, self.silent, self.churn
+                ),
+            ));
+        }
         let plan = Plan {
             target,
             show: self.show.clone(),
@@ -243,6 +324,11 @@ impl LoadOptions {
             max_duration,
             calibrate: self.calibrate,
             server_pid: self.server_pid,
+            garbage: self.garbage,
+            garbage_rate,
+            silent: self.silent,
+            churn: self.churn,
+            churn_rate,
         };
         let calibration = if self.calibrate {
             CALIBRATION_TIME

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::attack::Attack;
 use crate::client::{Phase, Shared};
 use crate::sys::{cpu_time, process_cpu, Who};
 
 /// Refresh the line until the phase reaches `Stop`, then end it with a newline.
 pub(crate) async fn run(
     shared: Arc<Shared>,
+    attack: Option<Arc<Attack>>,
     server_pid: Option<u32>,
     clients: u32,
     mut phase: watch::Receiver<Phase>,
@@ -23,6 +25,13 @@ pub(crate) async fn run(
     let second = Duration::from_secs(1);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + second, second);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let attack_counts = |a: &Attack| {
+        (
+            a.garbage_sent.iter().map(|n| n.load(Relaxed)).sum::<u64>(),
+            a.churn_joined.load(Relaxed),
+        )
+    };
+    let mut last_attack = attack.as_deref().map_or((0, 0), attack_counts);
     let mut last = (
         Instant::now(),
         0u64,
@@ -61,8 +70,21 @@ pub(crate) async fn run(
             Phase::Settle => "settle",
             Phase::Stop => "stop",
         };
+        let attackers = match attack.as_deref() {
+            Some(a) => {
+                let now_attack = attack_counts(a);
+                let line = format!(
+                    " | garbage {:.0}/s, churn {:.0} joins/s",
+                    (now_attack.0 - last_attack.0) as f64 / dt,
+                    (now_attack.1 - last_attack.1) as f64 / dt
+                );
+                last_attack = now_attack;
+                line
+            }
+            None => String::new(),
+        };
         let line = format!(
-            "{:>6.1} s {name:<6} {}/{clients} joined, {} failed, {} dropped | {:.0} in/s, {:.0} acked/s, {:.0} states/s{server} | gen {:.0} %",
+            "{:>6.1} s {name:<6} {}/{clients} joined, {} failed, {} dropped | {:.0} in/s, {:.0} acked/s, {:.0} states/s{server}{attackers} | gen {:.0} %",
             shared.start.elapsed().as_secs_f64(),
             shared.connected.load(Relaxed),
             shared.failed.load(Relaxed),

@@ -32,6 +32,16 @@ pub struct Asked {
     pub source_addrs: usize,
     /// Threads running the clients.
     pub threads: usize,
+    /// Garbage clients.
+    pub garbage: u32,
+    /// Garbage frames per second per garbage client.
+    pub garbage_rate: f64,
+    /// Silent clients.
+    pub silent: u32,
+    /// Churners.
+    pub churn: u32,
+    /// Connections per second per churner.
+    pub churn_rate: f64,
 }
 
 /// How long each phase took.
@@ -153,6 +163,162 @@ pub struct Acks {
     pub anomalies: u64,
 }
 
+/// Clients that join, then send garbage frames.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Garbage {
+    /// Garbage clients asked for.
+    pub asked: u32,
+    /// Garbage frames per second asked of each.
+    pub rate: f64,
+    /// Joined.
+    pub connected: u64,
+    /// Never joined.
+    pub failed: u64,
+    /// Joined, then lost before the end (the server must not disconnect them).
+    pub dropped: u64,
+    /// Ended with a complete close handshake.
+    pub closed_cleanly: u64,
+    /// Garbage frames sent over the whole run.
+    pub sent: u64,
+    /// Garbage frames sent per second in the window (all garbage clients together).
+    pub sent_per_s: f64,
+    /// Garbage frames sent, by kind.
+    pub sent_by_kind: BTreeMap<String, u64>,
+    /// The error code each kind sent should be answered with.
+    pub expected: BTreeMap<String, String>,
+    /// Error frames received, by code.
+    pub errors: BTreeMap<String, u64>,
+    /// Garbage frames not answered by an error frame (the server's per-connection error
+    /// budget, or rate-limited inputs dropped without notice).
+    pub unanswered: u64,
+    /// Error frames whose code no garbage kind should cause.
+    pub unexpected: u64,
+    /// State frames received meanwhile.
+    pub states: u64,
+    /// Frames that were neither state nor error (acks, pongs).
+    pub other_frames: u64,
+    /// Frames that did not parse.
+    pub unparseable: u64,
+    /// Failures to join, by reason.
+    pub failures: BTreeMap<String, u64>,
+    /// Drops after joining, by reason.
+    pub drops: BTreeMap<String, u64>,
+}
+
+/// Clients that join and never read.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Silent {
+    /// Silent clients asked for.
+    pub asked: u32,
+    /// Joined.
+    pub connected: u64,
+    /// Never joined.
+    pub failed: u64,
+    /// Lost before or while closing.
+    pub dropped: u64,
+    /// Ended with a complete close handshake.
+    pub closed_cleanly: u64,
+    /// Frames waiting unread when they finally read, at the end (all silent clients).
+    pub unread_frames: u64,
+    /// Bytes of those frames, MiB.
+    pub unread_mib: f64,
+    /// Failures to join, by reason.
+    pub failures: BTreeMap<String, u64>,
+    /// Drops, by reason.
+    pub drops: BTreeMap<String, u64>,
+}
+
+/// Clients that open, join and close in a loop.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Churn {
+    /// Churners asked for.
+    pub asked: u32,
+    /// Connections per second asked of each.
+    pub rate: f64,
+    /// Connections attempted over the whole run.
+    pub attempts: u64,
+    /// Of those, joined (got `welcome`).
+    pub joined: u64,
+    /// Joins per second in the window (all churners together).
+    pub joined_per_s: f64,
+    /// Attempts that failed to connect or join, or to close cleanly.
+    pub failed: u64,
+    /// Joined connections that ended with a complete close handshake.
+    pub closed_cleanly: u64,
+    /// Failures, by reason.
+    pub failures: BTreeMap<String, u64>,
+}
+
+/// The attackers run alongside the honest clients; none of their figures is in the
+/// honest clients' sections.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Attackers {
+    /// Garbage senders.
+    pub garbage: Garbage,
+    /// Clients that never read.
+    pub silent: Silent,
+    /// Connection churners.
+    pub churn: Churn,
+}
+
+impl Attackers {
+    /// Whether the server handled the attackers as it should: every garbage client and
+    /// silent client joined, no garbage client was disconnected, garbage got only the
+    /// error codes it should (and some error frames at all), and every churn attempt
+    /// joined and closed.
+    pub fn handled(&self) -> bool {
+        self.problems().is_empty()
+    }
+
+    /// What went wrong with the attackers, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let g = &self.garbage;
+        if g.connected != u64::from(g.asked) || g.dropped > 0 {
+            out.push(format!(
+                "garbage clients: {} of {} joined ({}), {} dropped ({})",
+                g.connected,
+                g.asked,
+                map_line(&g.failures),
+                g.dropped,
+                map_line(&g.drops)
+            ));
+        }
+        if g.unexpected > 0 {
+            out.push(format!(
+                "garbage clients got {} error frames of unexpected codes: {}",
+                g.unexpected,
+                map_line(&g.errors)
+            ));
+        }
+        if g.sent > 0 && g.errors.is_empty() {
+            out.push(format!(
+                "garbage clients sent {} frames and got no error frame back",
+                g.sent
+            ));
+        }
+        let s = &self.silent;
+        if s.connected != u64::from(s.asked) {
+            out.push(format!(
+                "silent clients: {} of {} joined ({})",
+                s.connected,
+                s.asked,
+                map_line(&s.failures)
+            ));
+        }
+        let c = &self.churn;
+        if c.failed > 0 || (c.asked > 0 && c.joined == 0) {
+            out.push(format!(
+                "churners: {} of {} attempts failed ({})",
+                c.failed,
+                c.attempts,
+                map_line(&c.failures)
+            ));
+        }
+        out
+    }
+}
+
 /// A process's CPU and memory over the window.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ProcessFigures {
@@ -196,6 +362,9 @@ pub struct Checks {
     pub acks_consistent: bool,
     /// Some input→state latency was measured (when any client moved).
     pub latency_measured: bool,
+    /// The server handled the attackers as it should ([`Attackers::handled`]; true
+    /// when there were none).
+    pub attackers_handled: bool,
 }
 
 /// Everything a run measured.
@@ -223,8 +392,10 @@ pub struct Report {
     pub frames: Frames,
     /// Acks.
     pub acks: Acks,
-    /// Error frames received, by code.
+    /// Error frames received by the honest clients, by code.
     pub errors: BTreeMap<String, u64>,
+    /// The attackers' figures (absent when none were asked for).
+    pub attackers: Option<Attackers>,
     /// The server's CPU and memory (with `--server-pid`).
     pub server: Option<ProcessFigures>,
     /// This generator's own CPU and memory.
@@ -357,6 +528,9 @@ impl Report {
             thousands(self.acks.anomalies)
         );
         let _ = writeln!(t, "  errors      {}", map_line(&self.errors));
+        if let Some(a) = &self.attackers {
+            a.table(&mut t);
+        }
         let proc_line = |f: &ProcessFigures| {
             format!(
                 "CPU {:.1} % ({:.2} CPU-s), RSS {:.1} MiB -> {:.1} MiB (max {:.1})",
@@ -399,9 +573,14 @@ impl Report {
             let _ = writeln!(t, "  bad frame   {e}");
         }
         let k = &self.checks;
+        let attackers = if self.attackers.is_some() {
+            format!(", attackers {}", mark(k.attackers_handled))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             t,
-            "  checks      connected {}, frames {}, rejections {}, acks {}, latency {}",
+            "  checks      connected {}, frames {}, rejections {}, acks {}, latency {}{attackers}",
             mark(k.all_connected),
             mark(k.frames_parsed),
             mark(k.no_inputs_rejected),
@@ -454,7 +633,95 @@ impl Report {
         if !k.latency_measured {
             out.push("no input->state latency was measured".into());
         }
+        if !k.attackers_handled {
+            if let Some(a) = &self.attackers {
+                out.extend(a.problems());
+            }
+        }
         out
+    }
+}
+
+impl Attackers {
+    /// The attackers' lines of the table.
+    fn table(&self, t: &mut String) {
+        let g = &self.garbage;
+        let s = &self.silent;
+        let c = &self.churn;
+        let _ = writeln!(
+            t,
+            "  attackers   (run alongside; none of their figures is in the lines above)"
+        );
+        if g.asked > 0 {
+            let _ = writeln!(
+                t,
+                "  garbage     {} asked at {}/s each: {} connected, {} failed, {} dropped, {} closed cleanly",
+                thousands(u64::from(g.asked)),
+                g.rate,
+                thousands(g.connected),
+                thousands(g.failed),
+                thousands(g.dropped),
+                thousands(g.closed_cleanly)
+            );
+            let _ = writeln!(
+                t,
+                "              sent {:.0}/s ({} in all: {})",
+                g.sent_per_s,
+                thousands(g.sent),
+                map_line(&g.sent_by_kind)
+            );
+            let _ = writeln!(
+                t,
+                "              got errors {}; {} unanswered, {} unexpected; {} states, {} other, {} unparseable",
+                map_line(&g.errors),
+                thousands(g.unanswered),
+                thousands(g.unexpected),
+                thousands(g.states),
+                thousands(g.other_frames),
+                thousands(g.unparseable)
+            );
+            if !g.failures.is_empty() {
+                let _ = writeln!(t, "              failures {}", map_line(&g.failures));
+            }
+            if !g.drops.is_empty() {
+                let _ = writeln!(t, "              drops {}", map_line(&g.drops));
+            }
+        }
+        if s.asked > 0 {
+            let _ = writeln!(
+                t,
+                "  silent      {} asked: {} connected, {} failed, {} dropped, {} closed cleanly; {} frames ({:.1} MiB) lay unread at the end",
+                thousands(u64::from(s.asked)),
+                thousands(s.connected),
+                thousands(s.failed),
+                thousands(s.dropped),
+                thousands(s.closed_cleanly),
+                thousands(s.unread_frames),
+                s.unread_mib
+            );
+            if !s.failures.is_empty() {
+                let _ = writeln!(t, "              failures {}", map_line(&s.failures));
+            }
+            if !s.drops.is_empty() {
+                let _ = writeln!(t, "              drops {}", map_line(&s.drops));
+            }
+        }
+        if c.asked > 0 {
+            let _ = writeln!(
+                t,
+                "  churn       {} asked at {}/s each: {} attempts, {} joined ({:.0}/s in the window), {} failed, {} closed cleanly",
+                thousands(u64::from(c.asked)),
+                c.rate,
+                thousands(c.attempts),
+                thousands(c.joined),
+                c.joined_per_s,
+                thousands(c.failed),
+                thousands(c.closed_cleanly)
+            );
+            if !c.failures.is_empty() {
+                let _ = writeln!(t, "              failures {}", map_line(&c.failures));
+            }
+        }
     }
 }
 

@@ -22,14 +22,15 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tutti_protocol::ServerFrame;
 
+use crate::attack::{run_attacker, Attack, AttackKind, GarbageKind};
 use crate::calibrate::measure_floor;
 use crate::client::{
     connect_and_join, run_client, Endpoint, InputGen, Kind, Outcome, Phase, Shared,
 };
 use crate::options::{Plan, CALIBRATION_TIME, TAIL_MARGIN};
 use crate::report::{
-    Acks, Asked, Calibration, Checks, Clients, Frames, Inputs, Latency, Phases, ProcessFigures,
-    Report, States,
+    Acks, Asked, Attackers, Calibration, Checks, Churn, Clients, Frames, Garbage, Inputs, Latency,
+    Phases, ProcessFigures, Report, Silent, States,
 };
 use crate::sys::{self, cpu_time, Who};
 use crate::{LoadError, LoadOptions};
@@ -135,12 +136,25 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         None
     };
 
-    let kinds = assign_kinds(plan.clients, plan.moving, plan.slow);
+    let attack = Arc::new(Attack::new(
+        plan.garbage_rate,
+        plan.churn_rate,
+        inputs.first_slider(),
+    ));
+    let order = spawn_order(
+        assign_kinds(plan.clients, plan.moving, plan.slow),
+        &[
+            (AttackKind::Garbage, plan.garbage),
+            (AttackKind::Silent, plan.silent),
+            (AttackKind::Churn, plan.churn),
+        ],
+    );
     let (phase_tx, phase_rx) = watch::channel(Phase::Ramp);
     let shared = Arc::new(Shared::new(endpoint, inputs, plan.rate, phase_rx.clone()));
     let progress = std::io::stderr().is_terminal().then(|| {
         tokio::spawn(crate::progress::run(
             shared.clone(),
+            (plan.attackers() > 0).then(|| attack.clone()),
             plan.server_pid,
             plan.clients,
             phase_rx.clone(),
@@ -155,9 +169,12 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         .unwrap_or(deadline)
         .max(ramp_start);
     let step = Duration::from_secs_f64(1.0 / plan.ramp);
-    let mut handles = Vec::with_capacity(kinds.len());
+    let mut handles = Vec::with_capacity(plan.clients as usize);
+    let mut attack_handles = Vec::with_capacity(plan.attackers() as usize);
     let mut truncated = false;
-    for (i, kind) in kinds.iter().enumerate() {
+    // Attempts whose join the ramp waits for (churners loop and are not waited for).
+    let mut awaited = 0u64;
+    for (i, spawn) in order.iter().enumerate() {
         let at = ramp_start + step.mul_f64(i as f64);
         if at > Instant::now() {
             tokio::time::sleep_until(at.into()).await;
@@ -166,13 +183,28 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             truncated = true;
             break;
         }
-        let task = run_client(shared.clone(), i as u32, *kind);
-        handles.push(pool.spawn(i, task));
+        match *spawn {
+            Spawn::Honest(kind) => {
+                let task = run_client(shared.clone(), i as u32, kind);
+                handles.push(pool.spawn(i, task));
+                awaited += 1;
+            }
+            Spawn::Attacker(kind) => {
+                let task = run_attacker(shared.clone(), attack.clone(), i as u32, kind);
+                attack_handles.push(pool.spawn(i, task));
+                if kind != AttackKind::Churn {
+                    awaited += 1;
+                }
+            }
+        }
     }
-    let spawned = handles.len() as u64;
-    while shared.connected.load(Relaxed) + shared.failed.load(Relaxed) < spawned
-        && Instant::now() < cutoff
-    {
+    let resolved = || {
+        shared.connected.load(Relaxed)
+            + shared.failed.load(Relaxed)
+            + attack.garbage.resolved()
+            + attack.silent.resolved()
+    };
+    while resolved() < awaited && Instant::now() < cutoff {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let ramp_s = ramp_start.elapsed().as_secs_f64();
@@ -240,6 +272,23 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
     if stuck > 0 {
         warnings.push(format!(
             "{stuck} clients did not stop in time and were aborted"
+        ));
+    }
+    let mut stuck_attackers = 0u64;
+    for h in attack_handles {
+        let abort = h.abort_handle();
+        match tokio::time::timeout_at(close_by, h).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => stuck_attackers += 1,
+            Err(_) => {
+                abort.abort();
+                stuck_attackers += 1;
+            }
+        }
+    }
+    if stuck_attackers > 0 {
+        warnings.push(format!(
+            "{stuck_attackers} attackers did not stop in time and were aborted"
         ));
     }
     if let Some(p) = progress {
@@ -354,12 +403,21 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             sent as f64 / window_s
         ));
     }
+    let attackers = (plan.attackers() > 0).then(|| attackers(&plan, &attack, window_s));
+    if attackers.is_some() && calibration.is_some() {
+        warnings.push(
+            "the server's CPU per message includes what the attackers cost it (their frames \
+             are not counted as messages)"
+                .into(),
+        );
+    }
     let checks = Checks {
         all_connected: connected == u64::from(plan.clients) && dropped == 0,
         frames_parsed: parse_failures == 0,
         no_inputs_rejected: rejected == 0 && errors.is_empty(),
         acks_consistent: mismatched == 0 && anomalies == 0,
         latency_measured: moving == 0 || latency.samples > 0,
+        attackers_handled: attackers.as_ref().is_none_or(Attackers::handled),
     };
     let expected = readers.len() as f64 * window_s * state_hz;
     Ok(Report {
@@ -376,6 +434,11 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             duration_s: plan.duration.as_secs_f64(),
             source_addrs: plan.source_addrs.len(),
             threads: plan.threads,
+            garbage: plan.garbage,
+            garbage_rate: plan.garbage_rate,
+            silent: plan.silent,
+            churn: plan.churn,
+            churn_rate: plan.churn_rate,
         },
         phases: Phases {
             ramp_s,
@@ -432,6 +495,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             anomalies,
         },
         errors,
+        attackers,
         server,
         generator,
         fd_limit: fd.soft,
@@ -439,6 +503,69 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         warnings,
         checks,
     })
+}
+
+/// The attackers' figures.
+fn attackers(plan: &Plan, a: &Attack, window_s: f64) -> Attackers {
+    let map = |m: &std::sync::Mutex<std::collections::BTreeMap<String, u64>>| {
+        m.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    };
+    let errors = a.garbage_errors();
+    let sent_total: u64 = a.garbage_sent.iter().map(|n| n.load(Relaxed)).sum();
+    let answered: u64 = errors.values().sum();
+    let unexpected: u64 = errors
+        .iter()
+        .filter(|(code, _)| !GarbageKind::fair_answer(code))
+        .map(|(_, n)| *n)
+        .sum();
+    let churn_joined = a.churn_joined.load(Relaxed);
+    Attackers {
+        garbage: Garbage {
+            asked: plan.garbage,
+            rate: plan.garbage_rate,
+            connected: a.garbage.connected.load(Relaxed),
+            failed: a.garbage.failed.load(Relaxed),
+            dropped: a.garbage.dropped.load(Relaxed),
+            closed_cleanly: a.garbage.closed_cleanly.load(Relaxed),
+            sent: sent_total,
+            sent_per_s: a.garbage_sent_window.load(Relaxed) as f64 / window_s,
+            sent_by_kind: a.garbage_sent(),
+            expected: a
+                .kinds
+                .iter()
+                .map(|k| (k.name().to_string(), k.expected().as_str().to_string()))
+                .collect(),
+            errors,
+            unanswered: sent_total.saturating_sub(answered),
+            unexpected,
+            states: a.garbage_states.load(Relaxed),
+            other_frames: a.garbage_other.load(Relaxed),
+            unparseable: a.garbage_unparseable.load(Relaxed),
+            failures: map(&a.garbage.failures),
+            drops: map(&a.garbage.drops),
+        },
+        silent: Silent {
+            asked: plan.silent,
+            connected: a.silent.connected.load(Relaxed),
+            failed: a.silent.failed.load(Relaxed),
+            dropped: a.silent.dropped.load(Relaxed),
+            closed_cleanly: a.silent.closed_cleanly.load(Relaxed),
+            unread_frames: a.silent_frames.load(Relaxed),
+            unread_mib: a.silent_bytes.load(Relaxed) as f64 / (1024.0 * 1024.0),
+            failures: map(&a.silent.failures),
+            drops: map(&a.silent.drops),
+        },
+        churn: Churn {
+            asked: plan.churn,
+            rate: plan.churn_rate,
+            attempts: a.churn_attempts.load(Relaxed),
+            joined: churn_joined,
+            joined_per_s: a.churn_joined_window.load(Relaxed) as f64 / window_s,
+            failed: a.churn_failed.load(Relaxed),
+            closed_cleanly: a.churn_closed_cleanly.load(Relaxed),
+            failures: map(&a.churn_failures),
+        },
+    }
 }
 
 /// Whether the piece let clients send anything at all.
@@ -453,14 +580,23 @@ pub(crate) fn check_capacity(
     fd: sys::FdLimit,
     ports: Option<u64>,
 ) -> Result<(), LoadError> {
-    let clients = u64::from(plan.clients);
+    let clients = plan.connections();
     let fd_soft = fd.soft;
     if clients + FD_MARGIN > fd_soft {
+        let attackers = if plan.attackers() > 0 {
+            format!(
+                " ({} clients and {} attackers)",
+                plan.clients,
+                plan.attackers()
+            )
+        } else {
+            String::new()
+        };
         return Err(LoadError::option(
             "--clients",
             format!(
-                "{clients} clients need about {} file descriptors, but this process may open {fd_soft} \
-                 (hard limit {}). Run several `tutti load` processes with at most {} clients each",
+                "{clients} connections{attackers} need about {} file descriptors, but this process may open {fd_soft} \
+                 (hard limit {}). Run several `tutti load` processes with at most {} connections each",
                 clients + FD_MARGIN,
                 fd.hard,
                 fd_soft.saturating_sub(FD_MARGIN)
@@ -481,6 +617,42 @@ pub(crate) fn check_capacity(
         }
     }
     Ok(())
+}
+
+/// One connection the ramp starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spawn {
+    Honest(Kind),
+    Attacker(AttackKind),
+}
+
+/// Merge two sequences so that each is spread evenly through the result.
+fn spread<T: Copy>(a: &[T], b: &[T]) -> Vec<T> {
+    let n = a.len() + b.len();
+    let mut out = Vec::with_capacity(n);
+    let (mut i, mut j) = (0usize, 0usize);
+    for k in 0..n {
+        // Take from `b` when it is behind its share of the first k + 1 items.
+        let b_due = (k + 1) * b.len() / n.max(1);
+        if j < b.len() && (j < b_due || i == a.len()) {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The ramp's order: the honest clients with each kind of attacker spread evenly among
+/// them, so that every part of the ramp sees the same mix.
+pub(crate) fn spawn_order(honest: Vec<Kind>, attackers: &[(AttackKind, u32)]) -> Vec<Spawn> {
+    let mut all: Vec<Spawn> = honest.into_iter().map(Spawn::Honest).collect();
+    for &(kind, n) in attackers {
+        all = spread(&all, &vec![Spawn::Attacker(kind); n as usize]);
+    }
+    all
 }
 
 /// Spread moving clients and slow readers evenly through the ramp.
@@ -659,6 +831,40 @@ mod tests {
     }
 
     #[test]
+    fn attackers_are_spread_through_the_ramp() {
+        let order = spawn_order(
+            assign_kinds(1000, 1.0, 0.0),
+            &[
+                (AttackKind::Garbage, 100),
+                (AttackKind::Silent, 100),
+                (AttackKind::Churn, 50),
+            ],
+        );
+        assert_eq!(order.len(), 1250);
+        let c = |x| order.iter().filter(|&&y| y == x).count();
+        assert_eq!(c(Spawn::Honest(Kind::Moving)), 1000);
+        assert_eq!(c(Spawn::Attacker(AttackKind::Garbage)), 100);
+        assert_eq!(c(Spawn::Attacker(AttackKind::Silent)), 100);
+        assert_eq!(c(Spawn::Attacker(AttackKind::Churn)), 50);
+        for chunk in order.chunks(125) {
+            let g = chunk
+                .iter()
+                .filter(|&&y| y == Spawn::Attacker(AttackKind::Garbage))
+                .count();
+            let h = chunk
+                .iter()
+                .filter(|&&y| y == Spawn::Honest(Kind::Moving))
+                .count();
+            assert!((9..=11).contains(&g), "{g}");
+            assert!((98..=102).contains(&h), "{h}");
+        }
+        let none = spawn_order(vec![Kind::Idle; 3], &[(AttackKind::Garbage, 0)]);
+        assert_eq!(none, vec![Spawn::Honest(Kind::Idle); 3]);
+        let only = spawn_order(Vec::new(), &[(AttackKind::Churn, 2)]);
+        assert_eq!(only, vec![Spawn::Attacker(AttackKind::Churn); 2]);
+    }
+
+    #[test]
     fn capacity_names_the_option() {
         let fd = |n| sys::FdLimit { soft: n, hard: n };
         let mut o = LoadOptions {
@@ -674,5 +880,16 @@ mod tests {
         assert!(e.to_string().contains("127.0.0.1-127.0.0.2"), "{e}");
         o.source_addrs = Some("127.0.0.1-127.0.0.2".into());
         check_capacity(&o.plan().unwrap(), fd(100_000), Some(28_232)).unwrap();
+        // Attackers hold connections too.
+        let o = LoadOptions {
+            clients: 19_000,
+            garbage: 500,
+            silent: 500,
+            churn: 100,
+            ..LoadOptions::default()
+        };
+        let e = check_capacity(&o.plan().unwrap(), fd(20_000), None).unwrap_err();
+        assert_eq!(e.option_name(), Some("--clients"));
+        assert!(e.to_string().contains("1100 attackers"), "{e}");
     }
 }

@@ -61,6 +61,19 @@ async fn a_slider_on_a_phone_moves_the_performer_page() {
     }
     assert!(ratio > 0.99, "fill/rail = {ratio}");
 
+    // Client render cost (the page's state handlers), reported for the latency budget.
+    let r = phone
+        .execute("return globalThis.tuttiRenderStats;", vec![])
+        .await
+        .unwrap();
+    let count = r["count"].as_f64().unwrap_or(0.0);
+    assert!(count > 0.0, "render stats recorded: {r}");
+    println!(
+        "client render (audience page, headless Chromium): {count} states, mean {:.3} ms, max {:.3} ms",
+        r["total_ms"].as_f64().unwrap() / count,
+        r["max_ms"].as_f64().unwrap()
+    );
+
     let display = browser(&driver, &dir.path().join("profile-display"), 1280, 900).await;
     display.goto(&format!("{base}/display")).await.unwrap();
     wait_text(&display, "#conn", "live").await;

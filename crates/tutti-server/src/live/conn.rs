@@ -99,6 +99,12 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
         tokio::select! {
             msg = rx.next() => {
                 let Some(Ok(msg)) = msg else { hub.stats.pending.fetch_sub(1, Relaxed); return; };
+                if matches!(msg, Message::Close(_)) {
+                    // Send the queued close reply before dropping the socket.
+                    let _ = tx.close().await;
+                    hub.stats.pending.fetch_sub(1, Relaxed);
+                    return;
+                }
                 conn.on_message(msg).await;
                 if flush(&mut tx, &mut conn.out).await.is_err() {
                     hub.stats.pending.fetch_sub(1, Relaxed);
@@ -133,6 +139,13 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
         tokio::select! {
             msg = rx.next() => {
                 let Some(Ok(msg)) = msg else { break };
+                if matches!(msg, Message::Close(_)) {
+                    // The WebSocket layer queued the close reply; send it now, before a
+                    // state frame could fail on the closing socket and drop it unsent
+                    // (the client would see a reset instead of a clean close).
+                    let _ = tx.close().await;
+                    break;
+                }
                 conn.on_message(msg).await;
                 if flush(&mut tx, &mut conn.out).await.is_err() { break; }
             }

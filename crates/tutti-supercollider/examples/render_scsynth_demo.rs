@@ -1,7 +1,7 @@
 //! Renders a made-up 60 s performance of the demo piece with scsynth in non-real-time mode,
 //! to listen to the shipped SynthDefs and the mappings without running a show:
 //!
-//! `cargo run -p tutti-supercollider --example render_demo -- demo.wav [path/to/scsynth]`
+//! `cargo run -p tutti-supercollider --example render_scsynth_demo -- demo.wav [path/to/scsynth]`
 //!
 //! The crowd wanders: intensity and brightness swell, pitch steps around, the section vote
 //! goes calm → pulse → storm → calm. The score is written next to the WAV (`.osc`).
