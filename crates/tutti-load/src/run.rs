@@ -322,7 +322,10 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         .map(|o| o.states_in_window as f64 / window_s)
         .collect();
     let state_hz = f64::from(state_hz);
-    let per_client_mean = mean(&rates);
+    let per_client_min = rates.iter().copied().reduce(f64::min).unwrap_or(0.0);
+    let per_client_max = rates.iter().copied().reduce(f64::max).unwrap_or(0.0);
+    // The mean of equal rates can round below their minimum; keep it within the range.
+    let per_client_mean = mean(&rates).clamp(per_client_min, per_client_max);
     let sent: u64 = outcomes.iter().map(|o| o.inputs_in_window).sum();
     let acked: u64 = outcomes.iter().map(|o| o.acked_in_window).sum();
     let states_in_window: u64 = outcomes.iter().map(|o| o.states_in_window).sum();
@@ -471,8 +474,8 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         states: States {
             state_hz,
             per_client_mean,
-            per_client_min: rates.iter().copied().reduce(f64::min).unwrap_or(0.0),
-            per_client_max: rates.iter().copied().reduce(f64::max).unwrap_or(0.0),
+            per_client_min,
+            per_client_max,
             delivered_pct: if expected > 0.0 {
                 rates.iter().sum::<f64>() * window_s / expected * 100.0
             } else {

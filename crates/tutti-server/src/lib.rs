@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -286,6 +287,14 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
     let app = router(hub.clone());
     let mut server_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {
+        // TCP_NODELAY on every accepted socket: an ack and the state after it are
+        // separate writes, and with Nagle the state would wait for the phone's delayed
+        // ACK of the first (~40 ms on Linux) — a whole tick of latency for nothing.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted socket");
+            }
+        });
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = server_shutdown.changed().await;

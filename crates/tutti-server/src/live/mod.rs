@@ -167,8 +167,10 @@ pub async fn upgrade(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Respo
             .into_response();
     }
     let guard = ConnGuard(hub.clone());
+    // Frames queued together (an ack and the state it waited for) go out in one write:
+    // `conn::flush` feeds them all, then flushes once.
     ws.read_buffer_size(4096)
-        .write_buffer_size(0)
+        .write_buffer_size(16 * 1024)
         .max_message_size(64 * 1024)
         .max_frame_size(64 * 1024)
         .on_upgrade(move |socket| async move {
