@@ -46,6 +46,8 @@ const MAX_LATENCY_US: u64 = 600_000_000;
 const READ_BUFFER: usize = 4096;
 /// Examples of unparseable frames kept for the report.
 const MAX_EXAMPLES: usize = 5;
+/// How often reading clients ping the server to measure the round trip.
+const PING_PERIOD: Duration = Duration::from_secs(1);
 
 /// Phases of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,6 +107,9 @@ pub(crate) struct Shared {
     /// Error frames by code (`ErrorCode::ALL` order, then one for unknown codes).
     pub errors: Vec<AtomicU64>,
     pub latency: Vec<Mutex<Histogram<u64>>>,
+    /// `ping` → `pong` round trips of clients that read everything (the network and the
+    /// server's read-and-answer path, without the wait for a tick).
+    pub rtt: Vec<Mutex<Histogram<u64>>>,
     pub failures: Mutex<BTreeMap<String, u64>>,
     pub drops: Mutex<BTreeMap<String, u64>>,
     pub examples: Mutex<Vec<String>>,
@@ -145,6 +150,7 @@ impl Shared {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             latency: (0..SHARDS).map(|_| hist()).collect(),
+            rtt: (0..SHARDS).map(|_| hist()).collect(),
             failures: Mutex::new(BTreeMap::new()),
             drops: Mutex::new(BTreeMap::new()),
             examples: Mutex::new(Vec::new()),
@@ -175,16 +181,28 @@ impl Shared {
 
     /// All latency shards merged.
     pub fn latency(&self) -> Histogram<u64> {
-        let mut all =
-            Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds");
-        for shard in &self.latency {
-            let h = shard.lock().unwrap_or_else(|p| p.into_inner());
-            // Same bounds on both sides: adding cannot fail.
-            let _ = all.add(&*h);
-        }
-        all
+        merged(&self.latency)
     }
 
+    /// All round-trip shards merged.
+    pub fn rtt(&self) -> Histogram<u64> {
+        merged(&self.rtt)
+    }
+}
+
+/// Shards of one histogram, merged.
+fn merged(shards: &[Mutex<Histogram<u64>>]) -> Histogram<u64> {
+    let mut all =
+        Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds");
+    for shard in shards {
+        let h = shard.lock().unwrap_or_else(|p| p.into_inner());
+        // Same bounds on both sides: adding cannot fail.
+        let _ = all.add(&*h);
+    }
+    all
+}
+
+impl Shared {
     /// Error counts by code.
     pub fn errors(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
@@ -332,6 +350,8 @@ pub(crate) struct Head<'a> {
     pub code: Option<Cow<'a, str>>,
     #[serde(default)]
     pub rate: Option<f64>,
+    #[serde(default)]
+    pub id: Option<u64>,
 }
 
 /// What one client reports at the end.
@@ -366,6 +386,9 @@ struct Client {
     awaiting: VecDeque<(u64, Instant, bool)>,
     last_state_tick: u64,
     last_ack_tick: u64,
+    /// Last ping id sent, and the one awaiting its pong: (id, sent at, sent in window).
+    ping_id: u64,
+    ping_out: Option<(u64, Instant, bool)>,
     states_seen: u64,
     settle_reported: bool,
     /// This client has seen the `Settle` phase.
@@ -396,6 +419,8 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
         awaiting: VecDeque::new(),
         last_state_tick: 0,
         last_ack_tick: 0,
+        ping_id: 0,
+        ping_out: None,
         states_seen: 0,
         settle_reported: true,
         settling: false,
@@ -536,6 +561,11 @@ impl Client {
         let mut timer = tokio::time::interval_at(first, period);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut sending = moving;
+        // One ping a second, at a random phase: the round trip is the network's share of
+        // the latency budget (on venue Wi-Fi, run `tutti load` from another machine).
+        let ping_first = tokio::time::Instant::now() + PING_PERIOD.mul_f64(self.rng.unit());
+        let mut ping_timer = tokio::time::interval_at(ping_first, PING_PERIOD);
+        ping_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 biased;
@@ -561,6 +591,16 @@ impl Client {
                     }
                     if p == Phase::Stop {
                         return Some(ws);
+                    }
+                },
+                _ = ping_timer.tick() => {
+                    self.ping_id += 1;
+                    let now = Instant::now();
+                    self.ping_out = Some((self.ping_id, now, self.shared.in_window(now)));
+                    let frame = format!(r#"{{"type":"ping","id":{}}}"#, self.ping_id);
+                    if let Err(e) = ws.send(Message::text(frame)).await {
+                        self.drop_reason(ws_reason(&e));
+                        return None;
                     }
                 },
                 _ = timer.tick(), if sending => {
@@ -687,7 +727,22 @@ impl Client {
                     self.sent.retain(|(s, _, _)| *s != seq);
                 }
             }
-            "pong" | "stats" => {}
+            "pong" => {
+                if let (Some(id), Some((want, sent_at, in_window))) = (head.id, self.ping_out) {
+                    if id == want {
+                        self.ping_out = None;
+                        if in_window {
+                            let us = sent_at.elapsed().as_micros().max(1) as u64;
+                            let shard = self.index as usize % self.shared.rtt.len();
+                            self.shared.rtt[shard]
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .saturating_record(us);
+                        }
+                    }
+                }
+            }
+            "stats" => {}
             other => {
                 let shown: String = other.chars().take(40).collect();
                 self.parse_failure(format!("an unexpected frame type '{shown}'"));

@@ -388,6 +388,8 @@ pub struct Report {
     pub states: States,
     /// Input→state latency.
     pub latency: Latency,
+    /// `ping` → `pong` round trips (one a second per reading client), in the same units.
+    pub rtt: Latency,
     /// Frames.
     pub frames: Frames,
     /// Acks.
@@ -505,6 +507,16 @@ impl Report {
                 s.slow_per_client_mean
             );
         }
+        let r = &self.rtt;
+        let _ = writeln!(
+            t,
+            "  network     ping->pong p50 {:.2} ms, p95 {:.2}, p99 {:.2}, max {:.2} ({} pings)",
+            r.p50_ms,
+            r.p95_ms,
+            r.p99_ms,
+            r.max_ms,
+            thousands(r.samples)
+        );
         let _ = writeln!(
             t,
             "  latency     input->state p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1} ({} inputs)",

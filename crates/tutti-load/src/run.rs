@@ -348,6 +348,14 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         p99_ms: ms(hist.value_at_quantile(0.99)),
         max_ms: ms(hist.max()),
     };
+    let rtt_hist = shared.rtt();
+    let rtt = Latency {
+        samples: rtt_hist.len(),
+        p50_ms: ms(rtt_hist.value_at_quantile(0.50)),
+        p95_ms: ms(rtt_hist.value_at_quantile(0.95)),
+        p99_ms: ms(rtt_hist.value_at_quantile(0.99)),
+        max_ms: ms(rtt_hist.max()),
+    };
     let rate_of = |milli: u64| (milli != u64::MAX && milli != 0).then(|| milli as f64 / 1000.0);
     let errors = shared.errors();
     let failures = shared
@@ -487,6 +495,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             received_total: shared.states.load(Relaxed),
         },
         latency,
+        rtt,
         frames: Frames {
             received: shared.frames.load(Relaxed),
             parse_failures,

@@ -83,6 +83,9 @@ async fn smoke_run_is_correct() {
     assert_eq!((report.acks.mismatched, report.acks.anomalies), (0, 0));
     assert!(report.latency.samples > 0);
     assert!(report.latency.p50_ms > 0.0 && report.latency.p50_ms <= report.latency.max_ms);
+    // Every reading client pinged about once a second and got its pong.
+    assert!(report.rtt.samples > 0, "{}", report.table());
+    assert!(report.rtt.p50_ms > 0.0 && report.rtt.p50_ms <= report.rtt.max_ms);
     assert!(report.states.received_total > 0);
     assert!(report.states.per_client_min <= report.states.per_client_mean);
     assert!(report.states.per_client_mean <= report.states.per_client_max);
