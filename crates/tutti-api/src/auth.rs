@@ -366,15 +366,13 @@ impl ApiState {
             .ok_or_else(|| ApiError::not_found(format!("piece {piece_id}")))?;
         match piece.ensemble_id {
             Some(eid) => {
-                self.ensemble_access(caller, eid, need)
-                    .await
-                    .map_err(|e| {
-                        if e.status == StatusCode::NOT_FOUND {
-                            ApiError::not_found(format!("piece {piece_id}"))
-                        } else {
-                            e
-                        }
-                    })?;
+                self.ensemble_access(caller, eid, need).await.map_err(|e| {
+                    if e.status == StatusCode::NOT_FOUND {
+                        ApiError::not_found(format!("piece {piece_id}"))
+                    } else {
+                        e
+                    }
+                })?;
             }
             // Pieces from the configuration belong to no ensemble: admins only.
             None if caller.is_admin() => {}

@@ -120,10 +120,7 @@ pub fn router(state: ApiState) -> Router {
     let (api, doc) = openapi::build();
     let doc = Arc::new(doc);
     api.merge(openapi::doc_routes(doc))
-        .route(
-            "/api/v1/{*rest}",
-            axum::routing::any(routes::unknown_path),
-        )
+        .route("/api/v1/{*rest}", axum::routing::any(routes::unknown_path))
         .route("/api/v1", axum::routing::any(routes::unknown_path))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(middleware::request_id))

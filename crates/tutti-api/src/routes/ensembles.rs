@@ -182,10 +182,7 @@ async fn add_member(
         EnsembleRoleIn::Crew => EnsembleRole::Crew,
     };
     idem::run(&s, caller.id(), req.idem, async {
-        let m = s
-            .store
-            .add_member(id, body.user_id, role, now_ms())
-            .await?;
+        let m = s.store.add_member(id, body.user_id, role, now_ms()).await?;
         Ok((StatusCode::CREATED, to_value(&MemberOut::from(m))?))
     })
     .await

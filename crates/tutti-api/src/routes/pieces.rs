@@ -341,7 +341,9 @@ async fn get_spec(
     ApiPath((id, version)): ApiPath<(i64, i64)>,
 ) -> Result<ApiJson<SpecVersionOut>, ApiError> {
     Ok(ApiJson(
-        version_of(&s, &caller, id, version, Need::Read).await?.into(),
+        version_of(&s, &caller, id, version, Need::Read)
+            .await?
+            .into(),
     ))
 }
 
