@@ -42,8 +42,8 @@ pub struct ErrorBody {
     pub code: String,
     /// Human-readable message.
     pub message: String,
-    /// Structured details or null.
-    #[schema(value_type = Object, nullable = true)]
+    /// Structured details or null: a list of `{field, problem}` for `validation_failed`,
+    /// `{from, to, allowed}` for `invalid_transition`.
     pub details: Value,
     /// The request's id (also in the `x-request-id` header).
     pub request_id: String,

@@ -381,6 +381,7 @@ pub enum FormatIn {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `json` (default), `toml` or `markdown`.
+    #[param(inline)]
     pub format: Option<FormatIn>,
 }
 
