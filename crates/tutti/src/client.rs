@@ -33,7 +33,7 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     /// The server answered with its error envelope (exit 1).
-    #[error("error {code}: {message}{}", details_suffix(.details))]
+    #[error("error {code}: {message}{}", details_suffix(.message, .details))]
     Api {
         /// HTTP status.
         status: u16,
@@ -77,8 +77,18 @@ impl CliError {
     }
 }
 
-/// ` (allowed: a, b)` for invalid transitions, `: field problem; …` for validation errors.
-fn details_suffix(details: &Value) -> String {
+/// ` (allowed: a, b)` for invalid transitions, ` (field: problem; …)` for validation
+/// errors; nothing when the message already says it.
+fn details_suffix(message: &str, details: &Value) -> String {
+    let s = details_text(details);
+    if s.is_empty() || message.contains(s.trim_start().trim_start_matches('(').trim_end_matches(')')) {
+        String::new()
+    } else {
+        s
+    }
+}
+
+fn details_text(details: &Value) -> String {
     if let Some(allowed) = details.get("allowed").and_then(Value::as_array) {
         let list: Vec<String> = allowed
             .iter()
@@ -592,6 +602,17 @@ mod tests {
         };
         let e = check(reply, &server).unwrap_err();
         assert_eq!(e.to_string(), "error invalid_transition: piece 3 is archived (allowed: none)");
+        // Not repeated when the message already says it.
+        let reply = Reply {
+            status: 409,
+            body: serde_json::json!({"error": {"code": "invalid_transition",
+                "message": "a piece cannot go from draft to ready (allowed: rehearsal, archived)",
+                "details": {"allowed": ["rehearsal", "archived"]}}}),
+        };
+        assert_eq!(
+            check(reply, &server).unwrap_err().to_string(),
+            "error invalid_transition: a piece cannot go from draft to ready (allowed: rehearsal, archived)"
+        );
         assert_eq!(e.exit_code(), 1);
         let reply = Reply {
             status: 422,
