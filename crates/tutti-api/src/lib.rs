@@ -19,6 +19,7 @@ mod middleware;
 mod openapi;
 mod page;
 mod routes;
+mod wizard;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -80,6 +81,8 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     pub(crate) tokens: Arc<auth::TokenCache>,
     pub(crate) live: Option<Arc<dyn LiveHook>>,
+    /// The domain packs of the guided setup (`wizard.rs`).
+    pub(crate) wizard: Arc<tutti_wizard::Wizard>,
 }
 
 impl ApiState {
@@ -90,7 +93,14 @@ impl ApiState {
             config: Arc::new(config),
             tokens: Arc::new(auth::TokenCache::default()),
             live: None,
+            wizard: wizard::default_wizard(),
         }
+    }
+
+    /// Uses these domain packs for the guided setup (default: the built-in ones).
+    pub fn with_wizard(mut self, packs: Arc<tutti_wizard::Wizard>) -> ApiState {
+        self.wizard = packs;
+        self
     }
 
     /// Adds the live hub's hook.

@@ -26,6 +26,7 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
         .merge(ensembles::routes())
         .merge(pieces::routes())
         .merge(shows::routes())
+        .merge(crate::wizard::routes())
 }
 
 /// Any unknown path under `/api/v1`.
