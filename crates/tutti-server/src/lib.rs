@@ -117,6 +117,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         .local_addr()
         .map_err(|e| ServerError::io("reading the listen address", e))?;
     let piece = load_piece(&config)?;
+    let packs = tutti_wizard::Wizard::load(config.packs_dir.as_deref())
+        .map_err(|e| ServerError::Config(format!("domain pack: {e}")))?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         ServerError::io(
             format!("creating the data directory {}", config.data_dir.display()),
@@ -283,7 +285,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         shutdown_rx.clone(),
     )));
 
-    let api = tutti_api::ApiState::new(store.clone(), config.api.to_api_config(base.clone()));
+    let api = tutti_api::ApiState::new(store.clone(), config.api.to_api_config(base.clone()))
+        .with_wizard(Arc::new(packs));
     let opener = Arc::new(ShowOpener {
         hub: hub.clone(),
         store: store.clone(),
