@@ -51,6 +51,7 @@
 mod error;
 mod model;
 mod ops;
+mod outbox;
 mod readers;
 mod schema;
 mod writer;
@@ -70,6 +71,12 @@ pub use model::{
     NewOverride, OverrideRow, PieceRow, ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus,
     SpecVersionRow, StoreStats, MAX_CODE_LEN, MAX_DETAIL_JSON, MAX_NAME_LEN, MAX_SLUG_LEN,
     MAX_SPEC_JSON, MAX_STATE_JSON, MAX_TITLE_LEN,
+};
+
+pub use outbox::{
+    validate_event_kind, AttemptOutcome, DeliveryRow, DeliveryStatus, DueDelivery, EventScope,
+    NewWebhook, OutboxEvent, RecordedAttempt, RelayBatch, WebhookRow, MAX_DELIVERY_ERROR_LEN,
+    MAX_EVENT_KIND_LEN, MAX_OUTBOX_PAGE, MAX_WEBHOOK_KINDS, MAX_WEBHOOK_URL_LEN,
 };
 
 use crate::error::open_error;
