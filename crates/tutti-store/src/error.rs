@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::ffi;
 
-use crate::model::ShowStatus;
-
 /// Everything that can go wrong in the store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -82,17 +80,35 @@ pub enum StoreError {
         /// The key that was looked up.
         id: String,
     },
-    /// A show status change that the lifecycle does not allow.
+    /// A status change that the lifecycle does not allow (a piece's or a show's).
     #[error(
-        "a show cannot go from {from} to {to} (allowed from {from}: {})",
-        allowed_list(*from)
+        "a {what} cannot go from {from} to {to} (allowed from {from}: {})",
+        list_or_none(allowed)
     )]
     InvalidTransition {
-        /// The show's current status.
-        from: ShowStatus,
+        /// What changes status: `piece` or `show`.
+        what: &'static str,
+        /// The current status.
+        from: String,
         /// The requested status.
-        to: ShowStatus,
+        to: String,
+        /// The statuses allowed from `from` (empty when `from` is final).
+        allowed: Vec<String>,
     },
+    /// A refresh token that was already used was presented again: its whole family (every access
+    /// and refresh token issued from the same login) has been revoked, and that revocation is
+    /// committed.
+    #[error("refresh token reused: token family {family_id} revoked")]
+    TokenReused {
+        /// The revoked family.
+        family_id: i64,
+    },
+    /// The token was revoked (logout, password change, deactivation) or its user is inactive.
+    #[error("the token was revoked")]
+    TokenRevoked,
+    /// The token has expired.
+    #[error("the token has expired")]
+    TokenExpired,
     /// The writer queue is full; the operation (a snapshot) was dropped and counted.
     #[error("the store's writer queue is full ({capacity} operations); {what} dropped")]
     QueueFull {
@@ -125,16 +141,26 @@ pub enum StoreError {
     Internal(String),
 }
 
-fn allowed_list(from: ShowStatus) -> String {
-    let allowed = from.allowed_next();
+fn list_or_none(allowed: &[String]) -> String {
     if allowed.is_empty() {
         "none".to_owned()
     } else {
-        allowed
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        allowed.join(", ")
+    }
+}
+
+/// The transition error for `what` going `from → to`, with the allowed next statuses.
+pub(crate) fn invalid_transition<S: std::fmt::Display>(
+    what: &'static str,
+    from: S,
+    to: S,
+    allowed: &[S],
+) -> StoreError {
+    StoreError::InvalidTransition {
+        what,
+        from: from.to_string(),
+        to: to.to_string(),
+        allowed: allowed.iter().map(ToString::to_string).collect(),
     }
 }
 
