@@ -68,7 +68,9 @@ impl Subscription {
     pub async fn recv(&mut self) -> Result<Arc<EventRecord>, BusRecvError> {
         match self.rx.recv().await {
             Ok(ev) => Ok(ev),
-            Err(broadcast::error::RecvError::Lagged(missed)) => Err(BusRecvError::Lagged { missed }),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                Err(BusRecvError::Lagged { missed })
+            }
             Err(broadcast::error::RecvError::Closed) => Err(BusRecvError::Closed),
         }
     }

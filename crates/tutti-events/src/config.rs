@@ -152,20 +152,44 @@ impl EventsConfig {
 
         let r = &self.relay;
         if r.cursor_name.is_empty() || r.cursor_name.len() > 64 {
-            return Err(err("relay.cursor_name", &r.cursor_name, "must be 1..=64 bytes"));
+            return Err(err(
+                "relay.cursor_name",
+                &r.cursor_name,
+                "must be 1..=64 bytes",
+            ));
         }
         int_range("relay.batch_size", r.batch_size, 1, 1000)?;
         dur_range("relay.poll_interval", r.poll_interval, 10 * MS, MINUTE)?;
 
         let d = &self.dispatcher;
-        dur_range("dispatcher.request_timeout", d.request_timeout, MS, 5 * MINUTE)?;
+        dur_range(
+            "dispatcher.request_timeout",
+            d.request_timeout,
+            MS,
+            5 * MINUTE,
+        )?;
         int_range("dispatcher.max_attempts", d.max_attempts, 1, 100)?;
-        int_range("dispatcher.failure_threshold", d.failure_threshold, 1, 10_000)?;
+        int_range(
+            "dispatcher.failure_threshold",
+            d.failure_threshold,
+            1,
+            10_000,
+        )?;
         dur_range("dispatcher.backoff_base", d.backoff_base, MS, HOUR)?;
-        dur_range("dispatcher.backoff_cap", d.backoff_cap, d.backoff_base, 24 * HOUR)?;
+        dur_range(
+            "dispatcher.backoff_cap",
+            d.backoff_cap,
+            d.backoff_base,
+            24 * HOUR,
+        )?;
         int_range("dispatcher.max_in_flight", d.max_in_flight, 1, 1024)?;
         dur_range("dispatcher.poll_interval", d.poll_interval, MS, MINUTE)?;
-        dur_range("dispatcher.lease_margin", d.lease_margin, Duration::ZERO, HOUR)?;
+        dur_range(
+            "dispatcher.lease_margin",
+            d.lease_margin,
+            Duration::ZERO,
+            HOUR,
+        )?;
 
         let s = &self.stream;
         dur_range("stream.keep_alive", s.keep_alive, 100 * MS, 10 * MINUTE)?;
@@ -180,6 +204,8 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        EventsConfig::default().validate().expect("defaults validate");
+        EventsConfig::default()
+            .validate()
+            .expect("defaults validate");
     }
 }

@@ -59,7 +59,11 @@ pub fn check_webhook_url(url: &str) -> Result<(), EventsError> {
     let uri: Uri = url.parse().map_err(|_| bad("not a valid URL"))?;
     match uri.scheme_str() {
         Some("http") => {}
-        Some("https") => return Err(bad("https is not supported by this build (plain http only)")),
+        Some("https") => {
+            return Err(bad(
+                "https is not supported by this build (plain http only)",
+            ))
+        }
         _ => return Err(bad("the scheme must be http")),
     }
     if uri.host().is_none_or(str::is_empty) {

@@ -52,8 +52,8 @@ pub use config::{BusConfig, DispatcherConfig, EventsConfig, RelayConfig, StreamC
 pub use dispatch::{backoff_delay, check_webhook_url};
 pub use error::EventsError;
 pub use event::{
-    AccountData, ChatData, EnsembleData, Event, EventRecord, MemberData, OverrideData,
-    PieceData, PieceTransitionData, ShowData, ShowTransitionData, SpecData, WebhookCreatedData,
+    AccountData, ChatData, EnsembleData, Event, EventRecord, MemberData, OverrideData, PieceData,
+    PieceTransitionData, ShowData, ShowTransitionData, SpecData, WebhookCreatedData,
     WebhookDisabledData,
 };
 pub use signature::{sign, verify, SignatureError};
@@ -107,10 +107,7 @@ impl Events {
             wake: Arc::clone(&dispatcher_wake),
             stop: stop_rx,
         };
-        let tasks = vec![
-            runtime.spawn(relay.run()),
-            runtime.spawn(dispatcher.run()),
-        ];
+        let tasks = vec![runtime.spawn(relay.run()), runtime.spawn(dispatcher.run())];
         Ok(Events {
             store,
             bus,
@@ -129,7 +126,11 @@ impl Events {
 
     /// Stream handlers over this system's store and bus.
     pub fn streams(&self) -> EventStreams {
-        EventStreams::new(self.store.clone(), self.bus.clone(), self.cfg.stream.clone())
+        EventStreams::new(
+            self.store.clone(),
+            self.bus.clone(),
+            self.cfg.stream.clone(),
+        )
     }
 
     /// Hints that events were written or webhooks changed (the store already signals committed

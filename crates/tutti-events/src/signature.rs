@@ -63,7 +63,11 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
     s.as_bytes()
         .chunks(2)
         .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
@@ -142,24 +146,43 @@ mod tests {
             h,
             "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
         );
-        assert_eq!(verify("whsec_test", &h, br#"{"a":1}"#, 1_700_000_000, TOL), Ok(()));
+        assert_eq!(
+            verify("whsec_test", &h, br#"{"a":1}"#, 1_700_000_000, TOL),
+            Ok(())
+        );
     }
 
     #[test]
     fn tampering_and_wrong_secrets_and_old_timestamps_fail() {
         let body = b"{\"id\":1}";
         let h = sign("s1", 1000, body);
-        assert_eq!(verify("s2", &h, body, 1000, TOL), Err(SignatureError::Mismatch));
-        assert_eq!(verify("s1", &h, b"{\"id\":2}", 1000, TOL), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify("s2", &h, body, 1000, TOL),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify("s1", &h, b"{\"id\":2}", 1000, TOL),
+            Err(SignatureError::Mismatch)
+        );
         assert!(matches!(
             verify("s1", &h, body, 1000 + 301, TOL),
             Err(SignatureError::Expired { skew_s: 301, .. })
         ));
         let rotated = format!("{},v1={}", h, "00".repeat(32));
         assert_eq!(verify("s1", &rotated, body, 1000, TOL), Ok(()));
-        for bad in ["", "t=1", "v1=00", "t=x,v1=00", "t=1,v1=zz", "t=1,t=2,v1=00"] {
+        for bad in [
+            "",
+            "t=1",
+            "v1=00",
+            "t=x,v1=00",
+            "t=1,v1=zz",
+            "t=1,t=2,v1=00",
+        ] {
             assert!(
-                matches!(verify("s1", bad, body, 1, TOL), Err(SignatureError::Malformed(_))),
+                matches!(
+                    verify("s1", bad, body, 1, TOL),
+                    Err(SignatureError::Malformed(_))
+                ),
                 "{bad}"
             );
         }

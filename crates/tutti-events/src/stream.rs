@@ -26,7 +26,7 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tutti_store::{EventScope, Store, StoreError};
+use tutti_store::{EventScope, Page, Store, StoreError};
 
 use crate::bus::{BusRecvError, EventBus, Subscription};
 use crate::config::StreamConfig;
@@ -162,7 +162,13 @@ impl EventFeed {
             if self.catching_up {
                 let page = self
                     .store
-                    .events_after(Some(self.last_id), self.batch, EventScope::All)
+                    .events_after(
+                        Page {
+                            after_id: Some(self.last_id),
+                            limit: self.batch,
+                        },
+                        EventScope::All,
+                    )
                     .await;
                 match page {
                     Ok((rows, _)) if rows.is_empty() => self.catching_up = false,

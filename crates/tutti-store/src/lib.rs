@@ -87,7 +87,7 @@ pub use model::{
 pub use outbox::{
     validate_event_kind, AttemptOutcome, DeliveryRow, DeliveryStatus, DueDelivery, EventScope,
     NewWebhook, OutboxEvent, RecordedAttempt, RelayBatch, WebhookRow, MAX_DELIVERY_ERROR_LEN,
-    MAX_EVENT_KIND_LEN, MAX_OUTBOX_PAGE, MAX_WEBHOOK_KINDS, MAX_WEBHOOK_URL_LEN,
+    MAX_EVENT_KIND_LEN, MAX_WEBHOOK_KINDS, MAX_WEBHOOK_URL_LEN,
 };
 
 use crate::error::open_error;

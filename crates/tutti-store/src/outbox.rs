@@ -15,8 +15,10 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{page_params, paged};
 use crate::error::{db, StoreError};
-use crate::{now_ms, Store};
+use crate::model::{validate_page, EventKind, NewEvent, Page, MAX_PAGE_LIMIT};
+use crate::{now_ms, ops, Store};
 
 /// Longest accepted webhook URL, in bytes.
 pub const MAX_WEBHOOK_URL_LEN: usize = 2048;
@@ -26,8 +28,6 @@ pub const MAX_WEBHOOK_KINDS: usize = 64;
 pub const MAX_EVENT_KIND_LEN: usize = 64;
 /// Longest stored delivery error text, in bytes (longer errors are cut).
 pub const MAX_DELIVERY_ERROR_LEN: usize = 1000;
-/// Largest page of events, webhooks or deliveries one call returns.
-pub const MAX_OUTBOX_PAGE: u32 = 1000;
 
 /// One event as stored in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,14 +251,14 @@ fn invalid(field: &'static str, value: &str, reason: impl Into<String>) -> Store
     }
 }
 
-fn validate_page_limit(limit: u32) -> Result<i64, StoreError> {
-    if (1..=MAX_OUTBOX_PAGE).contains(&limit) {
+fn validate_limit(limit: u32) -> Result<i64, StoreError> {
+    if (1..=MAX_PAGE_LIMIT).contains(&limit) {
         Ok(i64::from(limit))
     } else {
         Err(invalid(
             "limit",
             &limit.to_string(),
-            format!("must be 1..={MAX_OUTBOX_PAGE}"),
+            format!("must be 1..={MAX_PAGE_LIMIT}"),
         ))
     }
 }
@@ -293,7 +293,11 @@ fn validate_new_webhook(w: &NewWebhook) -> Result<(), StoreError> {
         return Err(invalid("url", url, "has no host"));
     }
     if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(invalid("url", url, "contains whitespace or control characters"));
+        return Err(invalid(
+            "url",
+            url,
+            "contains whitespace or control characters",
+        ));
     }
     if w.kinds.len() > MAX_WEBHOOK_KINDS {
         return Err(invalid(
@@ -337,7 +341,10 @@ macro_rules! delivery_cols {
     };
 }
 
-fn conversion(idx: usize, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {
+fn conversion(
+    idx: usize,
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
 }
 
@@ -378,7 +385,9 @@ fn delivery_row_at(row: &Row<'_>, o: usize) -> rusqlite::Result<DeliveryRow> {
         webhook_id: row.get(o + 1)?,
         event_id: row.get(o + 2)?,
         attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
-        status: status.parse().map_err(|e: StoreError| conversion(o + 4, e))?,
+        status: status
+            .parse()
+            .map_err(|e: StoreError| conversion(o + 4, e))?,
         http_status: http_status.and_then(|s| u16::try_from(s).ok()),
         error: row.get(o + 6)?,
         next_attempt_at_ms: row.get(o + 7)?,
@@ -388,13 +397,6 @@ fn delivery_row_at(row: &Row<'_>, o: usize) -> rusqlite::Result<DeliveryRow> {
 
 fn delivery_row(row: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     delivery_row_at(row, 0)
-}
-
-/// `(rows, next)`: `next` is the last row's id when the page is full (there may be more).
-fn paged<T>(rows: Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<i64>) {
-    let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit;
-    let next = if full { rows.last().map(id) } else { None };
-    (rows, next)
 }
 
 // ---------------------------------------------------------------- reads
@@ -553,28 +555,6 @@ fn next_due_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
 
 // ---------------------------------------------------------------- writes (writer thread only)
 
-/// Appends an event in the caller's transaction; returns its id.
-fn append(
-    conn: &Connection,
-    kind: &str,
-    ensemble_id: Option<i64>,
-    subject: &str,
-    data: &serde_json::Value,
-    at_ms: i64,
-) -> Result<i64, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO outbox (kind, ensemble_id, subject, data_json, at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-    )
-    .and_then(|mut s| {
-        s.query_row(
-            params![kind, ensemble_id, subject, data.to_string(), at_ms],
-            |r| r.get(0),
-        )
-    })
-    .map_err(db("appending an outbox event"))
-}
-
 fn relay_step(
     conn: &Connection,
     name: &str,
@@ -657,18 +637,20 @@ fn create_webhook(conn: &Connection, w: &NewWebhook, now: i64) -> Result<Webhook
             })
         })
         .map_err(db("creating a webhook"))?;
-    append(
+    ops::append_event(
         conn,
-        "webhook.created",
-        Some(w.ensemble_id),
-        &format!("webhook:{id}"),
-        &serde_json::json!({
-            "webhook_id": id,
-            "ensemble_id": w.ensemble_id,
-            "url": w.url,
-            "kinds": w.kinds,
-        }),
-        now,
+        &NewEvent {
+            kind: EventKind::WebhookCreated,
+            ensemble_id: Some(w.ensemble_id),
+            subject: format!("webhook:{id}"),
+            data: serde_json::json!({
+                "webhook_id": id,
+                "ensemble_id": w.ensemble_id,
+                "url": w.url,
+                "kinds": w.kinds,
+            }),
+            at_ms: now,
+        },
     )?;
     Ok(WebhookRow {
         id,
@@ -855,23 +837,23 @@ fn record_attempt(
                  disabled_reason = CASE WHEN ?3 THEN ?4 ELSE disabled_reason END \
                  WHERE id = ?1",
             )
-            .and_then(|mut s| {
-                s.execute(params![hook.id, i64::from(failures), disable, reason])
-            })
+            .and_then(|mut s| s.execute(params![hook.id, i64::from(failures), disable, reason]))
             .map_err(db("counting a webhook's failures"))?;
             if let Some(reason) = reason {
-                disabled_event_id = Some(append(
+                disabled_event_id = Some(ops::append_event(
                     conn,
-                    "webhook.disabled",
-                    Some(hook.ensemble_id),
-                    &format!("webhook:{}", hook.id),
-                    &serde_json::json!({
-                        "webhook_id": hook.id,
-                        "ensemble_id": hook.ensemble_id,
-                        "consecutive_failures": failures,
-                        "reason": reason,
-                    }),
-                    now,
+                    &NewEvent {
+                        kind: EventKind::WebhookDisabled,
+                        ensemble_id: Some(hook.ensemble_id),
+                        subject: format!("webhook:{}", hook.id),
+                        data: serde_json::json!({
+                            "webhook_id": hook.id,
+                            "ensemble_id": hook.ensemble_id,
+                            "consecutive_failures": failures,
+                            "reason": reason,
+                        }),
+                        at_ms: now,
+                    },
                 )?);
             }
         }
@@ -886,21 +868,19 @@ fn record_attempt(
 // ---------------------------------------------------------------- the async API
 
 impl Store {
-    /// Up to `limit` (1..=[`MAX_OUTBOX_PAGE`]) events with `id > after_id` (all when `None`) that
-    /// `scope` may see, in id order, and the cursor of the next page (`None` when this page was
-    /// not full).
+    /// A page of the events `scope` may see, in id order, and the next page's `after_id`
+    /// (`Some` only when more rows exist).
     pub async fn events_after(
         &self,
-        after_id: Option<i64>,
-        limit: u32,
+        page: Page,
         scope: EventScope,
     ) -> Result<(Vec<OutboxEvent>, Option<i64>), StoreError> {
-        let limit = validate_page_limit(limit)?;
-        let after = after_id.unwrap_or(0);
+        validate_page(page)?;
+        let (after, limit) = page_params(page);
         let rows = self
             .read(move |c| events_after(c, after, limit, &scope))
             .await?;
-        Ok(paged(rows, limit, |e| e.id))
+        Ok(paged(rows, page, |e| e.id))
     }
 
     /// The outbox event with this id.
@@ -919,12 +899,12 @@ impl Store {
         self.read(move |c| cursor(c, &name)).await
     }
 
-    /// One relay step, atomically: reads up to `limit` (1..=[`MAX_OUTBOX_PAGE`]) events after the
+    /// One relay step, atomically: reads up to `limit` (1..=1000) events after the
     /// cursor `name`, creates a `pending` delivery (due now) for every active webhook of each
     /// event's ensemble whose kind filter matches, and advances the cursor to the last event read.
     /// Nothing is written when the relay is up to date.
     pub async fn relay_step(&self, name: &str, limit: u32) -> Result<RelayBatch, StoreError> {
-        let limit = validate_page_limit(limit)?;
+        let limit = validate_limit(limit)?;
         if name.is_empty() || name.len() > 64 {
             return Err(invalid("cursor name", name, "must be 1..=64 bytes"));
         }
@@ -939,7 +919,7 @@ impl Store {
     pub async fn create_webhook(&self, w: NewWebhook) -> Result<WebhookRow, StoreError> {
         validate_new_webhook(&w)?;
         let now = now_ms();
-        self.write(move |c| create_webhook(c, &w, now)).await
+        self.write_ev(move |c| create_webhook(c, &w, now)).await
     }
 
     /// The webhook with this id.
@@ -967,20 +947,19 @@ impl Store {
         self.write(move |c| enable_webhook(c, id, now)).await
     }
 
-    /// A page of the webhook's delivery log, oldest first (see [`Store::events_after`] for
-    /// paging). Unknown webhook: [`StoreError::NotFound`].
+    /// A page of the webhook's delivery log, oldest first, and the next page's `after_id`.
+    /// Unknown webhook: [`StoreError::NotFound`].
     pub async fn webhook_deliveries(
         &self,
         webhook_id: i64,
-        after_id: Option<i64>,
-        limit: u32,
+        page: Page,
     ) -> Result<(Vec<DeliveryRow>, Option<i64>), StoreError> {
-        let limit = validate_page_limit(limit)?;
-        let after = after_id.unwrap_or(0);
+        validate_page(page)?;
+        let (after, limit) = page_params(page);
         let rows = self
             .read(move |c| deliveries_of(c, webhook_id, after, limit))
             .await?;
-        Ok(paged(rows, limit, |d| d.id))
+        Ok(paged(rows, page, |d| d.id))
     }
 
     /// The delivery with this id.
@@ -993,7 +972,7 @@ impl Store {
         self.read(next_due_at).await
     }
 
-    /// Claims up to `limit` (1..=[`MAX_OUTBOX_PAGE`]) unfinished deliveries of active webhooks
+    /// Claims up to `limit` (1..=1000) unfinished deliveries of active webhooks
     /// due at `now_ms`, earliest first, by moving their due time to `now_ms + lease_ms`: a
     /// dispatcher that dies mid-attempt leaves them due again once the lease runs out (so a
     /// delivery is attempted at least once; receivers dedupe by delivery id).
@@ -1003,7 +982,7 @@ impl Store {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        let limit = validate_page_limit(limit)?;
+        let limit = validate_limit(limit)?;
         if lease_ms < 0 {
             return Err(invalid("lease_ms", &lease_ms.to_string(), "must be >= 0"));
         }
@@ -1031,10 +1010,22 @@ impl Store {
             return Err(invalid("disable_after", "0", "must be >= 1"));
         }
         let now = now_ms();
-        self.write(move |c| {
-            record_attempt(c, delivery_id, expected_attempt, outcome, disable_after, now)
-        })
-        .await
+        let recorded = self
+            .write(move |c| {
+                record_attempt(
+                    c,
+                    delivery_id,
+                    expected_attempt,
+                    outcome,
+                    disable_after,
+                    now,
+                )
+            })
+            .await?;
+        if recorded.disabled_event_id.is_some() {
+            self.notify_events();
+        }
+        Ok(recorded)
     }
 }
 
@@ -1088,11 +1079,5 @@ mod tests {
         let cut = truncate_error(long);
         assert!(cut.len() <= MAX_DELIVERY_ERROR_LEN);
         assert!(cut.chars().all(|c| c == 'é'));
-    }
-
-    #[test]
-    fn paging_reports_next_only_for_full_pages() {
-        assert_eq!(paged(vec![1, 2], 2, |x| *x), (vec![1, 2], Some(2)));
-        assert_eq!(paged(vec![1], 2, |x| *x), (vec![1], None));
     }
 }
