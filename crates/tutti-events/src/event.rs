@@ -383,7 +383,8 @@ mod tests {
                     "user_id": 1, "ensemble_id": 2, "piece_id": 3, "show_id": 4, "webhook_id": 5,
                     "from": "a", "to": "b"}),
             };
-            let ev = Event::from_parts(kind.as_str(), &data).expect(kind.as_str());
+            let ev =
+                Event::from_parts(kind.as_str(), &data).unwrap_or_else(|e| panic!("{kind}: {e}"));
             assert_eq!(ev.kind(), kind);
             let again = Event::from_parts(kind.as_str(), &ev.data()).expect("round trip");
             assert_eq!(again, ev);
