@@ -1073,6 +1073,417 @@ mod tests {
         assert!(!kind_matches(&["piece.created".into()], "show.created"));
     }
 
+    // ------------------------------------------------------------ with a real store
+
+    use crate::model::{NewPiece, NewUser, UserRole};
+    use crate::StoreConfig;
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(StoreConfig::new(dir.path().join("t.db"))).expect("open");
+        (dir, store)
+    }
+
+    async fn ensemble(store: &Store, slug: &str) -> i64 {
+        let user = store
+            .create_user(NewUser {
+                username: format!("u-{slug}"),
+                display_name: "U".into(),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+                role: UserRole::Performer,
+                at_ms: 1,
+            })
+            .await
+            .expect("user");
+        store
+            .create_ensemble(slug, "E", user.id, 1)
+            .await
+            .expect("ensemble")
+            .id
+    }
+
+    async fn piece(store: &Store, ensemble_id: i64, slug: &str) -> i64 {
+        store
+            .create_piece(NewPiece {
+                ensemble_id,
+                slug: slug.into(),
+                title: "T".into(),
+                at_ms: 1,
+            })
+            .await
+            .expect("piece")
+            .id
+    }
+
+    async fn hook(store: &Store, ensemble_id: i64, kinds: &[&str]) -> WebhookRow {
+        store
+            .create_webhook(NewWebhook {
+                ensemble_id,
+                url: "http://127.0.0.1:9/h".into(),
+                kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+            })
+            .await
+            .expect("webhook")
+    }
+
+    #[tokio::test]
+    async fn webhooks_are_created_listed_enabled_and_deleted() {
+        let (_dir, store) = open();
+        let ens = ensemble(&store, "band").await;
+        assert!(matches!(
+            store
+                .create_webhook(NewWebhook {
+                    ensemble_id: 999,
+                    url: "http://x/".into(),
+                    kinds: vec![],
+                })
+                .await,
+            Err(StoreError::NotFound {
+                what: "ensemble",
+                ..
+            })
+        ));
+        let mut watch = store.events_watch();
+        watch.mark_unchanged();
+        let a = hook(&store, ens, &[]).await;
+        assert!(
+            watch.has_changed().expect("watch"),
+            "creating a webhook wakes the relay"
+        );
+        let b = hook(&store, ens, &["piece.created"]).await;
+        assert_ne!(a.secret, b.secret);
+        assert!(a.secret.starts_with("whsec_") && a.secret.len() == 70);
+        let listed = store.webhooks_for_ensemble(ens).await.expect("list");
+        assert_eq!(listed, vec![a.clone(), b.clone()]);
+
+        let (events, _) = store
+            .events_after(Page::first(100), EventScope::Ensembles(vec![ens]))
+            .await
+            .expect("events");
+        let created: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == "webhook.created")
+            .collect();
+        assert_eq!(created.len(), 2);
+        assert_eq!(created[0].subject, format!("webhook:{}", a.id));
+        assert!(
+            !created[0].data_json.contains(&a.secret),
+            "no secret in events"
+        );
+
+        store.delete_webhook(a.id).await.expect("delete");
+        assert_eq!(store.webhook(a.id).await.expect("read"), None);
+        assert!(matches!(
+            store.delete_webhook(a.id).await,
+            Err(StoreError::NotFound {
+                what: "webhook",
+                ..
+            })
+        ));
+        let enabled = store.enable_webhook(b.id).await.expect("enable");
+        assert!(enabled.active);
+        assert!(matches!(
+            store.enable_webhook(a.id).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_relay_step_creates_matching_deliveries_and_advances_its_cursor_once() {
+        let (_dir, store) = open();
+        let ens = ensemble(&store, "band").await;
+        let other = ensemble(&store, "other").await;
+        let all = hook(&store, ens, &[]).await;
+        let pieces_only = hook(&store, ens, &["piece.created"]).await;
+        let shows_only = hook(&store, ens, &["show.created"]).await;
+        let elsewhere = hook(&store, other, &[]).await;
+        piece(&store, ens, "p1").await;
+
+        let first = store.relay_step("relay", 1000).await.expect("step");
+        let last = store.last_event_id().await.expect("last");
+        assert_eq!(first.cursor, last);
+        assert_eq!(store.relay_cursor("relay").await.expect("cursor"), last);
+        assert_eq!(
+            first.events.len() as i64,
+            last,
+            "every event once, in order"
+        );
+        // account.created events (no ensemble) make no deliveries; ens's hook `all` gets every
+        // ens event (ensemble.created, member_added, 3 webhook.created for ens, piece.created).
+        let count = |id| {
+            let store = store.clone();
+            async move {
+                store
+                    .webhook_deliveries(id, Page::first(100))
+                    .await
+                    .expect("log")
+                    .0
+                    .len()
+            }
+        };
+        assert_eq!(count(all.id).await, 6);
+        assert_eq!(count(pieces_only.id).await, 1);
+        assert_eq!(count(shows_only.id).await, 0);
+        assert_eq!(count(elsewhere.id).await, 3); // ensemble.created, member_added, webhook.created
+        assert_eq!(first.deliveries_created, 10);
+
+        let again = store.relay_step("relay", 1000).await.expect("step");
+        assert!(again.events.is_empty());
+        assert_eq!((again.deliveries_created, again.cursor), (0, last));
+
+        // Small batches page through; a second cursor relays independently but never
+        // duplicates deliveries.
+        let mut seen = 0;
+        loop {
+            let b = store.relay_step("second", 2).await.expect("step");
+            if b.events.is_empty() {
+                break;
+            }
+            assert_eq!(b.deliveries_created, 0);
+            seen += b.events.len();
+        }
+        assert_eq!(seen as i64, last);
+        assert!(matches!(
+            store.relay_step("", 10).await,
+            Err(StoreError::Invalid {
+                field: "cursor name",
+                ..
+            })
+        ));
+        assert!(matches!(
+            store.relay_step("relay", 0).await,
+            Err(StoreError::Invalid { field: "limit", .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn claims_lease_deliveries_and_attempts_are_counted() {
+        let (_dir, store) = open();
+        let ens = ensemble(&store, "band").await;
+        let h = hook(&store, ens, &["piece.created"]).await;
+        piece(&store, ens, "p1").await;
+        piece(&store, ens, "p2").await;
+        store.relay_step("relay", 1000).await.expect("step");
+        let now = now_ms() + 1000;
+
+        let claimed = store
+            .claim_due_deliveries(now, 60_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 2);
+        assert_eq!(claimed[0].secret, h.secret);
+        assert_eq!(claimed[0].event.kind, "piece.created");
+        assert!(store
+            .claim_due_deliveries(now, 60_000, 10)
+            .await
+            .expect("claim")
+            .is_empty());
+        assert_eq!(
+            store.next_delivery_due_at().await.expect("due"),
+            Some(now + 60_000)
+        );
+        let reclaimed = store
+            .claim_due_deliveries(now + 60_000, 1000, 1)
+            .await
+            .expect("claim after the lease");
+        assert_eq!(reclaimed.len(), 1);
+
+        let d = &claimed[0].delivery;
+        let retry = store
+            .record_delivery_attempt(
+                d.id,
+                0,
+                AttemptOutcome::Retry {
+                    http_status: Some(502),
+                    error: "HTTP 502".into(),
+                    next_attempt_at_ms: now + 5,
+                },
+                3,
+            )
+            .await
+            .expect("record");
+        assert_eq!(retry.delivery.status, DeliveryStatus::Retrying);
+        assert_eq!(
+            (retry.delivery.attempt, retry.delivery.next_attempt_at_ms),
+            (1, now + 5)
+        );
+        assert!(matches!(
+            store
+                .record_delivery_attempt(d.id, 0, AttemptOutcome::Delivered { http_status: 200 }, 3)
+                .await,
+            Err(StoreError::Conflict {
+                what: "delivery attempt",
+                ..
+            })
+        ));
+        let done = store
+            .record_delivery_attempt(d.id, 1, AttemptOutcome::Delivered { http_status: 204 }, 3)
+            .await
+            .expect("record");
+        assert_eq!(done.delivery.status, DeliveryStatus::Delivered);
+        assert_eq!(
+            (done.delivery.attempt, done.delivery.http_status),
+            (2, Some(204))
+        );
+        assert_eq!(done.delivery.error, None);
+        assert!(matches!(
+            store
+                .record_delivery_attempt(d.id, 2, AttemptOutcome::Delivered { http_status: 200 }, 3)
+                .await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert!(matches!(
+            store
+                .record_delivery_attempt(d.id, 2, AttemptOutcome::Delivered { http_status: 200 }, 0)
+                .await,
+            Err(StoreError::Invalid {
+                field: "disable_after",
+                ..
+            })
+        ));
+        assert!(matches!(
+            store
+                .record_delivery_attempt(-1, 0, AttemptOutcome::Delivered { http_status: 200 }, 1)
+                .await,
+            Err(StoreError::NotFound {
+                what: "delivery",
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn consecutive_gave_up_deliveries_disable_the_webhook_with_one_event() {
+        let (_dir, store) = open();
+        let ens = ensemble(&store, "band").await;
+        let h = hook(&store, ens, &["piece.created"]).await;
+        for i in 0..4 {
+            piece(&store, ens, &format!("p{i}")).await;
+        }
+        store.relay_step("relay", 1000).await.expect("step");
+        let claimed = store
+            .claim_due_deliveries(now_ms() + 1000, 60_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 4);
+        let give_up = |id| {
+            let store = store.clone();
+            async move {
+                store
+                    .record_delivery_attempt(
+                        id,
+                        0,
+                        AttemptOutcome::GaveUp {
+                            http_status: None,
+                            error: "connection refused".into(),
+                        },
+                        2,
+                    )
+                    .await
+                    .expect("record")
+            }
+        };
+        let first = give_up(claimed[0].delivery.id).await;
+        assert_eq!(first.disabled_event_id, None);
+        // A success in between resets the count.
+        store
+            .record_delivery_attempt(
+                claimed[1].delivery.id,
+                0,
+                AttemptOutcome::Delivered { http_status: 200 },
+                2,
+            )
+            .await
+            .expect("record");
+        assert_eq!(
+            give_up(claimed[2].delivery.id).await.disabled_event_id,
+            None
+        );
+        let mut watch = store.events_watch();
+        watch.mark_unchanged();
+        let disabling = give_up(claimed[3].delivery.id).await;
+        let event_id = disabling.disabled_event_id.expect("disabled");
+        assert!(
+            watch.has_changed().expect("watch"),
+            "the webhook.disabled event wakes the relay"
+        );
+        let after = store.webhook(h.id).await.expect("read").expect("exists");
+        assert!(!after.active);
+        assert_eq!(after.consecutive_failures, 2);
+        assert!(after
+            .disabled_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("connection refused")));
+        let ev = store.event(event_id).await.expect("read").expect("event");
+        assert_eq!(ev.kind, "webhook.disabled");
+        assert_eq!(ev.ensemble_id, Some(ens));
+        // Nothing of a disabled webhook is due; enabling makes the rest due again.
+        assert_eq!(store.next_delivery_due_at().await.expect("due"), None);
+        store.enable_webhook(h.id).await.expect("enable");
+        assert_eq!(
+            store
+                .webhook(h.id)
+                .await
+                .expect("read")
+                .expect("exists")
+                .consecutive_failures,
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn event_history_pages_and_scopes() {
+        let (_dir, store) = open();
+        let a = ensemble(&store, "a").await;
+        let b = ensemble(&store, "b").await;
+        for i in 0..3 {
+            piece(&store, a, &format!("a{i}")).await;
+            piece(&store, b, &format!("b{i}")).await;
+        }
+        let scope = EventScope::Ensembles(vec![a]);
+        let mut after = None;
+        let mut got = Vec::new();
+        loop {
+            let (rows, next) = store
+                .events_after(
+                    Page {
+                        after_id: after,
+                        limit: 2,
+                    },
+                    scope.clone(),
+                )
+                .await
+                .expect("page");
+            assert!(rows.len() <= 2);
+            got.extend(rows);
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(got.len(), 5, "ensemble.created, member_added and 3 pieces");
+        assert!(got.iter().all(|e| e.ensemble_id == Some(a)));
+        assert!(got.windows(2).all(|w| w[0].id < w[1].id));
+        let (none, next) = store
+            .events_after(Page::first(10), EventScope::Ensembles(vec![]))
+            .await
+            .expect("page");
+        assert!(none.is_empty() && next.is_none());
+        let (all, _) = store
+            .events_after(Page::first(1000), EventScope::All)
+            .await
+            .expect("page");
+        assert_eq!(all.len() as i64, store.last_event_id().await.expect("last"));
+        assert!(
+            all.iter().any(|e| e.ensemble_id.is_none()),
+            "account events are global"
+        );
+        assert!(matches!(
+            store.events_after(Page::first(0), EventScope::All).await,
+            Err(StoreError::Invalid { field: "limit", .. })
+        ));
+    }
+
     #[test]
     fn errors_are_cut_on_a_char_boundary() {
         let long = "é".repeat(MAX_DELIVERY_ERROR_LEN);
