@@ -1751,3 +1751,75 @@ async fn guests_idempotency_keys_and_wizard_sessions_round_trip() {
     assert_eq!((mine.len(), next), (1, None));
     store.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn permission_reads_return_the_callers_role_with_the_object() {
+    let dir = TempDir::new().expect("tempdir");
+    let store = open(&dir);
+    let (owner, ens, piece) = owned_piece(&store, "guarded").await;
+    let crew = user(&store, "carla").await;
+    let outsider = user(&store, "oscar").await;
+    store
+        .add_member(ens, crew.id, EnsembleRole::Crew, T0)
+        .await
+        .expect("add crew");
+    let v = draft(&store, piece.id, 1).await;
+    let show = store
+        .create_show_for_piece(NewShow {
+            piece_id: piece.id,
+            spec_version: Some(v),
+            code: "GUARD".into(),
+            kind: ShowKind::Rehearsal,
+            at_ms: T0,
+        })
+        .await
+        .expect("show");
+    for (who, role) in [
+        (owner.id, Some(EnsembleRole::Owner)),
+        (crew.id, Some(EnsembleRole::Crew)),
+        (outsider.id, None),
+    ] {
+        let (p, r) = store
+            .piece_with_role(piece.id, who)
+            .await
+            .expect("read")
+            .expect("piece");
+        assert_eq!((p.id, r), (piece.id, role));
+        let (s, e, r) = store
+            .show_with_role(show.id, who)
+            .await
+            .expect("read")
+            .expect("show");
+        assert_eq!((s, e, r), (show.clone(), Some(ens), role));
+    }
+    assert_eq!(
+        store.piece_with_role(9_999, owner.id).await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store.show_with_role(9_999, owner.id).await.expect("read"),
+        None
+    );
+    // A configuration piece has no ensemble and nobody has a role in it.
+    let (demo, spec) = store
+        .ensure_piece("demo", "Demo", SPEC)
+        .await
+        .expect("config piece");
+    let demo_show = store
+        .create_show(demo.id, spec.id, "DEMO", ShowKind::Performance)
+        .await
+        .expect("show");
+    let (p, r) = store
+        .piece_with_role(demo.id, owner.id)
+        .await
+        .expect("read")
+        .expect("demo");
+    assert_eq!((p.ensemble_id, r), (None, None));
+    let (_, e, r) = store
+        .show_with_role(demo_show.id, owner.id)
+        .await
+        .expect("read")
+        .expect("demo show");
+    assert_eq!((e, r), (None, None));
+    store.close().await.expect("close");
+}
