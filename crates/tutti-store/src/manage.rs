@@ -14,8 +14,8 @@ use crate::accounts::{page_params, paged, require_user};
 use crate::error::{db, invalid_transition, is_unique_violation, StoreError};
 use crate::model::{
     self, EnsembleRole, EnsembleRow, EventKind, MemberRow, NewPiece, NewShow, NewSpecDraft, Page,
-    PieceRow, PieceStatus, ShowRow, SpecStatus, SpecVersionRow, MAX_DISPLAY_NAME_LEN, MAX_NOTE_LEN,
-    MAX_SPEC_JSON, MAX_TITLE_LEN,
+    PieceRow, PieceStatus, ShowAccess, ShowRow, SpecStatus, SpecVersionRow, MAX_DISPLAY_NAME_LEN,
+    MAX_NOTE_LEN, MAX_SPEC_JSON, MAX_TITLE_LEN,
 };
 use crate::ops::{
     self, current_spec, event, insert_spec_version, parse_col, piece_cols, piece_row, show_cols,
@@ -303,7 +303,7 @@ fn show_with_role(
     conn: &Connection,
     show_id: i64,
     user_id: i64,
-) -> Result<Option<(ShowRow, Option<i64>, Option<EnsembleRole>)>, StoreError> {
+) -> Result<Option<ShowAccess>, StoreError> {
     const OP: &str = "reading a show with the caller's role";
     conn.prepare_cached(
         "SELECT s.id, s.piece_id, s.spec_version_id, s.code, s.kind, s.status, s.created_at_ms, \
@@ -318,7 +318,11 @@ fn show_with_role(
             Some(_) => Some(parse_col::<EnsembleRole>(r, 10)?),
             None => None,
         };
-        Ok((show_row(r)?, r.get(9)?, role))
+        Ok(ShowAccess {
+            show: show_row(r)?,
+            ensemble_id: r.get(9)?,
+            role,
+        })
     })
     .optional()
     .map_err(db(OP))
@@ -760,7 +764,7 @@ impl Store {
         &self,
         show_id: i64,
         user_id: i64,
-    ) -> Result<Option<(ShowRow, Option<i64>, Option<EnsembleRole>)>, StoreError> {
+    ) -> Result<Option<ShowAccess>, StoreError> {
         self.read(move |c| show_with_role(c, show_id, user_id))
             .await
     }

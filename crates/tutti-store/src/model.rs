@@ -723,6 +723,17 @@ pub struct MemberRow {
     pub created_at_ms: i64,
 }
 
+/// A show with what a permission check needs: its piece's ensemble and the caller's role there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowAccess {
+    /// The show.
+    pub show: ShowRow,
+    /// The ensemble owning the show's piece (`None` for configuration pieces).
+    pub ensemble_id: Option<i64>,
+    /// The caller's role in that ensemble (`None`: not a member).
+    pub role: Option<EnsembleRole>,
+}
+
 /// A piece to create in an ensemble (status `draft`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPiece {

@@ -1785,12 +1785,15 @@ async fn permission_reads_return_the_callers_role_with_the_object() {
             .expect("read")
             .expect("piece");
         assert_eq!((p.id, r), (piece.id, role));
-        let (s, e, r) = store
+        let access = store
             .show_with_role(show.id, who)
             .await
             .expect("read")
             .expect("show");
-        assert_eq!((s, e, r), (show.clone(), Some(ens), role));
+        assert_eq!(
+            (access.show, access.ensemble_id, access.role),
+            (show.clone(), Some(ens), role)
+        );
     }
     assert_eq!(
         store.piece_with_role(9_999, owner.id).await.expect("read"),
@@ -1815,11 +1818,11 @@ async fn permission_reads_return_the_callers_role_with_the_object() {
         .expect("read")
         .expect("demo");
     assert_eq!((p.ensemble_id, r), (None, None));
-    let (_, e, r) = store
+    let access = store
         .show_with_role(demo_show.id, owner.id)
         .await
         .expect("read")
         .expect("demo show");
-    assert_eq!((e, r), (None, None));
+    assert_eq!((access.ensemble_id, access.role), (None, None));
     store.close().await.expect("close");
 }
