@@ -1826,3 +1826,74 @@ async fn permission_reads_return_the_callers_role_with_the_object() {
     assert_eq!((access.ensemble_id, access.role), (None, None));
     store.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn expired_credentials_are_purged_and_live_ones_kept() {
+    let dir = TempDir::new().expect("tempdir");
+    let store = open(&dir);
+    let path = db_path(&dir);
+    let u = user(&store, "tidy").await;
+    // Family 1 expires entirely at T0 + 100; family 2 lives on.
+    store
+        .issue_token_pair(NewTokenPair {
+            access_expires_at_ms: T0 + 50,
+            refresh_expires_at_ms: T0 + 100,
+            ..pair(u.id, 1, 2, T0)
+        })
+        .await
+        .expect("short login");
+    store
+        .issue_token_pair(NewTokenPair {
+            access_expires_at_ms: T0 + 50,
+            ..pair(u.id, 3, 4, T0)
+        })
+        .await
+        .expect("long login");
+    store
+        .create_auth_session(NewAuthSession {
+            user_id: u.id,
+            token_hash: hash(5),
+            csrf_token: "0123456789abcdef".into(),
+            created_at_ms: T0,
+            expires_at_ms: T0 + 100,
+        })
+        .await
+        .expect("session");
+    assert_eq!(store.purge_expired_credentials(T0).await.expect("purge"), 0);
+    // Access tokens 1 and 3, refresh token 2, the session: 4 rows.
+    assert_eq!(
+        store
+            .purge_expired_credentials(T0 + 101)
+            .await
+            .expect("purge"),
+        4
+    );
+    assert_eq!(store.access_token(hash(1)).await.expect("read"), None);
+    assert_eq!(store.auth_session(hash(5)).await.expect("read"), None);
+    assert_eq!(count(&path, "SELECT count(*) FROM token_families"), 1);
+    let (rotated, _) = store
+        .rotate_refresh(rotate(4, 6, 7, T0 + 200))
+        .await
+        .expect("the long family still refreshes");
+    assert!(store.access_token(hash(6)).await.expect("read").is_some());
+    assert_eq!(count(&path, "SELECT count(*) FROM token_families"), 1);
+    assert_eq!(
+        count(&path, "SELECT id FROM token_families"),
+        rotated.family_id
+    );
+    let err = store
+        .rotate_refresh(rotate(2, 8, 9, T0 + 200))
+        .await
+        .expect_err("purged token");
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                what: "refresh token",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    store.close().await.expect("close");
+}
