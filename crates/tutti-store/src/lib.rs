@@ -76,7 +76,7 @@ pub use model::{
     AccessTokenRow, AuthSessionRow, EnsembleRole, EnsembleRow, EventKind, GuestRow, IdempotencyRow,
     KeepCredential, MemberRow, NewAuthSession, NewEvent, NewOverride, NewPiece, NewShow,
     NewSpecDraft, NewTokenPair, NewUser, NewWizardSession, OverrideRow, Page, PieceRow,
-    PieceStatus, RotateRefresh, ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus,
+    PieceStatus, RotateRefresh, ShowAccess, ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus,
     SpecVersionRow, StoreStats, TokenHash, TokenPairRow, UserCredentials, UserRole, UserRow,
     WizardSessionRow, MAX_CODE_LEN, MAX_DETAIL_JSON, MAX_DISPLAY_NAME_LEN, MAX_EVENT_JSON,
     MAX_IDEMPOTENCY_KEY_LEN, MAX_NAME_LEN, MAX_NOTE_LEN, MAX_PAGE_LIMIT, MAX_PASSWORD_HASH_LEN,
