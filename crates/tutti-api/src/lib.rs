@@ -81,6 +81,8 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     pub(crate) tokens: Arc<auth::TokenCache>,
     pub(crate) live: Option<Arc<dyn LiveHook>>,
+    /// The event streams (SSE and WebSocket), when the event system runs.
+    pub(crate) events: Option<tutti_events::EventStreams>,
     /// The domain packs of the guided setup (`wizard.rs`).
     pub(crate) wizard: Arc<tutti_wizard::Wizard>,
 }
@@ -93,6 +95,7 @@ impl ApiState {
             config: Arc::new(config),
             tokens: Arc::new(auth::TokenCache::default()),
             live: None,
+            events: None,
             wizard: wizard::default_wizard(),
         }
     }
@@ -100,6 +103,12 @@ impl ApiState {
     /// Uses these domain packs for the guided setup (default: the built-in ones).
     pub fn with_wizard(mut self, packs: Arc<tutti_wizard::Wizard>) -> ApiState {
         self.wizard = packs;
+        self
+    }
+
+    /// Adds the event streams (`/events/stream`, `/events/ws`).
+    pub fn with_events(mut self, streams: tutti_events::EventStreams) -> ApiState {
+        self.events = Some(streams);
         self
     }
 

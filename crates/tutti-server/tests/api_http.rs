@@ -988,3 +988,128 @@ async fn the_live_hub_runs_an_api_show_and_admits_its_performers() {
     assert_eq!(w["type"], "error", "{w}");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn events_history_streams_and_webhooks_respect_ensembles() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let addr = server.addr;
+    let (admin, _) = setup_admin(addr).await;
+    let (perf, _) = user(&admin, "ev-perf", "performer").await;
+    let (outsider, _) = user(&admin, "ev-out", "performer").await;
+    let e = perf
+        .post("/ensembles", json!({"slug": "evens", "name": "Evens"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    perf.post(
+        &format!("/ensembles/{eid}/pieces"),
+        json!({"slug": "ev-piece", "title": "E"}),
+    )
+    .await
+    .ok(201);
+
+    let kinds = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mine = perf.get("/events").await.ok(200);
+    let k = kinds(&mine);
+    assert!(
+        k.contains(&"ensemble.created".to_owned()) && k.contains(&"piece.created".to_owned()),
+        "{k:?}"
+    );
+    assert!(
+        !k.iter().any(|k| k.starts_with("account.")),
+        "account events are admin-only: {k:?}"
+    );
+    assert_eq!(
+        kinds(&outsider.get("/events").await.ok(200)),
+        Vec::<String>::new()
+    );
+    assert!(kinds(&admin.get("/events").await.ok(200)).contains(&"account.created".to_owned()));
+    let page = admin.get("/events?limit=1").await.ok(200);
+    assert!(page["next_cursor"].is_string());
+    admin
+        .get("/events?after=-1")
+        .await
+        .err(422, "validation_failed");
+
+    // Webhooks: the secret once; bad URLs and kinds named; outsiders see nothing.
+    let w = perf
+        .post(
+            &format!("/ensembles/{eid}/webhooks"),
+            json!({"url": "http://127.0.0.1:9/hook", "kinds": ["piece.created"]}),
+        )
+        .await
+        .ok(201);
+    assert!(w["secret"].as_str().unwrap().len() > 16, "{w}");
+    let wid = w["id"].as_i64().unwrap();
+    let list = perf
+        .get(&format!("/ensembles/{eid}/webhooks"))
+        .await
+        .ok(200);
+    assert_eq!(list["items"][0]["id"], wid);
+    assert!(list["items"][0].get("secret").is_none(), "{list}");
+    let e = perf
+        .post(
+            &format!("/ensembles/{eid}/webhooks"),
+            json!({"url": "ftp://x"}),
+        )
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "url");
+    let e = perf
+        .post(
+            &format!("/ensembles/{eid}/webhooks"),
+            json!({"url": "http://127.0.0.1:9/", "kinds": ["nope"]}),
+        )
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "kinds[0]");
+    outsider
+        .get(&format!("/ensembles/{eid}/webhooks"))
+        .await
+        .err(404, "not_found");
+    outsider
+        .req("DELETE", &format!("/webhooks/{wid}"), None, &[])
+        .await
+        .err(404, "not_found");
+    perf.get(&format!("/webhooks/{wid}/deliveries"))
+        .await
+        .ok(200);
+    perf.post_empty(&format!("/webhooks/{wid}/enable"))
+        .await
+        .ok(200);
+
+    // The SSE stream replays what the caller may see after `after`.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /api/v1/events/stream?after=0 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\r\n",
+        perf.token.clone().unwrap()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("event: piece.created") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("events in time")
+            .unwrap();
+        assert!(n > 0, "stream closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("text/event-stream"), "{text}");
+    assert!(!text.contains("account.created"), "{text}");
+    drop(s);
+    perf.req("DELETE", &format!("/webhooks/{wid}"), None, &[])
+        .await
+        .ok(204);
+    server.shutdown().await.unwrap();
+}
