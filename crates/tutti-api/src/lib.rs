@@ -12,6 +12,7 @@
 //! (tokens are shown once; the store keeps sha256 hashes).
 
 pub mod auth;
+mod cache;
 pub mod error;
 pub mod extract;
 mod idem;
@@ -80,6 +81,7 @@ pub struct ApiState {
     /// Settings.
     pub config: Arc<ApiConfig>,
     pub(crate) tokens: Arc<auth::TokenCache>,
+    pub(crate) caches: Arc<cache::Caches>,
     pub(crate) live: Option<Arc<dyn LiveHook>>,
     /// The event streams (SSE and WebSocket), when the event system runs.
     pub(crate) events: Option<tutti_events::EventStreams>,
@@ -94,6 +96,7 @@ impl ApiState {
             store,
             config: Arc::new(config),
             tokens: Arc::new(auth::TokenCache::default()),
+            caches: Arc::new(cache::Caches::default()),
             live: None,
             events: None,
             wizard: wizard::default_wizard(),

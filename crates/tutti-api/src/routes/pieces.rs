@@ -164,10 +164,9 @@ async fn patch_piece(
     ApiJson(body): ApiJson<PatchPieceIn>,
 ) -> Result<ApiJson<PieceOut>, ApiError> {
     s.piece_access(&caller, id, Need::Edit).await?;
-    let p = s
-        .store
-        .update_piece_title(id, &body.title, now_ms())
-        .await?;
+    let p = s.store.update_piece_title(id, &body.title, now_ms()).await;
+    s.caches.pieces.forget(&id);
+    let p = p?;
     Ok(ApiJson(p.into()))
 }
 
@@ -213,7 +212,9 @@ async fn transition_piece(
         PieceStatusIn::Ready => PieceStatus::Ready,
         PieceStatusIn::Archived => PieceStatus::Archived,
     };
-    let p = s.store.transition_piece(id, to, now_ms()).await?;
+    let p = s.store.transition_piece(id, to, now_ms()).await;
+    s.caches.pieces.forget(&id);
+    let p = p?;
     Ok(ApiJson(p.into()))
 }
 
