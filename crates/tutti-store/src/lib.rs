@@ -72,15 +72,16 @@ use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore, TryAcquireErr
 
 pub use error::StoreError;
 pub use model::{
-    AccessTokenRow, AuthSessionRow, EnsembleRole, EnsembleRow, EventKind, GuestRow, IdempotencyRow,
-    KeepCredential, MemberRow, NewAuthSession, NewEvent, NewOverride, NewPiece, NewShow,
-    NewSpecDraft, NewTokenPair, NewUser, NewWizardSession, OverrideRow, Page, PieceRow,
-    PieceStatus, RotateRefresh, ShowAccess, ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus,
-    SpecVersionRow, StoreStats, TokenHash, TokenPairRow, UserCredentials, UserRole, UserRow,
-    WizardSessionRow, MAX_CODE_LEN, MAX_DETAIL_JSON, MAX_DISPLAY_NAME_LEN, MAX_EVENT_JSON,
-    MAX_IDEMPOTENCY_KEY_LEN, MAX_NAME_LEN, MAX_NOTE_LEN, MAX_PAGE_LIMIT, MAX_PASSWORD_HASH_LEN,
-    MAX_RESPONSE_JSON, MAX_SLUG_LEN, MAX_SPEC_JSON, MAX_STATE_JSON, MAX_TITLE_LEN,
-    MAX_USERNAME_LEN, MAX_WIZARD_STATE_JSON,
+    AccessTokenRow, AuthSessionRow, EnsembleRole, EnsembleRow, EventKind, GuestRow,
+    IdempotencyClaim, IdempotencyRow, KeepCredential, MemberRow, NewAuthSession, NewEvent,
+    NewIdempotencyClaim, NewOverride, NewPiece, NewShow, NewSpecDraft, NewTokenPair, NewUser,
+    NewWizardSession, OverrideRow, Page, PieceRow, PieceStatus, RotateRefresh, ShowAccess,
+    ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus, SpecVersionRow, StoreStats, TokenHash,
+    TokenPairRow, UserCredentials, UserRole, UserRow, WizardSessionRow, IDEMPOTENCY_IN_FLIGHT,
+    MAX_CODE_LEN, MAX_DETAIL_JSON, MAX_DISPLAY_NAME_LEN, MAX_EVENT_JSON, MAX_IDEMPOTENCY_KEY_LEN,
+    MAX_NAME_LEN, MAX_NOTE_LEN, MAX_PAGE_LIMIT, MAX_PASSWORD_HASH_LEN, MAX_RESPONSE_JSON,
+    MAX_SLUG_LEN, MAX_SPEC_JSON, MAX_STATE_JSON, MAX_TITLE_LEN, MAX_USERNAME_LEN,
+    MAX_WIZARD_STATE_JSON,
 };
 
 use crate::error::open_error;

@@ -1897,3 +1897,108 @@ async fn expired_credentials_are_purged_and_live_ones_kept() {
     );
     store.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idempotency_key_is_claimed_by_exactly_one_request() {
+    let dir = TempDir::new().expect("tempdir");
+    let store = open(&dir);
+    let u = user(&store, "clicker").await;
+    let claim = |sha: u8| tutti_store::NewIdempotencyClaim {
+        user_id: u.id,
+        key: "double-click".into(),
+        method: "POST".into(),
+        path: "/api/v1/ensembles".into(),
+        request_sha256: [sha; 32],
+        at_ms: T0,
+    };
+    let mut tasks = JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        let c = claim(1);
+        tasks.spawn(async move { store.claim_idempotency_key(c).await });
+    }
+    let (mut claimed, mut in_flight) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task").expect("claim") {
+            tutti_store::IdempotencyClaim::Claimed => claimed += 1,
+            tutti_store::IdempotencyClaim::InFlight { request_sha256, .. } => {
+                assert_eq!(request_sha256, [1; 32]);
+                in_flight += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((claimed, in_flight), (1, 19));
+    let err = store
+        .complete_idempotency_key(u.id, "double-click", 102, "{}")
+        .await
+        .expect_err("102 is not final");
+    assert!(
+        matches!(
+            err,
+            StoreError::Invalid {
+                field: "status",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let done = store
+        .complete_idempotency_key(u.id, "double-click", 201, r#"{"id":7}"#)
+        .await
+        .expect("complete");
+    assert_eq!(
+        (done.status, done.response_json.as_str()),
+        (201, r#"{"id":7}"#)
+    );
+    match store.claim_idempotency_key(claim(2)).await.expect("claim") {
+        tutti_store::IdempotencyClaim::Done(row) => {
+            assert_eq!(row, done);
+            assert_ne!(
+                row.request_sha256, [2; 32],
+                "the caller sees the body differs"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let err = store
+        .complete_idempotency_key(u.id, "double-click", 200, "{}")
+        .await
+        .expect_err("already complete");
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                what: "idempotency claim",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!store
+        .release_idempotency_key(u.id, "double-click")
+        .await
+        .expect("release"));
+    // A failed request releases its claim so a retry can run.
+    let mut second = claim(3);
+    second.key = "retry-me".into();
+    assert_eq!(
+        store
+            .claim_idempotency_key(second.clone())
+            .await
+            .expect("claim"),
+        tutti_store::IdempotencyClaim::Claimed
+    );
+    assert!(store
+        .release_idempotency_key(u.id, "retry-me")
+        .await
+        .expect("release"));
+    assert_eq!(
+        store
+            .claim_idempotency_key(second)
+            .await
+            .expect("claim again"),
+        tutti_store::IdempotencyClaim::Claimed
+    );
+    store.close().await.expect("close");
+}
