@@ -271,6 +271,18 @@ fn deactivate_user(conn: &Connection, user_id: i64, at_ms: i64) -> Result<UserRo
     if !u.active {
         return Ok(u);
     }
+    if u.role == UserRole::Admin {
+        let admins: i64 = conn
+            .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(db("counting admins"))?;
+        if admins <= 1 {
+            return Err(StoreError::Conflict {
+                what: "last admin",
+                value: format!("user {user_id} is the only active admin"),
+            });
+        }
+    }
     conn.prepare_cached("UPDATE users SET active = 0 WHERE id = ?1")
         .and_then(|mut s| s.execute([user_id]))
         .map_err(db("deactivating a user"))?;
@@ -988,7 +1000,9 @@ impl Store {
     }
 
     /// Deactivates the user and revokes all their sessions and tokens, atomically. Deactivating an
-    /// inactive user changes nothing (and appends no event). Appends `account.deactivated`.
+    /// inactive user changes nothing (and appends no event); the only active admin cannot be
+    /// deactivated ([`StoreError::Conflict`], `what: "last admin"`). Appends
+    /// `account.deactivated`.
     pub async fn deactivate_user(&self, user_id: i64, at_ms: i64) -> Result<UserRow, StoreError> {
         model::validate_time("at_ms", at_ms)?;
         self.write_ev(move |c| deactivate_user(c, user_id, at_ms))

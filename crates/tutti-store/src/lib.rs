@@ -370,7 +370,8 @@ impl Store {
     /// creates the piece and version 1 (`current`) if absent; updates the title if it differs; if
     /// the current spec differs as JSON (formatting and key order ignored), inserts the next
     /// version as `current` and marks the previous one `superseded`. Returns the piece and its
-    /// current version. `created_at_ms` of new rows is read from the system clock.
+    /// current version. `created_at_ms` of new rows is read from the system clock. A slug that
+    /// belongs to an ensemble's piece is [`StoreError::Conflict`] (`what: "managed piece"`).
     pub async fn ensure_piece(
         &self,
         slug: &str,

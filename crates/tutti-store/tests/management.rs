@@ -2002,3 +2002,62 @@ async fn an_idempotency_key_is_claimed_by_exactly_one_request() {
     );
     store.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn the_last_admin_stays_and_configured_pieces_never_take_over_ensemble_pieces() {
+    let dir = TempDir::new().expect("tempdir");
+    let store = open(&dir);
+    let admin = store
+        .create_first_admin(new_user("root", UserRole::Admin))
+        .await
+        .expect("admin");
+    let err = store
+        .deactivate_user(admin.id, T0)
+        .await
+        .expect_err("the only admin");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "last admin",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let second = store
+        .create_user(new_user("root2", UserRole::Admin))
+        .await
+        .expect("second admin");
+    store
+        .deactivate_user(admin.id, T0)
+        .await
+        .expect("another admin remains");
+    let err = store
+        .deactivate_user(second.id, T0)
+        .await
+        .expect_err("now the only one");
+    assert!(err.to_string().contains("only active admin"), "{err}");
+
+    let (_, _, piece) = owned_piece(&store, "taken").await;
+    let before = store.spec_versions(piece.id).await.expect("read");
+    let err = store
+        .ensure_piece("taken", "From the config", SPEC)
+        .await
+        .expect_err("an ensemble's piece");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "managed piece",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("\"taken\""), "{err}");
+    let after = store.piece(piece.id).await.expect("read").expect("piece");
+    assert_eq!(after.title, piece.title);
+    assert_eq!(store.spec_versions(piece.id).await.expect("read"), before);
+    store.close().await.expect("close");
+}
