@@ -2061,3 +2061,55 @@ async fn the_last_admin_stays_and_configured_pieces_never_take_over_ensemble_pie
     assert_eq!(store.spec_versions(piece.id).await.expect("read"), before);
     store.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_with_one_token_let_one_through_and_revoke_the_family() {
+    let dir = TempDir::new().expect("tempdir");
+    let store = open(&dir);
+    let u = user(&store, "racer").await;
+    let login = store
+        .issue_token_pair(pair(u.id, 1, 2, T0))
+        .await
+        .expect("login");
+    let mut tasks = JoinSet::new();
+    for i in 0..10u32 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            (
+                i,
+                store
+                    .rotate_refresh(rotate(2, 100 + i, 200 + i, T0 + 1))
+                    .await,
+            )
+        });
+    }
+    let (mut winners, mut reused) = (Vec::new(), 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            (i, Ok((p, _))) => {
+                assert_eq!(p.family_id, login.family_id);
+                winners.push(i);
+            }
+            (_, Err(StoreError::TokenReused { family_id })) => {
+                assert_eq!(family_id, login.family_id);
+                reused += 1;
+            }
+            (_, Err(e)) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!((winners.len(), reused), (1, 9));
+    // The winner's new tokens died with the family when the token was presented again.
+    let w = winners[0];
+    let t = store
+        .access_token(hash(100 + w))
+        .await
+        .expect("read")
+        .expect("winner's access token");
+    assert!(t.revoked_at_ms.is_some());
+    let err = store
+        .rotate_refresh(rotate(200 + w, 300, 301, T0 + 2))
+        .await
+        .expect_err("family revoked");
+    assert_eq!(err, StoreError::TokenRevoked);
+    store.close().await.expect("close");
+}
