@@ -8,7 +8,11 @@
 //!   lifecycle `scheduled → live ⇄ paused → ended`;
 //! * **snapshots** of a show's consensus state (about 1 Hz), so an interrupted show resumes from its
 //!   latest state;
-//! * every **override** (who, what, which parameter, when).
+//! * every **override** (who, what, which parameter, when);
+//! * since migration 2: **users** (argon2id PHC strings, never passwords), cookie **sessions**,
+//!   access/refresh **token families** (SHA-256 hashes, never secrets), audience **guests**,
+//!   **ensembles** and memberships, the piece lifecycle, spec authorship, **idempotency keys**,
+//!   **wizard sessions**, the **outbox** of events and the webhook tables (see below).
 //!
 //! # Threading model
 //! * ONE writer thread owns the only read-write connection. Every write is queued on a bounded
