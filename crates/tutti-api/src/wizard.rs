@@ -314,7 +314,10 @@ async fn create_session(
                 at_ms: now_ms(),
             })
             .await?;
-        Ok((StatusCode::CREATED, to_value(&session_out(&row, &session)?)?))
+        Ok((
+            StatusCode::CREATED,
+            to_value(&session_out(&row, &session)?)?,
+        ))
     })
     .await
 }

@@ -228,7 +228,9 @@ pub fn ask(
 }
 
 /// The answers file: `{"pack", "answers"}` or a plain object of answers.
-pub fn read_answers(path: &Path) -> Result<(Option<String>, serde_json::Map<String, Value>), CliError> {
+pub fn read_answers(
+    path: &Path,
+) -> Result<(Option<String>, serde_json::Map<String, Value>), CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
     let v: Value = serde_json::from_str(&text)
@@ -387,10 +389,18 @@ pub fn toml_file(pack: &str, ev: &Evaluation) -> Result<String, CliError> {
         ev.coverage.maturity
     );
     for w in &ev.warnings {
-        s.push_str(&format!("# warning ({}): {}\n", w.rule, one_line(&w.message)));
+        s.push_str(&format!(
+            "# warning ({}): {}\n",
+            w.rule,
+            one_line(&w.message)
+        ));
     }
     for x in &ev.conflicts {
-        s.push_str(&format!("# CONFLICT ({}): {}\n", x.rule, one_line(&x.message)));
+        s.push_str(&format!(
+            "# CONFLICT ({}): {}\n",
+            x.rule,
+            one_line(&x.message)
+        ));
     }
     s.push_str(
         &ev.spec
