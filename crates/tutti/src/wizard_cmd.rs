@@ -176,12 +176,37 @@ pub fn choose_pack(
     }
 }
 
-/// Ask until the pack has no question left, `:done`, or the end of input.
+/// Findings that appeared since `seen`, as lines to show right after an answer.
+fn new_findings(session: &Session, seen: &mut Vec<(bool, String)>) -> String {
+    let Ok(ev) = session.evaluate() else {
+        return String::new();
+    };
+    let now: Vec<(bool, String)> = ev
+        .warnings
+        .iter()
+        .map(|w| (false, w.message.clone()))
+        .chain(ev.conflicts.iter().map(|c| (true, c.message.clone())))
+        .collect();
+    let mut s = String::new();
+    for (conflict, msg) in &now {
+        if !seen.iter().any(|(c, m)| c == conflict && m == msg) {
+            let kind = if *conflict { "CONFLICT" } else { "warning" };
+            s.push_str(&format!("  {kind}: {msg}\n"));
+        }
+    }
+    *seen = now;
+    s
+}
+
+/// Ask until the pack has no question left, `:done`, or the end of input. Warnings and
+/// conflicts are shown as soon as an answer raises them.
 pub fn ask(
     session: &mut Session,
     input: &mut impl BufRead,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
+    let mut seen = Vec::new();
+    new_findings(session, &mut seen);
     while let Some(q) = session.next_question() {
         let q = q.clone();
         let cov = session.coverage();
@@ -217,6 +242,7 @@ pub fn ask(
                             msg.push_str(&format!(" (follow-up: {})", o.follow_ups.join(", ")));
                         }
                         say(out, &(msg + "\n"))?;
+                        say(out, &new_findings(session, &mut seen))?;
                         break;
                     }
                     Err(e) => say(out, &format!("  ✗ {e}; try again\n"))?,

@@ -80,6 +80,26 @@ fn interactive_session_reprompts_and_writes_a_loadable_spec() {
 }
 
 #[test]
+fn warnings_show_right_after_the_answer_that_raises_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_with_stdin(
+        tutti()
+            .args(["wizard", "--pack", "electronic", "--out"])
+            .arg(dir.path().join("w.toml")),
+        "Crowd\n6000\n:done\n",
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let warning = "  warning: With 6000 phones each phone may send at most 10 inputs";
+    let at = stdout.find(warning).expect("the warning is shown");
+    let answered = stdout.rfind("✓ maturity").unwrap();
+    let summary = stdout.find("Coverage: maturity").unwrap();
+    // After the answer's confirmation, before the next question and the summary.
+    assert!(answered < at && at < summary, "{stdout}");
+    assert_eq!(stdout.matches(warning).count(), 1, "shown once: {stdout}");
+}
+
+#[test]
 fn end_of_input_before_a_pack_is_a_usage_error() {
     let out = run_with_stdin(tutti().arg("wizard"), "");
     assert_eq!(out.status.code(), Some(2));
