@@ -329,7 +329,25 @@ impl ApiState {
         if caller.user.role == UserRole::Audience {
             return Ok(None);
         }
-        Ok(self.store.membership(ensemble_id, caller.id()).await?)
+        let key = (ensemble_id, caller.id());
+        if let Some(role) = self.caches.members.get(&key) {
+            return Ok(role);
+        }
+        let role = self.store.membership(ensemble_id, caller.id()).await?;
+        self.caches.members.put(key, role);
+        Ok(role)
+    }
+
+    /// The piece with this id (cached briefly; changes through the API drop the entry).
+    pub async fn piece(&self, piece_id: i64) -> Result<Option<PieceRow>, ApiError> {
+        if let Some(p) = self.caches.pieces.get(&piece_id) {
+            return Ok(Some(p));
+        }
+        let p = self.store.piece(piece_id).await?;
+        if let Some(p) = &p {
+            self.caches.pieces.put(piece_id, p.clone());
+        }
+        Ok(p)
     }
 
     /// Checks access to an ensemble: 404 outside it, 403 when the role is not enough.
@@ -360,21 +378,18 @@ impl ApiState {
     ) -> Result<PieceRow, ApiError> {
         caller.require_staff()?;
         let piece = self
-            .store
             .piece(piece_id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("piece {piece_id}")))?;
         match piece.ensemble_id {
             Some(eid) => {
-                self.ensemble_access(caller, eid, need)
-                    .await
-                    .map_err(|e| {
-                        if e.status == StatusCode::NOT_FOUND {
-                            ApiError::not_found(format!("piece {piece_id}"))
-                        } else {
-                            e
-                        }
-                    })?;
+                self.ensemble_access(caller, eid, need).await.map_err(|e| {
+                    if e.status == StatusCode::NOT_FOUND {
+                        ApiError::not_found(format!("piece {piece_id}"))
+                    } else {
+                        e
+                    }
+                })?;
             }
             // Pieces from the configuration belong to no ensemble: admins only.
             None if caller.is_admin() => {}

@@ -42,8 +42,8 @@ pub struct ErrorBody {
     pub code: String,
     /// Human-readable message.
     pub message: String,
-    /// Structured details or null.
-    #[schema(value_type = Object, nullable = true)]
+    /// Structured details or null: a list of `{field, problem}` for `validation_failed`,
+    /// `{from, to, allowed}` for `invalid_transition`.
     pub details: Value,
     /// The request's id (also in the `x-request-id` header).
     pub request_id: String,
@@ -91,8 +91,12 @@ impl ApiError {
             .into_iter()
             .map(|(field, problem)| FieldProblem { field, problem })
             .collect();
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
-            .with_details(json!(details))
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
+        .with_details(json!(details))
     }
 
     /// 422 `validation_failed` for one field.
@@ -112,7 +116,11 @@ impl ApiError {
 
     /// 404 `not_found`.
     pub fn not_found(what: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// 409 with a code (`conflict`, `already_exists`, ...).
@@ -159,9 +167,7 @@ impl From<StoreError> for ApiError {
                 let message = match what {
                     "setup" => "setup is closed: an account already exists".to_owned(),
                     "membership" => format!("already a member ({value})"),
-                    "last owner" => {
-                        "the ensemble must keep at least one owner".to_owned()
-                    }
+                    "last owner" => "the ensemble must keep at least one owner".to_owned(),
                     "no current spec" => {
                         "the piece has no current spec version; publish one or name spec_version"
                             .to_owned()
@@ -195,9 +201,11 @@ impl From<StoreError> for ApiError {
                 "this refresh token was already used; every token of its family is revoked",
             ),
             StoreError::TokenRevoked => ApiError::unauthorized("the token was revoked"),
-            StoreError::TokenExpired => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "token_expired", "the token expired")
-            }
+            StoreError::TokenExpired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "the token expired",
+            ),
             StoreError::QueueFull { .. } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "rate_limited",

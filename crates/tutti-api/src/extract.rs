@@ -72,10 +72,18 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -148,7 +156,10 @@ pub(crate) fn parse_body<T: DeserializeOwned + Validate>(
     }
 }
 
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<(HeaderMap, Bytes), ApiError> {
+async fn body_bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<(HeaderMap, Bytes), ApiError> {
     let headers = req.headers().clone();
     let bytes = Bytes::from_request(req, state).await.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -212,7 +223,9 @@ pub(crate) fn idem_key(
         .to_str()
         .ok()
         .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| ApiError::field("Idempotency-Key", "must be 1–64 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            ApiError::field("Idempotency-Key", "must be 1–64 visible ASCII characters")
+        })?;
     let mut h = Sha256::new();
     h.update(method.as_bytes());
     h.update(b" ");
@@ -294,7 +307,10 @@ where
 fn serde_urlencoded_de<T: DeserializeOwned>(q: &str) -> Result<T, (String, String)> {
     let parsed: Result<axum::extract::Query<T>, _> =
         axum::extract::Query::try_from_uri(&format!("/?{q}").parse().map_err(|_| {
-            ("(query)".to_owned(), "the query string is malformed".to_owned())
+            (
+                "(query)".to_owned(),
+                "the query string is malformed".to_owned(),
+            )
         })?);
     match parsed {
         Ok(v) => Ok(v.0),
@@ -309,7 +325,12 @@ fn serde_urlencoded_de<T: DeserializeOwned>(q: &str) -> Result<T, (String, Strin
                 .find_map(|p| msg.strip_prefix(p))
                 .and_then(|r| r.split('`').next())
                 .map(str::to_owned)
-                .or_else(|| msg.split(':').next().filter(|f| !f.contains(' ')).map(str::to_owned))
+                .or_else(|| {
+                    msg.split(':')
+                        .next()
+                        .filter(|f| !f.contains(' '))
+                        .map(str::to_owned)
+                })
                 .unwrap_or_else(|| "(query)".to_owned());
             Err((field, msg))
         }
@@ -322,9 +343,15 @@ mod tests {
 
     #[test]
     fn fields_are_named() {
-        assert_eq!(field_of(".", "unknown field `colour`, expected `title`"), "colour");
+        assert_eq!(
+            field_of(".", "unknown field `colour`, expected `title`"),
+            "colour"
+        );
         assert_eq!(field_of(".", "missing field `title`"), "title");
         assert_eq!(field_of("spec", "missing field `slug`"), "spec.slug");
-        assert_eq!(field_of("title", "invalid type: integer `3`, expected a string"), "title");
+        assert_eq!(
+            field_of("title", "invalid type: integer `3`, expected a string"),
+            "title"
+        );
     }
 }

@@ -12,6 +12,7 @@
 //! (tokens are shown once; the store keeps sha256 hashes).
 
 pub mod auth;
+mod cache;
 pub mod error;
 pub mod extract;
 mod idem;
@@ -80,7 +81,10 @@ pub struct ApiState {
     /// Settings.
     pub config: Arc<ApiConfig>,
     pub(crate) tokens: Arc<auth::TokenCache>,
+    pub(crate) caches: Arc<cache::Caches>,
     pub(crate) live: Option<Arc<dyn LiveHook>>,
+    /// The event streams (SSE and WebSocket), when the event system runs.
+    pub(crate) events: Option<tutti_events::EventStreams>,
     /// The domain packs of the guided setup (`wizard.rs`).
     pub(crate) wizard: Arc<tutti_wizard::Wizard>,
 }
@@ -92,7 +96,9 @@ impl ApiState {
             store,
             config: Arc::new(config),
             tokens: Arc::new(auth::TokenCache::default()),
+            caches: Arc::new(cache::Caches::default()),
             live: None,
+            events: None,
             wizard: wizard::default_wizard(),
         }
     }
@@ -100,6 +106,12 @@ impl ApiState {
     /// Uses these domain packs for the guided setup (default: the built-in ones).
     pub fn with_wizard(mut self, packs: Arc<tutti_wizard::Wizard>) -> ApiState {
         self.wizard = packs;
+        self
+    }
+
+    /// Adds the event streams (`/events/stream`, `/events/ws`).
+    pub fn with_events(mut self, streams: tutti_events::EventStreams) -> ApiState {
+        self.events = Some(streams);
         self
     }
 
@@ -130,10 +142,7 @@ pub fn router(state: ApiState) -> Router {
     let (api, doc) = openapi::build();
     let doc = Arc::new(doc);
     api.merge(openapi::doc_routes(doc))
-        .route(
-            "/api/v1/{*rest}",
-            axum::routing::any(routes::unknown_path),
-        )
+        .route("/api/v1/{*rest}", axum::routing::any(routes::unknown_path))
         .route("/api/v1", axum::routing::any(routes::unknown_path))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(middleware::request_id))

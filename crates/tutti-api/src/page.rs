@@ -43,9 +43,10 @@ pub fn check(p: &mut Problems, limit: Option<u32>, cursor: Option<&str>) {
 /// The store page for a checked `limit` and `cursor`.
 pub fn page(limit: Option<u32>, cursor: Option<&str>) -> Result<Page, ApiError> {
     let after_id = match cursor {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiError::field("cursor", "not a cursor this server issued")
-        })?),
+        Some(c) => Some(
+            decode_cursor(c)
+                .ok_or_else(|| ApiError::field("cursor", "not a cursor this server issued"))?,
+        ),
         None => None,
     };
     Ok(Page {

@@ -25,6 +25,9 @@ pub struct Config {
     pub public_url: String,
     /// A piece spec (TOML) to run instead of the built-in demo.
     pub piece: Option<PathBuf>,
+    /// A directory of extra domain packs (`*.json`) for the guided setup; a pack with a
+    /// built-in id replaces it. A broken pack stops the server at start.
+    pub packs_dir: Option<PathBuf>,
     /// Token performers use on `/perform`; empty = a random one is made at start and printed.
     pub performer_token: String,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
@@ -153,6 +156,7 @@ impl Default for Config {
             data_dir: PathBuf::from("tutti-data"),
             public_url: String::new(),
             piece: None,
+            packs_dir: None,
             performer_token: String::new(),
             log: "info".into(),
             auto_start: true,

@@ -52,6 +52,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    events: tutti_events::Events,
     store: Store,
 }
 
@@ -63,6 +64,7 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.events.shutdown().await;
         self.store.close().await?;
         Ok(())
     }
@@ -117,6 +119,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         .local_addr()
         .map_err(|e| ServerError::io("reading the listen address", e))?;
     let piece = load_piece(&config)?;
+    let packs = tutti_wizard::Wizard::load(config.packs_dir.as_deref())
+        .map_err(|e| ServerError::Config(format!("domain pack: {e}")))?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         ServerError::io(
             format!("creating the data directory {}", config.data_dir.display()),
@@ -283,7 +287,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         shutdown_rx.clone(),
     )));
 
-    let api = tutti_api::ApiState::new(store.clone(), config.api.to_api_config(base.clone()));
+    let api = tutti_api::ApiState::new(store.clone(), config.api.to_api_config(base.clone()))
+        .with_wizard(Arc::new(packs));
     let opener = Arc::new(ShowOpener {
         hub: hub.clone(),
         store: store.clone(),
@@ -293,7 +298,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         osc_latency: Duration::from_millis(u64::from(config.osc.latency_ms)),
         shutdown: shutdown_rx.clone(),
     });
-    let api = api.with_live(opener.clone());
+    let events = tutti_events::Events::start(store.clone(), tutti_events::EventsConfig::default())
+        .map_err(|e| ServerError::Config(format!("events: {e}")))?;
+    let api = api.with_live(opener.clone()).with_events(events.streams());
     hub.set_api(api.clone());
     // Shows started through the API that were live or paused when the server stopped.
     for row in store.active_shows().await? {
@@ -324,6 +331,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         shutdown: shutdown_tx,
         server,
         tasks,
+        events,
         store,
     })
 }

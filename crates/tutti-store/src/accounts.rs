@@ -590,6 +590,30 @@ fn rotate_refresh(conn: &Connection, r: &RotateRefresh) -> Result<Rotation, Stor
     Ok(Rotation::Rotated(pair, u))
 }
 
+/// Deletes sessions and tokens that expired before `before_ms`, and token families left empty.
+fn purge_expired_credentials(conn: &Connection, before_ms: i64) -> Result<u64, StoreError> {
+    const OP: &str = "purging expired credentials";
+    let mut n = 0;
+    for sql in [
+        "DELETE FROM access_tokens WHERE expires_at_ms < ?1",
+        "DELETE FROM refresh_tokens WHERE expires_at_ms < ?1",
+        "DELETE FROM auth_sessions WHERE expires_at_ms < ?1",
+    ] {
+        n += conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute([before_ms]))
+            .map_err(db(OP))?;
+    }
+    conn.prepare_cached(
+        "DELETE FROM token_families WHERE NOT EXISTS \
+         (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.id) \
+         AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = token_families.id)",
+    )
+    .and_then(|mut s| s.execute([]))
+    .map_err(db(OP))?;
+    Ok(n as u64)
+}
+
 // ---------------------------------------------------------------- guests
 
 fn create_guest(
@@ -997,6 +1021,15 @@ impl Store {
     pub async fn revoke_token_family(&self, family_id: i64, at_ms: i64) -> Result<u64, StoreError> {
         model::validate_time("at_ms", at_ms)?;
         self.write(move |c| revoke_family(c, family_id, at_ms))
+            .await
+    }
+
+    /// Deletes cookie sessions, access and refresh tokens that expired before `before_ms` (and
+    /// token families left without tokens); returns how many sessions and tokens it deleted. A
+    /// deleted refresh token presented later is simply unknown ([`StoreError::NotFound`]).
+    pub async fn purge_expired_credentials(&self, before_ms: i64) -> Result<u64, StoreError> {
+        model::validate_time("before_ms", before_ms)?;
+        self.write(move |c| purge_expired_credentials(c, before_ms))
             .await
     }
 

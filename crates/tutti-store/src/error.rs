@@ -64,10 +64,13 @@ pub enum StoreError {
         /// Why it was rejected.
         reason: String,
     },
-    /// A unique value is already taken.
-    #[error("{what} {value:?} already exists")]
+    /// A unique value is already taken, or the operation conflicts with the current state.
+    /// `what` is stable: `username`, `ensemble slug`, `piece slug`, `show code`, `token`,
+    /// `session token`, `guest token` (taken values); `membership` (already a member); `setup`
+    /// (an account exists); `last owner`; `archived piece`; `no current spec`.
+    #[error("{}", conflict_message(what, value))]
     Conflict {
-        /// What kind of value, e.g. `show code`.
+        /// What kind of value or state, e.g. `show code` or `setup`.
         what: &'static str,
         /// The value.
         value: String,
@@ -139,6 +142,15 @@ pub enum StoreError {
     /// A bug or a lost worker (e.g. a panicked thread); the detail says which.
     #[error("internal store error: {0}")]
     Internal(String),
+}
+
+fn conflict_message(what: &str, value: &str) -> String {
+    match what {
+        "setup" => format!("setup is closed: {value}"),
+        "membership" => format!("already a member: {value}"),
+        "last owner" | "archived piece" | "no current spec" => value.to_owned(),
+        _ => format!("{what} {value:?} already exists"),
+    }
 }
 
 fn list_or_none(allowed: &[String]) -> String {

@@ -56,6 +56,7 @@ mod error;
 mod manage;
 mod model;
 mod ops;
+mod outbox;
 mod readers;
 mod schema;
 mod writer;
@@ -75,12 +76,18 @@ pub use model::{
     AccessTokenRow, AuthSessionRow, EnsembleRole, EnsembleRow, EventKind, GuestRow, IdempotencyRow,
     KeepCredential, MemberRow, NewAuthSession, NewEvent, NewOverride, NewPiece, NewShow,
     NewSpecDraft, NewTokenPair, NewUser, NewWizardSession, OverrideRow, Page, PieceRow,
-    PieceStatus, RotateRefresh, ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus,
+    PieceStatus, RotateRefresh, ShowAccess, ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus,
     SpecVersionRow, StoreStats, TokenHash, TokenPairRow, UserCredentials, UserRole, UserRow,
     WizardSessionRow, MAX_CODE_LEN, MAX_DETAIL_JSON, MAX_DISPLAY_NAME_LEN, MAX_EVENT_JSON,
     MAX_IDEMPOTENCY_KEY_LEN, MAX_NAME_LEN, MAX_NOTE_LEN, MAX_PAGE_LIMIT, MAX_PASSWORD_HASH_LEN,
     MAX_RESPONSE_JSON, MAX_SLUG_LEN, MAX_SPEC_JSON, MAX_STATE_JSON, MAX_TITLE_LEN,
     MAX_USERNAME_LEN, MAX_WIZARD_STATE_JSON,
+};
+
+pub use outbox::{
+    validate_event_kind, AttemptOutcome, DeliveryRow, DeliveryStatus, DueDelivery, EventScope,
+    NewWebhook, OutboxEvent, RecordedAttempt, RelayBatch, WebhookRow, MAX_DELIVERY_ERROR_LEN,
+    MAX_EVENT_KIND_LEN, MAX_WEBHOOK_KINDS, MAX_WEBHOOK_URL_LEN,
 };
 
 use crate::error::open_error;

@@ -14,8 +14,8 @@ use crate::accounts::{page_params, paged, require_user};
 use crate::error::{db, invalid_transition, is_unique_violation, StoreError};
 use crate::model::{
     self, EnsembleRole, EnsembleRow, EventKind, MemberRow, NewPiece, NewShow, NewSpecDraft, Page,
-    PieceRow, PieceStatus, ShowRow, SpecStatus, SpecVersionRow, MAX_DISPLAY_NAME_LEN, MAX_NOTE_LEN,
-    MAX_SPEC_JSON, MAX_TITLE_LEN,
+    PieceRow, PieceStatus, ShowAccess, ShowRow, SpecStatus, SpecVersionRow, MAX_DISPLAY_NAME_LEN,
+    MAX_NOTE_LEN, MAX_SPEC_JSON, MAX_TITLE_LEN,
 };
 use crate::ops::{
     self, current_spec, event, insert_spec_version, parse_col, piece_cols, piece_row, show_cols,
@@ -268,6 +268,62 @@ pub(crate) fn piece(conn: &Connection, id: i64) -> Result<Option<PieceRow>, Stor
     ))
     .map_err(db(OP))?
     .query_row([id], piece_row)
+    .optional()
+    .map_err(db(OP))
+}
+
+/// The piece and the user's role in its ensemble, in one read (for permission checks).
+fn piece_with_role(
+    conn: &Connection,
+    piece_id: i64,
+    user_id: i64,
+) -> Result<Option<(PieceRow, Option<EnsembleRole>)>, StoreError> {
+    const OP: &str = "reading a piece with the caller's role";
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        piece_cols!(),
+        ", (SELECT role FROM memberships m WHERE m.ensemble_id = pieces.ensemble_id AND m.user_id = ?2) \
+         FROM pieces WHERE id = ?1"
+    ))
+    .map_err(db(OP))?
+    .query_row(params![piece_id, user_id], |r| {
+        let role: Option<String> = r.get(6)?;
+        let role = match role {
+            Some(_) => Some(parse_col::<EnsembleRole>(r, 6)?),
+            None => None,
+        };
+        Ok((piece_row(r)?, role))
+    })
+    .optional()
+    .map_err(db(OP))
+}
+
+/// The show, its piece's ensemble and the user's role there, in one read.
+fn show_with_role(
+    conn: &Connection,
+    show_id: i64,
+    user_id: i64,
+) -> Result<Option<ShowAccess>, StoreError> {
+    const OP: &str = "reading a show with the caller's role";
+    conn.prepare_cached(
+        "SELECT s.id, s.piece_id, s.spec_version_id, s.code, s.kind, s.status, s.created_at_ms, \
+         s.started_at_ms, s.ended_at_ms, p.ensemble_id, \
+         (SELECT role FROM memberships m WHERE m.ensemble_id = p.ensemble_id AND m.user_id = ?2) \
+         FROM shows s JOIN pieces p ON p.id = s.piece_id WHERE s.id = ?1",
+    )
+    .map_err(db(OP))?
+    .query_row(params![show_id, user_id], |r| {
+        let role: Option<String> = r.get(10)?;
+        let role = match role {
+            Some(_) => Some(parse_col::<EnsembleRole>(r, 10)?),
+            None => None,
+        };
+        Ok(ShowAccess {
+            show: show_row(r)?,
+            ensemble_id: r.get(9)?,
+            role,
+        })
+    })
     .optional()
     .map_err(db(OP))
 }
@@ -689,6 +745,28 @@ impl Store {
     /// The piece with this id.
     pub async fn piece(&self, id: i64) -> Result<Option<PieceRow>, StoreError> {
         self.read(move |c| piece(c, id)).await
+    }
+
+    /// The piece and `user_id`'s role in the piece's ensemble (`None`: not a member, or a
+    /// configuration piece), in one read — for permission checks on every request.
+    pub async fn piece_with_role(
+        &self,
+        piece_id: i64,
+        user_id: i64,
+    ) -> Result<Option<(PieceRow, Option<EnsembleRole>)>, StoreError> {
+        self.read(move |c| piece_with_role(c, piece_id, user_id))
+            .await
+    }
+
+    /// The show, its piece's ensemble (`None` for configuration pieces) and `user_id`'s role
+    /// there, in one read — e.g. for the live hub's performer check.
+    pub async fn show_with_role(
+        &self,
+        show_id: i64,
+        user_id: i64,
+    ) -> Result<Option<ShowAccess>, StoreError> {
+        self.read(move |c| show_with_role(c, show_id, user_id))
+            .await
     }
 
     /// A page of pieces in id order: the ensemble's, or all of them when `ensemble_id` is `None`.

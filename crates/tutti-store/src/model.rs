@@ -723,6 +723,17 @@ pub struct MemberRow {
     pub created_at_ms: i64,
 }
 
+/// A show with what a permission check needs: its piece's ensemble and the caller's role there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowAccess {
+    /// The show.
+    pub show: ShowRow,
+    /// The ensemble owning the show's piece (`None` for configuration pieces).
+    pub ensemble_id: Option<i64>,
+    /// The caller's role in that ensemble (`None`: not a member).
+    pub role: Option<EnsembleRole>,
+}
+
 /// A piece to create in an ensemble (status `draft`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPiece {
@@ -1066,6 +1077,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn piece_transitions_follow_the_lifecycle() {
+        use PieceStatus::*;
+        let all = [Draft, Rehearsal, Ready, Archived];
+        let allowed = [
+            (Draft, Rehearsal),
+            (Rehearsal, Ready),
+            (Ready, Rehearsal),
+            (Rehearsal, Draft),
+            (Draft, Archived),
+            (Rehearsal, Archived),
+            (Ready, Archived),
+        ];
+        for from in all {
+            for to in all {
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn transitions_follow_the_lifecycle() {
         use ShowStatus::*;
         let all = [Scheduled, Live, Paused, Ended];
@@ -1129,6 +1164,45 @@ mod tests {
         assert!(validate_json("spec_json", "{} x", 100).is_err());
         assert!(validate_json("spec_json", "[1,2,3]", 3).is_err());
         assert!(validate_time("at_ms", -1).is_err());
+    }
+
+    #[test]
+    fn event_kinds_have_one_stable_name_everywhere() {
+        let mut names = std::collections::HashSet::new();
+        for k in EventKind::ALL {
+            assert!(names.insert(k.as_str()), "{k} twice");
+            assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
+            assert_eq!(
+                serde_json::to_value(k).expect("serialize"),
+                serde_json::Value::String(k.as_str().to_owned())
+            );
+        }
+        assert!("piece.deleted".parse::<EventKind>().is_err());
+        for (role, name) in [(UserRole::Admin, "admin"), (UserRole::Audience, "audience")] {
+            assert_eq!(name.parse::<UserRole>(), Ok(role));
+        }
+        assert_eq!("owner".parse::<EnsembleRole>(), Ok(EnsembleRole::Owner));
+        assert!("Owner".parse::<EnsembleRole>().is_err());
+    }
+
+    #[test]
+    fn only_visible_ascii_and_sane_pages_and_phc_strings_pass() {
+        assert!(validate_visible_ascii("key", "abc-123_!", 1, 64).is_ok());
+        assert!(validate_visible_ascii("key", "a b", 1, 64).is_err());
+        assert!(validate_visible_ascii("key", "é", 1, 64).is_err());
+        assert!(validate_visible_ascii("csrf_token", "short", 16, 128).is_err());
+        assert!(validate_page(Page::first(1)).is_ok());
+        assert!(validate_page(Page::first(MAX_PAGE_LIMIT)).is_ok());
+        assert!(validate_page(Page::first(0)).is_err());
+        assert!(validate_password_hash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").is_ok());
+        assert!(validate_password_hash("$argon2i$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").is_err());
+        let err = validate_password_hash("hunter2").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(validate_username("Ana.Maria_2-x").is_ok());
+        assert!(validate_username("ana maria").is_err());
+        assert!(validate_note("note", Some("two\nlines\tand a tab"), 100).is_ok());
+        assert!(validate_note("note", Some("bell\u{7}"), 100).is_err());
+        assert!(validate_note("note", None, 0).is_ok());
     }
 
     #[test]

@@ -226,6 +226,7 @@ CREATE TABLE webhook_deliveries (
 
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at_ms)
     WHERE status IN ('pending', 'retrying');
+CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries(webhook_id, id);
 
 CREATE TABLE wizard_sessions (
     id            INTEGER PRIMARY KEY,
@@ -255,6 +256,58 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().expect("migrations validate");
+    }
+
+    #[test]
+    fn a_version_1_database_with_data_migrates_to_the_latest() {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .expect("foreign keys");
+        Migrations::from_slice(&STEPS[..1])
+            .to_latest(&mut conn)
+            .expect("apply V1");
+        conn.execute_batch(
+            "INSERT INTO pieces (id, slug, title, created_at_ms) VALUES (1, 'demo', 'Demo', 5);
+             INSERT INTO spec_versions (id, piece_id, version, spec_json, status, created_at_ms)
+                 VALUES (1, 1, 1, '{}', 'current', 5);
+             INSERT INTO shows (id, piece_id, spec_version_id, code, kind, status, created_at_ms)
+                 VALUES (1, 1, 1, 'ABC', 'performance', 'live', 6);
+             INSERT INTO overrides (show_id, at_ms, actor, param, action, detail_json)
+                 VALUES (1, 7, 'p', 'tempo', 'lock', '{}');",
+        )
+        .expect("V1 data");
+        MIGRATIONS.to_latest(&mut conn).expect("migrate to latest");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("user_version");
+        assert_eq!(version, i64::try_from(SCHEMA_VERSION).expect("small"));
+        let piece: (String, Option<i64>) = conn
+            .query_row(
+                "SELECT status, ensemble_id FROM pieces WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("piece");
+        assert_eq!(piece, ("draft".to_owned(), None));
+        let spec: (String, Option<i64>, Option<String>) = conn
+            .query_row(
+                "SELECT status, created_by, note FROM spec_versions WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("spec");
+        assert_eq!(spec, ("current".to_owned(), None, None));
+        let dangling: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .expect("foreign key check");
+        assert_eq!(dangling, 0);
+        // The new CHECK constraints hold on the migrated table.
+        let err = conn
+            .execute("UPDATE pieces SET status = 'published' WHERE id = 1", [])
+            .expect_err("unknown piece status");
+        assert!(err.to_string().contains("CHECK"), "{err}");
     }
 
     #[test]

@@ -42,7 +42,10 @@ fn check_username(p: &mut Problems, v: &str) {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
-        p.add("username", "must be 1–64 characters of A-Z, a-z, 0-9, '.', '_' and '-'");
+        p.add(
+            "username",
+            "must be 1–64 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
+        );
     }
 }
 
@@ -250,7 +253,11 @@ async fn login(
         let cookie = format!(
             "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
             s.config.session_ttl_s,
-            if s.config.secure_cookies { "; Secure" } else { "" }
+            if s.config.secure_cookies {
+                "; Secure"
+            } else {
+                ""
+            }
         );
         let mut res = ApiJson(LoginOut::Cookie(CookieOut {
             user: (&user).into(),
@@ -341,7 +348,9 @@ async fn logout(State(s): State<ApiState>, caller: Caller) -> Result<Response, A
     if matches!(caller.via, Via::Session { .. }) {
         res.headers_mut().insert(
             header::SET_COOKIE,
-            HeaderValue::from_static("tutti_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+            HeaderValue::from_static(
+                "tutti_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+            ),
         );
     }
     Ok(res)

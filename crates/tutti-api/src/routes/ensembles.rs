@@ -65,6 +65,7 @@ async fn create_ensemble(
             .store
             .create_ensemble(&body.slug, &body.name, caller.id(), now_ms())
             .await?;
+        s.caches.members.forget(&(e.id, caller.id()));
         Ok((StatusCode::CREATED, to_value(&EnsembleOut::from(e))?))
     })
     .await
@@ -182,10 +183,9 @@ async fn add_member(
         EnsembleRoleIn::Crew => EnsembleRole::Crew,
     };
     idem::run(&s, caller.id(), req.idem, async {
-        let m = s
-            .store
-            .add_member(id, body.user_id, role, now_ms())
-            .await?;
+        let m = s.store.add_member(id, body.user_id, role, now_ms()).await;
+        s.caches.members.forget(&(id, body.user_id));
+        let m = m?;
         Ok((StatusCode::CREATED, to_value(&MemberOut::from(m))?))
     })
     .await
@@ -208,6 +208,8 @@ async fn remove_member(
         Need::Manage
     };
     s.ensemble_access(&caller, id, need).await?;
-    s.store.remove_member(id, user_id, now_ms()).await?;
+    let removed = s.store.remove_member(id, user_id, now_ms()).await;
+    s.caches.members.forget(&(id, user_id));
+    removed?;
     Ok(StatusCode::NO_CONTENT)
 }

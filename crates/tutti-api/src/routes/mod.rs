@@ -6,6 +6,7 @@
 
 pub(crate) mod accounts;
 mod ensembles;
+mod events;
 mod pieces;
 mod shows;
 
@@ -26,6 +27,7 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
         .merge(ensembles::routes())
         .merge(pieces::routes())
         .merge(shows::routes())
+        .merge(events::routes())
         .merge(crate::wizard::routes())
 }
 

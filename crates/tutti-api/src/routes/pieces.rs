@@ -164,10 +164,9 @@ async fn patch_piece(
     ApiJson(body): ApiJson<PatchPieceIn>,
 ) -> Result<ApiJson<PieceOut>, ApiError> {
     s.piece_access(&caller, id, Need::Edit).await?;
-    let p = s
-        .store
-        .update_piece_title(id, &body.title, now_ms())
-        .await?;
+    let p = s.store.update_piece_title(id, &body.title, now_ms()).await;
+    s.caches.pieces.forget(&id);
+    let p = p?;
     Ok(ApiJson(p.into()))
 }
 
@@ -213,7 +212,9 @@ async fn transition_piece(
         PieceStatusIn::Ready => PieceStatus::Ready,
         PieceStatusIn::Archived => PieceStatus::Archived,
     };
-    let p = s.store.transition_piece(id, to, now_ms()).await?;
+    let p = s.store.transition_piece(id, to, now_ms()).await;
+    s.caches.pieces.forget(&id);
+    let p = p?;
     Ok(ApiJson(p.into()))
 }
 
@@ -341,7 +342,9 @@ async fn get_spec(
     ApiPath((id, version)): ApiPath<(i64, i64)>,
 ) -> Result<ApiJson<SpecVersionOut>, ApiError> {
     Ok(ApiJson(
-        version_of(&s, &caller, id, version, Need::Read).await?.into(),
+        version_of(&s, &caller, id, version, Need::Read)
+            .await?
+            .into(),
     ))
 }
 
@@ -379,6 +382,7 @@ pub enum FormatIn {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `json` (default), `toml` or `markdown`.
+    #[param(inline)]
     pub format: Option<FormatIn>,
 }
 

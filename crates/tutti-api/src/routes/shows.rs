@@ -99,7 +99,9 @@ async fn create_show(
                 })
                 .await;
             match r {
-                Err(tutti_store::StoreError::Conflict { what: "show code", .. }) if tries < 8 => {
+                Err(tutti_store::StoreError::Conflict {
+                    what: "show code", ..
+                }) if tries < 8 => {
                     tries += 1;
                 }
                 other => break other?,
@@ -146,7 +148,12 @@ async fn list_shows(
             s.store.shows(Some(pid), p).await?
         }
         None if caller.is_admin() => s.store.shows(None, p).await?,
-        None => return Err(ApiError::field("piece_id", "required unless you are an admin")),
+        None => {
+            return Err(ApiError::field(
+                "piece_id",
+                "required unless you are an admin",
+            ))
+        }
     };
     Ok(ApiJson(ShowPage::new(
         rows.into_iter().map(|r| ShowOut::new(&s, r)).collect(),

@@ -269,14 +269,15 @@ impl Conn {
                     None,
                 );
             }
-            match self.join(
-                show.as_deref(),
-                role,
-                token.as_deref(),
-                zone.as_deref(),
-                resume.as_deref(),
-            )
-            .await
+            match self
+                .join(
+                    show.as_deref(),
+                    role,
+                    token.as_deref(),
+                    zone.as_deref(),
+                    resume.as_deref(),
+                )
+                .await
             {
                 Ok(welcome) => self.send(welcome),
                 Err(e) => self.error(e, None),
