@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
-use support::{free_addr, http, serve, tutti, Server};
+use support::{free_addr, http, serve, serve_with, tutti, Server};
 
 struct Cli {
     server: String,
@@ -529,4 +529,66 @@ fn an_unreachable_server_and_bad_addresses_are_clear() {
     assert!(err.contains("https is not supported"), "{err}");
     let err = cli.fails(&["pieces", "list", "--limit", "0"], 2);
     assert!(err.contains("--limit"), "{err}");
+}
+
+#[test]
+fn a_configured_pack_directory_reaches_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let packs = dir.path().join("packs");
+    std::fs::create_dir(&packs).unwrap();
+    let mut pack: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../packs/dance.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    pack["id"] = "my-dance".into();
+    pack["title"] = "Our dance company".into();
+    std::fs::write(packs.join("my-dance.json"), pack.to_string()).unwrap();
+
+    // `config show` reports it.
+    let out = tutti()
+        .args(["config", "show", "--packs-dir"])
+        .arg(&packs)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("packs_dir = "),
+        "{out:?}"
+    );
+
+    let server = serve_with(
+        &dir.path().join("data"),
+        &["--packs-dir", packs.to_str().unwrap()],
+    );
+    let (st, v) = http(
+        &server.addr,
+        "POST",
+        "/api/v1/setup",
+        None,
+        Some(&json!({"username": "ada", "password": PASSWORD, "display_name": "Ada"})),
+    );
+    assert_eq!(st, 201, "{v}");
+    let token = v["access_token"].as_str().unwrap();
+    let (st, packs) = http(
+        &server.addr,
+        "GET",
+        "/api/v1/wizard/packs",
+        Some(token),
+        None,
+    );
+    assert_eq!(st, 200);
+    let items = packs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 9);
+    assert_eq!(items[8]["title"], "Our dance company");
+    let (st, s) = http(
+        &server.addr,
+        "POST",
+        "/api/v1/wizard/sessions",
+        Some(token),
+        Some(&json!({"pack": "my-dance"})),
+    );
+    assert_eq!(st, 201, "{s}");
 }

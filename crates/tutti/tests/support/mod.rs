@@ -38,6 +38,11 @@ pub fn free_addr() -> String {
 }
 
 pub fn serve(data: &Path) -> Server {
+    serve_with(data, &[])
+}
+
+/// `tutti serve` with extra arguments.
+pub fn serve_with(data: &Path, extra: &[&str]) -> Server {
     let addr = free_addr();
     let mut child = tutti()
         .args([
@@ -45,6 +50,7 @@ pub fn serve(data: &Path) -> Server {
         ])
         .args(["--osc-listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
