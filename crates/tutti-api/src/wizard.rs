@@ -390,6 +390,14 @@ async fn answer(
             session.answer(&body.question, v).map_err(wizard_error)?;
         }
     }
+    // An answer that makes the rules draft an invalid spec is refused, not stored (the
+    // session would no longer evaluate).
+    if let Err(e) = session.evaluate() {
+        return Err(ApiError::field(
+            "answer",
+            format!("with this answer the draft is invalid: {e}"),
+        ));
+    }
     let row = s
         .store
         .update_wizard_session(id, &state_json(&session)?, None, now_ms())

@@ -33,7 +33,10 @@ fn a_directory_adds_packs_and_replaces_builtin_ones_by_id() {
 
     let w = Wizard::load(Some(dir.path())).unwrap();
     assert_eq!(w.packs().len(), BUILTIN_PACK_FILES.len() + 1);
-    assert_eq!(w.pack("electronic").unwrap().title(), "Electronic (venue edition)");
+    assert_eq!(
+        w.pack("electronic").unwrap().title(),
+        "Electronic (venue edition)"
+    );
     assert_eq!(w.packs().last().unwrap().id(), "my-club");
 }
 

@@ -81,7 +81,9 @@ impl CliError {
 /// errors; nothing when the message already says it.
 fn details_suffix(message: &str, details: &Value) -> String {
     let s = details_text(details);
-    if s.is_empty() || message.contains(s.trim_start().trim_start_matches('(').trim_end_matches(')')) {
+    if s.is_empty()
+        || message.contains(s.trim_start().trim_start_matches('(').trim_end_matches(')'))
+    {
         String::new()
     } else {
         s
@@ -233,7 +235,10 @@ async fn request_inner(
     let mut req = hyper::Request::builder()
         .method(method)
         .uri(format!("{}{path}", server.prefix))
-        .header(hyper::header::HOST, format!("{}:{}", server.host, server.port))
+        .header(
+            hyper::header::HOST,
+            format!("{}:{}", server.host, server.port),
+        )
         .header(hyper::header::ACCEPT, "application/json")
         .header(
             hyper::header::USER_AGENT,
@@ -343,19 +348,21 @@ impl Store {
     /// The directory: `dir` when given, else `$XDG_CONFIG_HOME/tutti`, else
     /// `$HOME/.config/tutti`.
     pub fn new(dir: Option<PathBuf>) -> Result<Store, CliError> {
-        let dir = match dir {
-            Some(d) => d,
-            None => match (std::env::var_os("XDG_CONFIG_HOME"), std::env::var_os("HOME")) {
-                (Some(x), _) if !x.is_empty() => PathBuf::from(x).join("tutti"),
-                (_, Some(h)) if !h.is_empty() => PathBuf::from(h).join(".config").join("tutti"),
-                _ => {
-                    return Err(CliError::Usage(
+        let dir =
+            match dir {
+                Some(d) => d,
+                None => match (
+                    std::env::var_os("XDG_CONFIG_HOME"),
+                    std::env::var_os("HOME"),
+                ) {
+                    (Some(x), _) if !x.is_empty() => PathBuf::from(x).join("tutti"),
+                    (_, Some(h)) if !h.is_empty() => PathBuf::from(h).join(".config").join("tutti"),
+                    _ => return Err(CliError::Usage(
                         "no configuration directory: set --config-dir, TUTTI_CONFIG_DIR or HOME"
                             .into(),
-                    ))
-                }
-            },
-        };
+                    )),
+                },
+            };
         Ok(Store { dir })
     }
 
@@ -390,7 +397,9 @@ impl Store {
             b.create(&self.dir).map_err(|e| io(&self.dir, e))?;
         }
         let path = self.path();
-        let tmp = self.dir.join(format!(".credentials.{}.tmp", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!(".credentials.{}.tmp", std::process::id()));
         let text = serde_json::to_string_pretty(creds).map_err(|e| CliError::Io(e.to_string()))?;
         {
             let mut o = std::fs::OpenOptions::new();
@@ -400,11 +409,8 @@ impl Store {
             let mut f = o.open(&tmp).map_err(|e| io(&tmp, e))?;
             // The mode applies only to new files: make sure a leftover is private too.
             #[cfg(unix)]
-            std::fs::set_permissions(
-                &tmp,
-                std::os::unix::fs::PermissionsExt::from_mode(0o600),
-            )
-            .map_err(|e| io(&tmp, e))?;
+            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|e| io(&tmp, e))?;
             f.write_all(text.as_bytes()).map_err(|e| io(&tmp, e))?;
             f.sync_all().map_err(|e| io(&tmp, e))?;
         }
@@ -422,12 +428,15 @@ pub fn now_ms() -> i64 {
 /// A login from a token response (`access_token`, `refresh_token`, `expires_in`).
 pub fn login_from_tokens(username: &str, v: &Value, server: &ServerUrl) -> Result<Login, CliError> {
     let s = |k: &str| {
-        v.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
-            CliError::Connection(format!(
-                "{}: the token response has no '{k}'",
-                server.as_string()
-            ))
-        })
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                CliError::Connection(format!(
+                    "{}: the token response has no '{k}'",
+                    server.as_string()
+                ))
+            })
     };
     let expires_in = v.get("expires_in").and_then(Value::as_i64).unwrap_or(900);
     Ok(Login {
@@ -509,8 +518,15 @@ impl Api {
             return Err(self.not_logged_in(""));
         };
         let body = serde_json::json!({ "refresh_token": login.refresh_token });
-        let reply = request(&self.server, "POST", "/api/v1/auth/refresh", None, Some(&body), None)
-            .await?;
+        let reply = request(
+            &self.server,
+            "POST",
+            "/api/v1/auth/refresh",
+            None,
+            Some(&body),
+            None,
+        )
+        .await?;
         match check(reply, &self.server) {
             Ok(v) => {
                 let fresh = login_from_tokens(&login.username, &v, &self.server)?;
@@ -575,7 +591,9 @@ mod tests {
             "http://venue.local:80"
         );
         assert_eq!(
-            ServerUrl::parse("http://[::1]:7878/tutti/").unwrap().as_string(),
+            ServerUrl::parse("http://[::1]:7878/tutti/")
+                .unwrap()
+                .as_string(),
             "http://[::1]:7878/tutti"
         );
         for (bad, why) in [
@@ -601,7 +619,10 @@ mod tests {
                 "details": {"allowed": []}, "request_id": "r1"}}),
         };
         let e = check(reply, &server).unwrap_err();
-        assert_eq!(e.to_string(), "error invalid_transition: piece 3 is archived (allowed: none)");
+        assert_eq!(
+            e.to_string(),
+            "error invalid_transition: piece 3 is archived (allowed: none)"
+        );
         // Not repeated when the message already says it.
         let reply = Reply {
             status: 409,
@@ -637,8 +658,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(Some(dir.path().join("cfg"))).unwrap();
         assert_eq!(store.load().unwrap(), Credentials::default());
-        let mut creds = Credentials::default();
-        creds.default_server = Some("http://h:1".into());
+        let mut creds = Credentials {
+            default_server: Some("http://h:1".into()),
+            ..Credentials::default()
+        };
         creds.servers.insert(
             "http://h:1".into(),
             Login {
@@ -653,9 +676,15 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
-            let dmode = std::fs::metadata(dir.path().join("cfg")).unwrap().permissions().mode();
+            let dmode = std::fs::metadata(dir.path().join("cfg"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(dmode & 0o777, 0o700);
         }
         std::fs::write(store.path(), "{not json").unwrap();

@@ -240,7 +240,12 @@ impl ServeArgs {
         let env: Vec<(String, String)> = std::env::vars()
             .filter(|(k, _)| !CLIENT_ENV.contains(&k.as_str()))
             .collect();
-        Config::load(self.config.as_deref(), &env, &self.overrides())
+        let mut config = Config::load(self.config.as_deref(), &env, &self.overrides())?;
+        // `--packs-dir` (or TUTTI_PACKS_DIR) over the file's `packs_dir`.
+        if let Some(dir) = &self.packs_dir {
+            config.packs_dir = Some(dir.clone());
+        }
+        Ok(config)
     }
 }
 
@@ -263,7 +268,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let config = args.load()?;
     init_logging(&config.log);
     // Refuse to start with an invalid domain pack, naming the file and the field.
-    let packs = wizard_cmd::load_packs(args.packs_dir.as_deref())
+    let packs = wizard_cmd::load_packs(config.packs_dir.as_deref())
         .map_err(|e| ServerError::Config(e.to_string()))?;
     tracing::info!(packs = packs.packs().len(), "domain packs loaded");
     let listener = tokio::net::TcpListener::bind(config.listen)

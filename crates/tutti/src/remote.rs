@@ -247,9 +247,8 @@ pub enum ExportCmd {
 }
 
 fn parse_format(s: &str) -> Result<ExportFormat, String> {
-    s.parse::<ExportFormat>().map_err(|_| {
-        format!("'{s}' is not an export format: use json, toml or markdown")
-    })
+    s.parse::<ExportFormat>()
+        .map_err(|_| format!("'{s}' is not an export format: use json, toml or markdown"))
 }
 
 fn print(s: &str) -> Result<(), CliError> {
@@ -424,7 +423,12 @@ pub async fn draft_spec(
         body["note"] = Value::String(n.to_string());
     }
     let v = api
-        .call("POST", &format!("/api/v1/pieces/{id}/specs"), Some(&body), key)
+        .call(
+            "POST",
+            &format!("/api/v1/pieces/{id}/specs"),
+            Some(&body),
+            key,
+        )
         .await?;
     if json {
         return print_json(&v);
@@ -500,8 +504,15 @@ pub async fn login(opts: &ClientOpts, args: &LoginArgs) -> Result<(), CliError> 
         return Err(CliError::Usage("the password is empty".to_string()));
     }
     let body = json!({ "username": username, "password": password, "mode": "token" });
-    let reply = client::request(&api.server, "POST", "/api/v1/auth/login", None, Some(&body), None)
-        .await?;
+    let reply = client::request(
+        &api.server,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&body),
+        None,
+    )
+    .await?;
     let v = client::check(reply, &api.server)?;
     let login = client::login_from_tokens(&username, &v, &api.server)?;
     api.remember(login)?;
@@ -545,7 +556,9 @@ pub async fn logout(opts: &ClientOpts) -> Result<(), CliError> {
     match revoked {
         Ok(_) => print(&format!("logged out of {}\n", api.server.as_string())),
         Err(e) => {
-            eprintln!("tutti logout: the server did not confirm ({e}); the local tokens are deleted");
+            eprintln!(
+                "tutti logout: the server did not confirm ({e}); the local tokens are deleted"
+            );
             Ok(())
         }
     }
@@ -629,7 +642,9 @@ pub async fn specs(opts: &ClientOpts, cmd: &SpecsCmd) -> Result<(), CliError> {
         }
         SpecsCmd::Show { piece, version } => {
             let id = piece_id(&mut api, piece).await?;
-            let v = api.call("GET", &spec_path(id, *version), None, None).await?;
+            let v = api
+                .call("GET", &spec_path(id, *version), None, None)
+                .await?;
             if opts.json {
                 return print_json(&v);
             }
@@ -742,7 +757,9 @@ pub async fn export(opts: &ClientOpts, cmd: &ExportCmd) -> Result<(), CliError> 
             out,
         } => {
             let id = piece_id(&mut api, piece).await?;
-            let v = api.call("GET", &spec_path(id, *version), None, None).await?;
+            let v = api
+                .call("GET", &spec_path(id, *version), None, None)
+                .await?;
             let spec = spec_of(&v)?;
             let text = spec
                 .export(*format)

@@ -176,12 +176,37 @@ pub fn choose_pack(
     }
 }
 
-/// Ask until the pack has no question left, `:done`, or the end of input.
+/// Findings that appeared since `seen`, as lines to show right after an answer.
+fn new_findings(session: &Session, seen: &mut Vec<(bool, String)>) -> String {
+    let Ok(ev) = session.evaluate() else {
+        return String::new();
+    };
+    let now: Vec<(bool, String)> = ev
+        .warnings
+        .iter()
+        .map(|w| (false, w.message.clone()))
+        .chain(ev.conflicts.iter().map(|c| (true, c.message.clone())))
+        .collect();
+    let mut s = String::new();
+    for (conflict, msg) in &now {
+        if !seen.iter().any(|(c, m)| c == conflict && m == msg) {
+            let kind = if *conflict { "CONFLICT" } else { "warning" };
+            s.push_str(&format!("  {kind}: {msg}\n"));
+        }
+    }
+    *seen = now;
+    s
+}
+
+/// Ask until the pack has no question left, `:done`, or the end of input. Warnings and
+/// conflicts are shown as soon as an answer raises them.
 pub fn ask(
     session: &mut Session,
     input: &mut impl BufRead,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
+    let mut seen = Vec::new();
+    new_findings(session, &mut seen);
     while let Some(q) = session.next_question() {
         let q = q.clone();
         let cov = session.coverage();
@@ -217,6 +242,7 @@ pub fn ask(
                             msg.push_str(&format!(" (follow-up: {})", o.follow_ups.join(", ")));
                         }
                         say(out, &(msg + "\n"))?;
+                        say(out, &new_findings(session, &mut seen))?;
                         break;
                     }
                     Err(e) => say(out, &format!("  ✗ {e}; try again\n"))?,
@@ -228,7 +254,9 @@ pub fn ask(
 }
 
 /// The answers file: `{"pack", "answers"}` or a plain object of answers.
-pub fn read_answers(path: &Path) -> Result<(Option<String>, serde_json::Map<String, Value>), CliError> {
+pub fn read_answers(
+    path: &Path,
+) -> Result<(Option<String>, serde_json::Map<String, Value>), CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
     let v: Value = serde_json::from_str(&text)
@@ -387,10 +415,18 @@ pub fn toml_file(pack: &str, ev: &Evaluation) -> Result<String, CliError> {
         ev.coverage.maturity
     );
     for w in &ev.warnings {
-        s.push_str(&format!("# warning ({}): {}\n", w.rule, one_line(&w.message)));
+        s.push_str(&format!(
+            "# warning ({}): {}\n",
+            w.rule,
+            one_line(&w.message)
+        ));
     }
     for x in &ev.conflicts {
-        s.push_str(&format!("# CONFLICT ({}): {}\n", x.rule, one_line(&x.message)));
+        s.push_str(&format!(
+            "# CONFLICT ({}): {}\n",
+            x.rule,
+            one_line(&x.message)
+        ));
     }
     s.push_str(
         &ev.spec

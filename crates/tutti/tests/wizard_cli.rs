@@ -52,7 +52,10 @@ fn interactive_session_reprompts_and_writes_a_loadable_spec() {
         stdout.contains("question 'audience_size': expected a whole number from 1 to 100000 phones, got 'lots'; try again"),
         "{stdout}"
     );
-    assert!(stdout.contains("is required and cannot be skipped"), "{stdout}");
+    assert!(
+        stdout.contains("is required and cannot be skipped"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Coverage: maturity"), "{stdout}");
     assert!(stdout.contains("Missing required answers: "), "{stdout}");
     let toml = std::fs::read_to_string(&out_file).unwrap();
@@ -63,18 +66,48 @@ fn interactive_session_reprompts_and_writes_a_loadable_spec() {
 
     // The file exists now: refused without --force.
     let again = run_with_stdin(
-        tutti().args(["wizard", "--pack", "electronic", "--out"]).arg(&out_file),
+        tutti()
+            .args(["wizard", "--pack", "electronic", "--out"])
+            .arg(&out_file),
         "Other\n:done\n",
     );
     assert_eq!(again.status.code(), Some(2));
-    assert!(text(&again.stderr).contains("exists"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("exists"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+#[test]
+fn warnings_show_right_after_the_answer_that_raises_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_with_stdin(
+        tutti()
+            .args(["wizard", "--pack", "electronic", "--out"])
+            .arg(dir.path().join("w.toml")),
+        "Crowd\n6000\n:done\n",
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let warning = "  warning: With 6000 phones each phone may send at most 10 inputs";
+    let at = stdout.find(warning).expect("the warning is shown");
+    let answered = stdout.rfind("✓ maturity").unwrap();
+    let summary = stdout.find("Coverage: maturity").unwrap();
+    // After the answer's confirmation, before the next question and the summary.
+    assert!(answered < at && at < summary, "{stdout}");
+    assert_eq!(stdout.matches(warning).count(), 1, "shown once: {stdout}");
 }
 
 #[test]
 fn end_of_input_before_a_pack_is_a_usage_error() {
     let out = run_with_stdin(tutti().arg("wizard"), "");
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no pack chosen"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no pack chosen"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -137,10 +170,22 @@ fn bad_answers_files_name_the_question() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("a.json");
     for (answers, expect) in [
-        (json!({"pack": "electronic", "answers": {"tick_rate": 500}}), "question 'tick_rate': expected"),
-        (json!({"pack": "electronic", "answers": {"nope": 1}}), "has no question 'nope'"),
-        (json!({"pack": "nowhere", "answers": {}}), "unknown pack 'nowhere'"),
-        (json!({"pack": "electronic", "answers": {"pitch_span": 5}}), "question 'pitch_span' does not apply"),
+        (
+            json!({"pack": "electronic", "answers": {"tick_rate": 500}}),
+            "question 'tick_rate': expected",
+        ),
+        (
+            json!({"pack": "electronic", "answers": {"nope": 1}}),
+            "has no question 'nope'",
+        ),
+        (
+            json!({"pack": "nowhere", "answers": {}}),
+            "unknown pack 'nowhere'",
+        ),
+        (
+            json!({"pack": "electronic", "answers": {"pitch_span": 5}}),
+            "question 'pitch_span' does not apply",
+        ),
         (json!({"pack": "electronic", "answerz": {}}), "--pack"),
     ] {
         std::fs::write(&f, answers.to_string()).unwrap();
@@ -150,7 +195,11 @@ fn bad_answers_files_name_the_question() {
             .output()
             .unwrap();
         assert!(!out.status.success(), "{answers}");
-        assert!(text(&out.stderr).contains(expect), "{answers}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(expect),
+            "{answers}: {}",
+            text(&out.stderr)
+        );
     }
 }
 
@@ -194,13 +243,20 @@ fn serve_refuses_to_start_with_an_invalid_pack_naming_file_and_field() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(65));
-    assert!(text(&out.stderr).contains("my-dance.json: categories[0]"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("my-dance.json: categories[0]"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // A valid extra pack is listed after the built-in ones.
     let good = tempfile::tempdir().unwrap();
     let mut pack: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../packs/dance.json"))
-            .unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../packs/dance.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     pack["id"] = "my-dance".into();
@@ -211,5 +267,9 @@ fn serve_refuses_to_start_with_an_invalid_pack_naming_file_and_field() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).lines().last().unwrap().contains("my-dance"));
+    assert!(text(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .contains("my-dance"));
 }
