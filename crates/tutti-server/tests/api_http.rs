@@ -1236,3 +1236,48 @@ async fn a_live_api_show_is_reopened_after_a_restart() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_idempotency_key_create_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let admin = admin.clone();
+        tasks.push(tokio::spawn(async move {
+            admin
+                .req(
+                    "POST",
+                    "/ensembles",
+                    Some(json!({"slug": "once", "name": "Once"})),
+                    &[("idempotency-key", "same")],
+                )
+                .await
+                .status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&201));
+    let list = admin.get("/ensembles").await.ok(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    // Once finished, the same key replays.
+    let r = admin
+        .req(
+            "POST",
+            "/ensembles",
+            Some(json!({"slug": "once", "name": "Once"})),
+            &[("idempotency-key", "same")],
+        )
+        .await;
+    r.ok(201);
+    assert_eq!(r.header("idempotent-replayed"), Some("true"));
+    server.shutdown().await.unwrap();
+}
