@@ -16,7 +16,7 @@ mod cache;
 pub mod error;
 pub mod extract;
 mod idem;
-mod middleware;
+pub mod middleware;
 mod openapi;
 mod page;
 mod routes;
@@ -33,7 +33,7 @@ use tutti_store::{ShowRow, Store};
 
 pub use auth::{Caller, Need};
 pub use error::ApiError;
-pub use middleware::RequestId;
+pub use middleware::{deprecation_headers, Deprecation, RequestId, DEPRECATIONS};
 
 /// Settings of the API (the server's `[api]` section).
 #[derive(Debug, Clone, PartialEq, Eq)]

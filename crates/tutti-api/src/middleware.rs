@@ -3,10 +3,14 @@
 //! raised as [`ApiError`] are rendered here with the id, and any other 4xx/5xx (axum's 404,
 //! 405, 413, extractor rejections) is rewrapped with the code for its status.
 //!
+//! It also announces deprecations: an operation listed in [`DEPRECATIONS`] answers with
+//! `Deprecation: @<unix seconds>` (RFC 9745), `Sunset: <HTTP date>` (RFC 8594) once a removal
+//! date is set, and a `Link` to the notice (see the versioning policy in `docs/api.md`).
+//!
 //! Must never: pass a non-envelope error body through, or drop the handler's headers.
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -27,6 +31,43 @@ fn new_id() -> String {
     format!("req_{:016x}", rand::random::<u64>())
 }
 
+/// A deprecated operation of `/api/v1`.
+#[derive(Debug, Clone, Copy)]
+pub struct Deprecation {
+    /// The method, e.g. `GET`.
+    pub method: &'static str,
+    /// The route template, e.g. `/api/v1/pieces/{id}`.
+    pub path: &'static str,
+    /// When it was deprecated, unix seconds.
+    pub since_unix_s: i64,
+    /// When it will be removed, as an HTTP date (`Sat, 01 May 2027 00:00:00 GMT`), once decided.
+    pub sunset: Option<&'static str>,
+    /// Where the notice is (an anchor of `docs/api.md`).
+    pub link: &'static str,
+}
+
+/// The deprecated operations (none yet in v1).
+pub const DEPRECATIONS: &[Deprecation] = &[];
+
+/// The headers announcing the deprecation of `method path`, if it is deprecated.
+pub fn deprecation_headers(
+    list: &[Deprecation],
+    method: &str,
+    path: &str,
+) -> Vec<(&'static str, String)> {
+    let Some(d) = list.iter().find(|d| d.method == method && d.path == path) else {
+        return Vec::new();
+    };
+    let mut h = vec![
+        ("deprecation", format!("@{}", d.since_unix_s)),
+        ("link", format!("<{}>; rel=\"deprecation\"", d.link)),
+    ];
+    if let Some(s) = d.sunset {
+        h.push(("sunset", s.to_owned()));
+    }
+    h
+}
+
 /// Adds the request id and renders error envelopes.
 pub(crate) async fn request_id(mut req: Request, next: Next) -> Response {
     let id = req
@@ -35,7 +76,18 @@ pub(crate) async fn request_id(mut req: Request, next: Next) -> Response {
         .and_then(sane_id)
         .unwrap_or_else(new_id);
     req.extensions_mut().insert(RequestId(id.clone()));
+    let deprecated = match req.extensions().get::<MatchedPath>() {
+        Some(m) if !DEPRECATIONS.is_empty() => {
+            deprecation_headers(DEPRECATIONS, req.method().as_str(), m.as_str())
+        }
+        _ => Vec::new(),
+    };
     let mut res = next.run(req).await;
+    for (name, value) in deprecated {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().insert(name, v);
+        }
+    }
     if let Some(PendingError(e)) = res.extensions_mut().remove::<PendingError>() {
         res = render(res, &e, &id);
     } else if res.status().is_client_error() || res.status().is_server_error() {
@@ -75,4 +127,26 @@ fn render(old: Response, e: &ApiError, id: &str) -> Response {
         HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, Body::from(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deprecations_are_announced() {
+        let list = [Deprecation {
+            method: "GET",
+            path: "/api/v1/old",
+            since_unix_s: 1_800_000_000,
+            sunset: Some("Sat, 01 May 2027 00:00:00 GMT"),
+            link: "/api/v1/docs#old",
+        }];
+        let h = deprecation_headers(&list, "GET", "/api/v1/old");
+        assert_eq!(h[0], ("deprecation", "@1800000000".to_owned()));
+        assert_eq!(h[1].0, "link");
+        assert_eq!(h[2], ("sunset", "Sat, 01 May 2027 00:00:00 GMT".to_owned()));
+        assert!(deprecation_headers(&list, "POST", "/api/v1/old").is_empty());
+        assert!(deprecation_headers(DEPRECATIONS, "GET", "/api/v1/health").is_empty());
+    }
 }
