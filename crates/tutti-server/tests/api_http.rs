@@ -861,6 +861,9 @@ async fn openapi_docs_and_health() {
     let page = anon.get("/docs").await;
     assert_eq!(page.status, 200);
     assert!(String::from_utf8_lossy(&page.body).contains("openapi.json"));
+    for path in ["/api/v1", "/api/v1/", "/api/v1/pieces/1/nothing/here"] {
+        raw(server.addr, "POST", path, &[], b"").await.err(404, "not_found");
+    }
     // The older endpoints still answer.
     let r = raw(server.addr, "GET", "/healthz", &[], b"").await;
     assert_eq!(r.status, 200);
