@@ -153,6 +153,51 @@ impl TokenCache {
     }
 }
 
+/// Failed sign-ins per username: after [`LoginLimiter::MAX_FAILURES`] failures within
+/// [`LoginLimiter::WINDOW_MS`], further attempts for that name get 429 until the window ends.
+#[derive(Default)]
+pub struct LoginLimiter {
+    map: std::sync::Mutex<HashMap<String, (u32, i64)>>,
+}
+
+impl LoginLimiter {
+    /// Failures allowed per window.
+    pub const MAX_FAILURES: u32 = 10;
+    /// The window, milliseconds.
+    pub const WINDOW_MS: i64 = 60_000;
+
+    /// Seconds to wait when `username` is locked out now.
+    pub fn locked(&self, username: &str) -> Option<i64> {
+        let now = now_ms();
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&username.to_ascii_lowercase())
+            .filter(|(n, since)| *n >= Self::MAX_FAILURES && now - since < Self::WINDOW_MS)
+            .map(|(_, since)| (Self::WINDOW_MS - (now - since)) / 1000 + 1)
+    }
+
+    /// Counts a failure.
+    pub fn failed(&self, username: &str) {
+        let now = now_ms();
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 100_000 {
+            map.retain(|_, (_, since)| now - *since < Self::WINDOW_MS);
+        }
+        let e = map.entry(username.to_ascii_lowercase()).or_insert((0, now));
+        if now - e.1 >= Self::WINDOW_MS {
+            *e = (0, now);
+        }
+        e.0 += 1;
+    }
+
+    /// Clears the count after a successful sign-in.
+    pub fn succeeded(&self, username: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&username.to_ascii_lowercase());
+    }
+}
+
 /// An authenticated, active user.
 #[derive(Debug, Clone)]
 pub struct Caller {

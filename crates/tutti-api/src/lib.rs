@@ -82,6 +82,7 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     pub(crate) tokens: Arc<auth::TokenCache>,
     pub(crate) caches: Arc<cache::Caches>,
+    pub(crate) logins: Arc<auth::LoginLimiter>,
     pub(crate) live: Option<Arc<dyn LiveHook>>,
     /// The event streams (SSE and WebSocket), when the event system runs.
     pub(crate) events: Option<tutti_events::EventStreams>,
@@ -97,6 +98,7 @@ impl ApiState {
             config: Arc::new(config),
             tokens: Arc::new(auth::TokenCache::default()),
             caches: Arc::new(cache::Caches::default()),
+            logins: Arc::new(auth::LoginLimiter::default()),
             live: None,
             events: None,
             wizard: wizard::default_wizard(),

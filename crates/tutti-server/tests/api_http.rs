@@ -225,6 +225,33 @@ async fn setup_login_refresh_rotation_and_revocation() {
     .await
     .err(401, "unauthorized");
 
+    // Too many failed sign-ins for one name: 429 for a while, even with the right password.
+    let (_, eve_id) = user(&admin, "eve", "crew").await;
+    for _ in 0..10 {
+        anon.post(
+            "/auth/login",
+            json!({"username": "eve", "password": "not-her-password"}),
+        )
+        .await
+        .err(401, "unauthorized");
+    }
+    let r = anon
+        .post(
+            "/auth/login",
+            json!({"username": "EVE", "password": "eve-password"}),
+        )
+        .await;
+    r.err(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    assert!(eve_id > 0);
+    // Other names are not affected.
+    anon.post(
+        "/auth/login",
+        json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    )
+    .await
+    .ok(200);
+
     // Refresh rotation; reuse kills the family.
     let login = anon
         .post(
@@ -862,7 +889,9 @@ async fn openapi_docs_and_health() {
     assert_eq!(page.status, 200);
     assert!(String::from_utf8_lossy(&page.body).contains("openapi.json"));
     for path in ["/api/v1", "/api/v1/", "/api/v1/pieces/1/nothing/here"] {
-        raw(server.addr, "POST", path, &[], b"").await.err(404, "not_found");
+        raw(server.addr, "POST", path, &[], b"")
+            .await
+            .err(404, "not_found");
     }
     // The older endpoints still answer.
     let r = raw(server.addr, "GET", "/healthz", &[], b"").await;

@@ -228,14 +228,29 @@ async fn login(
     State(s): State<ApiState>,
     ApiJson(body): ApiJson<LoginIn>,
 ) -> Result<Response, ApiError> {
+    if let Some(wait) = s.logins.locked(&body.username) {
+        let mut res = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many failed sign-ins for this name; retry in {wait} s"),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(res);
+    }
     let creds = s.store.user_credentials(&body.username).await?;
     let hash = creds.as_ref().map(|c| c.password_hash.clone());
     if !auth::verify_password(hash, body.password).await {
+        s.logins.failed(&body.username);
         return Err(unauthorized_login());
     }
     let Some(creds) = creds.filter(|c| c.user.active) else {
+        s.logins.failed(&body.username);
         return Err(unauthorized_login());
     };
+    s.logins.succeeded(&body.username);
     let user = creds.user;
     if body.mode == Some(LoginMode::Cookie) {
         let secret = auth::new_secret("tts_");
