@@ -110,8 +110,10 @@ async fn schemathesis_finds_no_server_errors_and_no_schema_mismatches() {
                 "25",
                 "--seed",
                 "6",
+                // One worker: with more, hypothesis sometimes fails inside st itself
+                // ("AST constructor recursion depth mismatch"), which is not an API finding.
                 "--workers",
-                "2",
+                "1",
                 "--generation-database",
                 "none",
                 "--no-color",
