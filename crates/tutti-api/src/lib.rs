@@ -1,11 +1,17 @@
 //! Tutti's HTTP management API, `/api/v1`: first-run setup, accounts and sign-in (bearer
 //! tokens with refresh rotation, cookie sessions with CSRF), ensembles and members, pieces
 //! and their lifecycle, immutable spec versions with atomic publishing, shows with their
-//! lifecycle, guests, exports, and the OpenAPI document generated from this code.
+//! lifecycle, guests, exports, the event history and streams, webhooks, the guided-setup
+//! wizard, and the OpenAPI document generated from this code.
 //!
 //! Read in this order: [`ApiState`] and [`router`] (here), [`error`] (the one envelope),
-//! [`extract`] (strict JSON bodies), [`auth`] (who is calling, what they may do), then the
+//! [`extract`] (strict JSON bodies), [`auth`] (who is calling, what they may do; the
+//! credential cache), [`middleware`] (request ids, envelopes, deprecation headers), then the
 //! route modules. `docs/api.md` is the reference and the versioning policy.
+//!
+//! Hot path: an authenticated `GET /pieces/{id}` is answered from memory (verified
+//! credentials, pieces and memberships are cached briefly and dropped on every change made
+//! here), so it costs one SHA-256 and no SQLite or argon2 work.
 //!
 //! Must never: answer a failure outside the envelope, write half of a change (each change is
 //! one store operation), hash passwords on the async threads, or reveal a secret twice
