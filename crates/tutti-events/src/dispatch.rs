@@ -162,7 +162,8 @@ impl Dispatcher {
                 }
             }
             tokio::select! {
-                _ = self.stop.changed() => {}
+                // A dropped `Events` (sender gone) stops the dispatcher too.
+                stopped = self.stop.changed() => if stopped.is_err() { break },
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(sleep_for) => {}
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
