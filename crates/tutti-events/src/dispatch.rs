@@ -118,52 +118,52 @@ impl Dispatcher {
                 break;
             }
             while in_flight.try_join_next().is_some() {}
+            let mut sleep_for = self.cfg.poll_interval;
             let free = slots.available_permits();
-            let mut may_have_more = false;
             if free > 0 {
-                let limit = u32::try_from(free).unwrap_or(u32::MAX).min(1000);
-                match self
-                    .store
-                    .claim_due_deliveries(now_ms(), lease_ms, limit)
-                    .await
-                {
-                    Ok(claimed) => {
-                        may_have_more = claimed.len() >= limit as usize;
-                        for due in claimed {
-                            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                                break; // cannot happen: we claimed at most `free`
-                            };
-                            in_flight.spawn(attempt(
-                                self.store.clone(),
-                                self.client.clone(),
-                                Arc::clone(&cfg),
-                                due,
-                                permit,
-                            ));
+                // A cheap read first, so an idle dispatcher never queues a write.
+                let now = now_ms();
+                match self.store.next_delivery_due_at().await {
+                    Ok(Some(at)) if at <= now => {
+                        let limit = u32::try_from(free).unwrap_or(u32::MAX).min(1000);
+                        match self.store.claim_due_deliveries(now, lease_ms, limit).await {
+                            Ok(claimed) => {
+                                let full = claimed.len() >= limit as usize;
+                                for due in claimed {
+                                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                                        break; // cannot happen: at most `free` were claimed
+                                    };
+                                    in_flight.spawn(attempt(
+                                        self.store.clone(),
+                                        self.client.clone(),
+                                        Arc::clone(&cfg),
+                                        due,
+                                        slot,
+                                    ));
+                                }
+                                if full {
+                                    continue; // more may be due; claim again when slots free up
+                                }
+                                sleep_for = Duration::from_millis(1).max(sleep_for / 4);
+                            }
+                            Err(StoreError::Closed) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "dispatcher: cannot claim deliveries");
+                            }
                         }
                     }
-                    Err(StoreError::Closed) => break,
-                    Err(e) => tracing::warn!(error = %e, "dispatcher: cannot claim deliveries"),
-                }
-            }
-            if may_have_more && slots.available_permits() > 0 {
-                continue;
-            }
-            let sleep_for = if slots.available_permits() == 0 {
-                self.cfg.poll_interval
-            } else {
-                match self.store.next_delivery_due_at().await {
                     Ok(Some(at)) => {
-                        let wait = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
-                        Duration::from_millis(wait.max(1)).min(self.cfg.poll_interval)
+                        let wait = u64::try_from(at.saturating_sub(now)).unwrap_or(0);
+                        sleep_for = Duration::from_millis(wait.max(1)).min(sleep_for);
                     }
-                    Ok(None) => self.cfg.poll_interval,
+                    Ok(None) => {}
                     Err(StoreError::Closed) => break,
-                    Err(_) => self.cfg.poll_interval,
+                    Err(e) => tracing::warn!(error = %e, "dispatcher: cannot read due deliveries"),
                 }
-            };
+            }
             tokio::select! {
-                _ = self.stop.changed() => {}
+                // A dropped `Events` (sender gone) stops the dispatcher too.
+                stopped = self.stop.changed() => if stopped.is_err() { break },
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(sleep_for) => {}
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}

@@ -140,7 +140,8 @@ impl Events {
         self.dispatcher_wake.notify_one();
     }
 
-    /// Stops the relay and the dispatcher (attempts in flight finish and are recorded, bounded by
+    /// Stops the relay and the dispatcher (dropping the `Events` stops them too, without
+    /// waiting) (attempts in flight finish and are recorded, bounded by
     /// the request timeout) and waits for them. Open streams end when the last bus handle goes.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

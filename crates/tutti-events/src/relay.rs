@@ -88,7 +88,8 @@ impl Relay {
                 return;
             }
             tokio::select! {
-                _ = self.stop.changed() => {}
+                // A dropped `Events` (sender gone) stops the relay too.
+                stopped = self.stop.changed() => if stopped.is_err() { return },
                 changed = written.changed(), if watch_alive => watch_alive = changed.is_ok(),
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(self.cfg.poll_interval) => {}

@@ -245,9 +245,11 @@ impl EventStreams {
     ) -> Result<EventFeed, StoreError> {
         // Subscribe before reading the outbox's end, so nothing falls between the two.
         let sub = self.bus.subscribe();
+        let tail = self.store.last_event_id().await?;
+        // An id past the end (e.g. from another database) starts at the end.
         let (last_id, catching_up) = match after {
-            Some(after) => (after.max(0), true),
-            None => (self.store.last_event_id().await?, false),
+            Some(after) if after < tail => (after.max(0), true),
+            _ => (tail, false),
         };
         Ok(EventFeed {
             store: self.store.clone(),

@@ -195,6 +195,12 @@ async fn sse_replays_from_last_event_id_in_order() {
     let ev = sse.next().await;
     assert_eq!(ev.data["data"]["piece_id"], live.id);
 
+    // An id past the end (another database's) starts at the end instead of waiting forever.
+    let (_, future) = open_sse(addr, Some(&mine.to_string()), Some(1_000_000)).await;
+    let mut future = future.expect("stream");
+    let later = piece(&store, mine, "later").await;
+    assert_eq!(future.next().await.data["data"]["piece_id"], later.id);
+
     // An administrator's stream resumes mid-history and sees every ensemble.
     let (_, all) = open_sse(addr, Some("all"), Some(seen[0].id)).await;
     let mut all = all.expect("stream");

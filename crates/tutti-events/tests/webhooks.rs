@@ -379,3 +379,23 @@ async fn starting_with_a_bad_configuration_fails_before_spawning_anything() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_an_attempt_in_flight_finish_and_records_it() {
+    let (_dir, store) = fresh_store();
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::Sleep(Duration::from_millis(300))]);
+    let ens = ensemble(&store, "band").await;
+    let events = Events::start(store.clone(), fast_config()).expect("start");
+    let hook = webhook(&store, &receiver, ens, "slow").await;
+    piece(&store, ens, "adagio").await;
+    eventually("the receiver to get the request", || async {
+        (!receiver.received().is_empty()).then_some(())
+    })
+    .await;
+    events.shutdown().await;
+    let log = deliveries(&store, hook.id).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].status, DeliveryStatus::Delivered, "{log:?}");
+    assert_eq!(receiver.received().len(), 1);
+}

@@ -292,6 +292,15 @@ fn validate_new_webhook(w: &NewWebhook) -> Result<(), StoreError> {
     if rest.is_empty() || rest.starts_with('/') {
         return Err(invalid("url", url, "has no host"));
     }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        // They would end up in events, delivery logs and API responses.
+        return Err(invalid(
+            "url",
+            "(not shown: it contains credentials)",
+            "must not contain credentials (user:password@)",
+        ));
+    }
     if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(invalid(
             "url",
@@ -1071,6 +1080,7 @@ mod tests {
             ("ftp://x", "url"),
             ("http://", "url"),
             ("http://a b", "url"),
+            ("http://user:pw@host/x", "url"),
             ("", "url"),
         ] {
             let w = NewWebhook {
