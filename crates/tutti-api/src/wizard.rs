@@ -91,8 +91,7 @@ pub struct QuestionOut {
     pub text: String,
     /// Help text.
     pub help: String,
-    /// An example answer.
-    #[schema(value_type = Object)]
+    /// An example answer (of the question's type: a string, number, boolean or list).
     pub example: Value,
     /// Category id.
     pub category: String,
@@ -343,7 +342,6 @@ pub struct AnswerIn {
     pub question: String,
     /// The answer, of the question's type (`null` skips it). A string is also read like a
     /// line typed in the terminal (`"30 Hz"`, `"yes"`, a choice's label or number).
-    #[schema(value_type = Object)]
     pub answer: Value,
 }
 
