@@ -159,10 +159,6 @@ fn wizard_error(e: WizardError) -> ApiError {
         WizardError::InvalidAnswer { .. } | WizardError::Required { .. } => {
             ApiError::field("answer", e.to_string())
         }
-        WizardError::Resume { .. } => ApiError::conflict(
-            "conflict",
-            format!("{e} (the pack changed since the session started; start a new one)"),
-        ),
         other => ApiError::internal(other),
     }
 }
@@ -236,7 +232,15 @@ async fn load(
             format!("wizard session {id} cannot be resumed: {e}"),
         )
     })?;
-    let session = s.wizard.resume(state).map_err(wizard_error)?;
+    let session = s.wizard.resume(state).map_err(|e| {
+        ApiError::conflict(
+            "conflict",
+            format!(
+                "wizard session {id} cannot be resumed: {e} (the pack changed or is no longer \
+                 installed; start a new session)"
+            ),
+        )
+    })?;
     Ok((row, session))
 }
 

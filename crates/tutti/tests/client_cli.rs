@@ -591,4 +591,56 @@ fn a_configured_pack_directory_reaches_the_api() {
         Some(&json!({"pack": "my-dance"})),
     );
     assert_eq!(st, 201, "{s}");
+    let sid = s["id"].as_i64().unwrap();
+    // An audience account has no access to the wizard.
+    let (st, _) = http(
+        &server.addr,
+        "POST",
+        "/api/v1/users",
+        Some(token),
+        Some(
+            &json!({"username": "eve", "password": PASSWORD, "display_name": "Eve", "role": "audience"}),
+        ),
+    );
+    assert_eq!(st, 201);
+    let (_, eve) = http(
+        &server.addr,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&json!({"username": "eve", "password": PASSWORD})),
+    );
+    let (st, e) = http(
+        &server.addr,
+        "GET",
+        "/api/v1/wizard/packs",
+        eve["access_token"].as_str(),
+        None,
+    );
+    assert_eq!(st, 403, "{e}");
+    assert_eq!(e["error"]["code"], "forbidden");
+
+    // Restarted without the directory: the stored session cannot be resumed, and says so.
+    drop(server);
+    let server = serve(&dir.path().join("data"));
+    let (_, ada) = http(
+        &server.addr,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&json!({"username": "ada", "password": PASSWORD})),
+    );
+    let (st, e) = http(
+        &server.addr,
+        "GET",
+        &format!("/api/v1/wizard/sessions/{sid}"),
+        ada["access_token"].as_str(),
+        None,
+    );
+    assert_eq!(st, 409, "{e}");
+    assert_eq!(e["error"]["code"], "conflict");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("my-dance"),
+        "{e}"
+    );
 }
