@@ -181,7 +181,7 @@ fn login_pieces_specs_shows_export_and_logout() {
     assert!(err.contains("rehearsal"), "{err}");
     let moved = cli.ok(&["pieces", "transition", "club", "rehearsal"]);
     assert!(
-        moved.contains("status         rehearsal") || moved.contains("rehearsal"),
+        moved.lines().any(|l| l == "status         rehearsal"),
         "{moved}"
     );
     let err = cli.fails(&["pieces", "show", "no-such-slug"], 2);
@@ -224,6 +224,25 @@ fn login_pieces_specs_shows_export_and_logout() {
     let shown = cli.ok(&["specs", "show", "club"]);
     assert!(shown.contains("status         current"), "{shown}");
     assert!(shown.contains("## Parameters (8)"), "{shown}");
+    let v1 = cli.ok(&["specs", "show", "club", "1"]);
+    assert!(v1.contains("note           first cut"), "{v1}");
+    let err = cli.fails(&["specs", "show", "club", "7"], 1);
+    assert!(err.starts_with("error not_found: "), "{err}");
+
+    // Paging: one piece a page, the cursor on stderr, the next page with it.
+    let out = cli.run(&["pieces", "list", "--limit", "1"]);
+    assert!(out.status.success());
+    let first = String::from_utf8(out.stdout).unwrap();
+    let hint = String::from_utf8(out.stderr).unwrap();
+    let cursor = hint
+        .trim()
+        .strip_prefix("more: --cursor ")
+        .unwrap_or_else(|| panic!("{hint}"))
+        .to_string();
+    let second = cli.ok(&["pieces", "list", "--limit", "1", "--cursor", &cursor]);
+    assert_eq!(first.lines().count(), 3, "{first}");
+    assert_eq!(second.lines().count(), 3, "{second}");
+    assert_ne!(first.lines().nth(2), second.lines().nth(2));
 
     // Exports: TOML and JSON load back to the demo; Markdown is the sheet; a file output.
     let toml = cli.ok(&["export", "spec", "club", "--format", "toml"]);
@@ -267,6 +286,9 @@ fn login_pieces_specs_shows_export_and_logout() {
     cli.ok(&["shows", "transition", &sid, "ended"]);
     let err = cli.fails(&["shows", "transition", &sid, "ended"], 1);
     assert!(err.starts_with("error "), "{err}");
+    let one = cli.ok(&["shows", "show", &sid]);
+    assert!(one.lines().any(|l| l == "status           ended"), "{one}");
+    assert!(one.contains("join_url"), "{one}");
     let shows = cli.ok(&["shows", "list", "--piece", "club"]);
     assert!(
         shows
