@@ -666,3 +666,29 @@ fn a_configured_pack_directory_reaches_the_api() {
         "{e}"
     );
 }
+
+#[test]
+fn a_reused_refresh_token_logs_the_cli_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, cli, _token, _) = setup(dir.path());
+    let file = cli.config.join("credentials.json");
+    // Expire the access token and keep a copy of the login as it is now.
+    let mut creds = cli.credentials();
+    let key = creds["default_server"].as_str().unwrap().to_string();
+    creds["servers"][&key]["access_expires_at_ms"] = json!(0);
+    let stale = creds.to_string();
+    std::fs::write(&file, &stale).unwrap();
+    cli.ok(&["pieces", "list"]); // refreshes: the copied refresh token is now used
+                                 // Someone replays the old refresh token: the server revokes the family.
+    std::fs::write(&file, &stale).unwrap();
+    let err = cli.fails(&["pieces", "list"], 4);
+    assert!(
+        err.contains("not logged in to") && err.contains("expired or was revoked"),
+        "{err}"
+    );
+    assert!(cli.credentials()["servers"].get(&key).is_none());
+    // Logging in again starts a new family.
+    let out = cli.login("ada", PASSWORD);
+    assert!(out.status.success());
+    cli.ok(&["pieces", "list"]);
+}
