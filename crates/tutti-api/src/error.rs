@@ -166,14 +166,16 @@ impl From<StoreError> for ApiError {
                 };
                 let message = match what {
                     "setup" => "setup is closed: an account already exists".to_owned(),
-                    "membership" => format!("already a member ({value})"),
+                    "membership" => "the user is already a member of the ensemble".to_owned(),
                     "last owner" => "the ensemble must keep at least one owner".to_owned(),
+                    "last admin" => "the only active admin cannot be deactivated".to_owned(),
                     "no current spec" => {
                         "the piece has no current spec version; publish one or name spec_version"
                             .to_owned()
                     }
                     "archived piece" => "the piece is archived".to_owned(),
-                    _ => format!("{what} {value:?} already exists"),
+                    _ if code == "already_exists" => format!("{what} {value:?} already exists"),
+                    _ => StoreError::Conflict { what, value }.to_string(),
                 };
                 ApiError::conflict(code, message).with_details(json!({"what": what}))
             }

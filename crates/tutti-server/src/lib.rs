@@ -297,6 +297,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         osc_targets: config.osc.targets.clone(),
         osc_latency: Duration::from_millis(u64::from(config.osc.latency_ms)),
         shutdown: shutdown_rx.clone(),
+        tickers: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     let events = tutti_events::Events::start(store.clone(), tutti_events::EventsConfig::default())
         .map_err(|e| ServerError::Config(format!("events: {e}")))?;
@@ -346,12 +347,30 @@ struct ShowOpener {
     osc_targets: Vec<SocketAddr>,
     osc_latency: Duration,
     shutdown: watch::Receiver<bool>,
+    /// The tickers of the shows opened here, stopped a little after the show ends.
+    tickers: std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
 impl ShowOpener {
+    /// How long an ended show keeps ticking, so its last state (status `ended`) reaches everyone.
+    const ENDED_GRACE: Duration = Duration::from_secs(2);
+
     async fn open(&self, row: tutti_store::ShowRow, resumed: bool) {
         if let Ok(show) = self.hub.show(Some(&row.code)) {
             show.follow_status(row.status);
+            if row.status == ShowStatus::Ended {
+                let ticker = self
+                    .tickers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&row.code);
+                if let Some(ticker) = ticker {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Self::ENDED_GRACE).await;
+                        ticker.abort();
+                    });
+                }
+            }
             return;
         }
         if !matches!(row.status, ShowStatus::Live | ShowStatus::Paused) {
@@ -392,7 +411,11 @@ impl ShowOpener {
         }
         let outputs = Arc::new(Outputs::new(&spec, &self.osc_targets, self.osc_latency)?);
         self.hub.add_show(show.clone());
-        tokio::spawn(show.clone().run_ticker(outputs, self.shutdown.clone()));
+        let ticker = tokio::spawn(show.clone().run_ticker(outputs, self.shutdown.clone()));
+        self.tickers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.code.clone(), ticker);
         tracing::info!(show = %row.code, "opened on the live hub");
         Ok(())
     }

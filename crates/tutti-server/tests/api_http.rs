@@ -1113,3 +1113,171 @@ async fn events_history_streams_and_webhooks_respect_ensembles() {
         .ok(204);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_leave_exactly_one_current_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "cc", "name": "CC"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    let p = admin
+        .post(
+            &format!("/ensembles/{eid}/pieces"),
+            json!({"slug": "cc-piece", "title": "C"}),
+        )
+        .await
+        .ok(201);
+    let pid = p["id"].as_i64().unwrap();
+    for _ in 0..8 {
+        admin
+            .post(
+                &format!("/pieces/{pid}/specs"),
+                json!({"spec": spec("cc-piece")}),
+            )
+            .await
+            .ok(201);
+    }
+    let mut tasks = Vec::new();
+    for _round in 0..3 {
+        for v in 1..=8 {
+            let admin = admin.clone();
+            tasks.push(tokio::spawn(async move {
+                admin
+                    .post_empty(&format!("/pieces/{pid}/specs/{v}/publish"))
+                    .await
+                    .status
+            }));
+        }
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let all = admin
+        .get(&format!("/pieces/{pid}/specs?limit=100"))
+        .await
+        .ok(200);
+    let current: Vec<&Value> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["status"] == "current")
+        .collect();
+    assert_eq!(current.len(), 1, "{all}");
+    assert_eq!(
+        admin
+            .get(&format!("/pieces/{pid}/specs/current"))
+            .await
+            .ok(200)["version"],
+        current[0]["version"]
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_live_api_show_is_reopened_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "rs", "name": "RS"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    let p = admin
+        .post(
+            &format!("/ensembles/{eid}/pieces"),
+            json!({"slug": "rs-piece", "title": "R"}),
+        )
+        .await
+        .ok(201);
+    let pid = p["id"].as_i64().unwrap();
+    admin
+        .post(
+            &format!("/pieces/{pid}/specs"),
+            json!({"spec": spec("rs-piece")}),
+        )
+        .await
+        .ok(201);
+    admin
+        .post_empty(&format!("/pieces/{pid}/specs/1/publish"))
+        .await
+        .ok(200);
+    let show = admin
+        .post(
+            &format!("/pieces/{pid}/shows"),
+            json!({"kind": "performance"}),
+        )
+        .await
+        .ok(201);
+    let sid = show["id"].as_i64().unwrap();
+    let code = show["code"].as_str().unwrap().to_owned();
+    admin
+        .post(&format!("/shows/{sid}/transition"), json!({"to": "live"}))
+        .await
+        .ok(200);
+    server.shutdown().await.unwrap();
+
+    let server = start(dir.path()).await;
+    let w = ws_join(server.addr, json!({"type": "join", "show": code})).await;
+    assert_eq!(w["type"], "welcome", "{w}");
+    assert_eq!(w["show"]["title"], "rs-piece title");
+    // Tokens survive the restart (they are in the store).
+    let again = Api {
+        addr: server.addr,
+        token: admin.token.clone(),
+    };
+    assert_eq!(
+        again.get(&format!("/shows/{sid}")).await.ok(200)["status"],
+        "live"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_idempotency_key_create_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let admin = admin.clone();
+        tasks.push(tokio::spawn(async move {
+            admin
+                .req(
+                    "POST",
+                    "/ensembles",
+                    Some(json!({"slug": "once", "name": "Once"})),
+                    &[("idempotency-key", "same")],
+                )
+                .await
+                .status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&201));
+    let list = admin.get("/ensembles").await.ok(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    // Once finished, the same key replays.
+    let r = admin
+        .req(
+            "POST",
+            "/ensembles",
+            Some(json!({"slug": "once", "name": "Once"})),
+            &[("idempotency-key", "same")],
+        )
+        .await;
+    r.ok(201);
+    assert_eq!(r.header("idempotent-replayed"), Some("true"));
+    server.shutdown().await.unwrap();
+}

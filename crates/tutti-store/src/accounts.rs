@@ -11,10 +11,11 @@ use serde_json::json;
 
 use crate::error::{db, is_unique_violation, StoreError};
 use crate::model::{
-    self, AccessTokenRow, AuthSessionRow, EventKind, GuestRow, IdempotencyRow, KeepCredential,
-    NewAuthSession, NewTokenPair, NewUser, NewWizardSession, Page, RotateRefresh, TokenHash,
-    TokenPairRow, UserCredentials, UserRole, UserRow, WizardSessionRow, MAX_DISPLAY_NAME_LEN,
-    MAX_IDEMPOTENCY_KEY_LEN, MAX_RESPONSE_JSON, MAX_WIZARD_STATE_JSON,
+    self, AccessTokenRow, AuthSessionRow, EventKind, GuestRow, IdempotencyClaim, IdempotencyRow,
+    KeepCredential, NewAuthSession, NewIdempotencyClaim, NewTokenPair, NewUser, NewWizardSession,
+    Page, RotateRefresh, TokenHash, TokenPairRow, UserCredentials, UserRole, UserRow,
+    WizardSessionRow, IDEMPOTENCY_IN_FLIGHT, MAX_DISPLAY_NAME_LEN, MAX_IDEMPOTENCY_KEY_LEN,
+    MAX_RESPONSE_JSON, MAX_WIZARD_STATE_JSON,
 };
 use crate::ops::{event, parse_col};
 use crate::Store;
@@ -269,6 +270,18 @@ fn deactivate_user(conn: &Connection, user_id: i64, at_ms: i64) -> Result<UserRo
     let mut u = require_user(conn, user_id)?;
     if !u.active {
         return Ok(u);
+    }
+    if u.role == UserRole::Admin {
+        let admins: i64 = conn
+            .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(db("counting admins"))?;
+        if admins <= 1 {
+            return Err(StoreError::Conflict {
+                what: "last admin",
+                value: format!("user {user_id} is the only active admin"),
+            });
+        }
     }
     conn.prepare_cached("UPDATE users SET active = 0 WHERE id = ?1")
         .and_then(|mut s| s.execute([user_id]))
@@ -736,6 +749,69 @@ fn put_idempotency_key(
     Ok(row.clone())
 }
 
+fn claim_idempotency_key(
+    conn: &Connection,
+    c: &NewIdempotencyClaim,
+) -> Result<IdempotencyClaim, StoreError> {
+    if let Some(existing) = idempotency_key(conn, c.user_id, &c.key)? {
+        return Ok(if existing.status == IDEMPOTENCY_IN_FLIGHT {
+            IdempotencyClaim::InFlight {
+                request_sha256: existing.request_sha256,
+                claimed_at_ms: existing.created_at_ms,
+            }
+        } else {
+            IdempotencyClaim::Done(existing)
+        });
+    }
+    require_user(conn, c.user_id)?;
+    conn.prepare_cached(
+        "INSERT INTO idempotency_keys (user_id, key, method, path, request_sha256, status, \
+         response_json, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'null', ?7)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            c.user_id,
+            c.key,
+            c.method,
+            c.path,
+            c.request_sha256.as_slice(),
+            IDEMPOTENCY_IN_FLIGHT,
+            c.at_ms
+        ])
+    })
+    .map_err(db("claiming an idempotency key"))?;
+    Ok(IdempotencyClaim::Claimed)
+}
+
+fn complete_idempotency_key(
+    conn: &Connection,
+    user_id: i64,
+    key: &str,
+    status: u16,
+    response_json: &str,
+) -> Result<IdempotencyRow, StoreError> {
+    let mut row = idempotency_key(conn, user_id, key)?
+        .filter(|r| r.status == IDEMPOTENCY_IN_FLIGHT)
+        .ok_or_else(|| not_found("idempotency claim", key))?;
+    conn.prepare_cached(
+        "UPDATE idempotency_keys SET status = ?3, response_json = ?4 WHERE user_id = ?1 AND key = ?2",
+    )
+    .and_then(|mut s| s.execute(params![user_id, key, status, response_json]))
+    .map_err(db("completing an idempotency key"))?;
+    row.status = status;
+    response_json.clone_into(&mut row.response_json);
+    Ok(row)
+}
+
+fn release_idempotency_key(conn: &Connection, user_id: i64, key: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2 AND status = ?3",
+    )
+    .and_then(|mut s| s.execute(params![user_id, key, IDEMPOTENCY_IN_FLIGHT]))
+    .map(|n| n > 0)
+    .map_err(db("releasing an idempotency key"))
+}
+
 fn purge_idempotency_keys(conn: &Connection, before_ms: i64) -> Result<u64, StoreError> {
     conn.prepare_cached("DELETE FROM idempotency_keys WHERE created_at_ms < ?1")
         .and_then(|mut s| s.execute([before_ms]))
@@ -924,7 +1000,9 @@ impl Store {
     }
 
     /// Deactivates the user and revokes all their sessions and tokens, atomically. Deactivating an
-    /// inactive user changes nothing (and appends no event). Appends `account.deactivated`.
+    /// inactive user changes nothing (and appends no event); the only active admin cannot be
+    /// deactivated ([`StoreError::Conflict`], `what: "last admin"`). Appends
+    /// `account.deactivated`.
     pub async fn deactivate_user(&self, user_id: i64, at_ms: i64) -> Result<UserRow, StoreError> {
         model::validate_time("at_ms", at_ms)?;
         self.write_ev(move |c| deactivate_user(c, user_id, at_ms))
@@ -1079,6 +1157,57 @@ impl Store {
         model::validate_json("response_json", &row.response_json, MAX_RESPONSE_JSON)?;
         model::validate_time("created_at_ms", row.created_at_ms)?;
         self.write(move |c| put_idempotency_key(c, &row)).await
+    }
+
+    /// Claims `(user_id, key)` before running the request it guards, atomically (so two
+    /// concurrent requests with one key cannot both run): [`IdempotencyClaim::Claimed`] when
+    /// the key was free, [`IdempotencyClaim::Done`] with the stored response when a request with
+    /// the key finished, [`IdempotencyClaim::InFlight`] while one is running. A claim is stored
+    /// with status [`IDEMPOTENCY_IN_FLIGHT`] until completed or released.
+    pub async fn claim_idempotency_key(
+        &self,
+        c: NewIdempotencyClaim,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        model::validate_visible_ascii("idempotency key", &c.key, 1, MAX_IDEMPOTENCY_KEY_LEN)?;
+        model::validate_visible_ascii("method", &c.method, 1, 16)?;
+        model::validate_visible_ascii("path", &c.path, 1, 2048)?;
+        model::validate_time("at_ms", c.at_ms)?;
+        self.write(move |conn| claim_idempotency_key(conn, &c))
+            .await
+    }
+
+    /// Stores the response of a claimed request. No claim in flight for the key:
+    /// [`StoreError::NotFound`] (`what: "idempotency claim"`).
+    pub async fn complete_idempotency_key(
+        &self,
+        user_id: i64,
+        key: &str,
+        status: u16,
+        response_json: &str,
+    ) -> Result<IdempotencyRow, StoreError> {
+        if !(100..=599).contains(&status) || status == IDEMPOTENCY_IN_FLIGHT {
+            return Err(StoreError::Invalid {
+                field: "status",
+                value: status.to_string(),
+                reason: "must be a final HTTP status (100..=599, not 102)".into(),
+            });
+        }
+        model::validate_json("response_json", response_json, MAX_RESPONSE_JSON)?;
+        let (key, response) = (key.to_owned(), response_json.to_owned());
+        self.write(move |c| complete_idempotency_key(c, user_id, &key, status, &response))
+            .await
+    }
+
+    /// Drops an in-flight claim (the request failed without effect, so a retry may run it);
+    /// `false` when there was none. Finished keys are never released.
+    pub async fn release_idempotency_key(
+        &self,
+        user_id: i64,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.write(move |c| release_idempotency_key(c, user_id, &key))
+            .await
     }
 
     /// Deletes idempotency keys stored before `before_ms`; returns how many.

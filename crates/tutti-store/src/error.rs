@@ -67,7 +67,8 @@ pub enum StoreError {
     /// A unique value is already taken, or the operation conflicts with the current state.
     /// `what` is stable: `username`, `ensemble slug`, `piece slug`, `show code`, `token`,
     /// `session token`, `guest token` (taken values); `membership` (already a member); `setup`
-    /// (an account exists); `last owner`; `archived piece`; `no current spec`.
+    /// (an account exists); `last owner`; `last admin`; `archived piece`; `no current spec`;
+    /// `managed piece` (a configuration piece's slug belongs to an ensemble's piece).
     #[error("{}", conflict_message(what, value))]
     Conflict {
         /// What kind of value or state, e.g. `show code` or `setup`.
@@ -148,7 +149,9 @@ fn conflict_message(what: &str, value: &str) -> String {
     match what {
         "setup" => format!("setup is closed: {value}"),
         "membership" => format!("already a member: {value}"),
-        "last owner" | "archived piece" | "no current spec" => value.to_owned(),
+        "last owner" | "last admin" | "archived piece" | "no current spec" | "managed piece" => {
+            value.to_owned()
+        }
         _ => format!("{what} {value:?} already exists"),
     }
 }

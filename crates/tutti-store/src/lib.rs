@@ -8,7 +8,11 @@
 //!   lifecycle `scheduled → live ⇄ paused → ended`;
 //! * **snapshots** of a show's consensus state (about 1 Hz), so an interrupted show resumes from its
 //!   latest state;
-//! * every **override** (who, what, which parameter, when).
+//! * every **override** (who, what, which parameter, when);
+//! * since migration 2: **users** (argon2id PHC strings, never passwords), cookie **sessions**,
+//!   access/refresh **token families** (SHA-256 hashes, never secrets), audience **guests**,
+//!   **ensembles** and memberships, the piece lifecycle, spec authorship, **idempotency keys**,
+//!   **wizard sessions**, the **outbox** of events and the webhook tables (see below).
 //!
 //! # Threading model
 //! * ONE writer thread owns the only read-write connection. Every write is queued on a bounded
@@ -73,15 +77,16 @@ use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore, TryAcquireErr
 
 pub use error::StoreError;
 pub use model::{
-    AccessTokenRow, AuthSessionRow, EnsembleRole, EnsembleRow, EventKind, GuestRow, IdempotencyRow,
-    KeepCredential, MemberRow, NewAuthSession, NewEvent, NewOverride, NewPiece, NewShow,
-    NewSpecDraft, NewTokenPair, NewUser, NewWizardSession, OverrideRow, Page, PieceRow,
-    PieceStatus, RotateRefresh, ShowAccess, ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus,
-    SpecVersionRow, StoreStats, TokenHash, TokenPairRow, UserCredentials, UserRole, UserRow,
-    WizardSessionRow, MAX_CODE_LEN, MAX_DETAIL_JSON, MAX_DISPLAY_NAME_LEN, MAX_EVENT_JSON,
-    MAX_IDEMPOTENCY_KEY_LEN, MAX_NAME_LEN, MAX_NOTE_LEN, MAX_PAGE_LIMIT, MAX_PASSWORD_HASH_LEN,
-    MAX_RESPONSE_JSON, MAX_SLUG_LEN, MAX_SPEC_JSON, MAX_STATE_JSON, MAX_TITLE_LEN,
-    MAX_USERNAME_LEN, MAX_WIZARD_STATE_JSON,
+    AccessTokenRow, AuthSessionRow, EnsembleRole, EnsembleRow, EventKind, GuestRow,
+    IdempotencyClaim, IdempotencyRow, KeepCredential, MemberRow, NewAuthSession, NewEvent,
+    NewIdempotencyClaim, NewOverride, NewPiece, NewShow, NewSpecDraft, NewTokenPair, NewUser,
+    NewWizardSession, OverrideRow, Page, PieceRow, PieceStatus, RotateRefresh, ShowAccess,
+    ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus, SpecVersionRow, StoreStats, TokenHash,
+    TokenPairRow, UserCredentials, UserRole, UserRow, WizardSessionRow, IDEMPOTENCY_IN_FLIGHT,
+    MAX_CODE_LEN, MAX_DETAIL_JSON, MAX_DISPLAY_NAME_LEN, MAX_EVENT_JSON, MAX_IDEMPOTENCY_KEY_LEN,
+    MAX_NAME_LEN, MAX_NOTE_LEN, MAX_PAGE_LIMIT, MAX_PASSWORD_HASH_LEN, MAX_RESPONSE_JSON,
+    MAX_SLUG_LEN, MAX_SPEC_JSON, MAX_STATE_JSON, MAX_TITLE_LEN, MAX_USERNAME_LEN,
+    MAX_WIZARD_STATE_JSON,
 };
 
 pub use outbox::{
@@ -376,7 +381,8 @@ impl Store {
     /// creates the piece and version 1 (`current`) if absent; updates the title if it differs; if
     /// the current spec differs as JSON (formatting and key order ignored), inserts the next
     /// version as `current` and marks the previous one `superseded`. Returns the piece and its
-    /// current version. `created_at_ms` of new rows is read from the system clock.
+    /// current version. `created_at_ms` of new rows is read from the system clock. A slug that
+    /// belongs to an ensemble's piece is [`StoreError::Conflict`] (`what: "managed piece"`).
     pub async fn ensure_piece(
         &self,
         slug: &str,

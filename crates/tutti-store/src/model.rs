@@ -798,6 +798,45 @@ pub struct IdempotencyRow {
     pub created_at_ms: i64,
 }
 
+/// The status stored for a claimed idempotency key whose request is still running (HTTP 102
+/// Processing; its `response_json` is `null`).
+pub const IDEMPOTENCY_IN_FLIGHT: u16 = 102;
+
+/// A claim on an idempotency key, taken before running the request it guards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIdempotencyClaim {
+    /// The user making the request.
+    pub user_id: i64,
+    /// The key: 1–64 visible ASCII characters.
+    pub key: String,
+    /// The request's method.
+    pub method: String,
+    /// The request's path.
+    pub path: String,
+    /// SHA-256 of the request body.
+    pub request_sha256: [u8; 32],
+    /// When, unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// What [`crate::Store::claim_idempotency_key`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key was free and is now claimed by this request: run it, then
+    /// `complete_idempotency_key` (or `release_idempotency_key` if it failed without effect).
+    Claimed,
+    /// A request with this key already finished: replay it if the body hash matches.
+    Done(IdempotencyRow),
+    /// A request with this key is still running (or crashed after claiming it less than the
+    /// caller's patience ago); `request_sha256` says whether it was the same body.
+    InFlight {
+        /// SHA-256 of the running request's body.
+        request_sha256: [u8; 32],
+        /// When it was claimed.
+        claimed_at_ms: i64,
+    },
+}
+
 /// A wizard session to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewWizardSession {

@@ -356,7 +356,8 @@ pub(crate) fn piece_ensemble(conn: &Connection, piece_id: i64) -> Result<Option<
 /// Creates the piece and version 1 (current) if absent; updates the title if it changed; if the
 /// current spec differs (as JSON) from `spec_json`, inserts the next version as current and
 /// supersedes the old one. All in the caller's transaction, so atomic. Appends `piece.created`,
-/// `piece.updated` and `spec.published` for what it changes.
+/// `piece.updated` and `spec.published` for what it changes. A piece owned by an ensemble is
+/// never taken over: its slug is a `managed piece` conflict.
 pub(crate) fn ensure_piece(
     conn: &Connection,
     slug: &str,
@@ -365,6 +366,16 @@ pub(crate) fn ensure_piece(
     now_ms: i64,
 ) -> Result<(PieceRow, SpecVersionRow), StoreError> {
     let piece = match piece_by_slug(conn, slug)? {
+        Some(piece) if piece.ensemble_id.is_some() => {
+            return Err(StoreError::Conflict {
+                what: "managed piece",
+                value: format!(
+                    "the configured piece slug {slug:?} belongs to a piece of ensemble {}; \
+                     rename the configured piece",
+                    piece.ensemble_id.unwrap_or_default()
+                ),
+            });
+        }
         Some(mut piece) => {
             if piece.title != title {
                 conn.prepare_cached("UPDATE pieces SET title = ?2 WHERE id = ?1")

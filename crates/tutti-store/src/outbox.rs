@@ -555,6 +555,21 @@ fn next_due_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
 
 // ---------------------------------------------------------------- writes (writer thread only)
 
+/// The id of the webhook's `webhook.created` event (0 if there is none).
+fn created_event_id(conn: &Connection, hook: &WebhookRow) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "SELECT COALESCE(MIN(id), 0) FROM outbox \
+         WHERE ensemble_id = ?1 AND kind = 'webhook.created' AND subject = ?2",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![hook.ensemble_id, format!("webhook:{}", hook.id)],
+            |r| r.get(0),
+        )
+    })
+    .map_err(db("finding a webhook's creation event"))
+}
+
 fn relay_step(
     conn: &Connection,
     name: &str,
@@ -571,7 +586,9 @@ fn relay_step(
         });
     };
     let mut created = 0u64;
-    let mut hooks_by_ensemble: std::collections::HashMap<i64, Vec<WebhookRow>> =
+    // Per ensemble: its active webhooks, each with the id of its `webhook.created` event (it
+    // receives only events committed after it was created).
+    let mut hooks_by_ensemble: std::collections::HashMap<i64, Vec<(WebhookRow, i64)>> =
         std::collections::HashMap::new();
     let mut insert = conn
         .prepare_cached(
@@ -587,10 +604,18 @@ fn relay_step(
         let hooks = match hooks_by_ensemble.entry(ensemble) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(webhooks_of(conn, ensemble, true)?)
+                let mut hooks = Vec::new();
+                for hook in webhooks_of(conn, ensemble, true)? {
+                    let since = created_event_id(conn, &hook)?;
+                    hooks.push((hook, since));
+                }
+                v.insert(hooks)
             }
         };
-        for hook in hooks.iter().filter(|h| h.wants(&event.kind)) {
+        let wanted = hooks
+            .iter()
+            .filter(|(h, since)| event.id > *since && h.wants(&event.kind));
+        for (hook, _) in wanted {
             created += insert
                 .execute(params![hook.id, event.id, now])
                 .map_err(db("creating deliveries"))? as u64;
@@ -901,7 +926,8 @@ impl Store {
 
     /// One relay step, atomically: reads up to `limit` (1..=1000) events after the
     /// cursor `name`, creates a `pending` delivery (due now) for every active webhook of each
-    /// event's ensemble whose kind filter matches, and advances the cursor to the last event read.
+    /// event's ensemble that was created before the event (by outbox order) and whose kind filter
+    /// matches, and advances the cursor to the last event read.
     /// Nothing is written when the relay is up to date.
     pub async fn relay_step(&self, name: &str, limit: u32) -> Result<RelayBatch, StoreError> {
         let limit = validate_limit(limit)?;
@@ -1208,8 +1234,9 @@ mod tests {
             last,
             "every event once, in order"
         );
-        // account.created events (no ensemble) make no deliveries; ens's hook `all` gets every
-        // ens event (ensemble.created, member_added, 3 webhook.created for ens, piece.created).
+        // account.created events (no ensemble) make no deliveries; a webhook gets only events
+        // committed after its own webhook.created: `all` gets the two later webhook.created of
+        // its ensemble and piece.created.
         let count = |id| {
             let store = store.clone();
             async move {
@@ -1221,11 +1248,11 @@ mod tests {
                     .len()
             }
         };
-        assert_eq!(count(all.id).await, 6);
+        assert_eq!(count(all.id).await, 3);
         assert_eq!(count(pieces_only.id).await, 1);
         assert_eq!(count(shows_only.id).await, 0);
-        assert_eq!(count(elsewhere.id).await, 3); // ensemble.created, member_added, webhook.created
-        assert_eq!(first.deliveries_created, 10);
+        assert_eq!(count(elsewhere.id).await, 0);
+        assert_eq!(first.deliveries_created, 4);
 
         let again = store.relay_step("relay", 1000).await.expect("step");
         assert!(again.events.is_empty());

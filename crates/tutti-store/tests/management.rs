@@ -1897,3 +1897,219 @@ async fn expired_credentials_are_purged_and_live_ones_kept() {
     );
     store.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idempotency_key_is_claimed_by_exactly_one_request() {
+    let dir = TempDir::new().expect("tempdir");
+    let store = open(&dir);
+    let u = user(&store, "clicker").await;
+    let claim = |sha: u8| tutti_store::NewIdempotencyClaim {
+        user_id: u.id,
+        key: "double-click".into(),
+        method: "POST".into(),
+        path: "/api/v1/ensembles".into(),
+        request_sha256: [sha; 32],
+        at_ms: T0,
+    };
+    let mut tasks = JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        let c = claim(1);
+        tasks.spawn(async move { store.claim_idempotency_key(c).await });
+    }
+    let (mut claimed, mut in_flight) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task").expect("claim") {
+            tutti_store::IdempotencyClaim::Claimed => claimed += 1,
+            tutti_store::IdempotencyClaim::InFlight { request_sha256, .. } => {
+                assert_eq!(request_sha256, [1; 32]);
+                in_flight += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((claimed, in_flight), (1, 19));
+    let err = store
+        .complete_idempotency_key(u.id, "double-click", 102, "{}")
+        .await
+        .expect_err("102 is not final");
+    assert!(
+        matches!(
+            err,
+            StoreError::Invalid {
+                field: "status",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let done = store
+        .complete_idempotency_key(u.id, "double-click", 201, r#"{"id":7}"#)
+        .await
+        .expect("complete");
+    assert_eq!(
+        (done.status, done.response_json.as_str()),
+        (201, r#"{"id":7}"#)
+    );
+    match store.claim_idempotency_key(claim(2)).await.expect("claim") {
+        tutti_store::IdempotencyClaim::Done(row) => {
+            assert_eq!(row, done);
+            assert_ne!(
+                row.request_sha256, [2; 32],
+                "the caller sees the body differs"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let err = store
+        .complete_idempotency_key(u.id, "double-click", 200, "{}")
+        .await
+        .expect_err("already complete");
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                what: "idempotency claim",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!store
+        .release_idempotency_key(u.id, "double-click")
+        .await
+        .expect("release"));
+    // A failed request releases its claim so a retry can run.
+    let mut second = claim(3);
+    second.key = "retry-me".into();
+    assert_eq!(
+        store
+            .claim_idempotency_key(second.clone())
+            .await
+            .expect("claim"),
+        tutti_store::IdempotencyClaim::Claimed
+    );
+    assert!(store
+        .release_idempotency_key(u.id, "retry-me")
+        .await
+        .expect("release"));
+    assert_eq!(
+        store
+            .claim_idempotency_key(second)
+            .await
+            .expect("claim again"),
+        tutti_store::IdempotencyClaim::Claimed
+    );
+    store.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn the_last_admin_stays_and_configured_pieces_never_take_over_ensemble_pieces() {
+    let dir = TempDir::new().expect("tempdir");
+    let store = open(&dir);
+    let admin = store
+        .create_first_admin(new_user("root", UserRole::Admin))
+        .await
+        .expect("admin");
+    let err = store
+        .deactivate_user(admin.id, T0)
+        .await
+        .expect_err("the only admin");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "last admin",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let second = store
+        .create_user(new_user("root2", UserRole::Admin))
+        .await
+        .expect("second admin");
+    store
+        .deactivate_user(admin.id, T0)
+        .await
+        .expect("another admin remains");
+    let err = store
+        .deactivate_user(second.id, T0)
+        .await
+        .expect_err("now the only one");
+    assert!(err.to_string().contains("only active admin"), "{err}");
+
+    let (_, _, piece) = owned_piece(&store, "taken").await;
+    let before = store.spec_versions(piece.id).await.expect("read");
+    let err = store
+        .ensure_piece("taken", "From the config", SPEC)
+        .await
+        .expect_err("an ensemble's piece");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "managed piece",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("\"taken\""), "{err}");
+    let after = store.piece(piece.id).await.expect("read").expect("piece");
+    assert_eq!(after.title, piece.title);
+    assert_eq!(store.spec_versions(piece.id).await.expect("read"), before);
+    store.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_with_one_token_let_one_through_and_revoke_the_family() {
+    let dir = TempDir::new().expect("tempdir");
+    let store = open(&dir);
+    let u = user(&store, "racer").await;
+    let login = store
+        .issue_token_pair(pair(u.id, 1, 2, T0))
+        .await
+        .expect("login");
+    let mut tasks = JoinSet::new();
+    for i in 0..10u32 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            (
+                i,
+                store
+                    .rotate_refresh(rotate(2, 100 + i, 200 + i, T0 + 1))
+                    .await,
+            )
+        });
+    }
+    let (mut winners, mut reused) = (Vec::new(), 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            (i, Ok((p, _))) => {
+                assert_eq!(p.family_id, login.family_id);
+                winners.push(i);
+            }
+            (_, Err(StoreError::TokenReused { family_id })) => {
+                assert_eq!(family_id, login.family_id);
+                reused += 1;
+            }
+            (_, Err(e)) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!((winners.len(), reused), (1, 9));
+    // The winner's new tokens died with the family when the token was presented again.
+    let w = winners[0];
+    let t = store
+        .access_token(hash(100 + w))
+        .await
+        .expect("read")
+        .expect("winner's access token");
+    assert!(t.revoked_at_ms.is_some());
+    let err = store
+        .rotate_refresh(rotate(200 + w, 300, 301, T0 + 2))
+        .await
+        .expect_err("family revoked");
+    assert_eq!(err, StoreError::TokenRevoked);
+    store.close().await.expect("close");
+}
