@@ -91,8 +91,7 @@ pub struct QuestionOut {
     pub text: String,
     /// Help text.
     pub help: String,
-    /// An example answer.
-    #[schema(value_type = Object)]
+    /// An example answer (of the question's type: a string, number, boolean or list).
     pub example: Value,
     /// Category id.
     pub category: String,
@@ -160,10 +159,6 @@ fn wizard_error(e: WizardError) -> ApiError {
         WizardError::InvalidAnswer { .. } | WizardError::Required { .. } => {
             ApiError::field("answer", e.to_string())
         }
-        WizardError::Resume { .. } => ApiError::conflict(
-            "conflict",
-            format!("{e} (the pack changed since the session started; start a new one)"),
-        ),
         other => ApiError::internal(other),
     }
 }
@@ -237,7 +232,15 @@ async fn load(
             format!("wizard session {id} cannot be resumed: {e}"),
         )
     })?;
-    let session = s.wizard.resume(state).map_err(wizard_error)?;
+    let session = s.wizard.resume(state).map_err(|e| {
+        ApiError::conflict(
+            "conflict",
+            format!(
+                "wizard session {id} cannot be resumed: {e} (the pack changed or is no longer \
+                 installed; start a new session)"
+            ),
+        )
+    })?;
     Ok((row, session))
 }
 
@@ -343,7 +346,6 @@ pub struct AnswerIn {
     pub question: String,
     /// The answer, of the question's type (`null` skips it). A string is also read like a
     /// line typed in the terminal (`"30 Hz"`, `"yes"`, a choice's label or number).
-    #[schema(value_type = Object)]
     pub answer: Value,
 }
 

@@ -131,12 +131,20 @@ fn category_title(session: &Session, id: &str) -> String {
         .map_or_else(|| id.to_string(), |c| c.title.clone())
 }
 
-fn read_line(input: &mut impl BufRead) -> Result<Option<String>, CliError> {
+/// A line of input, trimmed; `None` at the end. When stdin is not a terminal (answers piped
+/// in), the line is echoed after the prompt so the transcript reads like a session.
+fn read_line(input: &mut impl BufRead, out: &mut impl Write) -> Result<Option<String>, CliError> {
     let mut line = String::new();
     let n = input
         .read_line(&mut line)
         .map_err(|e| CliError::Io(format!("stdin: {e}")))?;
-    Ok((n > 0).then(|| line.trim().to_string()))
+    let line = (n > 0).then(|| line.trim().to_string());
+    if let Some(l) = &line {
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            say(out, &format!("{l}\n"))?;
+        }
+    }
+    Ok(line)
 }
 
 fn say(out: &mut impl Write, s: &str) -> Result<(), CliError> {
@@ -154,7 +162,7 @@ pub fn choose_pack(
     say(out, &format!("Domain packs:\n{}", pack_list(wizard)))?;
     loop {
         say(out, "Which pack? (number or id) > ")?;
-        let Some(line) = read_line(input)? else {
+        let Some(line) = read_line(input, out)? else {
             return Ok(None);
         };
         let by_number = line
@@ -216,7 +224,7 @@ pub fn ask(
         )?;
         loop {
             say(out, "> ")?;
-            let Some(line) = read_line(input)? else {
+            let Some(line) = read_line(input, out)? else {
                 say(out, "\n")?;
                 return Ok(());
             };

@@ -181,7 +181,7 @@ fn login_pieces_specs_shows_export_and_logout() {
     assert!(err.contains("rehearsal"), "{err}");
     let moved = cli.ok(&["pieces", "transition", "club", "rehearsal"]);
     assert!(
-        moved.contains("status         rehearsal") || moved.contains("rehearsal"),
+        moved.lines().any(|l| l == "status         rehearsal"),
         "{moved}"
     );
     let err = cli.fails(&["pieces", "show", "no-such-slug"], 2);
@@ -224,6 +224,25 @@ fn login_pieces_specs_shows_export_and_logout() {
     let shown = cli.ok(&["specs", "show", "club"]);
     assert!(shown.contains("status         current"), "{shown}");
     assert!(shown.contains("## Parameters (8)"), "{shown}");
+    let v1 = cli.ok(&["specs", "show", "club", "1"]);
+    assert!(v1.contains("note           first cut"), "{v1}");
+    let err = cli.fails(&["specs", "show", "club", "7"], 1);
+    assert!(err.starts_with("error not_found: "), "{err}");
+
+    // Paging: one piece a page, the cursor on stderr, the next page with it.
+    let out = cli.run(&["pieces", "list", "--limit", "1"]);
+    assert!(out.status.success());
+    let first = String::from_utf8(out.stdout).unwrap();
+    let hint = String::from_utf8(out.stderr).unwrap();
+    let cursor = hint
+        .trim()
+        .strip_prefix("more: --cursor ")
+        .unwrap_or_else(|| panic!("{hint}"))
+        .to_string();
+    let second = cli.ok(&["pieces", "list", "--limit", "1", "--cursor", &cursor]);
+    assert_eq!(first.lines().count(), 3, "{first}");
+    assert_eq!(second.lines().count(), 3, "{second}");
+    assert_ne!(first.lines().nth(2), second.lines().nth(2));
 
     // Exports: TOML and JSON load back to the demo; Markdown is the sheet; a file output.
     let toml = cli.ok(&["export", "spec", "club", "--format", "toml"]);
@@ -267,6 +286,9 @@ fn login_pieces_specs_shows_export_and_logout() {
     cli.ok(&["shows", "transition", &sid, "ended"]);
     let err = cli.fails(&["shows", "transition", &sid, "ended"], 1);
     assert!(err.starts_with("error "), "{err}");
+    let one = cli.ok(&["shows", "show", &sid]);
+    assert!(one.lines().any(|l| l == "status           ended"), "{one}");
+    assert!(one.contains("join_url"), "{one}");
     let shows = cli.ok(&["shows", "list", "--piece", "club"]);
     assert!(
         shows
@@ -591,4 +613,82 @@ fn a_configured_pack_directory_reaches_the_api() {
         Some(&json!({"pack": "my-dance"})),
     );
     assert_eq!(st, 201, "{s}");
+    let sid = s["id"].as_i64().unwrap();
+    // An audience account has no access to the wizard.
+    let (st, _) = http(
+        &server.addr,
+        "POST",
+        "/api/v1/users",
+        Some(token),
+        Some(
+            &json!({"username": "eve", "password": PASSWORD, "display_name": "Eve", "role": "audience"}),
+        ),
+    );
+    assert_eq!(st, 201);
+    let (_, eve) = http(
+        &server.addr,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&json!({"username": "eve", "password": PASSWORD})),
+    );
+    let (st, e) = http(
+        &server.addr,
+        "GET",
+        "/api/v1/wizard/packs",
+        eve["access_token"].as_str(),
+        None,
+    );
+    assert_eq!(st, 403, "{e}");
+    assert_eq!(e["error"]["code"], "forbidden");
+
+    // Restarted without the directory: the stored session cannot be resumed, and says so.
+    drop(server);
+    let server = serve(&dir.path().join("data"));
+    let (_, ada) = http(
+        &server.addr,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&json!({"username": "ada", "password": PASSWORD})),
+    );
+    let (st, e) = http(
+        &server.addr,
+        "GET",
+        &format!("/api/v1/wizard/sessions/{sid}"),
+        ada["access_token"].as_str(),
+        None,
+    );
+    assert_eq!(st, 409, "{e}");
+    assert_eq!(e["error"]["code"], "conflict");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("my-dance"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_reused_refresh_token_logs_the_cli_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, cli, _token, _) = setup(dir.path());
+    let file = cli.config.join("credentials.json");
+    // Expire the access token and keep a copy of the login as it is now.
+    let mut creds = cli.credentials();
+    let key = creds["default_server"].as_str().unwrap().to_string();
+    creds["servers"][&key]["access_expires_at_ms"] = json!(0);
+    let stale = creds.to_string();
+    std::fs::write(&file, &stale).unwrap();
+    cli.ok(&["pieces", "list"]); // refreshes: the copied refresh token is now used
+                                 // Someone replays the old refresh token: the server revokes the family.
+    std::fs::write(&file, &stale).unwrap();
+    let err = cli.fails(&["pieces", "list"], 4);
+    assert!(
+        err.contains("not logged in to") && err.contains("expired or was revoked"),
+        "{err}"
+    );
+    assert!(cli.credentials()["servers"].get(&key).is_none());
+    // Logging in again starts a new family.
+    let out = cli.login("ada", PASSWORD);
+    assert!(out.status.success());
+    cli.ok(&["pieces", "list"]);
 }
