@@ -763,6 +763,17 @@ async fn piece_spec_and_show_state_machines() {
                 .await
         }
     };
+    // Guests: anonymous device tokens bound to the show, no sign-in needed.
+    let g = Api::new(server.addr)
+        .post_empty(&format!("/shows/{sid}/guests"))
+        .await
+        .ok(201);
+    assert!(g["device_token"].as_str().unwrap().len() > 30, "{g}");
+    assert_eq!(g["show_id"], sid);
+    Api::new(server.addr)
+        .post_empty("/shows/999/guests")
+        .await
+        .err(404, "not_found");
     let e = step("paused").await.err(409, "invalid_transition");
     assert_eq!(e["details"]["allowed"], json!(["live"]));
     assert_eq!(step("live").await.ok(200)["status"], "live");
