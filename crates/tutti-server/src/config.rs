@@ -25,6 +25,9 @@ pub struct Config {
     pub public_url: String,
     /// A piece spec (TOML) to run instead of the built-in demo.
     pub piece: Option<PathBuf>,
+    /// A directory of extra domain packs (`*.json`) for the guided setup; a pack with a
+    /// built-in id replaces it. A broken pack stops the server at start.
+    pub packs_dir: Option<PathBuf>,
     /// Token performers use on `/perform`; empty = a random one is made at start and printed.
     pub performer_token: String,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
@@ -44,6 +47,38 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Storage tuning.
     pub store: StoreTuning,
+    /// The management API (`/api/v1`).
+    pub api: ApiSettings,
+}
+
+/// The management API's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Largest accepted request body in bytes (1 KiB–64 MiB); larger gets 413.
+    pub body_limit_bytes: usize,
+    /// Lifetime of an access token in seconds (60–86400).
+    pub access_token_ttl_s: u64,
+    /// Lifetime of a refresh token in seconds (300–31536000).
+    pub refresh_token_ttl_s: u64,
+    /// Lifetime of a page session cookie in seconds (300–2592000).
+    pub session_ttl_s: u64,
+    /// Mark session cookies `Secure` (set when Tutti is served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl ApiSettings {
+    /// The API crate's configuration for a base URL.
+    pub fn to_api_config(&self, base_url: String) -> tutti_api::ApiConfig {
+        tutti_api::ApiConfig {
+            body_limit: self.body_limit_bytes,
+            access_ttl_s: self.access_token_ttl_s,
+            refresh_ttl_s: self.refresh_token_ttl_s,
+            session_ttl_s: self.session_ttl_s,
+            base_url,
+            secure_cookies: self.secure_cookies,
+        }
+    }
 }
 
 /// The sound backend.
@@ -121,6 +156,7 @@ impl Default for Config {
             data_dir: PathBuf::from("tutti-data"),
             public_url: String::new(),
             piece: None,
+            packs_dir: None,
             performer_token: String::new(),
             log: "info".into(),
             auto_start: true,
@@ -147,6 +183,13 @@ impl Default for Config {
             store: StoreTuning {
                 writer_queue: 4096,
                 readers: 2,
+            },
+            api: ApiSettings {
+                body_limit_bytes: 2 << 20,
+                access_token_ttl_s: 900,
+                refresh_token_ttl_s: 30 * 86_400,
+                session_ttl_s: 12 * 3600,
+                secure_cookies: false,
             },
         }
     }
@@ -282,6 +325,24 @@ impl Config {
         }
         if self.store.readers == 0 || self.store.readers > 64 {
             return bad("store.readers", "must be 1–64");
+        }
+        if !(1024..=64 << 20).contains(&self.api.body_limit_bytes) {
+            return bad("api.body_limit_bytes", "must be 1024–67108864");
+        }
+        if !(60..=86_400).contains(&self.api.access_token_ttl_s) {
+            return bad("api.access_token_ttl_s", "must be 60–86400 seconds");
+        }
+        if !(300..=31_536_000).contains(&self.api.refresh_token_ttl_s) {
+            return bad("api.refresh_token_ttl_s", "must be 300–31536000 seconds");
+        }
+        if self.api.refresh_token_ttl_s < self.api.access_token_ttl_s {
+            return bad(
+                "api.refresh_token_ttl_s",
+                "must be at least api.access_token_ttl_s",
+            );
+        }
+        if !(300..=2_592_000).contains(&self.api.session_ttl_s) {
+            return bad("api.session_ttl_s", "must be 300–2592000 seconds");
         }
         let url = &self.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
@@ -433,6 +494,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("osc.latency_ms"), "{e}");
+        let e = Config::load(
+            None,
+            &env(&[("TUTTI_API__BODY_LIMIT_BYTES", "12")]),
+            &CliOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("api.body_limit_bytes"), "{e}");
+        let e = Config::load(
+            None,
+            &env(&[("TUTTI_API__ACCESS_TOKEN_TTL_S", "5")]),
+            &CliOverrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("api.access_token_ttl_s"), "{e}");
         let e = Config::load(
             None,
             &env(&[("TUTTI_LISTEN", "not-an-address")]),

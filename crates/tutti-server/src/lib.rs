@@ -53,6 +53,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    events: tutti_events::Events,
     store: Store,
 }
 
@@ -64,6 +65,7 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.events.shutdown().await;
         self.store.close().await?;
         Ok(())
     }
@@ -118,6 +120,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         .local_addr()
         .map_err(|e| ServerError::io("reading the listen address", e))?;
     let piece = load_piece(&config)?;
+    let packs = tutti_wizard::Wizard::load(config.packs_dir.as_deref())
+        .map_err(|e| ServerError::Config(format!("domain pack: {e}")))?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         ServerError::io(
             format!("creating the data directory {}", config.data_dir.display()),
@@ -284,7 +288,30 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         shutdown_rx.clone(),
     )));
 
-    let app = router(hub.clone());
+    let api = tutti_api::ApiState::new(store.clone(), config.api.to_api_config(base.clone()))
+        .with_wizard(Arc::new(packs));
+    let opener = Arc::new(ShowOpener {
+        hub: hub.clone(),
+        store: store.clone(),
+        base: base.clone(),
+        resume_grace: f64::from(config.limits.resume_grace_s),
+        osc_targets: config.osc.targets.clone(),
+        osc_latency: Duration::from_millis(u64::from(config.osc.latency_ms)),
+        shutdown: shutdown_rx.clone(),
+        tickers: std::sync::Mutex::new(std::collections::HashMap::new()),
+    });
+    let events = tutti_events::Events::start(store.clone(), tutti_events::EventsConfig::default())
+        .map_err(|e| ServerError::Config(format!("events: {e}")))?;
+    let api = api.with_live(opener.clone()).with_events(events.streams());
+    hub.set_api(api.clone());
+    // Shows started through the API that were live or paused when the server stopped.
+    for row in store.active_shows().await? {
+        if row.id != show_row.id && matches!(row.status, ShowStatus::Live | ShowStatus::Paused) {
+            opener.open(row, true).await;
+        }
+    }
+
+    let app = router(hub.clone()).merge(tutti_api::router(api));
     let mut server_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {
         // TCP_NODELAY on every accepted socket: an ack and the state after it are
@@ -314,8 +341,102 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         shutdown: shutdown_tx,
         server,
         tasks,
+        events,
         store,
     })
+}
+
+/// Opens shows created through the API on the live hub when they go live (from their
+/// recorded spec version), and makes the hub follow their later status changes.
+struct ShowOpener {
+    hub: Arc<Hub>,
+    store: Store,
+    base: String,
+    resume_grace: f64,
+    osc_targets: Vec<SocketAddr>,
+    osc_latency: Duration,
+    shutdown: watch::Receiver<bool>,
+    /// The tickers of the shows opened here, stopped a little after the show ends.
+    tickers: std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>,
+}
+
+impl ShowOpener {
+    /// How long an ended show keeps ticking, so its last state (status `ended`) reaches everyone.
+    const ENDED_GRACE: Duration = Duration::from_secs(2);
+
+    async fn open(&self, row: tutti_store::ShowRow, resumed: bool) {
+        if let Ok(show) = self.hub.show(Some(&row.code)) {
+            show.follow_status(row.status);
+            if row.status == ShowStatus::Ended {
+                let ticker = self
+                    .tickers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&row.code);
+                if let Some(ticker) = ticker {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Self::ENDED_GRACE).await;
+                        ticker.abort();
+                    });
+                }
+            }
+            return;
+        }
+        if !matches!(row.status, ShowStatus::Live | ShowStatus::Paused) {
+            return;
+        }
+        if let Err(e) = self.start_runtime(&row, resumed).await {
+            tracing::error!(show = %row.code, error = %e, "could not open the show on the live hub");
+        }
+    }
+
+    async fn start_runtime(
+        &self,
+        row: &tutti_store::ShowRow,
+        resumed: bool,
+    ) -> Result<(), ServerError> {
+        let v = self
+            .store
+            .spec_version(row.spec_version_id)
+            .await?
+            .ok_or_else(|| ServerError::Config("the show's spec version is missing".into()))?;
+        let spec = PieceSpec::from_json(&v.spec_json).map_err(|source| ServerError::Piece {
+            path: format!("stored spec version {}", v.id),
+            source,
+        })?;
+        let spec = Arc::new(spec);
+        let show = ShowRuntime::new(
+            row.code.clone(),
+            row.id,
+            spec.clone(),
+            row.status,
+            format!("{}/?show={}", self.base, row.code),
+            self.hub.stats.clone(),
+            self.store.clone(),
+            self.resume_grace,
+        )?;
+        if resumed {
+            show.restore().await?;
+        }
+        let outputs = Arc::new(Outputs::new(&spec, &self.osc_targets, self.osc_latency)?);
+        self.hub.add_show(show.clone());
+        let ticker = tokio::spawn(show.clone().run_ticker(outputs, self.shutdown.clone()));
+        self.tickers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.code.clone(), ticker);
+        tracing::info!(show = %row.code, "opened on the live hub");
+        Ok(())
+    }
+}
+
+impl tutti_api::LiveHook for ShowOpener {
+    fn show_changed(
+        &self,
+        show: tutti_store::ShowRow,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(self.open(show, false))
+    }
 }
 
 /// The HTTP routes.

@@ -10,9 +10,11 @@
 //! Must never: do I/O beyond parsing the text it is given, or know about the network,
 //! the store or the audio thread.
 
+pub mod export;
 mod mapping;
 mod validate;
 
+pub use export::ExportFormat;
 pub use mapping::{Curve, Mapping, MappingTarget};
 
 use serde::{Deserialize, Serialize};

@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::ffi;
 
-use crate::model::ShowStatus;
-
 /// Everything that can go wrong in the store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -66,10 +64,14 @@ pub enum StoreError {
         /// Why it was rejected.
         reason: String,
     },
-    /// A unique value is already taken.
-    #[error("{what} {value:?} already exists")]
+    /// A unique value is already taken, or the operation conflicts with the current state.
+    /// `what` is stable: `username`, `ensemble slug`, `piece slug`, `show code`, `token`,
+    /// `session token`, `guest token` (taken values); `membership` (already a member); `setup`
+    /// (an account exists); `last owner`; `last admin`; `archived piece`; `no current spec`;
+    /// `managed piece` (a configuration piece's slug belongs to an ensemble's piece).
+    #[error("{}", conflict_message(what, value))]
     Conflict {
-        /// What kind of value, e.g. `show code`.
+        /// What kind of value or state, e.g. `show code` or `setup`.
         what: &'static str,
         /// The value.
         value: String,
@@ -82,17 +84,35 @@ pub enum StoreError {
         /// The key that was looked up.
         id: String,
     },
-    /// A show status change that the lifecycle does not allow.
+    /// A status change that the lifecycle does not allow (a piece's or a show's).
     #[error(
-        "a show cannot go from {from} to {to} (allowed from {from}: {})",
-        allowed_list(*from)
+        "a {what} cannot go from {from} to {to} (allowed from {from}: {})",
+        list_or_none(allowed)
     )]
     InvalidTransition {
-        /// The show's current status.
-        from: ShowStatus,
+        /// What changes status: `piece` or `show`.
+        what: &'static str,
+        /// The current status.
+        from: String,
         /// The requested status.
-        to: ShowStatus,
+        to: String,
+        /// The statuses allowed from `from` (empty when `from` is final).
+        allowed: Vec<String>,
     },
+    /// A refresh token that was already used was presented again: its whole family (every access
+    /// and refresh token issued from the same login) has been revoked, and that revocation is
+    /// committed.
+    #[error("refresh token reused: token family {family_id} revoked")]
+    TokenReused {
+        /// The revoked family.
+        family_id: i64,
+    },
+    /// The token was revoked (logout, password change, deactivation) or its user is inactive.
+    #[error("the token was revoked")]
+    TokenRevoked,
+    /// The token has expired.
+    #[error("the token has expired")]
+    TokenExpired,
     /// The writer queue is full; the operation (a snapshot) was dropped and counted.
     #[error("the store's writer queue is full ({capacity} operations); {what} dropped")]
     QueueFull {
@@ -125,16 +145,37 @@ pub enum StoreError {
     Internal(String),
 }
 
-fn allowed_list(from: ShowStatus) -> String {
-    let allowed = from.allowed_next();
+fn conflict_message(what: &str, value: &str) -> String {
+    match what {
+        "setup" => format!("setup is closed: {value}"),
+        "membership" => format!("already a member: {value}"),
+        "last owner" | "last admin" | "archived piece" | "no current spec" | "managed piece" => {
+            value.to_owned()
+        }
+        _ => format!("{what} {value:?} already exists"),
+    }
+}
+
+fn list_or_none(allowed: &[String]) -> String {
     if allowed.is_empty() {
         "none".to_owned()
     } else {
-        allowed
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        allowed.join(", ")
+    }
+}
+
+/// The transition error for `what` going `from → to`, with the allowed next statuses.
+pub(crate) fn invalid_transition<S: std::fmt::Display>(
+    what: &'static str,
+    from: S,
+    to: S,
+    allowed: &[S],
+) -> StoreError {
+    StoreError::InvalidTransition {
+        what,
+        from: from.to_string(),
+        to: to.to_string(),
+        allowed: allowed.iter().map(ToString::to_string).collect(),
     }
 }
 

@@ -8,7 +8,11 @@
 //!   lifecycle `scheduled → live ⇄ paused → ended`;
 //! * **snapshots** of a show's consensus state (about 1 Hz), so an interrupted show resumes from its
 //!   latest state;
-//! * every **override** (who, what, which parameter, when).
+//! * every **override** (who, what, which parameter, when);
+//! * since migration 2: **users** (argon2id PHC strings, never passwords), cookie **sessions**,
+//!   access/refresh **token families** (SHA-256 hashes, never secrets), audience **guests**,
+//!   **ensembles** and memberships, the piece lifecycle, spec authorship, **idempotency keys**,
+//!   **wizard sessions**, the **outbox** of events and the webhook tables (see below).
 //!
 //! # Threading model
 //! * ONE writer thread owns the only read-write connection. Every write is queued on a bounded
@@ -43,14 +47,20 @@
 //! runs only on the writer thread and the blocking pool), block the tick (snapshots are
 //! `try`-only), or acknowledge a write before it is committed.
 //!
-//! # Growing (issue 6)
-//! Accounts, ensembles, idempotency keys and the outbox become migration 2+ in `schema` and new
-//! operations built on the same internal `Store::write` (one closure per operation, run in the
-//! batch transaction), so an outbox event is written in the same transaction as its change.
+//! # Management data (issue 6, schema migration 2)
+//! Accounts (users, cookie sessions, access/refresh token families, guests), ensembles and
+//! memberships, the piece lifecycle, authored spec drafts and publishing, idempotency keys,
+//! wizard sessions and the outbox. Every operation is one closure on the internal `Store::write`
+//! (one savepoint in the batch transaction) and appends its outbox event(s) in that same closure,
+//! so an event commits exactly when its change does. `accounts` and `manage` hold these
+//! operations (SQL and `Store` methods); `ops` holds the original ones and `append_event`.
 
+mod accounts;
 mod error;
+mod manage;
 mod model;
 mod ops;
+mod outbox;
 mod readers;
 mod schema;
 mod writer;
@@ -63,13 +73,26 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 pub use error::StoreError;
 pub use model::{
-    NewOverride, OverrideRow, PieceRow, ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus,
-    SpecVersionRow, StoreStats, MAX_CODE_LEN, MAX_DETAIL_JSON, MAX_NAME_LEN, MAX_SLUG_LEN,
-    MAX_SPEC_JSON, MAX_STATE_JSON, MAX_TITLE_LEN,
+    AccessTokenRow, AuthSessionRow, EnsembleRole, EnsembleRow, EventKind, GuestRow,
+    IdempotencyClaim, IdempotencyRow, KeepCredential, MemberRow, NewAuthSession, NewEvent,
+    NewIdempotencyClaim, NewOverride, NewPiece, NewShow, NewSpecDraft, NewTokenPair, NewUser,
+    NewWizardSession, OverrideRow, Page, PieceRow, PieceStatus, RotateRefresh, ShowAccess,
+    ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus, SpecVersionRow, StoreStats, TokenHash,
+    TokenPairRow, UserCredentials, UserRole, UserRow, WizardSessionRow, IDEMPOTENCY_IN_FLIGHT,
+    MAX_CODE_LEN, MAX_DETAIL_JSON, MAX_DISPLAY_NAME_LEN, MAX_EVENT_JSON, MAX_IDEMPOTENCY_KEY_LEN,
+    MAX_NAME_LEN, MAX_NOTE_LEN, MAX_PAGE_LIMIT, MAX_PASSWORD_HASH_LEN, MAX_RESPONSE_JSON,
+    MAX_SLUG_LEN, MAX_SPEC_JSON, MAX_STATE_JSON, MAX_TITLE_LEN, MAX_USERNAME_LEN,
+    MAX_WIZARD_STATE_JSON,
+};
+
+pub use outbox::{
+    validate_event_kind, AttemptOutcome, DeliveryRow, DeliveryStatus, DueDelivery, EventScope,
+    NewWebhook, OutboxEvent, RecordedAttempt, RelayBatch, WebhookRow, MAX_DELIVERY_ERROR_LEN,
+    MAX_EVENT_KIND_LEN, MAX_WEBHOOK_KINDS, MAX_WEBHOOK_URL_LEN,
 };
 
 use crate::error::open_error;
@@ -153,6 +176,8 @@ struct Inner {
     counters: Arc<Counters>,
     readers: Arc<Readers>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Bumped after every committed write that appended outbox events.
+    events: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -280,6 +305,7 @@ impl Store {
                 counters,
                 readers,
                 writer: Mutex::new(Some(handle)),
+                events: watch::Sender::new(0),
             }),
         })
     }
@@ -316,6 +342,33 @@ impl Store {
         ack.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// [`Store::write`] for an operation that appends outbox events: wakes
+    /// [`Store::events_watch`] receivers once it has committed.
+    async fn write_ev<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let out = self.write(f).await;
+        if out.is_ok() {
+            self.notify_events();
+        }
+        out
+    }
+
+    /// Tells [`Store::events_watch`] receivers that outbox events were committed. Call after a
+    /// committed write that appended events (`write_ev` does it itself).
+    pub(crate) fn notify_events(&self) {
+        self.inner.events.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver whose value changes after every committed write that appended outbox events
+    /// (the value is a counter, not an event id): the relay and event streams wait on
+    /// `changed()` and then read the outbox.
+    pub fn events_watch(&self) -> watch::Receiver<u64> {
+        self.inner.events.subscribe()
+    }
+
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -328,7 +381,8 @@ impl Store {
     /// creates the piece and version 1 (`current`) if absent; updates the title if it differs; if
     /// the current spec differs as JSON (formatting and key order ignored), inserts the next
     /// version as `current` and marks the previous one `superseded`. Returns the piece and its
-    /// current version. `created_at_ms` of new rows is read from the system clock.
+    /// current version. `created_at_ms` of new rows is read from the system clock. A slug that
+    /// belongs to an ensemble's piece is [`StoreError::Conflict`] (`what: "managed piece"`).
     pub async fn ensure_piece(
         &self,
         slug: &str,
@@ -340,7 +394,7 @@ impl Store {
         model::validate_json("spec_json", spec_json, MAX_SPEC_JSON)?;
         let (slug, title, spec_json) = (slug.to_owned(), title.to_owned(), spec_json.to_owned());
         let now = now_ms();
-        self.write(move |c| ops::ensure_piece(c, &slug, &title, &spec_json, now))
+        self.write_ev(move |c| ops::ensure_piece(c, &slug, &title, &spec_json, now))
             .await
     }
 
@@ -356,7 +410,7 @@ impl Store {
         model::validate_code(code)?;
         let code = code.to_owned();
         let now = now_ms();
-        self.write(move |c| ops::create_show(c, piece_id, spec_version_id, &code, kind, now))
+        self.write_ev(move |c| ops::create_show(c, piece_id, spec_version_id, &code, kind, now))
             .await
     }
 
@@ -370,7 +424,7 @@ impl Store {
         at_ms: i64,
     ) -> Result<ShowRow, StoreError> {
         model::validate_time("at_ms", at_ms)?;
-        self.write(move |c| ops::set_show_status(c, show_id, status, at_ms))
+        self.write_ev(move |c| ops::set_show_status(c, show_id, status, at_ms))
             .await
     }
 
@@ -451,7 +505,7 @@ impl Store {
         model::validate_text("param", &o.param, MAX_NAME_LEN)?;
         model::validate_text("action", &o.action, MAX_NAME_LEN)?;
         model::validate_json("detail_json", &o.detail_json, MAX_DETAIL_JSON)?;
-        self.write(move |c| ops::insert_override(c, &o)).await
+        self.write_ev(move |c| ops::insert_override(c, &o)).await
     }
 
     /// The show's snapshot with the highest tick.

@@ -8,19 +8,22 @@
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::error::{db, is_unique_violation, StoreError};
+use serde_json::json;
+
+use crate::error::{db, invalid_transition, is_unique_violation, StoreError};
 use crate::model::{
-    OverrideRow, PieceRow, ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus, SpecVersionRow,
+    EventKind, NewEvent, OverrideRow, PieceRow, PieceStatus, ShowKind, ShowRow, ShowStatus,
+    SnapshotRow, SpecStatus, SpecVersionRow, MAX_EVENT_JSON,
 };
 
 macro_rules! piece_cols {
     () => {
-        "id, slug, title, created_at_ms"
+        "id, slug, title, created_at_ms, ensemble_id, status"
     };
 }
 macro_rules! spec_cols {
     () => {
-        "id, piece_id, version, spec_json, status, created_at_ms"
+        "id, piece_id, version, spec_json, status, created_at_ms, created_by, note"
     };
 }
 macro_rules! show_cols {
@@ -34,7 +37,9 @@ macro_rules! override_cols {
     };
 }
 
-fn parse_col<T: std::str::FromStr<Err = StoreError>>(
+pub(crate) use {piece_cols, show_cols, spec_cols};
+
+pub(crate) fn parse_col<T: std::str::FromStr<Err = StoreError>>(
     row: &Row<'_>,
     idx: usize,
 ) -> rusqlite::Result<T> {
@@ -50,16 +55,18 @@ fn tick_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, e.into()))
 }
 
-fn piece_row(row: &Row<'_>) -> rusqlite::Result<PieceRow> {
+pub(crate) fn piece_row(row: &Row<'_>) -> rusqlite::Result<PieceRow> {
     Ok(PieceRow {
         id: row.get(0)?,
         slug: row.get(1)?,
         title: row.get(2)?,
         created_at_ms: row.get(3)?,
+        ensemble_id: row.get(4)?,
+        status: parse_col(row, 5)?,
     })
 }
 
-fn spec_row(row: &Row<'_>) -> rusqlite::Result<SpecVersionRow> {
+pub(crate) fn spec_row(row: &Row<'_>) -> rusqlite::Result<SpecVersionRow> {
     Ok(SpecVersionRow {
         id: row.get(0)?,
         piece_id: row.get(1)?,
@@ -67,10 +74,12 @@ fn spec_row(row: &Row<'_>) -> rusqlite::Result<SpecVersionRow> {
         spec_json: row.get(3)?,
         status: parse_col(row, 4)?,
         created_at_ms: row.get(5)?,
+        created_by: row.get(6)?,
+        note: row.get(7)?,
     })
 }
 
-fn show_row(row: &Row<'_>) -> rusqlite::Result<ShowRow> {
+pub(crate) fn show_row(row: &Row<'_>) -> rusqlite::Result<ShowRow> {
     Ok(ShowRow {
         id: row.get(0)?,
         piece_id: row.get(1)?,
@@ -279,11 +288,76 @@ pub(crate) fn overrides(conn: &Connection, show_id: i64) -> Result<Vec<OverrideR
     rows.collect::<Result<_, _>>().map_err(db(OP))
 }
 
+// ---------------------------------------------------------------- outbox
+
+/// Appends `ev` to the outbox on `conn` — call it inside a write closure, so the event commits (or
+/// rolls back) with the change it describes. Returns the event's id.
+pub(crate) fn append_event(conn: &Connection, ev: &NewEvent) -> Result<i64, StoreError> {
+    let data = serde_json::to_string(&ev.data).map_err(|e| StoreError::Invalid {
+        field: "event data",
+        value: ev.kind.as_str().to_owned(),
+        reason: e.to_string(),
+    })?;
+    if data.len() > MAX_EVENT_JSON {
+        return Err(StoreError::Invalid {
+            field: "event data",
+            value: ev.kind.as_str().to_owned(),
+            reason: format!("longer than {MAX_EVENT_JSON} bytes ({})", data.len()),
+        });
+    }
+    conn.prepare_cached(
+        "INSERT INTO outbox (kind, ensemble_id, subject, data_json, at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![ev.kind.as_str(), ev.ensemble_id, ev.subject, data, ev.at_ms],
+            |r| r.get(0),
+        )
+    })
+    .map_err(db("appending an outbox event"))
+}
+
+/// Shorthand for [`append_event`].
+pub(crate) fn event(
+    conn: &Connection,
+    kind: EventKind,
+    ensemble_id: Option<i64>,
+    subject: String,
+    data: serde_json::Value,
+    at_ms: i64,
+) -> Result<i64, StoreError> {
+    append_event(
+        conn,
+        &NewEvent {
+            kind,
+            ensemble_id,
+            subject,
+            data,
+            at_ms,
+        },
+    )
+}
+
+/// The ensemble owning the piece (`None` for configuration pieces or an unknown piece).
+pub(crate) fn piece_ensemble(conn: &Connection, piece_id: i64) -> Result<Option<i64>, StoreError> {
+    const OP: &str = "reading a piece's ensemble";
+    Ok(conn
+        .prepare_cached("SELECT ensemble_id FROM pieces WHERE id = ?1")
+        .map_err(db(OP))?
+        .query_row([piece_id], |r| r.get::<_, Option<i64>>(0))
+        .optional()
+        .map_err(db(OP))?
+        .flatten())
+}
+
 // ---------------------------------------------------------------- writes (writer thread only)
 
 /// Creates the piece and version 1 (current) if absent; updates the title if it changed; if the
 /// current spec differs (as JSON) from `spec_json`, inserts the next version as current and
-/// supersedes the old one. All in the caller's transaction, so atomic.
+/// supersedes the old one. All in the caller's transaction, so atomic. Appends `piece.created`,
+/// `piece.updated` and `spec.published` for what it changes. A piece owned by an ensemble is
+/// never taken over: its slug is a `managed piece` conflict.
 pub(crate) fn ensure_piece(
     conn: &Connection,
     slug: &str,
@@ -292,12 +366,30 @@ pub(crate) fn ensure_piece(
     now_ms: i64,
 ) -> Result<(PieceRow, SpecVersionRow), StoreError> {
     let piece = match piece_by_slug(conn, slug)? {
+        Some(piece) if piece.ensemble_id.is_some() => {
+            return Err(StoreError::Conflict {
+                what: "managed piece",
+                value: format!(
+                    "the configured piece slug {slug:?} belongs to a piece of ensemble {}; \
+                     rename the configured piece",
+                    piece.ensemble_id.unwrap_or_default()
+                ),
+            });
+        }
         Some(mut piece) => {
             if piece.title != title {
                 conn.prepare_cached("UPDATE pieces SET title = ?2 WHERE id = ?1")
                     .and_then(|mut s| s.execute(params![piece.id, title]))
                     .map_err(db("updating a piece's title"))?;
                 title.clone_into(&mut piece.title);
+                event(
+                    conn,
+                    EventKind::PieceUpdated,
+                    piece.ensemble_id,
+                    format!("piece:{}", piece.id),
+                    json!({"piece_id": piece.id, "title": title}),
+                    now_ms,
+                )?;
             }
             piece
         }
@@ -308,15 +400,26 @@ pub(crate) fn ensure_piece(
                 )
                 .and_then(|mut s| s.query_row(params![slug, title, now_ms], |r| r.get(0)))
                 .map_err(db("creating a piece"))?;
+            event(
+                conn,
+                EventKind::PieceCreated,
+                None,
+                format!("piece:{id}"),
+                json!({"piece_id": id, "slug": slug, "title": title}),
+                now_ms,
+            )?;
             PieceRow {
                 id,
                 slug: slug.to_owned(),
                 title: title.to_owned(),
                 created_at_ms: now_ms,
+                ensemble_id: None,
+                status: PieceStatus::Draft,
             }
         }
     };
 
+    let mut superseded = None;
     if let Some(current) = current_spec(conn, piece.id)? {
         if same_json(&current.spec_json, spec_json) {
             return Ok((piece, current));
@@ -324,8 +427,30 @@ pub(crate) fn ensure_piece(
         conn.prepare_cached("UPDATE spec_versions SET status = 'superseded' WHERE id = ?1")
             .and_then(|mut s| s.execute([current.id]))
             .map_err(db("superseding a spec version"))?;
+        superseded = Some(current.version);
     }
-    let version = insert_spec_version(conn, piece.id, spec_json, SpecStatus::Current, now_ms)?;
+    let version = insert_spec_version(
+        conn,
+        piece.id,
+        spec_json,
+        SpecStatus::Current,
+        None,
+        None,
+        now_ms,
+    )?;
+    event(
+        conn,
+        EventKind::SpecPublished,
+        piece.ensemble_id,
+        format!("piece:{}", piece.id),
+        json!({
+            "piece_id": piece.id,
+            "spec_version_id": version.id,
+            "version": version.version,
+            "superseded_version": superseded,
+        }),
+        now_ms,
+    )?;
     Ok((piece, version))
 }
 
@@ -335,19 +460,22 @@ pub(crate) fn insert_spec_version(
     piece_id: i64,
     spec_json: &str,
     status: SpecStatus,
+    created_by: Option<i64>,
+    note: Option<&str>,
     now_ms: i64,
 ) -> Result<SpecVersionRow, StoreError> {
     let (id, version): (i64, i64) = conn
         .prepare_cached(
-            "INSERT INTO spec_versions (piece_id, version, spec_json, status, created_at_ms) \
+            "INSERT INTO spec_versions (piece_id, version, spec_json, status, created_at_ms, created_by, note) \
              VALUES (?1, (SELECT COALESCE(MAX(version), 0) + 1 FROM spec_versions WHERE piece_id = ?1), \
-                     ?2, ?3, ?4) \
+                     ?2, ?3, ?4, ?5, ?6) \
              RETURNING id, version",
         )
         .and_then(|mut s| {
-            s.query_row(params![piece_id, spec_json, status.as_str(), now_ms], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            s.query_row(
+                params![piece_id, spec_json, status.as_str(), now_ms, created_by, note],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
         })
         .map_err(db("inserting a spec version"))?;
     Ok(SpecVersionRow {
@@ -357,9 +485,12 @@ pub(crate) fn insert_spec_version(
         spec_json: spec_json.to_owned(),
         status,
         created_at_ms: now_ms,
+        created_by,
+        note: note.map(str::to_owned),
     })
 }
 
+/// Creates a show in status `scheduled` and appends `show.created`.
 pub(crate) fn create_show(
     conn: &Connection,
     piece_id: i64,
@@ -421,6 +552,21 @@ pub(crate) fn create_show(
         }
         Err(e) => return Err(db("creating a show")(e)),
     };
+    event(
+        conn,
+        EventKind::ShowCreated,
+        piece_ensemble(conn, piece_id)?,
+        format!("show:{id}"),
+        json!({
+            "show_id": id,
+            "piece_id": piece_id,
+            "spec_version_id": spec_version_id,
+            "version": spec.version,
+            "code": code,
+            "kind": kind,
+        }),
+        now_ms,
+    )?;
     Ok(ShowRow {
         id,
         piece_id,
@@ -434,6 +580,7 @@ pub(crate) fn create_show(
     })
 }
 
+/// Moves a show along its lifecycle and appends `show.transitioned`.
 pub(crate) fn set_show_status(
     conn: &Connection,
     show_id: i64,
@@ -444,11 +591,9 @@ pub(crate) fn set_show_status(
         what: "show",
         id: show_id.to_string(),
     })?;
-    if !row.status.can_become(to) {
-        return Err(StoreError::InvalidTransition {
-            from: row.status,
-            to,
-        });
+    let from = row.status;
+    if !from.can_become(to) {
+        return Err(invalid_transition("show", from, to, from.allowed_next()));
     }
     row.status = to;
     if to == ShowStatus::Live && row.started_at_ms.is_none() {
@@ -469,22 +614,15 @@ pub(crate) fn set_show_status(
         ])
     })
     .map_err(db("updating a show's status"))?;
+    event(
+        conn,
+        EventKind::ShowTransitioned,
+        piece_ensemble(conn, row.piece_id)?,
+        format!("show:{show_id}"),
+        json!({"show_id": show_id, "piece_id": row.piece_id, "from": from, "to": to}),
+        at_ms,
+    )?;
     Ok(row)
-}
-
-fn require_show(conn: &Connection, show_id: i64) -> Result<(), StoreError> {
-    let exists = conn
-        .prepare_cached("SELECT 1 FROM shows WHERE id = ?1")
-        .and_then(|mut s| s.exists([show_id]))
-        .map_err(db("checking a show"))?;
-    if exists {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound {
-            what: "show",
-            id: show_id.to_string(),
-        })
-    }
 }
 
 /// Inserts (or, for a repeated tick, replaces) a snapshot.
@@ -499,27 +637,61 @@ pub(crate) fn insert_snapshot(conn: &Connection, s: &SnapshotRow) -> Result<(), 
     Ok(())
 }
 
+/// Logs an override and appends `override.applied`.
 pub(crate) fn insert_override(
     conn: &Connection,
     o: &crate::model::NewOverride,
 ) -> Result<i64, StoreError> {
-    require_show(conn, o.show_id)?;
-    conn.prepare_cached(
-        "INSERT INTO overrides (show_id, at_ms, actor, param, action, detail_json) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-    )
-    .and_then(|mut s| {
-        s.query_row(
-            params![
-                o.show_id,
-                o.at_ms,
-                o.actor,
-                o.param,
-                o.action,
-                o.detail_json
-            ],
-            |r| r.get(0),
+    const OP: &str = "checking a show";
+    let ensemble: Option<Option<i64>> = conn
+        .prepare_cached(
+            "SELECT p.ensemble_id FROM shows s JOIN pieces p ON p.id = s.piece_id WHERE s.id = ?1",
         )
-    })
-    .map_err(db("logging an override"))
+        .map_err(db(OP))?
+        .query_row([o.show_id], |r| r.get(0))
+        .optional()
+        .map_err(db(OP))?;
+    let Some(ensemble_id) = ensemble else {
+        return Err(StoreError::NotFound {
+            what: "show",
+            id: o.show_id.to_string(),
+        });
+    };
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO overrides (show_id, at_ms, actor, param, action, detail_json) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    o.show_id,
+                    o.at_ms,
+                    o.actor,
+                    o.param,
+                    o.action,
+                    o.detail_json
+                ],
+                |r| r.get(0),
+            )
+        })
+        .map_err(db("logging an override"))?;
+    let detail: serde_json::Value =
+        serde_json::from_str(&o.detail_json).unwrap_or(serde_json::Value::Null);
+    event(
+        conn,
+        EventKind::OverrideApplied,
+        ensemble_id,
+        format!("show:{}", o.show_id),
+        json!({
+            "override_id": id,
+            "show_id": o.show_id,
+            "actor": o.actor,
+            "param": o.param,
+            "action": o.action,
+            "detail": detail,
+        }),
+        o.at_ms,
+    )?;
+    Ok(id)
 }

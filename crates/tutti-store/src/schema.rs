@@ -2,7 +2,7 @@
 //! version lives in SQLite's `user_version`; the file is marked with Tutti's `application_id`).
 //!
 //! Migrations are append-only: a released migration must never be edited, only followed by a new
-//! one (issue 6 adds accounts, ensembles, idempotency keys and the outbox as migration 2+). This
+//! one (migration 2 is issue 6's accounts, ensembles, idempotency keys, outbox and webhooks). This
 //! module must never run anything but schema changes.
 
 use rusqlite_migration::{Migrations, M};
@@ -71,7 +71,177 @@ CREATE TABLE overrides (
 CREATE INDEX overrides_by_show ON overrides(show_id, id);
 "#;
 
-const STEPS: &[M<'static>] = &[M::up(V1).foreign_key_check()];
+/// Migration 2 (issue 6): accounts, sessions and tokens, guests, ensembles and memberships, the
+/// piece lifecycle and spec authorship, idempotency keys, the outbox, webhooks, wizard sessions.
+const V2: &str = r#"
+CREATE TABLE users (
+    id                     INTEGER PRIMARY KEY,
+    username               TEXT    NOT NULL UNIQUE COLLATE NOCASE
+                                   CHECK (length(username) BETWEEN 1 AND 64),
+    display_name           TEXT    NOT NULL CHECK (length(display_name) BETWEEN 1 AND 200),
+    password_hash          TEXT    NOT NULL CHECK (password_hash LIKE '$argon2id$%'),
+    role                   TEXT    NOT NULL CHECK (role IN ('admin', 'performer', 'crew', 'audience')),
+    active                 INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at_ms          INTEGER NOT NULL,
+    password_changed_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE auth_sessions (
+    id            INTEGER PRIMARY KEY,
+    token_hash    BLOB    NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    csrf_token    TEXT    NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    revoked_at_ms INTEGER
+) STRICT;
+
+CREATE INDEX auth_sessions_by_user ON auth_sessions(user_id) WHERE revoked_at_ms IS NULL;
+
+CREATE TABLE token_families (
+    id            INTEGER PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    created_at_ms INTEGER NOT NULL,
+    revoked_at_ms INTEGER
+) STRICT;
+
+CREATE INDEX token_families_by_user ON token_families(user_id) WHERE revoked_at_ms IS NULL;
+
+CREATE TABLE refresh_tokens (
+    token_hash    BLOB    NOT NULL PRIMARY KEY CHECK (length(token_hash) = 32),
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    family_id     INTEGER NOT NULL REFERENCES token_families(id),
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    used_at_ms    INTEGER,
+    revoked_at_ms INTEGER
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family_id);
+
+CREATE TABLE access_tokens (
+    token_hash    BLOB    NOT NULL PRIMARY KEY CHECK (length(token_hash) = 32),
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    family_id     INTEGER NOT NULL REFERENCES token_families(id),
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    revoked_at_ms INTEGER
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX access_tokens_by_family ON access_tokens(family_id);
+
+CREATE TABLE guests (
+    id            INTEGER PRIMARY KEY,
+    show_id       INTEGER NOT NULL REFERENCES shows(id),
+    token_hash    BLOB    NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX guests_by_show ON guests(show_id);
+
+CREATE TABLE ensembles (
+    id            INTEGER PRIMARY KEY,
+    slug          TEXT    NOT NULL UNIQUE CHECK (length(slug) BETWEEN 1 AND 64),
+    name          TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE memberships (
+    ensemble_id   INTEGER NOT NULL REFERENCES ensembles(id),
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    role          TEXT    NOT NULL CHECK (role IN ('owner', 'performer', 'crew')),
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (ensemble_id, user_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX memberships_by_user ON memberships(user_id, ensemble_id);
+
+ALTER TABLE pieces ADD COLUMN ensemble_id INTEGER REFERENCES ensembles(id);
+ALTER TABLE pieces ADD COLUMN status TEXT NOT NULL DEFAULT 'draft'
+    CHECK (status IN ('draft', 'rehearsal', 'ready', 'archived'));
+CREATE INDEX pieces_by_ensemble ON pieces(ensemble_id, id);
+
+ALTER TABLE spec_versions ADD COLUMN created_by INTEGER REFERENCES users(id);
+ALTER TABLE spec_versions ADD COLUMN note TEXT;
+
+CREATE INDEX shows_by_piece_id ON shows(piece_id, id);
+
+CREATE TABLE idempotency_keys (
+    user_id        INTEGER NOT NULL REFERENCES users(id),
+    key            TEXT    NOT NULL CHECK (length(key) BETWEEN 1 AND 64),
+    method         TEXT    NOT NULL,
+    path           TEXT    NOT NULL,
+    request_sha256 BLOB    NOT NULL CHECK (length(request_sha256) = 32),
+    status         INTEGER NOT NULL CHECK (status BETWEEN 100 AND 599),
+    response_json  TEXT    NOT NULL CHECK (json_valid(response_json)),
+    created_at_ms  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, key)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at_ms);
+
+CREATE TABLE outbox (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT    NOT NULL,
+    ensemble_id INTEGER,
+    subject     TEXT    NOT NULL,
+    data_json   TEXT    NOT NULL CHECK (json_valid(data_json)),
+    at_ms       INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX outbox_by_ensemble ON outbox(ensemble_id, id);
+
+CREATE TABLE outbox_cursor (
+    name    TEXT    NOT NULL PRIMARY KEY,
+    last_id INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE webhooks (
+    id                   INTEGER PRIMARY KEY,
+    ensemble_id          INTEGER NOT NULL REFERENCES ensembles(id),
+    url                  TEXT    NOT NULL,
+    secret               TEXT    NOT NULL,
+    kinds_json           TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(kinds_json)),
+    active               INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    consecutive_failures INTEGER NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0),
+    disabled_reason      TEXT,
+    created_at_ms        INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX webhooks_by_ensemble ON webhooks(ensemble_id);
+
+CREATE TABLE webhook_deliveries (
+    id                 INTEGER PRIMARY KEY,
+    webhook_id         INTEGER NOT NULL REFERENCES webhooks(id),
+    event_id           INTEGER NOT NULL REFERENCES outbox(id),
+    attempt            INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+    status             TEXT    NOT NULL
+                               CHECK (status IN ('pending', 'delivered', 'retrying', 'gave_up')),
+    http_status        INTEGER,
+    error              TEXT,
+    next_attempt_at_ms INTEGER NOT NULL,
+    updated_at_ms      INTEGER NOT NULL,
+    UNIQUE (webhook_id, event_id)
+) STRICT;
+
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at_ms)
+    WHERE status IN ('pending', 'retrying');
+CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries(webhook_id, id);
+
+CREATE TABLE wizard_sessions (
+    id            INTEGER PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    pack_id       TEXT    NOT NULL CHECK (length(pack_id) BETWEEN 1 AND 64),
+    piece_id      INTEGER REFERENCES pieces(id),
+    state_json    TEXT    NOT NULL CHECK (json_valid(state_json)),
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX wizard_sessions_by_user ON wizard_sessions(user_id, id);
+"#;
+
+const STEPS: &[M<'static>] = &[M::up(V1).foreign_key_check(), M::up(V2).foreign_key_check()];
 
 /// Every migration, oldest first.
 pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
@@ -86,6 +256,58 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().expect("migrations validate");
+    }
+
+    #[test]
+    fn a_version_1_database_with_data_migrates_to_the_latest() {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .expect("foreign keys");
+        Migrations::from_slice(&STEPS[..1])
+            .to_latest(&mut conn)
+            .expect("apply V1");
+        conn.execute_batch(
+            "INSERT INTO pieces (id, slug, title, created_at_ms) VALUES (1, 'demo', 'Demo', 5);
+             INSERT INTO spec_versions (id, piece_id, version, spec_json, status, created_at_ms)
+                 VALUES (1, 1, 1, '{}', 'current', 5);
+             INSERT INTO shows (id, piece_id, spec_version_id, code, kind, status, created_at_ms)
+                 VALUES (1, 1, 1, 'ABC', 'performance', 'live', 6);
+             INSERT INTO overrides (show_id, at_ms, actor, param, action, detail_json)
+                 VALUES (1, 7, 'p', 'tempo', 'lock', '{}');",
+        )
+        .expect("V1 data");
+        MIGRATIONS.to_latest(&mut conn).expect("migrate to latest");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("user_version");
+        assert_eq!(version, i64::try_from(SCHEMA_VERSION).expect("small"));
+        let piece: (String, Option<i64>) = conn
+            .query_row(
+                "SELECT status, ensemble_id FROM pieces WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("piece");
+        assert_eq!(piece, ("draft".to_owned(), None));
+        let spec: (String, Option<i64>, Option<String>) = conn
+            .query_row(
+                "SELECT status, created_by, note FROM spec_versions WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("spec");
+        assert_eq!(spec, ("current".to_owned(), None, None));
+        let dangling: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .expect("foreign key check");
+        assert_eq!(dangling, 0);
+        // The new CHECK constraints hold on the migrated table.
+        let err = conn
+            .execute("UPDATE pieces SET status = 'published' WHERE id = 1", [])
+            .expect_err("unknown piece status");
+        assert!(err.to_string().contains("CHECK"), "{err}");
     }
 
     #[test]

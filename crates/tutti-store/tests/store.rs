@@ -449,7 +449,16 @@ async fn show_status_follows_the_lifecycle() {
     let store = open(&dir);
     let show = demo_show(&store, "LIFE").await;
 
-    let refuse = |from, to| StoreError::InvalidTransition { from, to };
+    let refuse = |from: ShowStatus, to: ShowStatus| StoreError::InvalidTransition {
+        what: "show",
+        from: from.to_string(),
+        to: to.to_string(),
+        allowed: from
+            .allowed_next()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    };
     for to in [ShowStatus::Scheduled, ShowStatus::Paused, ShowStatus::Ended] {
         let err = store.set_show_status(show.id, to, 10).await.unwrap_err();
         assert_eq!(err, refuse(ShowStatus::Scheduled, to));

@@ -51,6 +51,7 @@ pub mod fragment;
 pub mod pack;
 mod session;
 
+use std::path::Path;
 use std::sync::Arc;
 
 pub use answer::{AnswerType, ChoiceOption};
@@ -124,6 +125,23 @@ impl Wizard {
     /// A wizard over the built-in packs.
     pub fn builtin() -> Result<Wizard, WizardError> {
         Wizard::new(builtin_packs()?)
+    }
+
+    /// The packs Tutti runs with: the built-in ones, overlaid by every `*.json` file of
+    /// `dir` when one is configured (a file whose pack id is a built-in one replaces it;
+    /// the others are added after the built-ins, in file name order). Any invalid file
+    /// refuses the whole set, and the error names the file and the field.
+    pub fn load(dir: Option<&Path>) -> Result<Wizard, WizardError> {
+        let mut packs = builtin_packs()?;
+        if let Some(dir) = dir {
+            for p in Pack::load_dir(dir)? {
+                match packs.iter_mut().find(|b| b.id() == p.id()) {
+                    Some(slot) => *slot = p,
+                    None => packs.push(p),
+                }
+            }
+        }
+        Wizard::new(packs)
     }
 
     /// The packs, in the order given.

@@ -1,7 +1,15 @@
 //! `tutti`: the one binary. Parses arguments, sets up logging, and calls into the
-//! libraries; every error is mapped to an exit code here, in one place.
+//! libraries; every error is mapped to an exit code here, in one place. Besides the
+//! server and its tools it holds the guided setup in the terminal (`tutti wizard`,
+//! [`wizard_cmd`]) and the client of the management API (`tutti login`, `pieces`,
+//! `specs`, `shows`, `export`: [`remote`], over [`client`], printed by [`table`]).
 //!
 //! Must never: contain logic that the libraries should own.
+
+mod client;
+mod remote;
+mod table;
+mod wizard_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +17,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use tutti_server::{CliOverrides, Config, ServerError};
+
+use client::CliError;
+use remote::{ClientOpts, ExportCmd, LoginArgs, PiecesCmd, ShowsCmd, SpecsCmd};
+use wizard_cmd::WizardArgs;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +52,49 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Guided setup of a piece in the terminal (offline): answer a domain pack's questions,
+    /// get a draft spec as TOML (or a draft version on a server with --server).
+    Wizard(WizardArgs),
+    /// Log in to a Tutti server; the tokens are kept in the config directory (mode 0600).
+    Login {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(flatten)]
+        args: LoginArgs,
+    },
+    /// Log out: revoke the tokens on the server and forget them here.
+    Logout {
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+    /// Pieces on a server: list, show, create, transition.
+    Pieces {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: PiecesCmd,
+    },
+    /// Spec versions of a piece: list, show, draft from a file, publish.
+    Specs {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: SpecsCmd,
+    },
+    /// Shows: list, show, create, transition.
+    Shows {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: ShowsCmd,
+    },
+    /// Export a spec (JSON, TOML, Markdown) or a show (metadata and timeline as JSON).
+    Export {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: ExportCmd,
     },
 }
 
@@ -133,7 +188,20 @@ struct ServeArgs {
     /// Sound backend: engine (default), supercollider or none.
     #[arg(long, value_enum)]
     sound: Option<SoundArg>,
+    /// Extra domain packs for the guided setup: every *.json file here (replacing built-in
+    /// packs of the same id). Tutti refuses to start when one is invalid.
+    #[arg(long, env = "TUTTI_PACKS_DIR")]
+    packs_dir: Option<PathBuf>,
 }
+
+/// Environment variables of the binary's own flags and of the CLI client, which are not
+/// server configuration keys.
+const CLIENT_ENV: &[&str] = &[
+    "TUTTI_PACKS_DIR",
+    "TUTTI_SERVER",
+    "TUTTI_CONFIG_DIR",
+    "TUTTI_PASSWORD",
+];
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum SoundArg {
@@ -169,8 +237,15 @@ impl ServeArgs {
     }
 
     fn load(&self) -> Result<Config, ServerError> {
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        Config::load(self.config.as_deref(), &env, &self.overrides())
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| !CLIENT_ENV.contains(&k.as_str()))
+            .collect();
+        let mut config = Config::load(self.config.as_deref(), &env, &self.overrides())?;
+        // `--packs-dir` (or TUTTI_PACKS_DIR) over the file's `packs_dir`.
+        if let Some(dir) = &self.packs_dir {
+            config.packs_dir = Some(dir.clone());
+        }
+        Ok(config)
     }
 }
 
@@ -192,6 +267,10 @@ fn fail(e: &ServerError) -> ExitCode {
 async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let config = args.load()?;
     init_logging(&config.log);
+    // Refuse to start with an invalid domain pack, naming the file and the field.
+    let packs = wizard_cmd::load_packs(config.packs_dir.as_deref())
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+    tracing::info!(packs = packs.packs().len(), "domain packs loaded");
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServerError::Config(format!("listen {}: {e}", config.listen)))?;
@@ -277,6 +356,127 @@ fn bench_audio(seconds: f64, filter: Option<String>, repeats: usize) -> ExitCode
     ExitCode::SUCCESS
 }
 
+/// `tutti wizard`: run the session, print the summary, write or upload the draft.
+fn wizard(args: WizardArgs) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let wizard = wizard_cmd::load_packs(args.packs_dir.as_deref())?;
+    if args.list_packs {
+        print!("{}", wizard_cmd::pack_list(&wizard));
+        return Ok(());
+    }
+    let to_stdout = args.out.as_ref().is_some_and(|o| o.as_os_str() == "-");
+    if to_stdout && (args.json || args.server.is_some()) {
+        return Err(CliError::Usage(
+            "--out - cannot be combined with --json or --server".into(),
+        ));
+    }
+    // Prompts and the summary go to stderr when stdout carries the result.
+    let quiet_stdout = to_stdout || args.json;
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let session = if quiet_stdout {
+        wizard_cmd::run_session(&args, &wizard, &mut input, &mut std::io::stderr())?
+    } else {
+        wizard_cmd::run_session(&args, &wizard, &mut input, &mut std::io::stdout())?
+    };
+    let Some(session) = session else {
+        return Err(CliError::Usage(
+            "no pack chosen (the input ended); see --list-packs and --pack".into(),
+        ));
+    };
+    let ev = session
+        .evaluate()
+        .map_err(|e| CliError::Data(e.to_string()))?;
+    let pack = session.pack().id().to_string();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&wizard_cmd::result_json(&pack, &ev, &session))
+                .unwrap_or_default()
+        );
+    } else if to_stdout {
+        eprint!("{}", wizard_cmd::summary(&ev));
+    } else {
+        print!("{}", wizard_cmd::summary(&ev));
+    }
+    let report = |s: String| {
+        if quiet_stdout {
+            eprintln!("{s}");
+        } else {
+            println!("{s}");
+        }
+    };
+    if let (Some(server), Some(piece)) = (&args.server, &args.piece) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::Io(format!("tokio runtime: {e}")))?;
+        let store = client::Store::new(args.config_dir.clone())?;
+        let note = format!(
+            "tutti wizard: pack {pack}, maturity {}%",
+            ev.coverage.maturity
+        );
+        return rt.block_on(async {
+            let mut api = client::Api::open(Some(server), store)?;
+            remote::draft_spec(&mut api, piece, &ev.spec, Some(&note), None, args.json).await
+        });
+    }
+    let text = wizard_cmd::toml_file(&pack, &ev)?;
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError::Io(format!("stdout: {e}")));
+    }
+    let path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.toml", ev.spec.slug)));
+    if path.exists() && !args.force {
+        return Err(CliError::Usage(format!(
+            "{} exists: choose another file with --out or overwrite it with --force",
+            path.display()
+        )));
+    }
+    std::fs::write(&path, text).map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
+    report(format!(
+        "wrote the draft spec to {} (load it with `tutti serve --piece {}`)",
+        path.display(),
+        path.display()
+    ));
+    Ok(())
+}
+
+/// Run a client command on a small runtime and map its error to an exit code.
+fn client_command<F>(name: &str, fut: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<(), CliError>>,
+{
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tutti {name}: tokio runtime: {e}");
+            return ExitCode::from(70);
+        }
+    };
+    match rt.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli_fail(name, &e),
+    }
+}
+
+fn cli_fail(name: &str, e: &CliError) -> ExitCode {
+    match e {
+        CliError::Api { .. } => eprintln!("{e}"),
+        _ => eprintln!("tutti {name}: {e}"),
+    }
+    ExitCode::from(e.exit_code())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ServerError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -349,6 +549,20 @@ fn main() -> ExitCode {
                     ExitCode::from(65)
                 }
             }
+        }
+        Command::Wizard(args) => match wizard(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => cli_fail("wizard", &e),
+        },
+        Command::Login { opts, args } => client_command("login", remote::login(&opts, &args)),
+        Command::Logout { opts } => client_command("logout", remote::logout(&opts)),
+        Command::Pieces { opts, command } => {
+            client_command("pieces", remote::pieces(&opts, &command))
+        }
+        Command::Specs { opts, command } => client_command("specs", remote::specs(&opts, &command)),
+        Command::Shows { opts, command } => client_command("shows", remote::shows(&opts, &command)),
+        Command::Export { opts, command } => {
+            client_command("export", remote::export(&opts, &command))
         }
         Command::Bench {
             command:

@@ -269,13 +269,16 @@ impl Conn {
                     None,
                 );
             }
-            match self.join(
-                show.as_deref(),
-                role,
-                token.as_deref(),
-                zone.as_deref(),
-                resume.as_deref(),
-            ) {
+            match self
+                .join(
+                    show.as_deref(),
+                    role,
+                    token.as_deref(),
+                    zone.as_deref(),
+                    resume.as_deref(),
+                )
+                .await
+            {
                 Ok(welcome) => self.send(welcome),
                 Err(e) => self.error(e, None),
             }
@@ -415,7 +418,7 @@ impl Conn {
         }
     }
 
-    fn join(
+    async fn join(
         &mut self,
         code: Option<&str>,
         role: Role,
@@ -432,7 +435,7 @@ impl Conn {
         let mut number = 0;
         match role {
             Role::Performer => {
-                if !self.hub.check_performer_token(token) {
+                if !self.hub.authorize_performer(token, &show).await {
                     return Err(FrameError::new(
                         ErrorCode::Unauthorized,
                         "wrong or missing performer token",

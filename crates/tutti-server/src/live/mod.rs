@@ -36,6 +36,7 @@ pub struct Hub {
     /// The performers' `monitor` frame (levels and spectrum), refreshed 30 times a second.
     pub monitor_tx: watch::Sender<Utf8Bytes>,
     audio: std::sync::OnceLock<Arc<crate::audio::AudioOut>>,
+    api: std::sync::OnceLock<tutti_api::ApiState>,
     pub(crate) next_performer: AtomicU32,
     connections: AtomicUsize,
     max_connections: usize,
@@ -57,6 +58,7 @@ impl Hub {
             stats_tx: watch::channel(Utf8Bytes::from_static("{}")).0,
             monitor_tx: watch::channel(Utf8Bytes::from_static("{}")).0,
             audio: std::sync::OnceLock::new(),
+            api: std::sync::OnceLock::new(),
             shutdown,
             next_performer: AtomicU32::new(1),
             connections: AtomicUsize::new(0),
@@ -124,6 +126,30 @@ impl Hub {
             return false;
         }
         a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// Attach the management API, whose access tokens then admit performers (once).
+    pub fn set_api(&self, api: tutti_api::ApiState) {
+        let _ = self.api.set(api);
+    }
+
+    /// Whether `token` admits a performer to `show`: the configured performer token, or an
+    /// access token of an admin or of an owner or performer of the show's ensemble.
+    pub async fn authorize_performer(&self, token: Option<&str>, show: &ShowRuntime) -> bool {
+        if self.check_performer_token(token) {
+            return true;
+        }
+        let (Some(token), Some(api)) = (token, self.api.get()) else {
+            return false;
+        };
+        let ensemble = match api.store.show(show.show_id).await {
+            Ok(Some(row)) => match api.store.piece(row.piece_id).await {
+                Ok(Some(piece)) => piece.ensemble_id,
+                _ => None,
+            },
+            _ => None,
+        };
+        api.may_perform(token, ensemble).await
     }
 
     /// Attach the embedded audio engine (once).

@@ -689,6 +689,15 @@ impl ShowRuntime {
         Ok(self.next_tick.load(Relaxed))
     }
 
+    /// Follow a status change that was already stored elsewhere (the management API).
+    pub fn follow_status(&self, status: ShowStatus) {
+        let mut inner = self.lock();
+        if inner.status != status {
+            inner.status = status;
+            inner.force_publish = true;
+        }
+    }
+
     /// Compute one tick: engine, render, publish, outputs, persistence. Called by the
     /// ticker only. The consensus tick (feeding OSC and audio) always runs at the piece's
     /// rate; only the audience's state frames follow the adaptive rate.

@@ -1,0 +1,158 @@
+//! Tutti's HTTP management API, `/api/v1`: first-run setup, accounts and sign-in (bearer
+//! tokens with refresh rotation, cookie sessions with CSRF), ensembles and members, pieces
+//! and their lifecycle, immutable spec versions with atomic publishing, shows with their
+//! lifecycle, guests, exports, the event history and streams, webhooks, the guided-setup
+//! wizard, and the OpenAPI document generated from this code.
+//!
+//! Read in this order: [`ApiState`] and [`router`] (here), [`error`] (the one envelope),
+//! [`extract`] (strict JSON bodies), [`auth`] (who is calling, what they may do; the
+//! credential cache), [`middleware`] (request ids, envelopes, deprecation headers), then the
+//! route modules. `docs/api.md` is the reference and the versioning policy.
+//!
+//! Hot path: an authenticated `GET /pieces/{id}` is answered from memory (verified
+//! credentials, pieces and memberships are cached briefly and dropped on every change made
+//! here), so it costs one SHA-256 and no SQLite or argon2 work.
+//!
+//! Must never: answer a failure outside the envelope, write half of a change (each change is
+//! one store operation), hash passwords on the async threads, or reveal a secret twice
+//! (tokens are shown once; the store keeps sha256 hashes).
+
+pub mod auth;
+mod cache;
+pub mod error;
+pub mod extract;
+mod idem;
+pub mod middleware;
+mod openapi;
+mod page;
+mod routes;
+mod wizard;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tutti_store::{ShowRow, Store};
+
+pub use auth::{Caller, Need};
+pub use error::ApiError;
+pub use middleware::{deprecation_headers, Deprecation, RequestId, DEPRECATIONS};
+
+/// Settings of the API (the server's `[api]` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Largest request body in bytes; larger ones get 413 `payload_too_large`.
+    pub body_limit: usize,
+    /// Lifetime of an access token, seconds.
+    pub access_ttl_s: u64,
+    /// Lifetime of a refresh token, seconds.
+    pub refresh_ttl_s: u64,
+    /// Lifetime of a cookie session, seconds.
+    pub session_ttl_s: u64,
+    /// Base URL for join links (`http://host:port`, no trailing slash).
+    pub base_url: String,
+    /// Mark cookies `Secure` (when served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            body_limit: 2 << 20,
+            access_ttl_s: 900,
+            refresh_ttl_s: 30 * 86_400,
+            session_ttl_s: 12 * 3600,
+            base_url: "http://127.0.0.1:7878".into(),
+            secure_cookies: false,
+        }
+    }
+}
+
+/// What the API tells the live hub: a show changed status (the hub opens a show going live
+/// from its recorded spec version, and follows pauses and ends). The returned future
+/// completes once the hub has acted.
+pub trait LiveHook: Send + Sync + 'static {
+    /// Called after a show's status change was committed.
+    fn show_changed(&self, show: ShowRow) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// The API's shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The store.
+    pub store: Store,
+    /// Settings.
+    pub config: Arc<ApiConfig>,
+    pub(crate) tokens: Arc<auth::TokenCache>,
+    pub(crate) caches: Arc<cache::Caches>,
+    pub(crate) logins: Arc<auth::LoginLimiter>,
+    pub(crate) live: Option<Arc<dyn LiveHook>>,
+    /// The event streams (SSE and WebSocket), when the event system runs.
+    pub(crate) events: Option<tutti_events::EventStreams>,
+    /// The domain packs of the guided setup (`wizard.rs`).
+    pub(crate) wizard: Arc<tutti_wizard::Wizard>,
+}
+
+impl ApiState {
+    /// State over a store.
+    pub fn new(store: Store, config: ApiConfig) -> ApiState {
+        ApiState {
+            store,
+            config: Arc::new(config),
+            tokens: Arc::new(auth::TokenCache::default()),
+            caches: Arc::new(cache::Caches::default()),
+            logins: Arc::new(auth::LoginLimiter::default()),
+            live: None,
+            events: None,
+            wizard: wizard::default_wizard(),
+        }
+    }
+
+    /// Uses these domain packs for the guided setup (default: the built-in ones).
+    pub fn with_wizard(mut self, packs: Arc<tutti_wizard::Wizard>) -> ApiState {
+        self.wizard = packs;
+        self
+    }
+
+    /// Adds the event streams (`/events/stream`, `/events/ws`).
+    pub fn with_events(mut self, streams: tutti_events::EventStreams) -> ApiState {
+        self.events = Some(streams);
+        self
+    }
+
+    /// Adds the live hub's hook.
+    pub fn with_live(mut self, hook: Arc<dyn LiveHook>) -> ApiState {
+        self.live = Some(hook);
+        self
+    }
+
+    /// The join URL of a show code.
+    pub fn join_url(&self, code: &str) -> String {
+        format!("{}/?show={code}", self.config.base_url)
+    }
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The whole API with absolute paths (`/api/v1/...`), ready to merge into the server's
+/// router: every route, the OpenAPI document, the reference page, the envelope for
+/// unknown paths and methods under `/api/v1`, the body limit and the request id.
+pub fn router(state: ApiState) -> Router {
+    let body_limit = state.config.body_limit;
+    let (api, doc) = openapi::build();
+    let doc = Arc::new(doc);
+    api.merge(openapi::doc_routes(doc))
+        .route("/api/v1/{*rest}", axum::routing::any(routes::unknown_path))
+        .route("/api/v1", axum::routing::any(routes::unknown_path))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+        .with_state(state)
+}

@@ -1,0 +1,270 @@
+//! The `/api/v1` handlers, grouped by resource, and the response types they share.
+//!
+//! Must never: change a stored object in more than one store operation per request (so a
+//! failing request writes nothing), or answer with a store row type directly (the DTOs here
+//! are the contract).
+
+pub(crate) mod accounts;
+mod ensembles;
+mod events;
+mod pieces;
+mod shows;
+
+use axum::http::StatusCode;
+use serde::Serialize;
+use tutti_store::{EnsembleRow, MemberRow, PieceRow, ShowRow, SpecVersionRow, UserRow};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::ApiError;
+use crate::page::page_type;
+use crate::ApiState;
+
+/// Every documented route.
+pub(crate) fn api() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .merge(accounts::routes())
+        .merge(ensembles::routes())
+        .merge(pieces::routes())
+        .merge(shows::routes())
+        .merge(events::routes())
+        .merge(crate::wizard::routes())
+}
+
+/// Any unknown path under `/api/v1`.
+pub(crate) async fn unknown_path(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route {}", uri.path()),
+    )
+}
+
+/// A user (never with the password hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    /// Id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Human name.
+    pub display_name: String,
+    /// `admin`, `performer`, `crew` or `audience`.
+    pub role: String,
+    /// Whether the account may sign in.
+    pub active: bool,
+    /// Creation time, unix ms.
+    pub created_at_ms: i64,
+}
+
+impl From<&UserRow> for UserOut {
+    fn from(u: &UserRow) -> Self {
+        UserOut {
+            id: u.id,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            role: u.role.as_str().to_owned(),
+            active: u.active,
+            created_at_ms: u.created_at_ms,
+        }
+    }
+}
+
+/// An ensemble.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnsembleOut {
+    /// Id.
+    pub id: i64,
+    /// URL-safe name.
+    pub slug: String,
+    /// Human name.
+    pub name: String,
+    /// Creation time, unix ms.
+    pub created_at_ms: i64,
+}
+
+impl From<EnsembleRow> for EnsembleOut {
+    fn from(e: EnsembleRow) -> Self {
+        EnsembleOut {
+            id: e.id,
+            slug: e.slug,
+            name: e.name,
+            created_at_ms: e.created_at_ms,
+        }
+    }
+}
+
+/// A member of an ensemble.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberOut {
+    /// The ensemble.
+    pub ensemble_id: i64,
+    /// The user.
+    pub user_id: i64,
+    /// Their login name.
+    pub username: String,
+    /// Their human name.
+    pub display_name: String,
+    /// `owner`, `performer` or `crew`.
+    pub role: String,
+    /// When they joined, unix ms.
+    pub created_at_ms: i64,
+}
+
+impl From<MemberRow> for MemberOut {
+    fn from(m: MemberRow) -> Self {
+        MemberOut {
+            ensemble_id: m.ensemble_id,
+            user_id: m.user_id,
+            username: m.username,
+            display_name: m.display_name,
+            role: m.role.as_str().to_owned(),
+            created_at_ms: m.created_at_ms,
+        }
+    }
+}
+
+/// A piece.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PieceOut {
+    /// Id.
+    pub id: i64,
+    /// The owning ensemble (null for pieces from the configuration).
+    pub ensemble_id: Option<i64>,
+    /// URL-safe name, unique.
+    pub slug: String,
+    /// Title.
+    pub title: String,
+    /// `draft`, `rehearsal`, `ready` or `archived`.
+    pub status: String,
+    /// Creation time, unix ms.
+    pub created_at_ms: i64,
+}
+
+impl From<PieceRow> for PieceOut {
+    fn from(p: PieceRow) -> Self {
+        PieceOut {
+            id: p.id,
+            ensemble_id: p.ensemble_id,
+            slug: p.slug,
+            title: p.title,
+            status: p.status.as_str().to_owned(),
+            created_at_ms: p.created_at_ms,
+        }
+    }
+}
+
+/// One immutable version of a piece's spec.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpecVersionOut {
+    /// Id.
+    pub id: i64,
+    /// The piece.
+    pub piece_id: i64,
+    /// 1, 2, 3, … per piece.
+    pub version: i64,
+    /// `draft`, `current` or `superseded`.
+    pub status: String,
+    /// The spec document.
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+    /// A note from its author.
+    pub note: Option<String>,
+    /// Who wrote it (null for configuration pieces).
+    pub created_by: Option<i64>,
+    /// Creation time, unix ms.
+    pub created_at_ms: i64,
+}
+
+impl From<SpecVersionRow> for SpecVersionOut {
+    fn from(v: SpecVersionRow) -> Self {
+        SpecVersionOut {
+            id: v.id,
+            piece_id: v.piece_id,
+            version: v.version,
+            status: v.status.as_str().to_owned(),
+            spec: serde_json::from_str(&v.spec_json).unwrap_or(serde_json::Value::Null),
+            note: v.note,
+            created_by: v.created_by,
+            created_at_ms: v.created_at_ms,
+        }
+    }
+}
+
+/// A show (a rehearsal or performance session).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShowOut {
+    /// Id.
+    pub id: i64,
+    /// The piece.
+    pub piece_id: i64,
+    /// The spec version it runs (store id).
+    pub spec_version_id: i64,
+    /// The join code.
+    pub code: String,
+    /// The audience's join link.
+    pub join_url: String,
+    /// `rehearsal` or `performance`.
+    pub kind: String,
+    /// `scheduled`, `live`, `paused` or `ended`.
+    pub status: String,
+    /// Creation time, unix ms.
+    pub created_at_ms: i64,
+    /// When it first went live.
+    pub started_at_ms: Option<i64>,
+    /// When it ended.
+    pub ended_at_ms: Option<i64>,
+}
+
+impl ShowOut {
+    pub(crate) fn new(state: &ApiState, s: ShowRow) -> Self {
+        ShowOut {
+            id: s.id,
+            piece_id: s.piece_id,
+            spec_version_id: s.spec_version_id,
+            join_url: state.join_url(&s.code),
+            code: s.code,
+            kind: s.kind.as_str().to_owned(),
+            status: s.status.as_str().to_owned(),
+            created_at_ms: s.created_at_ms,
+            started_at_ms: s.started_at_ms,
+            ended_at_ms: s.ended_at_ms,
+        }
+    }
+}
+
+page_type!(UserPage, UserOut);
+page_type!(EnsemblePage, EnsembleOut);
+page_type!(PiecePage, PieceOut);
+page_type!(SpecVersionPage, SpecVersionOut);
+page_type!(ShowPage, ShowOut);
+
+/// A list that is not paginated.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    /// The members, by user id.
+    pub items: Vec<MemberOut>,
+}
+
+/// `{"status": "ok"}`-like answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// The server's version.
+    pub version: String,
+}
+
+/// Serializes a DTO for a JSON response.
+pub(crate) fn to_value<T: Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(v).map_err(ApiError::internal)
+}
+
+/// 422 for a path id that cannot be an id.
+pub(crate) fn check_id(field: &str, id: i64) -> Result<i64, ApiError> {
+    if id < 1 {
+        Err(ApiError::not_found(format!("{field} {id}")))
+    } else {
+        Ok(id)
+    }
+}

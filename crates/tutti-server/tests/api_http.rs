@@ -1,0 +1,1326 @@
+//! `/api/v1` against a real server with a fresh SQLite store per test: the envelope for every
+//! bad input, accounts and tokens, cookie sessions and CSRF, permissions, the piece and show
+//! state machines, idempotent creates, and the live hub running an API-created show.
+
+#[path = "api_support/mod.rs"]
+mod api_support;
+
+use api_support::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn count_users(admin: &Api) -> usize {
+    admin.get("/users?limit=100").await.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn every_bad_input_gets_the_envelope_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let addr = server.addr;
+    let (admin, _) = setup_admin(addr).await;
+    let auth = format!("Bearer {}", admin.token.clone().unwrap());
+    let a: &[(&str, &str)] = &[("authorization", &auth)];
+    let before = count_users(&admin).await;
+
+    // Unknown path and method.
+    admin.get("/nope").await.err(404, "not_found");
+    admin
+        .req("DELETE", "/health", None, &[])
+        .await
+        .err(405, "method_not_allowed");
+    // The client's request id is echoed.
+    let r = admin
+        .req("GET", "/nope", None, &[("x-request-id", "my-id-1")])
+        .await;
+    assert_eq!(r.err(404, "not_found")["request_id"], "my-id-1");
+
+    let ct = |c: &'static str| -> Vec<(&str, &str)> {
+        let mut h = a.to_vec();
+        h.push(("content-type", c));
+        h
+    };
+    let json_h = ct("application/json");
+    // Malformed JSON.
+    raw(addr, "POST", "/api/v1/users", &json_h, b"{\"username\": ")
+        .await
+        .err(400, "malformed_json");
+    // Wrong or missing content type.
+    raw(addr, "POST", "/api/v1/users", &ct("text/plain"), b"{}")
+        .await
+        .err(415, "unsupported_media_type");
+    raw(addr, "POST", "/api/v1/users", a, b"{}")
+        .await
+        .err(415, "unsupported_media_type");
+    // Invalid UTF-8.
+    raw(
+        addr,
+        "POST",
+        "/api/v1/users",
+        &json_h,
+        b"{\"username\": \"\xff\xfe\"}",
+    )
+    .await
+    .err(400, "invalid_utf8");
+    // Too large (limit 64 KiB in the test config).
+    let big = format!("{{\"username\": \"{}\"}}", "x".repeat(100_000));
+    raw(addr, "POST", "/api/v1/users", &json_h, big.as_bytes())
+        .await
+        .err(413, "payload_too_large");
+    // Missing, extra and wrongly typed fields, named.
+    let e = admin
+        .post(
+            "/users",
+            json!({"username": "bob", "password": "bob-password", "role": "crew"}),
+        )
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "display_name", "{e}");
+    let e = admin
+        .post("/users", json!({"username": "bob", "password": "bob-password", "display_name": "Bob", "role": "crew", "colour": "red"}))
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "colour", "{e}");
+    let e = admin
+        .post("/users", json!({"username": 7, "password": "bob-password", "display_name": "Bob", "role": "crew"}))
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "username", "{e}");
+    let e = admin
+        .post(
+            "/users",
+            json!({"username": "bob", "password": "short", "display_name": "Bob", "role": "king"}),
+        )
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "role", "{e}");
+    let e = admin
+        .post("/users", json!({"username": "bad name", "password": "short", "display_name": "", "role": "crew"}))
+        .await
+        .err(422, "validation_failed");
+    let fields: Vec<&str> = e["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["username", "password", "display_name"], "{e}");
+    // Bad query parameters.
+    admin
+        .get("/users?limit=0")
+        .await
+        .err(422, "validation_failed");
+    admin
+        .get("/users?cursor=zzz")
+        .await
+        .err(422, "validation_failed");
+    admin
+        .get("/users?limit=abc")
+        .await
+        .err(422, "validation_failed");
+    admin.get("/users/abc").await.err(404, "not_found");
+    assert_eq!(count_users(&admin).await, before, "nothing was written");
+
+    // Duplicates where unique.
+    user(&admin, "carol", "performer").await;
+    let r = admin
+        .post("/users", json!({"username": "CAROL", "password": "carol-password", "display_name": "C", "role": "crew"}))
+        .await;
+    r.err(409, "already_exists");
+    let e1 = admin
+        .post("/ensembles", json!({"slug": "band", "name": "Band"}))
+        .await
+        .ok(201);
+    admin
+        .post("/ensembles", json!({"slug": "band", "name": "Other"}))
+        .await
+        .err(409, "already_exists");
+    let eid = e1["id"].as_i64().unwrap();
+    admin
+        .post(
+            &format!("/ensembles/{eid}/pieces"),
+            json!({"slug": "p1", "title": "P"}),
+        )
+        .await
+        .ok(201);
+    admin
+        .post(
+            &format!("/ensembles/{eid}/pieces"),
+            json!({"slug": "p1", "title": "P"}),
+        )
+        .await
+        .err(409, "already_exists");
+    // An invalid spec names its field; nothing stored.
+    let pid = admin
+        .get(&format!("/pieces?ensemble_id={eid}"))
+        .await
+        .ok(200)["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let mut bad = spec("p1");
+    bad["tick_hz"] = json!(1000);
+    let e = admin
+        .post(&format!("/pieces/{pid}/specs"), json!({"spec": bad}))
+        .await
+        .err(422, "validation_failed");
+    assert!(
+        e["details"][0]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec"),
+        "{e}"
+    );
+    let e = admin
+        .post(
+            &format!("/pieces/{pid}/specs"),
+            json!({"spec": {"slug": "x"}}),
+        )
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "spec", "{e}");
+    assert_eq!(
+        admin.get(&format!("/pieces/{pid}/specs")).await.ok(200)["items"],
+        json!([])
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn setup_login_refresh_rotation_and_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let addr = server.addr;
+    let anon = Api::new(addr);
+    assert_eq!(anon.get("/setup").await.ok(200)["needed"], true);
+    anon.get("/me").await.err(401, "unauthorized");
+    let (admin, setup) = setup_admin(addr).await;
+    assert_eq!(setup["user"]["role"], "admin");
+    assert_eq!(anon.get("/setup").await.ok(200)["needed"], false);
+    anon.post(
+        "/setup",
+        json!({"username": "eve", "password": "eve-password", "display_name": "Eve"}),
+    )
+    .await
+    .err(409, "setup_closed");
+    assert_eq!(admin.get("/me").await.ok(200)["username"], "admin");
+    anon.get("/me").await.err(401, "unauthorized");
+    anon.with("tta_forged")
+        .get("/me")
+        .await
+        .err(401, "unauthorized");
+    anon.post(
+        "/auth/login",
+        json!({"username": "admin", "password": "wrong-password"}),
+    )
+    .await
+    .err(401, "unauthorized");
+    anon.post(
+        "/auth/login",
+        json!({"username": "nobody", "password": "wrong-password"}),
+    )
+    .await
+    .err(401, "unauthorized");
+
+    // Too many failed sign-ins for one name: 429 for a while, even with the right password.
+    let (_, eve_id) = user(&admin, "eve", "crew").await;
+    for _ in 0..10 {
+        anon.post(
+            "/auth/login",
+            json!({"username": "eve", "password": "not-her-password"}),
+        )
+        .await
+        .err(401, "unauthorized");
+    }
+    let r = anon
+        .post(
+            "/auth/login",
+            json!({"username": "EVE", "password": "eve-password"}),
+        )
+        .await;
+    r.err(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    assert!(eve_id > 0);
+    // Other names are not affected.
+    anon.post(
+        "/auth/login",
+        json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    )
+    .await
+    .ok(200);
+
+    // Refresh rotation; reuse kills the family.
+    let login = anon
+        .post(
+            "/auth/login",
+            json!({"username": "admin", "password": ADMIN_PASSWORD}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(login["token_type"], "Bearer");
+    let r1 = login["refresh_token"].as_str().unwrap().to_owned();
+    let a1 = anon.with(login["access_token"].as_str().unwrap());
+    let second = anon
+        .post("/auth/refresh", json!({"refresh_token": r1}))
+        .await
+        .ok(200);
+    let a2 = anon.with(second["access_token"].as_str().unwrap());
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    a2.get("/me").await.ok(200);
+    a1.get("/me").await.ok(200);
+    anon.post("/auth/refresh", json!({"refresh_token": r1}))
+        .await
+        .err(401, "token_reused");
+    a2.get("/me").await.err(401, "unauthorized");
+    a1.get("/me").await.err(401, "unauthorized");
+    anon.post("/auth/refresh", json!({"refresh_token": r2}))
+        .await
+        .err(401, "unauthorized");
+    anon.post("/auth/refresh", json!({"refresh_token": "ttr_unknown"}))
+        .await
+        .err(401, "unauthorized");
+    admin.get("/me").await.ok(200);
+
+    // Logout revokes the family.
+    let login = anon
+        .post(
+            "/auth/login",
+            json!({"username": "admin", "password": ADMIN_PASSWORD}),
+        )
+        .await
+        .ok(200);
+    let a3 = anon.with(login["access_token"].as_str().unwrap());
+    a3.post_empty("/auth/logout").await.ok(204);
+    a3.get("/me").await.err(401, "unauthorized");
+    anon.post(
+        "/auth/refresh",
+        json!({"refresh_token": login["refresh_token"]}),
+    )
+    .await
+    .err(401, "unauthorized");
+
+    // Deactivation signs a user out at once; a password change revokes the other sessions.
+    let (dan, dan_id) = user(&admin, "dan", "performer").await;
+    dan.get("/me").await.ok(200);
+    let (other_dan_login, _) = (
+        anon.post(
+            "/auth/login",
+            json!({"username": "dan", "password": "dan-password"}),
+        )
+        .await
+        .ok(200),
+        (),
+    );
+    let dan2 = anon.with(other_dan_login["access_token"].as_str().unwrap());
+    dan.post(
+        "/me/password",
+        json!({"current_password": "wrong", "new_password": "dan-new-password"}),
+    )
+    .await
+    .err(403, "forbidden");
+    dan.post(
+        "/me/password",
+        json!({"current_password": "dan-password", "new_password": "dan-new-password"}),
+    )
+    .await
+    .ok(204);
+    dan.get("/me").await.ok(200);
+    dan2.get("/me").await.err(401, "unauthorized");
+    anon.post(
+        "/auth/login",
+        json!({"username": "dan", "password": "dan-password"}),
+    )
+    .await
+    .err(401, "unauthorized");
+    anon.post(
+        "/auth/login",
+        json!({"username": "dan", "password": "dan-new-password"}),
+    )
+    .await
+    .ok(200);
+    dan.post_empty(&format!("/users/{dan_id}/deactivate"))
+        .await
+        .err(403, "forbidden");
+    let d = admin
+        .post_empty(&format!("/users/{dan_id}/deactivate"))
+        .await
+        .ok(200);
+    assert_eq!(d["active"], false);
+    dan.get("/me").await.err(401, "unauthorized");
+    anon.post(
+        "/auth/login",
+        json!({"username": "dan", "password": "dan-new-password"}),
+    )
+    .await
+    .err(401, "unauthorized");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn cookie_sessions_need_the_csrf_header_on_unsafe_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let addr = server.addr;
+    setup_admin(addr).await;
+    let r = Api::new(addr)
+        .post(
+            "/auth/login",
+            json!({"username": "admin", "password": ADMIN_PASSWORD, "mode": "cookie"}),
+        )
+        .await;
+    let j = r.ok(200);
+    let csrf = j["csrf_token"].as_str().unwrap().to_owned();
+    let set_cookie = r.header("set-cookie").unwrap().to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let anon = Api::new(addr);
+    let me = anon
+        .req("GET", "/me", None, &[("cookie", &cookie)])
+        .await
+        .ok(200);
+    assert_eq!(me["username"], "admin");
+    let body = json!({"slug": "cookies", "name": "Cookies"});
+    anon.req(
+        "POST",
+        "/ensembles",
+        Some(body.clone()),
+        &[("cookie", &cookie)],
+    )
+    .await
+    .err(403, "csrf_failed");
+    anon.req(
+        "POST",
+        "/ensembles",
+        Some(body.clone()),
+        &[("cookie", &cookie), ("x-csrf-token", "wrong")],
+    )
+    .await
+    .err(403, "csrf_failed");
+    anon.req(
+        "POST",
+        "/ensembles",
+        Some(body),
+        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+    )
+    .await
+    .ok(201);
+    anon.req(
+        "POST",
+        "/auth/logout",
+        None,
+        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+    )
+    .await
+    .ok(204);
+    anon.req("GET", "/me", None, &[("cookie", &cookie)])
+        .await
+        .err(401, "unauthorized");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn forbidden_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let addr = server.addr;
+    let (admin, _) = setup_admin(addr).await;
+    let (perf, _) = user(&admin, "perf", "performer").await;
+    let (outsider, _) = user(&admin, "outsider", "performer").await;
+    let (crew, crew_id) = user(&admin, "crewie", "crew").await;
+    let (aud, _) = user(&admin, "aud", "audience").await;
+
+    // Only admins create users; audience and crew cannot create ensembles.
+    perf.post(
+        "/users",
+        json!({"username": "x1", "password": "x1-password", "display_name": "X", "role": "admin"}),
+    )
+    .await
+    .err(403, "forbidden");
+    aud.post("/ensembles", json!({"slug": "aud", "name": "A"}))
+        .await
+        .err(403, "forbidden");
+    crew.post("/ensembles", json!({"slug": "crew", "name": "C"}))
+        .await
+        .err(403, "forbidden");
+
+    let e = perf
+        .post("/ensembles", json!({"slug": "quartet", "name": "Quartet"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    let members = perf.get(&format!("/ensembles/{eid}/members")).await.ok(200);
+    assert_eq!(members["items"][0]["role"], "owner");
+    perf.post(
+        &format!("/ensembles/{eid}/members"),
+        json!({"user_id": crew_id, "role": "crew"}),
+    )
+    .await
+    .ok(201);
+    perf.post(
+        &format!("/ensembles/{eid}/members"),
+        json!({"user_id": crew_id, "role": "crew"}),
+    )
+    .await
+    .err(409, "already_member");
+    let p = perf
+        .post(
+            &format!("/ensembles/{eid}/pieces"),
+            json!({"slug": "etude", "title": "Etude"}),
+        )
+        .await
+        .ok(201);
+    let pid = p["id"].as_i64().unwrap();
+    perf.post(
+        &format!("/pieces/{pid}/specs"),
+        json!({"spec": spec("etude")}),
+    )
+    .await
+    .ok(201);
+    perf.post_empty(&format!("/pieces/{pid}/specs/1/publish"))
+        .await
+        .ok(200);
+    let show = perf
+        .post(
+            &format!("/pieces/{pid}/shows"),
+            json!({"kind": "rehearsal"}),
+        )
+        .await
+        .ok(201);
+    let sid = show["id"].as_i64().unwrap();
+
+    // A performer outside the ensemble sees nothing and touches nothing (404).
+    outsider
+        .get(&format!("/ensembles/{eid}"))
+        .await
+        .err(404, "not_found");
+    outsider
+        .get(&format!("/pieces/{pid}"))
+        .await
+        .err(404, "not_found");
+    outsider
+        .req(
+            "PATCH",
+            &format!("/pieces/{pid}"),
+            Some(json!({"title": "Mine"})),
+            &[],
+        )
+        .await
+        .err(404, "not_found");
+    outsider
+        .post(
+            &format!("/pieces/{pid}/transition"),
+            json!({"to": "rehearsal"}),
+        )
+        .await
+        .err(404, "not_found");
+    outsider
+        .post(
+            &format!("/pieces/{pid}/specs"),
+            json!({"spec": spec("etude")}),
+        )
+        .await
+        .err(404, "not_found");
+    outsider
+        .post(
+            &format!("/ensembles/{eid}/pieces"),
+            json!({"slug": "x", "title": "X"}),
+        )
+        .await
+        .err(404, "not_found");
+    outsider
+        .post(&format!("/shows/{sid}/transition"), json!({"to": "live"}))
+        .await
+        .err(404, "not_found");
+    outsider
+        .get(&format!("/pieces?ensemble_id={eid}"))
+        .await
+        .err(404, "not_found");
+    assert_eq!(outsider.get("/pieces").await.ok(200)["items"], json!([]));
+    outsider
+        .req(
+            "DELETE",
+            &format!("/ensembles/{eid}/members/{crew_id}"),
+            None,
+            &[],
+        )
+        .await
+        .err(404, "not_found");
+
+    // Audience accounts: nothing in the management API.
+    aud.get(&format!("/pieces/{pid}"))
+        .await
+        .err(403, "forbidden");
+    aud.req(
+        "PATCH",
+        &format!("/pieces/{pid}"),
+        Some(json!({"title": "Mine"})),
+        &[],
+    )
+    .await
+    .err(403, "forbidden");
+    aud.post(&format!("/shows/{sid}/transition"), json!({"to": "live"}))
+        .await
+        .err(403, "forbidden");
+
+    // Crew read and operate shows, but do not edit (403: they know the piece).
+    crew.get(&format!("/pieces/{pid}")).await.ok(200);
+    crew.req(
+        "PATCH",
+        &format!("/pieces/{pid}"),
+        Some(json!({"title": "Mine"})),
+        &[],
+    )
+    .await
+    .err(403, "forbidden");
+    crew.post(
+        &format!("/pieces/{pid}/specs"),
+        json!({"spec": spec("etude")}),
+    )
+    .await
+    .err(403, "forbidden");
+    crew.post(
+        &format!("/ensembles/{eid}/members"),
+        json!({"user_id": 1, "role": "crew"}),
+    )
+    .await
+    .err(403, "forbidden");
+    crew.post(&format!("/shows/{sid}/transition"), json!({"to": "live"}))
+        .await
+        .ok(200);
+
+    // The title is unchanged by all of the above.
+    assert_eq!(
+        perf.get(&format!("/pieces/{pid}")).await.ok(200)["title"],
+        "Etude"
+    );
+
+    // A revoked token fails.
+    perf.post_empty("/auth/logout").await.ok(204);
+    perf.get(&format!("/pieces/{pid}"))
+        .await
+        .err(401, "unauthorized");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn piece_spec_and_show_state_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "trio", "name": "Trio"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    let p = admin
+        .post(
+            &format!("/ensembles/{eid}/pieces"),
+            json!({"slug": "sonata", "title": "Sonata"}),
+        )
+        .await
+        .ok(201);
+    let pid = p["id"].as_i64().unwrap();
+    assert_eq!(p["status"], "draft");
+    let go = |to: &'static str| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .post(&format!("/pieces/{pid}/transition"), json!({"to": to}))
+                .await
+        }
+    };
+    let e = go("ready").await.err(409, "invalid_transition");
+    assert_eq!(e["details"]["allowed"], json!(["rehearsal", "archived"]));
+    assert_eq!(go("rehearsal").await.ok(200)["status"], "rehearsal");
+    assert_eq!(go("ready").await.ok(200)["status"], "ready");
+    assert_eq!(go("rehearsal").await.ok(200)["status"], "rehearsal");
+    assert_eq!(go("draft").await.ok(200)["status"], "draft");
+    go("draft").await.err(409, "invalid_transition");
+    go("flying").await.err(422, "validation_failed");
+    let patched = admin
+        .req(
+            "PATCH",
+            &format!("/pieces/{pid}"),
+            Some(json!({"title": "Sonata No. 2"})),
+            &[],
+        )
+        .await
+        .ok(200);
+    assert_eq!(patched["title"], "Sonata No. 2");
+
+    // Specs: drafts, publish, exactly one current, rollback.
+    admin
+        .get(&format!("/pieces/{pid}/specs/current"))
+        .await
+        .err(404, "not_found");
+    admin
+        .post(
+            &format!("/pieces/{pid}/shows"),
+            json!({"kind": "rehearsal"}),
+        )
+        .await
+        .err(409, "conflict");
+    for i in 1..=3 {
+        let v = admin
+            .post(
+                &format!("/pieces/{pid}/specs"),
+                json!({"spec": spec("sonata"), "note": format!("v{i}")}),
+            )
+            .await
+            .ok(201);
+        assert_eq!(v["version"], i);
+        assert_eq!(v["status"], "draft");
+    }
+    admin
+        .post_empty(&format!("/pieces/{pid}/specs/2/publish"))
+        .await
+        .ok(200);
+    admin
+        .post_empty(&format!("/pieces/{pid}/specs/3/publish"))
+        .await
+        .ok(200);
+    admin
+        .post_empty(&format!("/pieces/{pid}/specs/9/publish"))
+        .await
+        .err(404, "not_found");
+    let list = admin
+        .get(&format!("/pieces/{pid}/specs?limit=2"))
+        .await
+        .ok(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    let cursor = list["next_cursor"].as_str().unwrap().to_owned();
+    let rest = admin
+        .get(&format!("/pieces/{pid}/specs?limit=2&cursor={cursor}"))
+        .await
+        .ok(200);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let statuses: Vec<Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["items"].as_array().unwrap())
+        .map(|v| v["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        [json!("draft"), json!("superseded"), json!("current")]
+    );
+    assert_eq!(
+        admin
+            .get(&format!("/pieces/{pid}/specs/current"))
+            .await
+            .ok(200)["version"],
+        3
+    );
+    assert_eq!(
+        admin.get(&format!("/pieces/{pid}/specs/1")).await.ok(200)["note"],
+        "v1"
+    );
+    for (format, needle) in [
+        ("json", "\"slug\""),
+        ("toml", "slug = "),
+        ("markdown", "# "),
+    ] {
+        let r = admin
+            .get(&format!("/pieces/{pid}/specs/3/export?format={format}"))
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(
+            String::from_utf8_lossy(&r.body).contains(needle),
+            "{format}"
+        );
+    }
+    admin
+        .get(&format!("/pieces/{pid}/specs/3/export?format=pdf"))
+        .await
+        .err(422, "validation_failed");
+
+    // Shows: scheduled → live ⇄ paused → ended; ending twice is a 409.
+    let show = admin
+        .post(
+            &format!("/pieces/{pid}/shows"),
+            json!({"kind": "performance", "spec_version": 2}),
+        )
+        .await
+        .ok(201);
+    let sid = show["id"].as_i64().unwrap();
+    assert_eq!(show["status"], "scheduled");
+    assert!(show["join_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("?show={}", show["code"].as_str().unwrap())));
+    let step = |to: &'static str| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .post(&format!("/shows/{sid}/transition"), json!({"to": to}))
+                .await
+        }
+    };
+    // Guests: anonymous device tokens bound to the show, no sign-in needed.
+    let g = Api::new(server.addr)
+        .post_empty(&format!("/shows/{sid}/guests"))
+        .await
+        .ok(201);
+    assert!(g["device_token"].as_str().unwrap().len() > 30, "{g}");
+    assert_eq!(g["show_id"], sid);
+    Api::new(server.addr)
+        .post_empty("/shows/999/guests")
+        .await
+        .err(404, "not_found");
+    let e = step("paused").await.err(409, "invalid_transition");
+    assert_eq!(e["details"]["allowed"], json!(["live"]));
+    assert_eq!(step("live").await.ok(200)["status"], "live");
+    assert_eq!(step("paused").await.ok(200)["status"], "paused");
+    assert_eq!(step("live").await.ok(200)["status"], "live");
+    let ended = step("ended").await.ok(200);
+    assert!(ended["ended_at_ms"].as_i64().is_some());
+    let e = step("ended").await.err(409, "invalid_transition");
+    assert_eq!(e["details"]["allowed"], json!([]));
+    let export = admin.get(&format!("/shows/{sid}/export")).await.ok(200);
+    assert_eq!(export["spec_version"]["version"], 2);
+    assert!(export["timeline"].as_array().unwrap().len() >= 3);
+    let guests = Api::new(server.addr)
+        .post_empty(&format!("/shows/{sid}/guests"))
+        .await;
+    guests.err(409, "conflict");
+    let r = admin.get(&format!("/shows/{sid}/qr.svg")).await;
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("<svg"));
+    assert_eq!(
+        admin.get(&format!("/shows?piece_id={pid}")).await.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Archived is final; no new drafts or shows for an archived piece.
+    go("archived").await.ok(200);
+    let e = go("draft").await.err(409, "invalid_transition");
+    assert_eq!(e["details"]["allowed"], json!([]));
+    admin
+        .post(
+            &format!("/pieces/{pid}/specs"),
+            json!({"spec": spec("sonata")}),
+        )
+        .await
+        .err(409, "conflict");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn idempotent_creates_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let body = json!({"slug": "choir", "name": "Choir"});
+    let first = admin
+        .req(
+            "POST",
+            "/ensembles",
+            Some(body.clone()),
+            &[("idempotency-key", "k-1")],
+        )
+        .await;
+    let a = first.ok(201);
+    let again = admin
+        .req(
+            "POST",
+            "/ensembles",
+            Some(body.clone()),
+            &[("idempotency-key", "k-1")],
+        )
+        .await;
+    assert_eq!(again.ok(201), a);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        admin.get("/ensembles").await.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    admin
+        .req(
+            "POST",
+            "/ensembles",
+            Some(json!({"slug": "choir2", "name": "Choir"})),
+            &[("idempotency-key", "k-1")],
+        )
+        .await
+        .err(422, "idempotency_key_reused");
+    admin
+        .req(
+            "POST",
+            "/ensembles",
+            Some(body),
+            &[("idempotency-key", "bad key with spaces")],
+        )
+        .await
+        .err(422, "validation_failed");
+    // Keys are per user.
+    let (perf, _) = user(&admin, "pat", "performer").await;
+    perf.req(
+        "POST",
+        "/ensembles",
+        Some(json!({"slug": "pats", "name": "P"})),
+        &[("idempotency-key", "k-1")],
+    )
+    .await
+    .ok(201);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn openapi_docs_and_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let anon = Api::new(server.addr);
+    assert_eq!(anon.get("/health").await.ok(200)["status"], "ok");
+    let doc = anon.get("/openapi.json").await.ok(200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/pieces/{id}",
+        "/api/v1/auth/refresh",
+        "/api/v1/shows/{id}/transition",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    assert!(doc["paths"]["/api/v1/pieces/{id}"]["get"]["responses"]
+        .get("default")
+        .is_some());
+    let page = anon.get("/docs").await;
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("openapi.json"));
+    for path in ["/api/v1", "/api/v1/", "/api/v1/pieces/1/nothing/here"] {
+        raw(server.addr, "POST", path, &[], b"")
+            .await
+            .err(404, "not_found");
+    }
+    // The older endpoints still answer.
+    let r = raw(server.addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(r.status, 200);
+    let r = raw(server.addr, "GET", "/api/v1/info", &[], b"").await;
+    assert_eq!(r.status, 200);
+    server.shutdown().await.unwrap();
+}
+
+async fn ws_join(addr: std::net::SocketAddr, frame: Value) -> Value {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/live/v1"))
+        .await
+        .unwrap();
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame in time")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "welcome" || v["type"] == "error" {
+                return v;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_live_hub_runs_an_api_show_and_admits_its_performers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let addr = server.addr;
+    let (admin, _) = setup_admin(addr).await;
+    let (perf, _) = user(&admin, "lead", "performer").await;
+    let (outsider, _) = user(&admin, "stranger", "performer").await;
+    let e = perf
+        .post("/ensembles", json!({"slug": "duo", "name": "Duo"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    let p = perf
+        .post(
+            &format!("/ensembles/{eid}/pieces"),
+            json!({"slug": "nocturne", "title": "Nocturne"}),
+        )
+        .await
+        .ok(201);
+    let pid = p["id"].as_i64().unwrap();
+    let mut s = spec("nocturne");
+    s["params"] = json!([s["params"][0].clone()]);
+    perf.post(&format!("/pieces/{pid}/specs"), json!({"spec": s}))
+        .await
+        .ok(201);
+    perf.post_empty(&format!("/pieces/{pid}/specs/1/publish"))
+        .await
+        .ok(200);
+    let show = perf
+        .post(
+            &format!("/pieces/{pid}/shows"),
+            json!({"kind": "performance"}),
+        )
+        .await
+        .ok(201);
+    let code = show["code"].as_str().unwrap().to_owned();
+    let sid = show["id"].as_i64().unwrap();
+
+    // Not on the hub until it goes live.
+    let w = ws_join(addr, json!({"type": "join", "show": code})).await;
+    assert_eq!(w["type"], "error", "{w}");
+    perf.post(&format!("/shows/{sid}/transition"), json!({"to": "live"}))
+        .await
+        .ok(200);
+    let w = ws_join(addr, json!({"type": "join", "show": code})).await;
+    assert_eq!(w["type"], "welcome", "{w}");
+    assert_eq!(w["show"]["title"], "nocturne title");
+    assert_eq!(
+        w["params"].as_array().unwrap().len(),
+        1,
+        "runs the recorded spec version"
+    );
+
+    let token = |api: &Api| api.token.clone().unwrap();
+    let w = ws_join(
+        addr,
+        json!({"type": "join", "show": code, "role": "performer", "token": token(&perf)}),
+    )
+    .await;
+    assert_eq!(w["type"], "welcome", "{w}");
+    let w = ws_join(
+        addr,
+        json!({"type": "join", "show": code, "role": "performer", "token": token(&admin)}),
+    )
+    .await;
+    assert_eq!(w["type"], "welcome", "{w}");
+    let w = ws_join(
+        addr,
+        json!({"type": "join", "show": code, "role": "performer", "token": PERFORMER_TOKEN}),
+    )
+    .await;
+    assert_eq!(w["type"], "welcome", "{w}");
+    let w = ws_join(
+        addr,
+        json!({"type": "join", "show": code, "role": "performer", "token": token(&outsider)}),
+    )
+    .await;
+    assert_eq!(w["type"], "error", "{w}");
+    // A revoked token no longer admits.
+    perf.post_empty("/auth/logout").await.ok(204);
+    let w = ws_join(
+        addr,
+        json!({"type": "join", "show": code, "role": "performer", "token": token(&perf)}),
+    )
+    .await;
+    assert_eq!(w["type"], "error", "{w}");
+
+    // The hub follows the API's status changes.
+    admin
+        .post(&format!("/shows/{sid}/transition"), json!({"to": "ended"}))
+        .await
+        .ok(200);
+    let w = ws_join(addr, json!({"type": "join", "show": code})).await;
+    assert_eq!(w["type"], "error", "{w}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_history_streams_and_webhooks_respect_ensembles() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let addr = server.addr;
+    let (admin, _) = setup_admin(addr).await;
+    let (perf, _) = user(&admin, "ev-perf", "performer").await;
+    let (outsider, _) = user(&admin, "ev-out", "performer").await;
+    let e = perf
+        .post("/ensembles", json!({"slug": "evens", "name": "Evens"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    perf.post(
+        &format!("/ensembles/{eid}/pieces"),
+        json!({"slug": "ev-piece", "title": "E"}),
+    )
+    .await
+    .ok(201);
+
+    let kinds = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mine = perf.get("/events").await.ok(200);
+    let k = kinds(&mine);
+    assert!(
+        k.contains(&"ensemble.created".to_owned()) && k.contains(&"piece.created".to_owned()),
+        "{k:?}"
+    );
+    assert!(
+        !k.iter().any(|k| k.starts_with("account.")),
+        "account events are admin-only: {k:?}"
+    );
+    assert_eq!(
+        kinds(&outsider.get("/events").await.ok(200)),
+        Vec::<String>::new()
+    );
+    assert!(kinds(&admin.get("/events").await.ok(200)).contains(&"account.created".to_owned()));
+    let page = admin.get("/events?limit=1").await.ok(200);
+    assert!(page["next_cursor"].is_string());
+    admin
+        .get("/events?after=-1")
+        .await
+        .err(422, "validation_failed");
+
+    // Webhooks: the secret once; bad URLs and kinds named; outsiders see nothing.
+    let w = perf
+        .post(
+            &format!("/ensembles/{eid}/webhooks"),
+            json!({"url": "http://127.0.0.1:9/hook", "kinds": ["piece.created"]}),
+        )
+        .await
+        .ok(201);
+    assert!(w["secret"].as_str().unwrap().len() > 16, "{w}");
+    let wid = w["id"].as_i64().unwrap();
+    let list = perf
+        .get(&format!("/ensembles/{eid}/webhooks"))
+        .await
+        .ok(200);
+    assert_eq!(list["items"][0]["id"], wid);
+    assert!(list["items"][0].get("secret").is_none(), "{list}");
+    let e = perf
+        .post(
+            &format!("/ensembles/{eid}/webhooks"),
+            json!({"url": "ftp://x"}),
+        )
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "url");
+    let e = perf
+        .post(
+            &format!("/ensembles/{eid}/webhooks"),
+            json!({"url": "http://127.0.0.1:9/", "kinds": ["nope"]}),
+        )
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "kinds[0]");
+    outsider
+        .get(&format!("/ensembles/{eid}/webhooks"))
+        .await
+        .err(404, "not_found");
+    outsider
+        .req("DELETE", &format!("/webhooks/{wid}"), None, &[])
+        .await
+        .err(404, "not_found");
+    perf.get(&format!("/webhooks/{wid}/deliveries"))
+        .await
+        .ok(200);
+    perf.post_empty(&format!("/webhooks/{wid}/enable"))
+        .await
+        .ok(200);
+
+    // The SSE stream replays what the caller may see after `after`.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /api/v1/events/stream?after=0 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\r\n",
+        perf.token.clone().unwrap()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("event: piece.created") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("events in time")
+            .unwrap();
+        assert!(n > 0, "stream closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("text/event-stream"), "{text}");
+    assert!(!text.contains("account.created"), "{text}");
+    drop(s);
+    perf.req("DELETE", &format!("/webhooks/{wid}"), None, &[])
+        .await
+        .ok(204);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_leave_exactly_one_current_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "cc", "name": "CC"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    let p = admin
+        .post(
+            &format!("/ensembles/{eid}/pieces"),
+            json!({"slug": "cc-piece", "title": "C"}),
+        )
+        .await
+        .ok(201);
+    let pid = p["id"].as_i64().unwrap();
+    for _ in 0..8 {
+        admin
+            .post(
+                &format!("/pieces/{pid}/specs"),
+                json!({"spec": spec("cc-piece")}),
+            )
+            .await
+            .ok(201);
+    }
+    let mut tasks = Vec::new();
+    for _round in 0..3 {
+        for v in 1..=8 {
+            let admin = admin.clone();
+            tasks.push(tokio::spawn(async move {
+                admin
+                    .post_empty(&format!("/pieces/{pid}/specs/{v}/publish"))
+                    .await
+                    .status
+            }));
+        }
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let all = admin
+        .get(&format!("/pieces/{pid}/specs?limit=100"))
+        .await
+        .ok(200);
+    let current: Vec<&Value> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["status"] == "current")
+        .collect();
+    assert_eq!(current.len(), 1, "{all}");
+    assert_eq!(
+        admin
+            .get(&format!("/pieces/{pid}/specs/current"))
+            .await
+            .ok(200)["version"],
+        current[0]["version"]
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_live_api_show_is_reopened_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "rs", "name": "RS"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    let p = admin
+        .post(
+            &format!("/ensembles/{eid}/pieces"),
+            json!({"slug": "rs-piece", "title": "R"}),
+        )
+        .await
+        .ok(201);
+    let pid = p["id"].as_i64().unwrap();
+    admin
+        .post(
+            &format!("/pieces/{pid}/specs"),
+            json!({"spec": spec("rs-piece")}),
+        )
+        .await
+        .ok(201);
+    admin
+        .post_empty(&format!("/pieces/{pid}/specs/1/publish"))
+        .await
+        .ok(200);
+    let show = admin
+        .post(
+            &format!("/pieces/{pid}/shows"),
+            json!({"kind": "performance"}),
+        )
+        .await
+        .ok(201);
+    let sid = show["id"].as_i64().unwrap();
+    let code = show["code"].as_str().unwrap().to_owned();
+    admin
+        .post(&format!("/shows/{sid}/transition"), json!({"to": "live"}))
+        .await
+        .ok(200);
+    server.shutdown().await.unwrap();
+
+    let server = start(dir.path()).await;
+    let w = ws_join(server.addr, json!({"type": "join", "show": code})).await;
+    assert_eq!(w["type"], "welcome", "{w}");
+    assert_eq!(w["show"]["title"], "rs-piece title");
+    // Tokens survive the restart (they are in the store).
+    let again = Api {
+        addr: server.addr,
+        token: admin.token.clone(),
+    };
+    assert_eq!(
+        again.get(&format!("/shows/{sid}")).await.ok(200)["status"],
+        "live"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_idempotency_key_create_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let admin = admin.clone();
+        tasks.push(tokio::spawn(async move {
+            admin
+                .req(
+                    "POST",
+                    "/ensembles",
+                    Some(json!({"slug": "once", "name": "Once"})),
+                    &[("idempotency-key", "same")],
+                )
+                .await
+                .status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&201));
+    let list = admin.get("/ensembles").await.ok(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    // Once finished, the same key replays.
+    let r = admin
+        .req(
+            "POST",
+            "/ensembles",
+            Some(json!({"slug": "once", "name": "Once"})),
+            &[("idempotency-key", "same")],
+        )
+        .await;
+    r.ok(201);
+    assert_eq!(r.header("idempotent-replayed"), Some("true"));
+    server.shutdown().await.unwrap();
+}

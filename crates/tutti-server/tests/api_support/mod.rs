@@ -1,0 +1,268 @@
+//! Test support for the `/api/v1` tests: a real server on port 0 with a fresh SQLite store
+//! (one temporary directory per test), and a tiny HTTP/1.1 client over a real TCP socket
+//! that can send any bytes (invalid UTF-8, wrong content types, oversized bodies).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tutti_server::{Config, Running};
+
+pub const PERFORMER_TOKEN: &str = "test-performer-token";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+pub fn config(dir: &Path) -> Config {
+    let mut cfg = Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        performer_token: PERFORMER_TOKEN.into(),
+        sound: tutti_server::config::SoundBackend::None,
+        ..Config::default()
+    };
+    cfg.osc.listen = None;
+    cfg.api.body_limit_bytes = 64 * 1024;
+    cfg
+}
+
+pub async fn start(dir: &Path) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    tutti_server::start(config(dir), listener)
+        .await
+        .expect("server starts")
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Res {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Res {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): status {} body {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the envelope with this status and code; returns the error object.
+    #[track_caller]
+    pub fn err(&self, status: u16, code: &str) -> Value {
+        let j = self.json();
+        assert_eq!(self.status, status, "status of {j}");
+        assert_eq!(j["error"]["code"], code, "code of {j}");
+        assert!(
+            j["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{j}"
+        );
+        assert!(j["error"].get("details").is_some(), "{j}");
+        let rid = j["error"]["request_id"].as_str().expect("request_id");
+        assert_eq!(self.header("x-request-id"), Some(rid), "{j}");
+        j["error"].clone()
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "body {:?}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert!(self.header("x-request-id").is_some());
+        if self.body.is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+}
+
+/// Sends raw bytes as one HTTP/1.1 request and reads the whole response.
+pub async fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Res {
+    let mut s = TcpStream::connect(addr).await.expect("connects");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    // The server may answer (413) before reading everything; ignore a reset while writing.
+    let _ = s.write_all(&bytes).await;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    parse(&out)
+}
+
+fn parse(out: &[u8]) -> Res {
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(out)));
+    let head = String::from_utf8_lossy(&out[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = out[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Res {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..nl]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
+        b = &b[nl + 2 + size + 2..];
+    }
+    out
+}
+
+/// A client with an optional bearer token.
+#[derive(Clone)]
+pub struct Api {
+    pub addr: SocketAddr,
+    pub token: Option<String>,
+}
+
+impl Api {
+    pub fn new(addr: SocketAddr) -> Api {
+        Api { addr, token: None }
+    }
+
+    pub fn with(&self, token: &str) -> Api {
+        Api {
+            addr: self.addr,
+            token: Some(token.to_owned()),
+        }
+    }
+
+    pub async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        extra: &[(&str, &str)],
+    ) -> Res {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
+        if let Some(a) = &auth {
+            headers.push(("authorization", a));
+        }
+        let bytes = match &body {
+            Some(b) => {
+                headers.push(("content-type", "application/json"));
+                serde_json::to_vec(b).unwrap()
+            }
+            None => Vec::new(),
+        };
+        raw(
+            self.addr,
+            method,
+            &format!("/api/v1{path}"),
+            &headers,
+            &bytes,
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> Res {
+        self.req("GET", path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Res {
+        self.req("POST", path, Some(body), &[]).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Res {
+        self.req("POST", path, None, &[]).await
+    }
+}
+
+/// Runs first-run setup; returns (admin client, setup response).
+pub async fn setup_admin(addr: SocketAddr) -> (Api, Value) {
+    let r = Api::new(addr)
+        .post(
+            "/setup",
+            json!({"username": "admin", "password": ADMIN_PASSWORD, "display_name": "The Admin"}),
+        )
+        .await;
+    let j = r.ok(201);
+    let token = j["access_token"].as_str().unwrap().to_owned();
+    (Api::new(addr).with(&token), j)
+}
+
+/// Creates a user with a role and signs them in; returns their client and id.
+pub async fn user(admin: &Api, name: &str, role: &str) -> (Api, i64) {
+    let password = format!("{name}-password");
+    let j = admin
+        .post(
+            "/users",
+            json!({"username": name, "password": password, "display_name": name, "role": role}),
+        )
+        .await
+        .ok(201);
+    let id = j["id"].as_i64().unwrap();
+    let t = Api::new(admin.addr)
+        .post(
+            "/auth/login",
+            json!({"username": name, "password": password}),
+        )
+        .await
+        .ok(200);
+    (admin.with(t["access_token"].as_str().unwrap()), id)
+}
+
+/// The demo spec as JSON with another slug/title.
+pub fn spec(slug: &str) -> Value {
+    let mut v: Value = serde_json::from_str(&tutti_spec::PieceSpec::demo().to_json()).unwrap();
+    v["slug"] = json!(slug);
+    v["title"] = json!(format!("{slug} title"));
+    v
+}

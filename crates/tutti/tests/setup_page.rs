@@ -1,0 +1,212 @@
+//! The guided setup page (`/web/setup.html`) in a real browser: headless Chromium (Debian's
+//! `chromium` and `chromium-driver`) signs in with a cookie session, picks a pack, answers
+//! questions, sees the maturity rise and a warning, and sends the draft to a piece; the
+//! draft spec version is then read back through the API.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use serde_json::json;
+use support::{http, serve};
+
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn chromedriver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is installed (Debian's chromium-driver)");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Driver { child, port };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("chromedriver did not start");
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Browser {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run",
+                format!("--user-data-dir={}", profile.display()),
+                "--window-size=1280,1000"
+            ]
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a Chromium session")
+}
+
+async fn text_of(b: &Browser, css: &str) -> Option<String> {
+    b.find(Locator::Css(css)).await.ok()?.text().await.ok()
+}
+
+async fn wait_for(b: &Browser, css: &str, pred: impl Fn(&str) -> bool) -> String {
+    let mut last = None;
+    for _ in 0..150 {
+        last = text_of(b, css).await;
+        if let Some(t) = &last {
+            if pred(t) {
+                return t.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css}: never as expected (last: {last:?})");
+}
+
+async fn answer(b: &Browser, text: &str) {
+    let input = b
+        .wait()
+        .for_element(Locator::Css("#q-input input"))
+        .await
+        .unwrap();
+    input.send_keys(text).await.unwrap();
+    b.find(Locator::Css("#answer button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_page_drafts_a_spec_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(&dir.path().join("data"));
+    let addr = server.addr.clone();
+    let (st, v) = http(
+        &addr,
+        "POST",
+        "/api/v1/setup",
+        None,
+        Some(
+            &json!({"username": "ada", "password": "correct horse battery", "display_name": "Ada"}),
+        ),
+    );
+    assert_eq!(st, 201, "{v}");
+    let token = v["access_token"].as_str().unwrap().to_string();
+    let (_, e) = http(
+        &addr,
+        "POST",
+        "/api/v1/ensembles",
+        Some(&token),
+        Some(&json!({"slug": "band", "name": "Band"})),
+    );
+    let (st, p) = http(
+        &addr,
+        "POST",
+        &format!("/api/v1/ensembles/{}/pieces", e["id"]),
+        Some(&token),
+        Some(&json!({"slug": "web-piece", "title": "Web Piece"})),
+    );
+    assert_eq!(st, 201, "{p}");
+
+    let driver = chromedriver().await;
+    let b = browser(&driver, &dir.path().join("profile")).await;
+    b.goto(&format!("http://{addr}/web/setup.html"))
+        .await
+        .unwrap();
+
+    // Sign in (cookie session).
+    let form = b.wait().for_element(Locator::Css("#login")).await.unwrap();
+    form.find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys("ada")
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // Choose the electronic pack.
+    let card = b
+        .wait()
+        .for_element(Locator::XPath(
+            "//button[strong[text()='Electronic music']]",
+        ))
+        .await
+        .unwrap();
+    card.click().await.unwrap();
+    wait_for(&b, "#q-text", |t| t == "What is the piece called?").await;
+    assert_eq!(text_of(&b, "#maturity").await.as_deref(), Some("0%"));
+
+    answer(&b, "Web Piece Draft").await;
+    wait_for(&b, "#q-text", |t| t.starts_with("How many phones")).await;
+    answer(&b, "6000").await;
+    wait_for(&b, "#q-text", |t| !t.starts_with("How many phones")).await;
+    let maturity = wait_for(&b, "#maturity", |t| t != "0%").await;
+    assert!(maturity.ends_with('%'), "{maturity}");
+    // 6000 phones: the pack warns about the input load.
+    let findings = wait_for(&b, "#findings", |t| t.contains("Warning")).await;
+    assert!(findings.contains("Warning"), "{findings}");
+    let answers = text_of(&b, "#answers").await.unwrap();
+    assert!(answers.contains("audience_size: 6000"), "{answers}");
+
+    // Send the draft to the piece.
+    b.find(Locator::Css("#draft button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let result = wait_for(&b, "#draft-result", |t| t.starts_with("Draft version")).await;
+    assert!(result.starts_with("Draft version 1 created"), "{result}");
+    let (st, v) = http(
+        &addr,
+        "GET",
+        &format!("/api/v1/pieces/{}/specs/1", p["id"]),
+        Some(&token),
+        None,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["status"], "draft");
+    assert_eq!(v["spec"]["title"], "Web Piece Draft");
+    b.close().await.unwrap();
+}
