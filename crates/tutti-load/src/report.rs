@@ -388,7 +388,7 @@ pub struct Report {
     pub states: States,
     /// Input→state latency.
     pub latency: Latency,
-    /// `ping` → `pong` round trips (one a second per reading client), in the same units.
+    /// `ping` → `pong` round trips (one a second from every tenth reading client), in the same units.
     pub rtt: Latency,
     /// Frames.
     pub frames: Frames,
