@@ -1,4 +1,5 @@
-// setup.js — the guided setup page (setup.html): cookie sign-in, pack choice, one question at a
+// setup.js — the guided setup page (setup.html): first-run admin creation (when
+// GET /api/v1/setup says it is needed), cookie sign-in, pack choice, one question at a
 // time against /api/v1/wizard, coverage and findings, and the draft sent to a piece.
 // Never builds HTML from server text (nodes only), never keeps the password, and keeps only the
 // CSRF token in sessionStorage (the session cookie is HttpOnly).
@@ -53,25 +54,62 @@ function showError(err) {
 }
 
 function show(which) {
-  for (const id of ['login', 'packs', 'session']) $(id).hidden = id !== which;
+  for (const id of ['first-run', 'login', 'packs', 'session']) $(id).hidden = id !== which;
+}
+
+/** Cookie sign-in; keeps the CSRF token, then starts the page. */
+async function login(username, password) {
+  const out = await api('POST', '/auth/login', { username, password, mode: 'cookie' });
+  sessionStorage.setItem('tutti.csrf', out.csrf_token);
+  showError(null);
+  await start(out.user);
 }
 
 async function signIn(ev) {
   ev.preventDefault();
   const form = ev.currentTarget;
-  const body = {
-    username: form.elements.username.value,
-    password: form.elements.password.value,
-    mode: 'cookie',
-  };
+  const username = form.elements.username.value;
+  const password = form.elements.password.value;
   form.elements.password.value = '';
   try {
-    const out = await api('POST', '/auth/login', body);
-    sessionStorage.setItem('tutti.csrf', out.csrf_token);
-    showError(null);
-    await start(out.user);
+    await login(username, password);
   } catch (err) {
     showError(err);
+  }
+}
+
+/** First run: create the admin (POST /setup), then sign in with a cookie session. The bearer
+ * pair the setup call returns is not kept: pages use the cookie. */
+async function createAdmin(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const username = form.elements.username.value;
+  const password = form.elements.password.value;
+  const body = { username, password, display_name: form.elements.display_name.value };
+  try {
+    await api('POST', '/setup', body);
+  } catch (err) {
+    showError(err);
+    // Someone else finished setup first: sign in instead.
+    if (err.code === 'setup_closed') show('login');
+    return;
+  }
+  form.elements.password.value = '';
+  try {
+    await login(username, password);
+  } catch (err) {
+    showError(err);
+    show('login');
+  }
+}
+
+/** Not signed in: the admin form while setup is open, else the sign-in form. */
+async function signedOut() {
+  try {
+    const s = await api('GET', '/setup');
+    show(s.needed ? 'first-run' : 'login');
+  } catch {
+    show('login');
   }
 }
 
@@ -249,6 +287,7 @@ function reanswer(id) {
 
 function init() {
   $('login').addEventListener('submit', signIn);
+  $('first-run').addEventListener('submit', createAdmin);
   $('answer').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const q = session.question;
@@ -277,8 +316,8 @@ function init() {
     URL.revokeObjectURL(a.href);
   });
   api('GET', '/me')
-    .then((me) => (csrf() ? start(me.user || me) : show('login')))
-    .catch(() => show('login'));
+    .then((me) => (csrf() ? start(me.user || me) : signedOut()))
+    .catch(() => signedOut());
 }
 
 init();

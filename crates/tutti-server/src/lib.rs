@@ -70,6 +70,12 @@ impl Running {
         Ok(())
     }
 
+    /// Whether first-run setup is still open (no account exists yet): the first visitor of
+    /// the setup page creates the admin. False when the store cannot be read.
+    pub async fn setup_needed(&self) -> bool {
+        self.store.user_count().await.is_ok_and(|n| n == 0)
+    }
+
     /// Wait until the server stops (it stops on shutdown only).
     pub async fn wait_for_signal(self) -> Result<(), ServerError> {
         let ctrl_c = tokio::signal::ctrl_c();

@@ -283,6 +283,9 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         running.performer_token
     );
     println!("  display    {base}/display");
+    if running.setup_needed().await {
+        println!("  setup      {base}/web/setup.html  (no account yet: create the admin there)");
+    }
     if let Some(a) = running.osc_listen {
         println!("  OSC in     udp://{a}");
     }

@@ -1,5 +1,6 @@
 //! The guided setup page (`/web/setup.html`) in a real browser: headless Chromium (Debian's
-//! `chromium` and `chromium-driver`) signs in with a cookie session, picks a pack, answers
+//! `chromium` and `chromium-driver`) creates the admin on a fresh server through the first-run
+//! form, then (signed out) signs in with a cookie session, picks a pack, answers
 //! questions, sees the maturity rise and a warning, and sends the draft to a piece; the
 //! draft spec version is then read back through the API.
 
@@ -106,21 +107,86 @@ async fn answer(b: &Browser, text: &str) {
         .unwrap();
 }
 
+async fn fill(form: &fantoccini::elements::Element, name: &str, value: &str) {
+    form.find(Locator::Css(&format!("input[name={name}]")))
+        .await
+        .unwrap()
+        .send_keys(value)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_setup_page_drafts_a_spec_version() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(&dir.path().join("data"));
     let addr = server.addr.clone();
+    let (st, v) = http(&addr, "GET", "/api/v1/setup", None, None);
+    assert_eq!((st, &v["needed"]), (200, &json!(true)), "{v}");
+    // With no account yet, `tutti serve` names the setup page.
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.trim_start().starts_with("setup ") && l.contains("/web/setup.html")),
+        "{:?}",
+        server.banner
+    );
+
+    let driver = chromedriver().await;
+    let b = browser(&driver, &dir.path().join("profile")).await;
+    let page = format!("http://{addr}/web/setup.html");
+    b.goto(&page).await.unwrap();
+
+    // First run: the page offers to create the admin instead of signing in.
+    let form = b
+        .wait()
+        .for_element(Locator::Css("#first-run"))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if form.is_displayed().await.unwrap() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(form.is_displayed().await.unwrap(), "the admin form shows");
+    assert!(!b
+        .find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap());
+    fill(&form, "username", "ada").await;
+    fill(&form, "display_name", "Ada").await;
+    fill(&form, "password", "correct horse battery").await;
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Signed in with a cookie session as the new admin.
+    wait_for(&b, "#who", |t| t == "Ada (admin)").await;
+    b.wait()
+        .for_element(Locator::XPath(
+            "//button[strong[text()='Electronic music']]",
+        ))
+        .await
+        .unwrap();
+    let (_, v) = http(&addr, "GET", "/api/v1/setup", None, None);
+    assert_eq!(v["needed"], false, "setup is closed");
+
     let (st, v) = http(
         &addr,
         "POST",
-        "/api/v1/setup",
+        "/api/v1/auth/login",
         None,
-        Some(
-            &json!({"username": "ada", "password": "correct horse battery", "display_name": "Ada"}),
-        ),
+        Some(&json!({"username": "ada", "password": "correct horse battery"})),
     );
-    assert_eq!(st, 201, "{v}");
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["user"]["role"], "admin");
     let token = v["access_token"].as_str().unwrap().to_string();
     let (_, e) = http(
         &addr,
@@ -138,26 +204,29 @@ async fn the_setup_page_drafts_a_spec_version() {
     );
     assert_eq!(st, 201, "{p}");
 
-    let driver = chromedriver().await;
-    let b = browser(&driver, &dir.path().join("profile")).await;
-    b.goto(&format!("http://{addr}/web/setup.html"))
-        .await
-        .unwrap();
+    // Signed out, the page now shows the sign-in form (setup is closed).
+    b.delete_all_cookies().await.unwrap();
+    b.execute("sessionStorage.clear()", vec![]).await.unwrap();
+    b.goto(&page).await.unwrap();
 
     // Sign in (cookie session).
     let form = b.wait().for_element(Locator::Css("#login")).await.unwrap();
-    form.find(Locator::Css("input[name=username]"))
+    for _ in 0..100 {
+        if form.is_displayed().await.unwrap() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(form.is_displayed().await.unwrap(), "the sign-in form shows");
+    assert!(!b
+        .find(Locator::Css("#first-run"))
         .await
         .unwrap()
-        .send_keys("ada")
+        .is_displayed()
         .await
-        .unwrap();
-    form.find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys("correct horse battery")
-        .await
-        .unwrap();
+        .unwrap());
+    fill(&form, "username", "ada").await;
+    fill(&form, "password", "correct horse battery").await;
     form.find(Locator::Css("button[type=submit]"))
         .await
         .unwrap()

@@ -450,7 +450,15 @@ impl Conn {
             }
             Role::Display => {}
             Role::Audience => {
-                let (id, tok) = show.join_audience(zone, resume)?;
+                // A device token (a guest of this show) keeps its slot across rejoins;
+                // without one the phone joins anonymously, as from the QR code.
+                let (id, tok) = match token {
+                    Some(device) => {
+                        let guest = self.hub.guest_of(device, &show).await?;
+                        show.join_guest(zone, guest, resume)?
+                    }
+                    None => show.join_audience(zone, resume)?,
+                };
                 number = id.slot;
                 participant = Some((id, tok));
             }

@@ -152,6 +152,40 @@ impl Hub {
         api.may_perform(token, ensemble).await
     }
 
+    /// The guest whose device token (from `POST /api/v1/shows/{id}/guests`) is `token`, if
+    /// it is bound to `show`. An unknown token, one of another show, or a server without the
+    /// management API is `unauthorized`; a store failure is `internal`. The store is async,
+    /// so this never blocks the connection's task on SQLite.
+    pub async fn guest_of(&self, token: &str, show: &ShowRuntime) -> Result<i64, FrameError> {
+        let refused = |why: &str| {
+            FrameError::new(
+                ErrorCode::Unauthorized,
+                format!("device token refused: {why}"),
+            )
+        };
+        let Some(api) = self.api.get() else {
+            return Err(refused("this server does not issue device tokens"));
+        };
+        let guest = api
+            .store
+            .guest(tutti_api::auth::token_hash(token))
+            .await
+            .map_err(|e| {
+                FrameError::new(
+                    ErrorCode::Internal,
+                    format!("could not check the device token: {e}"),
+                )
+            })?
+            .ok_or_else(|| refused("unknown device token"))?;
+        if guest.show_id != show.show_id {
+            return Err(refused(&format!(
+                "the device token belongs to another show, not '{}'",
+                show.code
+            )));
+        }
+        Ok(guest.id)
+    }
+
     /// Attach the embedded audio engine (once).
     pub fn set_audio(&self, audio: Arc<crate::audio::AudioOut>) {
         let _ = self.audio.set(audio);

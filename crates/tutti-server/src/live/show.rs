@@ -68,6 +68,9 @@ struct Inner {
     status: ShowStatus,
     /// Resume token → slot.
     slots: HashMap<String, Slot>,
+    /// Guest id (a device token of this show) → the resume token of its slot, so a device
+    /// that joins again gets its slot back without a resume token.
+    guests: HashMap<i64, String>,
     renderer: Renderer,
     /// The last snapshot computed while live: what a paused show keeps showing.
     last: Snapshot,
@@ -220,6 +223,7 @@ impl ShowRuntime {
                 engine,
                 status,
                 slots: HashMap::new(),
+                guests: HashMap::new(),
                 renderer: Renderer::new(&spec),
                 last,
                 last_tick: 0,
@@ -286,6 +290,27 @@ impl ShowRuntime {
         zone: Option<&str>,
         resume: Option<&str>,
     ) -> Result<(ParticipantId, String), FrameError> {
+        self.join_slot(zone, resume, None)
+    }
+
+    /// Join a guest (the holder of a device token of this show, already checked by the
+    /// caller): the guest's slot while the show still holds it, else a new one remembered
+    /// for the guest. `resume` is used as in [`ShowRuntime::join_audience`] otherwise.
+    pub fn join_guest(
+        &self,
+        zone: Option<&str>,
+        guest_id: i64,
+        resume: Option<&str>,
+    ) -> Result<(ParticipantId, String), FrameError> {
+        self.join_slot(zone, resume, Some(guest_id))
+    }
+
+    fn join_slot(
+        &self,
+        zone: Option<&str>,
+        resume: Option<&str>,
+        guest: Option<i64>,
+    ) -> Result<(ParticipantId, String), FrameError> {
         let zone = match zone {
             Some(z) => Some(ZoneId(self.spec.zone_index(z).ok_or_else(|| {
                 fe(
@@ -304,11 +329,17 @@ impl ShowRuntime {
             None => None,
         };
         let mut inner = self.lock();
-        if let Some(token) = resume {
-            if let Some(slot) = inner.slots.get_mut(token) {
+        let Inner { slots, guests, .. } = &mut *inner;
+        let kept = guest.and_then(|g| guests.get(&g).cloned());
+        for token in kept.as_deref().into_iter().chain(resume) {
+            if let Some(slot) = slots.get_mut(token) {
                 slot.connections += 1;
                 slot.disconnected_at = None;
-                return Ok((slot.id, token.to_string()));
+                let id = slot.id;
+                if let Some(g) = guest {
+                    guests.insert(g, token.to_string());
+                }
+                return Ok((id, token.to_string()));
             }
         }
         let id = inner.engine.join(zone, 1.0).map_err(|e| {
@@ -326,6 +357,9 @@ impl ShowRuntime {
                 disconnected_at: None,
             },
         );
+        if let Some(g) = guest {
+            inner.guests.insert(g, token.clone());
+        }
         Ok((id, token))
     }
 
@@ -734,6 +768,8 @@ impl ShowRuntime {
                 }
                 _ => true,
             });
+            let Inner { slots, guests, .. } = &mut *inner;
+            guests.retain(|_, token| slots.contains_key(token));
             self.adapt_rate();
         }
         let rate = self.state_rate();

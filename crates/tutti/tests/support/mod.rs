@@ -23,6 +23,8 @@ pub fn tutti() -> Command {
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// What `tutti serve` printed on start, up to and including its `data` line.
+    pub banner: Vec<String>,
 }
 
 impl Drop for Server {
@@ -58,8 +60,19 @@ pub fn serve_with(data: &Path, extra: &[&str]) -> Server {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("a first line").unwrap();
     assert!(first.starts_with("Tutti is running"), "{first}");
+    let mut banner = vec![first];
+    while !banner
+        .last()
+        .is_some_and(|l| l.trim_start().starts_with("data "))
+    {
+        banner.push(lines.next().expect("the banner's data line").unwrap());
+    }
     std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
+    Server {
+        child,
+        addr,
+        banner,
+    }
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns the status and the JSON body.
