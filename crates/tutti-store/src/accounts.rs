@@ -81,6 +81,22 @@ pub(crate) fn paged<T>(
     }
 }
 
+/// Runs a cached query and collects every row through `row`, errors named by `op`.
+pub(crate) fn rows<T, P: rusqlite::Params>(
+    conn: &Connection,
+    op: &'static str,
+    sql: &str,
+    params: P,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    conn.prepare_cached(sql)
+        .map_err(db(op))?
+        .query_map(params, row)
+        .map_err(db(op))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db(op))
+}
+
 /// The `after` and `limit + 1` parameters of a page query.
 pub(crate) fn page_params(page: Page) -> (i64, i64) {
     (page.after_id.unwrap_or(i64::MIN), i64::from(page.limit) + 1)
@@ -144,17 +160,17 @@ fn user_credentials(conn: &Connection, name: &str) -> Result<Option<UserCredenti
 fn users(conn: &Connection, page: Page) -> Result<(Vec<UserRow>, Option<i64>), StoreError> {
     const OP: &str = "listing users";
     let (after, limit) = page_params(page);
-    let rows = conn
-        .prepare_cached(concat!(
+    let rows = rows(
+        conn,
+        OP,
+        concat!(
             "SELECT ",
             user_cols!(""),
             " FROM users WHERE id > ?1 ORDER BY id LIMIT ?2"
-        ))
-        .map_err(db(OP))?
-        .query_map(params![after, limit], user_row)
-        .map_err(db(OP))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(db(OP))?;
+        ),
+        params![after, limit],
+        user_row,
+    )?;
     Ok(paged(rows, page, |u| u.id))
 }
 
@@ -914,17 +930,17 @@ fn wizard_sessions_for_user(
 ) -> Result<(Vec<WizardSessionRow>, Option<i64>), StoreError> {
     const OP: &str = "listing wizard sessions";
     let (after, limit) = page_params(page);
-    let rows = conn
-        .prepare_cached(concat!(
+    let rows = rows(
+        conn,
+        OP,
+        concat!(
             "SELECT ",
             wizard_cols!(),
             " FROM wizard_sessions WHERE user_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-        ))
-        .map_err(db(OP))?
-        .query_map(params![user_id, after, limit], wizard_row)
-        .map_err(db(OP))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(db(OP))?;
+        ),
+        params![user_id, after, limit],
+        wizard_row,
+    )?;
     Ok(paged(rows, page, |w| w.id))
 }
 

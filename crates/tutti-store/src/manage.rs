@@ -10,7 +10,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::json;
 
-use crate::accounts::{page_params, paged, require_user};
+use crate::accounts::{page_params, paged, require_user, rows};
 use crate::error::{db, invalid_transition, is_unique_violation, StoreError};
 use crate::model::{
     self, EnsembleRole, EnsembleRow, EventKind, MemberRow, NewPiece, NewShow, NewSpecDraft, Page,
@@ -62,27 +62,24 @@ fn ensembles(
     const OP: &str = "listing ensembles";
     let (after, limit) = page_params(page);
     let rows = match user_id {
-        None => conn
-            .prepare_cached(
-                "SELECT id, slug, name, created_at_ms FROM ensembles \
+        None => rows(
+            conn,
+            OP,
+            "SELECT id, slug, name, created_at_ms FROM ensembles \
                  WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )
-            .map_err(db(OP))?
-            .query_map(params![after, limit], ensemble_row)
-            .map_err(db(OP))?
-            .collect::<Result<Vec<_>, _>>(),
-        Some(user) => conn
-            .prepare_cached(
-                "SELECT id, slug, name, created_at_ms FROM ensembles \
+            params![after, limit],
+            ensemble_row,
+        ),
+        Some(user) => rows(
+            conn,
+            OP,
+            "SELECT id, slug, name, created_at_ms FROM ensembles \
                  WHERE id IN (SELECT ensemble_id FROM memberships WHERE user_id = ?1) \
                  AND id > ?2 ORDER BY id LIMIT ?3",
-            )
-            .map_err(db(OP))?
-            .query_map(params![user, after, limit], ensemble_row)
-            .map_err(db(OP))?
-            .collect::<Result<Vec<_>, _>>(),
-    }
-    .map_err(db(OP))?;
+            params![user, after, limit],
+            ensemble_row,
+        ),
+    }?;
     Ok(paged(rows, page, |e| e.id))
 }
 
@@ -353,40 +350,42 @@ fn pieces(
     const OP: &str = "listing pieces";
     let (after, limit) = page_params(page);
     let rows = match (ensemble_id, user_id) {
-        (Some(e), _) => conn
-            .prepare_cached(concat!(
+        (Some(e), _) => rows(
+            conn,
+            OP,
+            concat!(
                 "SELECT ",
                 piece_cols!(),
                 " FROM pieces WHERE ensemble_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-            ))
-            .map_err(db(OP))?
-            .query_map(params![e, after, limit], piece_row)
-            .map_err(db(OP))?
-            .collect::<Result<Vec<_>, _>>(),
-        (None, Some(u)) => conn
-            .prepare_cached(concat!(
+            ),
+            params![e, after, limit],
+            piece_row,
+        ),
+        (None, Some(u)) => rows(
+            conn,
+            OP,
+            concat!(
                 "SELECT ",
                 piece_cols!(),
                 " FROM pieces WHERE ensemble_id IN \
                  (SELECT ensemble_id FROM memberships WHERE user_id = ?1) \
                  AND id > ?2 ORDER BY id LIMIT ?3"
-            ))
-            .map_err(db(OP))?
-            .query_map(params![u, after, limit], piece_row)
-            .map_err(db(OP))?
-            .collect::<Result<Vec<_>, _>>(),
-        (None, None) => conn
-            .prepare_cached(concat!(
+            ),
+            params![u, after, limit],
+            piece_row,
+        ),
+        (None, None) => rows(
+            conn,
+            OP,
+            concat!(
                 "SELECT ",
                 piece_cols!(),
                 " FROM pieces WHERE id > ?1 ORDER BY id LIMIT ?2"
-            ))
-            .map_err(db(OP))?
-            .query_map(params![after, limit], piece_row)
-            .map_err(db(OP))?
-            .collect::<Result<Vec<_>, _>>(),
-    }
-    .map_err(db(OP))?;
+            ),
+            params![after, limit],
+            piece_row,
+        ),
+    }?;
     Ok(paged(rows, page, |p| p.id))
 }
 
@@ -507,17 +506,17 @@ fn spec_versions_page(
 ) -> Result<(Vec<SpecVersionRow>, Option<i64>), StoreError> {
     const OP: &str = "listing spec versions";
     let (after, limit) = page_params(page);
-    let rows = conn
-        .prepare_cached(concat!(
+    let rows = rows(
+        conn,
+        OP,
+        concat!(
             "SELECT ",
             spec_cols!(),
             " FROM spec_versions WHERE piece_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-        ))
-        .map_err(db(OP))?
-        .query_map(params![piece_id, after, limit], spec_row)
-        .map_err(db(OP))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(db(OP))?;
+        ),
+        params![piece_id, after, limit],
+        spec_row,
+    )?;
     Ok(paged(rows, page, |v| v.id))
 }
 
@@ -619,28 +618,29 @@ fn shows(
     const OP: &str = "listing shows";
     let (after, limit) = page_params(page);
     let rows = match piece_id {
-        Some(p) => conn
-            .prepare_cached(concat!(
+        Some(p) => rows(
+            conn,
+            OP,
+            concat!(
                 "SELECT ",
                 show_cols!(),
                 " FROM shows WHERE piece_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-            ))
-            .map_err(db(OP))?
-            .query_map(params![p, after, limit], show_row)
-            .map_err(db(OP))?
-            .collect::<Result<Vec<_>, _>>(),
-        None => conn
-            .prepare_cached(concat!(
+            ),
+            params![p, after, limit],
+            show_row,
+        ),
+        None => rows(
+            conn,
+            OP,
+            concat!(
                 "SELECT ",
                 show_cols!(),
                 " FROM shows WHERE id > ?1 ORDER BY id LIMIT ?2"
-            ))
-            .map_err(db(OP))?
-            .query_map(params![after, limit], show_row)
-            .map_err(db(OP))?
-            .collect::<Result<Vec<_>, _>>(),
-    }
-    .map_err(db(OP))?;
+            ),
+            params![after, limit],
+            show_row,
+        ),
+    }?;
     Ok(paged(rows, page, |s| s.id))
 }
 
