@@ -4,79 +4,18 @@
 //! questions, sees the maturity rise and a warning, and sends the draft to a piece; the
 //! draft spec version is then read back through the API.
 
+// The same Chromium harness as the server's browser tests.
+#[allow(dead_code)]
+#[path = "../../tutti-server/tests/common/browser.rs"]
+mod harness;
 mod support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use fantoccini::{Client as Browser, Locator};
+use harness::{chromedriver, text_of};
 use serde_json::json;
 use support::{http, serve};
-
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn chromedriver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver is installed (Debian's chromium-driver)");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Driver { child, port };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("chromedriver did not start");
-}
-
-async fn browser(driver: &Driver, profile: &Path) -> Browser {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run",
-                format!("--user-data-dir={}", profile.display()),
-                "--window-size=1280,1000"
-            ]
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a Chromium session")
-}
-
-async fn text_of(b: &Browser, css: &str) -> Option<String> {
-    b.find(Locator::Css(css)).await.ok()?.text().await.ok()
-}
 
 async fn wait_for(b: &Browser, css: &str, pred: impl Fn(&str) -> bool) -> String {
     let mut last = None;
@@ -134,7 +73,7 @@ async fn the_setup_page_drafts_a_spec_version() {
     );
 
     let driver = chromedriver().await;
-    let b = browser(&driver, &dir.path().join("profile")).await;
+    let b = harness::browser(&driver, &dir.path().join("profile"), 1280, 1000).await;
     let page = format!("http://{addr}/web/setup.html");
     b.goto(&page).await.unwrap();
 
