@@ -137,6 +137,22 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Seconds a disconnected participant's slot is kept for a resume.
     pub resume_grace_s: u32,
+    /// Threads of the async runtime (connections, fan-out, HTTP); 0 = half the cores, at
+    /// least one. The rest is left to the kernel's network work, the tick, audio and the
+    /// store: on a 2-core laptop one runtime thread carries a full-rate show with less CPU
+    /// per message than two (BENCHMARKS.md, "Live hub under load").
+    #[serde(default)]
+    pub workers: usize,
+}
+
+impl LimitsConfig {
+    /// Runtime threads to start: `workers`, or half the cores (at least one).
+    pub fn worker_threads(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    }
 }
 
 /// Storage tuning.
@@ -179,6 +195,7 @@ impl Default for Config {
             limits: LimitsConfig {
                 max_connections: 15_000,
                 resume_grace_s: 120,
+                workers: 0,
             },
             store: StoreTuning {
                 writer_queue: 4096,
@@ -295,6 +312,9 @@ impl Config {
         let bad = |k: &str, m: &str| Err(ServerError::Config(format!("{k}: {m}")));
         if self.limits.max_connections == 0 || self.limits.max_connections > 1_000_000 {
             return bad("limits.max_connections", "must be 1–1000000");
+        }
+        if self.limits.workers > 256 {
+            return bad("limits.workers", "must be 0 (automatic) to 256");
         }
         if self.limits.resume_grace_s > 86_400 {
             return bad("limits.resume_grace_s", "must be at most 86400 seconds");

@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -318,25 +317,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
     }
 
     let app = router(hub.clone()).merge(tutti_api::router(api));
-    let mut server_shutdown = shutdown_rx.clone();
-    let server = tokio::spawn(async move {
-        // TCP_NODELAY on every accepted socket: an ack and the state after it are
-        // separate writes, and with Nagle the state would wait for the phone's delayed
-        // ACK of the first (~40 ms on Linux) — a whole tick of latency for nothing.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted socket");
-            }
-        });
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_shutdown.changed().await;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "server stopped with an error");
-        }
-    });
+    let server = tokio::spawn(serve_http(listener, app, shutdown_rx.clone()));
 
     Ok(Running {
         addr,
@@ -442,6 +423,53 @@ impl tutti_api::LiveHook for ShowOpener {
         show: tutti_store::ShowRow,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(self.open(show, false))
+    }
+}
+
+/// Accept HTTP connections until shutdown; each is served by hyper's HTTP/1 connection
+/// with upgrades, so `/live/v1` can take over its TCP socket (see `live::upgrade`).
+/// At shutdown, connections in the middle of a request finish it; idle ones close.
+async fn serve_http(listener: TcpListener, app: Router, mut shutdown: watch::Receiver<bool>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // Without a timer hyper cannot time out a client that never finishes its headers.
+    http.timer(hyper_util::rt::TokioTimer::new());
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: keep serving.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        // TCP_NODELAY on every accepted socket: an ack and the state after it are one
+        // write, but replies and states are separate ones, and with Nagle a state could
+        // wait for the phone's delayed ACK of the reply (~40 ms on Linux).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted socket");
+        }
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = http
+            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+            .with_upgrades();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "HTTP connection ended with an error");
+                    }
+                    return;
+                }
+                _ = stop.changed() => conn.as_mut().graceful_shutdown(),
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        });
     }
 }
 

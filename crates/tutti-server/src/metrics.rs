@@ -24,14 +24,51 @@ pub struct Histogram {
     count: AtomicU64,
 }
 
+fn bucket(seconds: f64) -> usize {
+    BUCKETS
+        .iter()
+        .position(|b| seconds <= *b)
+        .unwrap_or(BUCKETS.len())
+}
+
+/// Observations gathered by one task (plain integers), added to a shared [`Histogram`]
+/// in one go: a fan-out of thousands of writes touches the shared counters once.
+#[derive(Debug, Default)]
+pub struct LocalHistogram {
+    counts: [u64; BUCKETS.len() + 1],
+    sum_ns: u64,
+    count: u64,
+}
+
+impl LocalHistogram {
+    /// Record one observation in seconds.
+    pub fn observe(&mut self, seconds: f64) {
+        self.counts[bucket(seconds)] += 1;
+        self.sum_ns += (seconds.max(0.0) * 1e9) as u64;
+        self.count += 1;
+    }
+
+    /// Add everything to `into` and start again.
+    pub fn drain_into(&mut self, into: &Histogram) {
+        if self.count == 0 {
+            return;
+        }
+        for (i, c) in self.counts.iter_mut().enumerate() {
+            if *c > 0 {
+                into.counts[i].fetch_add(std::mem::take(c), Relaxed);
+            }
+        }
+        into.sum_ns
+            .fetch_add(std::mem::take(&mut self.sum_ns), Relaxed);
+        into.count
+            .fetch_add(std::mem::take(&mut self.count), Relaxed);
+    }
+}
+
 impl Histogram {
     /// Record one observation in seconds.
     pub fn observe(&self, seconds: f64) {
-        let i = BUCKETS
-            .iter()
-            .position(|b| seconds <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.counts[i].fetch_add(1, Relaxed);
+        self.counts[bucket(seconds)].fetch_add(1, Relaxed);
         self.sum_ns
             .fetch_add((seconds.max(0.0) * 1e9) as u64, Relaxed);
         self.count.fetch_add(1, Relaxed);
@@ -108,5 +145,25 @@ mod tests {
         assert!(s.contains("x_seconds_bucket{le=\"0.0005\"} 90"), "{s}");
         assert!(s.contains("x_seconds_bucket{le=\"+Inf\"} 100"), "{s}");
         assert!(s.contains("x_seconds_count 100"), "{s}");
+    }
+
+    #[test]
+    fn a_local_histogram_adds_up_to_the_same_as_direct_observations() {
+        let (direct, merged) = (Histogram::default(), Histogram::default());
+        let mut local = LocalHistogram::default();
+        for i in 0..1000 {
+            let s = f64::from(i) * 0.000_37;
+            direct.observe(s);
+            local.observe(s);
+            if i % 97 == 0 {
+                local.drain_into(&merged);
+            }
+        }
+        local.drain_into(&merged);
+        let (mut a, mut b) = (String::new(), String::new());
+        direct.render(&mut a, "h", "t");
+        merged.render(&mut b, "h", "t");
+        assert_eq!(a, b);
+        assert_eq!(merged.count(), 1000);
     }
 }

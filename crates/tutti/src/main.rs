@@ -264,8 +264,7 @@ fn fail(e: &ServerError) -> ExitCode {
     ExitCode::from(e.exit_code() as u8)
 }
 
-async fn serve(args: ServeArgs) -> Result<(), ServerError> {
-    let config = args.load()?;
+async fn serve(config: tutti_server::Config) -> Result<(), ServerError> {
     init_logging(&config.log);
     // Refuse to start with an invalid domain pack, naming the file and the field.
     let packs = wizard_cmd::load_packs(config.packs_dir.as_deref())
@@ -481,8 +480,16 @@ fn cli_fail(name: &str, e: &CliError) -> ExitCode {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ServerError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
+    runtime_with(0)
+}
+
+/// A multi-thread runtime with `workers` threads (0 = tokio's default, one per core).
+fn runtime_with(workers: usize) -> Result<tokio::runtime::Runtime, ServerError> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if workers > 0 {
+        b.worker_threads(workers);
+    }
+    b.enable_all()
         .build()
         .map_err(|e| ServerError::Config(format!("tokio runtime: {e}")))
 }
@@ -499,7 +506,9 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::Serve(args) => match runtime().and_then(|rt| rt.block_on(serve(args))) {
+        Command::Serve(args) => match args.load().and_then(|config| {
+            runtime_with(config.limits.worker_threads()).and_then(|rt| rt.block_on(serve(config)))
+        }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },

@@ -1,29 +1,44 @@
-//! One WebSocket connection: join, then a single task that reads frames and writes the
-//! newest state whenever it changes. Per-connection memory is bounded: a watch receiver,
-//! one pending ack, a token bucket, and the socket's small buffers.
+//! One WebSocket connection: join, then a task that reads frames and writes replies.
+//! Audience state frames do not go through this task: after the join the socket is handed
+//! to the show's fan-out (`fanout`), which writes every publish to it directly; the pending
+//! ack waits in the peer for the first state that reflects it. Performer and display
+//! connections get their detailed state, stats and monitor frames from this task.
+//!
+//! Per-connection memory is bounded: the peer's pending bytes (at most one partly
+//! written frame plus `peer::MAX_PENDING` of replies), the WebSocket reader's buffer, a
+//! token bucket.
 //!
 //! Must never: queue state frames, let one client's flood change anyone else's influence,
 //! or disconnect a client for a bad frame (only frames over 64 KiB, which no honest
-//! client sends, close the socket inside the WebSocket layer).
+//! client sends, and broken WebSocket framing close the socket, with a close frame saying
+//! why).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::watch;
+use tungstenite::protocol::{Role as WsRole, WebSocketConfig, WebSocketContext};
+use tungstenite::Message;
 use tutti_consensus::ParticipantId;
 use tutti_protocol::{ClientFrame, ErrorCode, FrameError, ParamInfo, Role, ServerFrame, ShowInfo};
 use tutti_spec::ParamKindName;
 
-use super::show::{status_str, Actor, OverrideRequest, ShowRuntime};
+use super::peer::{Peer, SockIo};
+use super::show::{status_str, Actor, OverrideRequest, Published, ShowRuntime};
 use super::Hub;
 
 /// How long a connection may stay without joining.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Error frames one connection may receive per second; more are counted, not sent.
 const ERROR_BUDGET_PER_S: f64 = 20.0;
+/// Frames read in one go before other connections get a turn.
+const READS_PER_TURN: usize = 64;
+/// How long a closing connection waits for its last bytes (the close reply) to go out.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// Largest frame and message a client may send.
+const MAX_MESSAGE: usize = 64 * 1024;
 
 /// A token bucket: `rate` per second, `burst` deep.
 struct Bucket {
@@ -66,134 +81,201 @@ struct Joined {
 
 struct Conn {
     hub: Arc<Hub>,
+    peer: Arc<Peer>,
     joined: Option<Joined>,
-    /// Newest (seq, tick) to acknowledge with the next state.
-    pending_ack: Option<(u64, u64)>,
     inputs: Bucket,
     errors: Bucket,
     rate_limited_since_notice: u64,
     last_rate_notice: Option<Instant>,
-    out: Vec<Message>,
 }
 
-/// Serve one upgraded socket until it closes.
-pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
+/// What a turn of reading left.
+enum Flow {
+    /// Nothing more to read now.
+    Wait,
+    /// More may be waiting: read again after others had a turn.
+    More,
+    /// The connection is over (closed by the client, or broken).
+    Closed,
+}
+
+/// The WebSocket layer's limits for client frames.
+fn ws_config() -> WebSocketConfig {
+    let mut c = WebSocketConfig::default();
+    c.read_buffer_size = 4096;
+    c.max_message_size = Some(MAX_MESSAGE);
+    c.max_frame_size = Some(MAX_MESSAGE);
+    c
+}
+
+/// Serve one upgraded socket until it closes. `leftover` is what the HTTP layer read
+/// past the handshake.
+pub async fn serve(peer: Arc<Peer>, leftover: Vec<u8>, hub: Arc<Hub>) {
     hub.stats.pending.fetch_add(1, Relaxed);
-    let (mut tx, mut rx) = socket.split();
+    let more = !leftover.is_empty();
+    let mut ws = WebSocketContext::from_partially_read(leftover, WsRole::Server, Some(ws_config()));
     let mut conn = Conn {
         hub: hub.clone(),
+        peer: peer.clone(),
         joined: None,
-        pending_ack: None,
         inputs: Bucket::new(30.0, 60.0),
         errors: Bucket::new(ERROR_BUDGET_PER_S, ERROR_BUDGET_PER_S),
         rate_limited_since_notice: 0,
         last_rate_notice: None,
-        out: Vec::with_capacity(4),
     };
-
-    // Phase 1: until `join` succeeds.
-    let deadline = tokio::time::sleep(JOIN_TIMEOUT);
-    tokio::pin!(deadline);
-    let mut shutdown = hub.shutdown.clone();
-    loop {
-        tokio::select! {
-            msg = rx.next() => {
-                let Some(Ok(msg)) = msg else { hub.stats.pending.fetch_sub(1, Relaxed); return; };
-                if matches!(msg, Message::Close(_)) {
-                    // Send the queued close reply before dropping the socket.
-                    let _ = tx.close().await;
-                    hub.stats.pending.fetch_sub(1, Relaxed);
-                    return;
-                }
-                conn.on_message(msg).await;
-                if flush(&mut tx, &mut conn.out).await.is_err() {
-                    hub.stats.pending.fetch_sub(1, Relaxed);
-                    conn.leave();
-                    return;
-                }
-                if conn.joined.is_some() { break; }
-            }
-            _ = &mut deadline => {
-                hub.stats.pending.fetch_sub(1, Relaxed);
-                let _ = tx.send(Message::Close(None)).await;
-                return;
-            }
-            _ = shutdown.changed() => { hub.stats.pending.fetch_sub(1, Relaxed); return; }
-        }
-    }
-    hub.stats.pending.fetch_sub(1, Relaxed);
-    let (show, role) = {
-        let j = conn.joined.as_ref().expect("joined");
-        (j.show.clone(), j.role)
+    let role = conn.run(&mut ws, more).await;
+    match role {
+        Some(role) => hub.stats.role(role).fetch_sub(1, Relaxed),
+        None => hub.stats.pending.fetch_sub(1, Relaxed),
     };
-    hub.stats.role(role).fetch_add(1, Relaxed);
-    let mut state_rx = show.subscribe(role != Role::Audience);
-    state_rx.mark_changed();
-    let mut last_seq = 0u64;
-    let mut stats_rx: watch::Receiver<Utf8Bytes> = hub.stats_tx.subscribe();
-    let mut monitor_rx: watch::Receiver<Utf8Bytes> = hub.monitor_tx.subscribe();
-    let performer = role == Role::Performer;
-
-    // Phase 2: read frames, write the newest state.
-    loop {
-        tokio::select! {
-            msg = rx.next() => {
-                let Some(Ok(msg)) = msg else { break };
-                if matches!(msg, Message::Close(_)) {
-                    // The WebSocket layer queued the close reply; send it now, before a
-                    // state frame could fail on the closing socket and drop it unsent
-                    // (the client would see a reset instead of a clean close).
-                    let _ = tx.close().await;
-                    break;
-                }
-                conn.on_message(msg).await;
-                if flush(&mut tx, &mut conn.out).await.is_err() { break; }
-            }
-            changed = state_rx.changed() => {
-                if changed.is_err() { break; }
-                let state = state_rx.borrow_and_update().clone();
-                if let Some((seq, tick)) = conn.pending_ack.take() {
-                    conn.out.push(Message::Text(ServerFrame::Ack { seq, tick }.to_json().into()));
-                }
-                conn.out.push(Message::Text(state.bytes));
-                if flush(&mut tx, &mut conn.out).await.is_err() { break; }
-                if role == Role::Audience && state.seq > 0 {
-                    let skipped = if last_seq == 0 { 0 } else { state.seq.saturating_sub(last_seq + 1) };
-                    last_seq = state.seq;
-                    show.note_delivery(state.seq, state.at.elapsed(), skipped);
-                }
-            }
-            changed = stats_rx.changed(), if performer => {
-                if changed.is_err() { break; }
-                let stats = stats_rx.borrow_and_update().clone();
-                if tx.send(Message::Text(stats)).await.is_err() { break; }
-            }
-            changed = monitor_rx.changed(), if performer => {
-                if changed.is_err() { break; }
-                let frame = monitor_rx.borrow_and_update().clone();
-                if tx.send(Message::Text(frame)).await.is_err() { break; }
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
-    hub.stats.role(role).fetch_sub(1, Relaxed);
+    linger(&peer).await;
+    peer.close();
     conn.leave();
 }
 
-async fn flush(
-    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    out: &mut Vec<Message>,
-) -> Result<(), axum::Error> {
-    if out.is_empty() {
-        return Ok(());
+/// Give the last bytes (a close reply) a moment to go out.
+async fn linger(peer: &Peer) {
+    let until = tokio::time::Instant::now() + CLOSE_LINGER;
+    while matches!(peer.flush(), Ok(true)) {
+        tokio::select! {
+            r = peer.stream().writable() => if r.is_err() { return },
+            _ = tokio::time::sleep_until(until) => return,
+        }
     }
-    for m in out.drain(..) {
-        tx.feed(m).await?;
-    }
-    tx.flush().await
 }
 
 impl Conn {
+    /// The connection's life; returns the role it joined as, if it did.
+    async fn run(&mut self, ws: &mut WebSocketContext, mut more: bool) -> Option<Role> {
+        let deadline = tokio::time::sleep(JOIN_TIMEOUT);
+        tokio::pin!(deadline);
+        let mut shutdown = self.hub.shutdown.clone();
+        let mut role = None;
+        // A performer's or display's detailed state, and a performer's stats and monitor.
+        let mut state_rx: Option<watch::Receiver<Published>> = None;
+        let mut stats_rx: Option<watch::Receiver<Utf8Bytes>> = None;
+        let mut monitor_rx: Option<watch::Receiver<Utf8Bytes>> = None;
+        let peer = self.peer.clone();
+        loop {
+            let pending = peer.has_pending();
+            let flow = tokio::select! {
+                r = peer.stream().readable(), if !more => match r {
+                    Ok(()) => self.read_turn(ws).await,
+                    Err(_) => Flow::Closed,
+                },
+                () = std::future::ready(()), if more => self.read_turn(ws).await,
+                () = peer.wake.notified() => Flow::Wait,
+                r = peer.stream().writable(), if pending => match r.and_then(|()| peer.flush()) {
+                    Ok(_) => Flow::Wait,
+                    Err(_) => Flow::Closed,
+                },
+                () = &mut deadline, if role.is_none() => {
+                    let _ = peer.send_close(&[]);
+                    Flow::Closed
+                }
+                r = async { state_rx.as_mut().expect("guarded").changed().await },
+                    if state_rx.is_some() => match r {
+                    Ok(()) => {
+                        let rx = state_rx.as_mut().expect("guarded");
+                        let frame = rx.borrow_and_update().frame.clone();
+                        let _ = peer.send(&[&frame]);
+                        Flow::Wait
+                    }
+                    Err(_) => Flow::Closed,
+                },
+                r = async { stats_rx.as_mut().expect("guarded").changed().await },
+                    if stats_rx.is_some() => match r {
+                    Ok(()) => {
+                        let text = stats_rx.as_mut().expect("guarded").borrow_and_update().clone();
+                        let _ = peer.send_text(text.as_str());
+                        Flow::Wait
+                    }
+                    Err(_) => Flow::Closed,
+                },
+                r = async { monitor_rx.as_mut().expect("guarded").changed().await },
+                    if monitor_rx.is_some() => match r {
+                    Ok(()) => {
+                        let text = monitor_rx.as_mut().expect("guarded").borrow_and_update().clone();
+                        let _ = peer.send_text(text.as_str());
+                        Flow::Wait
+                    }
+                    Err(_) => Flow::Closed,
+                },
+                _ = shutdown.changed() => Flow::Closed,
+            };
+            more = matches!(flow, Flow::More);
+            if role.is_none() {
+                if let Some(j) = &self.joined {
+                    role = Some(j.role);
+                    self.hub.stats.pending.fetch_sub(1, Relaxed);
+                    self.hub.stats.role(j.role).fetch_add(1, Relaxed);
+                    if peer.is_closed() {
+                        // Closed in the same turn as it joined: nothing more to send.
+                    } else if j.role == Role::Audience {
+                        if j.show.attach(peer.clone()).is_err() {
+                            return role;
+                        }
+                    } else {
+                        let mut state = j.show.subscribe(true);
+                        state.mark_changed();
+                        state_rx = Some(state);
+                        if j.role == Role::Performer {
+                            stats_rx = Some(self.hub.stats_tx.subscribe());
+                            monitor_rx = Some(self.hub.monitor_tx.subscribe());
+                        }
+                    }
+                }
+            }
+            if matches!(flow, Flow::Closed) {
+                return role;
+            }
+        }
+    }
+
+    /// Read and handle the frames that are there, up to [`READS_PER_TURN`].
+    async fn read_turn(&mut self, ws: &mut WebSocketContext) -> Flow {
+        for _ in 0..READS_PER_TURN {
+            let read = ws.read(&mut SockIo(&self.peer));
+            match read {
+                Ok(msg) => self.on_message(msg).await,
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Flow::Wait
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Flow::Closed
+                }
+                Err(tungstenite::Error::Capacity(e)) => {
+                    self.close_with(1009, &format!("{e} (the limit is {MAX_MESSAGE} bytes)"));
+                    return Flow::Closed;
+                }
+                Err(tungstenite::Error::Utf8) => {
+                    self.close_with(1007, "a text frame is not valid UTF-8");
+                    return Flow::Closed;
+                }
+                Err(tungstenite::Error::Protocol(e)) => {
+                    self.close_with(1002, &e.to_string());
+                    return Flow::Closed;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "live connection ended");
+                    return Flow::Closed;
+                }
+            }
+        }
+        Flow::More
+    }
+
+    /// Send a close frame with a status code and a reason (cut to fit a control frame).
+    fn close_with(&self, code: u16, reason: &str) {
+        let mut payload = code.to_be_bytes().to_vec();
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        payload.extend_from_slice(&reason.as_bytes()[..end]);
+        let _ = self.peer.send_close(&payload);
+    }
+
     fn leave(&mut self) {
         if let Some(Joined {
             show,
@@ -206,7 +288,8 @@ impl Conn {
     }
 
     fn send(&mut self, frame: ServerFrame) {
-        self.out.push(Message::Text(frame.to_json().into()));
+        // A failed write shows up as a failed read on the next turn.
+        let _ = self.peer.send_text(&frame.to_json());
     }
 
     fn error(&mut self, e: FrameError, seq: Option<u64>) {
@@ -240,8 +323,11 @@ impl Conn {
                 ),
                 None,
             ),
-            // Pings are answered by the WebSocket layer; close ends the read loop.
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+            // The WebSocket layer writes the close reply on the next read: no state frame
+            // may come after it.
+            Message::Close(_) => self.peer.retire(),
+            // Pings are answered by the WebSocket layer.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
         }
     }
 
@@ -367,7 +453,8 @@ impl Conn {
         match result {
             Ok(Some(tick)) => {
                 if let Some(seq) = seq {
-                    self.pending_ack = Some((seq, tick));
+                    // The fan-out writes it in front of the first state that reflects it.
+                    self.peer.out().ack = Some((seq, tick));
                 }
             }
             Ok(None) => {}

@@ -4,6 +4,8 @@
 //! Must never: hold a lock across `.await`; let a slow or hostile connection delay others.
 
 mod conn;
+mod fanout;
+mod peer;
 mod render;
 pub mod show;
 pub mod stats;
@@ -12,10 +14,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
-use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::ws::Utf8Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tutti_protocol::{ErrorCode, FrameError};
 
@@ -210,8 +214,55 @@ impl Drop for ConnGuard {
     }
 }
 
+/// Whether a comma-separated header has `token` among its values (case-insensitive).
+fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// Check a WebSocket opening handshake (RFC 6455 §4.2.1); the `Sec-WebSocket-Key`, or
+/// what is wrong with the request.
+fn handshake_key(req: &Request) -> Result<HeaderValue, &'static str> {
+    if req.method() != Method::GET {
+        return Err("a WebSocket handshake is a GET request");
+    }
+    let h = req.headers();
+    if !header_has(h, header::CONNECTION, "upgrade") {
+        return Err("the Connection header must include 'upgrade'");
+    }
+    if !header_has(h, header::UPGRADE, "websocket") {
+        return Err("the Upgrade header must be 'websocket'");
+    }
+    if h.get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err("Sec-WebSocket-Version must be 13");
+    }
+    h.get(header::SEC_WEBSOCKET_KEY)
+        .cloned()
+        .ok_or("the Sec-WebSocket-Key header is missing")
+}
+
 /// `GET /live/v1`: upgrade, unless the server is at its connection limit.
-pub async fn upgrade(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
+///
+/// The hub takes the TCP socket itself after the handshake (see `peer`): the audience
+/// fan-out writes state frames to it directly, which needs the socket rather than a
+/// WebSocket stream owned by one task.
+pub async fn upgrade(State(hub): State<Arc<Hub>>, mut req: Request) -> Response {
+    let key = match handshake_key(&req) {
+        Ok(k) => k,
+        Err(why) => return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded to a WebSocket\n",
+        )
+            .into_response();
+    };
     let n = hub.connections.fetch_add(1, Relaxed);
     if n >= hub.max_connections {
         hub.connections.fetch_sub(1, Relaxed);
@@ -227,14 +278,31 @@ pub async fn upgrade(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Respo
             .into_response();
     }
     let guard = ConnGuard(hub.clone());
-    // Frames queued together (an ack and the state it waited for) go out in one write:
-    // `conn::flush` feeds them all, then flushes once.
-    ws.read_buffer_size(4096)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(64 * 1024)
-        .max_frame_size(64 * 1024)
-        .on_upgrade(move |socket| async move {
-            let _guard = guard;
-            conn::serve(socket, hub).await;
-        })
+    tokio::spawn(async move {
+        let _guard = guard;
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(error = %e, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let peer = Arc::new(peer::Peer::new(parts.io.into_inner()));
+                conn::serve(peer, parts.read_buf.to_vec(), hub).await;
+            }
+            Err(_) => tracing::error!(
+                "a live connection did not come from the server's own listener; closed"
+            ),
+        }
+    });
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tutti_consensus::{
@@ -26,6 +26,8 @@ use tutti_protocol::{ErrorCode, FrameError, OverrideModeName, SessionAction};
 use tutti_spec::{ParamKindName, PieceSpec};
 use tutti_store::{NewOverride, ShowStatus, SnapshotRow, Store};
 
+use super::fanout::Fanout;
+use super::peer::{text_frame, Peer};
 use super::render::Renderer;
 use super::stats::HubStats;
 use crate::outputs::Outputs;
@@ -44,14 +46,16 @@ const LATE_RECOVER: f64 = 0.02;
 /// The lowest adaptive audience state rate (Hz).
 const MIN_STATE_HZ: f64 = 2.0;
 
-/// One published state frame: the bytes every connection of a class shares, with its
-/// publish number and time (for lag, skips and fan-out time).
+/// One published state frame: the bytes every connection of a class shares (a whole
+/// WebSocket text frame, header included), with its publish number, tick and time.
 #[derive(Clone)]
 pub struct Published {
-    /// The JSON text frame.
-    pub bytes: Utf8Bytes,
+    /// The framed JSON text.
+    pub frame: Bytes,
     /// Audience publish number (0 for detailed frames).
     pub seq: u64,
+    /// The tick whose state it is: inputs promised this tick or an earlier one are in it.
+    pub tick: u64,
     /// When it was published.
     pub at: Instant,
 }
@@ -150,12 +154,12 @@ pub struct ShowRuntime {
     stats: Arc<HubStats>,
     /// Audience publishes so far.
     publish_seq: AtomicU64,
-    /// Largest delivery lag of the newest publish, in ns.
-    fan_max_ns: AtomicU64,
+    /// The sockets of the audience, in shards that write each publish.
+    fanout: Fanout,
     /// Engine-clock ns of the first input since the last tick (0 = none).
     first_pending_ns: AtomicU64,
     /// The adaptive audience state rate, f64 bits.
-    state_rate_bits: AtomicU64,
+    state_rate_bits: Arc<AtomicU64>,
     store: Store,
     resume_grace: f64,
 }
@@ -207,8 +211,9 @@ impl ShowRuntime {
         })?;
         let last = engine.snapshot().clone();
         let empty = || Published {
-            bytes: Utf8Bytes::from_static("{}"),
+            frame: Bytes::from(text_frame(b"{}")),
             seq: 0,
+            tick: 0,
             at: Instant::now(),
         };
         let (audience_tx, _) = watch::channel(empty());
@@ -241,9 +246,9 @@ impl ShowRuntime {
             audience_tx,
             detail_tx,
             publish_seq: AtomicU64::new(0),
-            fan_max_ns: AtomicU64::new(0),
+            fanout: Fanout::default(),
             first_pending_ns: AtomicU64::new(0),
-            state_rate_bits: AtomicU64::new(f64::from(spec.state_hz.max(1)).to_bits()),
+            state_rate_bits: Arc::new(AtomicU64::new(f64::from(spec.state_hz.max(1)).to_bits())),
             stats,
             store,
             resume_grace,
@@ -817,17 +822,13 @@ impl ShowRuntime {
                 false,
                 now,
             );
-            let bytes = Utf8Bytes::from(inner.audience_buf.clone());
+            let frame = Bytes::from(text_frame(inner.audience_buf.as_bytes()));
             self.stats.serialize.observe(t.elapsed().as_secs_f64());
-            // The fan-out of the previous publish ended with its latest delivery.
-            let fan = self.fan_max_ns.swap(0, Relaxed);
-            if fan > 0 {
-                self.stats.fanout.observe(fan as f64 / 1e9);
-            }
             let seq = self.publish_seq.fetch_add(1, Relaxed) + 1;
             self.audience_tx.send_replace(Published {
-                bytes,
+                frame,
                 seq,
+                tick: inner.last_tick,
                 at: Instant::now(),
             });
         }
@@ -857,8 +858,9 @@ impl ShowRuntime {
             }
             if publish_detail {
                 self.detail_tx.send_replace(Published {
-                    bytes: Utf8Bytes::from(inner.detail_buf.clone()),
+                    frame: Bytes::from(text_frame(inner.detail_buf.as_bytes())),
                     seq: 0,
+                    tick: inner.last_tick,
                     at: Instant::now(),
                 });
             }
@@ -910,21 +912,19 @@ impl ShowRuntime {
             .store((next * 1000.0) as u64, Relaxed);
     }
 
-    /// A connection wrote the state of publish `seq`, `lag` after it was published.
-    pub fn note_delivery(&self, seq: u64, lag: Duration, skipped: u64) {
-        let s = &self.stats;
-        let lag_s = lag.as_secs_f64();
-        s.lag.observe(lag_s);
-        s.states_delivered.fetch_add(1, Relaxed);
-        s.states_skipped.fetch_add(skipped, Relaxed);
-        s.states_window.fetch_add(1, Relaxed);
-        if lag_s > 1.0 / self.state_rate() {
-            s.states_late.fetch_add(1, Relaxed);
-            s.states_late_window.fetch_add(1, Relaxed);
+    /// Hand an audience socket to the fan-out, after writing it the newest state so
+    /// it has one at once. From then on the fan-out writes it every publish.
+    pub fn attach(&self, peer: Arc<Peer>) -> std::io::Result<()> {
+        let current = self.audience_tx.borrow().clone();
+        if current.seq > 0 {
+            peer.send(&[&current.frame])?;
         }
-        if seq == self.publish_seq.load(Relaxed) {
-            self.fan_max_ns.fetch_max(lag.as_nanos() as u64, Relaxed);
-        }
+        let rate = self.state_rate_bits.clone();
+        self.fanout
+            .attach(peer, &self.audience_tx, &self.stats, move || {
+                f64::from_bits(rate.load(Relaxed))
+            });
+        Ok(())
     }
 
     /// Run the ticker until `shutdown` fires.
@@ -1108,13 +1108,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(show.state_rate(), 20.0);
-        // A second in which most deliveries came a whole period late: the server is behind.
+        // What the fan-out counts in a second: deliveries, and those later than a period.
+        let second = |delivered: u64, late: u64| {
+            stats.states_window.fetch_add(delivered, Relaxed);
+            stats.states_late_window.fetch_add(late, Relaxed);
+        };
+        // A second in which half the deliveries came a whole period late: the server is behind.
         let mut rates = vec![];
         for _ in 0..12 {
-            for i in 0..100 {
-                let lag = if i < 50 { 1.0 } else { 0.001 };
-                show.note_delivery(0, Duration::from_secs_f64(lag), 0);
-            }
+            second(100, 50);
             show.adapt_rate();
             rates.push(show.state_rate());
         }
@@ -1122,18 +1124,13 @@ mod tests {
         assert_eq!(*rates.last().unwrap(), MIN_STATE_HZ, "{rates:?}");
         // Deliveries on time again: back up to the piece's rate.
         for _ in 0..20 {
-            for _ in 0..100 {
-                show.note_delivery(0, Duration::from_micros(200), 0);
-            }
+            second(100, 0);
             show.adapt_rate();
         }
         assert_eq!(show.state_rate(), 20.0);
         assert_eq!(stats.state_rate_millihz.load(Relaxed), 20_000);
-        // A few slow readers (under the threshold) do not lower everyone's rate.
-        for i in 0..100 {
-            let lag = if i < 5 { 2.0 } else { 0.001 };
-            show.note_delivery(0, Duration::from_secs_f64(lag), 0);
-        }
+        // A few late deliveries (under the threshold) do not lower everyone's rate.
+        second(100, 5);
         show.adapt_rate();
         assert_eq!(show.state_rate(), 20.0);
     }

@@ -1,0 +1,135 @@
+//! The audience fan-out: a few tasks (one per runtime thread) that each own a share of a show's
+//! audience sockets and write every published state frame to them, already framed, with
+//! one `writev` per client (the pending ack in front when the state reflects it).
+//!
+//! No task is woken per client and per state: a state costs the kernel's send and a
+//! short lock. A client whose socket is full is skipped (latest wins) at the cost of one
+//! failed write, so slow readers and clients that never read cost the others almost
+//! nothing, and they do not count as late for the adaptive rate.
+//!
+//! Must never: await while holding a peer's lock, queue state frames, or run a whole
+//! fan-out without yielding (inputs must keep flowing while thousands of writes go out).
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::{mpsc, watch};
+
+use super::peer::{Delivery, Peer};
+use super::show::Published;
+use super::stats::HubStats;
+use crate::metrics::LocalHistogram;
+
+/// Writes between two yields to the scheduler.
+const YIELD_EVERY: usize = 128;
+
+/// A show's fan-out shards, started with the first audience connection.
+pub struct Fanout {
+    shards: OnceLock<Vec<mpsc::UnboundedSender<Arc<Peer>>>>,
+    next: AtomicUsize,
+}
+
+impl Default for Fanout {
+    fn default() -> Self {
+        Fanout {
+            shards: OnceLock::new(),
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Fanout {
+    /// Hand an audience socket to a shard (round robin). The shards start on first use,
+    /// subscribed to `states`; they end when the show drops its sender.
+    pub fn attach(
+        &self,
+        peer: Arc<Peer>,
+        states: &watch::Sender<Published>,
+        stats: &Arc<HubStats>,
+        rate: impl Fn() -> f64 + Clone + Send + Sync + 'static,
+    ) {
+        let shards = self.shards.get_or_init(|| {
+            // One shard per runtime thread: the shards write in parallel, and more would
+            // only take turns.
+            let n = tokio::runtime::Handle::current()
+                .metrics()
+                .num_workers()
+                .clamp(1, 16);
+            (0..n)
+                .map(|_| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    tokio::spawn(run_shard(
+                        states.subscribe(),
+                        rx,
+                        stats.clone(),
+                        rate.clone(),
+                    ));
+                    tx
+                })
+                .collect()
+        });
+        let i = self.next.fetch_add(1, Relaxed) % shards.len();
+        if shards[i].send(peer.clone()).is_err() {
+            // The shard ended (the show is going away): nothing will be sent.
+            peer.close();
+        }
+    }
+}
+
+/// One shard: wait for a publish, write it to every socket of the shard.
+async fn run_shard(
+    mut states: watch::Receiver<Published>,
+    mut joins: mpsc::UnboundedReceiver<Arc<Peer>>,
+    stats: Arc<HubStats>,
+    rate: impl Fn() -> f64,
+) {
+    let mut peers: Vec<Arc<Peer>> = Vec::new();
+    let mut scratch = Vec::with_capacity(96);
+    let mut lag = LocalHistogram::default();
+    let mut round = 0usize;
+    while states.changed().await.is_ok() {
+        while let Ok(p) = joins.try_recv() {
+            peers.push(p);
+        }
+        peers.retain(|p| !p.is_closed());
+        let state = states.borrow_and_update().clone();
+        if peers.is_empty() || state.seq == 0 {
+            continue;
+        }
+        let period = 1.0 / rate().max(0.1);
+        let (mut written, mut skipped, mut late) = (0u64, 0u64, 0u64);
+        // Start somewhere else each time, so no client is always the last one written.
+        round = round.wrapping_add(1);
+        let n = peers.len();
+        let start = round.wrapping_mul(7919) % n;
+        for k in 0..n {
+            let peer = &peers[(start + k) % n];
+            match peer.deliver(&state.frame, state.tick, &mut scratch) {
+                Delivery::Written => {
+                    let s = state.at.elapsed().as_secs_f64();
+                    lag.observe(s);
+                    written += 1;
+                    if s > period {
+                        late += 1;
+                    }
+                }
+                Delivery::Skipped => skipped += 1,
+                // The connection task sees the failure on its next read and cleans up.
+                Delivery::Failed => peer.close(),
+            }
+            if (k + 1) % YIELD_EVERY == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        stats.fanout.observe(state.at.elapsed().as_secs_f64());
+        lag.drain_into(&stats.lag);
+        stats.states_delivered.fetch_add(written, Relaxed);
+        stats.states_skipped.fetch_add(skipped, Relaxed);
+        stats.states_late.fetch_add(late, Relaxed);
+        stats.states_window.fetch_add(written, Relaxed);
+        stats.states_late_window.fetch_add(late, Relaxed);
+    }
+    for p in peers {
+        p.close();
+    }
+}

@@ -1,0 +1,361 @@
+//! One client's socket, shared by its connection task (which reads frames and writes
+//! replies) and the audience fan-out (which writes state frames straight from the
+//! publishing side, with no task woken per client).
+//!
+//! Every byte for the client goes through [`Peer::write`] under one short lock, so frames
+//! from the two writers never interleave: a frame the socket takes only in part leaves the
+//! rest in `pending`, which goes out before anything else. A state frame is written only
+//! when nothing is pending; otherwise it is skipped (latest wins).
+//!
+//! Must never: block (every write is `try_write`), hold the lock across `.await`, or queue
+//! more than [`MAX_PENDING`] bytes of replies for a client that does not read.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+/// Reply bytes a client that does not read may have waiting; replies beyond are dropped.
+/// (State frames are never queued: they are skipped while anything is pending.)
+pub const MAX_PENDING: usize = 256 * 1024;
+
+/// A WebSocket frame header for an unmasked, final frame (server to client).
+pub struct Header {
+    bytes: [u8; 10],
+    len: usize,
+}
+
+impl Header {
+    /// The header of a final text frame carrying `len` bytes.
+    pub fn text(len: usize) -> Header {
+        Header::new(0x81, len)
+    }
+
+    /// The header of a close frame carrying `len` bytes.
+    pub fn close(len: usize) -> Header {
+        Header::new(0x88, len)
+    }
+
+    fn new(first: u8, len: usize) -> Header {
+        let mut bytes = [0u8; 10];
+        bytes[0] = first;
+        let n = if len < 126 {
+            bytes[1] = len as u8;
+            2
+        } else if len <= usize::from(u16::MAX) {
+            bytes[1] = 126;
+            bytes[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        } else {
+            bytes[1] = 127;
+            bytes[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        };
+        Header { bytes, len: n }
+    }
+
+    /// The header's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// A whole text frame (header and payload) in one buffer, ready to write to many sockets.
+pub fn text_frame(payload: &[u8]) -> Vec<u8> {
+    let h = Header::text(payload.len());
+    let mut v = Vec::with_capacity(h.as_bytes().len() + payload.len());
+    v.extend_from_slice(h.as_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// What is waiting for the socket, and the ack the next state frame carries.
+#[derive(Default)]
+pub struct Out {
+    /// Bytes that must go before anything else (the rest of a partly written frame).
+    pending: Vec<u8>,
+    /// `(seq, tick)` of the newest input to acknowledge with the first state of a tick
+    /// at or after `tick`.
+    pub ack: Option<(u64, u64)>,
+}
+
+/// How a state frame fared with one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The socket took it (possibly in part; the rest is pending).
+    Written,
+    /// The client is not reading fast enough: skipped, nothing written.
+    Skipped,
+    /// The socket failed: the client is gone.
+    Failed,
+}
+
+/// One connected client.
+pub struct Peer {
+    stream: TcpStream,
+    out: Mutex<Out>,
+    /// Fired when bytes were left pending by someone other than the connection task.
+    pub wake: Notify,
+    closed: AtomicBool,
+    shut: AtomicBool,
+}
+
+impl Peer {
+    /// Wrap an accepted, upgraded socket.
+    pub fn new(stream: TcpStream) -> Peer {
+        Peer {
+            stream,
+            out: Mutex::new(Out::default()),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            shut: AtomicBool::new(false),
+        }
+    }
+
+    /// The socket (for readiness).
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Lock the outgoing side.
+    pub fn out(&self) -> MutexGuard<'_, Out> {
+        // Plain data: a panic elsewhere cannot leave it inconsistent.
+        self.out.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the connection has ended (the fan-out then forgets it).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
+    }
+
+    /// Stop state frames: the connection is closing (a close frame follows, and nothing
+    /// may follow a close frame). Checked under the outgoing lock, so a state written
+    /// concurrently goes before the close frame, never after.
+    pub fn retire(&self) {
+        let _out = self.out();
+        self.closed.store(true, Relaxed);
+    }
+
+    /// End the connection: no more writes, and the client sees the socket close now
+    /// rather than when the last reference to it goes.
+    pub fn close(&self) {
+        self.retire();
+        if !self.shut.swap(true, Relaxed) {
+            // Shutdown, not close: the descriptor stays valid while others hold the peer.
+            let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Whether bytes are waiting for the socket.
+    pub fn has_pending(&self) -> bool {
+        !self.out().pending.is_empty()
+    }
+
+    /// Write `parts` in order, after anything pending, as far as the socket takes them;
+    /// keep the rest pending. `Ok(true)` when something is left pending.
+    pub fn write_locked(&self, out: &mut Out, parts: &[&[u8]]) -> io::Result<bool> {
+        self.flush_locked(out)?;
+        if !out.pending.is_empty() {
+            for p in parts {
+                out.pending.extend_from_slice(p);
+            }
+            return Ok(true);
+        }
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let slices: [IoSlice<'_>; 3] = [
+            IoSlice::new(parts.first().copied().unwrap_or_default()),
+            IoSlice::new(parts.get(1).copied().unwrap_or_default()),
+            IoSlice::new(parts.get(2).copied().unwrap_or_default()),
+        ];
+        debug_assert!(parts.len() <= 3);
+        let mut n = match self
+            .stream
+            .try_write_vectored(&slices[..parts.len().min(3)])
+        {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        if n == total {
+            return Ok(false);
+        }
+        for p in parts {
+            if n >= p.len() {
+                n -= p.len();
+            } else {
+                out.pending.extend_from_slice(&p[n..]);
+                n = 0;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Write what is pending as far as the socket takes it.
+    pub fn flush_locked(&self, out: &mut Out) -> io::Result<()> {
+        while !out.pending.is_empty() {
+            match self.stream.try_write(&out.pending) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    out.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Write a reply frame (a whole frame's bytes). Replies beyond [`MAX_PENDING`] for a
+    /// client that does not read are dropped, and so is anything once the connection is
+    /// closing. `Ok(true)` when something is left pending.
+    pub fn send(&self, parts: &[&[u8]]) -> io::Result<bool> {
+        if self.is_closed() {
+            return Ok(self.has_pending());
+        }
+        self.send_anyway(parts)
+    }
+
+    /// Write a close frame: [`Peer::retire`] first, then this, and nothing after it.
+    pub fn send_close(&self, payload: &[u8]) -> io::Result<bool> {
+        self.retire();
+        self.send_anyway(&[Header::close(payload.len()).as_bytes(), payload])
+    }
+
+    fn send_anyway(&self, parts: &[&[u8]]) -> io::Result<bool> {
+        let mut out = self.out();
+        if out.pending.len() > MAX_PENDING {
+            self.flush_locked(&mut out)?;
+            if out.pending.len() > MAX_PENDING {
+                return Ok(true);
+            }
+        }
+        self.write_locked(&mut out, parts)
+    }
+
+    /// Write a text frame.
+    pub fn send_text(&self, text: &str) -> io::Result<bool> {
+        let h = Header::text(text.len());
+        self.send(&[h.as_bytes(), text.as_bytes()])
+    }
+
+    /// Write what is pending; `Ok(true)` when something is still left.
+    pub fn flush(&self) -> io::Result<bool> {
+        let mut out = self.out();
+        self.flush_locked(&mut out)?;
+        Ok(!out.pending.is_empty())
+    }
+
+    /// Write one audience state frame unless the client is behind, with the pending ack
+    /// in front of it when this state reflects it. `scratch` holds the ack frame.
+    pub fn deliver(&self, frame: &[u8], tick: u64, scratch: &mut Vec<u8>) -> Delivery {
+        let mut out = self.out();
+        if self.is_closed() {
+            return Delivery::Skipped;
+        }
+        if !out.pending.is_empty() {
+            if self.flush_locked(&mut out).is_err() {
+                return Delivery::Failed;
+            }
+            if !out.pending.is_empty() {
+                return Delivery::Skipped;
+            }
+        }
+        let ack = out.ack.filter(|(_, t)| *t <= tick);
+        scratch.clear();
+        if let Some((seq, t)) = ack {
+            ack_frame(scratch, seq, t);
+        }
+        let (mut n, total) = match self
+            .stream
+            .try_write_vectored(&[IoSlice::new(scratch), IoSlice::new(frame)])
+        {
+            Ok(n) => (n, scratch.len() + frame.len()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Delivery::Skipped,
+            Err(_) => return Delivery::Failed,
+        };
+        if ack.is_some() {
+            out.ack = None;
+        }
+        if n < total {
+            for p in [&scratch[..], frame] {
+                if n >= p.len() {
+                    n -= p.len();
+                } else {
+                    out.pending.extend_from_slice(&p[n..]);
+                    n = 0;
+                }
+            }
+            drop(out);
+            self.wake.notify_one();
+        }
+        Delivery::Written
+    }
+}
+
+/// The ack frame `{"type":"ack","seq":…,"tick":…}`, header included, into `buf`.
+pub fn ack_frame(buf: &mut Vec<u8>, seq: u64, tick: u64) {
+    let mut json = [0u8; 80];
+    let mut cur = io::Cursor::new(&mut json[..]);
+    // 80 bytes hold the longest ack (two 20-digit numbers and 29 bytes of the rest).
+    let _ = write!(cur, "{{\"type\":\"ack\",\"seq\":{seq},\"tick\":{tick}}}");
+    let len = cur.position() as usize;
+    buf.extend_from_slice(Header::text(len).as_bytes());
+    buf.extend_from_slice(&json[..len]);
+}
+
+/// The socket as `std::io` for the WebSocket protocol state machine: reads never block
+/// (`WouldBlock` when nothing is there), and its own writes (pongs, the close reply) join
+/// the peer's outgoing bytes in order.
+pub struct SockIo<'a>(pub &'a Peer);
+
+impl Read for SockIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.stream.try_read(buf)
+    }
+}
+
+impl Write for SockIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut out = self.0.out();
+        self.0.write_locked(&mut out, &[buf])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // What the socket does not take now waits in `pending`; the connection task
+        // writes it when the socket is writable again.
+        let mut out = self.0.out();
+        self.0.flush_locked(&mut out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_use_the_shortest_length_encoding() {
+        assert_eq!(Header::text(0).as_bytes(), &[0x81, 0]);
+        assert_eq!(Header::text(125).as_bytes(), &[0x81, 125]);
+        assert_eq!(Header::text(126).as_bytes(), &[0x81, 126, 0, 126]);
+        assert_eq!(Header::text(65_535).as_bytes(), &[0x81, 126, 0xff, 0xff]);
+        assert_eq!(
+            Header::text(65_536).as_bytes(),
+            &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]
+        );
+        assert_eq!(Header::close(2).as_bytes(), &[0x88, 2]);
+    }
+
+    #[test]
+    fn the_ack_frame_is_what_the_protocol_serialises() {
+        for (seq, tick) in [(0, 0), (1, 2), (u64::MAX, u64::MAX)] {
+            let mut buf = Vec::new();
+            ack_frame(&mut buf, seq, tick);
+            let json = tutti_protocol::ServerFrame::Ack { seq, tick }.to_json();
+            assert_eq!(&buf[2..], json.as_bytes());
+            assert_eq!(buf[..2], *Header::text(json.len()).as_bytes());
+        }
+    }
+}
