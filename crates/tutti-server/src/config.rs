@@ -137,21 +137,22 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Seconds a disconnected participant's slot is kept for a resume.
     pub resume_grace_s: u32,
-    /// Threads of the async runtime (connections, fan-out, HTTP); 0 = half the cores, at
-    /// least one. The rest is left to the kernel's network work, the tick, audio and the
-    /// store: on a 2-core laptop one runtime thread carries a full-rate show with less CPU
-    /// per message than two (BENCHMARKS.md, "Live hub under load").
+    /// Threads of the async runtime (connections, fan-out, HTTP); 0 = one per core. One
+    /// thread spends less CPU per message at moderate load (the leanest choice when the
+    /// laptop does other work); one per core carries more phones when the machine is
+    /// saturated (BENCHMARKS.md, "Live hub under load"). The tick has its own thread
+    /// either way.
     #[serde(default)]
     pub workers: usize,
 }
 
 impl LimitsConfig {
-    /// Runtime threads to start: `workers`, or half the cores (at least one).
+    /// Runtime threads to start: `workers`, or one per core.
     pub fn worker_threads(&self) -> usize {
         if self.workers > 0 {
             return self.workers;
         }
-        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 }
 

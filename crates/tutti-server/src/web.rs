@@ -183,7 +183,7 @@ pub async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
         &mut out,
         "tutti_states_late_total",
         "counter",
-        "Deliveries later than one state period.",
+        "Deliveries later than one state period (or 200 ms, whichever is shorter).",
         s.states_late.load(Relaxed) as f64,
     );
     scalar(

@@ -234,8 +234,10 @@ impl Conn {
 
     /// Read and handle the frames that are there, up to [`READS_PER_TURN`].
     async fn read_turn(&mut self, ws: &mut WebSocketContext) -> Flow {
+        let peer = self.peer.clone();
+        let mut io = SockIo::new(&peer);
         for _ in 0..READS_PER_TURN {
-            let read = ws.read(&mut SockIo(&self.peer));
+            let read = ws.read(&mut io);
             match read {
                 Ok(msg) => self.on_message(msg).await,
                 Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -454,7 +456,7 @@ impl Conn {
             Ok(Some(tick)) => {
                 if let Some(seq) = seq {
                     // The fan-out writes it in front of the first state that reflects it.
-                    self.peer.out().ack = Some((seq, tick));
+                    self.peer.out().set_ack(seq, tick);
                 }
             }
             Ok(None) => {}

@@ -20,8 +20,14 @@ use super::show::Published;
 use super::stats::HubStats;
 use crate::metrics::LocalHistogram;
 
-/// Writes between two yields to the scheduler.
-const YIELD_EVERY: usize = 128;
+/// Writes between two yields to the scheduler (about 3 ms of writes): often enough for
+/// inputs to keep flowing, rarely enough that a flood of inputs cannot stretch a fan-out
+/// round past the next publish.
+const YIELD_EVERY: usize = 1024;
+/// A delivery later than this after its publish counts as late, whatever the rate: at a
+/// low rate a whole period (up to half a second) would let the server fall that far
+/// behind — and inputs wait behind the same backlog — before the rate reacts.
+const LATE_AFTER_MAX_S: f64 = 0.2;
 
 /// A show's fan-out shards, started with the first audience connection.
 pub struct Fanout {
@@ -96,7 +102,7 @@ async fn run_shard(
         if peers.is_empty() || state.seq == 0 {
             continue;
         }
-        let period = 1.0 / rate().max(0.1);
+        let late_after = (1.0 / rate().max(0.1)).min(LATE_AFTER_MAX_S);
         let (mut written, mut skipped, mut late) = (0u64, 0u64, 0u64);
         // Start somewhere else each time, so no client is always the last one written.
         round = round.wrapping_add(1);
@@ -109,7 +115,7 @@ async fn run_shard(
                     let s = state.at.elapsed().as_secs_f64();
                     lag.observe(s);
                     written += 1;
-                    if s > period {
+                    if s > late_after {
                         late += 1;
                     }
                 }

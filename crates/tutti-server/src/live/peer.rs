@@ -76,9 +76,44 @@ pub fn text_frame(payload: &[u8]) -> Vec<u8> {
 pub struct Out {
     /// Bytes that must go before anything else (the rest of a partly written frame).
     pending: Vec<u8>,
-    /// `(seq, tick)` of the newest input to acknowledge with the first state of a tick
-    /// at or after `tick`.
-    pub ack: Option<(u64, u64)>,
+    /// `(seq, tick)` of the newest input not yet acknowledged, to go in front of the
+    /// first state of a tick at or after `tick`.
+    ack: Option<(u64, u64)>,
+    /// The newest input of an earlier tick than `ack`'s, still unacknowledged: an input
+    /// that arrives while a state is being fanned out is promised the next tick, and
+    /// must not push back the ack of one that state already reflects.
+    ack_earlier: Option<(u64, u64)>,
+}
+
+impl Out {
+    /// An input `seq` was applied in (or before) tick `tick`.
+    pub fn set_ack(&mut self, seq: u64, tick: u64) {
+        if let Some(prev) = self.ack.filter(|(_, t)| *t < tick) {
+            self.ack_earlier = Some(prev);
+        }
+        self.ack = Some((seq, tick));
+    }
+
+    /// The ack to send with the state of `tick`: the newest input that state reflects.
+    fn take_ack(&mut self, tick: u64) -> Option<(u64, u64)> {
+        if let Some(a) = self.ack.filter(|(_, t)| *t <= tick) {
+            self.ack = None;
+            self.ack_earlier = None;
+            return Some(a);
+        }
+        self.ack_earlier.filter(|(_, t)| *t <= tick).inspect(|_| {
+            self.ack_earlier = None;
+        })
+    }
+
+    /// Put back an ack taken for a state that was not written.
+    fn untake_ack(&mut self, taken: (u64, u64)) {
+        match self.ack {
+            Some((_, t)) if t > taken.1 => self.ack_earlier = Some(taken),
+            Some(_) => {}
+            None => self.ack = Some(taken),
+        }
+    }
 }
 
 /// How a state frame fared with one client.
@@ -262,7 +297,7 @@ impl Peer {
                 return Delivery::Skipped;
             }
         }
-        let ack = out.ack.filter(|(_, t)| *t <= tick);
+        let ack = out.take_ack(tick);
         scratch.clear();
         if let Some((seq, t)) = ack {
             ack_frame(scratch, seq, t);
@@ -272,12 +307,14 @@ impl Peer {
             .try_write_vectored(&[IoSlice::new(scratch), IoSlice::new(frame)])
         {
             Ok(n) => (n, scratch.len() + frame.len()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Delivery::Skipped,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Some(a) = ack {
+                    out.untake_ack(a);
+                }
+                return Delivery::Skipped;
+            }
             Err(_) => return Delivery::Failed,
         };
-        if ack.is_some() {
-            out.ack = None;
-        }
         if n < total {
             for p in [&scratch[..], frame] {
                 if n >= p.len() {
@@ -308,26 +345,51 @@ pub fn ack_frame(buf: &mut Vec<u8>, seq: u64, tick: u64) {
 /// The socket as `std::io` for the WebSocket protocol state machine: reads never block
 /// (`WouldBlock` when nothing is there), and its own writes (pongs, the close reply) join
 /// the peer's outgoing bytes in order.
-pub struct SockIo<'a>(pub &'a Peer);
+///
+/// A read that returns less than asked for has emptied the socket: the next read answers
+/// `WouldBlock` without a system call (and clears the runtime's readiness, unless new data
+/// has been signalled since, so nothing is missed). That saves one `recv` per input frame.
+pub struct SockIo<'a> {
+    peer: &'a Peer,
+    drained: bool,
+}
+
+impl<'a> SockIo<'a> {
+    /// Reads and writes on `peer`'s socket.
+    pub fn new(peer: &'a Peer) -> SockIo<'a> {
+        SockIo {
+            peer,
+            drained: false,
+        }
+    }
+}
 
 impl Read for SockIo<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.stream.try_read(buf)
+        if self.drained {
+            self.drained = false;
+            return self.peer.stream.try_io(tokio::io::Interest::READABLE, || {
+                Err(io::ErrorKind::WouldBlock.into())
+            });
+        }
+        let n = self.peer.stream.try_read(buf)?;
+        self.drained = n > 0 && n < buf.len();
+        Ok(n)
     }
 }
 
 impl Write for SockIo<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut out = self.0.out();
-        self.0.write_locked(&mut out, &[buf])?;
+        let mut out = self.peer.out();
+        self.peer.write_locked(&mut out, &[buf])?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         // What the socket does not take now waits in `pending`; the connection task
         // writes it when the socket is writable again.
-        let mut out = self.0.out();
-        self.0.flush_locked(&mut out)
+        let mut out = self.peer.out();
+        self.peer.flush_locked(&mut out)
     }
 }
 
@@ -346,6 +408,33 @@ mod tests {
             &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]
         );
         assert_eq!(Header::close(2).as_bytes(), &[0x88, 2]);
+    }
+
+    #[test]
+    fn a_state_acknowledges_the_newest_input_it_reflects() {
+        let mut out = Out::default();
+        // Input 1 in tick 6; input 2 arrives while tick 8 is fanned out: promised tick 9.
+        out.set_ack(1, 6);
+        out.set_ack(2, 9);
+        assert_eq!(out.take_ack(8), Some((1, 6)), "tick 8 reflects input 1");
+        assert_eq!(out.take_ack(8), None);
+        assert_eq!(out.take_ack(9), Some((2, 9)));
+        // Inputs of the same tick: the newest one stands for both.
+        out.set_ack(3, 10);
+        out.set_ack(4, 10);
+        assert_eq!(out.take_ack(10), Some((4, 10)));
+        // A state that reflects both acknowledges the newer, and nothing is left.
+        out.set_ack(5, 11);
+        out.set_ack(6, 12);
+        assert_eq!(out.take_ack(12), Some((6, 12)));
+        assert_eq!(out.take_ack(99), None);
+        // An ack taken for a state that could not be written is put back.
+        out.set_ack(7, 13);
+        let a = out.take_ack(13).unwrap();
+        out.set_ack(8, 14);
+        out.untake_ack(a);
+        assert_eq!(out.take_ack(13), Some((7, 13)));
+        assert_eq!(out.take_ack(14), Some((8, 14)));
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! One running show: its consensus engine, participant slots, status, and the ticker that
-//! turns inputs into state every tick and hands the same bytes to every connection.
+//! One running show: its consensus engine, participant slots, status, and the ticker (a
+//! thread of its own) that turns inputs into state every tick and publishes the same bytes
+//! for every connection.
 //!
 //! The engine sits behind a `std::sync::Mutex` held only for short, non-async sections
 //! (a submit, a tick); never across `.await`. State leaves through `watch` channels:
-//! latest-wins mailboxes, so a slow client skips states and never grows a queue.
+//! latest-wins mailboxes read by the audience fan-out (`fanout`) and by performer and
+//! display connections, so a slow client skips states and never grows a queue.
 //! Performer commands are validated, then stored (awaiting the commit), then applied, then
 //! acknowledged: an acknowledged override survives a `kill -9`.
 //!
@@ -927,21 +929,56 @@ impl ShowRuntime {
         Ok(())
     }
 
-    /// Run the ticker until `shutdown` fires.
+    /// Run the ticker until `shutdown` fires (or this future is dropped, as when its task
+    /// is aborted). The ticks run on a thread of their own, not on the async runtime: the
+    /// consensus tick feeds audio and OSC, and must keep its rate however many phones keep
+    /// the runtime's threads busy.
     pub async fn run_ticker(
         self: Arc<Self>,
         outputs: Arc<Outputs>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let period = Duration::from_secs_f64(1.0 / f64::from(self.spec.tick_hz));
-        let mut interval = tokio::time::interval(period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = interval.tick() => self.tick(&outputs),
-                _ = shutdown.changed() => break,
+        /// Stops the thread when the ticker's future goes, however it goes.
+        struct Stop(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Stop {
+            fn drop(&mut self) {
+                self.0.store(true, Relaxed);
             }
         }
+        let stop = Stop(Arc::default());
+        let flag = stop.0.clone();
+        let period = Duration::from_secs_f64(1.0 / f64::from(self.spec.tick_hz.max(1)));
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let show = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("tutti-tick-{}", self.code))
+            .spawn(move || {
+                let mut next = Instant::now() + period;
+                while !flag.load(Relaxed) {
+                    let now = Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    }
+                    if flag.load(Relaxed) {
+                        break;
+                    }
+                    show.tick(&outputs);
+                    next += period;
+                    // A tick missed (the machine stalled) is skipped, not caught up in a burst.
+                    let now = Instant::now();
+                    while next <= now {
+                        next += period;
+                    }
+                }
+                drop(done_tx);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, show = %self.code, "cannot start the ticker thread");
+            return;
+        }
+        let _ = shutdown.changed().await;
+        drop(stop);
+        let _ = done_rx.await;
     }
 
     /// Bring the show back to where it was: the last stored state and the overrides

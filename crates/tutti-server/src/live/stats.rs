@@ -50,7 +50,7 @@ pub struct HubStats {
     pub states_delivered: AtomicU64,
     /// Audience state frames skipped by latest-wins (a slow reader or a busy server).
     pub states_skipped: AtomicU64,
-    /// Deliveries later than one state period.
+    /// Deliveries later than one state period (or 200 ms, whichever is shorter).
     pub states_late: AtomicU64,
     /// Deliveries in the current one-second window (for the rate controller).
     pub states_window: AtomicU64,
