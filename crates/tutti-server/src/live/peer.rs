@@ -346,35 +346,23 @@ pub fn ack_frame(buf: &mut Vec<u8>, seq: u64, tick: u64) {
 /// (`WouldBlock` when nothing is there), and its own writes (pongs, the close reply) join
 /// the peer's outgoing bytes in order.
 ///
-/// A read that returns less than asked for has emptied the socket: the next read answers
-/// `WouldBlock` without a system call (and clears the runtime's readiness, unless new data
-/// has been signalled since, so nothing is missed). That saves one `recv` per input frame.
+/// (Skipping the `recv` that follows a short read is not safe here: clearing the
+/// runtime's readiness without the event captured before the read can lose a wake-up for
+/// data that arrived in between; a test that restarts the server caught it.)
 pub struct SockIo<'a> {
     peer: &'a Peer,
-    drained: bool,
 }
 
 impl<'a> SockIo<'a> {
     /// Reads and writes on `peer`'s socket.
     pub fn new(peer: &'a Peer) -> SockIo<'a> {
-        SockIo {
-            peer,
-            drained: false,
-        }
+        SockIo { peer }
     }
 }
 
 impl Read for SockIo<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.drained {
-            self.drained = false;
-            return self.peer.stream.try_io(tokio::io::Interest::READABLE, || {
-                Err(io::ErrorKind::WouldBlock.into())
-            });
-        }
-        let n = self.peer.stream.try_read(buf)?;
-        self.drained = n > 0 && n < buf.len();
-        Ok(n)
+        self.peer.stream.try_read(buf)
     }
 }
 
