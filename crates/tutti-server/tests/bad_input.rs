@@ -180,3 +180,66 @@ async fn a_flood_gains_no_influence_and_keeps_its_connection() {
     }
     srv.shutdown().await.unwrap();
 }
+
+/// A request to `/live/v1` that is not a WebSocket handshake gets 400 and a body naming
+/// what is wrong; the hub is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_handshake_gets_400_naming_the_problem() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let cases = [
+        ("", "the Connection header must include 'upgrade'"),
+        (
+            "Connection: upgrade\r\n",
+            "the Upgrade header must be 'websocket'",
+        ),
+        (
+            "Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\n",
+            "Sec-WebSocket-Version must be 13",
+        ),
+        (
+            "Connection: Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\n",
+            "the Sec-WebSocket-Key header is missing",
+        ),
+    ];
+    for (headers, why) in cases {
+        let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+        let req = format!("GET /live/v1 HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        let resp = String::from_utf8_lossy(&buf[..n]);
+        assert!(resp.starts_with("HTTP/1.1 400"), "{headers:?}: {resp}");
+        assert!(resp.contains(why), "{headers:?}: {resp}");
+    }
+    // A proper handshake after all that still works, and nobody joined on the way.
+    let (mut c, _) = Client::audience(srv.addr).await;
+    assert!(c.alive().await);
+    assert_eq!(srv.hub.stats.audience.load(Relaxed), 1);
+}
+
+/// A frame over 64 KiB (no honest client sends one) closes that connection with code
+/// 1009 and a reason; everyone else keeps their state and their influence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_closes_with_1009_and_touches_nobody_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (mut honest, _) = Client::audience(srv.addr).await;
+    honest
+        .send(json!({"type": "input", "param": "intensity", "value": 0.75, "seq": 1}))
+        .await;
+    honest.recv_type("ack").await;
+    let (mut big, _) = Client::audience(srv.addr).await;
+    big.send_text(&"x".repeat(70 * 1024)).await;
+    let (code, reason) = big.close_frame().await.expect("a close frame");
+    assert_eq!(code, 1009, "{reason}");
+    assert!(reason.contains("65536"), "{reason}");
+    // The honest client still gets states that carry its input.
+    let st = honest.state_until(|s| value(s, "intensity") > 0.7).await;
+    assert!(value(&st, "intensity") > 0.7, "{st}");
+    assert!(honest.alive().await);
+}

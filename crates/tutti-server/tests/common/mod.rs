@@ -95,6 +95,26 @@ impl Client {
         self.ws.send(Message::binary(b)).await.expect("send");
     }
 
+    /// Read until the server's close frame; its code and reason (`None` if the stream
+    /// ended without one).
+    pub async fn close_frame(&mut self) -> Option<(u16, String)> {
+        let read = async {
+            while let Some(msg) = self.ws.next().await {
+                match msg {
+                    Ok(Message::Close(Some(f))) => {
+                        return Some((u16::from(f.code), f.reason.to_string()))
+                    }
+                    Ok(Message::Close(None)) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+            None
+        };
+        tokio::time::timeout(WAIT, read)
+            .await
+            .expect("a close frame in time")
+    }
+
     /// Next text frame as JSON.
     pub async fn recv(&mut self) -> Value {
         loop {
