@@ -190,41 +190,23 @@ impl Peer {
 
     /// Write `parts` in order, after anything pending, as far as the socket takes them;
     /// keep the rest pending. `Ok(true)` when something is left pending.
-    pub fn write_locked(&self, out: &mut Out, parts: &[&[u8]]) -> io::Result<bool> {
+    pub fn write_locked(&self, out: &mut Out, parts: [&[u8]; 2]) -> io::Result<bool> {
         self.flush_locked(out)?;
         if !out.pending.is_empty() {
-            for p in parts {
-                out.pending.extend_from_slice(p);
-            }
+            keep_rest(&mut out.pending, parts, 0);
             return Ok(true);
         }
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        let slices: [IoSlice<'_>; 3] = [
-            IoSlice::new(parts.first().copied().unwrap_or_default()),
-            IoSlice::new(parts.get(1).copied().unwrap_or_default()),
-            IoSlice::new(parts.get(2).copied().unwrap_or_default()),
-        ];
-        debug_assert!(parts.len() <= 3);
-        let mut n = match self
-            .stream
-            .try_write_vectored(&slices[..parts.len().min(3)])
-        {
-            Ok(n) => n,
+        let n = match self.writev(parts) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(e) => return Err(e),
+            other => other?,
         };
-        if n == total {
-            return Ok(false);
-        }
-        for p in parts {
-            if n >= p.len() {
-                n -= p.len();
-            } else {
-                out.pending.extend_from_slice(&p[n..]);
-                n = 0;
-            }
-        }
-        Ok(true)
+        Ok(keep_rest(&mut out.pending, parts, n))
+    }
+
+    /// One `writev` of both parts.
+    fn writev(&self, parts: [&[u8]; 2]) -> io::Result<usize> {
+        self.stream
+            .try_write_vectored(&[IoSlice::new(parts[0]), IoSlice::new(parts[1])])
     }
 
     /// Write what is pending as far as the socket takes it.
@@ -245,7 +227,7 @@ impl Peer {
     /// Write a reply frame (a whole frame's bytes). Replies beyond [`MAX_PENDING`] for a
     /// client that does not read are dropped, and so is anything once the connection is
     /// closing. `Ok(true)` when something is left pending.
-    pub fn send(&self, parts: &[&[u8]]) -> io::Result<bool> {
+    pub fn send(&self, parts: [&[u8]; 2]) -> io::Result<bool> {
         if self.is_closed() {
             return Ok(self.has_pending());
         }
@@ -255,10 +237,10 @@ impl Peer {
     /// Write a close frame: [`Peer::retire`] first, then this, and nothing after it.
     pub fn send_close(&self, payload: &[u8]) -> io::Result<bool> {
         self.retire();
-        self.send_anyway(&[Header::close(payload.len()).as_bytes(), payload])
+        self.send_anyway([Header::close(payload.len()).as_bytes(), payload])
     }
 
-    fn send_anyway(&self, parts: &[&[u8]]) -> io::Result<bool> {
+    fn send_anyway(&self, parts: [&[u8]; 2]) -> io::Result<bool> {
         let mut out = self.out();
         if out.pending.len() > MAX_PENDING {
             self.flush_locked(&mut out)?;
@@ -272,7 +254,7 @@ impl Peer {
     /// Write a text frame.
     pub fn send_text(&self, text: &str) -> io::Result<bool> {
         let h = Header::text(text.len());
-        self.send(&[h.as_bytes(), text.as_bytes()])
+        self.send([h.as_bytes(), text.as_bytes()])
     }
 
     /// Write what is pending; `Ok(true)` when something is still left.
@@ -302,11 +284,8 @@ impl Peer {
         if let Some((seq, t)) = ack {
             ack_frame(scratch, seq, t);
         }
-        let (mut n, total) = match self
-            .stream
-            .try_write_vectored(&[IoSlice::new(scratch), IoSlice::new(frame)])
-        {
-            Ok(n) => (n, scratch.len() + frame.len()),
+        let n = match self.writev([scratch, frame]) {
+            Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if let Some(a) = ack {
                     out.untake_ack(a);
@@ -315,20 +294,28 @@ impl Peer {
             }
             Err(_) => return Delivery::Failed,
         };
-        if n < total {
-            for p in [&scratch[..], frame] {
-                if n >= p.len() {
-                    n -= p.len();
-                } else {
-                    out.pending.extend_from_slice(&p[n..]);
-                    n = 0;
-                }
-            }
+        if keep_rest(&mut out.pending, [scratch, frame], n) {
             drop(out);
             self.wake.notify_one();
         }
         Delivery::Written
     }
+}
+
+/// Keep what the socket did not take of `parts` (it took `n` bytes) in `pending`; whether
+/// anything was left.
+fn keep_rest(pending: &mut Vec<u8>, parts: [&[u8]; 2], mut n: usize) -> bool {
+    let mut left = false;
+    for p in parts {
+        if n >= p.len() {
+            n -= p.len();
+        } else {
+            pending.extend_from_slice(&p[n..]);
+            n = 0;
+            left = true;
+        }
+    }
+    left
 }
 
 /// The ack frame `{"type":"ack","seq":…,"tick":…}`, header included, into `buf`.
@@ -369,7 +356,7 @@ impl Read for SockIo<'_> {
 impl Write for SockIo<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut out = self.peer.out();
-        self.peer.write_locked(&mut out, &[buf])?;
+        self.peer.write_locked(&mut out, [buf, &[]])?;
         Ok(buf.len())
     }
 
@@ -396,6 +383,20 @@ mod tests {
             &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]
         );
         assert_eq!(Header::close(2).as_bytes(), &[0x88, 2]);
+    }
+
+    #[test]
+    fn what_the_socket_did_not_take_is_kept_in_order() {
+        let mut pending = Vec::new();
+        assert!(!keep_rest(&mut pending, [b"ab", b"cde"], 5));
+        assert!(pending.is_empty());
+        assert!(keep_rest(&mut pending, [b"ab", b"cde"], 1));
+        assert_eq!(pending, b"bcde");
+        pending.clear();
+        assert!(keep_rest(&mut pending, [b"ab", b"cde"], 3));
+        assert_eq!(pending, b"de");
+        assert!(keep_rest(&mut pending, [b"", b"xy"], 0));
+        assert_eq!(pending, b"dexy");
     }
 
     #[test]
