@@ -133,6 +133,29 @@ pub async fn serve(peer: Arc<Peer>, leftover: Vec<u8>, hub: Arc<Hub>) {
     conn.leave();
 }
 
+/// The next value of a watch channel the connection listens to: never, when it does not
+/// listen to it (`None`); `None` when the channel has closed.
+async fn next_change<T: Clone>(rx: &mut Option<watch::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => {
+            rx.changed().await.ok()?;
+            Some(rx.borrow_and_update().clone())
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Write a stats or monitor frame; a closed channel ends the connection.
+fn send_text_or_close(peer: &Peer, text: Option<Utf8Bytes>) -> Flow {
+    match text {
+        Some(t) => {
+            let _ = peer.send_text(t.as_str());
+            Flow::Wait
+        }
+        None => Flow::Closed,
+    }
+}
+
 /// Give the last bytes (a close reply) a moment to go out.
 async fn linger(peer: &Peer) {
     let until = tokio::time::Instant::now() + CLOSE_LINGER;
@@ -173,34 +196,15 @@ impl Conn {
                     let _ = peer.send_close(&[]);
                     Flow::Closed
                 }
-                r = async { state_rx.as_mut().expect("guarded").changed().await },
-                    if state_rx.is_some() => match r {
-                    Ok(()) => {
-                        let rx = state_rx.as_mut().expect("guarded");
-                        let frame = rx.borrow_and_update().frame.clone();
-                        let _ = peer.send(&[&frame]);
+                r = next_change(&mut state_rx) => match r {
+                    Some(state) => {
+                        let _ = peer.send([&state.frame, &[]]);
                         Flow::Wait
                     }
-                    Err(_) => Flow::Closed,
+                    None => Flow::Closed,
                 },
-                r = async { stats_rx.as_mut().expect("guarded").changed().await },
-                    if stats_rx.is_some() => match r {
-                    Ok(()) => {
-                        let text = stats_rx.as_mut().expect("guarded").borrow_and_update().clone();
-                        let _ = peer.send_text(text.as_str());
-                        Flow::Wait
-                    }
-                    Err(_) => Flow::Closed,
-                },
-                r = async { monitor_rx.as_mut().expect("guarded").changed().await },
-                    if monitor_rx.is_some() => match r {
-                    Ok(()) => {
-                        let text = monitor_rx.as_mut().expect("guarded").borrow_and_update().clone();
-                        let _ = peer.send_text(text.as_str());
-                        Flow::Wait
-                    }
-                    Err(_) => Flow::Closed,
-                },
+                r = next_change(&mut stats_rx) => send_text_or_close(&peer, r),
+                r = next_change(&mut monitor_rx) => send_text_or_close(&peer, r),
                 _ = shutdown.changed() => Flow::Closed,
             };
             more = matches!(flow, Flow::More);

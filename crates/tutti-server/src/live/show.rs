@@ -919,13 +919,10 @@ impl ShowRuntime {
     pub fn attach(&self, peer: Arc<Peer>) -> std::io::Result<()> {
         let current = self.audience_tx.borrow().clone();
         if current.seq > 0 {
-            peer.send(&[&current.frame])?;
+            peer.send([&current.frame, &[]])?;
         }
-        let rate = self.state_rate_bits.clone();
         self.fanout
-            .attach(peer, &self.audience_tx, &self.stats, move || {
-                f64::from_bits(rate.load(Relaxed))
-            });
+            .attach(peer, &self.audience_tx, &self.stats, &self.state_rate_bits);
         Ok(())
     }
 
