@@ -10,7 +10,7 @@
 //! Must never: await while holding a peer's lock, queue state frames, or run a whole
 //! fan-out without yielding (inputs must keep flowing while thousands of writes go out).
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, watch};
@@ -30,6 +30,10 @@ const YIELD_EVERY: usize = 1024;
 const LATE_AFTER_MAX_S: f64 = 0.2;
 
 /// A show's fan-out shards, started with the first audience connection.
+///
+/// A shard's inbox of new sockets is an unbounded channel because `attach` runs inside a
+/// connection's join and must not wait; it never holds more than the connections the
+/// hub admitted (`limits.max_connections`), and each publish empties it.
 pub struct Fanout {
     shards: OnceLock<Vec<mpsc::UnboundedSender<Arc<Peer>>>>,
     next: AtomicUsize,
@@ -46,13 +50,14 @@ impl Default for Fanout {
 
 impl Fanout {
     /// Hand an audience socket to a shard (round robin). The shards start on first use,
-    /// subscribed to `states`; they end when the show drops its sender.
+    /// subscribed to `states`, reading the adaptive rate (f64 bits) from `rate`; they end
+    /// when the show drops its sender.
     pub fn attach(
         &self,
         peer: Arc<Peer>,
         states: &watch::Sender<Published>,
         stats: &Arc<HubStats>,
-        rate: impl Fn() -> f64 + Clone + Send + Sync + 'static,
+        rate: &Arc<AtomicU64>,
     ) {
         let shards = self.shards.get_or_init(|| {
             // One shard per runtime thread: the shards write in parallel, and more would
@@ -87,7 +92,7 @@ async fn run_shard(
     mut states: watch::Receiver<Published>,
     mut joins: mpsc::UnboundedReceiver<Arc<Peer>>,
     stats: Arc<HubStats>,
-    rate: impl Fn() -> f64,
+    rate: Arc<AtomicU64>,
 ) {
     let mut peers: Vec<Arc<Peer>> = Vec::new();
     let mut scratch = Vec::with_capacity(96);
@@ -102,7 +107,8 @@ async fn run_shard(
         if peers.is_empty() || state.seq == 0 {
             continue;
         }
-        let late_after = (1.0 / rate().max(0.1)).min(LATE_AFTER_MAX_S);
+        let hz = f64::from_bits(rate.load(Relaxed));
+        let late_after = (1.0 / hz.max(0.1)).min(LATE_AFTER_MAX_S);
         let (mut written, mut skipped, mut late) = (0u64, 0u64, 0u64);
         // Start somewhere else each time, so no client is always the last one written.
         round = round.wrapping_add(1);
