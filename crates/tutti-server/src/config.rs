@@ -137,10 +137,10 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Seconds a disconnected participant's slot is kept for a resume.
     pub resume_grace_s: u32,
-    /// Threads of the async runtime (connections, fan-out, HTTP); 0 = one per core. One
-    /// thread spends less CPU per message at moderate load (the leanest choice when the
-    /// laptop does other work); one per core carries more phones when the machine is
-    /// saturated (BENCHMARKS.md, "Live hub under load"). The tick has its own thread
+    /// Threads of the async runtime (connections, fan-out, HTTP); 0 = one per core. Fewer
+    /// leave cores to other work on the laptop; one per core carries more phones when the
+    /// machine is saturated (BENCHMARKS.md, "Live hub under load": 4.6 against 2.4 states
+    /// per phone per second at 4× overload on 2 cores). The tick has its own thread
     /// either way.
     #[serde(default)]
     pub workers: usize,
