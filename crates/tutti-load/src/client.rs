@@ -109,6 +109,11 @@ pub(crate) struct Shared {
     /// Error frames by code (`ErrorCode::ALL` order, then one for unknown codes).
     pub errors: Vec<AtomicU64>,
     pub latency: Vec<Mutex<Histogram<u64>>>,
+    /// From sending an input to the time its ack says the server applied it, by the two
+    /// machines' clocks (the same clock when the generator runs on the server's machine).
+    pub applied: Vec<Mutex<Histogram<u64>>>,
+    /// Inputs whose ack is dated before they were sent: the server's clock is behind.
+    pub clock_behind: AtomicU64,
     /// `ping` → `pong` round trips of clients that read everything (the network and the
     /// server's read-and-answer path, without the wait for a tick).
     pub rtt: Vec<Mutex<Histogram<u64>>>,
@@ -152,6 +157,8 @@ impl Shared {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             latency: (0..SHARDS).map(|_| hist()).collect(),
+            applied: (0..SHARDS).map(|_| hist()).collect(),
+            clock_behind: AtomicU64::new(0),
             rtt: (0..SHARDS).map(|_| hist()).collect(),
             failures: Mutex::new(BTreeMap::new()),
             drops: Mutex::new(BTreeMap::new()),
@@ -186,10 +193,22 @@ impl Shared {
         merged(&self.latency)
     }
 
+    /// All input→applied shards merged.
+    pub fn applied(&self) -> Histogram<u64> {
+        merged(&self.applied)
+    }
+
     /// All round-trip shards merged.
     pub fn rtt(&self) -> Histogram<u64> {
         merged(&self.rtt)
     }
+}
+
+/// This machine's clock, Unix microseconds (0 for a clock set before 1970).
+fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Shards of one histogram, merged.
@@ -354,6 +373,8 @@ pub(crate) struct Head<'a> {
     pub rate: Option<f64>,
     #[serde(default)]
     pub id: Option<u64>,
+    #[serde(default)]
+    pub at: Option<u64>,
 }
 
 /// What one client reports at the end.
@@ -382,8 +403,9 @@ struct Client {
     index: u32,
     out: Outcome,
     rng: Rng,
-    /// Sent, not yet acknowledged: (seq, sent at, sent in window).
-    sent: VecDeque<(u64, Instant, bool)>,
+    /// Sent, not yet acknowledged: (seq, sent at, sent in window, sent at by the clock in
+    /// Unix microseconds).
+    sent: VecDeque<(u64, Instant, bool, u64)>,
     /// Acknowledged, waiting for a state with tick ≥ the ack's: (tick, sent at, in window).
     awaiting: VecDeque<(u64, Instant, bool)>,
     last_state_tick: u64,
@@ -614,6 +636,7 @@ impl Client {
                     };
                     let seq = self.out.last_sent + 1;
                     let now = Instant::now();
+                    let unix_us = unix_us();
                     let in_window = self.shared.in_window(now);
                     if let Err(e) = ws.send(Message::text(frame)).await {
                         self.drop_reason(ws_reason(&e));
@@ -624,7 +647,7 @@ impl Client {
                     if in_window {
                         self.out.inputs_in_window += 1;
                     }
-                    self.sent.push_back((seq, now, in_window));
+                    self.sent.push_back((seq, now, in_window, unix_us));
                     if self.sent.len() > MAX_TRACKED {
                         self.sent.pop_front();
                         self.out.untracked += 1;
@@ -715,9 +738,9 @@ impl Client {
                 };
                 self.on_state(tick, head.rate, text);
             }
-            "ack" => match (head.seq, head.tick) {
-                (Some(seq), Some(tick)) => self.on_ack(seq, tick),
-                _ => self.parse_failure("an ack without seq or tick".into()),
+            "ack" => match (head.seq, head.tick, head.at) {
+                (Some(seq), Some(tick), Some(at)) => self.on_ack(seq, tick, at),
+                _ => self.parse_failure("an ack without seq, tick or at".into()),
             },
             "error" => {
                 let code = head.code.as_deref().unwrap_or("");
@@ -728,7 +751,7 @@ impl Client {
                 self.shared.errors[i].fetch_add(1, Relaxed);
                 if let Some(seq) = head.seq {
                     self.out.rejected += 1;
-                    self.sent.retain(|(s, _, _)| *s != seq);
+                    self.sent.retain(|(s, ..)| *s != seq);
                 }
             }
             "pong" => {
@@ -794,7 +817,9 @@ impl Client {
         }
     }
 
-    fn on_ack(&mut self, seq: u64, tick: u64) {
+    /// An ack: inputs up to `seq` are applied by `tick`, which ran at `at` (the server's
+    /// clock, Unix milliseconds).
+    fn on_ack(&mut self, seq: u64, tick: u64, at: u64) {
         if seq > self.out.last_sent || seq <= self.out.last_acked {
             self.out.anomalies += 1;
         }
@@ -807,7 +832,11 @@ impl Client {
         }
         self.out.last_acked = seq.min(self.out.last_sent);
         let mut n = 0;
-        while let Some(&(s, sent_at, in_window)) = self.sent.front() {
+        // `at` is whole milliseconds: the tick ran before its end.
+        let applied_us = at.saturating_mul(1000).saturating_add(999);
+        let shard = self.index as usize % self.shared.applied.len();
+        let mut hist = None;
+        while let Some(&(s, sent_at, in_window, sent_us)) = self.sent.front() {
             if s > seq {
                 break;
             }
@@ -815,6 +844,18 @@ impl Client {
             n += 1;
             if in_window {
                 self.out.acked_in_window += 1;
+                match applied_us.checked_sub(sent_us) {
+                    Some(us) => hist
+                        .get_or_insert_with(|| {
+                            self.shared.applied[shard]
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                        })
+                        .saturating_record(us.max(1)),
+                    None => {
+                        self.shared.clock_behind.fetch_add(1, Relaxed);
+                    }
+                }
             }
             self.awaiting.push_back((tick, sent_at, in_window));
             if self.awaiting.len() > MAX_TRACKED {
@@ -822,6 +863,7 @@ impl Client {
                 self.out.untracked += 1;
             }
         }
+        drop(hist);
         self.shared.inputs_acked.fetch_add(n, Relaxed);
         self.check_settled();
     }

@@ -161,6 +161,9 @@ pub struct Acks {
     pub mismatched: u64,
     /// Acks beyond the last sent seq or going backwards, state ticks going backwards.
     pub anomalies: u64,
+    /// Inputs in the window whose ack is dated before they were sent: the server's clock
+    /// is behind this machine's, and `applied` leaves them out.
+    pub clock_behind: u64,
 }
 
 /// Clients that join, then send garbage frames.
@@ -360,7 +363,7 @@ pub struct Checks {
     pub no_inputs_rejected: bool,
     /// Each moving client's last ack equals its last sent seq; no ack or tick anomaly.
     pub acks_consistent: bool,
-    /// Some input→state latency was measured (when any client moved).
+    /// Some input→state and input→applied latency was measured (when any client moved).
     pub latency_measured: bool,
     /// The server handled the attackers as it should ([`Attackers::handled`]; true
     /// when there were none).
@@ -388,6 +391,9 @@ pub struct Report {
     pub states: States,
     /// Input→state latency.
     pub latency: Latency,
+    /// From sending an input to when the server applied it (the tick's time in its ack),
+    /// by the server's clock against this machine's: exact when both run on one machine.
+    pub applied: Latency,
     /// `ping` → `pong` round trips (one a second from every tenth reading client), in the same units.
     pub rtt: Latency,
     /// Frames.
@@ -532,9 +538,27 @@ impl Report {
             thousands(self.frames.received),
             thousands(self.frames.parse_failures)
         );
+        let a = &self.applied;
         let _ = writeln!(
             t,
-            "  acks        {} moving clients checked, {} mismatched, {} anomalies",
+            "  applied     input->applied p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1} ({} inputs; the server's clock)",
+            a.p50_ms,
+            a.p95_ms,
+            a.p99_ms,
+            a.max_ms,
+            thousands(a.samples)
+        );
+        let behind = if self.acks.clock_behind > 0 {
+            format!(
+                ", {} dated before they were sent (the server's clock is behind)",
+                thousands(self.acks.clock_behind)
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            t,
+            "  acks        {} moving clients checked, {} mismatched, {} anomalies{behind}",
             thousands(self.acks.checked),
             thousands(self.acks.mismatched),
             thousands(self.acks.anomalies)
@@ -643,7 +667,7 @@ impl Report {
             ));
         }
         if !k.latency_measured {
-            out.push("no input->state latency was measured".into());
+            out.push("no input->state or input->applied latency was measured".into());
         }
         if !k.attackers_handled {
             if let Some(a) = &self.attackers {

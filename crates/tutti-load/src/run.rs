@@ -348,6 +348,14 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         p99_ms: ms(hist.value_at_quantile(0.99)),
         max_ms: ms(hist.max()),
     };
+    let applied_hist = shared.applied();
+    let applied = Latency {
+        samples: applied_hist.len(),
+        p50_ms: ms(applied_hist.value_at_quantile(0.50)),
+        p95_ms: ms(applied_hist.value_at_quantile(0.95)),
+        p99_ms: ms(applied_hist.value_at_quantile(0.99)),
+        max_ms: ms(applied_hist.max()),
+    };
     let rtt_hist = shared.rtt();
     let rtt = Latency {
         samples: rtt_hist.len(),
@@ -427,7 +435,8 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         frames_parsed: parse_failures == 0,
         no_inputs_rejected: rejected == 0 && errors.is_empty(),
         acks_consistent: mismatched == 0 && anomalies == 0,
-        latency_measured: moving == 0 || latency.samples > 0,
+        latency_measured: moving == 0
+            || (latency.samples > 0 && applied.samples + shared.clock_behind.load(Relaxed) > 0),
         attackers_handled: attackers.as_ref().is_none_or(Attackers::handled),
     };
     let expected = readers.len() as f64 * window_s * state_hz;
@@ -495,6 +504,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             received_total: shared.states.load(Relaxed),
         },
         latency,
+        applied,
         rtt,
         frames: Frames {
             received: shared.frames.load(Relaxed),
@@ -505,6 +515,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             checked: moving_checked.len() as u64,
             mismatched,
             anomalies,
+            clock_behind: shared.clock_behind.load(Relaxed),
         },
         errors,
         attackers,

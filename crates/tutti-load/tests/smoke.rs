@@ -83,6 +83,16 @@ async fn smoke_run_is_correct() {
     assert_eq!((report.acks.mismatched, report.acks.anomalies), (0, 0));
     assert!(report.latency.samples > 0);
     assert!(report.latency.p50_ms > 0.0 && report.latency.p50_ms <= report.latency.max_ms);
+    // Every ack says when its input was applied, by the same clock here: never before the
+    // input was sent, and (the tick runs before the state that carries the ack is written)
+    // not after the state arrived, give or take the millisecond the ack rounds to.
+    assert_eq!(report.acks.clock_behind, 0, "{}", report.table());
+    assert!(report.applied.samples > 0, "{}", report.table());
+    assert!(
+        report.applied.p50_ms > 0.0 && report.applied.p50_ms <= report.latency.p50_ms + 1.0,
+        "{}",
+        report.table()
+    );
     // Every reading client pinged about once a second and got its pong.
     assert!(report.rtt.samples > 0, "{}", report.table());
     assert!(report.rtt.p50_ms > 0.0 && report.rtt.p50_ms <= report.rtt.max_ms);
@@ -113,6 +123,7 @@ async fn smoke_run_is_correct() {
     assert!(json["latency"]["p99_ms"].as_f64().is_some());
     let table = report.table();
     assert!(table.contains("input->state p50"), "{table}");
+    assert!(table.contains("input->applied p50"), "{table}");
     assert!(table.contains("calibration"), "{table}");
 
     running.shutdown().await.unwrap();

@@ -492,6 +492,9 @@ pub enum ServerFrame {
         seq: u64,
         /// The tick that applies it.
         tick: u64,
+        /// The server's clock (Unix milliseconds) when that tick ran — when the input was
+        /// applied; for performer commands, when the change was stored.
+        at: u64,
     },
     /// Something was wrong; nothing else changed.
     Error {

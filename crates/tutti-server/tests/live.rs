@@ -16,12 +16,21 @@ async fn audience_input_reaches_every_page() {
     let mut perf = Client::performer(srv.addr).await;
     let (mut other, _) = Client::audience(srv.addr).await;
 
+    let sent_ms = unix_ms();
     phone
         .send(json!({"type": "input", "param": "intensity", "value": 0.9, "seq": 1}))
         .await;
     let ack = phone.recv_type("ack").await;
+    let acked_ms = unix_ms();
     assert_eq!(ack["seq"], 1);
     let tick = ack["tick"].as_u64().unwrap();
+    // The ack says when the tick that applied the input ran, by the server's clock (the
+    // same clock as ours here): after the input was sent, before the ack arrived.
+    let at = ack["at"].as_u64().unwrap();
+    assert!(
+        sent_ms <= at && at <= acked_ms,
+        "{sent_ms} <= {at} <= {acked_ms}"
+    );
     // The performer's detailed state shows the raw aggregate at once, the smoothed value soon.
     let s = perf
         .state_until(|s| s["tick"].as_u64().unwrap() >= tick && raw(s, "intensity").is_some())
@@ -100,9 +109,13 @@ async fn performer_overrides_sessions_and_permissions() {
     phone
         .send(json!({"type": "input", "param": "pitch", "value": -10.0}))
         .await;
+    let sent_ms = unix_ms();
     perf.send(json!({"type": "override", "param": "pitch", "mode": "lock", "value": 7, "seq": 1}))
         .await;
-    assert_eq!(perf.recv_type("ack").await["seq"], 1);
+    let ack = perf.recv_type("ack").await;
+    assert_eq!(ack["seq"], 1);
+    let at = ack["at"].as_u64().unwrap();
+    assert!(sent_ms <= at && at <= unix_ms(), "stored at {at}");
     let s = perf.state_until(|s| value(s, "pitch") == 7.0).await;
     let ov = &s["params"]["pitch"]["overrides"][0];
     assert_eq!(ov["mode"], "lock");
@@ -273,4 +286,12 @@ async fn metrics_expose_histograms_and_counters() {
         .unwrap();
     assert!(delivered >= 5.0);
     srv.shutdown().await.unwrap();
+}
+
+/// This machine's clock, Unix milliseconds.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }

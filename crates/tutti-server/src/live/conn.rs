@@ -27,6 +27,7 @@ use tutti_spec::ParamKindName;
 
 use super::peer::{Peer, SockIo};
 use super::show::{status_str, Actor, OverrideRequest, Published, ShowRuntime};
+use super::ticktimes::now_ms;
 use super::Hub;
 
 /// How long a connection may stay without joining.
@@ -450,7 +451,11 @@ impl Conn {
                 .map(|tick| {
                     // Performer commands are acknowledged at once: they are stored already.
                     if let Some(seq) = seq {
-                        self.send(ServerFrame::Ack { seq, tick });
+                        self.send(ServerFrame::Ack {
+                            seq,
+                            tick,
+                            at: now_ms(),
+                        });
                     }
                     None
                 })

@@ -1,6 +1,6 @@
 //! The audience fan-out: a few tasks (one per runtime thread) that each own a share of a show's
 //! audience sockets and write every published state frame to them, already framed, with
-//! one `writev` per client (the pending ack in front when the state reflects it).
+//! one `writev` per client (in front of it, the acks of the ticks that state reflects).
 //!
 //! No task is woken per client and per state: a state costs the kernel's send and a
 //! short lock. A client whose socket is full is skipped (latest wins) at the cost of one
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use super::peer::{Delivery, Peer};
 use super::show::Published;
 use super::stats::HubStats;
+use super::ticktimes::TickTimes;
 use crate::metrics::LocalHistogram;
 
 /// Writes between two yields to the scheduler (about 3 ms of writes): often enough for
@@ -50,14 +51,15 @@ impl Default for Fanout {
 
 impl Fanout {
     /// Hand an audience socket to a shard (round robin). The shards start on first use,
-    /// subscribed to `states`, reading the adaptive rate (f64 bits) from `rate`; they end
-    /// when the show drops its sender.
+    /// subscribed to `states`, reading the adaptive rate (f64 bits) from `rate` and the
+    /// ticks' times (for acks) from `times`; they end when the show drops its sender.
     pub fn attach(
         &self,
         peer: Arc<Peer>,
         states: &watch::Sender<Published>,
         stats: &Arc<HubStats>,
         rate: &Arc<AtomicU64>,
+        times: &Arc<TickTimes>,
     ) {
         let shards = self.shards.get_or_init(|| {
             // One shard per runtime thread: the shards write in parallel, and more would
@@ -74,6 +76,7 @@ impl Fanout {
                         rx,
                         stats.clone(),
                         rate.clone(),
+                        times.clone(),
                     ));
                     tx
                 })
@@ -93,6 +96,7 @@ async fn run_shard(
     mut joins: mpsc::UnboundedReceiver<Arc<Peer>>,
     stats: Arc<HubStats>,
     rate: Arc<AtomicU64>,
+    times: Arc<TickTimes>,
 ) {
     let mut peers: Vec<Arc<Peer>> = Vec::new();
     let mut scratch = Vec::with_capacity(96);
@@ -116,7 +120,7 @@ async fn run_shard(
         let start = round.wrapping_mul(7919) % n;
         for k in 0..n {
             let peer = &peers[(start + k) % n];
-            match peer.deliver(&state.frame, state.tick, &mut scratch) {
+            match peer.deliver(&state.frame, state.tick, &times, &mut scratch) {
                 Delivery::Written => {
                     let s = state.at.elapsed().as_secs_f64();
                     lag.observe(s);

@@ -9,6 +9,7 @@ mod peer;
 mod render;
 pub mod show;
 pub mod stats;
+mod ticktimes;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};

@@ -17,6 +17,8 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use super::ticktimes::TickTimes;
+
 /// Reply bytes a client that does not read may have waiting; replies beyond are dropped.
 /// (State frames are never queued: they are skipped while anything is pending.)
 pub const MAX_PENDING: usize = 256 * 1024;
@@ -71,48 +73,57 @@ pub fn text_frame(payload: &[u8]) -> Vec<u8> {
     v
 }
 
-/// What is waiting for the socket, and the ack the next state frame carries.
+/// Ticks whose acks a connection keeps apart while it waits for a state (at 20 ticks a
+/// second and 2 states a second, ten ticks pass between states; inputs come at most
+/// 30 a second). Beyond that the oldest is left to the next one's ack, which covers it.
+const MAX_ACKS: usize = 8;
+
+/// What is waiting for the socket, and the acks the next state frame carries.
 #[derive(Default)]
 pub struct Out {
     /// Bytes that must go before anything else (the rest of a partly written frame).
     pending: Vec<u8>,
-    /// `(seq, tick)` of the newest input not yet acknowledged, to go in front of the
-    /// first state of a tick at or after `tick`.
-    ack: Option<(u64, u64)>,
-    /// The newest input of an earlier tick than `ack`'s, still unacknowledged: an input
-    /// that arrives while a state is being fanned out is promised the next tick, and
-    /// must not push back the ack of one that state already reflects.
-    ack_earlier: Option<(u64, u64)>,
+    /// `(seq, tick)` of the newest input of each tick not yet acknowledged, oldest first:
+    /// each goes in front of the first state of a tick at or after its own, so an ack
+    /// tells when its input was applied, and an input that arrives while a state is
+    /// being fanned out (promised the next tick) does not push back the ack of one that
+    /// state already reflects.
+    acks: [(u64, u64); MAX_ACKS],
+    /// Entries of `acks` in use.
+    n_acks: usize,
 }
 
 impl Out {
     /// An input `seq` was applied in (or before) tick `tick`.
     pub fn set_ack(&mut self, seq: u64, tick: u64) {
-        if let Some(prev) = self.ack.filter(|(_, t)| *t < tick) {
-            self.ack_earlier = Some(prev);
+        if let Some(last) = self.acks[..self.n_acks].last_mut() {
+            if tick <= last.1 {
+                // The newest input of a tick stands for the earlier ones.
+                last.0 = seq;
+                return;
+            }
         }
-        self.ack = Some((seq, tick));
+        if self.n_acks == MAX_ACKS {
+            self.acks.copy_within(1.., 0);
+            self.n_acks -= 1;
+        }
+        self.acks[self.n_acks] = (seq, tick);
+        self.n_acks += 1;
     }
 
-    /// The ack to send with the state of `tick`: the newest input that state reflects.
-    fn take_ack(&mut self, tick: u64) -> Option<(u64, u64)> {
-        if let Some(a) = self.ack.filter(|(_, t)| *t <= tick) {
-            self.ack = None;
-            self.ack_earlier = None;
-            return Some(a);
-        }
-        self.ack_earlier.filter(|(_, t)| *t <= tick).inspect(|_| {
-            self.ack_earlier = None;
-        })
+    /// The acks that go with the state of `tick`: those of the ticks it reflects.
+    fn acks_due(&self, tick: u64) -> &[(u64, u64)] {
+        let n = self.acks[..self.n_acks]
+            .iter()
+            .take_while(|(_, t)| *t <= tick)
+            .count();
+        &self.acks[..n]
     }
 
-    /// Put back an ack taken for a state that was not written.
-    fn untake_ack(&mut self, taken: (u64, u64)) {
-        match self.ack {
-            Some((_, t)) if t > taken.1 => self.ack_earlier = Some(taken),
-            Some(_) => {}
-            None => self.ack = Some(taken),
-        }
+    /// The first `n` acks were written.
+    fn acks_sent(&mut self, n: usize) {
+        self.acks.copy_within(n..self.n_acks, 0);
+        self.n_acks -= n;
     }
 }
 
@@ -264,9 +275,16 @@ impl Peer {
         Ok(!out.pending.is_empty())
     }
 
-    /// Write one audience state frame unless the client is behind, with the pending ack
-    /// in front of it when this state reflects it. `scratch` holds the ack frame.
-    pub fn deliver(&self, frame: &[u8], tick: u64, scratch: &mut Vec<u8>) -> Delivery {
+    /// Write one audience state frame unless the client is behind, with an ack in front of
+    /// it for each tick it reflects that applied an input of this client not yet
+    /// acknowledged, dated by `times`. `scratch` holds the ack frames.
+    pub fn deliver(
+        &self,
+        frame: &[u8],
+        tick: u64,
+        times: &TickTimes,
+        scratch: &mut Vec<u8>,
+    ) -> Delivery {
         let mut out = self.out();
         if self.is_closed() {
             return Delivery::Skipped;
@@ -279,21 +297,19 @@ impl Peer {
                 return Delivery::Skipped;
             }
         }
-        let ack = out.take_ack(tick);
         scratch.clear();
-        if let Some((seq, t)) = ack {
-            ack_frame(scratch, seq, t);
+        let acks = out.acks_due(tick);
+        for &(seq, t) in acks {
+            ack_frame(scratch, seq, t, times.at_most(t));
         }
+        let n_acks = acks.len();
         let n = match self.writev([scratch, frame]) {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if let Some(a) = ack {
-                    out.untake_ack(a);
-                }
-                return Delivery::Skipped;
-            }
+            // Nothing written: the acks wait for the next state.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Delivery::Skipped,
             Err(_) => return Delivery::Failed,
         };
+        out.acks_sent(n_acks);
         if keep_rest(&mut out.pending, [scratch, frame], n) {
             drop(out);
             self.wake.notify_one();
@@ -318,12 +334,15 @@ fn keep_rest(pending: &mut Vec<u8>, parts: [&[u8]; 2], mut n: usize) -> bool {
     left
 }
 
-/// The ack frame `{"type":"ack","seq":…,"tick":…}`, header included, into `buf`.
-pub fn ack_frame(buf: &mut Vec<u8>, seq: u64, tick: u64) {
-    let mut json = [0u8; 80];
+/// The ack frame `{"type":"ack","seq":…,"tick":…,"at":…}`, header included, into `buf`.
+pub fn ack_frame(buf: &mut Vec<u8>, seq: u64, tick: u64, at: u64) {
+    let mut json = [0u8; 112];
     let mut cur = io::Cursor::new(&mut json[..]);
-    // 80 bytes hold the longest ack (two 20-digit numbers and 29 bytes of the rest).
-    let _ = write!(cur, "{{\"type\":\"ack\",\"seq\":{seq},\"tick\":{tick}}}");
+    // 112 bytes hold the longest ack (three 20-digit numbers and 36 bytes of the rest).
+    let _ = write!(
+        cur,
+        "{{\"type\":\"ack\",\"seq\":{seq},\"tick\":{tick},\"at\":{at}}}"
+    );
     let len = cur.position() as usize;
     buf.extend_from_slice(Header::text(len).as_bytes());
     buf.extend_from_slice(&json[..len]);
@@ -400,38 +419,51 @@ mod tests {
     }
 
     #[test]
-    fn a_state_acknowledges_the_newest_input_it_reflects() {
+    fn a_state_acknowledges_the_newest_input_of_each_tick_it_reflects() {
         let mut out = Out::default();
         // Input 1 in tick 6; input 2 arrives while tick 8 is fanned out: promised tick 9.
         out.set_ack(1, 6);
         out.set_ack(2, 9);
-        assert_eq!(out.take_ack(8), Some((1, 6)), "tick 8 reflects input 1");
-        assert_eq!(out.take_ack(8), None);
-        assert_eq!(out.take_ack(9), Some((2, 9)));
+        assert_eq!(out.acks_due(8), [(1, 6)], "tick 8 reflects input 1 only");
+        out.acks_sent(1);
+        assert_eq!(out.acks_due(8), []);
+        assert_eq!(out.acks_due(9), [(2, 9)]);
+        out.acks_sent(1);
         // Inputs of the same tick: the newest one stands for both.
         out.set_ack(3, 10);
         out.set_ack(4, 10);
-        assert_eq!(out.take_ack(10), Some((4, 10)));
-        // A state that reflects both acknowledges the newer, and nothing is left.
+        assert_eq!(out.acks_due(10), [(4, 10)]);
+        out.acks_sent(1);
+        // A state that reflects two ticks carries one ack for each, oldest first, so each
+        // input is dated by its own tick.
         out.set_ack(5, 11);
         out.set_ack(6, 12);
-        assert_eq!(out.take_ack(12), Some((6, 12)));
-        assert_eq!(out.take_ack(99), None);
-        // An ack taken for a state that could not be written is put back.
         out.set_ack(7, 13);
-        let a = out.take_ack(13).unwrap();
-        out.set_ack(8, 14);
-        out.untake_ack(a);
-        assert_eq!(out.take_ack(13), Some((7, 13)));
-        assert_eq!(out.take_ack(14), Some((8, 14)));
+        assert_eq!(out.acks_due(12), [(5, 11), (6, 12)]);
+        // Not written (the socket was full): they wait for the next state.
+        assert_eq!(out.acks_due(13), [(5, 11), (6, 12), (7, 13)]);
+        out.acks_sent(3);
+        assert_eq!(out.acks_due(99), []);
+        // Past MAX_ACKS ticks the oldest is left to the next one's ack.
+        for i in 0..MAX_ACKS as u64 + 2 {
+            out.set_ack(100 + i, 20 + i);
+        }
+        let due = out.acks_due(u64::MAX);
+        assert_eq!(due.len(), MAX_ACKS);
+        assert_eq!(due[0], (102, 22));
+        assert_eq!(*due.last().unwrap(), (109, 29));
     }
 
     #[test]
     fn the_ack_frame_is_what_the_protocol_serialises() {
-        for (seq, tick) in [(0, 0), (1, 2), (u64::MAX, u64::MAX)] {
+        for (seq, tick, at) in [
+            (0, 0, 0),
+            (1, 2, 1_763_900_000_123),
+            (u64::MAX, u64::MAX, u64::MAX),
+        ] {
             let mut buf = Vec::new();
-            ack_frame(&mut buf, seq, tick);
-            let json = tutti_protocol::ServerFrame::Ack { seq, tick }.to_json();
+            ack_frame(&mut buf, seq, tick, at);
+            let json = tutti_protocol::ServerFrame::Ack { seq, tick, at }.to_json();
             assert_eq!(&buf[2..], json.as_bytes());
             assert_eq!(buf[..2], *Header::text(json.len()).as_bytes());
         }

@@ -32,6 +32,7 @@ use super::fanout::Fanout;
 use super::peer::{text_frame, Peer};
 use super::render::Renderer;
 use super::stats::HubStats;
+use super::ticktimes::{now_ms, TickTimes};
 use crate::outputs::Outputs;
 
 /// Wall-clock unix milliseconds.
@@ -162,6 +163,8 @@ pub struct ShowRuntime {
     first_pending_ns: AtomicU64,
     /// The adaptive audience state rate, f64 bits.
     state_rate_bits: Arc<AtomicU64>,
+    /// When each recent tick ran (acks carry it).
+    tick_times: Arc<TickTimes>,
     store: Store,
     resume_grace: f64,
 }
@@ -251,6 +254,7 @@ impl ShowRuntime {
             fanout: Fanout::default(),
             first_pending_ns: AtomicU64::new(0),
             state_rate_bits: Arc::new(AtomicU64::new(f64::from(spec.state_hz.max(1)).to_bits())),
+            tick_times: Arc::default(),
             stats,
             store,
             resume_grace,
@@ -758,6 +762,7 @@ impl ShowRuntime {
             // The hub numbers ticks itself (acks promise this number), under the same
             // lock that submits take, so an acknowledged input is in the promised tick.
             inner.last_tick = self.next_tick.fetch_add(1, Relaxed);
+            self.tick_times.record(inner.last_tick, now_ms());
             let snap = inner.engine.tick(now);
             inner.last.clone_from(snap);
         }
@@ -921,8 +926,13 @@ impl ShowRuntime {
         if current.seq > 0 {
             peer.send([&current.frame, &[]])?;
         }
-        self.fanout
-            .attach(peer, &self.audience_tx, &self.stats, &self.state_rate_bits);
+        self.fanout.attach(
+            peer,
+            &self.audience_tx,
+            &self.stats,
+            &self.state_rate_bits,
+            &self.tick_times,
+        );
         Ok(())
     }
 
