@@ -72,21 +72,7 @@ pub fn measure_floor_with(
     }
     let deadline = Instant::now() + duration;
     let mut threads = Vec::with_capacity(pairs * 2);
-    for _ in 0..pairs {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| LoadError::io("calibration: binding a loopback listener", e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| LoadError::io("calibration: reading the listener address", e))?;
-        let a = TcpStream::connect(addr)
-            .map_err(|e| LoadError::io("calibration: connecting over loopback", e))?;
-        let (b, _) = listener
-            .accept()
-            .map_err(|e| LoadError::io("calibration: accepting over loopback", e))?;
-        for s in [&a, &b] {
-            s.set_nodelay(true)
-                .map_err(|e| LoadError::io("calibration: setting TCP_NODELAY", e))?;
-        }
+    for (a, b) in connected_pairs(pairs)? {
         threads.push(std::thread::spawn(move || ping(a, message_bytes, deadline)));
         threads.push(std::thread::spawn(move || pong(b, message_bytes)));
     }
@@ -113,6 +99,114 @@ pub fn measure_floor_with(
         cpu_s: cpu.as_secs_f64(),
         us_per_message: cpu.as_secs_f64() * 1e6 / messages as f64,
     })
+}
+
+/// The kernel's share alone: each of `threads` threads owns `pairs / threads` connected
+/// socket pairs and plays both ends of each in turn (write, read, write back, read), so no
+/// thread ever waits or is woken — the cost of moving a message through loopback TCP with
+/// the scheduler left out, over as many connections as asked (more connections: colder
+/// caches). For comparison with [`measure_floor_with`]; `tutti load` does not use it.
+pub fn measure_no_wait_floor(
+    message_bytes: usize,
+    pairs: usize,
+    threads: usize,
+    duration: Duration,
+) -> Result<Floor, LoadError> {
+    if message_bytes == 0 || message_bytes > MAX_FLOOR_MESSAGE {
+        return Err(LoadError::option(
+            "message size",
+            format!("must be 1–{MAX_FLOOR_MESSAGE} bytes (got {message_bytes})"),
+        ));
+    }
+    if threads == 0 || pairs < threads || pairs > MAX_NO_WAIT_PAIRS {
+        return Err(LoadError::option(
+            "socket pairs",
+            format!(
+                "need at least one per thread and at most {MAX_NO_WAIT_PAIRS} (got {pairs} for {threads} threads)"
+            ),
+        ));
+    }
+    let deadline = Instant::now() + duration;
+    let mut handles = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let share = pairs / threads + usize::from(t < pairs % threads);
+        let socks = connected_pairs(share)?;
+        handles.push(std::thread::spawn(move || {
+            both_ends(socks, message_bytes, deadline)
+        }));
+    }
+    let mut messages = 0u64;
+    let mut cpu = Duration::ZERO;
+    for h in handles {
+        let (n, c) = h
+            .join()
+            .map_err(|_| LoadError::io("calibration thread", std::io::ErrorKind::Other.into()))?
+            .map_err(|e| LoadError::io("calibration: exchanging messages", e))?;
+        messages += n;
+        cpu += c;
+    }
+    if messages == 0 || cpu.is_zero() {
+        return Err(LoadError::io(
+            "calibration: no message was exchanged",
+            std::io::ErrorKind::TimedOut.into(),
+        ));
+    }
+    Ok(Floor {
+        message_bytes,
+        pairs,
+        messages,
+        cpu_s: cpu.as_secs_f64(),
+        us_per_message: cpu.as_secs_f64() * 1e6 / messages as f64,
+    })
+}
+
+/// Most socket pairs [`measure_no_wait_floor`] opens (two descriptors each).
+pub const MAX_NO_WAIT_PAIRS: usize = 8192;
+
+/// `n` connected loopback socket pairs with `TCP_NODELAY`.
+fn connected_pairs(n: usize) -> Result<Vec<(TcpStream, TcpStream)>, LoadError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| LoadError::io("calibration: binding a loopback listener", e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| LoadError::io("calibration: reading the listener address", e))?;
+    (0..n)
+        .map(|_| {
+            let a = TcpStream::connect(addr)
+                .map_err(|e| LoadError::io("calibration: connecting over loopback", e))?;
+            let (b, _) = listener
+                .accept()
+                .map_err(|e| LoadError::io("calibration: accepting over loopback", e))?;
+            for s in [&a, &b] {
+                s.set_nodelay(true)
+                    .map_err(|e| LoadError::io("calibration: setting TCP_NODELAY", e))?;
+            }
+            Ok((a, b))
+        })
+        .collect()
+}
+
+/// Write on one end, read on the other, and back, over every pair in turn until the
+/// deadline; returns (one-way messages, thread CPU).
+fn both_ends(
+    mut socks: Vec<(TcpStream, TcpStream)>,
+    size: usize,
+    deadline: Instant,
+) -> std::io::Result<(u64, Duration)> {
+    let msg = vec![b'x'; size];
+    let mut buf = vec![0u8; size];
+    let start = cpu_time(Who::Thread);
+    let mut messages = 0u64;
+    while Instant::now() < deadline {
+        for (a, b) in &mut socks {
+            a.write_all(&msg)?;
+            b.read_exact(&mut buf)?;
+            b.write_all(&buf)?;
+            a.read_exact(&mut buf)?;
+            messages += 2;
+        }
+    }
+    Ok((messages, cpu_time(Who::Thread).saturating_sub(start)))
 }
 
 /// Send, wait for the echo, until the deadline; returns (one-way messages, thread CPU).
@@ -148,4 +242,35 @@ fn pong(mut s: TcpStream, size: usize) -> std::io::Result<(u64, Duration)> {
         }
     }
     Ok((0, cpu_time(Who::Thread).saturating_sub(start)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_no_wait_floor_moves_messages_over_every_pair() {
+        let f = measure_no_wait_floor(64, 5, 2, Duration::from_millis(100)).unwrap();
+        assert_eq!((f.pairs, f.message_bytes), (5, 64));
+        // Every round trip over a pair is two messages.
+        assert!(f.messages >= 10 && f.messages % 2 == 0, "{f:?}");
+        assert!(
+            f.us_per_message.is_finite() && f.us_per_message > 0.0,
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn the_no_wait_floor_refuses_impossible_shapes() {
+        let d = Duration::from_millis(10);
+        for (size, pairs, threads) in [
+            (0, 2, 1),
+            (64, 1, 2),
+            (64, 2, 0),
+            (64, MAX_NO_WAIT_PAIRS + 1, 1),
+        ] {
+            let e = measure_no_wait_floor(size, pairs, threads, d).unwrap_err();
+            assert!(!e.to_string().is_empty());
+        }
+    }
 }
