@@ -76,29 +76,7 @@ pub fn measure_floor_with(
         threads.push(std::thread::spawn(move || ping(a, message_bytes, deadline)));
         threads.push(std::thread::spawn(move || pong(b, message_bytes)));
     }
-    let mut messages = 0u64;
-    let mut cpu = Duration::ZERO;
-    for t in threads {
-        let (n, c) = t
-            .join()
-            .map_err(|_| LoadError::io("calibration thread", std::io::ErrorKind::Other.into()))?
-            .map_err(|e| LoadError::io("calibration: exchanging messages", e))?;
-        messages += n;
-        cpu += c;
-    }
-    if messages == 0 || cpu.is_zero() {
-        return Err(LoadError::io(
-            "calibration: no message was exchanged",
-            std::io::ErrorKind::TimedOut.into(),
-        ));
-    }
-    Ok(Floor {
-        message_bytes,
-        pairs,
-        messages,
-        cpu_s: cpu.as_secs_f64(),
-        us_per_message: cpu.as_secs_f64() * 1e6 / messages as f64,
-    })
+    gather(threads, message_bytes, pairs)
 }
 
 /// The kernel's share alone: each of `threads` threads owns `pairs / threads` connected
@@ -135,10 +113,19 @@ pub fn measure_no_wait_floor(
             both_ends(socks, message_bytes, deadline)
         }));
     }
+    gather(handles, message_bytes, pairs)
+}
+
+/// Join the threads of a measurement and add up their (one-way messages, CPU).
+fn gather(
+    threads: Vec<std::thread::JoinHandle<std::io::Result<(u64, Duration)>>>,
+    message_bytes: usize,
+    pairs: usize,
+) -> Result<Floor, LoadError> {
     let mut messages = 0u64;
     let mut cpu = Duration::ZERO;
-    for h in handles {
-        let (n, c) = h
+    for t in threads {
+        let (n, c) = t
             .join()
             .map_err(|_| LoadError::io("calibration thread", std::io::ErrorKind::Other.into()))?
             .map_err(|e| LoadError::io("calibration: exchanging messages", e))?;

@@ -141,6 +141,20 @@ pub struct Latency {
     pub max_ms: f64,
 }
 
+impl Latency {
+    /// The summary of a histogram of microseconds.
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Latency {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Latency {
+            samples: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
 /// Frames received.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Frames {

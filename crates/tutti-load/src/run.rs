@@ -339,31 +339,9 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         .count() as u64;
     let anomalies: u64 = outcomes.iter().map(|o| o.anomalies).sum();
     let rejected: u64 = outcomes.iter().map(|o| o.rejected).sum();
-    let hist = shared.latency();
-    let ms = |us: u64| us as f64 / 1000.0;
-    let latency = Latency {
-        samples: hist.len(),
-        p50_ms: ms(hist.value_at_quantile(0.50)),
-        p95_ms: ms(hist.value_at_quantile(0.95)),
-        p99_ms: ms(hist.value_at_quantile(0.99)),
-        max_ms: ms(hist.max()),
-    };
-    let applied_hist = shared.applied();
-    let applied = Latency {
-        samples: applied_hist.len(),
-        p50_ms: ms(applied_hist.value_at_quantile(0.50)),
-        p95_ms: ms(applied_hist.value_at_quantile(0.95)),
-        p99_ms: ms(applied_hist.value_at_quantile(0.99)),
-        max_ms: ms(applied_hist.max()),
-    };
-    let rtt_hist = shared.rtt();
-    let rtt = Latency {
-        samples: rtt_hist.len(),
-        p50_ms: ms(rtt_hist.value_at_quantile(0.50)),
-        p95_ms: ms(rtt_hist.value_at_quantile(0.95)),
-        p99_ms: ms(rtt_hist.value_at_quantile(0.99)),
-        max_ms: ms(rtt_hist.max()),
-    };
+    let latency = Latency::of(&shared.latency());
+    let applied = Latency::of(&shared.applied());
+    let rtt = Latency::of(&shared.rtt());
     let rate_of = |milli: u64| (milli != u64::MAX && milli != 0).then(|| milli as f64 / 1000.0);
     let errors = shared.errors();
     let failures = shared
