@@ -189,6 +189,22 @@ impl std::fmt::Debug for Store {
     }
 }
 
+fn validate_snapshot(s: &SnapshotRow) -> Result<(), StoreError> {
+    model::validate_time("at_ms", s.at_ms)?;
+    model::validate_json("state_json", &s.state_json, MAX_STATE_JSON)?;
+    if let Some(h) = &s.health_json {
+        model::validate_json("health_json", h, MAX_STATE_JSON)?;
+    }
+    if i64::try_from(s.tick).is_err() {
+        return Err(StoreError::Invalid {
+            field: "tick",
+            value: s.tick.to_string(),
+            reason: format!("larger than {}", i64::MAX),
+        });
+    }
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -472,15 +488,7 @@ impl Store {
     /// A snapshot that fails in the writer (e.g. unknown show) is counted in
     /// [`StoreStats::snapshots_failed`].
     pub fn record_snapshot(&self, s: SnapshotRow) -> Result<(), StoreError> {
-        model::validate_time("at_ms", s.at_ms)?;
-        model::validate_json("state_json", &s.state_json, MAX_STATE_JSON)?;
-        if i64::try_from(s.tick).is_err() {
-            return Err(StoreError::Invalid {
-                field: "tick",
-                value: s.tick.to_string(),
-                reason: format!("larger than {}", i64::MAX),
-            });
-        }
+        validate_snapshot(&s)?;
         let permit = match Arc::clone(&self.inner.slots).try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::NoPermits) => {
@@ -496,6 +504,21 @@ impl Store {
             Err(TryAcquireError::Closed) => return Err(StoreError::Closed),
         };
         self.enqueue(Msg::Job(Box::new(SnapshotJob(s))), permit)
+    }
+
+    /// Writes a batch of snapshots in one transaction, awaiting the commit (importing a
+    /// recorded show, generating a synthetic one). A bad row fails the whole batch.
+    pub async fn import_snapshots(&self, rows: Vec<SnapshotRow>) -> Result<(), StoreError> {
+        for s in &rows {
+            validate_snapshot(s)?;
+        }
+        self.write(move |c| {
+            for s in &rows {
+                ops::insert_snapshot(c, s)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Logs an override; returns its id once committed.

@@ -453,6 +453,8 @@ pub struct SnapshotRow {
     pub at_ms: i64,
     /// The state document.
     pub state_json: String,
+    /// The show's health at this tick (a JSON document the report reads), if recorded.
+    pub health_json: Option<String>,
 }
 
 /// An override to log: who did what to which parameter, when.

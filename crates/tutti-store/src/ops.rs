@@ -99,6 +99,7 @@ fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<SnapshotRow> {
         tick: tick_col(row, 1)?,
         at_ms: row.get(2)?,
         state_json: row.get(3)?,
+        health_json: row.get(4)?,
     })
 }
 
@@ -242,7 +243,7 @@ pub(crate) fn latest_snapshot(
 ) -> Result<Option<SnapshotRow>, StoreError> {
     const OP: &str = "reading the latest snapshot";
     conn.prepare_cached(
-        "SELECT show_id, tick, at_ms, state_json FROM snapshots \
+        "SELECT show_id, tick, at_ms, state_json, health_json FROM snapshots \
          WHERE show_id = ?1 ORDER BY tick DESC LIMIT 1",
     )
     .map_err(db(OP))?
@@ -265,7 +266,7 @@ pub(crate) fn snapshots(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn
         .prepare_cached(
-            "SELECT show_id, tick, at_ms, state_json FROM snapshots \
+            "SELECT show_id, tick, at_ms, state_json, health_json FROM snapshots \
              WHERE show_id = ?1 AND tick > ?2 ORDER BY tick LIMIT ?3",
         )
         .map_err(db(OP))?;
@@ -629,10 +630,20 @@ pub(crate) fn set_show_status(
 pub(crate) fn insert_snapshot(conn: &Connection, s: &SnapshotRow) -> Result<(), StoreError> {
     let tick = tick_param(s.tick)?;
     conn.prepare_cached(
-        "INSERT INTO snapshots (show_id, tick, at_ms, state_json) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (show_id, tick) DO UPDATE SET at_ms = excluded.at_ms, state_json = excluded.state_json",
+        "INSERT INTO snapshots (show_id, tick, at_ms, state_json, health_json) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (show_id, tick) DO UPDATE SET at_ms = excluded.at_ms, \
+         state_json = excluded.state_json, health_json = excluded.health_json",
     )
-    .and_then(|mut st| st.execute(params![s.show_id, tick, s.at_ms, s.state_json]))
+    .and_then(|mut st| {
+        st.execute(params![
+            s.show_id,
+            tick,
+            s.at_ms,
+            s.state_json,
+            s.health_json
+        ])
+    })
     .map_err(db("writing a snapshot"))?;
     Ok(())
 }

@@ -241,7 +241,18 @@ CREATE TABLE wizard_sessions (
 CREATE INDEX wizard_sessions_by_user ON wizard_sessions(user_id, id);
 "#;
 
-const STEPS: &[M<'static>] = &[M::up(V1).foreign_key_check(), M::up(V2).foreign_key_check()];
+/// Migration 3 (issue 16): each snapshot may carry the show's health at that moment
+/// (connected and moving participants, per zone, counters, the sound's level) for reports.
+const V3: &str = r#"
+ALTER TABLE snapshots ADD COLUMN health_json TEXT
+    CHECK (health_json IS NULL OR json_valid(health_json));
+"#;
+
+const STEPS: &[M<'static>] = &[
+    M::up(V1).foreign_key_check(),
+    M::up(V2).foreign_key_check(),
+    M::up(V3).foreign_key_check(),
+];
 
 /// Every migration, oldest first.
 pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);

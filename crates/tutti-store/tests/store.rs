@@ -60,6 +60,7 @@ fn snapshot(show_id: i64, tick: u64) -> SnapshotRow {
         tick,
         at_ms: 1_700_000_000_000 + i64::try_from(tick).expect("small tick") * 50,
         state_json: format!(r#"{{"tick":{tick},"tempo":120.5}}"#),
+        health_json: None,
     }
 }
 
@@ -212,6 +213,16 @@ async fn pieces_shows_snapshots_and_overrides_round_trip() {
         Some(replacement)
     );
 
+    // Health travels with its snapshot; an import is awaited and committed together.
+    let mut with_health = snapshot(show.id, 80);
+    with_health.health_json = Some(r#"{"connected":3,"moving":1}"#.into());
+    store
+        .import_snapshots(vec![with_health.clone(), snapshot(show.id, 100)])
+        .await
+        .expect("import");
+    let page = store.snapshots(show.id, Some(60), 10).await.expect("read");
+    assert_eq!(page, vec![with_health, snapshot(show.id, 100)]);
+
     let stats = store.stats();
     assert_eq!(stats.snapshots_written, 5);
     assert_eq!((stats.snapshots_dropped, stats.snapshots_failed), (0, 0));
@@ -363,6 +374,27 @@ async fn bad_arguments_are_refused_before_the_queue() {
     let mut s = snapshot(show.id, 1);
     s.tick = u64::MAX;
     assert_eq!(field_of(store.record_snapshot(s).unwrap_err()), "tick");
+    let mut s = snapshot(show.id, 1);
+    s.health_json = Some("{\"connected\":".into());
+    assert_eq!(
+        field_of(store.record_snapshot(s.clone()).unwrap_err()),
+        "health_json"
+    );
+    // An import with one bad row writes none of them.
+    assert_eq!(
+        field_of(
+            store
+                .import_snapshots(vec![snapshot(show.id, 2), s])
+                .await
+                .unwrap_err()
+        ),
+        "health_json"
+    );
+    assert!(store
+        .snapshots(show.id, None, 10)
+        .await
+        .expect("read")
+        .is_empty());
 
     assert_eq!(
         store.stats().ops_failed,
