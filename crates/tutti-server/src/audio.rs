@@ -99,6 +99,14 @@ impl AudioOut {
         }
     }
 
+    /// Output level: RMS dBFS of the louder channel in the latest monitor frame.
+    pub fn level_dbfs(&self) -> Option<f32> {
+        self.handle
+            .latest_monitor()
+            .map(|m| m.rms_dbfs[0].max(m.rms_dbfs[1]))
+            .filter(|l| l.is_finite())
+    }
+
     /// The value an engine control is set to (e.g. `drone.amp`).
     pub fn control(&self, name: &str) -> Option<f32> {
         let id = self.handle.control_id(name).ok()?;

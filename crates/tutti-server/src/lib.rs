@@ -17,6 +17,7 @@ pub mod metrics;
 mod osc_in;
 pub mod outputs;
 pub mod render;
+pub mod synthetic;
 mod web;
 
 use std::net::SocketAddr;
@@ -423,6 +424,10 @@ impl tutti_api::LiveHook for ShowOpener {
         show: tutti_store::ShowRow,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(self.open(show, false))
+    }
+
+    fn performer_token_ok(&self, token: &str) -> bool {
+        self.hub.check_performer_token(Some(token))
     }
 }
 

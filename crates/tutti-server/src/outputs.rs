@@ -192,6 +192,12 @@ impl Outputs {
         }
     }
 
+    /// The embedded engine's output level (RMS dBFS of the louder channel over its latest
+    /// monitor window, about 33 ms), when it is the sound. Lock-free.
+    pub fn level_dbfs(&self) -> Option<f32> {
+        self.audio.as_ref().and_then(|a| a.level_dbfs())
+    }
+
     /// OSC sender counters: (packets sent, send errors).
     pub fn osc_stats(&self) -> (u64, u64) {
         let s = self.osc.stats();

@@ -6,7 +6,7 @@
 mod conn;
 mod fanout;
 mod peer;
-mod render;
+pub(crate) mod render;
 pub mod show;
 pub mod stats;
 mod ticktimes;

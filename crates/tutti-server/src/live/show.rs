@@ -68,6 +68,65 @@ struct Slot {
     id: ParticipantId,
     connections: u32,
     disconnected_at: Option<f64>,
+    /// Zone index in the seat map.
+    zone: Option<u16>,
+}
+
+/// Who moved since the last stored snapshot, for the report's health record: per engine
+/// slot index, the snapshot period in which it last had an input (so counting is O(1) per
+/// input and the counts reset by moving to the next period).
+#[derive(Default)]
+struct Movement {
+    period: u32,
+    last_moved: Vec<u32>,
+    zone_of: Vec<Option<u16>>,
+    moving: u32,
+    moving_by_zone: Vec<u32>,
+}
+
+impl Movement {
+    fn new(zones: usize) -> Movement {
+        Movement {
+            period: 1,
+            moving_by_zone: vec![0; zones],
+            ..Movement::default()
+        }
+    }
+
+    fn joined(&mut self, id: ParticipantId, zone: Option<u16>) {
+        let i = id.slot as usize;
+        if self.zone_of.len() <= i {
+            self.zone_of.resize(i + 1, None);
+            self.last_moved.resize(i + 1, 0);
+        }
+        self.zone_of[i] = zone;
+        self.last_moved[i] = 0;
+    }
+
+    fn moved(&mut self, id: ParticipantId) {
+        let i = id.slot as usize;
+        let Some(last) = self.last_moved.get_mut(i) else {
+            return;
+        };
+        if *last != self.period {
+            *last = self.period;
+            self.moving += 1;
+            if let Some(n) =
+                self.zone_of[i].and_then(|z| self.moving_by_zone.get_mut(usize::from(z)))
+            {
+                *n += 1;
+            }
+        }
+    }
+
+    /// The counts of the period that ends now; starts the next one.
+    fn take(&mut self) -> (u32, Vec<u32>) {
+        let by_zone = self.moving_by_zone.clone();
+        let moving = std::mem::take(&mut self.moving);
+        self.moving_by_zone.fill(0);
+        self.period = self.period.wrapping_add(1).max(1);
+        (moving, by_zone)
+    }
 }
 
 struct Inner {
@@ -93,6 +152,7 @@ struct Inner {
     audience_phase: f64,
     detail_phase: f64,
     force_publish: bool,
+    movement: Movement,
 }
 
 /// Who is asking for a performer action.
@@ -167,6 +227,10 @@ pub struct ShowRuntime {
     tick_times: Arc<TickTimes>,
     store: Store,
     resume_grace: f64,
+    /// Inputs and votes applied (for the report's health record).
+    inputs: AtomicU64,
+    /// Joins that got a kept slot back.
+    resumes: AtomicU64,
 }
 
 /// The wire name of a status.
@@ -246,6 +310,7 @@ impl ShowRuntime {
                 audience_phase: 0.0,
                 detail_phase: 0.0,
                 force_publish: true,
+                movement: Movement::new(spec.zones.len()),
             }),
             next_tick: AtomicU64::new(1),
             audience_tx,
@@ -258,6 +323,8 @@ impl ShowRuntime {
             stats,
             store,
             resume_grace,
+            inputs: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
         });
         show.stats
             .state_rate_millihz
@@ -350,6 +417,7 @@ impl ShowRuntime {
                 if let Some(g) = guest {
                     guests.insert(g, token.to_string());
                 }
+                self.resumes.fetch_add(1, Relaxed);
                 return Ok((id, token.to_string()));
             }
         }
@@ -360,12 +428,15 @@ impl ShowRuntime {
             )
         })?;
         let token = new_token();
+        let zone = zone.map(|z| z.0);
+        inner.movement.joined(id, zone);
         inner.slots.insert(
             token.clone(),
             Slot {
                 id,
                 connections: 1,
                 disconnected_at: None,
+                zone,
             },
         );
         if let Some(g) = guest {
@@ -469,6 +540,8 @@ impl ShowRuntime {
                 }
                 other => fe(ErrorCode::BadFrame, other.to_string()),
             })?;
+        inner.movement.moved(who);
+        self.inputs.fetch_add(1, Relaxed);
         let _ = self.first_pending_ns.compare_exchange(
             0,
             ((now * 1e9) as u64).max(1),
@@ -853,11 +926,13 @@ impl ShowRuntime {
             );
             if store_snapshot {
                 inner.last_snapshot_store = now;
+                let health = self.health(inner, outputs);
                 let row = SnapshotRow {
                     show_id: self.show_id,
                     tick: inner.last_tick,
                     at_ms: unix_ms(),
                     state_json: inner.detail_buf.clone(),
+                    health_json: Some(health.to_json()),
                 };
                 if let Err(e) = self.store.record_snapshot(row) {
                     tracing::debug!(error = %e, "snapshot dropped");
@@ -877,6 +952,42 @@ impl ShowRuntime {
         self.stats.tick.observe(computed.as_secs_f64());
         self.stats.record_tick(started.elapsed().as_micros() as u64);
         outputs.on_tick(&self.spec, &values);
+    }
+
+    /// The show's health for the snapshot being stored (once a second, on the tick thread:
+    /// one pass over the slots); starts the next period of "moving".
+    fn health(&self, inner: &mut Inner, outputs: &Outputs) -> tutti_report::Health {
+        let zones = self.spec.zones.len();
+        let mut by_zone = vec![tutti_report::ZoneHealth::default(); zones];
+        let mut connected = 0u32;
+        for slot in inner.slots.values().filter(|s| s.connections > 0) {
+            connected += 1;
+            if let Some(z) = slot.zone.and_then(|z| by_zone.get_mut(usize::from(z))) {
+                z.connected += 1;
+            }
+        }
+        let (moving, moving_by_zone) = inner.movement.take();
+        for (z, n) in by_zone.iter_mut().zip(moving_by_zone) {
+            z.moving = n;
+        }
+        let errors = tutti_protocol::ErrorCode::ALL
+            .iter()
+            .map(|&c| (c.as_str().to_string(), self.stats.errors_of(c)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        tutti_report::Health {
+            connected,
+            moving,
+            zones: by_zone,
+            inputs: self.inputs.load(Relaxed),
+            resumes: self.resumes.load(Relaxed),
+            state_rate: self.state_rate(),
+            delivered: self.stats.states_delivered.load(Relaxed),
+            late: self.stats.states_late.load(Relaxed),
+            skipped: self.stats.states_skipped.load(Relaxed),
+            errors,
+            level_dbfs: outputs.level_dbfs(),
+        }
     }
 
     /// The audience state rate in force (Hz).
