@@ -77,6 +77,12 @@ impl Default for ApiConfig {
 pub trait LiveHook: Send + Sync + 'static {
     /// Called after a show's status change was committed.
     fn show_changed(&self, show: ShowRow) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+
+    /// Whether `token` is this node's performer token (its holder may read every show's
+    /// report, as the dashboard does).
+    fn performer_token_ok(&self, _token: &str) -> bool {
+        false
+    }
 }
 
 /// The API's shared state. Cheap to clone.
@@ -94,6 +100,10 @@ pub struct ApiState {
     pub(crate) events: Option<tutti_events::EventStreams>,
     /// The domain packs of the guided setup (`wizard.rs`).
     pub(crate) wizard: Arc<tutti_wizard::Wizard>,
+    /// Reports being built at once (each parses every snapshot of a show).
+    pub(crate) reports: Arc<tokio::sync::Semaphore>,
+    /// Keys that open a report page (`routes::reports`).
+    pub(crate) report_links: Arc<routes::reports::ReportLinks>,
 }
 
 impl ApiState {
@@ -108,6 +118,8 @@ impl ApiState {
             live: None,
             events: None,
             wizard: wizard::default_wizard(),
+            reports: Arc::new(tokio::sync::Semaphore::new(2)),
+            report_links: Arc::default(),
         }
     }
 
@@ -152,6 +164,10 @@ pub fn router(state: ApiState) -> Router {
     api.merge(openapi::doc_routes(doc))
         .route("/api/v1/{*rest}", axum::routing::any(routes::unknown_path))
         .route("/api/v1", axum::routing::any(routes::unknown_path))
+        .route(
+            "/shows/{id}/report",
+            axum::routing::get(routes::reports::page),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)

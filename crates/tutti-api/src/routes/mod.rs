@@ -8,6 +8,7 @@ pub(crate) mod accounts;
 mod ensembles;
 mod events;
 mod pieces;
+pub(crate) mod reports;
 mod shows;
 
 use axum::http::StatusCode;
@@ -27,6 +28,7 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
         .merge(ensembles::routes())
         .merge(pieces::routes())
         .merge(shows::routes())
+        .merge(reports::routes())
         .merge(events::routes())
         .merge(crate::wizard::routes())
 }

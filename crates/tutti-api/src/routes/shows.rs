@@ -161,7 +161,7 @@ async fn list_shows(
     )))
 }
 
-async fn show_access(
+pub(super) async fn show_access(
     s: &ApiState,
     caller: &Caller,
     id: i64,
