@@ -8,6 +8,7 @@
 
 mod client;
 mod remote;
+mod report_cmd;
 mod table;
 mod wizard_cmd;
 
@@ -89,13 +90,20 @@ enum Command {
         #[command(subcommand)]
         command: ShowsCmd,
     },
-    /// Export a spec (JSON, TOML, Markdown) or a show (metadata and timeline as JSON).
+    /// Export a recorded show's time series (`--show CODE`, CSV or JSON, from a data
+    /// directory), or from a server a spec (JSON, TOML, Markdown) or a show's timeline.
+    #[command(args_conflicts_with_subcommands = true)]
     Export {
         #[command(flatten)]
         opts: ClientOpts,
+        #[command(flatten)]
+        series: report_cmd::SeriesArgs,
         #[command(subcommand)]
-        command: ExportCmd,
+        command: Option<ExportCmd>,
     },
+    /// A recorded show's report: one self-contained HTML page with its charts (or the data
+    /// behind it as JSON), from a data directory; also served at /shows/{id}/report.
+    Report(report_cmd::ReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -573,9 +581,22 @@ fn main() -> ExitCode {
         }
         Command::Specs { opts, command } => client_command("specs", remote::specs(&opts, &command)),
         Command::Shows { opts, command } => client_command("shows", remote::shows(&opts, &command)),
-        Command::Export { opts, command } => {
-            client_command("export", remote::export(&opts, &command))
-        }
+        Command::Export {
+            opts,
+            series,
+            command,
+        } => match (command, &series.show) {
+            (Some(command), _) => client_command("export", remote::export(&opts, &command)),
+            (None, Some(code)) => report_cmd::series_command(&series, code),
+            (None, None) => {
+                eprintln!(
+                    "tutti export: name a recorded show with --show CODE, or use `export spec` \
+                     or `export show` (see --help)"
+                );
+                ExitCode::from(2)
+            }
+        },
+        Command::Report(args) => report_cmd::report_command(&args),
         Command::Bench {
             command:
                 BenchCommand::Audio {
