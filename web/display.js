@@ -11,8 +11,10 @@
 
 import { LiveClient } from './live.js';
 import { h, setText, fmt, position, queryParam, scheduler, showConn, describeError, shareBars } from './ui.js';
+import { Trajectories } from './trajectory.js';
 
 const $ = (id) => document.getElementById(id);
+const trajectories = new Trajectories(document.getElementById('trajectories'), { minutes: 3 });
 const show = queryParam('show');
 const client = new LiveClient({ show, role: 'display' });
 const views = new Map();
@@ -90,8 +92,13 @@ client
     document.title = `${title} · Tutti`;
     setJoinUrl(w.show?.join_url);
     build(w.params || []);
+    trajectories.setParams(w.params || []);
   })
-  .on('state', (s) => { latest = s; draw(); })
+  .on('state', (s) => {
+    latest = s;
+    draw();
+    if (trajectories.push(s)) trajectories.draw();
+  })
   .start();
 
 if (!show) {

@@ -20,6 +20,7 @@
 
 import { LiveClient } from './live.js';
 import { soundPanel } from './audio/sound-panel.js';
+import { Trajectories } from './trajectory.js';
 import {
   h, svg, setText, fmt, pct, position, decimals, queryParam, scheduler, toaster, showConn,
   describeError, shareBars,
@@ -37,6 +38,27 @@ let status = null;
 let bypass = false;
 let currentToken = null;
 const sound = soundPanel($, () => currentToken);
+const trajectories = new Trajectories($('trajectories'));
+let showCode = null;
+
+// ---- report ----
+// Opens the show's report (the same page `tutti report` writes) in a new tab through a
+// short-lived link, since this page holds a token rather than a cookie session.
+$('report').addEventListener('click', async () => {
+  if (!showCode || !currentToken) return;
+  const tab = window.open('', '_blank');
+  try {
+    const r = await fetch(`/api/v1/reports/${encodeURIComponent(showCode)}/link`, {
+      method: 'POST', headers: { Authorization: `Bearer ${currentToken}` },
+    });
+    const body = await r.json();
+    if (!r.ok) throw body;
+    if (tab) { tab.opener = null; tab.location = body.url; } else location.assign(body.url);
+  } catch (e) {
+    tab?.close();
+    toast(`Report: ${describeError(e?.code ? e : { code: 'network' })}`);
+  }
+});
 
 // ---- token ----
 function storedToken() {
@@ -369,12 +391,15 @@ function connect(token) {
       setText($('title'), `${title} · performer`);
       document.title = `${title} · Tutti performer`;
       setText($('show-code'), w.show?.code || '–');
+      showCode = w.show?.code || null;
+      trajectories.setParams(w.params || []);
       status = w.show?.status ?? status;
       build(w.params || []);
       updateControls();
     })
     .on('state', (s) => {
       latest = s;
+      if (trajectories.push(s)) trajectories.draw();
       if (s.status !== status || !!s.bypass !== bypass) {
         status = s.status;
         bypass = !!s.bypass;
