@@ -191,8 +191,9 @@ async fn html_of(report: tutti_report::Report) -> Result<String, ApiError> {
 #[utoipa::path(get, path = "/api/v1/shows/{id}/report", tag = "shows",
     params(("id" = i64, Path, description = "Show id"), ReportQuery),
     security(("bearer" = [])),
-    responses((status = 200, description = "The report (text/html, or JSON with format=json)",
-        content_type = "text/html", body = String)))]
+    responses((status = 200, description = "The report (HTML, or JSON with format=json)", content(
+        (String = "text/html"),
+        (Object = "application/json")))))]
 async fn show_report(
     State(s): State<ApiState>,
     reader: Reader,
@@ -236,8 +237,9 @@ impl Validate for SeriesQuery {
 #[utoipa::path(get, path = "/api/v1/shows/{id}/series", tag = "shows",
     params(("id" = i64, Path, description = "Show id"), SeriesQuery),
     security(("bearer" = [])),
-    responses((status = 200, description = "The time series (text/csv, or JSON)",
-        content_type = "text/csv", body = String)))]
+    responses((status = 200, description = "The time series (CSV, or JSON with format=json)", content(
+        (String = "text/csv"),
+        (Object = "application/json")))))]
 async fn show_series(
     State(s): State<ApiState>,
     reader: Reader,
