@@ -289,6 +289,8 @@ async fn reports_over_the_api_with_permissions_and_bad_input() {
     let r = admin.get(&format!("/shows/{id}/report")).await;
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    let csp = r.header("content-security-policy").expect("a policy");
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
     let html = String::from_utf8(r.body.clone()).unwrap();
     assert_self_contained(&html);
     assert!(html.contains("a stored snapshot could not be read"));

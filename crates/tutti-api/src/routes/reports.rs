@@ -107,6 +107,23 @@ impl Reader {
     }
 }
 
+/// The report page loads nothing and runs nothing: its policy says so.
+pub const REPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+
+/// An HTML page with the report's policy.
+fn page_response(status: StatusCode, html: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_SECURITY_POLICY, REPORT_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
 fn report_error(e: ReportError) -> ApiError {
     match e {
         ReportError::NotFound(what) => ApiError::not_found(what),
@@ -205,7 +222,7 @@ async fn show_report(
     if q.format.as_deref() == Some("json") {
         return Ok(axum::Json(report).into_response());
     }
-    Ok(Html(html_of(report).await?).into_response())
+    Ok(page_response(StatusCode::OK, html_of(report).await?))
 }
 
 /// Format and range of a time series.
@@ -292,7 +309,7 @@ fn error_page(e: &ApiError) -> Response {
         tutti_report::html::esc(&e.message),
         e.code
     );
-    (e.status, Html(body)).into_response()
+    page_response(e.status, body)
 }
 
 /// A link that opens a show's report page in a browser without a session.
@@ -361,7 +378,7 @@ pub(crate) async fn page(
     }
     .await;
     match result {
-        Ok(html) => Html(html).into_response(),
+        Ok(html) => page_response(StatusCode::OK, html),
         Err(e) => error_page(&e),
     }
 }
