@@ -767,6 +767,98 @@ mod tests {
         assert!(m.abs() < 1e-9, "{m}");
     }
 
+    fn spec() -> PieceSpec {
+        PieceSpec::from_toml(
+            "slug = \"t\"\ntitle = \"T\"\ntick_hz = 20\nstate_hz = 20\ninput_rate = 30\n\
+             recency_half_life = 5.0\nhistogram_bins = 4\n[[zones]]\nname = \"a\"\nweight = 1.0\n\
+             [[params]]\nname = \"x\"\nkind = \"continuous\"\nmin = 0.0\nmax = 1.0\ndefault = 0.5\n",
+        )
+        .expect("spec")
+    }
+
+    fn show() -> ShowInfo {
+        ShowInfo {
+            id: 1,
+            code: "ABC".into(),
+            title: "T".into(),
+            piece: "t".into(),
+            kind: "rehearsal".into(),
+            status: "ended".into(),
+            spec_version: 1,
+            created_at_ms: 0,
+            started_at_ms: None,
+            ended_at_ms: None,
+            t0_ms: None,
+        }
+    }
+
+    fn state(v: f64, agreement: f64, n: u32) -> String {
+        format!(
+            r#"{{"type":"state","tick":1,"status":"live","bypass":false,"rate":20,"participants":{n},
+            "params":{{"x":{{"value":{v},"participants":{n},"agreement":{agreement},"raw":{v},
+            "histogram":[0,1,0,0],"overrides":[]}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn silences_and_bad_rows_are_gaps_and_ranges_cut() {
+        let mut b = Builder::new(spec(), show(), None);
+        for s in 0..5 {
+            b.push(1_000_000 + s * 1000, &state(0.5, 0.9, 4), None);
+        }
+        // The server was down for 20 s, then a row that is not a state of this piece.
+        b.push(1_025_000, &state(0.6, 0.8, 4), None);
+        b.push(1_026_000, r#"{"type":"state"}"#, None);
+        b.push(1_027_000, &state(0.7, 0.1, 4), Some("{not health"));
+        let r = b.finish();
+        assert_eq!(r.summary.snapshots, 7);
+        assert_eq!(r.summary.corrupt_snapshots, 1);
+        assert_eq!(r.gaps.len(), 2, "{:?}", r.gaps);
+        assert_eq!((r.gaps[0].from, r.gaps[0].to), (4.0, 25.0));
+        assert_eq!(r.gaps[0].reason, "no_snapshots");
+        assert_eq!((r.gaps[1].from, r.gaps[1].to), (25.0, 27.0));
+        assert_eq!(r.gaps[1].reason, "corrupt");
+        assert_eq!(r.summary.inputs, None, "no health recorded");
+        assert!(!r.health.recorded);
+        let c = r.summary.most_contested.expect("contested");
+        assert_eq!((c.t, c.agreement), (27.0, 0.1));
+        assert_eq!(r.summary.duration_s, 27.0);
+
+        let range = Some(TimeRange {
+            from: 2.0,
+            to: 25.0,
+        });
+        let mut b = Builder::new(spec(), show(), range);
+        for s in 0..30 {
+            b.push(1_000_000 + s * 1000, &state(0.5, 0.9, 4), None);
+        }
+        let r = b.finish();
+        assert_eq!(r.summary.snapshots, 24);
+        assert_eq!(r.params[0].t.first(), Some(&2.0));
+        assert_eq!(r.params[0].t.last(), Some(&25.0));
+        assert_eq!(r.params[0].heat.median.last(), Some(&Some(0.375)));
+    }
+
+    #[test]
+    fn long_shows_are_averaged_into_buckets() {
+        let mut b = Builder::new(spec(), show(), None);
+        for s in 0..3_000 {
+            b.push(s * 1000, &state((s % 2) as f64, 0.5, 4), None);
+        }
+        let r = b.finish();
+        let p = &r.params[0];
+        assert!(p.t.len() <= MAX_LINE_BUCKETS && p.t.len() > MAX_LINE_BUCKETS / 2);
+        assert_eq!(p.heat.cells.len(), MAX_HEAT_BUCKETS);
+        // Alternating 0 and 1 averages to about a half in every bucket.
+        assert!(
+            p.value.iter().all(|v| (v - 0.5).abs() < 0.2),
+            "{:?}",
+            &p.value[..5]
+        );
+        assert_eq!(p.stats.mean, 0.5);
+        assert_eq!((p.stats.min, p.stats.max), (0.0, 1.0));
+    }
+
     #[test]
     fn grid_indexes_clamp_to_the_ends() {
         let g = Grid::new(10.0, 20.0, 5);
