@@ -256,14 +256,21 @@ async fn metrics_expose_histograms_and_counters() {
     for _ in 0..5 {
         phone.recv_type("state").await;
     }
-    let mut stream = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    // A fan-out round adds its deliveries to the counters once it has written to every
+    // socket of its share, which can be just after this phone read its state.
     let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
+    for _ in 0..50 {
+        body = metrics(srv.addr).await;
+        let delivered: f64 = body
+            .lines()
+            .find_map(|l| l.strip_prefix("tutti_states_delivered_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        if delivered >= 5.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(body.starts_with("HTTP/1.1 200"), "{body:.200}");
     for needle in [
         "tutti_tick_seconds_count",
@@ -286,6 +293,19 @@ async fn metrics_expose_histograms_and_counters() {
         .unwrap();
     assert!(delivered >= 5.0);
     srv.shutdown().await.unwrap();
+}
+
+/// `GET /metrics`, the whole response.
+async fn metrics(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    body
 }
 
 /// This machine's clock, Unix milliseconds.
