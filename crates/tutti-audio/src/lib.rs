@@ -78,7 +78,7 @@ pub use error::AudioError;
 pub use monitor::MonitorFrame;
 pub use record::{Recording, RecordingSummary};
 pub use render::{render_offline, render_piece_offline, write_wav, PieceControls};
-pub use sink::{NullSink, Output, OutputChoice, OutputKind};
+pub use sink::{NullSink, Output, OutputChoice, OutputKind, SoundCards};
 pub use stream::{StreamFormat, StreamReader};
 /// The DSP kernels the master chain is built from (for `ChainConfig` and friends).
 pub use tutti_dsp;

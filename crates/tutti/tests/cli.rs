@@ -89,6 +89,51 @@ fn bad_configuration_is_named_and_exits_78() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
 }
 
+/// On a machine without a sound card the server says so once, in its own words, and the
+/// sound library's own errors (`ALSA lib …`) never reach the terminal.
+#[test]
+fn no_sound_card_gives_one_warning_and_no_library_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tutti()
+        .args([
+            "serve",
+            "--listen",
+            &free_addr(),
+            "--log",
+            "warn",
+            "--osc-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    assert!(first.starts_with("Tutti is running"), "{first}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.lines().any(|l| l.contains("ALSA lib")),
+        "library noise on stderr:\n{err}"
+    );
+    let no_card = match std::fs::read_to_string("/proc/asound/cards") {
+        Ok(t) => t.contains("--- no soundcards ---") || t.trim().is_empty(),
+        Err(_) => true,
+    };
+    if no_card {
+        let warnings = err
+            .lines()
+            .filter(|l| l.contains("no usable sound card"))
+            .count();
+        assert_eq!(warnings, 1, "{err}");
+        assert!(err.contains("/proc/asound/cards"), "{err}");
+    }
+}
+
 struct Server {
     child: Child,
     addr: String,
