@@ -194,13 +194,17 @@ struct ServeArgs {
     packs_dir: Option<PathBuf>,
 }
 
-/// Environment variables of the binary's own flags and of the CLI client, which are not
-/// server configuration keys.
+/// `TUTTI_*` environment variables that are not server configuration keys: the binary's
+/// own flags, the CLI client's, and the DSP kernels' switches. The server's configuration
+/// never sees them; any other unknown `TUTTI_*` variable is ignored with a warning.
 const CLIENT_ENV: &[&str] = &[
+    "TUTTI_CONFIG",
     "TUTTI_PACKS_DIR",
     "TUTTI_SERVER",
     "TUTTI_CONFIG_DIR",
     "TUTTI_PASSWORD",
+    "TUTTI_DSP_NO_SIMD",
+    "TUTTI_DSP_NO_AVX512",
 ];
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -240,7 +244,12 @@ impl ServeArgs {
         let env: Vec<(String, String)> = std::env::vars()
             .filter(|(k, _)| !CLIENT_ENV.contains(&k.as_str()))
             .collect();
-        let mut config = Config::load(self.config.as_deref(), &env, &self.overrides())?;
+        let loaded = Config::load(self.config.as_deref(), &env, &self.overrides())?;
+        // Logging is not set up yet (its filter is part of the configuration).
+        for w in &loaded.warnings {
+            eprintln!("tutti: warning: {w}");
+        }
+        let mut config = loaded.config;
         // `--packs-dir` (or TUTTI_PACKS_DIR) over the file's `packs_dir`.
         if let Some(dir) = &self.packs_dir {
             config.packs_dir = Some(dir.clone());
