@@ -1,7 +1,7 @@
 //! # tutti-client — the management API's client, as the `tutti` binary uses it
 //!
-//! Everything behind `tutti login`, `logout`, `pieces`, `specs`, `shows` and `export`
-//! (and `tutti wizard --server`): the
+//! Everything behind `tutti login`, `logout`, `pieces`, `specs`, `shows`, `export`,
+//! `ensembles`, `members`, `users` and `webhooks` (and `tutti wizard --server`): the
 //! binary parses the arguments, calls one function of [`commands`] with plain values, and
 //! maps a [`ClientError`] to its exit code ([`ClientError::exit_code`]).
 //!

@@ -42,6 +42,40 @@ pub const SHOW_COLUMNS: Columns = &[
     ("SPEC", &["spec_version", "spec_version_id"]),
     ("CREATED", &["created_at_ms", "created_at"]),
 ];
+/// Ensembles.
+pub const ENSEMBLE_COLUMNS: Columns = &[
+    ("ID", &["id"]),
+    ("SLUG", &["slug"]),
+    ("NAME", &["name"]),
+    ("CREATED", &["created_at_ms"]),
+];
+/// Members of an ensemble.
+pub const MEMBER_COLUMNS: Columns = &[
+    ("USER", &["user_id"]),
+    ("USERNAME", &["username"]),
+    ("NAME", &["display_name"]),
+    ("ROLE", &["role"]),
+    ("SINCE", &["created_at_ms"]),
+];
+/// Users.
+pub const USER_COLUMNS: Columns = &[
+    ("ID", &["id"]),
+    ("USERNAME", &["username"]),
+    ("NAME", &["display_name"]),
+    ("ROLE", &["role"]),
+    ("ACTIVE", &["active"]),
+    ("CREATED", &["created_at_ms"]),
+];
+/// Webhooks.
+pub const WEBHOOK_COLUMNS: Columns = &[
+    ("ID", &["id"]),
+    ("URL", &["url"]),
+    ("KINDS", &["kinds"]),
+    ("ACTIVE", &["active"]),
+    ("FAILURES", &["consecutive_failures"]),
+    ("CREATED", &["created_at_ms"]),
+];
+
 /// Writes `s` to stdout.
 pub fn print(s: &str) -> Result<(), ClientError> {
     let mut o = std::io::stdout().lock();

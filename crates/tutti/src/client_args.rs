@@ -1,5 +1,5 @@
 //! The arguments of the management client's commands (`tutti login`, `logout`, `pieces`,
-//! `specs`, `shows`, `export`) and their
+//! `specs`, `shows`, `export`, `ensembles`, `members`, `users`, `webhooks`) and their
 //! mapping onto [`tutti_client::commands`]. Values are checked by clap before anything is
 //! sent (ranges, choices), naming the flag.
 //!
@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use tutti_client::commands::{account, export, pieces, shows, specs};
+use tutti_client::commands::{
+    account, ensembles, export, members, pieces, shows, specs, users, webhooks,
+};
 use tutti_client::{Api, ClientError, Page, Store};
 use tutti_spec::ExportFormat;
 
@@ -75,6 +77,17 @@ pub enum ShowKind {
     Rehearsal,
     /// A performance.
     Performance,
+}
+
+/// Roles inside an ensemble.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MemberRole {
+    /// Manages members, and everything else in the ensemble.
+    Owner,
+    /// Edits the ensemble's pieces, specs, shows and webhooks.
+    Performer,
+    /// Reads, and moves shows along their lifecycle.
+    Crew,
 }
 
 /// The name clap shows for a value (what the API expects too).
@@ -188,7 +201,7 @@ pub enum SpecsCmd {
 /// `tutti shows …`.
 #[derive(Subcommand, Clone, Debug)]
 pub enum ShowsCmd {
-    /// List shows.
+    /// List shows: of one piece, or of every piece you can see.
     List {
         /// Only this piece's shows (id or slug).
         #[arg(long)]
@@ -255,6 +268,117 @@ pub enum ExportCmd {
 fn parse_format(s: &str) -> Result<ExportFormat, String> {
     s.parse::<ExportFormat>()
         .map_err(|_| format!("'{s}' is not an export format: use json, toml or markdown"))
+}
+
+/// `tutti ensembles …`.
+#[derive(Subcommand, Clone, Debug)]
+pub enum EnsemblesCmd {
+    /// List your ensembles (admins: all).
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one ensemble (id or slug).
+    Show {
+        /// Ensemble id or slug.
+        ensemble: String,
+    },
+    /// Create an ensemble (admins and performers); you become its owner.
+    Create {
+        /// URL-safe slug, [a-z0-9_-]{1,64}, unique.
+        #[arg(long)]
+        slug: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Idempotency key.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+}
+
+/// `tutti members …`.
+#[derive(Subcommand, Clone, Debug)]
+pub enum MembersCmd {
+    /// List an ensemble's members.
+    List {
+        /// Ensemble id or slug.
+        ensemble: String,
+    },
+    /// Add a user to an ensemble (owners and admins).
+    Add {
+        /// Ensemble id or slug.
+        ensemble: String,
+        /// User id or user name.
+        user: String,
+        /// Their role in the ensemble.
+        #[arg(long, value_enum)]
+        role: MemberRole,
+        /// Idempotency key.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Remove a member (owners and admins; anyone may remove themselves).
+    Remove {
+        /// Ensemble id or slug.
+        ensemble: String,
+        /// User id or the member's user name.
+        user: String,
+    },
+    /// Change a member's role (removes and adds them back; not your own).
+    Role {
+        /// Ensemble id or slug.
+        ensemble: String,
+        /// User id or the member's user name.
+        user: String,
+        /// The new role.
+        #[arg(value_enum)]
+        role: MemberRole,
+    },
+}
+
+/// `tutti users …`.
+#[derive(Subcommand, Clone, Debug)]
+pub enum UsersCmd {
+    /// List the users.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one user (id or user name).
+    Show {
+        /// User id or user name.
+        user: String,
+    },
+}
+
+/// `tutti webhooks …`.
+#[derive(Subcommand, Clone, Debug)]
+pub enum WebhooksCmd {
+    /// List an ensemble's webhooks (owners and performers).
+    List {
+        /// Ensemble id or slug.
+        ensemble: String,
+    },
+    /// Subscribe a URL to an ensemble's events; prints the signing secret once.
+    Create {
+        /// Ensemble id or slug.
+        ensemble: String,
+        /// Where deliveries are POSTed, e.g. http://192.168.1.30:9000/tutti.
+        #[arg(long)]
+        url: String,
+        /// An event kind to deliver (repeatable; default: every kind).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Idempotency key.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Delete a webhook and its delivery log.
+    Delete {
+        /// Webhook id.
+        webhook: i64,
+    },
 }
 
 /// `tutti login`.
@@ -369,5 +493,73 @@ pub async fn export(opts: &ClientOpts, cmd: &ExportCmd) -> Result<(), ClientErro
             out,
         } => export::spec(api, piece, *version, *format, out.as_deref()).await,
         ExportCmd::Show { show, out } => export::show(api, *show, out.as_deref()).await,
+    }
+}
+
+/// `tutti ensembles …`.
+pub async fn ensembles(opts: &ClientOpts, cmd: &EnsemblesCmd) -> Result<(), ClientError> {
+    let (api, json) = (&mut opts.api()?, opts.json);
+    match cmd {
+        EnsemblesCmd::List { page } => ensembles::list(api, &page.page(), json).await,
+        EnsemblesCmd::Show { ensemble } => ensembles::show(api, ensemble, json).await,
+        EnsemblesCmd::Create {
+            slug,
+            name,
+            idempotency_key,
+        } => ensembles::create(api, slug, name, idempotency_key.as_deref(), json).await,
+    }
+}
+
+/// `tutti members …`.
+pub async fn members(opts: &ClientOpts, cmd: &MembersCmd) -> Result<(), ClientError> {
+    let (api, json) = (&mut opts.api()?, opts.json);
+    match cmd {
+        MembersCmd::List { ensemble } => members::list(api, ensemble, json).await,
+        MembersCmd::Add {
+            ensemble,
+            user,
+            role,
+            idempotency_key,
+        } => {
+            members::add(
+                api,
+                ensemble,
+                user,
+                &name(role),
+                idempotency_key.as_deref(),
+                json,
+            )
+            .await
+        }
+        MembersCmd::Remove { ensemble, user } => members::remove(api, ensemble, user).await,
+        MembersCmd::Role {
+            ensemble,
+            user,
+            role,
+        } => members::role(api, ensemble, user, &name(role), json).await,
+    }
+}
+
+/// `tutti users …`.
+pub async fn users(opts: &ClientOpts, cmd: &UsersCmd) -> Result<(), ClientError> {
+    let (api, json) = (&mut opts.api()?, opts.json);
+    match cmd {
+        UsersCmd::List { page } => users::list(api, &page.page(), json).await,
+        UsersCmd::Show { user } => users::show(api, user, json).await,
+    }
+}
+
+/// `tutti webhooks …`.
+pub async fn webhooks(opts: &ClientOpts, cmd: &WebhooksCmd) -> Result<(), ClientError> {
+    let (api, json) = (&mut opts.api()?, opts.json);
+    match cmd {
+        WebhooksCmd::List { ensemble } => webhooks::list(api, ensemble, json).await,
+        WebhooksCmd::Create {
+            ensemble,
+            url,
+            kinds,
+            idempotency_key,
+        } => webhooks::create(api, ensemble, url, kinds, idempotency_key.as_deref(), json).await,
+        WebhooksCmd::Delete { webhook } => webhooks::delete(api, *webhook).await,
     }
 }

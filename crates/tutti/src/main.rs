@@ -2,8 +2,8 @@
 //! libraries; every error is mapped to an exit code here, in one place. Besides the
 //! server and its tools it holds the guided setup in the terminal (`tutti wizard`,
 //! [`wizard_cmd`]) and the arguments of the management API's client (`tutti login`,
-//! `pieces`, `specs`, `shows`, `export`: [`client_args`], over the `tutti-client`
-//! library).
+//! `pieces`, `specs`, `shows`, `export`, `ensembles`, `members`, `users`, `webhooks`:
+//! [`client_args`], over the `tutti-client` library).
 //!
 //! Must never: contain logic that the libraries should own.
 
@@ -17,7 +17,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tutti_server::{CliOverrides, Config, ServerError};
 
-use client_args::{ClientOpts, ExportCmd, LoginArgs, PiecesCmd, ShowsCmd, SpecsCmd};
+use client_args::{
+    ClientOpts, EnsemblesCmd, ExportCmd, LoginArgs, MembersCmd, PiecesCmd, ShowsCmd, SpecsCmd,
+    UsersCmd, WebhooksCmd,
+};
 use tutti_client::ClientError;
 use wizard_cmd::WizardArgs;
 
@@ -94,6 +97,34 @@ enum Command {
         opts: ClientOpts,
         #[command(subcommand)]
         command: ExportCmd,
+    },
+    /// Ensembles: list, show, create.
+    Ensembles {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: EnsemblesCmd,
+    },
+    /// Members of an ensemble: list, add, remove, role.
+    Members {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: MembersCmd,
+    },
+    /// Users: list, show.
+    Users {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: UsersCmd,
+    },
+    /// Webhooks of an ensemble: list, create, delete.
+    Webhooks {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: WebhooksCmd,
     },
 }
 
@@ -595,6 +626,18 @@ fn main() -> ExitCode {
         }
         Command::Export { opts, command } => {
             client_command("export", client_args::export(&opts, &command))
+        }
+        Command::Ensembles { opts, command } => {
+            client_command("ensembles", client_args::ensembles(&opts, &command))
+        }
+        Command::Members { opts, command } => {
+            client_command("members", client_args::members(&opts, &command))
+        }
+        Command::Users { opts, command } => {
+            client_command("users", client_args::users(&opts, &command))
+        }
+        Command::Webhooks { opts, command } => {
+            client_command("webhooks", client_args::webhooks(&opts, &command))
         }
         Command::Bench {
             command:

@@ -2,24 +2,28 @@
 //! requests of one `tutti <group> <command>` and prints the answer ([`crate::output`]).
 //! The binary parses the arguments and calls these; they take plain values.
 //!
-//! Shared here: paging ([`Page`]), query encoding, and the lookup that turns a piece's slug
-//! into its id among what the caller can see.
+//! Shared here: paging ([`Page`]), query encoding, and the lookups that turn a name into an
+//! id (a piece or ensemble slug, a user name) among what the caller can see.
 //!
 //! Must never: guess when an argument is ambiguous (a slug or name matching nothing is an
 //! error, never the first item), or follow more than a bounded number of pages.
 
 pub mod account;
+pub mod ensembles;
 pub mod export;
+pub mod members;
 pub mod pieces;
 pub mod shows;
 pub mod specs;
+pub mod users;
+pub mod webhooks;
 
 use serde_json::Value;
 
 use crate::error::ClientError;
 use crate::session::Api;
 
-/// Most pages a lookup follows (100 items each).
+/// Most pages a lookup or a gathering list follows (100 items each).
 const MAX_PAGES: usize = 1000;
 
 /// Paging of list commands.
@@ -102,6 +106,17 @@ async fn walk<T>(
     )))
 }
 
+/// Every item of a paginated list.
+async fn all_items(api: &mut Api, path: &str) -> Result<Vec<Value>, ClientError> {
+    let mut all = Vec::new();
+    walk::<()>(api, path, |items| {
+        all.extend_from_slice(items);
+        None
+    })
+    .await?;
+    Ok(all)
+}
+
 /// A positive id, or `None` when `arg` is not a number.
 fn numeric_id(what: &str, arg: &str) -> Result<Option<i64>, ClientError> {
     match arg.parse::<i64>() {
@@ -144,6 +159,30 @@ pub async fn piece_id(api: &mut Api, piece: &str) -> Result<i64, ClientError> {
     }
     id_by(api, "/api/v1/pieces", "slug", piece, || {
         format!("no piece with slug '{piece}' among the pieces you can see (`tutti pieces list`)")
+    })
+    .await
+}
+
+/// An ensemble id from an id or a slug (looked up among the ensembles you can see).
+pub async fn ensemble_id(api: &mut Api, ensemble: &str) -> Result<i64, ClientError> {
+    if let Some(id) = numeric_id("ensemble", ensemble)? {
+        return Ok(id);
+    }
+    id_by(api, "/api/v1/ensembles", "slug", ensemble, || {
+        format!(
+            "no ensemble with slug '{ensemble}' among the ensembles you can see (`tutti ensembles list`)"
+        )
+    })
+    .await
+}
+
+/// A user id from an id or a user name (looked up in the user directory).
+pub async fn user_id(api: &mut Api, user: &str) -> Result<i64, ClientError> {
+    if let Some(id) = numeric_id("user", user)? {
+        return Ok(id);
+    }
+    id_by(api, "/api/v1/users", "username", user, || {
+        format!("no user named '{user}' (`tutti users list`)")
     })
     .await
 }
