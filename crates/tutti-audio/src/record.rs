@@ -1,6 +1,6 @@
 //! WAV recording of a show.
 //!
-//! The audio thread's `RecordTap` (an `f32` [`crate::tap`]) copies each output block,
+//! The audio thread's `RecordTap` (an `f32` output tap, `tap.rs`) copies each output block,
 //! interleaved, into a preallocated `rtrb` ring while a recording is active; a writer
 //! thread drains the ring and writes 32-bit float WAV with `hound` (so a recording is
 //! bit-exact with what the engine played). When the ring is full — the disk is too slow —

@@ -1,10 +1,10 @@
 //! The live stream tap: the engine's output as 16-bit PCM for the browser's "listen" player
 //! (`web/audio/listen.js`), which the server sends as WebSocket binary frames.
 //!
-//! The audio thread's `StreamTap` (an `i16` [`crate::tap`]) converts each output block to
-//! interleaved stereo `i16` and pushes it into a preallocated `rtrb` ring, **only while a
-//! [`StreamReader`] exists**. When the ring is full (the reader is slow or stalled) the block is dropped and
-//! counted; the audio thread never waits. A new reader starts from fresh audio (stale
+//! The audio thread's `StreamTap` (an `i16` output tap, `tap.rs`) converts each output
+//! block to interleaved stereo `i16` and pushes it into a preallocated `rtrb` ring, **only
+//! while a [`StreamReader`] exists**. When the ring is full (the reader is slow or stalled)
+//! the block is dropped and counted; the audio thread never waits. A new reader starts from fresh audio (stale
 //! samples are discarded), so a listener never hears old sound.
 //!
 //! Wire format of a chunk from [`StreamReader::read_pcm`]: little-endian signed 16-bit,
