@@ -214,6 +214,14 @@ function exampleText(v) {
   return String(v);
 }
 
+/** The filled part of a coverage bar. Its width is set through the CSSOM: the page's
+ *  Content-Security-Policy refuses inline `style` attributes. */
+function barFill(ratio) {
+  const fill = h('span');
+  fill.style.width = `${Math.round(Math.min(1, ratio) * 100)}%`;
+  return fill;
+}
+
 function render(s) {
   session = s;
   show('session');
@@ -242,7 +250,7 @@ function render(s) {
     h('div', { class: 'setup-cat' },
       h('span', {}, k.title),
       h('span', { class: 'setup-bar', role: 'img', 'aria-label': `${Math.round(k.ratio * 100)}%` },
-        h('span', { style: `width:${Math.round(Math.min(1, k.ratio) * 100)}%` })),
+        barFill(k.ratio)),
       h('span', { class: 'num muted' }, `${k.answered}/${k.effective_target}`))));
   const findings = [
     ...s.conflicts.map((f) => h('p', { class: 'setup-finding conflict' }, h('strong', {}, 'Conflict: '), f.message)),

@@ -55,6 +55,7 @@ impl Modify for Security {
 pub(crate) fn build() -> (Router<ApiState>, OpenApi) {
     let (router, mut doc) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::routes::api())
+        .merge(crate::wizard::routes())
         .split_for_parts();
     add_error_responses(&mut doc);
     (router, doc)

@@ -27,7 +27,8 @@ use crate::extract::{ApiJson, ApiPath, Create, Problems, Validate};
 use crate::routes::{check_id, to_value, SpecVersionOut};
 use crate::{idem, now_ms, ApiState};
 
-/// The wizard's routes (absolute paths under `/api/v1`), merged by the API's router.
+/// The wizard's routes (absolute paths under `/api/v1`), merged beside `routes::api` in
+/// `openapi::build`.
 pub(crate) fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list_packs))

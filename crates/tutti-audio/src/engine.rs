@@ -49,10 +49,10 @@ use crate::controls::{self, ids, ControlBank, ControlId, NUM_CONTROLS};
 use crate::decode::{self, Clip, DecodeOptions};
 use crate::monitor::{Analyser, MonitorFrame, MonitorMailbox};
 use crate::record::{self, RecordShared, RecordTap, Recording};
-use crate::smooth::Smoother;
 use crate::stream::{self, StreamReader, StreamShared, StreamTap};
 use crate::voices::{GrainSource, Voices};
 use crate::AudioError;
+use tutti_dsp::smooth::Ramp;
 
 /// The master chain around the voices.
 #[derive(Debug, Clone, PartialEq)]
@@ -378,7 +378,7 @@ pub struct EngineCore {
     chain: Swappable<Chain>,
     conv: Swappable<Convolver>,
     limiter: Option<Limiter>,
-    gain: Smoother,
+    gain: Ramp,
     reverb_mix: f32,
     in_l: Box<[f32]>,
     in_r: Box<[f32]>,
@@ -586,7 +586,7 @@ impl Engine {
             chain: Swappable::new(Some(chain), block, fade),
             conv: Swappable::new(conv, block, fade),
             limiter,
-            gain: Smoother::new(gain_spec_value, gain_spec.ramp_samples(sr)),
+            gain: Ramp::new(gain_spec_value, gain_spec.ramp_samples(sr)),
             reverb_mix,
             in_l: vec![0.0; block].into_boxed_slice(),
             in_r: vec![0.0; block].into_boxed_slice(),
@@ -879,7 +879,7 @@ impl EngineCore {
 
     fn apply_control(&mut self, id: ControlId, v: f32) {
         match id {
-            ids::MASTER_GAIN => self.gain.set_target(v),
+            ids::MASTER_GAIN => self.gain.set(v),
             ids::MASTER_REVERB_MIX => {
                 self.reverb_mix = v;
                 self.chain.for_each(|c| set_reverb_mix(c, v));

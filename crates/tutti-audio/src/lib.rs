@@ -9,7 +9,7 @@
 //! ```text
 //!  other threads                         audio thread (EngineCore::process)
 //!  ─────────────                         ────────────────────────────────────────────
-//!  EngineHandle::set ──atomics──────────▶ controls → smoothers ─┐
+//!  EngineHandle::set ──atomics──────────▶ controls → ramps ─────┐
 //!  set_chain / set_impulse_response /                          ▼
 //!  play_file ──rtrb commands (boxed, ───▶ voices → chain ⇄ (crossfade) → convolution ⇄
 //!              built off-thread)               → master.gain → limiter → output
@@ -42,14 +42,15 @@
 //!
 //! ## Modules
 //! * [`controls`] — the `voice.control` table and the lock-free control bank.
-//! * [`smooth`] — parameter ramps (no zipper noise, no clicks).
-//! * [`synth`] — oscillators, noise, filter, envelopes.
+//! * [`synth`] — oscillators, noise, filter, envelopes. (Controls are smoothed with
+//!   [`tutti_dsp::Ramp`], the same linear ramp the DSP chain uses.)
 //! * [`voices`] — drone, granular, rhythm, player.
 //! * [`decode`] — WAV/FLAC/MP3/Ogg decoding into memory (off the audio thread).
 //! * [`engine`] — [`Engine`], [`EngineHandle`], [`EngineCore`].
 //! * [`monitor`] — peak/RMS/spectrum frames.
 //! * [`record`] — WAV recording of a show.
 //! * [`stream`] — the 16-bit PCM live stream tap.
+//! * `tap` — the output ring-buffer tap that `record` and `stream` share.
 //! * [`sink`] — sound card (`cpal` feature) and null sink.
 //! * [`render`] — deterministic offline rendering and the piece-mapping helper.
 //! * [`mod@bench`] — the engine's CPU-load and latency figures.
@@ -63,9 +64,9 @@ pub mod monitor;
 pub mod record;
 pub mod render;
 pub mod sink;
-pub mod smooth;
 pub mod stream;
 pub mod synth;
+mod tap;
 pub mod voices;
 
 pub use controls::{control_id, ControlId, ControlSpec, CONTROLS};
@@ -77,7 +78,7 @@ pub use error::AudioError;
 pub use monitor::MonitorFrame;
 pub use record::{Recording, RecordingSummary};
 pub use render::{render_offline, render_piece_offline, write_wav, PieceControls};
-pub use sink::{NullSink, Output, OutputChoice, OutputKind};
+pub use sink::{NullSink, Output, OutputChoice, OutputKind, SoundCards};
 pub use stream::{StreamFormat, StreamReader};
 /// The DSP kernels the master chain is built from (for `ChainConfig` and friends).
 pub use tutti_dsp;

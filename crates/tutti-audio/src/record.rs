@@ -1,84 +1,40 @@
 //! WAV recording of a show.
 //!
-//! The audio thread's `RecordTap` copies each output block, interleaved, into a
-//! preallocated `rtrb` ring while a recording is active; a writer thread drains the ring
-//! and writes 32-bit float WAV with `hound` (so a recording is bit-exact with what the
-//! engine played). When the ring is full — the disk is too slow — the block is **dropped
-//! and counted**, never waited for: see [`Recording::dropped_blocks`].
+//! The audio thread's `RecordTap` (an `f32` output tap, `tap.rs`) copies each output block,
+//! interleaved, into a preallocated `rtrb` ring while a recording is active; a writer
+//! thread drains the ring and writes 32-bit float WAV with `hound` (so a recording is
+//! bit-exact with what the engine played). When the ring is full — the disk is too slow —
+//! the block is **dropped and counted**, never waited for: see
+//! [`Recording::dropped_blocks`].
 //!
 //! The tap sees each block when the engine renders it, one block before `process` hands it
 //! to the sink (the engine's FIFO): the file is the output stream, one block early.
 //!
 //! Only one recording runs at a time (the ring has one consumer).
 //!
-//! Must never: allocate, lock, log or block in `RecordTap::push` (audio thread).
+//! Must never: block the audio thread (the tap's `push` is the only code that runs there).
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rtrb::{Consumer, Producer, RingBuffer};
+use rtrb::Consumer;
 
+use crate::tap::{self, Tap, TapShared};
 use crate::AudioError;
 
 /// State shared by the tap, the handle and the writer thread.
-#[derive(Debug)]
-pub(crate) struct RecordShared {
-    active: AtomicBool,
-    dropped_blocks: AtomicU64,
-    consumer: Mutex<Option<Consumer<f32>>>,
-    sample_rate: u32,
-}
+pub(crate) type RecordShared = TapShared<f32>;
 
 /// Audio-thread side of the recorder.
-#[derive(Debug)]
-pub(crate) struct RecordTap {
-    producer: Producer<f32>,
-    shared: Arc<RecordShared>,
-}
+pub(crate) type RecordTap = Tap<f32>;
 
 /// Creates the ring (`seconds` of stereo audio) and both ends.
 pub(crate) fn record_ring(sample_rate: u32, seconds: f64) -> (RecordTap, Arc<RecordShared>) {
-    let cap = ((sample_rate as f64 * seconds) as usize).max(4096) * 2;
-    let (producer, consumer) = RingBuffer::new(cap);
-    let shared = Arc::new(RecordShared {
-        active: AtomicBool::new(false),
-        dropped_blocks: AtomicU64::new(0),
-        consumer: Mutex::new(Some(consumer)),
-        sample_rate,
-    });
-    (
-        RecordTap {
-            producer,
-            shared: Arc::clone(&shared),
-        },
-        shared,
-    )
-}
-
-impl RecordTap {
-    /// Audio thread: queues one block if a recording is active; drops and counts it if the
-    /// ring is full. Wait-free, allocation-free.
-    #[inline]
-    pub(crate) fn push(&mut self, left: &[f32], right: &[f32]) {
-        if !self.shared.active.load(Ordering::Acquire) {
-            return;
-        }
-        let n = left.len() * 2;
-        let Ok(mut chunk) = self.producer.write_chunk(n) else {
-            self.shared.dropped_blocks.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let (a, b) = chunk.as_mut_slices();
-        let mut it = left.iter().zip(right).flat_map(|(l, r)| [*l, *r]);
-        for s in a.iter_mut().chain(b.iter_mut()) {
-            *s = it.next().unwrap_or(0.0);
-        }
-        chunk.commit_all();
-    }
+    tap::ring("recorder", sample_rate, seconds, 4096)
 }
 
 /// What a finished recording wrote.
@@ -102,34 +58,23 @@ pub struct Recording {
 }
 
 pub(crate) fn start(shared: &Arc<RecordShared>, path: &Path) -> Result<Recording, AudioError> {
-    let mut consumer = shared
-        .consumer
-        .lock()
-        .map_err(|_| AudioError::Busy { what: "recorder" })?
-        .take()
-        .ok_or(AudioError::Busy { what: "recorder" })?;
-    // Discard anything left from a previous recording.
-    let stale = consumer.slots();
-    if let Ok(c) = consumer.read_chunk(stale) {
-        c.commit_all();
-    }
+    let mut consumer = shared.take_reader()?;
     let spec = hound::WavSpec {
         channels: 2,
-        sample_rate: shared.sample_rate,
+        sample_rate: shared.sample_rate(),
         bits_per_sample: 32,
         sample_format: hound::SampleFormat::Float,
     };
     let writer = match hound::WavWriter::create(path, spec) {
         Ok(w) => w,
         Err(e) => {
-            put_back(shared, consumer);
+            shared.put_back(consumer);
             return Err(AudioError::WavWrite {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             });
         }
     };
-    shared.dropped_blocks.store(0, Ordering::Relaxed);
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let stop = Arc::clone(&stop);
@@ -139,7 +84,7 @@ pub(crate) fn start(shared: &Arc<RecordShared>, path: &Path) -> Result<Recording
             .name("tutti-audio-record".into())
             .spawn(move || {
                 let result = write_loop(writer, &mut consumer, &stop, &path);
-                put_back(&shared, consumer);
+                shared.put_back(consumer);
                 result
             })
             .map_err(|source| AudioError::Thread {
@@ -147,19 +92,13 @@ pub(crate) fn start(shared: &Arc<RecordShared>, path: &Path) -> Result<Recording
                 source,
             })?
     };
-    shared.active.store(true, Ordering::Release);
+    shared.set_on(true);
     Ok(Recording {
         path: path.to_path_buf(),
         stop,
         shared: Arc::clone(shared),
         thread: Some(thread),
     })
-}
-
-fn put_back(shared: &RecordShared, consumer: Consumer<f32>) {
-    if let Ok(mut slot) = shared.consumer.lock() {
-        *slot = Some(consumer);
-    }
 }
 
 fn write_loop(
@@ -205,7 +144,7 @@ impl Recording {
 
     /// Blocks dropped so far because the writer fell behind.
     pub fn dropped_blocks(&self) -> u64 {
-        self.shared.dropped_blocks.load(Ordering::Relaxed)
+        self.shared.dropped_blocks()
     }
 
     /// Stops taking blocks, writes what is queued, finishes the WAV header.
@@ -214,7 +153,7 @@ impl Recording {
     }
 
     fn finish(&mut self) -> Result<RecordingSummary, AudioError> {
-        self.shared.active.store(false, Ordering::Release);
+        self.shared.set_on(false);
         self.stop.store(true, Ordering::Release);
         let frames = match self.thread.take() {
             Some(t) => t.join().map_err(|_| AudioError::WavWrite {

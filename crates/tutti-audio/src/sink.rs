@@ -9,7 +9,12 @@
 //!
 //! [`Output::start`] with [`OutputChoice::Auto`] tries the sound card and, when there is
 //! none (or it cannot be opened at the engine's rate), logs that **once per process** and
-//! falls back to the null sink, so a show always runs.
+//! falls back to the null sink, so a show always runs. On Linux it first reads
+//! `/proc/asound/cards` ([`sound_cards`]): when the kernel has no sound card, it goes
+//! straight to the null sink without opening ALSA at all, because the ALSA library prints
+//! its own errors to stderr while it looks for a device (about ten `ALSA lib …` lines) and
+//! that output cannot be silenced from safe Rust. `OutputChoice::SoundCard` always asks
+//! the sound library (a user-space sound server may still provide a device).
 //!
 //! Must never: allocate, lock, log or block inside the audio callback / the null sink's
 //! block (only `process` runs there; the sleep is between blocks).
@@ -158,6 +163,43 @@ fn warn_no_card_once(reason: &str) {
     }
 }
 
+/// What the kernel says about sound cards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SoundCards {
+    /// At least one card is listed.
+    Present,
+    /// None: why, in words (for the one warning).
+    Absent(String),
+    /// Cannot tell (not Linux, or the list could not be read): ask the sound library.
+    Unknown,
+}
+
+/// Where Linux lists its ALSA sound cards.
+pub const ASOUND_CARDS: &str = "/proc/asound/cards";
+
+/// Reads `/proc/asound/cards` at `path` ([`ASOUND_CARDS`]): missing (no ALSA in the
+/// kernel), empty or `--- no soundcards ---` means [`SoundCards::Absent`].
+pub fn sound_cards(path: &std::path::Path) -> SoundCards {
+    match std::fs::read_to_string(path) {
+        Ok(text) => sound_cards_in(path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SoundCards::Absent(format!(
+            "{} does not exist (no sound support in this system's kernel)",
+            path.display()
+        )),
+        Err(_) => SoundCards::Unknown,
+    }
+}
+
+/// [`sound_cards`] for a file's text.
+pub fn sound_cards_in(path: &std::path::Path, text: &str) -> SoundCards {
+    let text = text.trim();
+    if text.is_empty() || text.contains("--- no soundcards ---") {
+        SoundCards::Absent(format!("{} lists no sound card", path.display()))
+    } else {
+        SoundCards::Present
+    }
+}
+
 impl Output {
     /// Starts the chosen sink with `core` (see the module docs for the fallback).
     pub fn start(core: EngineCore, choice: OutputChoice) -> Result<Self, AudioError> {
@@ -167,17 +209,39 @@ impl Output {
                 inner: Inner::Null(NullSink::start(core)?),
             }),
             OutputChoice::SoundCard => Self::card(core).map_err(|b| b.0),
-            OutputChoice::Auto => match Self::card(core).map_err(|b| *b) {
-                Ok(o) => Ok(o),
-                Err((e, Some(core))) => {
-                    warn_no_card_once(&e.to_string());
-                    Ok(Self {
-                        kind: OutputKind::Null,
-                        inner: Inner::Null(NullSink::start(core)?),
-                    })
-                }
-                Err((e, None)) => Err(e),
-            },
+            OutputChoice::Auto => Self::auto(core, Self::kernel_cards()),
+        }
+    }
+
+    /// The kernel's card list where there is one to read (Linux with the sound library).
+    fn kernel_cards() -> SoundCards {
+        if cfg!(all(target_os = "linux", feature = "cpal")) {
+            sound_cards(std::path::Path::new(ASOUND_CARDS))
+        } else {
+            SoundCards::Unknown
+        }
+    }
+
+    /// [`OutputChoice::Auto`] given what the kernel says: no card → the null sink at once
+    /// (the sound library is never opened); otherwise try the card and fall back.
+    fn auto(core: EngineCore, cards: SoundCards) -> Result<Self, AudioError> {
+        if let SoundCards::Absent(why) = cards {
+            warn_no_card_once(&why);
+            return Ok(Self {
+                kind: OutputKind::Null,
+                inner: Inner::Null(NullSink::start(core)?),
+            });
+        }
+        match Self::card(core).map_err(|b| *b) {
+            Ok(o) => Ok(o),
+            Err((e, Some(core))) => {
+                warn_no_card_once(&e.to_string());
+                Ok(Self {
+                    kind: OutputKind::Null,
+                    inner: Inner::Null(NullSink::start(core)?),
+                })
+            }
+            Err((e, None)) => Err(e),
         }
     }
 
@@ -459,5 +523,50 @@ mod card {
                 let _ = t.join();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn the_kernel_card_list_is_read() {
+        let p = Path::new(ASOUND_CARDS);
+        assert_eq!(
+            sound_cards_in(p, "--- no soundcards ---\n"),
+            SoundCards::Absent("/proc/asound/cards lists no sound card".into())
+        );
+        assert!(matches!(sound_cards_in(p, "\n"), SoundCards::Absent(_)));
+        let one = " 0 [PCH            ]: HDA-Intel - HDA Intel PCH\n                      \
+                   HDA Intel PCH at 0xf7f10000 irq 32\n";
+        assert_eq!(sound_cards_in(p, one), SoundCards::Present);
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("asound").join("cards");
+        match sound_cards(&missing) {
+            SoundCards::Absent(why) => {
+                assert!(why.contains(&missing.display().to_string()), "{why}");
+                assert!(why.contains("does not exist"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let file = dir.path().join("cards");
+        std::fs::write(&file, "--- no soundcards ---\n").unwrap();
+        assert!(matches!(sound_cards(&file), SoundCards::Absent(_)));
+        std::fs::write(&file, one).unwrap();
+        assert_eq!(sound_cards(&file), SoundCards::Present);
+        // A directory where the file should be cannot be read: let the library decide.
+        assert_eq!(sound_cards(dir.path()), SoundCards::Unknown);
+    }
+
+    #[test]
+    fn no_card_in_the_kernel_means_the_null_sink() {
+        let (_handle, core) =
+            crate::Engine::new(crate::EngineConfig::default()).expect("an engine");
+        let out = Output::auto(core, SoundCards::Absent("test: no card".into())).unwrap();
+        assert_eq!(out.kind(), &OutputKind::Null);
+        out.stop().expect("the null sink gives the core back");
     }
 }

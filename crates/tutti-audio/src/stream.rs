@@ -1,10 +1,10 @@
 //! The live stream tap: the engine's output as 16-bit PCM for the browser's "listen" player
 //! (`web/audio/listen.js`), which the server sends as WebSocket binary frames.
 //!
-//! The audio thread's `StreamTap` converts each output block to interleaved stereo
-//! `i16` and pushes it into a preallocated `rtrb` ring, **only while a [`StreamReader`]
-//! exists**. When the ring is full (the reader is slow or stalled) the block is dropped and
-//! counted; the audio thread never waits. A new reader starts from fresh audio (stale
+//! The audio thread's `StreamTap` (an `i16` output tap, `tap.rs`) converts each output
+//! block to interleaved stereo `i16` and pushes it into a preallocated `rtrb` ring, **only
+//! while a [`StreamReader`] exists**. When the ring is full (the reader is slow or stalled)
+//! the block is dropped and counted; the audio thread never waits. A new reader starts from fresh audio (stale
 //! samples are discarded), so a listener never hears old sound.
 //!
 //! Wire format of a chunk from [`StreamReader::read_pcm`]: little-endian signed 16-bit,
@@ -13,14 +13,15 @@
 //! There is one reader at a time (the ring has one consumer): the server should run one
 //! task that reads and fans the chunks out to every listening performer.
 //!
-//! Must never: allocate, lock, log or block in `StreamTap::push` (audio thread).
+//! Must never: block the audio thread (the tap's `push` is the only code that runs there),
+//! or let a reader hear stale audio.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use rtrb::{Consumer, Producer, RingBuffer};
+use rtrb::Consumer;
 use serde::Serialize;
 
+use crate::tap::{self, Tap, TapShared};
 use crate::AudioError;
 
 /// Format of the PCM stream (send it to the browser before the first chunk).
@@ -34,69 +35,20 @@ pub struct StreamFormat {
     pub encoding: &'static str,
 }
 
-#[derive(Debug)]
-pub(crate) struct StreamShared {
-    listening: AtomicBool,
-    dropped_blocks: AtomicU64,
-    consumer: Mutex<Option<Consumer<i16>>>,
-    sample_rate: u32,
-}
+pub(crate) type StreamShared = TapShared<i16>;
 
 /// Audio-thread side of the stream.
-#[derive(Debug)]
-pub(crate) struct StreamTap {
-    producer: Producer<i16>,
-    shared: Arc<StreamShared>,
-}
+pub(crate) type StreamTap = Tap<i16>;
 
 /// Creates the ring (`seconds` of stereo audio) and both ends.
 pub(crate) fn stream_ring(sample_rate: u32, seconds: f64) -> (StreamTap, Arc<StreamShared>) {
-    let cap = ((sample_rate as f64 * seconds) as usize).max(2048) * 2;
-    let (producer, consumer) = RingBuffer::new(cap);
-    let shared = Arc::new(StreamShared {
-        listening: AtomicBool::new(false),
-        dropped_blocks: AtomicU64::new(0),
-        consumer: Mutex::new(Some(consumer)),
-        sample_rate,
-    });
-    (
-        StreamTap {
-            producer,
-            shared: Arc::clone(&shared),
-        },
-        shared,
-    )
+    tap::ring("stream tap", sample_rate, seconds, 2048)
 }
 
 /// Converts a sample to 16-bit with clipping.
 #[inline]
 pub fn to_i16(x: f32) -> i16 {
     (x.clamp(-1.0, 1.0) * 32767.0).round() as i16
-}
-
-impl StreamTap {
-    /// Audio thread: queues one block as PCM if someone listens; drops and counts it if the
-    /// ring is full. Wait-free, allocation-free.
-    #[inline]
-    pub(crate) fn push(&mut self, left: &[f32], right: &[f32]) {
-        if !self.shared.listening.load(Ordering::Acquire) {
-            return;
-        }
-        let n = left.len() * 2;
-        let Ok(mut chunk) = self.producer.write_chunk(n) else {
-            self.shared.dropped_blocks.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let (a, b) = chunk.as_mut_slices();
-        let mut it = left
-            .iter()
-            .zip(right)
-            .flat_map(|(l, r)| [to_i16(*l), to_i16(*r)]);
-        for s in a.iter_mut().chain(b.iter_mut()) {
-            *s = it.next().unwrap_or(0);
-        }
-        chunk.commit_all();
-    }
 }
 
 /// The reading end of the stream tap (see the module docs). Dropping it stops the tap.
@@ -107,18 +59,8 @@ pub struct StreamReader {
 }
 
 pub(crate) fn open_reader(shared: &Arc<StreamShared>) -> Result<StreamReader, AudioError> {
-    let mut consumer = shared
-        .consumer
-        .lock()
-        .map_err(|_| AudioError::Busy { what: "stream tap" })?
-        .take()
-        .ok_or(AudioError::Busy { what: "stream tap" })?;
-    let stale = consumer.slots();
-    if let Ok(c) = consumer.read_chunk(stale) {
-        c.commit_all();
-    }
-    shared.dropped_blocks.store(0, Ordering::Relaxed);
-    shared.listening.store(true, Ordering::Release);
+    let consumer = shared.take_reader()?;
+    shared.set_on(true);
     Ok(StreamReader {
         consumer: Some(consumer),
         shared: Arc::clone(shared),
@@ -129,7 +71,7 @@ impl StreamReader {
     /// The stream's format.
     pub fn format(&self) -> StreamFormat {
         StreamFormat {
-            sample_rate: self.shared.sample_rate,
+            sample_rate: self.shared.sample_rate(),
             channels: 2,
             encoding: "s16le",
         }
@@ -142,7 +84,7 @@ impl StreamReader {
 
     /// Blocks dropped because this reader fell behind.
     pub fn dropped_blocks(&self) -> u64 {
-        self.shared.dropped_blocks.load(Ordering::Relaxed)
+        self.shared.dropped_blocks()
     }
 
     /// Appends up to `max_frames` whole frames of s16le PCM to `out`; returns the frames
@@ -176,9 +118,9 @@ impl StreamReader {
 
 impl Drop for StreamReader {
     fn drop(&mut self) {
-        self.shared.listening.store(false, Ordering::Release);
-        if let (Some(c), Ok(mut slot)) = (self.consumer.take(), self.shared.consumer.lock()) {
-            *slot = Some(c);
+        self.shared.set_on(false);
+        if let Some(c) = self.consumer.take() {
+            self.shared.put_back(c);
         }
     }
 }

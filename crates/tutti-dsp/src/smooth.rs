@@ -1,9 +1,16 @@
 //! Parameter smoothing: linear ramps applied sample by sample (or sub-block by sub-block for
-//! filter coefficients) so control changes never click.
+//! filter coefficients) so control changes never click. The one smoother of the project:
+//! the DSP chain's stages and `tutti-audio`'s voices and master gain all use [`Ramp`].
 //!
 //! A jump from `a` to `b` with a ramp of `n` samples changes the value by at most `|b - a| / n`
-//! per sample. Setting a new target while a ramp is running starts a new ramp from the current
-//! value. Nothing here allocates; every method is safe to call inside `process()`.
+//! per sample; since controls are clamped into their range, by at most `(max − min) / n` for
+//! any jump. Setting a new target while a ramp is running starts a new ramp from the current
+//! value, so the bound holds across any sequence of changes. Each value is computed from the
+//! target (not accumulated), so there is no drift and the last step is no larger than the
+//! others.
+//!
+//! Must never: allocate, lock or block (every method runs inside `process()`, per sample on
+//! the audio thread).
 
 /// A linearly ramped value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,11 +82,7 @@ impl Ramp {
     pub fn next_value(&mut self) -> f32 {
         if self.remaining > 0 {
             self.remaining -= 1;
-            if self.remaining == 0 {
-                self.current = self.target;
-            } else {
-                self.current += self.step;
-            }
+            self.current = self.target - self.step * self.remaining as f32;
         }
         self.current
     }
@@ -136,5 +139,52 @@ mod tests {
         r.set(0.0);
         assert_eq!(r.advance(4), 0.6);
         assert_eq!(r.advance(100), 0.0);
+    }
+
+    #[test]
+    fn jump_is_spread_over_the_ramp() {
+        let mut s = Ramp::new(0.0, 100);
+        s.set(1.0);
+        let mut prev = s.value();
+        let mut max_step = 0.0f32;
+        for _ in 0..200 {
+            let v = s.next_value();
+            max_step = max_step.max((v - prev).abs());
+            prev = v;
+        }
+        assert_eq!(s.value(), 1.0);
+        assert!(max_step <= 1.0 / 100.0 + 1e-6, "{max_step}");
+        assert!(max_step > 0.009, "{max_step}");
+    }
+
+    #[test]
+    fn retarget_mid_ramp_keeps_the_bound() {
+        let mut s = Ramp::new(0.0, 50);
+        s.set(1.0);
+        let mut prev = s.value();
+        let mut max_step = 0.0f32;
+        for i in 0..400 {
+            if i % 17 == 0 {
+                s.set(if (i / 17) % 2 == 0 { -1.0 } else { 1.0 });
+            }
+            let v = s.next_value();
+            max_step = max_step.max((v - prev).abs());
+            prev = v;
+        }
+        assert!(max_step <= 2.0 / 50.0 + 1e-6, "{max_step}");
+    }
+
+    #[test]
+    fn advance_matches_per_sample_steps() {
+        let mut a = Ramp::new(10.0, 64);
+        let mut b = a;
+        a.set(20.0);
+        b.set(20.0);
+        for _ in 0..16 {
+            a.next_value();
+        }
+        let v = b.advance(16);
+        assert!((a.value() - v).abs() < 1e-4);
+        assert_eq!(b.advance(1000), 20.0);
     }
 }

@@ -1,17 +1,19 @@
 //! Configuration in layers: built-in defaults → `tutti.toml` → `TUTTI_*` environment
-//! variables → command-line flags. Unknown keys are rejected with their name and the
-//! layer they came from; every value is range-checked in [`Config::validate`].
+//! variables → command-line flags ([`Config::load`]; `sources` keeps track of which layer
+//! set each value). Unknown keys in the file are refused; unknown `TUTTI_*` variables are
+//! ignored with a warning; every error names the file and line, the environment variable
+//! or the flag it came from. Every value is range-checked in [`Config::validate`].
 //!
 //! Must never: read configuration anywhere else, or start anything.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ServerError;
+
+mod sources;
 
 /// The whole effective configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,64 +255,50 @@ pub struct CliOsc {
     pub listen: Option<SocketAddr>,
 }
 
+/// A configuration that loaded, and what was ignored on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The effective configuration.
+    pub config: Config,
+    /// One line per ignored input (an unknown `TUTTI_*` environment variable), for the
+    /// binary to print before it starts.
+    pub warnings: Vec<String>,
+}
+
 impl Config {
     /// Load the layers. `file` is the config file (`None`: `tutti.toml` if it exists);
     /// `env` is the environment to read `TUTTI_*` from (the process's in production;
-    /// tests pass their own).
+    /// tests pass their own). An unknown key in the file is an error; an unknown
+    /// `TUTTI_*` variable is ignored with a warning. Every error names where the bad value
+    /// was set: the file and line, the environment variable, or the flag.
     pub fn load(
         file: Option<&Path>,
         env: &[(String, String)],
         cli: &CliOverrides,
-    ) -> Result<Config, ServerError> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        match file {
-            Some(path) => {
-                if !path.is_file() {
-                    return Err(ServerError::Config(format!(
-                        "config file {} does not exist",
-                        path.display()
-                    )));
-                }
-                fig = fig.merge(Toml::file_exact(path));
-            }
-            None => {
-                let default = Path::new("tutti.toml");
-                if default.is_file() {
-                    fig = fig.merge(Toml::file_exact(default));
-                }
-            }
+    ) -> Result<Loaded, ServerError> {
+        let sources = sources::Sources::load(file, env, cli)?;
+        let config = sources.extract()?;
+        if let Err((key, problem)) = config.check() {
+            return Err(ServerError::Config(format!(
+                "{}: {key}: {problem}",
+                sources.locate(key)
+            )));
         }
-        // Figment's Env provider reads the process environment; to keep tests hermetic
-        // we feed it the given pairs through a TOML-valued dictionary instead.
-        let mut dict = figment::value::Dict::new();
-        for (k, v) in env {
-            let Some(rest) = k.strip_prefix("TUTTI_") else {
-                continue;
-            };
-            if rest == "CONFIG" {
-                continue;
-            }
-            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
-            let value: figment::value::Value = v
-                .parse::<figment::value::Value>()
-                .unwrap_or_else(|_| figment::value::Value::from(v.clone()));
-            insert_path(&mut dict, &path, value);
-        }
-        if !dict.is_empty() {
-            fig = fig.merge(Serialized::globals(dict).profile(figment::Profile::Default));
-        }
-        fig = fig.merge(Serialized::defaults(cli));
-        let _ = Env::prefixed("TUTTI_"); // the naming scheme we follow: TUTTI_OSC__LATENCY_MS
-        let cfg: Config = fig
-            .extract()
-            .map_err(|e| ServerError::Config(describe_figment_error(e)))?;
-        cfg.validate()?;
-        Ok(cfg)
+        Ok(Loaded {
+            config,
+            warnings: sources.warnings,
+        })
     }
 
     /// Range checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ServerError> {
-        let bad = |k: &str, m: &str| Err(ServerError::Config(format!("{k}: {m}")));
+        self.check()
+            .map_err(|(key, problem)| ServerError::Config(format!("{key}: {problem}")))
+    }
+
+    /// The first value out of range, as (dotted key, problem).
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        let bad = |k: &'static str, m: &str| Err((k, m.to_string()));
         if self.limits.max_connections == 0 || self.limits.max_connections > 1_000_000 {
             return bad("limits.max_connections", "must be 1–1000000");
         }
@@ -396,52 +384,6 @@ impl Config {
     }
 }
 
-fn insert_path(dict: &mut figment::value::Dict, path: &[String], value: figment::value::Value) {
-    match path {
-        [] => {}
-        [last] => {
-            dict.insert(last.clone(), value);
-        }
-        [first, rest @ ..] => {
-            let entry = dict
-                .entry(first.clone())
-                .or_insert_with(|| figment::value::Value::from(figment::value::Dict::new()));
-            if let figment::value::Value::Dict(_, inner) = entry {
-                insert_path(inner, rest, value);
-            } else {
-                let mut inner = figment::value::Dict::new();
-                insert_path(&mut inner, rest, value);
-                *entry = figment::value::Value::from(inner);
-            }
-        }
-    }
-}
-
-fn describe_figment_error(e: figment::Error) -> String {
-    e.into_iter()
-        .map(|err| {
-            let key = err.path.join(".");
-            let source = err
-                .metadata
-                .as_ref()
-                .map(|m| match &m.source {
-                    Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
-                    _ if m.name.contains("Dict") || m.name.contains("Serialized") => {
-                        " (from TUTTI_* environment or flags)".to_string()
-                    }
-                    _ => format!(" (from {})", m.name),
-                })
-                .unwrap_or_default();
-            if key.is_empty() {
-                format!("{}{source}", err.kind)
-            } else {
-                format!("{key}: {}{source}", err.kind)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,6 +395,17 @@ mod tests {
             .collect()
     }
 
+    fn load(file: Option<&Path>, e: &[(String, String)]) -> Result<Loaded, String> {
+        Config::load(file, e, &CliOverrides::default()).map_err(|e| e.to_string())
+    }
+
+    /// No message may show a Rust type or module path.
+    fn assert_plain(e: &str) {
+        for t in ["::", "struct ", "enum ", "BTreeMap", "u32", "usize", "u64"] {
+            assert!(!e.contains(t), "{t:?} in: {e}");
+        }
+    }
+
     #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
@@ -462,13 +415,13 @@ mod tests {
             "listen = \"127.0.0.1:9000\"\nlog = \"debug\"\n[osc]\nlatency_ms = 5\n",
         )
         .unwrap();
-        let cfg = Config::load(Some(&file), &[], &CliOverrides::default()).unwrap();
+        let cfg = load(Some(&file), &[]).unwrap().config;
         assert_eq!(cfg.listen.port(), 9000);
         assert_eq!(cfg.osc.latency_ms, 5);
         assert_eq!(cfg.data_dir, PathBuf::from("tutti-data"));
 
         let e = env(&[("TUTTI_LOG", "warn"), ("TUTTI_OSC__LATENCY_MS", "7")]);
-        let cfg = Config::load(Some(&file), &e, &CliOverrides::default()).unwrap();
+        let cfg = load(Some(&file), &e).unwrap().config;
         assert_eq!(cfg.log, "warn");
         assert_eq!(cfg.osc.latency_ms, 7);
         assert_eq!(cfg.listen.port(), 9000);
@@ -478,74 +431,147 @@ mod tests {
             listen: Some("127.0.0.1:9100".parse().unwrap()),
             ..Default::default()
         };
-        let cfg = Config::load(Some(&file), &e, &cli).unwrap();
+        let cfg = Config::load(Some(&file), &e, &cli).unwrap().config;
         assert_eq!(cfg.log, "error");
         assert_eq!(cfg.listen.port(), 9100);
         assert_eq!(cfg.osc.latency_ms, 7);
     }
 
     #[test]
-    fn unknown_keys_are_named() {
+    fn unknown_keys_in_a_file_are_refused_with_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tutti.toml");
-        std::fs::write(&file, "[osc]\ntargetz = []\n").unwrap();
-        let e = Config::load(Some(&file), &[], &CliOverrides::default())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("targetz"), "{e}");
-        assert!(e.contains("tutti.toml"), "{e}");
+        std::fs::write(&file, "log = \"info\"\n\n[osc]\ntargetz = []\n").unwrap();
+        let e = load(Some(&file), &[]).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "{}, line 4: unknown key osc.targetz",
+                file.display()
+            )),
+            "{e}"
+        );
+        assert!(e.contains("the keys in [osc] are: "), "{e}");
+        assert!(e.contains("latency_ms"), "{e}");
+        assert_plain(&e);
 
-        let e = Config::load(
-            None,
-            &env(&[("TUTTI_COLOUR", "red")]),
-            &CliOverrides::default(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("colour"), "{e}");
+        std::fs::write(&file, "bin = \"/usr/bin\"\n").unwrap();
+        let e = load(Some(&file), &[]).unwrap_err();
+        assert!(
+            e.contains("line 1: unknown key bin (the keys at the top level"),
+            "{e}"
+        );
+        assert_plain(&e);
+
+        // Not TOML at all: the line and column of the syntax error.
+        std::fs::write(&file, "log = \"info\"\nlisten = \n").unwrap();
+        let e = load(Some(&file), &[]).unwrap_err();
+        assert!(e.contains("line 2, column"), "{e}");
+        assert!(e.contains("not valid TOML"), "{e}");
     }
 
     #[test]
-    fn bad_values_are_named() {
-        let e = Config::load(
-            None,
-            &env(&[("TUTTI_OSC__LATENCY_MS", "5000")]),
-            &CliOverrides::default(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("osc.latency_ms"), "{e}");
-        let e = Config::load(
-            None,
-            &env(&[("TUTTI_API__BODY_LIMIT_BYTES", "12")]),
-            &CliOverrides::default(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("api.body_limit_bytes"), "{e}");
-        let e = Config::load(
-            None,
-            &env(&[("TUTTI_API__ACCESS_TOKEN_TTL_S", "5")]),
-            &CliOverrides::default(),
-        )
-        .unwrap_err()
-        .to_string();
+    fn unknown_environment_variables_are_ignored_with_a_warning() {
+        let e = env(&[
+            ("TUTTI_HOME", "/opt/tutti"),
+            ("TUTTI_BIN", "/opt/tutti/bin"),
+            ("TUTTI_OSC__TARGETZ", "[]"),
+            ("TUTTI_OSC", "x"),
+            ("TUTTI_LOG", "debug"),
+            ("HOME", "/root"),
+        ]);
+        let loaded = load(None, &e).unwrap();
+        assert_eq!(loaded.config.log, "debug");
+        assert_eq!(loaded.warnings.len(), 4, "{:?}", loaded.warnings);
+        for (w, var) in loaded.warnings.iter().zip([
+            "TUTTI_HOME",
+            "TUTTI_BIN",
+            "TUTTI_OSC__TARGETZ",
+            "TUTTI_OSC",
+        ]) {
+            assert!(
+                w.starts_with(&format!("ignoring the environment variable {var}: ")),
+                "{w}"
+            );
+            assert_plain(w);
+        }
+        // Nothing else changed.
+        let plain = load(None, &env(&[("TUTTI_LOG", "debug")])).unwrap();
+        assert_eq!(plain.config, loaded.config);
+        assert!(plain.warnings.is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_where_they_were_set() {
+        let e = load(None, &env(&[("TUTTI_OSC__LATENCY_MS", "5000")])).unwrap_err();
+        assert_eq!(
+            e,
+            "configuration: environment variable TUTTI_OSC__LATENCY_MS: osc.latency_ms: must be 0–1000"
+        );
+        let e = load(None, &env(&[("TUTTI_API__BODY_LIMIT_BYTES", "12")])).unwrap_err();
+        assert!(
+            e.contains("environment variable TUTTI_API__BODY_LIMIT_BYTES: api.body_limit_bytes"),
+            "{e}"
+        );
+        let e = load(None, &env(&[("TUTTI_API__ACCESS_TOKEN_TTL_S", "5")])).unwrap_err();
         assert!(e.contains("api.access_token_ttl_s"), "{e}");
-        let e = Config::load(
-            None,
-            &env(&[("TUTTI_LISTEN", "not-an-address")]),
-            &CliOverrides::default(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("listen"), "{e}");
-        let missing = Config::load(
-            Some(Path::new("/nonexistent/tutti.toml")),
-            &[],
-            &CliOverrides::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = load(None, &env(&[("TUTTI_LISTEN", "not-an-address")])).unwrap_err();
+        assert!(
+            e.starts_with("configuration: environment variable TUTTI_LISTEN: listen: "),
+            "{e}"
+        );
+        assert_plain(&e);
+        let e = load(None, &env(&[("TUTTI_OSC__LATENCY_MS", "soon")])).unwrap_err();
+        assert!(
+            e.contains("environment variable TUTTI_OSC__LATENCY_MS: osc.latency_ms: expected a whole number"),
+            "{e}"
+        );
+        assert_plain(&e);
+        let e = load(None, &env(&[("TUTTI_SOUND", "loud")])).unwrap_err();
+        assert!(
+            e.contains("TUTTI_SOUND: sound: \"loud\" is not one of"),
+            "{e}"
+        );
+        assert_plain(&e);
+
+        // In a file: the file and the line.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tutti.toml");
+        std::fs::write(&file, "log = \"info\"\n[limits]\nmax_connections = 0\n").unwrap();
+        let e = load(Some(&file), &[]).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "configuration: {}, line 3: limits.max_connections: must be 1–1000000",
+                file.display()
+            )
+        );
+        std::fs::write(&file, "[limits]\nworkers = \"many\"\n").unwrap();
+        let e = load(Some(&file), &[]).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "{}, line 2: limits.workers: expected a whole number",
+                file.display()
+            )),
+            "{e}"
+        );
+        assert_plain(&e);
+        std::fs::write(&file, "limits = 5\n").unwrap();
+        let e = load(Some(&file), &[]).unwrap_err();
+        assert!(e.contains("line 1: limits: expected a table"), "{e}");
+        assert_plain(&e);
+
+        // From a flag: the flag.
+        let cli = CliOverrides {
+            performer_token: Some("short".into()),
+            ..Default::default()
+        };
+        let e = Config::load(None, &[], &cli).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "configuration: flag --performer-token: performer_token: must be 8–64 characters"
+        );
+
+        let missing = load(Some(Path::new("/nonexistent/tutti.toml")), &[]).unwrap_err();
         assert!(missing.contains("/nonexistent/tutti.toml"), "{missing}");
     }
 

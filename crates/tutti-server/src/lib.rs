@@ -37,6 +37,7 @@ pub use config::{CliOverrides, Config};
 pub use error::ServerError;
 use live::{show::unix_ms, Hub, HubStats, ShowRuntime};
 use outputs::Outputs;
+pub use web::CONTENT_SECURITY_POLICY;
 
 /// A running server.
 pub struct Running {
@@ -480,12 +481,16 @@ async fn serve_http(listener: TcpListener, app: Router, mut shutdown: watch::Rec
 
 /// The HTTP routes.
 pub fn router(hub: Arc<Hub>) -> Router {
-    Router::new()
+    // Pages and their assets carry the security headers (`web::security_headers`).
+    let pages = Router::new()
         .route("/", get(web::audience))
         .route("/perform", get(web::perform))
         .route("/display", get(web::display))
         .route("/web/{*path}", get(web::file))
         .route("/qr.svg", get(web::qr))
+        .layer(axum::middleware::map_response(web::security_headers));
+    Router::new()
+        .merge(pages)
         .route("/api/v1/info", get(web::info))
         .route("/healthz", get(web::health))
         .route("/metrics", get(web::metrics))

@@ -1,6 +1,7 @@
 //! A real browser: headless Chromium (Debian's `chromium` and `chromium-driver`, which
 //! `scripts/test` installs) opens the audience page, moves a slider with the keyboard, and
 //! the performer page shows the collective value change; the display page shows the QR code.
+//! None of the three pages triggers a Content-Security-Policy violation.
 
 mod common;
 
@@ -82,7 +83,9 @@ async fn a_slider_on_a_phone_moves_the_performer_page() {
     let src = qr.attr("src").await.unwrap().unwrap_or_default();
     assert!(src.starts_with("/qr.svg?text="), "{src}");
 
+    // Everything above ran under the pages' strict Content-Security-Policy.
     for b in [perf, phone, display] {
+        assert_no_csp_violations(&b).await;
         b.close().await.unwrap();
     }
     srv.shutdown().await.unwrap();

@@ -3,7 +3,8 @@
 //! Sound panel's level meters and spectrum show the engine's output (from the `monitor` frames),
 //! the Listen button plays the `/live/v1/audio` stream through the AudioWorklet (the server
 //! counts a listener) and stops it, a wrong token gets the server's `unauthorized` back through
-//! listen.js, and with no engine the panel says so and hides the meters and the button.
+//! listen.js, and with no engine the panel says so and hides the meters and the button. No
+//! step triggers a Content-Security-Policy violation.
 //! The harness (chromedriver + fantoccini) is the one of `browser.rs`.
 
 mod common;
@@ -202,6 +203,8 @@ async fn the_performer_page_shows_levels_and_listens() {
     assert_eq!(refused["info"]["code"], "unauthorized", "{refused}");
     assert_eq!(refused["listening"], Value::Bool(false), "{refused}");
     assert_eq!(srv.hub.stats.listeners.load(Relaxed), 0);
+    // The worklet, the stream and the meters all ran under the strict policy.
+    assert_no_csp_violations(&perf).await;
 
     perf.close().await.unwrap();
     srv.shutdown().await.unwrap();

@@ -1,15 +1,14 @@
 //! `tutti`: the one binary. Parses arguments, sets up logging, and calls into the
 //! libraries; every error is mapped to an exit code here, in one place. Besides the
 //! server and its tools it holds the guided setup in the terminal (`tutti wizard`,
-//! [`wizard_cmd`]) and the client of the management API (`tutti login`, `pieces`,
-//! `specs`, `shows`, `export`: [`remote`], over [`client`], printed by [`table`]).
+//! [`wizard_cmd`]) and the arguments of the management API's client (`tutti login`,
+//! `pieces`, `specs`, `shows`, `export`, `ensembles`, `members`, `users`, `webhooks`:
+//! [`client_args`], over the `tutti-client` library).
 //!
 //! Must never: contain logic that the libraries should own.
 
-mod client;
-mod remote;
+mod client_args;
 mod report_cmd;
-mod table;
 mod wizard_cmd;
 
 use std::net::SocketAddr;
@@ -19,8 +18,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tutti_server::{CliOverrides, Config, ServerError};
 
-use client::CliError;
-use remote::{ClientOpts, ExportCmd, LoginArgs, PiecesCmd, ShowsCmd, SpecsCmd};
+use client_args::{
+    ClientOpts, EnsemblesCmd, ExportCmd, LoginArgs, MembersCmd, PiecesCmd, ShowsCmd, SpecsCmd,
+    UsersCmd, WebhooksCmd,
+};
+use tutti_client::ClientError;
 use wizard_cmd::WizardArgs;
 
 #[derive(Parser)]
@@ -104,6 +106,34 @@ enum Command {
     /// A recorded show's report: one self-contained HTML page with its charts (or the data
     /// behind it as JSON), from a data directory; also served at /shows/{id}/report.
     Report(report_cmd::ReportArgs),
+    /// Ensembles: list, show, create.
+    Ensembles {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: EnsemblesCmd,
+    },
+    /// Members of an ensemble: list, add, remove, role.
+    Members {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: MembersCmd,
+    },
+    /// Users: list, show.
+    Users {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: UsersCmd,
+    },
+    /// Webhooks of an ensemble: list, create, delete.
+    Webhooks {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        command: WebhooksCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -202,13 +232,17 @@ struct ServeArgs {
     packs_dir: Option<PathBuf>,
 }
 
-/// Environment variables of the binary's own flags and of the CLI client, which are not
-/// server configuration keys.
+/// `TUTTI_*` environment variables that are not server configuration keys: the binary's
+/// own flags, the CLI client's, and the DSP kernels' switches. The server's configuration
+/// never sees them; any other unknown `TUTTI_*` variable is ignored with a warning.
 const CLIENT_ENV: &[&str] = &[
+    "TUTTI_CONFIG",
     "TUTTI_PACKS_DIR",
     "TUTTI_SERVER",
     "TUTTI_CONFIG_DIR",
     "TUTTI_PASSWORD",
+    "TUTTI_DSP_NO_SIMD",
+    "TUTTI_DSP_NO_AVX512",
 ];
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -248,7 +282,12 @@ impl ServeArgs {
         let env: Vec<(String, String)> = std::env::vars()
             .filter(|(k, _)| !CLIENT_ENV.contains(&k.as_str()))
             .collect();
-        let mut config = Config::load(self.config.as_deref(), &env, &self.overrides())?;
+        let loaded = Config::load(self.config.as_deref(), &env, &self.overrides())?;
+        // Logging is not set up yet (its filter is part of the configuration).
+        for w in &loaded.warnings {
+            eprintln!("tutti: warning: {w}");
+        }
+        let mut config = loaded.config;
         // `--packs-dir` (or TUTTI_PACKS_DIR) over the file's `packs_dir`.
         if let Some(dir) = &self.packs_dir {
             config.packs_dir = Some(dir.clone());
@@ -367,7 +406,7 @@ fn bench_audio(seconds: f64, filter: Option<String>, repeats: usize) -> ExitCode
 }
 
 /// `tutti wizard`: run the session, print the summary, write or upload the draft.
-fn wizard(args: WizardArgs) -> Result<(), CliError> {
+fn wizard(args: WizardArgs) -> Result<(), ClientError> {
     use std::io::Write as _;
     let wizard = wizard_cmd::load_packs(args.packs_dir.as_deref())?;
     if args.list_packs {
@@ -376,7 +415,7 @@ fn wizard(args: WizardArgs) -> Result<(), CliError> {
     }
     let to_stdout = args.out.as_ref().is_some_and(|o| o.as_os_str() == "-");
     if to_stdout && (args.json || args.server.is_some()) {
-        return Err(CliError::Usage(
+        return Err(ClientError::Usage(
             "--out - cannot be combined with --json or --server".into(),
         ));
     }
@@ -390,13 +429,13 @@ fn wizard(args: WizardArgs) -> Result<(), CliError> {
         wizard_cmd::run_session(&args, &wizard, &mut input, &mut std::io::stdout())?
     };
     let Some(session) = session else {
-        return Err(CliError::Usage(
+        return Err(ClientError::Usage(
             "no pack chosen (the input ended); see --list-packs and --pack".into(),
         ));
     };
     let ev = session
         .evaluate()
-        .map_err(|e| CliError::Data(e.to_string()))?;
+        .map_err(|e| ClientError::Data(e.to_string()))?;
     let pack = session.pack().id().to_string();
     if args.json {
         println!(
@@ -420,15 +459,23 @@ fn wizard(args: WizardArgs) -> Result<(), CliError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| CliError::Io(format!("tokio runtime: {e}")))?;
-        let store = client::Store::new(args.config_dir.clone())?;
+            .map_err(|e| ClientError::Io(format!("tokio runtime: {e}")))?;
+        let store = tutti_client::Store::new(args.config_dir.clone())?;
         let note = format!(
             "tutti wizard: pack {pack}, maturity {}%",
             ev.coverage.maturity
         );
         return rt.block_on(async {
-            let mut api = client::Api::open(Some(server), store)?;
-            remote::draft_spec(&mut api, piece, &ev.spec, Some(&note), None, args.json).await
+            let mut api = tutti_client::Api::open(Some(server), store)?;
+            tutti_client::commands::specs::draft_spec(
+                &mut api,
+                piece,
+                &ev.spec,
+                Some(&note),
+                None,
+                args.json,
+            )
+            .await
         });
     }
     let text = wizard_cmd::toml_file(&pack, &ev)?;
@@ -437,19 +484,19 @@ fn wizard(args: WizardArgs) -> Result<(), CliError> {
         return out
             .write_all(text.as_bytes())
             .and_then(|()| out.flush())
-            .map_err(|e| CliError::Io(format!("stdout: {e}")));
+            .map_err(|e| ClientError::Io(format!("stdout: {e}")));
     }
     let path = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.toml", ev.spec.slug)));
     if path.exists() && !args.force {
-        return Err(CliError::Usage(format!(
+        return Err(ClientError::Usage(format!(
             "{} exists: choose another file with --out or overwrite it with --force",
             path.display()
         )));
     }
-    std::fs::write(&path, text).map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
+    std::fs::write(&path, text).map_err(|e| ClientError::Io(format!("{}: {e}", path.display())))?;
     report(format!(
         "wrote the draft spec to {} (load it with `tutti serve --piece {}`)",
         path.display(),
@@ -461,7 +508,7 @@ fn wizard(args: WizardArgs) -> Result<(), CliError> {
 /// Run a client command on a small runtime and map its error to an exit code.
 fn client_command<F>(name: &str, fut: F) -> ExitCode
 where
-    F: std::future::Future<Output = Result<(), CliError>>,
+    F: std::future::Future<Output = Result<(), ClientError>>,
 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -479,9 +526,9 @@ where
     }
 }
 
-fn cli_fail(name: &str, e: &CliError) -> ExitCode {
+fn cli_fail(name: &str, e: &ClientError) -> ExitCode {
     match e {
-        CliError::Api { .. } => eprintln!("{e}"),
+        ClientError::Api { .. } => eprintln!("{e}"),
         _ => eprintln!("tutti {name}: {e}"),
     }
     ExitCode::from(e.exit_code())
@@ -574,19 +621,23 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => cli_fail("wizard", &e),
         },
-        Command::Login { opts, args } => client_command("login", remote::login(&opts, &args)),
-        Command::Logout { opts } => client_command("logout", remote::logout(&opts)),
+        Command::Login { opts, args } => client_command("login", client_args::login(&opts, &args)),
+        Command::Logout { opts } => client_command("logout", client_args::logout(&opts)),
         Command::Pieces { opts, command } => {
-            client_command("pieces", remote::pieces(&opts, &command))
+            client_command("pieces", client_args::pieces(&opts, &command))
         }
-        Command::Specs { opts, command } => client_command("specs", remote::specs(&opts, &command)),
-        Command::Shows { opts, command } => client_command("shows", remote::shows(&opts, &command)),
+        Command::Specs { opts, command } => {
+            client_command("specs", client_args::specs(&opts, &command))
+        }
+        Command::Shows { opts, command } => {
+            client_command("shows", client_args::shows(&opts, &command))
+        }
         Command::Export {
             opts,
             series,
             command,
         } => match (command, &series.show) {
-            (Some(command), _) => client_command("export", remote::export(&opts, &command)),
+            (Some(command), _) => client_command("export", client_args::export(&opts, &command)),
             (None, Some(code)) => report_cmd::series_command(&series, code),
             (None, None) => {
                 eprintln!(
@@ -597,6 +648,18 @@ fn main() -> ExitCode {
             }
         },
         Command::Report(args) => report_cmd::report_command(&args),
+        Command::Ensembles { opts, command } => {
+            client_command("ensembles", client_args::ensembles(&opts, &command))
+        }
+        Command::Members { opts, command } => {
+            client_command("members", client_args::members(&opts, &command))
+        }
+        Command::Users { opts, command } => {
+            client_command("users", client_args::users(&opts, &command))
+        }
+        Command::Webhooks { opts, command } => {
+            client_command("webhooks", client_args::webhooks(&opts, &command))
+        }
         Command::Bench {
             command:
                 BenchCommand::Audio {

@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use tutti_wizard::{AnswerType, Evaluation, Question, Session, Wizard, WizardError};
 
-use crate::client::CliError;
+use tutti_client::ClientError;
 
 /// Arguments of `tutti wizard`.
 #[derive(Args, Clone, Debug)]
@@ -52,15 +52,15 @@ pub struct WizardArgs {
     pub config_dir: Option<PathBuf>,
 }
 
-fn data(e: WizardError) -> CliError {
-    CliError::Data(e.to_string())
+fn data(e: WizardError) -> ClientError {
+    ClientError::Data(e.to_string())
 }
 
 /// Load the packs Tutti runs with (built-in, overlaid by `dir`).
-pub fn load_packs(dir: Option<&Path>) -> Result<Wizard, CliError> {
+pub fn load_packs(dir: Option<&Path>) -> Result<Wizard, ClientError> {
     Wizard::load(dir).map_err(|e| match dir {
-        Some(d) => CliError::Data(format!("domain pack ({}): {e}", d.display())),
-        None => CliError::Data(format!("domain pack: {e}")),
+        Some(d) => ClientError::Data(format!("domain pack ({}): {e}", d.display())),
+        None => ClientError::Data(format!("domain pack: {e}")),
     })
 }
 
@@ -133,11 +133,14 @@ fn category_title(session: &Session, id: &str) -> String {
 
 /// A line of input, trimmed; `None` at the end. When stdin is not a terminal (answers piped
 /// in), the line is echoed after the prompt so the transcript reads like a session.
-fn read_line(input: &mut impl BufRead, out: &mut impl Write) -> Result<Option<String>, CliError> {
+fn read_line(
+    input: &mut impl BufRead,
+    out: &mut impl Write,
+) -> Result<Option<String>, ClientError> {
     let mut line = String::new();
     let n = input
         .read_line(&mut line)
-        .map_err(|e| CliError::Io(format!("stdin: {e}")))?;
+        .map_err(|e| ClientError::Io(format!("stdin: {e}")))?;
     let line = (n > 0).then(|| line.trim().to_string());
     if let Some(l) = &line {
         if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -147,10 +150,10 @@ fn read_line(input: &mut impl BufRead, out: &mut impl Write) -> Result<Option<St
     Ok(line)
 }
 
-fn say(out: &mut impl Write, s: &str) -> Result<(), CliError> {
+fn say(out: &mut impl Write, s: &str) -> Result<(), ClientError> {
     out.write_all(s.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| CliError::Io(format!("stdout: {e}")))
+        .map_err(|e| ClientError::Io(format!("stdout: {e}")))
 }
 
 /// Choose a pack interactively (number or id); `None` at end of input.
@@ -158,7 +161,7 @@ pub fn choose_pack(
     wizard: &Wizard,
     input: &mut impl BufRead,
     out: &mut impl Write,
-) -> Result<Option<String>, CliError> {
+) -> Result<Option<String>, ClientError> {
     say(out, &format!("Domain packs:\n{}", pack_list(wizard)))?;
     loop {
         say(out, "Which pack? (number or id) > ")?;
@@ -212,7 +215,7 @@ pub fn ask(
     session: &mut Session,
     input: &mut impl BufRead,
     out: &mut impl Write,
-) -> Result<(), CliError> {
+) -> Result<(), ClientError> {
     let mut seen = Vec::new();
     new_findings(session, &mut seen);
     while let Some(q) = session.next_question() {
@@ -264,13 +267,13 @@ pub fn ask(
 /// The answers file: `{"pack", "answers"}` or a plain object of answers.
 pub fn read_answers(
     path: &Path,
-) -> Result<(Option<String>, serde_json::Map<String, Value>), CliError> {
+) -> Result<(Option<String>, serde_json::Map<String, Value>), ClientError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
+        .map_err(|e| ClientError::Io(format!("{}: {e}", path.display())))?;
     let v: Value = serde_json::from_str(&text)
-        .map_err(|e| CliError::Data(format!("{}: not JSON: {e}", path.display())))?;
+        .map_err(|e| ClientError::Data(format!("{}: not JSON: {e}", path.display())))?;
     let Value::Object(mut map) = v else {
-        return Err(CliError::Data(format!(
+        return Err(ClientError::Data(format!(
             "{}: must be a JSON object of answers",
             path.display()
         )));
@@ -280,21 +283,21 @@ pub fn read_answers(
             None => None,
             Some(Value::String(s)) => Some(s),
             Some(_) => {
-                return Err(CliError::Data(format!(
+                return Err(ClientError::Data(format!(
                     "{}: pack: must be a pack id (a string)",
                     path.display()
                 )))
             }
         };
         if let Some(k) = map.keys().find(|k| *k != "answers") {
-            return Err(CliError::Data(format!(
+            return Err(ClientError::Data(format!(
                 "{}: unknown field '{k}' (expected pack and answers)",
                 path.display()
             )));
         }
         match map.remove("answers") {
             Some(Value::Object(a)) => Ok((pack, a)),
-            _ => Err(CliError::Data(format!(
+            _ => Err(ClientError::Data(format!(
                 "{}: answers: must be an object of question id → answer",
                 path.display()
             ))),
@@ -310,8 +313,8 @@ pub fn apply_answers(
     session: &mut Session,
     answers: &serde_json::Map<String, Value>,
     file: &Path,
-) -> Result<(), CliError> {
-    let err = |e: WizardError| CliError::Data(format!("{}: {e}", file.display()));
+) -> Result<(), ClientError> {
+    let err = |e: WizardError| ClientError::Data(format!("{}: {e}", file.display()));
     for id in answers.keys() {
         if session.pack().question(id).is_none() {
             return Err(err(WizardError::UnknownQuestion {
@@ -417,7 +420,7 @@ pub fn summary(ev: &Evaluation) -> String {
 }
 
 /// The TOML file: a header naming the pack, the maturity and the findings, then the spec.
-pub fn toml_file(pack: &str, ev: &Evaluation) -> Result<String, CliError> {
+pub fn toml_file(pack: &str, ev: &Evaluation) -> Result<String, ClientError> {
     let mut s = format!(
         "# Drafted by `tutti wizard` with the '{pack}' pack (maturity {}%).\n",
         ev.coverage.maturity
@@ -439,7 +442,7 @@ pub fn toml_file(pack: &str, ev: &Evaluation) -> Result<String, CliError> {
     s.push_str(
         &ev.spec
             .to_toml()
-            .map_err(|e| CliError::Data(e.to_string()))?,
+            .map_err(|e| ClientError::Data(e.to_string()))?,
     );
     Ok(s)
 }
@@ -471,19 +474,19 @@ pub fn run_session(
     wizard: &Wizard,
     input: &mut impl BufRead,
     out: &mut impl Write,
-) -> Result<Option<Session>, CliError> {
+) -> Result<Option<Session>, ClientError> {
     if let Some(file) = &args.answers {
         let (file_pack, answers) = read_answers(file)?;
         let pack = match (&args.pack, file_pack) {
             (Some(p), Some(f)) if *p != f => {
-                return Err(CliError::Usage(format!(
+                return Err(ClientError::Usage(format!(
                     "--pack {p} differs from the answers file's pack '{f}'"
                 )))
             }
             (Some(p), _) => p.clone(),
             (None, Some(f)) => f,
             (None, None) => {
-                return Err(CliError::Usage(format!(
+                return Err(ClientError::Usage(format!(
                     "{}: name the pack with --pack or a \"pack\" field",
                     file.display()
                 )))

@@ -50,6 +50,33 @@ fn config_show_prints_the_layers_in_order() {
 }
 
 #[test]
+fn unknown_tutti_variables_are_ignored_with_one_warning_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tutti()
+        .args(["config", "show"])
+        .current_dir(dir.path())
+        .env("TUTTI_HOME", "/opt/tutti")
+        .env("TUTTI_LOG", "debug")
+        // Known to the binary and the client: no warning.
+        .env("TUTTI_SERVER", "http://127.0.0.1:1")
+        .env("TUTTI_PASSWORD", "secret-password")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [
+            "tutti: warning: ignoring the environment variable TUTTI_HOME: it is not a \
+          configuration key (nested keys are written TUTTI_<SECTION>__<KEY>, e.g. \
+          TUTTI_OSC__LATENCY_MS; `tutti config show` lists the keys)"
+        ],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("log = \"debug\""), "{text}");
+}
+
+#[test]
 fn bad_configuration_is_named_and_exits_78() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tutti.toml");
@@ -61,7 +88,33 @@ fn bad_configuration_is_named_and_exits_78() {
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("max_conections"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}, line 2: unknown key limits.max_conections",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("::"), "{err}");
+
+    // A bad value in an environment variable: the variable's full name, no Rust types.
+    let elsewhere = tempfile::tempdir().unwrap(); // no tutti.toml here
+    let out = tutti()
+        .args(["config", "show"])
+        .current_dir(elsewhere.path())
+        .env("TUTTI_LIMITS__MAX_CONNECTIONS", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(
+            "tutti: configuration: environment variable TUTTI_LIMITS__MAX_CONNECTIONS: \
+             limits.max_connections: expected a whole number"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("::") && !err.contains("usize"), "{err}");
 
     let piece = dir.path().join("piece.toml");
     std::fs::write(
@@ -87,6 +140,51 @@ fn bad_configuration_is_named_and_exits_78() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+}
+
+/// On a machine without a sound card the server says so once, in its own words, and the
+/// sound library's own errors (`ALSA lib …`) never reach the terminal.
+#[test]
+fn no_sound_card_gives_one_warning_and_no_library_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tutti()
+        .args([
+            "serve",
+            "--listen",
+            &free_addr(),
+            "--log",
+            "warn",
+            "--osc-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    assert!(first.starts_with("Tutti is running"), "{first}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.lines().any(|l| l.contains("ALSA lib")),
+        "library noise on stderr:\n{err}"
+    );
+    let no_card = match std::fs::read_to_string("/proc/asound/cards") {
+        Ok(t) => t.contains("--- no soundcards ---") || t.trim().is_empty(),
+        Err(_) => true,
+    };
+    if no_card {
+        let warnings = err
+            .lines()
+            .filter(|l| l.contains("no usable sound card"))
+            .count();
+        assert_eq!(warnings, 1, "{err}");
+        assert!(err.contains("/proc/asound/cards"), "{err}");
+    }
 }
 
 struct Server {
@@ -122,6 +220,8 @@ fn serve(data: &std::path::Path) -> Server {
             "--data-dir",
         ])
         .arg(data)
+        // Set by other tools; Tutti warns and starts anyway.
+        .env("TUTTI_HOME", "/opt/tutti")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

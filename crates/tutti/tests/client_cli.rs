@@ -692,3 +692,292 @@ fn a_reused_refresh_token_logs_the_cli_out() {
     assert!(out.status.success());
     cli.ok(&["pieces", "list"]);
 }
+
+/// The value of column `col` in the table row whose first cell is `first`.
+fn cell(table: &str, first: &str, col: &str) -> String {
+    let mut lines = table.lines();
+    let header = lines.next().unwrap_or_default();
+    let at = header
+        .split_whitespace()
+        .position(|h| h == col)
+        .unwrap_or_else(|| panic!("no column {col}: {table}"));
+    lines
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&first))
+        .and_then(|cells| cells.get(at).map(|c| c.to_string()))
+        .unwrap_or_else(|| panic!("no row {first}: {table}"))
+}
+
+#[test]
+fn ensembles_members_users_webhooks_and_shows_without_a_piece() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, cli, token, _band) = setup(dir.path());
+    // Two more accounts, made by the admin.
+    for (user, role) in [("bea", "performer"), ("cy", "crew")] {
+        let (st, v) = http(
+            &server.addr,
+            "POST",
+            "/api/v1/users",
+            Some(&token),
+            Some(
+                &json!({"username": user, "password": PASSWORD, "display_name": user.to_uppercase(), "role": role}),
+            ),
+        );
+        assert_eq!(st, 201, "{v}");
+    }
+
+    // Ensembles: create, list, show by slug and by id.
+    let q = cli.json(&[
+        "ensembles",
+        "create",
+        "--slug",
+        "quartet",
+        "--name",
+        "The Quartet",
+        "--json",
+    ]);
+    assert_eq!(q["slug"], "quartet");
+    let qid = q["id"].as_i64().unwrap().to_string();
+    let table = cli.ok(&["ensembles", "list"]);
+    assert!(table.starts_with("ID  SLUG"), "{table}");
+    assert_eq!(cell(&table, &qid, "SLUG"), "quartet");
+    let shown = cli.ok(&["ensembles", "show", "quartet"]);
+    assert!(
+        shown.lines().any(|l| l == "name           The Quartet"),
+        "{shown}"
+    );
+    assert_eq!(
+        cli.json(&["ensembles", "show", &qid, "--json"])["slug"],
+        "quartet"
+    );
+    let err = cli.fails(&["ensembles", "show", "no-such"], 2);
+    assert!(err.contains("no ensemble with slug 'no-such'"), "{err}");
+    let err = cli.fails(
+        &["ensembles", "create", "--slug", "Bad Slug", "--name", "x"],
+        1,
+    );
+    assert!(err.starts_with("error validation_failed: "), "{err}");
+
+    // Members: add by name, change a role, remove; the creator is the owner.
+    cli.ok(&["members", "add", "quartet", "bea", "--role", "performer"]);
+    let added = cli.json(&["members", "add", &qid, "cy", "--role", "crew", "--json"]);
+    assert_eq!(added["role"], "crew");
+    let members = cli.ok(&["members", "list", "quartet"]);
+    assert!(members.starts_with("USER  USERNAME"), "{members}");
+    let roles: Vec<(String, String)> = cli.json(&["members", "list", "quartet", "--json"])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["username"].as_str().unwrap().to_string(),
+                m["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [("ada", "owner"), ("bea", "performer"), ("cy", "crew")]
+            .map(|(u, r)| (u.to_string(), r.to_string()))
+    );
+    let err = cli.fails(
+        &["members", "add", "quartet", "nobody", "--role", "crew"],
+        2,
+    );
+    assert!(err.contains("no user named 'nobody'"), "{err}");
+    let err = cli.fails(&["members", "add", "quartet", "cy", "--role", "crew"], 1);
+    assert!(err.starts_with("error "), "{err}");
+    let err = cli.fails(&["members", "add", "quartet", "cy", "--role", "boss"], 2);
+    assert!(err.contains("boss"), "{err}");
+    let changed = cli.json(&["members", "role", "quartet", "cy", "performer", "--json"]);
+    assert_eq!(changed["role"], "performer");
+    assert_eq!(
+        cell(&cli.ok(&["members", "list", "quartet"]), "3", "ROLE"),
+        "performer"
+    );
+    assert!(cli
+        .ok(&["members", "role", "quartet", "cy", "performer"])
+        .contains("already performer"));
+    let err = cli.fails(&["members", "role", "quartet", "ada", "crew"], 2);
+    assert!(err.contains("your own role"), "{err}");
+    let err = cli.fails(&["members", "remove", "quartet", "dora"], 2);
+    assert!(err.contains("'dora' is not a member"), "{err}");
+    assert!(cli
+        .ok(&["members", "remove", "quartet", "cy"])
+        .starts_with("cy removed from ensemble"));
+    assert_eq!(
+        cli.json(&["members", "list", "quartet", "--json"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // The last owner stays.
+    let err = cli.fails(&["members", "remove", "quartet", "ada"], 1);
+    assert!(err.starts_with("error "), "{err}");
+
+    // Users (the admin reads the directory).
+    let users = cli.ok(&["users", "list"]);
+    for u in ["ada", "bea", "cy"] {
+        assert!(users.lines().any(|l| l.contains(u)), "{users}");
+    }
+    let bea = cli.json(&["users", "show", "bea", "--json"]);
+    assert_eq!(bea["role"], "performer");
+    assert!(bea.get("password_hash").is_none(), "{bea}");
+    assert!(cli
+        .ok(&["users", "show", "1"])
+        .lines()
+        .any(|l| l == "username       ada"));
+
+    // Webhooks: the secret once, a table, delete.
+    let hook = cli.json(&[
+        "webhooks",
+        "create",
+        "quartet",
+        "--url",
+        "http://hooks.example.com/tutti",
+        "--kind",
+        "show.created",
+        "--json",
+    ]);
+    assert!(
+        hook["secret"].as_str().is_some_and(|s| !s.is_empty()),
+        "{hook}"
+    );
+    assert_eq!(hook["kinds"], json!(["show.created"]));
+    let out = cli.run(&[
+        "webhooks",
+        "create",
+        "quartet",
+        "--url",
+        "http://hooks.example.com/all",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("secret ")), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shown only now"));
+    let list = cli.ok(&["webhooks", "list", "quartet"]);
+    let hid = hook["id"].as_i64().unwrap().to_string();
+    assert_eq!(cell(&list, &hid, "URL"), "http://hooks.example.com/tutti");
+    assert!(!list.contains(hook["secret"].as_str().unwrap()), "{list}");
+    let err = cli.fails(&["webhooks", "create", "quartet", "--url", "http://a b"], 2);
+    assert!(err.contains("--url"), "{err}");
+    let err = cli.fails(
+        &[
+            "webhooks",
+            "create",
+            "quartet",
+            "--url",
+            "http://h.example/x",
+            "--kind",
+            "nope",
+        ],
+        1,
+    );
+    assert!(err.starts_with("error validation_failed: "), "{err}");
+    assert_eq!(
+        cli.ok(&["webhooks", "delete", &hid]),
+        format!("webhook {hid} deleted\n")
+    );
+    assert_eq!(
+        cli.json(&["webhooks", "list", &qid, "--json"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    cli.fails(&["webhooks", "delete", &hid], 1);
+
+    // A piece of the quartet with a show.
+    let good = dir.path().join("demo.toml");
+    std::fs::write(&good, tutti_spec::DEMO_TOML).unwrap();
+    cli.ok(&[
+        "pieces",
+        "create",
+        "--ensemble",
+        &qid,
+        "--slug",
+        "nocturne",
+        "--title",
+        "Nocturne",
+    ]);
+    cli.ok(&[
+        "specs",
+        "draft",
+        "nocturne",
+        "--file",
+        good.to_str().unwrap(),
+    ]);
+    cli.ok(&["specs", "publish", "nocturne", "1"]);
+    let show = cli.json(&["shows", "create", "nocturne", "--json"]);
+    let code = show["code"].as_str().unwrap().to_string();
+    let sid = show["id"].as_i64().unwrap().to_string();
+    let second = cli.json(&[
+        "shows",
+        "create",
+        "nocturne",
+        "--kind",
+        "performance",
+        "--json",
+    ]);
+
+    // bea, a performer of the quartet but no admin: `shows list` without --piece works.
+    let bea_cli = Cli {
+        server: cli.server.clone(),
+        config: dir.path().join("cfg-bea"),
+    };
+    let out = bea_cli.login("bea", PASSWORD);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mine = bea_cli.ok(&["shows", "list"]);
+    assert!(mine.starts_with("ID  CODE"), "{mine}");
+    assert_eq!(cell(&mine, &sid, "CODE"), code);
+    // SPEC: the per-piece version when the server sends it, else the version's store id.
+    let want = show
+        .get("spec_version")
+        .filter(|v| !v.is_null())
+        .unwrap_or(&show["spec_version_id"])
+        .to_string();
+    assert_eq!(cell(&mine, &sid, "SPEC"), want);
+    let listed = bea_cli.json(&["shows", "list", "--json"]);
+    let ids: Vec<&Value> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["id"])
+        .collect();
+    assert_eq!(
+        ids,
+        [&show["id"], &second["id"]],
+        "the quartet's shows by id: {listed}"
+    );
+    // More than --limit: the first ones, and how many there are on stderr.
+    let out = bea_cli.run(&["shows", "list", "--limit", "1"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 3);
+    let hint = String::from_utf8(out.stderr).unwrap();
+    assert!(hint.starts_with("more: 2 shows in all"), "{hint}");
+    // A cursor belongs to one piece's list.
+    let out = bea_cli.run(&["shows", "list", "--piece", "nocturne", "--limit", "1"]);
+    let hint = String::from_utf8(out.stderr).unwrap();
+    let cursor = hint
+        .trim()
+        .strip_prefix("more: --cursor ")
+        .unwrap_or_else(|| panic!("{hint}"));
+    let err = bea_cli.fails(&["shows", "list", "--cursor", cursor], 2);
+    assert!(err.contains("give --piece too"), "{err}");
+    // The admin's list comes from the API itself and has the show too.
+    let all = cli.json(&["shows", "list", "--json"]);
+    assert!(
+        all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["code"] == code.as_str()),
+        "{all}"
+    );
+}

@@ -2,7 +2,8 @@
 //! `chromium` and `chromium-driver`) creates the admin on a fresh server through the first-run
 //! form, then (signed out) signs in with a cookie session, picks a pack, answers
 //! questions, sees the maturity rise and a warning, and sends the draft to a piece; the
-//! draft spec version is then read back through the API.
+//! draft spec version is then read back through the API. Nothing on the way triggers a
+//! Content-Security-Policy violation.
 
 // The same Chromium harness as the server's browser tests.
 #[allow(dead_code)]
@@ -196,6 +197,22 @@ async fn the_setup_page_drafts_a_spec_version() {
     assert!(findings.contains("Warning"), "{findings}");
     let answers = text_of(&b, "#answers").await.unwrap();
     assert!(answers.contains("audience_size: 6000"), "{answers}");
+    // The coverage bars are drawn (their width is set through the CSSOM, which the strict
+    // Content-Security-Policy allows, unlike a style attribute).
+    let widths = b
+        .execute(
+            "return [...document.querySelectorAll('.setup-bar > span')]\
+               .map((s) => s.getBoundingClientRect().width);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        widths
+            .as_array()
+            .is_some_and(|w| w.iter().any(|x| x.as_f64().unwrap_or(0.0) > 0.0)),
+        "no coverage bar is filled: {widths}"
+    );
 
     // Send the draft to the piece.
     b.find(Locator::Css("#draft button[type=submit]"))
@@ -216,5 +233,6 @@ async fn the_setup_page_drafts_a_spec_version() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["status"], "draft");
     assert_eq!(v["spec"]["title"], "Web Piece Draft");
+    harness::assert_no_csp_violations(&b).await;
     b.close().await.unwrap();
 }

@@ -21,7 +21,8 @@ use crate::error::ApiError;
 use crate::page::page_type;
 use crate::ApiState;
 
-/// Every documented route.
+/// Every documented resource route (the wizard's routes are merged beside these in
+/// `openapi::build`, so that this module never depends on `wizard`, which uses its DTOs).
 pub(crate) fn api() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .merge(accounts::routes())
@@ -30,7 +31,6 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
         .merge(shows::routes())
         .merge(reports::routes())
         .merge(events::routes())
-        .merge(crate::wizard::routes())
 }
 
 /// Any unknown path under `/api/v1`.

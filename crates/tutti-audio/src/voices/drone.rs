@@ -7,8 +7,8 @@
 //! Must never: allocate, lock, log or block in `render` (audio thread).
 
 use crate::controls::{ids, ControlId, ControlSpec};
-use crate::smooth::Smoother;
 use crate::synth::{Adsr, Oscillator, Svf, SvfMode, Wave};
+use tutti_dsp::smooth::Ramp;
 
 /// Filter coefficients are recomputed every this many samples (from the smoothed cutoff).
 const COEF_EVERY: usize = 16;
@@ -19,10 +19,10 @@ const LEVEL: f32 = 0.22;
 #[derive(Debug, Clone)]
 pub struct Drone {
     fs: f32,
-    freq: Smoother,
-    amp: Smoother,
-    cutoff: Smoother,
-    detune: Smoother,
+    freq: Ramp,
+    amp: Ramp,
+    cutoff: Ramp,
+    detune: Ramp,
     saws: [Oscillator; 3],
     sub: Oscillator,
     lfo: Oscillator,
@@ -31,9 +31,9 @@ pub struct Drone {
     counter: usize,
 }
 
-fn sm(id: ControlId, sample_rate: u32) -> Smoother {
+fn sm(id: ControlId, sample_rate: u32) -> Ramp {
     let spec: &ControlSpec = id.spec();
-    Smoother::new(spec.default, spec.ramp_samples(sample_rate))
+    Ramp::new(spec.default, spec.ramp_samples(sample_rate))
 }
 
 impl Drone {
@@ -67,10 +67,10 @@ impl Drone {
     /// Sets a control's target (ids other than `drone.*` are ignored).
     pub fn set(&mut self, id: ControlId, v: f32) {
         match id {
-            ids::DRONE_FREQ => self.freq.set_target(v),
-            ids::DRONE_AMP => self.amp.set_target(v),
-            ids::DRONE_CUTOFF => self.cutoff.set_target(v),
-            ids::DRONE_DETUNE => self.detune.set_target(v),
+            ids::DRONE_FREQ => self.freq.set(v),
+            ids::DRONE_AMP => self.amp.set(v),
+            ids::DRONE_CUTOFF => self.cutoff.set(v),
+            ids::DRONE_DETUNE => self.detune.set(v),
             _ => {}
         }
     }

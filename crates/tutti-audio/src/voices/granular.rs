@@ -14,8 +14,8 @@
 //! unseeded random source.
 
 use crate::controls::{ids, ControlId};
-use crate::smooth::Smoother;
 use crate::synth::{pan_gains, Noise, Svf, SvfMode};
+use tutti_dsp::smooth::Ramp;
 
 /// Most grains sounding at once (preallocated slots; a grain due when all are busy is skipped).
 pub const MAX_GRAINS: usize = 64;
@@ -110,10 +110,10 @@ struct Grain {
 #[derive(Debug)]
 pub struct Granular {
     fs: f32,
-    density: Smoother,
-    pitch: Smoother,
-    amp: Smoother,
-    spread: Smoother,
+    density: Ramp,
+    pitch: Ramp,
+    amp: Ramp,
+    spread: Ramp,
     source: Box<GrainSource>,
     pending: Option<Box<GrainSource>>,
     retired: Option<Box<GrainSource>>,
@@ -129,7 +129,7 @@ impl Granular {
     pub fn new(sample_rate: u32, seed: u32) -> Self {
         let sm = |id: ControlId| {
             let s = id.spec();
-            Smoother::new(s.default, s.ramp_samples(sample_rate))
+            Ramp::new(s.default, s.ramp_samples(sample_rate))
         };
         let mut window = [0.0f32; WINDOW_POINTS + 1];
         for (i, w) in window.iter_mut().enumerate() {
@@ -156,10 +156,10 @@ impl Granular {
     /// Sets a control's target (ids other than `granular.*` are ignored).
     pub fn set(&mut self, id: ControlId, v: f32) {
         match id {
-            ids::GRANULAR_DENSITY => self.density.set_target(v),
-            ids::GRANULAR_PITCH => self.pitch.set_target(v),
-            ids::GRANULAR_AMP => self.amp.set_target(v),
-            ids::GRANULAR_SPREAD => self.spread.set_target(v),
+            ids::GRANULAR_DENSITY => self.density.set(v),
+            ids::GRANULAR_PITCH => self.pitch.set(v),
+            ids::GRANULAR_AMP => self.amp.set(v),
+            ids::GRANULAR_SPREAD => self.spread.set(v),
             _ => {}
         }
     }

@@ -10,13 +10,13 @@
 
 use crate::controls::{ids, ControlId};
 use crate::decode::Clip;
-use crate::smooth::Smoother;
 use crate::synth::Adsr;
+use tutti_dsp::smooth::Ramp;
 
 /// The sample/file player.
 #[derive(Debug)]
 pub struct Player {
-    amp: Smoother,
+    amp: Ramp,
     clip: Option<Box<Clip>>,
     pending: Option<(Box<Clip>, bool)>,
     retired: Option<Box<Clip>>,
@@ -32,7 +32,7 @@ impl Player {
     pub fn new(sample_rate: u32) -> Self {
         let spec = ids::PLAYER_AMP.spec();
         Self {
-            amp: Smoother::new(spec.default, spec.ramp_samples(sample_rate)),
+            amp: Ramp::new(spec.default, spec.ramp_samples(sample_rate)),
             clip: None,
             pending: None,
             retired: None,
@@ -47,7 +47,7 @@ impl Player {
     /// Sets `player.amp`.
     pub fn set(&mut self, id: ControlId, v: f32) {
         if id == ids::PLAYER_AMP {
-            self.amp.set_target(v);
+            self.amp.set(v);
         }
     }
 

@@ -10,8 +10,8 @@
 //! random source.
 
 use crate::controls::{ids, ControlId};
-use crate::smooth::Smoother;
 use crate::synth::{pan_gains, Adsr, Noise, Oscillator, Svf, SvfMode, Wave};
+use tutti_dsp::smooth::Ramp;
 
 const STEPS: usize = 16;
 const LEVEL: f32 = 0.9;
@@ -79,9 +79,9 @@ struct Hat {
 #[derive(Debug, Clone)]
 pub struct Rhythm {
     fs: f32,
-    tempo: Smoother,
-    amp: Smoother,
-    tone: Smoother,
+    tempo: Ramp,
+    amp: Ramp,
+    tone: Ramp,
     pattern: usize,
     next_pattern: usize,
     step: usize,
@@ -100,7 +100,7 @@ impl Rhythm {
         let fs = sample_rate as f32;
         let sm = |id: ControlId| {
             let s = id.spec();
-            Smoother::new(s.default, s.ramp_samples(sample_rate))
+            Ramp::new(s.default, s.ramp_samples(sample_rate))
         };
         let pattern = ids::RHYTHM_PATTERN.spec().default as usize;
         Self {
@@ -144,9 +144,9 @@ impl Rhythm {
     /// Sets a control's target (ids other than `rhythm.*` are ignored).
     pub fn set(&mut self, id: ControlId, v: f32) {
         match id {
-            ids::RHYTHM_TEMPO => self.tempo.set_target(v),
-            ids::RHYTHM_AMP => self.amp.set_target(v),
-            ids::RHYTHM_TONE => self.tone.set_target(v),
+            ids::RHYTHM_TEMPO => self.tempo.set(v),
+            ids::RHYTHM_AMP => self.amp.set(v),
+            ids::RHYTHM_TONE => self.tone.set(v),
             ids::RHYTHM_PATTERN => self.next_pattern = (v.round().max(0.0) as usize).min(2),
             _ => {}
         }

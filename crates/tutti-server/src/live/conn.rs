@@ -255,7 +255,7 @@ impl Conn {
                     self.close_with(1009, &format!("{e} (the limit is {MAX_MESSAGE} bytes)"));
                     return Flow::Closed;
                 }
-                Err(tungstenite::Error::Utf8) => {
+                Err(tungstenite::Error::Utf8(_)) => {
                     self.close_with(1007, "a text frame is not valid UTF-8");
                     return Flow::Closed;
                 }

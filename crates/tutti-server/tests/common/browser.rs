@@ -90,3 +90,40 @@ pub async fn wait_text(b: &Browser, css: &str, want: &str) {
     }
     panic!("{css} never read {want:?} (last: {last:?})");
 }
+
+/// Fails when the page has reported a Content-Security-Policy violation since it loaded
+/// (Chromium's Reporting API buffers them, so earlier ones are seen too). To prove that
+/// the policy is in force and that violations are seen at all, the page then loads an
+/// image from another origin, which the policy must block and report.
+pub async fn assert_no_csp_violations(b: &Browser) {
+    let got = b
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             const seen = [];\
+             const take = (rs) => { for (const r of rs) seen.push(`${r.body.effectiveDirective} ${r.body.blockedURL}`); };\
+             const o = new ReportingObserver(take, { types: ['csp-violation'], buffered: true });\
+             o.observe();\
+             new Image().src = 'http://csp-probe.invalid/probe.png';\
+             let polls = 0;\
+             const poll = () => {\
+               take(o.takeRecords());\
+               if (seen.some((s) => s.includes('csp-probe')) || ++polls > 200) { o.disconnect(); done(seen); }\
+               else setTimeout(poll, 50);\
+             };\
+             poll();",
+            vec![],
+        )
+        .await
+        .expect("the Reporting API answers");
+    let seen: Vec<String> = serde_json::from_value(got).unwrap_or_default();
+    let (probe, others): (Vec<&String>, Vec<&String>) =
+        seen.iter().partition(|s| s.contains("csp-probe"));
+    assert!(
+        probe.iter().any(|s| s.starts_with("img-src")),
+        "the policy did not block (or the page did not report) an image from another origin: {seen:?}"
+    );
+    assert!(
+        others.is_empty(),
+        "Content-Security-Policy violations: {others:?}"
+    );
+}
