@@ -214,10 +214,11 @@ fn sse_event(ev: &EventRecord) -> SseEvent {
         .data(ev.to_json())
 }
 
+/// 503 `unavailable` (the API's code for a saturated or stopped part) with `Retry-After`.
 fn unavailable(e: &StoreError) -> Response {
     let body = serde_json::json!({
         "error": {
-            "code": "internal",
+            "code": "unavailable",
             "message": format!("the event stream cannot start: {e}"),
             "details": null,
             "request_id": null,
@@ -225,6 +226,7 @@ fn unavailable(e: &StoreError) -> Response {
     });
     (
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
         axum::Json(body),
     )
         .into_response()

@@ -225,32 +225,14 @@ async fn setup_login_refresh_rotation_and_revocation() {
     .await
     .err(401, "unauthorized");
 
-    // Too many failed sign-ins for one name: 429 for a while, even with the right password.
+    // Failed sign-ins slow the failing address only (see
+    // `failed_sign_ins_slow_the_failing_address_and_never_lock_the_account`).
     let (_, eve_id) = user(&admin, "eve", "crew").await;
-    for _ in 0..10 {
-        anon.post(
-            "/auth/login",
-            json!({"username": "eve", "password": "not-her-password"}),
-        )
+    assert!(eve_id > 0);
+    login(&anon, "eve", "not-her-password")
         .await
         .err(401, "unauthorized");
-    }
-    let r = anon
-        .post(
-            "/auth/login",
-            json!({"username": "EVE", "password": "eve-password"}),
-        )
-        .await;
-    r.err(429, "rate_limited");
-    assert!(r.header("retry-after").is_some());
-    assert!(eve_id > 0);
-    // Other names are not affected.
-    anon.post(
-        "/auth/login",
-        json!({"username": "admin", "password": ADMIN_PASSWORD}),
-    )
-    .await
-    .ok(200);
+    login(&anon, "EVE", "eve-password").await.ok(200);
 
     // Refresh rotation; reuse kills the family.
     let login = anon
@@ -360,6 +342,123 @@ async fn setup_login_refresh_rotation_and_revocation() {
 }
 
 #[tokio::test]
+async fn failed_sign_ins_slow_the_failing_address_and_never_lock_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    user(&admin, "zoe", "crew").await;
+    let attacker = Api::new(server.addr).connecting_from("127.0.0.2");
+    let owner = Api::new(server.addr).connecting_from("127.0.0.3");
+
+    // An attacker fails five times for the admin: each is a plain 401 ...
+    for _ in 0..5 {
+        login(&attacker, "admin", "guess")
+            .await
+            .err(401, "unauthorized");
+    }
+    // ... then that address must wait, even with the right password, and is told how long.
+    for password in ["guess", ADMIN_PASSWORD] {
+        let r = login(&attacker, "ADMIN", password).await;
+        let e = r.err(429, "rate_limited");
+        let wait: u64 = r
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
+        assert!((1..=30).contains(&wait), "{wait}");
+        assert!(e["message"].as_str().unwrap().contains("retry in"), "{e}");
+    }
+    // The admin signs in from another address at once, as often as needed.
+    for _ in 0..3 {
+        login(&owner, "admin", ADMIN_PASSWORD).await.ok(200);
+    }
+    // The attacker address may still try other names (it failed 5 times of its 20).
+    login(&attacker, "zoe", "zoe-password").await.ok(200);
+
+    // An address spraying many names is slowed for every name once it failed 20 times.
+    let sprayer = Api::new(server.addr).connecting_from("127.0.0.4");
+    for i in 0..20 {
+        login(&sprayer, &format!("name{i}"), "guess")
+            .await
+            .err(401, "unauthorized");
+    }
+    login(&sprayer, "zoe", "zoe-password")
+        .await
+        .err(429, "rate_limited");
+    login(&owner, "zoe", "zoe-password").await.ok(200);
+    server.shutdown().await.unwrap();
+}
+
+/// Signs in under `names` at once, each with `password(name)`; the answers in order.
+async fn sign_in_burst(api: &Api, names: &[String], password: impl Fn(&str) -> String) -> Vec<Res> {
+    futures_util::future::join_all(names.iter().map(|n| {
+        let p = password(n.as_str());
+        async move { login(api, n, &p).await }
+    }))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_hashing_is_bounded_and_a_full_gate_answers_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.api.password_hash_concurrency = 2;
+    let server = start_with(cfg).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    for i in 0..4 {
+        user(&admin, &format!("burst{i}"), "crew").await;
+    }
+    // Distinct names: four accounts with their passwords, four with wrong ones, and unknown names.
+    let names: Vec<String> = (0..4)
+        .map(|i| format!("burst{i}"))
+        .chain((0..4).map(|i| format!("nobody{i}")))
+        .collect();
+    let right = |n: &str| format!("{n}-password");
+    let gate = server.api().password_gate();
+    assert_eq!((gate.size(), gate.available()), (2, 2));
+
+    // Every slot taken: the whole burst is refused at once, none is checked.
+    let held = [gate.try_hold().unwrap(), gate.try_hold().unwrap()];
+    for r in sign_in_burst(&Api::new(server.addr), &names, right).await {
+        let e = r.err(429, "rate_limited");
+        assert_eq!(r.header("retry-after"), Some("1"), "{e}");
+    }
+    drop(held);
+
+    // Slots free: each answer is correct for its credentials or a 429, never a 5xx, and the
+    // burst cannot be refused entirely (a 429 means another request held a slot).
+    for with_right_passwords in [true, false] {
+        let answers = sign_in_burst(&Api::new(server.addr), &names, |n| {
+            if with_right_passwords {
+                right(n)
+            } else {
+                "wrong-password".to_owned()
+            }
+        })
+        .await;
+        for (name, r) in names.iter().zip(&answers) {
+            let expected = if with_right_passwords && name.starts_with("burst") {
+                200
+            } else {
+                401
+            };
+            assert!(
+                r.status == expected || r.status == 429,
+                "{name}: {} {:?}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+            if r.status == 429 {
+                r.err(429, "rate_limited");
+            }
+        }
+        assert!(answers.iter().any(|r| r.status != 429), "nobody got a slot");
+        assert_eq!(gate.available(), 2, "every slot came back");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn cookie_sessions_need_the_csrf_header_on_unsafe_methods() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;
@@ -421,6 +520,67 @@ async fn cookie_sessions_need_the_csrf_header_on_unsafe_methods() {
     anon.req("GET", "/me", None, &[("cookie", &cookie)])
         .await
         .err(401, "unauthorized");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn guest_tokens_are_asked_for_by_join_code_and_limited_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.api.guests_per_minute = 2;
+    let server = start_with(cfg).await;
+    let code = &server.show_code;
+    let phone = Api::new(server.addr).connecting_from("127.0.0.5");
+
+    // Two at once, then this address waits; unknown codes count too (no free probing).
+    phone
+        .post_empty(&format!("/join/{code}/guests"))
+        .await
+        .ok(201);
+    phone
+        .post_empty("/join/ZZZZZZ/guests")
+        .await
+        .err(404, "not_found");
+    for path in [format!("/join/{code}/guests"), "/shows/1/guests".to_owned()] {
+        let r = phone.post_empty(&path).await;
+        r.err(429, "rate_limited");
+        let wait: u64 = r
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
+        assert!((1..=30).contains(&wait), "{wait}");
+    }
+    // Another address is not affected.
+    let other = Api::new(server.addr).connecting_from("127.0.0.6");
+    let g = other
+        .post_empty(&format!("/join/{code}/guests"))
+        .await
+        .ok(201);
+    assert!(
+        g["device_token"].as_str().unwrap().starts_with("ttg_"),
+        "{g}"
+    );
+
+    // The old route by show id still works, announced as deprecated.
+    let r = other.post_empty("/shows/1/guests").await;
+    r.ok(201);
+    assert!(
+        r.header("deprecation").is_some_and(|d| d.starts_with('@')),
+        "{:?}",
+        r.headers
+    );
+    assert!(r
+        .header("link")
+        .is_some_and(|l| l.contains("rel=\"deprecation\"")));
+    let doc = other.get("/openapi.json").await.ok(200);
+    assert_eq!(
+        doc["paths"]["/api/v1/shows/{id}/guests"]["post"]["deprecated"],
+        true
+    );
+    assert!(doc["paths"]["/api/v1/join/{code}/guests"]["post"]
+        .get("deprecated")
+        .is_none_or(|d| d == false));
     server.shutdown().await.unwrap();
 }
 
@@ -763,15 +923,21 @@ async fn piece_spec_and_show_state_machines() {
                 .await
         }
     };
-    // Guests: anonymous device tokens bound to the show, no sign-in needed.
+    // Guests: anonymous device tokens bound to the show by its join code, no sign-in needed.
+    let code = show["code"].as_str().unwrap().to_owned();
     let g = Api::new(server.addr)
-        .post_empty(&format!("/shows/{sid}/guests"))
+        .post_empty(&format!("/join/{code}/guests"))
         .await
         .ok(201);
     assert!(g["device_token"].as_str().unwrap().len() > 30, "{g}");
     assert_eq!(g["show_id"], sid);
+    let lower = code.to_ascii_lowercase();
     Api::new(server.addr)
-        .post_empty("/shows/999/guests")
+        .post_empty(&format!("/join/{lower}/guests"))
+        .await
+        .ok(201);
+    Api::new(server.addr)
+        .post_empty("/join/NOSUCH/guests")
         .await
         .err(404, "not_found");
     let e = step("paused").await.err(409, "invalid_transition");
@@ -787,7 +953,7 @@ async fn piece_spec_and_show_state_machines() {
     assert_eq!(export["spec_version"]["version"], 2);
     assert!(export["timeline"].as_array().unwrap().len() >= 3);
     let guests = Api::new(server.addr)
-        .post_empty(&format!("/shows/{sid}/guests"))
+        .post_empty(&format!("/join/{code}/guests"))
         .await;
     guests.err(409, "conflict");
     let r = admin.get(&format!("/shows/{sid}/qr.svg")).await;
@@ -1269,10 +1435,7 @@ async fn a_live_api_show_is_reopened_after_a_restart() {
     assert_eq!(w["type"], "welcome", "{w}");
     assert_eq!(w["show"]["title"], "rs-piece title");
     // Tokens survive the restart (they are in the store).
-    let again = Api {
-        addr: server.addr,
-        token: admin.token.clone(),
-    };
+    let again = Api::new(server.addr).with(admin.token.as_deref().unwrap());
     assert_eq!(
         again.get(&format!("/shows/{sid}")).await.ok(200)["status"],
         "live"

@@ -19,6 +19,7 @@ use super::{check_id, to_value, Health, UserOut, UserPage};
 use crate::auth::{self, Caller, Via, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Create, Problems, Validate};
+use crate::limits::{self, ClientAddr};
 use crate::{idem, now_ms, page, ApiState};
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
@@ -154,7 +155,7 @@ async fn setup(
             "setup is closed: an account already exists",
         ));
     }
-    let hash = auth::hash_password(body.password).await?;
+    let hash = auth::hash_password(s.passwords.slot()?, body.password).await?;
     let user = s
         .store
         .create_first_admin(NewUser {
@@ -221,36 +222,35 @@ fn unauthorized_login() -> ApiError {
     ApiError::unauthorized("wrong username or password")
 }
 
-/// `POST /api/v1/auth/login`
+/// `POST /api/v1/auth/login`: failed attempts are counted per username and client address;
+/// an address that failed too often waits longer each time (429 `rate_limited`), others do not.
+/// When every password-hashing slot is busy the answer is 429 `rate_limited` too.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginIn,
     responses((status = 200, description = "Signed in", body = LoginOut)))]
 async fn login(
     State(s): State<ApiState>,
+    ClientAddr(ip): ClientAddr,
     ApiJson(body): ApiJson<LoginIn>,
 ) -> Result<Response, ApiError> {
-    if let Some(wait) = s.logins.locked(&body.username) {
-        let mut res = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many failed sign-ins for this name; retry in {wait} s"),
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(res);
+    if let Some(wait) = s.logins.wait_ms(&body.username, ip, now_ms()) {
+        let secs = limits::retry_after_s(wait);
+        return Err(ApiError::rate_limited(
+            secs,
+            format!("too many failed sign-ins from your address; retry in {secs} s"),
+        ));
     }
+    let slot = s.passwords.slot()?;
     let creds = s.store.user_credentials(&body.username).await?;
     let hash = creds.as_ref().map(|c| c.password_hash.clone());
-    if !auth::verify_password(hash, body.password).await {
-        s.logins.failed(&body.username);
+    if !auth::verify_password(slot, hash, body.password).await {
+        s.logins.failed(&body.username, ip, now_ms());
         return Err(unauthorized_login());
     }
     let Some(creds) = creds.filter(|c| c.user.active) else {
-        s.logins.failed(&body.username);
+        s.logins.failed(&body.username, ip, now_ms());
         return Err(unauthorized_login());
     };
-    s.logins.succeeded(&body.username);
+    s.logins.succeeded(&body.username, ip);
     let user = creds.user;
     if body.mode == Some(LoginMode::Cookie) {
         let secret = auth::new_secret("tts_");
@@ -404,12 +404,13 @@ async fn change_password(
     caller: Caller,
     ApiJson(body): ApiJson<PasswordIn>,
 ) -> Result<StatusCode, ApiError> {
+    let slot = s.passwords.slot()?;
     let creds = s.store.user_credentials(&caller.user.username).await?;
     let hash = creds.map(|c| c.password_hash);
-    if !auth::verify_password(hash, body.current_password).await {
+    if !auth::verify_password(slot, hash, body.current_password).await {
         return Err(ApiError::forbidden("the current password is wrong"));
     }
-    let new_hash = auth::hash_password(body.new_password).await?;
+    let new_hash = auth::hash_password(s.passwords.slot()?, body.new_password).await?;
     let keep = match caller.via {
         Via::Bearer { family_id } => KeepCredential::Family(family_id),
         Via::Session { token_hash } => KeepCredential::Session(token_hash),
@@ -498,7 +499,7 @@ async fn create_user(
     caller.require_admin()?;
     let body = req.body;
     idem::run(&s, caller.id(), req.idem, async {
-        let hash = auth::hash_password(body.password).await?;
+        let hash = auth::hash_password(s.passwords.slot()?, body.password).await?;
         let user = s
             .store
             .create_user(NewUser {

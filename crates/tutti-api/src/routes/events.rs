@@ -153,13 +153,9 @@ async fn list_events(
 }
 
 fn streams(s: &ApiState) -> Result<&tutti_events::EventStreams, ApiError> {
-    s.events.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "rate_limited",
-            "the event system is not running on this server",
-        )
-    })
+    s.events
+        .as_ref()
+        .ok_or_else(|| ApiError::unavailable(60, "the event system is not running on this server"))
 }
 
 /// Resume position of a stream.
