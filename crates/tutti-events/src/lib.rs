@@ -52,13 +52,14 @@ pub use config::{BusConfig, DispatcherConfig, EventsConfig, RelayConfig, StreamC
 pub use dispatch::{backoff_delay, check_webhook_url};
 pub use error::EventsError;
 pub use event::{
-    AccountData, ChatData, EnsembleData, Event, EventRecord, MemberData, OverrideData, PieceData,
-    PieceTransitionData, ShowData, ShowTransitionData, SpecData, WebhookCreatedData,
-    WebhookDisabledData,
+    editors_only, AccountData, ChatData, EnsembleData, Event, EventRecord, MemberData,
+    OverrideData, PieceData, PieceTransitionData, ShowData, ShowTransitionData, SpecData,
+    WebhookCreatedData, WebhookDisabledData,
 };
 pub use signature::{sign, verify, SignatureError};
 pub use stream::{
-    resume_after, router, EnsembleVisibility, EventFeed, EventStreams, StreamQuery, Visibility,
+    present, resume_after, router, EnsembleVisibility, EventFeed, EventStreams, StreamQuery,
+    Visibility,
 };
 pub use tutti_store::EventKind;
 

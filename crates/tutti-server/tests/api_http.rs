@@ -585,6 +585,79 @@ async fn guest_tokens_are_asked_for_by_join_code_and_limited_per_address() {
 }
 
 #[tokio::test]
+async fn only_admins_read_the_user_directory_and_owners_add_members_by_exact_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let (owner, _) = user(&admin, "owner", "performer").await;
+    let (crew, crew_id) = user(&admin, "stagehand", "crew").await;
+    let (_, guitar_id) = user(&admin, "Guitar.Player", "performer").await;
+
+    // Admins list and read every account.
+    let all = admin.get("/users").await.ok(200);
+    assert_eq!(all["items"].as_array().unwrap().len(), 4, "{all}");
+    admin.get(&format!("/users/{crew_id}")).await.ok(200);
+    // Nobody else lists users or reads another account; everyone reads their own.
+    for who in [&owner, &crew] {
+        let e = who.get("/users").await.err(403, "forbidden");
+        assert!(e["message"].as_str().unwrap().contains("username"), "{e}");
+        who.get(&format!("/users/{guitar_id}"))
+            .await
+            .err(403, "forbidden");
+        who.get("/users/999").await.err(403, "forbidden");
+    }
+    assert_eq!(
+        crew.get(&format!("/users/{crew_id}")).await.ok(200)["username"],
+        "stagehand"
+    );
+
+    // An owner adds a member by exact username (ignoring case), without listing anyone.
+    let e = owner
+        .post("/ensembles", json!({"slug": "trio", "name": "Trio"}))
+        .await
+        .ok(201);
+    let members = format!("/ensembles/{}/members", e["id"]);
+    let m = owner
+        .post(
+            &members,
+            json!({"username": "guitar.player", "role": "performer"}),
+        )
+        .await
+        .ok(201);
+    assert_eq!(
+        (m["user_id"].as_i64(), &m["username"]),
+        (Some(guitar_id), &json!("Guitar.Player"))
+    );
+    let e = owner
+        .post(&members, json!({"username": "guitar", "role": "crew"}))
+        .await
+        .err(404, "not_found");
+    assert!(e["message"].as_str().unwrap().contains("\"guitar\""), "{e}");
+    let e = owner
+        .post(
+            &members,
+            json!({"username": "stagehand", "user_id": crew_id, "role": "crew"}),
+        )
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "username", "{e}");
+    let e = owner
+        .post(&members, json!({"role": "crew"}))
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "user_id", "{e}");
+    owner
+        .post(&members, json!({"user_id": crew_id, "role": "crew"}))
+        .await
+        .ok(201);
+    // A member who is not an owner cannot use it to probe names.
+    crew.post(&members, json!({"username": "owner", "role": "crew"}))
+        .await
+        .err(403, "forbidden");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn forbidden_paths() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;
@@ -1320,6 +1393,71 @@ async fn events_history_streams_and_webhooks_respect_ensembles() {
     perf.req("DELETE", &format!("/webhooks/{wid}"), None, &[])
         .await
         .ok(204);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_show_crew_no_webhook_urls_in_the_history_or_the_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let (perf, _) = user(&admin, "wh-perf", "performer").await;
+    let (crew, crew_id) = user(&admin, "wh-crew", "crew").await;
+    let e = perf
+        .post("/ensembles", json!({"slug": "hooks", "name": "Hooks"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    perf.post(
+        &format!("/ensembles/{eid}/members"),
+        json!({"user_id": crew_id, "role": "crew"}),
+    )
+    .await
+    .ok(201);
+    let url = "http://hooks.example.com/in?token=s3cret";
+    let w = perf
+        .post(&format!("/ensembles/{eid}/webhooks"), json!({"url": url}))
+        .await
+        .ok(201);
+    let wid = w["id"].as_i64().unwrap();
+    crew.get(&format!("/ensembles/{eid}/webhooks"))
+        .await
+        .err(403, "forbidden");
+
+    let created = |page: &Value| -> Value {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "webhook.created")
+            .cloned()
+            .expect("a webhook.created event")
+    };
+    // Editors and admins see the whole event; crew see its ids only.
+    for who in [&perf, &admin] {
+        assert_eq!(
+            created(&who.get("/events").await.ok(200))["data"]["url"],
+            url
+        );
+    }
+    let seen = created(&crew.get("/events").await.ok(200));
+    assert_eq!(
+        seen["data"],
+        json!({"webhook_id": wid, "ensemble_id": eid, "redacted": true}),
+        "{seen}"
+    );
+    assert_eq!(seen["subject"], format!("webhook:{wid}"));
+    // The same in the SSE and WebSocket streams.
+    let text = sse_until(&crew, "event: webhook.created").await;
+    assert!(
+        !text.contains("s3cret") && !text.contains("hooks.example.com"),
+        "{text}"
+    );
+    assert!(text.contains("\"redacted\":true"), "{text}");
+    let ev = ws_event(&crew, "webhook.created").await;
+    assert_eq!(ev["data"]["redacted"], true, "{ev}");
+    assert!(ev["data"].get("url").is_none(), "{ev}");
+    assert_eq!(ws_event(&perf, "webhook.created").await["data"]["url"], url);
     server.shutdown().await.unwrap();
 }
 

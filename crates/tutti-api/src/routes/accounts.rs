@@ -1,8 +1,12 @@
 //! Health, first-run setup, sign-in (tokens or cookie), refresh rotation, logout, the
 //! caller's own account, and user administration.
 //!
-//! Must never: say whether a username exists on a failed login, return a password hash, or
-//! keep serving a credential it just revoked (the token cache is purged on this node).
+//! The user directory (`GET /users`, someone else's `GET /users/{id}`) is for admins only:
+//! usernames are half of a sign-in, so they are not listed for everyone.
+//!
+//! Must never: say whether a username exists on a failed login, return a password hash, list
+//! users to anyone but an admin, or keep serving a credential it just revoked (the token
+//! cache is purged on this node).
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -515,7 +519,20 @@ async fn create_user(
     .await
 }
 
-/// `GET /api/v1/users`
+/// Refuses everyone but admins from the user directory (the listing and other people's
+/// accounts); ensemble owners add members by exact username instead.
+fn require_directory(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only an admin may read the user directory; ensemble owners add members by \
+             username (POST /api/v1/ensembles/{id}/members)",
+        ))
+    }
+}
+
+/// `GET /api/v1/users` (admin)
 #[utoipa::path(get, path = "/api/v1/users", tag = "accounts", params(ListQuery),
     security(("bearer" = [])),
     responses((status = 200, description = "Users by id", body = UserPage)))]
@@ -524,7 +541,7 @@ async fn list_users(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<ApiJson<UserPage>, ApiError> {
-    caller.require_staff()?;
+    require_directory(&caller)?;
     let (rows, next) = s
         .store
         .users(page::page(q.limit, q.cursor.as_deref())?)
@@ -535,7 +552,7 @@ async fn list_users(
     )))
 }
 
-/// `GET /api/v1/users/{id}`
+/// `GET /api/v1/users/{id}` (admin, or the user themself)
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "accounts",
     params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
@@ -546,7 +563,7 @@ async fn get_user(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<ApiJson<UserOut>, ApiError> {
     if caller.id() != id {
-        caller.require_staff()?;
+        require_directory(&caller)?;
     }
     let id = check_id("user", id)?;
     let user = s

@@ -323,3 +323,51 @@ pub fn spec(slug: &str) -> Value {
     v["title"] = json!(format!("{slug} title"));
     v
 }
+
+/// Opens `GET /api/v1/events/stream?after=0` as `api` and reads until `until` appears in the
+/// stream (10 s at most); the text read.
+pub async fn sse_until(api: &Api, until: &str) -> String {
+    let mut s = connect_from(api.from, api.addr).await;
+    let req = format!(
+        "GET /api/v1/events/stream?after=0 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\r\n",
+        api.token.as_deref().unwrap_or("")
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(until) {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no {until:?} in time: {}", String::from_utf8_lossy(&got)))
+            .unwrap();
+        assert!(n > 0, "stream closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Opens `GET /api/v1/events/ws?after=0` as `api` and returns the first event of `kind`.
+pub async fn ws_event(api: &Api, kind: &str) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{}/api/v1/events/ws?after=0", api.addr)
+        .into_client_request()
+        .unwrap();
+    let auth = format!("Bearer {}", api.token.as_deref().unwrap_or(""));
+    req.headers_mut()
+        .insert("authorization", auth.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} event in time"))
+            .expect("open")
+            .expect("a frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["kind"] == kind {
+                return v;
+            }
+        }
+    }
+}
