@@ -107,6 +107,9 @@ pub struct ApiState {
     pub(crate) events: Option<tutti_events::EventStreams>,
     /// The domain packs of the guided setup (`wizard.rs`).
     pub(crate) wizard: Arc<tutti_wizard::Wizard>,
+    /// Where webhooks may point (checked on the URL's text at creation; the dispatcher checks
+    /// resolved addresses at delivery).
+    pub(crate) webhook_targets: Arc<tutti_events::TargetPolicy>,
 }
 
 impl ApiState {
@@ -123,7 +126,15 @@ impl ApiState {
             live: None,
             events: None,
             wizard: wizard::default_wizard(),
+            webhook_targets: Arc::new(tutti_events::TargetPolicy::default()),
         }
+    }
+
+    /// Uses this policy for new webhooks' URLs (default: public addresses only); give it the
+    /// same policy as the dispatcher.
+    pub fn with_webhook_targets(mut self, policy: tutti_events::TargetPolicy) -> ApiState {
+        self.webhook_targets = Arc::new(policy);
+        self
     }
 
     /// Uses these domain packs for the guided setup (default: the built-in ones).

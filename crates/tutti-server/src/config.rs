@@ -49,6 +49,29 @@ pub struct Config {
     pub store: StoreTuning,
     /// The management API (`/api/v1`).
     pub api: ApiSettings,
+    /// Webhook deliveries.
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook deliveries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Allow webhooks to loopback (`127.0.0.0/8`, `::1`, `localhost`) and private network
+    /// addresses (`10/8`, `172.16/12`, `192.168/16`, `100.64/10`, `fc00::/7`), e.g. a
+    /// receiver on the venue's LAN. Link-local and cloud metadata addresses and this server's
+    /// own listener are refused whatever this says.
+    pub allow_private: bool,
+}
+
+impl WebhooksConfig {
+    /// The delivery policy, given the server's own listening address.
+    pub fn target_policy(&self, listen: SocketAddr) -> tutti_events::TargetPolicy {
+        tutti_events::TargetPolicy {
+            allow_private: self.allow_private,
+            own_listeners: vec![listen],
+        }
+    }
 }
 
 /// The management API's settings.
@@ -218,6 +241,9 @@ impl Default for Config {
                 secure_cookies: false,
                 password_hash_concurrency: 0,
                 guests_per_minute: 120,
+            },
+            webhooks: WebhooksConfig {
+                allow_private: false,
             },
         }
     }

@@ -299,8 +299,10 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         shutdown_rx.clone(),
     )));
 
+    let targets = config.webhooks.target_policy(addr);
     let api = tutti_api::ApiState::new(store.clone(), config.api.to_api_config(base.clone()))
-        .with_wizard(Arc::new(packs));
+        .with_wizard(Arc::new(packs))
+        .with_webhook_targets(targets.clone());
     let opener = Arc::new(ShowOpener {
         hub: hub.clone(),
         store: store.clone(),
@@ -311,7 +313,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         shutdown: shutdown_rx.clone(),
         tickers: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
-    let events = tutti_events::Events::start(store.clone(), tutti_events::EventsConfig::default())
+    let mut events_cfg = tutti_events::EventsConfig::default();
+    events_cfg.dispatcher.targets = targets;
+    let events = tutti_events::Events::start(store.clone(), events_cfg)
         .map_err(|e| ServerError::Config(format!("events: {e}")))?;
     let api = api.with_live(opener.clone()).with_events(events.streams());
     hub.set_api(api.clone());

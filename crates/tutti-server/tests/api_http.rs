@@ -1273,7 +1273,6 @@ async fn the_live_hub_runs_an_api_show_and_admits_its_performers() {
 
 #[tokio::test]
 async fn events_history_streams_and_webhooks_respect_ensembles() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;
     let addr = server.addr;
@@ -1326,7 +1325,7 @@ async fn events_history_streams_and_webhooks_respect_ensembles() {
     let w = perf
         .post(
             &format!("/ensembles/{eid}/webhooks"),
-            json!({"url": "http://127.0.0.1:9/hook", "kinds": ["piece.created"]}),
+            json!({"url": "http://hooks.example.com/hook", "kinds": ["piece.created"]}),
         )
         .await
         .ok(201);
@@ -1349,7 +1348,7 @@ async fn events_history_streams_and_webhooks_respect_ensembles() {
     let e = perf
         .post(
             &format!("/ensembles/{eid}/webhooks"),
-            json!({"url": "http://127.0.0.1:9/", "kinds": ["nope"]}),
+            json!({"url": "http://hooks.example.com/", "kinds": ["nope"]}),
         )
         .await
         .err(422, "validation_failed");
@@ -1370,29 +1369,92 @@ async fn events_history_streams_and_webhooks_respect_ensembles() {
         .ok(200);
 
     // The SSE stream replays what the caller may see after `after`.
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "GET /api/v1/events/stream?after=0 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\r\n",
-        perf.token.clone().unwrap()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("event: piece.created") {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
-            .await
-            .expect("events in time")
-            .unwrap();
-        assert!(n > 0, "stream closed: {}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&got);
+    let text = sse_until(&perf, "event: piece.created").await;
     assert!(text.contains("text/event-stream"), "{text}");
     assert!(!text.contains("account.created"), "{text}");
-    drop(s);
     perf.req("DELETE", &format!("/webhooks/{wid}"), None, &[])
         .await
         .ok(204);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn webhook_targets_are_restricted_and_schemes_are_checked_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "wh", "name": "Wh"}))
+        .await
+        .ok(201);
+    let hooks = format!("/ensembles/{}/webhooks", e["id"]);
+    let port = server.addr.port();
+    // Link-local (metadata), this server, loopback and private: refused by default, named.
+    for (url, reason) in [
+        ("http://169.254.169.254/latest/meta-data/", "link_local"),
+        (
+            &format!("http://0.0.0.0:{port}/api/v1/setup") as &str,
+            "unspecified",
+        ),
+        ("http://[::1]:9000/hook", "loopback"),
+        ("http://localhost:9000/hook", "loopback"),
+        ("https://192.168.1.20/hook", "private"),
+        ("http://[fe80::1]/hook", "link_local"),
+    ] {
+        let r = admin.post(&hooks, json!({ "url": url })).await;
+        let e = r.err(422, "webhook_target_forbidden");
+        assert_eq!(e["details"]["field"], "url", "{e}");
+        assert_eq!(e["details"]["reason"], reason, "{url}: {e}");
+        assert!(e["message"].as_str().unwrap().starts_with("url: "), "{e}");
+    }
+    // Schemes in any case, https included; anything else is one message.
+    for url in [
+        "https://hooks.example.com/in",
+        "HTTP://hooks.example.com/in",
+    ] {
+        admin.post(&hooks, json!({ "url": url })).await.ok(201);
+    }
+    for url in ["ftp://hooks.example.com/", "hooks.example.com/in"] {
+        let e = admin
+            .post(&hooks, json!({ "url": url }))
+            .await
+            .err(422, "validation_failed");
+        assert_eq!(e["details"][0]["field"], "url", "{e}");
+        assert_eq!(
+            e["details"][0]["problem"], "must be an http:// or https:// URL",
+            "{e}"
+        );
+    }
+    server.shutdown().await.unwrap();
+
+    // A venue allowing private targets reaches its LAN and loopback, never this server.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.webhooks.allow_private = true;
+    let server = start_with(cfg).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "wh", "name": "Wh"}))
+        .await
+        .ok(201);
+    let hooks = format!("/ensembles/{}/webhooks", e["id"]);
+    for url in ["http://127.0.0.1:9/hook", "http://192.168.1.20/hook"] {
+        admin.post(&hooks, json!({ "url": url })).await.ok(201);
+    }
+    for url in [
+        format!("http://127.0.0.1:{}/api/v1/setup", server.addr.port()),
+        format!("http://localhost:{}/api/v1/setup", server.addr.port()),
+    ] {
+        let e = admin
+            .post(&hooks, json!({ "url": url }))
+            .await
+            .err(422, "webhook_target_forbidden");
+        assert_eq!(e["details"]["reason"], "own_listener", "{e}");
+    }
+    admin
+        .post(&hooks, json!({"url": "http://169.254.169.254/"}))
+        .await
+        .err(422, "webhook_target_forbidden");
     server.shutdown().await.unwrap();
 }
 

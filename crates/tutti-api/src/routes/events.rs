@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use tutti_events::{present, EnsembleVisibility, EventRecord, Visibility};
+use tutti_events::{present, EnsembleVisibility, EventRecord, TargetForbidden, Visibility};
 use tutti_store::{DeliveryRow, EnsembleRole, EventScope, NewWebhook, Page, WebhookRow};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -270,7 +270,7 @@ pub struct WebhookList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhookIn {
-    /// `http://host[:port]/path` that receives the POSTs.
+    /// `http(s)://host[:port]/path` that receives the POSTs (1–2000 characters).
     pub url: String,
     /// Event kinds to receive (default: all).
     pub kinds: Option<Vec<String>>,
@@ -279,8 +279,10 @@ pub struct NewWebhookIn {
 impl Validate for NewWebhookIn {
     fn validate(&self, p: &mut Problems) {
         p.len("url", &self.url, 1, 2000);
-        if let Err(e) = tutti_events::dispatch::check_webhook_url(&self.url) {
-            p.add("url", e.to_string());
+        match tutti_events::dispatch::check_webhook_url(&self.url) {
+            Err(tutti_events::EventsError::WebhookUrl { reason, .. }) => p.add("url", reason),
+            Err(e) => p.add("url", e.to_string()),
+            Ok(()) => {}
         }
         if let Some(kinds) = &self.kinds {
             if kinds.len() > 32 {
@@ -295,7 +297,29 @@ impl Validate for NewWebhookIn {
     }
 }
 
-/// `POST /api/v1/ensembles/{id}/webhooks` (owner, performer)
+/// 422 `webhook_target_forbidden`: the URL names an address webhooks may not reach.
+fn target_forbidden(e: TargetForbidden) -> ApiError {
+    let message = format!(
+        "url: {}",
+        e.to_string()
+            .trim_start_matches("webhook_target_forbidden: ")
+    );
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "webhook_target_forbidden",
+        message,
+    )
+    .with_details(serde_json::json!({
+        "field": "url",
+        "address": e.addr,
+        "reason": e.reason.as_str(),
+    }))
+}
+
+/// `POST /api/v1/ensembles/{id}/webhooks` (owner, performer): a URL naming a forbidden address
+/// (link-local, metadata, this server, and loopback or private ranges unless
+/// `webhooks.allow_private`) is 422 `webhook_target_forbidden`; names are checked again on
+/// the addresses they resolve to at each delivery.
 #[utoipa::path(post, path = "/api/v1/ensembles/{id}/webhooks", tag = "events",
     params(("id" = i64, Path, description = "Ensemble id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response")),
@@ -310,6 +334,9 @@ async fn create_webhook(
     let id = check_id("ensemble", id)?;
     s.ensemble_access(&caller, id, Need::Edit).await?;
     let body = req.body;
+    s.webhook_targets
+        .check_url(&body.url)
+        .map_err(target_forbidden)?;
     idem::run(&s, caller.id(), req.idem, async {
         let w = s
             .store
