@@ -189,6 +189,152 @@ async fn every_bad_input_gets_the_envelope_and_writes_nothing() {
     server.shutdown().await.unwrap();
 }
 
+/// The message of a 422 for one field, after checking the field's name.
+#[track_caller]
+fn problem(r: &Res, field: &str) -> String {
+    let e = r.err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], field, "{e}");
+    e["details"][0]["problem"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn texts_ids_and_parameters_are_checked_alike_and_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "chars", "name": "Chars"}))
+        .await
+        .ok(201);
+    let pieces = format!("/ensembles/{}/pieces", e["id"]);
+
+    // Titles count characters: 200 × "é" (400 bytes) fits, 201 does not, with one message.
+    let e200 = "é".repeat(200);
+    let p = admin
+        .post(&pieces, json!({"slug": "accents", "title": e200}))
+        .await
+        .ok(201);
+    assert_eq!(p["title"], e200);
+    let r = admin
+        .post(
+            &pieces,
+            json!({"slug": "accents2", "title": "é".repeat(201)}),
+        )
+        .await;
+    assert_eq!(problem(&r, "title"), "must be 1–200 characters (got 201)");
+    let pid = p["id"].as_i64().unwrap();
+    let mut sp = spec("accents");
+    sp["title"] = json!(e200);
+    admin
+        .post(&format!("/pieces/{pid}/specs"), json!({ "spec": sp }))
+        .await
+        .ok(201);
+
+    // Display strings refuse reordering and invisible characters, naming the first one.
+    let r = admin
+        .post(
+            &pieces,
+            json!({"slug": "rlo", "title": "Finale \u{202E}3pm.exe"}),
+        )
+        .await;
+    let why = problem(&r, "title");
+    assert!(
+        why.contains("bidirectional control characters (U+202E at character 8)"),
+        "{why}"
+    );
+    let r = admin
+        .post("/ensembles", json!({"slug": "zw", "name": "Ba\u{200B}nd"}))
+        .await;
+    assert!(problem(&r, "name").contains("invisible characters (U+200B"));
+    let r = admin
+        .post(
+            "/users",
+            json!({"username": "zed", "password": "zed-password",
+            "display_name": "\u{2066}Zed", "role": "crew"}),
+        )
+        .await;
+    assert!(problem(&r, "display_name").contains("U+2066"));
+    let mut sp = spec("accents");
+    sp["params"][0]["label"] = json!("Lou\u{FEFF}d");
+    let r = admin
+        .post(&format!("/pieces/{pid}/specs"), json!({ "spec": sp }))
+        .await;
+    assert!(problem(&r, "spec.params[0].label").contains("U+FEFF"));
+    admin
+        .post(
+            &pieces,
+            json!({"slug": "emoji", "title": "Finale \u{1F469}\u{200D}\u{1F3A4}"}),
+        )
+        .await
+        .ok(201);
+
+    // Path ids that do not parse: the envelope names the parameter.
+    for (path, name) in [
+        ("/users/abc", "id"),
+        ("/pieces/99999999999999999999", "id"),
+        ("/pieces/1/specs/latest", "version"),
+        ("/ensembles/1/members/x", "user_id"),
+    ] {
+        let method = if name == "user_id" { "DELETE" } else { "GET" };
+        let e = admin
+            .req(method, path, None, &[])
+            .await
+            .err(404, "not_found");
+        let m = e["message"].as_str().unwrap();
+        assert!(
+            m.starts_with(&format!("path parameter `{name}` must be a whole number")),
+            "{m}"
+        );
+        assert!(!m.contains("Cannot parse"), "{m}");
+        assert_eq!(e["details"]["parameter"], name, "{e}");
+    }
+
+    // Unknown query parameters and body fields: named once, with what is expected.
+    let r = admin.get("/users?colour=red").await;
+    assert_eq!(
+        problem(&r, "colour"),
+        "is not a known query parameter (expected `limit` or `cursor`)"
+    );
+    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert_eq!(message.matches("colour").count(), 1, "{message}");
+    let r = admin.get("/users?limit=abc").await;
+    assert_eq!(problem(&r, "limit"), "must be a whole number");
+    let r = admin
+        .post(&pieces, json!({"slug": "x", "title": "X", "colour": "red"}))
+        .await;
+    assert!(problem(&r, "colour").starts_with("is not a known field (expected"));
+    let r = admin
+        .get(&format!("/pieces/{pid}/specs/1/export?format=pdf"))
+        .await;
+    assert_eq!(
+        problem(&r, "format"),
+        "must be one of `json`, `toml`, `markdown` (got `pdf`)"
+    );
+
+    // Shows speak of the per-piece version number; the store id stays for compatibility.
+    admin
+        .post_empty(&format!("/pieces/{pid}/specs/1/publish"))
+        .await
+        .ok(200);
+    let show = admin
+        .post(
+            &format!("/pieces/{pid}/shows"),
+            json!({"kind": "rehearsal"}),
+        )
+        .await
+        .ok(201);
+    assert_eq!(show["spec_version"], 1, "{show}");
+    assert!(
+        show["spec_version_id"].as_i64().unwrap() > 1,
+        "the demo piece has id 1: {show}"
+    );
+    let again = admin.get(&format!("/shows/{}", show["id"])).await.ok(200);
+    assert_eq!(again["spec_version"], 1);
+    let listed = admin.get(&format!("/shows?piece_id={pid}")).await.ok(200);
+    assert_eq!(listed["items"][0]["spec_version"], 1);
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn setup_login_refresh_rotation_and_revocation() {
     let dir = tempfile::tempdir().unwrap();
@@ -984,6 +1130,7 @@ async fn piece_spec_and_show_state_machines() {
         .ok(201);
     let sid = show["id"].as_i64().unwrap();
     assert_eq!(show["status"], "scheduled");
+    assert_eq!(show["spec_version"], 2, "{show}");
     assert!(show["join_url"]
         .as_str()
         .unwrap()
