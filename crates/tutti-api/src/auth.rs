@@ -9,7 +9,7 @@
 //! 403. Audience accounts and guests get 403 from every management route.
 //!
 //! Must never: store or log a secret (tokens, passwords), hash a password on the async
-//! runtime's threads, or serve a credential from the cache after it was revoked on this node.
+//! runtime's threads or without a [`HashSlot`] of the password gate, or serve a credential from the cache after it was revoked on this node.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use tutti_store::{EnsembleRole, PieceRow, TokenHash, UserRole, UserRow};
 
 use crate::error::ApiError;
+use crate::limits::HashSlot;
 use crate::{now_ms, ApiState};
 
 /// Name of the session cookie.
@@ -41,9 +42,10 @@ pub fn token_hash(secret: &str) -> TokenHash {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// Hashes a password with argon2id on the blocking pool.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
+/// Hashes a password with argon2id on the blocking pool, holding `slot` until it is done.
+pub async fn hash_password(slot: HashSlot, password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let salt_bytes: [u8; 16] = rand::random();
         let salt = SaltString::encode_b64(&salt_bytes).map_err(ApiError::internal)?;
         Argon2::default()
@@ -59,11 +61,13 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$TW9V7fBu9R/3SqjSm8NzjnwmwOWg8PRrbVPx2cN9fJc";
 
-/// Verifies a password on the blocking pool; `hash = None` still does the work.
-pub async fn verify_password(hash: Option<String>, password: String) -> bool {
+/// Verifies a password on the blocking pool, holding `slot` until it is done; `hash = None`
+/// still does the work.
+pub async fn verify_password(slot: HashSlot, hash: Option<String>, password: String) -> bool {
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
     let ok = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         PasswordHash::new(&hash)
             .map(|parsed| {
                 Argon2::default()
@@ -150,51 +154,6 @@ impl TokenCache {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(h);
-    }
-}
-
-/// Failed sign-ins per username: after [`LoginLimiter::MAX_FAILURES`] failures within
-/// [`LoginLimiter::WINDOW_MS`], further attempts for that name get 429 until the window ends.
-#[derive(Default)]
-pub struct LoginLimiter {
-    map: std::sync::Mutex<HashMap<String, (u32, i64)>>,
-}
-
-impl LoginLimiter {
-    /// Failures allowed per window.
-    pub const MAX_FAILURES: u32 = 10;
-    /// The window, milliseconds.
-    pub const WINDOW_MS: i64 = 60_000;
-
-    /// Seconds to wait when `username` is locked out now.
-    pub fn locked(&self, username: &str) -> Option<i64> {
-        let now = now_ms();
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&username.to_ascii_lowercase())
-            .filter(|(n, since)| *n >= Self::MAX_FAILURES && now - since < Self::WINDOW_MS)
-            .map(|(_, since)| (Self::WINDOW_MS - (now - since)) / 1000 + 1)
-    }
-
-    /// Counts a failure.
-    pub fn failed(&self, username: &str) {
-        let now = now_ms();
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= 100_000 {
-            map.retain(|_, (_, since)| now - *since < Self::WINDOW_MS);
-        }
-        let e = map.entry(username.to_ascii_lowercase()).or_insert((0, now));
-        if now - e.1 >= Self::WINDOW_MS {
-            *e = (0, now);
-        }
-        e.0 += 1;
-    }
-
-    /// Clears the count after a successful sign-in.
-    pub fn succeeded(&self, username: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&username.to_ascii_lowercase());
     }
 }
 
@@ -516,6 +475,7 @@ impl FromRequestParts<ApiState> for Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::PasswordGate;
 
     #[test]
     fn secrets_are_random_and_hashed() {
@@ -529,10 +489,13 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_verify() {
-        let h = hash_password("correct horse".into()).await.unwrap();
+        let gate = PasswordGate::new(1);
+        let slot = || gate.slot().unwrap();
+        let h = hash_password(slot(), "correct horse".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password(Some(h.clone()), "correct horse".into()).await);
-        assert!(!verify_password(Some(h), "wrong".into()).await);
-        assert!(!verify_password(None, "correct horse".into()).await);
+        assert!(verify_password(slot(), Some(h.clone()), "correct horse".into()).await);
+        assert!(!verify_password(slot(), Some(h), "wrong".into()).await);
+        assert!(!verify_password(slot(), None, "correct horse".into()).await);
+        assert_eq!(gate.available(), 1, "every slot came back");
     }
 }

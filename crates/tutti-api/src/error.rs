@@ -7,7 +7,7 @@
 //!
 //! Must never: put a secret, a password hash or an SQL message into `message` or `details`.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -26,6 +26,9 @@ pub struct ApiError {
     pub message: String,
     /// Structured details (`null`, a list of field problems, `{"allowed": [...]}`, ...).
     pub details: Value,
+    /// Seconds the client should wait before retrying, sent as `Retry-After` (always set for
+    /// `rate_limited` and `unavailable`).
+    pub retry_after_s: Option<u64>,
 }
 
 /// The envelope's body (for the OpenAPI document).
@@ -66,7 +69,24 @@ impl ApiError {
             code,
             message: message.into(),
             details: Value::Null,
+            retry_after_s: None,
         }
+    }
+
+    /// 429 `rate_limited` with `Retry-After: retry_after_s` (at least 1): this client sent too
+    /// much (failed sign-ins, guest tokens) or the server's password hashing is saturated.
+    pub fn rate_limited(retry_after_s: u64, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after_s = Some(retry_after_s.max(1));
+        e
+    }
+
+    /// 503 `unavailable` with `Retry-After: retry_after_s` (at least 1): a part of the server
+    /// is saturated or not running; nothing about this client.
+    pub fn unavailable(retry_after_s: u64, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+        e.retry_after_s = Some(retry_after_s.max(1));
+        e
     }
 
     /// Adds details.
@@ -208,11 +228,9 @@ impl From<StoreError> for ApiError {
                 "token_expired",
                 "the token expired",
             ),
-            StoreError::QueueFull { .. } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "rate_limited",
-                "the store is busy; retry shortly",
-            ),
+            StoreError::QueueFull { .. } => {
+                ApiError::unavailable(1, "the store is busy; retry shortly")
+            }
             other => ApiError::internal(other),
         }
     }
@@ -225,6 +243,10 @@ pub(crate) struct PendingError(pub ApiError);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = self.status.into_response();
+        if let Some(s) = self.retry_after_s {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
         res.extensions_mut().insert(PendingError(self));
         res
     }
@@ -242,6 +264,7 @@ pub(crate) fn code_for_status(status: StatusCode) -> (&'static str, &'static str
         415 => ("unsupported_media_type", "send application/json"),
         422 => ("validation_failed", "the request is invalid"),
         429 => ("rate_limited", "too many requests"),
+        503 => ("unavailable", "the server is busy; retry shortly"),
         _ => ("internal", "internal error"),
     }
 }

@@ -5,7 +5,9 @@
 //! Must never: let a body through that was not checked, or name a field's value when it
 //! could be a secret (problems name fields and say what is wrong, never echo passwords).
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -46,11 +48,11 @@ impl Problems {
         }
     }
 
-    /// Checks a text has no control characters and a length.
+    /// Checks a display text (a title, a name): its length in characters, not blank, and no
+    /// control, bidirectional-control or invisible characters (see `tutti_spec::text`).
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
-        self.len(field, value, min, max);
-        if value.chars().any(char::is_control) {
-            self.add(field, "must not contain control characters");
+        if let Some(problem) = tutti_spec::text::check_display(value, min, max) {
+            self.add(field, problem);
         }
     }
 }
@@ -108,6 +110,45 @@ fn field_of(path: &str, msg: &str) -> String {
     }
 }
 
+/// What a serde message says about a field, in words that do not repeat the field's name
+/// (the envelope puts the name in front): `unknown field `x`, expected one of …` becomes
+/// `is not a known <what> (expected one of …)`, `missing field` becomes `is required`, and
+/// the standard number and enum messages get plain words. `what` is `field` or
+/// `query parameter`.
+pub(crate) fn describe(msg: &str, what: &str) -> String {
+    let after_name = |prefix: &str| {
+        msg.strip_prefix(prefix)
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, rest)| (name, rest.trim_start_matches(", ")))
+    };
+    if let Some((_, rest)) = after_name("unknown field `") {
+        let hint = match rest {
+            "there are no fields" => "there are none".to_owned(),
+            r => r.to_owned(),
+        };
+        return format!("is not a known {what} ({hint})");
+    }
+    if msg.starts_with("missing field `") {
+        return "is required".to_owned();
+    }
+    if let Some((got, rest)) = after_name("unknown variant `") {
+        let allowed = match rest.strip_prefix("expected one of ") {
+            Some(list) => format!("one of {list}"),
+            None => rest.strip_prefix("expected ").unwrap_or(rest).to_owned(),
+        };
+        return format!("must be {allowed} (got `{got}`)");
+    }
+    match msg {
+        "invalid digit found in string" => "must be a whole number".to_owned(),
+        "number too large to fit in target type" => "is too large".to_owned(),
+        "number too small to fit in target type" => "is too small".to_owned(),
+        "cannot parse integer from empty string" => "must not be empty".to_owned(),
+        "invalid float literal" => "must be a number".to_owned(),
+        "provided string was not `true` or `false`" => "must be true or false".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 /// Parses and validates a JSON body.
 pub(crate) fn parse_body<T: DeserializeOwned + Validate>(
     headers: &HeaderMap,
@@ -137,7 +178,7 @@ pub(crate) fn parse_body<T: DeserializeOwned + Validate>(
                 serde_json::error::Category::Data => {
                     let msg = inner.to_string();
                     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-                    ApiError::field(field_of(&path, &msg), msg)
+                    ApiError::field(field_of(&path, &msg), describe(&msg, "field"))
                 }
                 _ => ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -257,7 +298,9 @@ where
     }
 }
 
-/// Path parameters; a bad one is 400 `bad_request` (or 404 for a non-numeric id).
+/// Path parameters. One that does not parse (`/users/abc`, an id past `i64`) is 404
+/// `not_found` with a message naming the parameter and `details.parameter`: no object has
+/// such an id.
 #[derive(Debug)]
 pub struct ApiPath<T>(pub T);
 
@@ -269,11 +312,56 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| ApiPath(p.0))
-            .map_err(|r| ApiError::new(StatusCode::NOT_FOUND, "not_found", r.body_text()))
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(p) => Ok(ApiPath(p.0)),
+            Err(rejection) => {
+                let names: Vec<String> = RawPathParams::from_request_parts(parts, state)
+                    .await
+                    .map(|raw| raw.iter().map(|(k, _)| k.to_owned()).collect())
+                    .unwrap_or_default();
+                Err(path_error(&rejection, &names))
+            }
+        }
     }
+}
+
+/// The envelope for a path parameter that does not parse; `names` are the route's parameters
+/// in order.
+fn path_error(rejection: &PathRejection, names: &[String]) -> ApiError {
+    let PathRejection::FailedToDeserializePathParams(e) = rejection else {
+        return ApiError::internal(rejection.body_text());
+    };
+    let name_at = |i: usize| names.get(i).cloned().unwrap_or_else(|| "id".to_owned());
+    let (name, value, expected) = match e.kind() {
+        ErrorKind::ParseErrorAtKey {
+            key,
+            value,
+            expected_type,
+        } => (key.clone(), value.as_str(), *expected_type),
+        ErrorKind::ParseErrorAtIndex {
+            index,
+            value,
+            expected_type,
+        } => (name_at(*index), value.as_str(), *expected_type),
+        ErrorKind::ParseError {
+            value,
+            expected_type,
+        } => (name_at(0), value.as_str(), *expected_type),
+        ErrorKind::InvalidUtf8InPathParam { key } => (key.clone(), "", "UTF-8 text"),
+        _ => return ApiError::internal(e.body_text()),
+    };
+    let must = if expected.starts_with('i') || expected.starts_with('u') {
+        format!("a whole number from 1 to {}", i64::MAX)
+    } else {
+        format!("a valid {expected}")
+    };
+    let shown: String = value.chars().take(40).collect();
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("path parameter `{name}` must be {must} (got {shown:?})"),
+    )
+    .with_details(serde_json::json!({"parameter": name}))
 }
 
 /// Query parameters; a bad one is 422 `validation_failed` naming it.
@@ -304,42 +392,74 @@ where
     }
 }
 
+/// Deserializes a query string; a problem names the parameter and says what is wrong with it.
 fn serde_urlencoded_de<T: DeserializeOwned>(q: &str) -> Result<T, (String, String)> {
-    let parsed: Result<axum::extract::Query<T>, _> =
-        axum::extract::Query::try_from_uri(&format!("/?{q}").parse().map_err(|_| {
-            (
-                "(query)".to_owned(),
-                "the query string is malformed".to_owned(),
-            )
-        })?);
-    match parsed {
-        Ok(v) => Ok(v.0),
-        Err(e) => {
-            let text = e.body_text();
-            let msg = text
-                .strip_prefix("Failed to deserialize query string: ")
-                .unwrap_or(&text)
-                .to_owned();
-            let field = ["unknown field `", "missing field `"]
-                .iter()
-                .find_map(|p| msg.strip_prefix(p))
-                .and_then(|r| r.split('`').next())
-                .map(str::to_owned)
-                .or_else(|| {
-                    msg.split(':')
-                        .next()
-                        .filter(|f| !f.contains(' '))
-                        .map(str::to_owned)
-                })
-                .unwrap_or_else(|| "(query)".to_owned());
-            Err((field, msg))
-        }
-    }
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.into_inner().to_string();
+        let field = match field_of(&path, &msg) {
+            f if f == "(body)" => "(query)".to_owned(),
+            f => f,
+        };
+        (field, describe(&msg, "query parameter"))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_do_not_repeat_the_field_name() {
+        assert_eq!(
+            describe(
+                "unknown field `colour`, expected one of `limit`, `cursor`",
+                "query parameter"
+            ),
+            "is not a known query parameter (expected one of `limit`, `cursor`)"
+        );
+        assert_eq!(
+            describe("unknown field `x`, there are no fields", "field"),
+            "is not a known field (there are none)"
+        );
+        assert_eq!(describe("missing field `title`", "field"), "is required");
+        assert_eq!(
+            describe(
+                "unknown variant `pdf`, expected one of `json`, `toml`",
+                "field"
+            ),
+            "must be one of `json`, `toml` (got `pdf`)"
+        );
+        assert_eq!(
+            describe("invalid digit found in string", "query parameter"),
+            "must be a whole number"
+        );
+        assert_eq!(describe("something else", "field"), "something else");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Q {
+        limit: Option<u32>,
+        cursor: Option<String>,
+    }
+
+    #[test]
+    fn query_problems_name_the_parameter() {
+        let e = serde_urlencoded_de::<Q>("limit=5&colour=red").unwrap_err();
+        assert_eq!(e.0, "colour");
+        assert_eq!(
+            e.1,
+            "is not a known query parameter (expected `limit` or `cursor`)"
+        );
+        let e = serde_urlencoded_de::<Q>("limit=abc").unwrap_err();
+        assert_eq!(e, ("limit".to_owned(), "must be a whole number".to_owned()));
+        let e = serde_urlencoded_de::<Q>("limit=99999999999").unwrap_err();
+        assert_eq!(e, ("limit".to_owned(), "is too large".to_owned()));
+        assert!(serde_urlencoded_de::<Q>("limit=5&cursor=x").is_ok());
+    }
 
     #[test]
     fn fields_are_named() {

@@ -6,22 +6,25 @@
 //!
 //! Read in this order: [`ApiState`] and [`router`] (here), [`error`] (the one envelope),
 //! [`extract`] (strict JSON bodies), [`auth`] (who is calling, what they may do; the
-//! credential cache), [`middleware`] (request ids, envelopes, deprecation headers), then the
-//! route modules. `docs/api.md` is the reference and the versioning policy.
+//! credential cache), [`limits`] (the client's address, sign-in and guest-token limits, the
+//! password-hashing slots), [`middleware`] (request ids, envelopes, deprecation headers),
+//! then the route modules. `docs/api.md` is the reference and the versioning policy.
 //!
 //! Hot path: an authenticated `GET /pieces/{id}` is answered from memory (verified
 //! credentials, pieces and memberships are cached briefly and dropped on every change made
 //! here), so it costs one SHA-256 and no SQLite or argon2 work.
 //!
 //! Must never: answer a failure outside the envelope, write half of a change (each change is
-//! one store operation), hash passwords on the async threads, or reveal a secret twice
-//! (tokens are shown once; the store keeps sha256 hashes).
+//! one store operation), hash passwords on the async threads or beyond the hashing slots, let
+//! one client's failures lock an account for others, or reveal a secret twice (tokens are
+//! shown once; the store keeps sha256 hashes).
 
 pub mod auth;
 mod cache;
 pub mod error;
 pub mod extract;
 mod idem;
+pub mod limits;
 pub mod middleware;
 mod openapi;
 mod page;
@@ -56,6 +59,12 @@ pub struct ApiConfig {
     pub base_url: String,
     /// Mark cookies `Secure` (when served over HTTPS).
     pub secure_cookies: bool,
+    /// Password hashes (argon2id) computed at once; 0 means one per core. Sign-ins finding
+    /// every slot busy get 429 `rate_limited`.
+    pub password_hash_concurrency: usize,
+    /// Guest tokens one client address may ask for per minute (all at once, then refilled
+    /// evenly); more get 429 `rate_limited`.
+    pub guests_per_minute: u32,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +76,8 @@ impl Default for ApiConfig {
             session_ttl_s: 12 * 3600,
             base_url: "http://127.0.0.1:7878".into(),
             secure_cookies: false,
+            password_hash_concurrency: 0,
+            guests_per_minute: 120,
         }
     }
 }
@@ -94,7 +105,9 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     pub(crate) tokens: Arc<auth::TokenCache>,
     pub(crate) caches: Arc<cache::Caches>,
-    pub(crate) logins: Arc<auth::LoginLimiter>,
+    pub(crate) logins: Arc<limits::LoginLimiter>,
+    pub(crate) passwords: Arc<limits::PasswordGate>,
+    pub(crate) guests: Arc<limits::RateLimiter>,
     pub(crate) live: Option<Arc<dyn LiveHook>>,
     /// The event streams (SSE and WebSocket), when the event system runs.
     pub(crate) events: Option<tutti_events::EventStreams>,
@@ -104,6 +117,9 @@ pub struct ApiState {
     pub(crate) reports: Arc<tokio::sync::Semaphore>,
     /// Keys that open a report page (`routes::reports`).
     pub(crate) report_links: Arc<routes::reports::ReportLinks>,
+    /// Where webhooks may point (checked on the URL's text at creation; the dispatcher checks
+    /// resolved addresses at delivery).
+    pub(crate) webhook_targets: Arc<tutti_events::TargetPolicy>,
 }
 
 impl ApiState {
@@ -111,16 +127,26 @@ impl ApiState {
     pub fn new(store: Store, config: ApiConfig) -> ApiState {
         ApiState {
             store,
+            passwords: Arc::new(limits::PasswordGate::new(config.password_hash_concurrency)),
+            guests: Arc::new(limits::RateLimiter::new(config.guests_per_minute)),
             config: Arc::new(config),
             tokens: Arc::new(auth::TokenCache::default()),
             caches: Arc::new(cache::Caches::default()),
-            logins: Arc::new(auth::LoginLimiter::default()),
+            logins: Arc::new(limits::LoginLimiter::default()),
             live: None,
             events: None,
             wizard: wizard::default_wizard(),
             reports: Arc::new(tokio::sync::Semaphore::new(2)),
             report_links: Arc::default(),
+            webhook_targets: Arc::new(tutti_events::TargetPolicy::default()),
         }
+    }
+
+    /// Uses this policy for new webhooks' URLs (default: public addresses only); give it the
+    /// same policy as the dispatcher.
+    pub fn with_webhook_targets(mut self, policy: tutti_events::TargetPolicy) -> ApiState {
+        self.webhook_targets = Arc::new(policy);
+        self
     }
 
     /// Uses these domain packs for the guided setup (default: the built-in ones).
@@ -139,6 +165,11 @@ impl ApiState {
     pub fn with_live(mut self, hook: Arc<dyn LiveHook>) -> ApiState {
         self.live = Some(hook);
         self
+    }
+
+    /// The password-hashing slots (see [`limits::PasswordGate`]).
+    pub fn password_gate(&self) -> &limits::PasswordGate {
+        &self.passwords
     }
 
     /// The join URL of a show code.

@@ -42,12 +42,20 @@ pub struct Deprecation {
     pub since_unix_s: i64,
     /// When it will be removed, as an HTTP date (`Sat, 01 May 2027 00:00:00 GMT`), once decided.
     pub sunset: Option<&'static str>,
-    /// Where the notice is (an anchor of `docs/api.md`).
+    /// Where the notice is: the operation on the reference page (`/api/v1/docs#<operationId>`),
+    /// whose `docs/api.md` section says the same.
     pub link: &'static str,
 }
 
-/// The deprecated operations (none yet in v1).
-pub const DEPRECATIONS: &[Deprecation] = &[];
+/// The deprecated operations of v1. The OpenAPI document marks them `deprecated` too.
+pub const DEPRECATIONS: &[Deprecation] = &[Deprecation {
+    // Keyed by the sequential row id, so its answers (201, 409, 404) told which shows exist.
+    method: "POST",
+    path: "/api/v1/shows/{id}/guests",
+    since_unix_s: 1_796_515_200, // 2026-12-06
+    sunset: None,
+    link: "/api/v1/docs#create_guest_by_code",
+}];
 
 /// The headers announcing the deprecation of `method path`, if it is deprecated.
 pub fn deprecation_headers(
@@ -99,7 +107,7 @@ pub(crate) async fn request_id(mut req: Request, next: Next) -> Response {
         if !is_json {
             let status = res.status();
             let (code, default_message) = code_for_status(status);
-            let (parts, body) = res.into_parts();
+            let (mut parts, body) = res.into_parts();
             let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
             let text = String::from_utf8_lossy(&text).trim().to_owned();
             let message = if text.is_empty() || status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -107,7 +115,15 @@ pub(crate) async fn request_id(mut req: Request, next: Next) -> Response {
             } else {
                 text
             };
-            let e = ApiError::new(status, code, message);
+            let mut e = ApiError::new(status, code, message);
+            if matches!(code, "rate_limited" | "unavailable")
+                && !parts.headers.contains_key(header::RETRY_AFTER)
+            {
+                e.retry_after_s = Some(1);
+                parts
+                    .headers
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+            }
             res = render(Response::from_parts(parts, Body::empty()), &e, &id);
         }
     }
@@ -148,5 +164,11 @@ mod tests {
         assert_eq!(h[2], ("sunset", "Sat, 01 May 2027 00:00:00 GMT".to_owned()));
         assert!(deprecation_headers(&list, "POST", "/api/v1/old").is_empty());
         assert!(deprecation_headers(DEPRECATIONS, "GET", "/api/v1/health").is_empty());
+        let guests = deprecation_headers(DEPRECATIONS, "POST", "/api/v1/shows/{id}/guests");
+        assert_eq!(guests[0].0, "deprecation");
+        assert!(
+            guests.iter().all(|(name, _)| *name != "sunset"),
+            "no date set"
+        );
     }
 }

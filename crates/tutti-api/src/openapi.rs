@@ -3,7 +3,8 @@
 //! reference page at `/api/v1/docs` that renders it (no CDN: venues are often offline).
 //!
 //! Every operation gets a `default` response with the error envelope, so any documented
-//! failure status matches the document; bearer auth is the security scheme.
+//! failure status matches the document; bearer auth is the security scheme; the operations
+//! of [`crate::DEPRECATIONS`] are marked `deprecated`.
 //!
 //! Must never: describe a route that is not mounted, or load anything from outside.
 
@@ -58,7 +59,28 @@ pub(crate) fn build() -> (Router<ApiState>, OpenApi) {
         .merge(crate::wizard::routes())
         .split_for_parts();
     add_error_responses(&mut doc);
+    mark_deprecated(&mut doc);
     (router, doc)
+}
+
+/// Marks the operations of [`crate::DEPRECATIONS`] `deprecated: true`.
+fn mark_deprecated(doc: &mut OpenApi) {
+    for d in crate::DEPRECATIONS {
+        let Some(item) = doc.paths.paths.get_mut(d.path) else {
+            continue;
+        };
+        let op = match d.method {
+            "GET" => &mut item.get,
+            "POST" => &mut item.post,
+            "PUT" => &mut item.put,
+            "PATCH" => &mut item.patch,
+            "DELETE" => &mut item.delete,
+            _ => continue,
+        };
+        if let Some(op) = op {
+            op.deprecated = Some(utoipa::openapi::Deprecated::True);
+        }
+    }
 }
 
 fn add_error_responses(doc: &mut OpenApi) {

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::error::EventsError;
+use crate::target::TargetPolicy;
 
 /// The in-process bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub struct DispatcherConfig {
     /// Extra time, past `request_timeout`, for which a claimed delivery stays leased to this
     /// dispatcher (a crashed dispatcher's deliveries are retried after it; 0..=1 h; default 30 s).
     pub lease_margin: Duration,
+    /// Where deliveries may go (default: public addresses only, see [`crate::target`]).
+    pub targets: TargetPolicy,
 }
 
 impl Default for DispatcherConfig {
@@ -75,6 +78,7 @@ impl Default for DispatcherConfig {
             max_in_flight: 16,
             poll_interval: Duration::from_secs(1),
             lease_margin: Duration::from_secs(30),
+            targets: TargetPolicy::default(),
         }
     }
 }

@@ -11,10 +11,11 @@
 //!
 //! Delivery is at least once: a claim leases the delivery for `request_timeout + lease_margin`,
 //! and a dispatcher that dies mid-attempt leaves it due again after the lease; receivers dedupe on
-//! `tutti-delivery`. Only plain `http://` URLs are delivered (no TLS client is built in); an
-//! `https://` webhook gives up with an error saying so. It must never hold the store's writer
-//! while waiting on the network, never retry a 4xx other than 408/429, and never follow
-//! redirects.
+//! `tutti-delivery`. `http://` and `https://` (rustls, Mozilla roots) URLs are delivered, each
+//! only to an address the [`TargetPolicy`] allows, checked on the resolved address when
+//! connecting (a refused target gives up at once, with a `webhook_target_forbidden` error).
+//! It must never hold the store's writer while waiting on the network, never retry a 4xx other
+//! than 408/429, never connect to an address the policy refuses, and never follow redirects.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,7 +23,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::{header, Request, StatusCode, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
@@ -33,8 +33,9 @@ use crate::config::DispatcherConfig;
 use crate::error::EventsError;
 use crate::event::EventRecord;
 use crate::signature::{sign, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
+use crate::target::{GuardedConnector, TargetForbidden, TargetPolicy};
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<hyper_rustls::HttpsConnector<GuardedConnector>, Full<Bytes>>;
 
 /// Largest response body read (and thrown away) from a receiver.
 const MAX_RESPONSE_BODY: usize = 64 << 10;
@@ -49,25 +50,22 @@ fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Checks that this build can deliver to `url` (an absolute `http://` URL with a host). Call it
-/// before creating a webhook, so a subscription that can never be delivered is refused up front.
+/// Checks that this build can deliver to `url`: an absolute `http://` or `https://` URL (the
+/// scheme in any case) with a host. Call it before creating a webhook, so a subscription that
+/// can never be delivered is refused up front. Where it may be delivered is the
+/// [`TargetPolicy`](crate::TargetPolicy)'s business.
 pub fn check_webhook_url(url: &str) -> Result<(), EventsError> {
     let bad = |reason| EventsError::WebhookUrl {
         url: url.to_owned(),
         reason,
     };
-    let uri: Uri = url.parse().map_err(|_| bad("not a valid URL"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(bad(
-                "https is not supported by this build (plain http only)",
-            ))
-        }
-        _ => return Err(bad("the scheme must be http")),
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) {
+        return Err(bad("must be an http:// or https:// URL"));
     }
+    let uri: Uri = url.parse().map_err(|_| bad("is not a valid URL"))?;
     if uri.host().is_none_or(str::is_empty) {
-        return Err(bad("it has no host"));
+        return Err(bad("has no host"));
     }
     Ok(())
 }
@@ -84,13 +82,36 @@ pub fn backoff_delay(base: Duration, cap: Duration, attempt: u32, jitter: f64) -
     full.mul_f64(jitter.clamp(0.5, 1.0))
 }
 
-pub(crate) fn http_client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
+/// The client for deliveries: HTTP/1.1 over TCP, or over TLS (rustls, the Mozilla roots) for
+/// `https://`, connecting only where `policy` allows (see [`crate::target`]).
+pub(crate) fn http_client(policy: TargetPolicy) -> HttpClient {
+    let tcp = GuardedConnector {
+        policy: Arc::new(policy),
+    };
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(4)
         .build(connector)
+}
+
+/// TLS for `https://` receivers: the ring provider and the Mozilla root certificates built in
+/// (no dependence on the machine's certificate store). rustls deprecates ring's provider for
+/// lacking post-quantum key exchange; aws-lc-rs has it but is a large C build, and a webhook
+/// body is no long-lived secret, so ring stays until that trade changes.
+#[allow(deprecated)]
+fn tls_config() -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 pub(crate) struct Dispatcher {
@@ -213,6 +234,9 @@ async fn post(client: &HttpClient, cfg: &DispatcherConfig, due: &DueDelivery) ->
     match tokio::time::timeout(cfg.request_timeout, exchange).await {
         Ok(Ok(status)) => Attempted::Status(status),
         Ok(Err(e)) => {
+            if let Some(refused) = forbidden_in(&e) {
+                return failed(refused.to_string(), false);
+            }
             let mut msg = format!("connection error: {e}");
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
@@ -226,6 +250,18 @@ async fn post(client: &HttpClient, cfg: &DispatcherConfig, due: &DueDelivery) ->
             true,
         ),
     }
+}
+
+/// The refusal of the target policy behind a failed request, if that is why it failed.
+fn forbidden_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a TargetForbidden> {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if let Some(f) = s.downcast_ref::<TargetForbidden>() {
+            return Some(f);
+        }
+        source = s.source();
+    }
+    None
 }
 
 async fn attempt(
@@ -321,13 +357,25 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_urls_are_deliverable() {
-        assert!(check_webhook_url("http://127.0.0.1:8080/hook").is_ok());
-        for url in ["https://example.com/", "ftp://x/", "not a url", "/relative"] {
-            assert!(
-                matches!(check_webhook_url(url), Err(EventsError::WebhookUrl { .. })),
-                "{url}"
-            );
+    fn http_and_https_urls_are_deliverable_whatever_the_case() {
+        for url in [
+            "http://127.0.0.1:8080/hook",
+            "https://example.com/",
+            "HTTP://EXAMPLE.COM/x",
+            "Https://example.com:8443/x?y=1",
+        ] {
+            assert!(check_webhook_url(url).is_ok(), "{url}");
+        }
+        for (url, why) in [
+            ("ftp://x/", "must be an http:// or https:// URL"),
+            ("not a url", "must be an http:// or https:// URL"),
+            ("/relative", "must be an http:// or https:// URL"),
+            ("http://", "is not a valid URL"),
+        ] {
+            match check_webhook_url(url) {
+                Err(EventsError::WebhookUrl { reason, .. }) => assert_eq!(reason, why, "{url}"),
+                other => panic!("{url}: {other:?}"),
+            }
         }
     }
 }

@@ -300,6 +300,13 @@ impl Event {
     }
 }
 
+/// Whether events of `kind` are about objects only an ensemble's editors (owners, performers,
+/// admins) may read: webhooks, whose URLs often carry a secret. Readers who are not editors get
+/// such events [redacted](EventRecord::redacted).
+pub fn editors_only(kind: &str) -> bool {
+    kind.starts_with("webhook.")
+}
+
 /// One stored event as it travels on the bus, to webhooks and to streams.
 ///
 /// Its JSON form (the body of a webhook POST, the `data:` of an SSE event, a WebSocket text
@@ -332,6 +339,24 @@ impl EventRecord {
             subject: row.subject,
             at_ms: row.at_ms,
             data,
+        }
+    }
+
+    /// The same event with its data reduced to the ids it names (`*_id` fields) plus
+    /// `"redacted": true`: what a reader may see of an event about an object they may not read.
+    pub fn redacted(&self) -> EventRecord {
+        let mut data = serde_json::Map::new();
+        if let Value::Object(fields) = &self.data {
+            for (k, v) in fields {
+                if k.ends_with("_id") && (v.is_i64() || v.is_null()) {
+                    data.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        data.insert("redacted".into(), Value::Bool(true));
+        EventRecord {
+            data: Value::Object(data),
+            ..self.clone()
         }
     }
 
@@ -404,6 +429,27 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn redaction_keeps_only_ids() {
+        let rec = EventRecord {
+            id: 9,
+            kind: "webhook.created".into(),
+            ensemble_id: Some(4),
+            subject: "webhook:2".into(),
+            at_ms: 1,
+            data: serde_json::json!({"webhook_id": 2, "ensemble_id": 4,
+                "url": "http://venue.example/hook?token=s3cret", "kinds": ["piece.created"]}),
+        };
+        let r = rec.redacted();
+        assert_eq!(
+            r.data,
+            serde_json::json!({"webhook_id": 2, "ensemble_id": 4, "redacted": true})
+        );
+        assert_eq!((r.id, &r.kind, r.ensemble_id), (9, &rec.kind, Some(4)));
+        assert!(editors_only("webhook.created") && editors_only("webhook.disabled"));
+        assert!(!editors_only("piece.created"));
     }
 
     #[test]

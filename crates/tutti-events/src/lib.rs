@@ -10,9 +10,9 @@
 //!    publishes the events on the **bus** ([`EventBus`]). Its position is in `outbox_cursor`, so it
 //!    resumes after a restart.
 //! 3. The **dispatcher** task ([`dispatch`]) POSTs due deliveries, signed with HMAC-SHA256
-//!    ([`signature`]), retries with jittered exponential backoff, and records every outcome (the
-//!    delivery log); the store disables a webhook after repeated failures and appends
-//!    `webhook.disabled`.
+//!    ([`signature`]), only to addresses its [`TargetPolicy`] allows ([`target`]), retries
+//!    with jittered exponential backoff, and records every outcome (the delivery log); the
+//!    store disables a webhook after repeated failures and appends `webhook.disabled`.
 //! 4. **Streams** ([`stream`]) follow the bus for authorized clients, replaying from the outbox by
 //!    id when they start late or lag.
 //!
@@ -29,8 +29,9 @@
 //! # Must never
 //! Block a store write on the network (HTTP runs on tokio tasks, the store only records
 //! outcomes), block the bus's publisher on a slow subscriber, or send an event to a stream whose
-//! visibility refuses it. Webhook delivery is at least once (receivers dedupe on the
-//! `tutti-delivery` header); only plain `http://` receivers are supported by this build.
+//! visibility refuses it, or deliver a webhook to an address its [`TargetPolicy`] refuses
+//! (checked on the resolved address when connecting). Webhook delivery is at least once
+//! (receivers dedupe on the `tutti-delivery` header), to `http://` and `https://` receivers.
 
 mod bus;
 mod config;
@@ -40,6 +41,7 @@ mod event;
 pub mod relay;
 pub mod signature;
 pub mod stream;
+pub mod target;
 
 use std::sync::Arc;
 
@@ -52,14 +54,16 @@ pub use config::{BusConfig, DispatcherConfig, EventsConfig, RelayConfig, StreamC
 pub use dispatch::{backoff_delay, check_webhook_url};
 pub use error::EventsError;
 pub use event::{
-    AccountData, ChatData, EnsembleData, Event, EventRecord, MemberData, OverrideData, PieceData,
-    PieceTransitionData, ShowData, ShowTransitionData, SpecData, WebhookCreatedData,
-    WebhookDisabledData,
+    editors_only, AccountData, ChatData, EnsembleData, Event, EventRecord, MemberData,
+    OverrideData, PieceData, PieceTransitionData, ShowData, ShowTransitionData, SpecData,
+    WebhookCreatedData, WebhookDisabledData,
 };
 pub use signature::{sign, verify, SignatureError};
 pub use stream::{
-    resume_after, router, EnsembleVisibility, EventFeed, EventStreams, StreamQuery, Visibility,
+    present, resume_after, router, EnsembleVisibility, EventFeed, EventStreams, StreamQuery,
+    Visibility,
 };
+pub use target::{Forbidden, TargetForbidden, TargetPolicy};
 pub use tutti_store::EventKind;
 
 /// The running event system: the bus, the relay task and the dispatcher task.
@@ -103,7 +107,7 @@ impl Events {
         let dispatcher = dispatch::Dispatcher {
             store: store.clone(),
             cfg: cfg.dispatcher.clone(),
-            client: dispatch::http_client(),
+            client: dispatch::http_client(cfg.dispatcher.targets.clone()),
             wake: Arc::clone(&dispatcher_wake),
             stop: stop_rx,
         };

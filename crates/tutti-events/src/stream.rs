@@ -6,12 +6,14 @@
 //! catches up from the outbox by id, so a stream never skips or repeats an event it may see. What
 //! a caller may see is decided by a [`Visibility`] the API layer builds from the caller's
 //! identity; this module does no authentication itself and must never send an event the
-//! visibility refuses.
+//! visibility refuses, or more of an event than the visibility shows (see
+//! [`Visibility::redact`]: crew see webhook events reduced to their ids).
 //!
 //! Wire form: SSE `id: <id>`, `event: <kind>`, `data: <record JSON>`; WebSocket: one text frame
 //! per event with the record JSON (see [`EventRecord`]). Both send keep-alives (SSE comments,
 //! WebSocket pings).
 
+use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,10 +34,30 @@ use crate::bus::{BusRecvError, EventBus, Subscription};
 use crate::config::StreamConfig;
 use crate::event::EventRecord;
 
-/// Decides which events a stream's caller may see.
+/// Decides which events a stream's caller may see, and how much of each.
 pub trait Visibility: Send + Sync + 'static {
     /// Whether the caller may see `event`.
     fn can_see(&self, event: &EventRecord) -> bool;
+
+    /// The event as this caller may see it, when that is less than all of it (e.g.
+    /// [`EventRecord::redacted`]); `None` shows it whole. Called only for visible events.
+    fn redact(&self, _event: &EventRecord) -> Option<EventRecord> {
+        None
+    }
+}
+
+/// `event` as `visibility` lets its caller see it: whole (borrowed), redacted, or not at all.
+pub fn present<'a, V: Visibility + ?Sized>(
+    visibility: &V,
+    event: &'a EventRecord,
+) -> Option<Cow<'a, EventRecord>> {
+    if !visibility.can_see(event) {
+        return None;
+    }
+    Some(match visibility.redact(event) {
+        Some(r) => Cow::Owned(r),
+        None => Cow::Borrowed(event),
+    })
 }
 
 impl<F> Visibility for F
@@ -47,13 +69,17 @@ where
     }
 }
 
-/// The usual visibility: everything (administrators), or the events of some ensembles.
+/// The usual visibility: everything (administrators), or the events of some ensembles, with
+/// the events about objects only editors may read ([`crate::editors_only`], webhooks)
+/// [redacted](EventRecord::redacted) in the ensembles where the caller only reads (crew).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnsembleVisibility {
     /// Sees every event, including those without an ensemble (account events).
     pub all: bool,
     /// Otherwise: the ensembles whose events it sees.
     pub ensembles: HashSet<i64>,
+    /// Of those, the ensembles where it may read but not edit: editors-only events come redacted.
+    pub read_only: HashSet<i64>,
 }
 
 impl EnsembleVisibility {
@@ -61,16 +87,26 @@ impl EnsembleVisibility {
     pub fn everything() -> Self {
         Self {
             all: true,
-            ensembles: HashSet::new(),
+            ..Self::default()
         }
     }
 
-    /// Sees the events of these ensembles.
+    /// Sees the events of these ensembles, whole.
     pub fn of(ensembles: impl IntoIterator<Item = i64>) -> Self {
         Self {
             all: false,
             ensembles: ensembles.into_iter().collect(),
+            read_only: HashSet::new(),
         }
+    }
+
+    /// Also sees the events of these ensembles, as a reader who may not edit (crew).
+    pub fn reading(mut self, ensembles: impl IntoIterator<Item = i64>) -> Self {
+        for id in ensembles {
+            self.ensembles.insert(id);
+            self.read_only.insert(id);
+        }
+        self
     }
 
     /// The matching store scope for history pages ([`Store::events_after`]).
@@ -91,6 +127,14 @@ impl Visibility for EnsembleVisibility {
             || event
                 .ensemble_id
                 .is_some_and(|id| self.ensembles.contains(&id))
+    }
+
+    fn redact(&self, event: &EventRecord) -> Option<EventRecord> {
+        let reader = !self.all
+            && event
+                .ensemble_id
+                .is_some_and(|id| self.read_only.contains(&id));
+        (reader && crate::event::editors_only(&event.kind)).then(|| event.redacted())
     }
 }
 
@@ -154,10 +198,10 @@ impl EventFeed {
         loop {
             if let Some(ev) = self.backlog.pop_front() {
                 self.last_id = ev.id;
-                if self.visibility.can_see(&ev) {
-                    return Some(Arc::new(ev));
+                match shown(self.visibility.as_ref(), Arc::new(ev)) {
+                    Some(ev) => return Some(ev),
+                    None => continue,
                 }
-                continue;
             }
             if self.catching_up {
                 let page = self
@@ -188,7 +232,7 @@ impl EventFeed {
                 Ok(ev) if ev.id <= self.last_id => {}
                 Ok(ev) => {
                     self.last_id = ev.id;
-                    if self.visibility.can_see(&ev) {
+                    if let Some(ev) = shown(self.visibility.as_ref(), ev) {
                         return Some(ev);
                     }
                 }
@@ -207,6 +251,15 @@ impl EventFeed {
     }
 }
 
+/// What a feed sends for `ev`: nothing when hidden, else the event whole or redacted.
+fn shown(visibility: &dyn Visibility, ev: Arc<EventRecord>) -> Option<Arc<EventRecord>> {
+    let redacted = match present(visibility, &ev)? {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(r) => Some(r),
+    };
+    Some(redacted.map_or(ev, Arc::new))
+}
+
 fn sse_event(ev: &EventRecord) -> SseEvent {
     SseEvent::default()
         .id(ev.id.to_string())
@@ -214,10 +267,11 @@ fn sse_event(ev: &EventRecord) -> SseEvent {
         .data(ev.to_json())
 }
 
+/// 503 `unavailable` (the API's code for a saturated or stopped part) with `Retry-After`.
 fn unavailable(e: &StoreError) -> Response {
     let body = serde_json::json!({
         "error": {
-            "code": "internal",
+            "code": "unavailable",
             "message": format!("the event stream cannot start: {e}"),
             "details": null,
             "request_id": null,
@@ -225,6 +279,7 @@ fn unavailable(e: &StoreError) -> Response {
     });
     (
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
         axum::Json(body),
     )
         .into_response()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{ensemble, eventually, fast_config, fresh_store, piece, reopen, Receiver, Reply};
 use tutti_events::{
-    DispatcherConfig, Events, EventsConfig, EventsError, RelayConfig, StreamConfig,
+    DispatcherConfig, Events, EventsConfig, EventsError, RelayConfig, StreamConfig, TargetPolicy,
 };
 use tutti_store::{DeliveryRow, DeliveryStatus, EventScope, NewWebhook, Page, Store, WebhookRow};
 
@@ -274,6 +274,125 @@ async fn undelivered_events_survive_a_restart_and_arrive_exactly_once_per_webhoo
         .filter_map(|r| r.body["data"]["slug"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(slugs.len(), 4, "{slugs:?}");
+}
+
+/// A webhook to `url` receiving `piece.created` (the store accepts any http(s) URL; where it
+/// may go is the dispatcher's policy).
+async fn webhook_to(store: &Store, ensemble_id: i64, url: String) -> WebhookRow {
+    store
+        .create_webhook(NewWebhook {
+            ensemble_id,
+            url,
+            kinds: vec!["piece.created".into()],
+        })
+        .await
+        .expect("create webhook")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_resolving_to_a_forbidden_address_is_refused_at_delivery_without_a_request() {
+    let (_dir, store) = fresh_store();
+    let receiver = Receiver::start().await;
+    let ens = ensemble(&store, "band").await;
+    // The default policy: public addresses only. `localhost` resolves to loopback.
+    let mut cfg = fast_config();
+    cfg.dispatcher.targets = TargetPolicy::default();
+    let events = Events::start(store.clone(), cfg).expect("start");
+    let port = receiver.addr.port();
+    let hook = webhook_to(&store, ens, format!("http://localhost:{port}/hook")).await;
+    receiver.trust(&hook.secret);
+    piece(&store, ens, "forbidden").await;
+
+    let log = finished(&store, hook.id, 1).await;
+    assert_eq!(log[0].status, DeliveryStatus::GaveUp, "{log:?}");
+    assert_eq!(
+        (log[0].attempt, log[0].http_status),
+        (1, None),
+        "not retried"
+    );
+    let error = log[0].error.as_deref().unwrap_or("");
+    assert!(
+        error.starts_with("webhook_target_forbidden:") && error.contains("loopback"),
+        "{error}"
+    );
+    assert!(receiver.received().is_empty(), "no request reached it");
+    events.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_own_listener_is_refused_even_when_private_targets_are_allowed() {
+    let (_dir, store) = fresh_store();
+    let receiver = Receiver::start().await;
+    let ens = ensemble(&store, "band").await;
+    let mut cfg = fast_config();
+    cfg.dispatcher.targets.own_listeners = vec![receiver.addr];
+    let events = Events::start(store.clone(), cfg).expect("start");
+    let hook = webhook(&store, &receiver, ens, "setup").await;
+    piece(&store, ens, "loop").await;
+
+    let log = finished(&store, hook.id, 1).await;
+    assert_eq!(log[0].status, DeliveryStatus::GaveUp, "{log:?}");
+    let error = log[0].error.as_deref().unwrap_or("");
+    assert!(error.contains("this server's own listener"), "{error}");
+    assert!(receiver.received().is_empty());
+    events.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_webhook_is_delivered_over_tls() {
+    use tokio::io::AsyncReadExt;
+    let (_dir, store) = fresh_store();
+    // A real local TCP receiver that records the first bytes of each connection and closes
+    // it: the dispatcher must open with a TLS ClientHello naming the host (SNI).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (hello_tx, mut hello_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 2048];
+            let n = tcp.read(&mut buf).await.unwrap_or(0);
+            buf.truncate(n);
+            let _ = hello_tx.send(buf).await;
+        }
+    });
+    let ens = ensemble(&store, "band").await;
+    let events = Events::start(store.clone(), fast_config()).expect("start");
+    let hook = webhook_to(&store, ens, format!("HTTPS://localhost:{port}/hook")).await;
+    piece(&store, ens, "secure").await;
+
+    let hello = tokio::time::timeout(Duration::from_secs(30), hello_rx.recv())
+        .await
+        .expect("a connection in time")
+        .expect("bytes");
+    assert_eq!(
+        hello.first(),
+        Some(&0x16),
+        "a TLS handshake record: {hello:?}"
+    );
+    assert_eq!(hello.get(5), Some(&0x01), "a ClientHello: {hello:?}");
+    assert!(
+        hello.windows(9).any(|w| w == b"localhost"),
+        "SNI names the host: {hello:?}"
+    );
+    // The receiver hung up mid-handshake: a connection error, retried.
+    let first = eventually("the first attempt to be recorded", || async {
+        deliveries(&store, hook.id)
+            .await
+            .into_iter()
+            .find(|d| d.attempt >= 1)
+    })
+    .await;
+    assert!(first.http_status.is_none(), "{first:?}");
+    assert!(
+        first
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("connection error")),
+        "{first:?}"
+    );
+    events.shutdown().await;
 }
 
 #[test]

@@ -51,6 +51,29 @@ pub struct Config {
     pub store: StoreTuning,
     /// The management API (`/api/v1`).
     pub api: ApiSettings,
+    /// Webhook deliveries.
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook deliveries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Allow webhooks to loopback (`127.0.0.0/8`, `::1`, `localhost`) and private network
+    /// addresses (`10/8`, `172.16/12`, `192.168/16`, `100.64/10`, `fc00::/7`), e.g. a
+    /// receiver on the venue's LAN. Link-local and cloud metadata addresses and this server's
+    /// own listener are refused whatever this says.
+    pub allow_private: bool,
+}
+
+impl WebhooksConfig {
+    /// The delivery policy, given the server's own listening address.
+    pub fn target_policy(&self, listen: SocketAddr) -> tutti_events::TargetPolicy {
+        tutti_events::TargetPolicy {
+            allow_private: self.allow_private,
+            own_listeners: vec![listen],
+        }
+    }
 }
 
 /// The management API's settings.
@@ -67,6 +90,12 @@ pub struct ApiSettings {
     pub session_ttl_s: u64,
     /// Mark session cookies `Secure` (set when Tutti is served over HTTPS).
     pub secure_cookies: bool,
+    /// Password hashes (argon2id, about 19 MiB each) computed at once, 0–1024; 0 = one per
+    /// core. Sign-ins finding every slot busy get 429 `rate_limited` with `Retry-After`.
+    pub password_hash_concurrency: usize,
+    /// Guest tokens (`POST /api/v1/join/{code}/guests`) one client address may ask for per
+    /// minute, 1–100000: that many at once, then refilled evenly; more get 429 `rate_limited`.
+    pub guests_per_minute: u32,
 }
 
 impl ApiSettings {
@@ -79,6 +108,8 @@ impl ApiSettings {
             session_ttl_s: self.session_ttl_s,
             base_url,
             secure_cookies: self.secure_cookies,
+            password_hash_concurrency: self.password_hash_concurrency,
+            guests_per_minute: self.guests_per_minute,
         }
     }
 }
@@ -210,6 +241,11 @@ impl Default for Config {
                 refresh_token_ttl_s: 30 * 86_400,
                 session_ttl_s: 12 * 3600,
                 secure_cookies: false,
+                password_hash_concurrency: 0,
+                guests_per_minute: 120,
+            },
+            webhooks: WebhooksConfig {
+                allow_private: false,
             },
         }
     }
@@ -352,6 +388,15 @@ impl Config {
         }
         if !(300..=2_592_000).contains(&self.api.session_ttl_s) {
             return bad("api.session_ttl_s", "must be 300–2592000 seconds");
+        }
+        if self.api.password_hash_concurrency > 1024 {
+            return bad(
+                "api.password_hash_concurrency",
+                "must be 0 (one per core) to 1024",
+            );
+        }
+        if !(1..=100_000).contains(&self.api.guests_per_minute) {
+            return bad("api.guests_per_minute", "must be 1–100000");
         }
         let url = &self.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {

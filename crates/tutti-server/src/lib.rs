@@ -56,6 +56,7 @@ pub struct Running {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     events: tutti_events::Events,
     store: Store,
+    api: tutti_api::ApiState,
 }
 
 impl Running {
@@ -69,6 +70,11 @@ impl Running {
         self.events.shutdown().await;
         self.store.close().await?;
         Ok(())
+    }
+
+    /// The management API's state (its limits, for operators' tools and tests).
+    pub fn api(&self) -> &tutti_api::ApiState {
+        &self.api
     }
 
     /// Whether first-run setup is still open (no account exists yet): the first visitor of
@@ -295,8 +301,10 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         shutdown_rx.clone(),
     )));
 
+    let targets = config.webhooks.target_policy(addr);
     let api = tutti_api::ApiState::new(store.clone(), config.api.to_api_config(base.clone()))
-        .with_wizard(Arc::new(packs));
+        .with_wizard(Arc::new(packs))
+        .with_webhook_targets(targets.clone());
     let opener = Arc::new(ShowOpener {
         hub: hub.clone(),
         store: store.clone(),
@@ -307,7 +315,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         shutdown: shutdown_rx.clone(),
         tickers: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
-    let events = tutti_events::Events::start(store.clone(), tutti_events::EventsConfig::default())
+    let mut events_cfg = tutti_events::EventsConfig::default();
+    events_cfg.dispatcher.targets = targets;
+    let events = tutti_events::Events::start(store.clone(), events_cfg)
         .map_err(|e| ServerError::Config(format!("events: {e}")))?;
     let api = api.with_live(opener.clone()).with_events(events.streams());
     hub.set_api(api.clone());
@@ -318,7 +328,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         }
     }
 
-    let app = router(hub.clone()).merge(tutti_api::router(api));
+    let app = router(hub.clone()).merge(tutti_api::router(api.clone()));
     let server = tokio::spawn(serve_http(listener, app, shutdown_rx.clone()));
 
     Ok(Running {
@@ -332,6 +342,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         tasks,
         events,
         store,
+        api,
     })
 }
 
@@ -433,14 +444,15 @@ impl tutti_api::LiveHook for ShowOpener {
 }
 
 /// Accept HTTP connections until shutdown; each is served by hyper's HTTP/1 connection
-/// with upgrades, so `/live/v1` can take over its TCP socket (see `live::upgrade`).
+/// with upgrades, so `/live/v1` can take over its TCP socket (see `live::upgrade`), and
+/// each request carries the peer's address (`ConnectInfo<SocketAddr>`).
 /// At shutdown, connections in the middle of a request finish it; idle ones close.
 async fn serve_http(listener: TcpListener, app: Router, mut shutdown: watch::Receiver<bool>) {
     let mut http = hyper::server::conn::http1::Builder::new();
     // Without a timer hyper cannot time out a client that never finishes its headers.
     http.timer(hyper_util::rt::TokioTimer::new());
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
@@ -458,7 +470,16 @@ async fn serve_http(listener: TcpListener, app: Router, mut shutdown: watch::Rec
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted socket");
         }
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // Every request of the connection carries the peer's address (the API limits
+        // sign-ins and guest tokens per client address). A `Router` is always ready
+        // (`poll_ready` is a no-op), so calling a clone is enough.
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            let mut app = app.clone();
+            async move { tower_service::Service::call(&mut app, req).await }
+        });
         let conn = http
             .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
             .with_upgrades();

@@ -1,5 +1,5 @@
 //! Guests in the live hub: an audience `join` with the device token from
-//! `POST /api/v1/shows/{id}/guests` joins its own show and gets its slot back on a rejoin;
+//! `POST /api/v1/join/{code}/guests` joins its own show and gets its slot back on a rejoin;
 //! a token of another show or an unknown token is refused with `unauthorized`; a join
 //! without a token stays anonymous. Real server, fresh SQLite store.
 
@@ -75,9 +75,9 @@ async fn live_show(api: &Api, eid: i64, slug: &str) -> (i64, String) {
     (sid, show["code"].as_str().unwrap().to_owned())
 }
 
-async fn device_token(addr: SocketAddr, sid: i64) -> String {
+async fn device_token(addr: SocketAddr, code: &str) -> String {
     let g = Api::new(addr)
-        .post_empty(&format!("/shows/{sid}/guests"))
+        .post_empty(&format!("/join/{code}/guests"))
         .await
         .ok(201);
     g["device_token"].as_str().unwrap().to_owned()
@@ -94,10 +94,10 @@ async fn guest_device_tokens_join_their_own_show_and_keep_their_slot() {
         .await
         .ok(201);
     let eid = e["id"].as_i64().unwrap();
-    let (sid_a, code_a) = live_show(&admin, eid, "aria").await;
-    let (sid_b, _code_b) = live_show(&admin, eid, "bolero").await;
-    let guest_a = device_token(addr, sid_a).await;
-    let guest_b = device_token(addr, sid_b).await;
+    let (_, code_a) = live_show(&admin, eid, "aria").await;
+    let (_, code_b) = live_show(&admin, eid, "bolero").await;
+    let guest_a = device_token(addr, &code_a).await;
+    let guest_b = device_token(addr, &code_b).await;
 
     // A guest of this show joins; the same device joining again gets the same slot back.
     let mut first = connect(addr).await;

@@ -189,6 +189,152 @@ async fn every_bad_input_gets_the_envelope_and_writes_nothing() {
     server.shutdown().await.unwrap();
 }
 
+/// The message of a 422 for one field, after checking the field's name.
+#[track_caller]
+fn problem(r: &Res, field: &str) -> String {
+    let e = r.err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], field, "{e}");
+    e["details"][0]["problem"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn texts_ids_and_parameters_are_checked_alike_and_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "chars", "name": "Chars"}))
+        .await
+        .ok(201);
+    let pieces = format!("/ensembles/{}/pieces", e["id"]);
+
+    // Titles count characters: 200 × "é" (400 bytes) fits, 201 does not, with one message.
+    let e200 = "é".repeat(200);
+    let p = admin
+        .post(&pieces, json!({"slug": "accents", "title": e200}))
+        .await
+        .ok(201);
+    assert_eq!(p["title"], e200);
+    let r = admin
+        .post(
+            &pieces,
+            json!({"slug": "accents2", "title": "é".repeat(201)}),
+        )
+        .await;
+    assert_eq!(problem(&r, "title"), "must be 1–200 characters (got 201)");
+    let pid = p["id"].as_i64().unwrap();
+    let mut sp = spec("accents");
+    sp["title"] = json!(e200);
+    admin
+        .post(&format!("/pieces/{pid}/specs"), json!({ "spec": sp }))
+        .await
+        .ok(201);
+
+    // Display strings refuse reordering and invisible characters, naming the first one.
+    let r = admin
+        .post(
+            &pieces,
+            json!({"slug": "rlo", "title": "Finale \u{202E}3pm.exe"}),
+        )
+        .await;
+    let why = problem(&r, "title");
+    assert!(
+        why.contains("bidirectional control characters (U+202E at character 8)"),
+        "{why}"
+    );
+    let r = admin
+        .post("/ensembles", json!({"slug": "zw", "name": "Ba\u{200B}nd"}))
+        .await;
+    assert!(problem(&r, "name").contains("invisible characters (U+200B"));
+    let r = admin
+        .post(
+            "/users",
+            json!({"username": "zed", "password": "zed-password",
+            "display_name": "\u{2066}Zed", "role": "crew"}),
+        )
+        .await;
+    assert!(problem(&r, "display_name").contains("U+2066"));
+    let mut sp = spec("accents");
+    sp["params"][0]["label"] = json!("Lou\u{FEFF}d");
+    let r = admin
+        .post(&format!("/pieces/{pid}/specs"), json!({ "spec": sp }))
+        .await;
+    assert!(problem(&r, "spec.params[0].label").contains("U+FEFF"));
+    admin
+        .post(
+            &pieces,
+            json!({"slug": "emoji", "title": "Finale \u{1F469}\u{200D}\u{1F3A4}"}),
+        )
+        .await
+        .ok(201);
+
+    // Path ids that do not parse: the envelope names the parameter.
+    for (path, name) in [
+        ("/users/abc", "id"),
+        ("/pieces/99999999999999999999", "id"),
+        ("/pieces/1/specs/latest", "version"),
+        ("/ensembles/1/members/x", "user_id"),
+    ] {
+        let method = if name == "user_id" { "DELETE" } else { "GET" };
+        let e = admin
+            .req(method, path, None, &[])
+            .await
+            .err(404, "not_found");
+        let m = e["message"].as_str().unwrap();
+        assert!(
+            m.starts_with(&format!("path parameter `{name}` must be a whole number")),
+            "{m}"
+        );
+        assert!(!m.contains("Cannot parse"), "{m}");
+        assert_eq!(e["details"]["parameter"], name, "{e}");
+    }
+
+    // Unknown query parameters and body fields: named once, with what is expected.
+    let r = admin.get("/users?colour=red").await;
+    assert_eq!(
+        problem(&r, "colour"),
+        "is not a known query parameter (expected `limit` or `cursor`)"
+    );
+    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert_eq!(message.matches("colour").count(), 1, "{message}");
+    let r = admin.get("/users?limit=abc").await;
+    assert_eq!(problem(&r, "limit"), "must be a whole number");
+    let r = admin
+        .post(&pieces, json!({"slug": "x", "title": "X", "colour": "red"}))
+        .await;
+    assert!(problem(&r, "colour").starts_with("is not a known field (expected"));
+    let r = admin
+        .get(&format!("/pieces/{pid}/specs/1/export?format=pdf"))
+        .await;
+    assert_eq!(
+        problem(&r, "format"),
+        "must be one of `json`, `toml`, `markdown` (got `pdf`)"
+    );
+
+    // Shows speak of the per-piece version number; the store id stays for compatibility.
+    admin
+        .post_empty(&format!("/pieces/{pid}/specs/1/publish"))
+        .await
+        .ok(200);
+    let show = admin
+        .post(
+            &format!("/pieces/{pid}/shows"),
+            json!({"kind": "rehearsal"}),
+        )
+        .await
+        .ok(201);
+    assert_eq!(show["spec_version"], 1, "{show}");
+    assert!(
+        show["spec_version_id"].as_i64().unwrap() > 1,
+        "the demo piece has id 1: {show}"
+    );
+    let again = admin.get(&format!("/shows/{}", show["id"])).await.ok(200);
+    assert_eq!(again["spec_version"], 1);
+    let listed = admin.get(&format!("/shows?piece_id={pid}")).await.ok(200);
+    assert_eq!(listed["items"][0]["spec_version"], 1);
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn setup_login_refresh_rotation_and_revocation() {
     let dir = tempfile::tempdir().unwrap();
@@ -225,32 +371,14 @@ async fn setup_login_refresh_rotation_and_revocation() {
     .await
     .err(401, "unauthorized");
 
-    // Too many failed sign-ins for one name: 429 for a while, even with the right password.
+    // Failed sign-ins slow the failing address only (see
+    // `failed_sign_ins_slow_the_failing_address_and_never_lock_the_account`).
     let (_, eve_id) = user(&admin, "eve", "crew").await;
-    for _ in 0..10 {
-        anon.post(
-            "/auth/login",
-            json!({"username": "eve", "password": "not-her-password"}),
-        )
+    assert!(eve_id > 0);
+    login(&anon, "eve", "not-her-password")
         .await
         .err(401, "unauthorized");
-    }
-    let r = anon
-        .post(
-            "/auth/login",
-            json!({"username": "EVE", "password": "eve-password"}),
-        )
-        .await;
-    r.err(429, "rate_limited");
-    assert!(r.header("retry-after").is_some());
-    assert!(eve_id > 0);
-    // Other names are not affected.
-    anon.post(
-        "/auth/login",
-        json!({"username": "admin", "password": ADMIN_PASSWORD}),
-    )
-    .await
-    .ok(200);
+    login(&anon, "EVE", "eve-password").await.ok(200);
 
     // Refresh rotation; reuse kills the family.
     let login = anon
@@ -360,6 +488,123 @@ async fn setup_login_refresh_rotation_and_revocation() {
 }
 
 #[tokio::test]
+async fn failed_sign_ins_slow_the_failing_address_and_never_lock_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    user(&admin, "zoe", "crew").await;
+    let attacker = Api::new(server.addr).connecting_from("127.0.0.2");
+    let owner = Api::new(server.addr).connecting_from("127.0.0.3");
+
+    // An attacker fails five times for the admin: each is a plain 401 ...
+    for _ in 0..5 {
+        login(&attacker, "admin", "guess")
+            .await
+            .err(401, "unauthorized");
+    }
+    // ... then that address must wait, even with the right password, and is told how long.
+    for password in ["guess", ADMIN_PASSWORD] {
+        let r = login(&attacker, "ADMIN", password).await;
+        let e = r.err(429, "rate_limited");
+        let wait: u64 = r
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
+        assert!((1..=30).contains(&wait), "{wait}");
+        assert!(e["message"].as_str().unwrap().contains("retry in"), "{e}");
+    }
+    // The admin signs in from another address at once, as often as needed.
+    for _ in 0..3 {
+        login(&owner, "admin", ADMIN_PASSWORD).await.ok(200);
+    }
+    // The attacker address may still try other names (it failed 5 times of its 20).
+    login(&attacker, "zoe", "zoe-password").await.ok(200);
+
+    // An address spraying many names is slowed for every name once it failed 20 times.
+    let sprayer = Api::new(server.addr).connecting_from("127.0.0.4");
+    for i in 0..20 {
+        login(&sprayer, &format!("name{i}"), "guess")
+            .await
+            .err(401, "unauthorized");
+    }
+    login(&sprayer, "zoe", "zoe-password")
+        .await
+        .err(429, "rate_limited");
+    login(&owner, "zoe", "zoe-password").await.ok(200);
+    server.shutdown().await.unwrap();
+}
+
+/// Signs in under `names` at once, each with `password(name)`; the answers in order.
+async fn sign_in_burst(api: &Api, names: &[String], password: impl Fn(&str) -> String) -> Vec<Res> {
+    futures_util::future::join_all(names.iter().map(|n| {
+        let p = password(n.as_str());
+        async move { login(api, n, &p).await }
+    }))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_hashing_is_bounded_and_a_full_gate_answers_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.api.password_hash_concurrency = 2;
+    let server = start_with(cfg).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    for i in 0..4 {
+        user(&admin, &format!("burst{i}"), "crew").await;
+    }
+    // Distinct names: four accounts with their passwords, four with wrong ones, and unknown names.
+    let names: Vec<String> = (0..4)
+        .map(|i| format!("burst{i}"))
+        .chain((0..4).map(|i| format!("nobody{i}")))
+        .collect();
+    let right = |n: &str| format!("{n}-password");
+    let gate = server.api().password_gate();
+    assert_eq!((gate.size(), gate.available()), (2, 2));
+
+    // Every slot taken: the whole burst is refused at once, none is checked.
+    let held = [gate.try_hold().unwrap(), gate.try_hold().unwrap()];
+    for r in sign_in_burst(&Api::new(server.addr), &names, right).await {
+        let e = r.err(429, "rate_limited");
+        assert_eq!(r.header("retry-after"), Some("1"), "{e}");
+    }
+    drop(held);
+
+    // Slots free: each answer is correct for its credentials or a 429, never a 5xx, and the
+    // burst cannot be refused entirely (a 429 means another request held a slot).
+    for with_right_passwords in [true, false] {
+        let answers = sign_in_burst(&Api::new(server.addr), &names, |n| {
+            if with_right_passwords {
+                right(n)
+            } else {
+                "wrong-password".to_owned()
+            }
+        })
+        .await;
+        for (name, r) in names.iter().zip(&answers) {
+            let expected = if with_right_passwords && name.starts_with("burst") {
+                200
+            } else {
+                401
+            };
+            assert!(
+                r.status == expected || r.status == 429,
+                "{name}: {} {:?}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+            if r.status == 429 {
+                r.err(429, "rate_limited");
+            }
+        }
+        assert!(answers.iter().any(|r| r.status != 429), "nobody got a slot");
+        assert_eq!(gate.available(), 2, "every slot came back");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn cookie_sessions_need_the_csrf_header_on_unsafe_methods() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;
@@ -421,6 +666,140 @@ async fn cookie_sessions_need_the_csrf_header_on_unsafe_methods() {
     anon.req("GET", "/me", None, &[("cookie", &cookie)])
         .await
         .err(401, "unauthorized");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn guest_tokens_are_asked_for_by_join_code_and_limited_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.api.guests_per_minute = 2;
+    let server = start_with(cfg).await;
+    let code = &server.show_code;
+    let phone = Api::new(server.addr).connecting_from("127.0.0.5");
+
+    // Two at once, then this address waits; unknown codes count too (no free probing).
+    phone
+        .post_empty(&format!("/join/{code}/guests"))
+        .await
+        .ok(201);
+    phone
+        .post_empty("/join/ZZZZZZ/guests")
+        .await
+        .err(404, "not_found");
+    for path in [format!("/join/{code}/guests"), "/shows/1/guests".to_owned()] {
+        let r = phone.post_empty(&path).await;
+        r.err(429, "rate_limited");
+        let wait: u64 = r
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
+        assert!((1..=30).contains(&wait), "{wait}");
+    }
+    // Another address is not affected.
+    let other = Api::new(server.addr).connecting_from("127.0.0.6");
+    let g = other
+        .post_empty(&format!("/join/{code}/guests"))
+        .await
+        .ok(201);
+    assert!(
+        g["device_token"].as_str().unwrap().starts_with("ttg_"),
+        "{g}"
+    );
+
+    // The old route by show id still works, announced as deprecated.
+    let r = other.post_empty("/shows/1/guests").await;
+    r.ok(201);
+    assert!(
+        r.header("deprecation").is_some_and(|d| d.starts_with('@')),
+        "{:?}",
+        r.headers
+    );
+    assert!(r
+        .header("link")
+        .is_some_and(|l| l.contains("rel=\"deprecation\"")));
+    let doc = other.get("/openapi.json").await.ok(200);
+    assert_eq!(
+        doc["paths"]["/api/v1/shows/{id}/guests"]["post"]["deprecated"],
+        true
+    );
+    assert!(doc["paths"]["/api/v1/join/{code}/guests"]["post"]
+        .get("deprecated")
+        .is_none_or(|d| d == false));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_admins_read_the_user_directory_and_owners_add_members_by_exact_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let (owner, _) = user(&admin, "owner", "performer").await;
+    let (crew, crew_id) = user(&admin, "stagehand", "crew").await;
+    let (_, guitar_id) = user(&admin, "Guitar.Player", "performer").await;
+
+    // Admins list and read every account.
+    let all = admin.get("/users").await.ok(200);
+    assert_eq!(all["items"].as_array().unwrap().len(), 4, "{all}");
+    admin.get(&format!("/users/{crew_id}")).await.ok(200);
+    // Nobody else lists users or reads another account; everyone reads their own.
+    for who in [&owner, &crew] {
+        let e = who.get("/users").await.err(403, "forbidden");
+        assert!(e["message"].as_str().unwrap().contains("username"), "{e}");
+        who.get(&format!("/users/{guitar_id}"))
+            .await
+            .err(403, "forbidden");
+        who.get("/users/999").await.err(403, "forbidden");
+    }
+    assert_eq!(
+        crew.get(&format!("/users/{crew_id}")).await.ok(200)["username"],
+        "stagehand"
+    );
+
+    // An owner adds a member by exact username (ignoring case), without listing anyone.
+    let e = owner
+        .post("/ensembles", json!({"slug": "trio", "name": "Trio"}))
+        .await
+        .ok(201);
+    let members = format!("/ensembles/{}/members", e["id"]);
+    let m = owner
+        .post(
+            &members,
+            json!({"username": "guitar.player", "role": "performer"}),
+        )
+        .await
+        .ok(201);
+    assert_eq!(
+        (m["user_id"].as_i64(), &m["username"]),
+        (Some(guitar_id), &json!("Guitar.Player"))
+    );
+    let e = owner
+        .post(&members, json!({"username": "guitar", "role": "crew"}))
+        .await
+        .err(404, "not_found");
+    assert!(e["message"].as_str().unwrap().contains("\"guitar\""), "{e}");
+    let e = owner
+        .post(
+            &members,
+            json!({"username": "stagehand", "user_id": crew_id, "role": "crew"}),
+        )
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "username", "{e}");
+    let e = owner
+        .post(&members, json!({"role": "crew"}))
+        .await
+        .err(422, "validation_failed");
+    assert_eq!(e["details"][0]["field"], "user_id", "{e}");
+    owner
+        .post(&members, json!({"user_id": crew_id, "role": "crew"}))
+        .await
+        .ok(201);
+    // A member who is not an owner cannot use it to probe names.
+    crew.post(&members, json!({"username": "owner", "role": "crew"}))
+        .await
+        .err(403, "forbidden");
     server.shutdown().await.unwrap();
 }
 
@@ -751,6 +1130,7 @@ async fn piece_spec_and_show_state_machines() {
         .ok(201);
     let sid = show["id"].as_i64().unwrap();
     assert_eq!(show["status"], "scheduled");
+    assert_eq!(show["spec_version"], 2, "{show}");
     assert!(show["join_url"]
         .as_str()
         .unwrap()
@@ -763,15 +1143,21 @@ async fn piece_spec_and_show_state_machines() {
                 .await
         }
     };
-    // Guests: anonymous device tokens bound to the show, no sign-in needed.
+    // Guests: anonymous device tokens bound to the show by its join code, no sign-in needed.
+    let code = show["code"].as_str().unwrap().to_owned();
     let g = Api::new(server.addr)
-        .post_empty(&format!("/shows/{sid}/guests"))
+        .post_empty(&format!("/join/{code}/guests"))
         .await
         .ok(201);
     assert!(g["device_token"].as_str().unwrap().len() > 30, "{g}");
     assert_eq!(g["show_id"], sid);
+    let lower = code.to_ascii_lowercase();
     Api::new(server.addr)
-        .post_empty("/shows/999/guests")
+        .post_empty(&format!("/join/{lower}/guests"))
+        .await
+        .ok(201);
+    Api::new(server.addr)
+        .post_empty("/join/NOSUCH/guests")
         .await
         .err(404, "not_found");
     let e = step("paused").await.err(409, "invalid_transition");
@@ -787,7 +1173,7 @@ async fn piece_spec_and_show_state_machines() {
     assert_eq!(export["spec_version"]["version"], 2);
     assert!(export["timeline"].as_array().unwrap().len() >= 3);
     let guests = Api::new(server.addr)
-        .post_empty(&format!("/shows/{sid}/guests"))
+        .post_empty(&format!("/join/{code}/guests"))
         .await;
     guests.err(409, "conflict");
     let r = admin.get(&format!("/shows/{sid}/qr.svg")).await;
@@ -1034,7 +1420,6 @@ async fn the_live_hub_runs_an_api_show_and_admits_its_performers() {
 
 #[tokio::test]
 async fn events_history_streams_and_webhooks_respect_ensembles() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;
     let addr = server.addr;
@@ -1087,7 +1472,7 @@ async fn events_history_streams_and_webhooks_respect_ensembles() {
     let w = perf
         .post(
             &format!("/ensembles/{eid}/webhooks"),
-            json!({"url": "http://127.0.0.1:9/hook", "kinds": ["piece.created"]}),
+            json!({"url": "http://hooks.example.com/hook", "kinds": ["piece.created"]}),
         )
         .await
         .ok(201);
@@ -1110,7 +1495,7 @@ async fn events_history_streams_and_webhooks_respect_ensembles() {
     let e = perf
         .post(
             &format!("/ensembles/{eid}/webhooks"),
-            json!({"url": "http://127.0.0.1:9/", "kinds": ["nope"]}),
+            json!({"url": "http://hooks.example.com/", "kinds": ["nope"]}),
         )
         .await
         .err(422, "validation_failed");
@@ -1131,29 +1516,157 @@ async fn events_history_streams_and_webhooks_respect_ensembles() {
         .ok(200);
 
     // The SSE stream replays what the caller may see after `after`.
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "GET /api/v1/events/stream?after=0 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\r\n",
-        perf.token.clone().unwrap()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("event: piece.created") {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
-            .await
-            .expect("events in time")
-            .unwrap();
-        assert!(n > 0, "stream closed: {}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&got);
+    let text = sse_until(&perf, "event: piece.created").await;
     assert!(text.contains("text/event-stream"), "{text}");
     assert!(!text.contains("account.created"), "{text}");
-    drop(s);
     perf.req("DELETE", &format!("/webhooks/{wid}"), None, &[])
         .await
         .ok(204);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn webhook_targets_are_restricted_and_schemes_are_checked_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "wh", "name": "Wh"}))
+        .await
+        .ok(201);
+    let hooks = format!("/ensembles/{}/webhooks", e["id"]);
+    let port = server.addr.port();
+    // Link-local (metadata), this server, loopback and private: refused by default, named.
+    for (url, reason) in [
+        ("http://169.254.169.254/latest/meta-data/", "link_local"),
+        (
+            &format!("http://0.0.0.0:{port}/api/v1/setup") as &str,
+            "unspecified",
+        ),
+        ("http://[::1]:9000/hook", "loopback"),
+        ("http://localhost:9000/hook", "loopback"),
+        ("https://192.168.1.20/hook", "private"),
+        ("http://[fe80::1]/hook", "link_local"),
+    ] {
+        let r = admin.post(&hooks, json!({ "url": url })).await;
+        let e = r.err(422, "webhook_target_forbidden");
+        assert_eq!(e["details"]["field"], "url", "{e}");
+        assert_eq!(e["details"]["reason"], reason, "{url}: {e}");
+        assert!(e["message"].as_str().unwrap().starts_with("url: "), "{e}");
+    }
+    // Schemes in any case, https included; anything else is one message.
+    for url in [
+        "https://hooks.example.com/in",
+        "HTTP://hooks.example.com/in",
+    ] {
+        admin.post(&hooks, json!({ "url": url })).await.ok(201);
+    }
+    for url in ["ftp://hooks.example.com/", "hooks.example.com/in"] {
+        let e = admin
+            .post(&hooks, json!({ "url": url }))
+            .await
+            .err(422, "validation_failed");
+        assert_eq!(e["details"][0]["field"], "url", "{e}");
+        assert_eq!(
+            e["details"][0]["problem"], "must be an http:// or https:// URL",
+            "{e}"
+        );
+    }
+    server.shutdown().await.unwrap();
+
+    // A venue allowing private targets reaches its LAN and loopback, never this server.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.webhooks.allow_private = true;
+    let server = start_with(cfg).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let e = admin
+        .post("/ensembles", json!({"slug": "wh", "name": "Wh"}))
+        .await
+        .ok(201);
+    let hooks = format!("/ensembles/{}/webhooks", e["id"]);
+    for url in ["http://127.0.0.1:9/hook", "http://192.168.1.20/hook"] {
+        admin.post(&hooks, json!({ "url": url })).await.ok(201);
+    }
+    for url in [
+        format!("http://127.0.0.1:{}/api/v1/setup", server.addr.port()),
+        format!("http://localhost:{}/api/v1/setup", server.addr.port()),
+    ] {
+        let e = admin
+            .post(&hooks, json!({ "url": url }))
+            .await
+            .err(422, "webhook_target_forbidden");
+        assert_eq!(e["details"]["reason"], "own_listener", "{e}");
+    }
+    admin
+        .post(&hooks, json!({"url": "http://169.254.169.254/"}))
+        .await
+        .err(422, "webhook_target_forbidden");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_show_crew_no_webhook_urls_in_the_history_or_the_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (admin, _) = setup_admin(server.addr).await;
+    let (perf, _) = user(&admin, "wh-perf", "performer").await;
+    let (crew, crew_id) = user(&admin, "wh-crew", "crew").await;
+    let e = perf
+        .post("/ensembles", json!({"slug": "hooks", "name": "Hooks"}))
+        .await
+        .ok(201);
+    let eid = e["id"].as_i64().unwrap();
+    perf.post(
+        &format!("/ensembles/{eid}/members"),
+        json!({"user_id": crew_id, "role": "crew"}),
+    )
+    .await
+    .ok(201);
+    let url = "http://hooks.example.com/in?token=s3cret";
+    let w = perf
+        .post(&format!("/ensembles/{eid}/webhooks"), json!({"url": url}))
+        .await
+        .ok(201);
+    let wid = w["id"].as_i64().unwrap();
+    crew.get(&format!("/ensembles/{eid}/webhooks"))
+        .await
+        .err(403, "forbidden");
+
+    let created = |page: &Value| -> Value {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "webhook.created")
+            .cloned()
+            .expect("a webhook.created event")
+    };
+    // Editors and admins see the whole event; crew see its ids only.
+    for who in [&perf, &admin] {
+        assert_eq!(
+            created(&who.get("/events").await.ok(200))["data"]["url"],
+            url
+        );
+    }
+    let seen = created(&crew.get("/events").await.ok(200));
+    assert_eq!(
+        seen["data"],
+        json!({"webhook_id": wid, "ensemble_id": eid, "redacted": true}),
+        "{seen}"
+    );
+    assert_eq!(seen["subject"], format!("webhook:{wid}"));
+    // The same in the SSE and WebSocket streams.
+    let text = sse_until(&crew, "event: webhook.created").await;
+    assert!(
+        !text.contains("s3cret") && !text.contains("hooks.example.com"),
+        "{text}"
+    );
+    assert!(text.contains("\"redacted\":true"), "{text}");
+    let ev = ws_event(&crew, "webhook.created").await;
+    assert_eq!(ev["data"]["redacted"], true, "{ev}");
+    assert!(ev["data"].get("url").is_none(), "{ev}");
+    assert_eq!(ws_event(&perf, "webhook.created").await["data"]["url"], url);
     server.shutdown().await.unwrap();
 }
 
@@ -1269,10 +1782,7 @@ async fn a_live_api_show_is_reopened_after_a_restart() {
     assert_eq!(w["type"], "welcome", "{w}");
     assert_eq!(w["show"]["title"], "rs-piece title");
     // Tokens survive the restart (they are in the store).
-    let again = Api {
-        addr: server.addr,
-        token: admin.token.clone(),
-    };
+    let again = Api::new(server.addr).with(admin.token.as_deref().unwrap());
     assert_eq!(
         again.get(&format!("/shows/{sid}")).await.ok(200)["status"],
         "live"

@@ -12,6 +12,7 @@
 
 pub mod export;
 mod mapping;
+pub mod text;
 mod validate;
 
 pub use export::ExportFormat;

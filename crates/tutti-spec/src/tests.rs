@@ -66,6 +66,60 @@ fn errors_name_the_field() {
     );
 }
 
+/// The error of the demo spec with this title, first continuous parameter's label and unit,
+/// and last choice of its vote.
+fn display_error(title: &str, label: &str, unit: &str, choice: &str) -> Option<(String, String)> {
+    let mut spec = PieceSpec::demo();
+    spec.title = title.to_owned();
+    let cont = spec
+        .params
+        .iter_mut()
+        .find(|p| p.choices.is_none())
+        .unwrap();
+    cont.label = Some(label.to_owned());
+    cont.unit = Some(unit.to_owned());
+    let disc = spec
+        .params
+        .iter_mut()
+        .find(|p| p.choices.is_some())
+        .unwrap();
+    *disc.choices.as_mut().unwrap().last_mut().unwrap() = choice.to_owned();
+    match spec.validate() {
+        Ok(()) => None,
+        Err(SpecError::Invalid { field, message }) => Some((field, message)),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn display_texts_count_characters_and_refuse_spoofing() {
+    let e200 = "é".repeat(200);
+    assert_eq!(display_error(&e200, &"é".repeat(64), "µs", "Ré"), None);
+    let (field, message) = display_error(&"é".repeat(201), "L", "u", "c").unwrap();
+    assert_eq!(
+        (field.as_str(), message.as_str()),
+        ("title", "must be 1–200 characters (got 201)")
+    );
+    let (field, message) = display_error("Cheap \u{202E}tfig", "L", "u", "c").unwrap();
+    assert_eq!(field, "title");
+    assert!(
+        message.contains("bidirectional control characters (U+202E"),
+        "{message}"
+    );
+    let (field, message) = display_error("T", "Lo\u{200B}ud", "u", "c").unwrap();
+    assert!(field.ends_with(".label"), "{field}");
+    assert!(
+        message.contains("invisible characters (U+200B"),
+        "{message}"
+    );
+    let (field, _) = display_error("T", "L", "\u{2066}dB", "c").unwrap();
+    assert!(field.ends_with(".unit"), "{field}");
+    let (field, _) = display_error("T", "L", &"x".repeat(33), "c").unwrap();
+    assert!(field.ends_with(".unit"), "{field}");
+    let (field, _) = display_error("T", "L", "u", "a\u{FEFF}").unwrap();
+    assert!(field.ends_with(".choices[2]"), "{field}");
+}
+
 #[test]
 fn unknown_keys_are_rejected_by_name() {
     let e = PieceSpec::from_toml(&with_param(

@@ -1,7 +1,10 @@
 //! Validation of a [`PieceSpec`]: every limit in one place, every error naming its field.
+//! Display text (title, labels, units, choices) is checked by [`crate::text`]: lengths in
+//! characters, no bidirectional controls or invisible characters.
 
 use std::collections::HashSet;
 
+use crate::text::check_display;
 use crate::{AggregationName, ParamKindName, ParamSpec, PieceSpec, SpecError};
 
 fn name_ok(s: &str, max: usize, allow_dash: bool) -> bool {
@@ -28,8 +31,8 @@ impl PieceSpec {
                 "must be 1–64 characters of a-z, 0-9, '-' or '_'",
             ));
         }
-        if self.title.trim().is_empty() || self.title.len() > 200 {
-            return Err(SpecError::invalid("title", "must be 1–200 characters"));
+        if let Some(problem) = check_display(&self.title, 1, 200) {
+            return Err(SpecError::invalid("title", problem));
         }
         if !(10..=60).contains(&self.tick_hz) {
             return Err(SpecError::invalid(
@@ -111,12 +114,9 @@ fn validate_param(f: &str, p: &ParamSpec) -> Result<(), SpecError> {
             "must start with a-z and have 1–32 characters of a-z, 0-9 or '_'",
         ));
     }
-    if let Some(l) = &p.label {
-        if l.len() > 64 {
-            return Err(SpecError::invalid(
-                format!("{f}.label"),
-                "at most 64 characters",
-            ));
+    for (k, text, max) in [("label", &p.label, 64), ("unit", &p.unit, 32)] {
+        if let Some(problem) = text.as_deref().and_then(|t| check_display(t, 1, max)) {
+            return Err(SpecError::invalid(format!("{f}.{k}"), problem));
         }
     }
     for (k, v) in [
@@ -216,11 +216,8 @@ fn validate_param(f: &str, p: &ParamSpec) -> Result<(), SpecError> {
             }
             let mut seen = HashSet::new();
             for (j, c) in choices.iter().enumerate() {
-                if c.trim().is_empty() || c.len() > 32 {
-                    return Err(SpecError::invalid(
-                        format!("{f}.choices[{j}]"),
-                        "must be 1–32 characters",
-                    ));
+                if let Some(problem) = check_display(c, 1, 32) {
+                    return Err(SpecError::invalid(format!("{f}.choices[{j}]"), problem));
                 }
                 if !seen.insert(c.as_str()) {
                     return Err(SpecError::invalid(

@@ -304,20 +304,22 @@ fn show_with_role(
     const OP: &str = "reading a show with the caller's role";
     conn.prepare_cached(
         "SELECT s.id, s.piece_id, s.spec_version_id, s.code, s.kind, s.status, s.created_at_ms, \
-         s.started_at_ms, s.ended_at_ms, p.ensemble_id, \
+         s.started_at_ms, s.ended_at_ms, \
+         (SELECT v.version FROM spec_versions v WHERE v.id = s.spec_version_id), \
+         p.ensemble_id, \
          (SELECT role FROM memberships m WHERE m.ensemble_id = p.ensemble_id AND m.user_id = ?2) \
          FROM shows s JOIN pieces p ON p.id = s.piece_id WHERE s.id = ?1",
     )
     .map_err(db(OP))?
     .query_row(params![show_id, user_id], |r| {
-        let role: Option<String> = r.get(10)?;
+        let role: Option<String> = r.get(11)?;
         let role = match role {
-            Some(_) => Some(parse_col::<EnsembleRole>(r, 10)?),
+            Some(_) => Some(parse_col::<EnsembleRole>(r, 11)?),
             None => None,
         };
         Ok(ShowAccess {
             show: show_row(r)?,
-            ensemble_id: r.get(9)?,
+            ensemble_id: r.get(10)?,
             role,
         })
     })

@@ -14,11 +14,11 @@ use crate::error::StoreError;
 
 /// Longest accepted piece slug, in bytes.
 pub const MAX_SLUG_LEN: usize = 64;
-/// Longest accepted piece title, in bytes.
+/// Longest accepted piece title, in characters.
 pub const MAX_TITLE_LEN: usize = 200;
 /// Longest accepted show code, in bytes.
 pub const MAX_CODE_LEN: usize = 64;
-/// Longest accepted override actor, parameter or action name, in bytes.
+/// Longest accepted override actor, parameter or action name, in characters.
 pub const MAX_NAME_LEN: usize = 128;
 /// Largest accepted spec document, in bytes.
 pub const MAX_SPEC_JSON: usize = 1 << 20;
@@ -28,7 +28,7 @@ pub const MAX_STATE_JSON: usize = 4 << 20;
 pub const MAX_DETAIL_JSON: usize = 64 << 10;
 /// Longest accepted username, in bytes.
 pub const MAX_USERNAME_LEN: usize = 64;
-/// Longest accepted display name or ensemble name, in bytes.
+/// Longest accepted display name or ensemble name, in characters.
 pub const MAX_DISPLAY_NAME_LEN: usize = 200;
 /// Longest accepted password hash (a PHC string), in bytes.
 pub const MAX_PASSWORD_HASH_LEN: usize = 512;
@@ -426,8 +426,10 @@ pub struct ShowRow {
     pub id: i64,
     /// The piece performed.
     pub piece_id: i64,
-    /// The spec version the show runs.
+    /// The spec version the show runs (its store id).
     pub spec_version_id: i64,
+    /// That spec version's number within its piece (1, 2, …).
+    pub spec_version: i64,
     /// The unique join code.
     pub code: String,
     /// Rehearsal or performance.
@@ -556,7 +558,7 @@ impl fmt::Debug for UserCredentials {
 pub struct NewUser {
     /// 1–64 bytes of `[A-Za-z0-9._-]`; unique ignoring ASCII case.
     pub username: String,
-    /// 1–200 bytes, no control characters.
+    /// 1–200 characters, no control characters.
     pub display_name: String,
     /// An argon2id PHC string (`$argon2id$…`), at most 512 bytes.
     pub password_hash: String,
@@ -743,7 +745,7 @@ pub struct NewPiece {
     pub ensemble_id: i64,
     /// Unique across all pieces, `[a-z0-9_-]`, 1–64 bytes.
     pub slug: String,
-    /// Human title, 1–200 bytes.
+    /// Human title, 1–200 characters.
     pub title: String,
     /// Creation time, unix milliseconds.
     pub at_ms: i64,
@@ -976,13 +978,24 @@ pub(crate) fn validate_code(code: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Free text (a title, actor, parameter or action): non-empty, bounded, no control characters.
+/// Free text (a title, actor, parameter or action): non-empty, at most `max` characters (not
+/// bytes: a title of 200 × "é" fits), no control characters.
 pub(crate) fn validate_text(
     field: &'static str,
     value: &str,
     max: usize,
 ) -> Result<(), StoreError> {
-    check_len(field, value, max)?;
+    if value.is_empty() {
+        return Err(invalid(field, value, "must not be empty"));
+    }
+    let n = value.chars().count();
+    if n > max {
+        return Err(invalid(
+            field,
+            value,
+            format!("longer than {max} characters ({n})"),
+        ));
+    }
     if value.trim().is_empty() {
         return Err(invalid(field, value, "must not be blank"));
     }
@@ -1199,6 +1212,11 @@ mod tests {
         assert!(validate_code("AB 12").is_err());
         assert!(validate_text("title", "  ", 10).is_err());
         assert!(validate_text("title", "a\nb", 10).is_err());
+        assert!(
+            validate_text("title", &"é".repeat(10), 10).is_ok(),
+            "characters, not bytes"
+        );
+        assert!(validate_text("title", &"é".repeat(11), 10).is_err());
         assert!(validate_json("spec_json", "{\"a\":1}", 100).is_ok());
         let err = validate_json("spec_json", "{\"a\":", 100).unwrap_err();
         assert!(err.to_string().contains("spec_json"), "{err}");

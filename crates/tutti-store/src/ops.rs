@@ -26,9 +26,12 @@ macro_rules! spec_cols {
         "id, piece_id, version, spec_json, status, created_at_ms, created_by, note"
     };
 }
+/// A show's columns, then its spec version's number (from `spec_versions`); the query must
+/// read from `shows` without an alias.
 macro_rules! show_cols {
     () => {
-        "id, piece_id, spec_version_id, code, kind, status, created_at_ms, started_at_ms, ended_at_ms"
+        "id, piece_id, spec_version_id, code, kind, status, created_at_ms, started_at_ms, \
+         ended_at_ms, (SELECT v.version FROM spec_versions v WHERE v.id = shows.spec_version_id)"
     };
 }
 macro_rules! override_cols {
@@ -90,6 +93,7 @@ pub(crate) fn show_row(row: &Row<'_>) -> rusqlite::Result<ShowRow> {
         created_at_ms: row.get(6)?,
         started_at_ms: row.get(7)?,
         ended_at_ms: row.get(8)?,
+        spec_version: row.get(9)?,
     })
 }
 
@@ -572,6 +576,7 @@ pub(crate) fn create_show(
         id,
         piece_id,
         spec_version_id,
+        spec_version: spec.version,
         code: code.to_owned(),
         kind,
         status,

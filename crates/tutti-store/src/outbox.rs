@@ -285,10 +285,14 @@ fn validate_new_webhook(w: &NewWebhook) -> Result<(), StoreError> {
             format!("longer than {MAX_WEBHOOK_URL_LEN} bytes"),
         ));
     }
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| invalid("url", url, "must start with http:// or https://"))?;
+    let rest = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| {
+            let head = url.get(..scheme.len())?;
+            head.eq_ignore_ascii_case(scheme)
+                .then(|| &url[scheme.len()..])
+        })
+        .ok_or_else(|| invalid("url", url, "must be an http:// or https:// URL"))?;
     if rest.is_empty() || rest.starts_with('/') {
         return Err(invalid("url", url, "has no host"));
     }
@@ -1076,8 +1080,21 @@ mod tests {
             kinds: vec!["piece.created".into()],
         };
         assert!(validate_new_webhook(&ok).is_ok());
+        for url in [
+            "HTTP://EXAMPLE.COM/x",
+            "https://example.com/",
+            "Https://x:8443/",
+        ] {
+            let w = NewWebhook {
+                url: url.into(),
+                ..ok.clone()
+            };
+            assert!(validate_new_webhook(&w).is_ok(), "{url}");
+        }
         for (url, field) in [
             ("ftp://x", "url"),
+            ("http:/x", "url"),
+            ("htt", "url"),
             ("http://", "url"),
             ("http://a b", "url"),
             ("http://user:pw@host/x", "url"),

@@ -368,6 +368,15 @@ async fn show_lifecycle_appends_an_event_per_change_and_ending_twice_is_refused(
         .expect("show of the current version");
     assert_eq!(show.status, ShowStatus::Scheduled);
     assert_eq!(show.spec_version_id, rehearsal.spec_version_id);
+    // The per-piece version number comes with every read of a show, not only the creation.
+    assert_eq!((show.spec_version, rehearsal.spec_version), (v, v));
+    let read = store.show(show.id).await.expect("read").expect("exists");
+    assert_eq!(read, show);
+    let (listed, _) = store
+        .shows(Some(piece.id), Page::first(10))
+        .await
+        .expect("list");
+    assert!(listed.iter().all(|s| s.spec_version == v), "{listed:?}");
     let created = outbox(&path)
         .into_iter()
         .filter(|e| e.1 == "show.created")

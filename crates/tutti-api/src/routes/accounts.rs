@@ -1,8 +1,12 @@
 //! Health, first-run setup, sign-in (tokens or cookie), refresh rotation, logout, the
 //! caller's own account, and user administration.
 //!
-//! Must never: say whether a username exists on a failed login, return a password hash, or
-//! keep serving a credential it just revoked (the token cache is purged on this node).
+//! The user directory (`GET /users`, someone else's `GET /users/{id}`) is for admins only:
+//! usernames are half of a sign-in, so they are not listed for everyone.
+//!
+//! Must never: say whether a username exists on a failed login, return a password hash, list
+//! users to anyone but an admin, or keep serving a credential it just revoked (the token
+//! cache is purged on this node).
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -19,6 +23,7 @@ use super::{check_id, to_value, Health, UserOut, UserPage};
 use crate::auth::{self, Caller, Via, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Create, Problems, Validate};
+use crate::limits::{self, ClientAddr};
 use crate::{idem, now_ms, page, ApiState};
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
@@ -154,7 +159,7 @@ async fn setup(
             "setup is closed: an account already exists",
         ));
     }
-    let hash = auth::hash_password(body.password).await?;
+    let hash = auth::hash_password(s.passwords.slot()?, body.password).await?;
     let user = s
         .store
         .create_first_admin(NewUser {
@@ -221,36 +226,35 @@ fn unauthorized_login() -> ApiError {
     ApiError::unauthorized("wrong username or password")
 }
 
-/// `POST /api/v1/auth/login`
+/// `POST /api/v1/auth/login`: failed attempts are counted per username and client address;
+/// an address that failed too often waits longer each time (429 `rate_limited`), others do not.
+/// When every password-hashing slot is busy the answer is 429 `rate_limited` too.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginIn,
     responses((status = 200, description = "Signed in", body = LoginOut)))]
 async fn login(
     State(s): State<ApiState>,
+    ClientAddr(ip): ClientAddr,
     ApiJson(body): ApiJson<LoginIn>,
 ) -> Result<Response, ApiError> {
-    if let Some(wait) = s.logins.locked(&body.username) {
-        let mut res = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many failed sign-ins for this name; retry in {wait} s"),
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(res);
+    if let Some(wait) = s.logins.wait_ms(&body.username, ip, now_ms()) {
+        let secs = limits::retry_after_s(wait);
+        return Err(ApiError::rate_limited(
+            secs,
+            format!("too many failed sign-ins from your address; retry in {secs} s"),
+        ));
     }
+    let slot = s.passwords.slot()?;
     let creds = s.store.user_credentials(&body.username).await?;
     let hash = creds.as_ref().map(|c| c.password_hash.clone());
-    if !auth::verify_password(hash, body.password).await {
-        s.logins.failed(&body.username);
+    if !auth::verify_password(slot, hash, body.password).await {
+        s.logins.failed(&body.username, ip, now_ms());
         return Err(unauthorized_login());
     }
     let Some(creds) = creds.filter(|c| c.user.active) else {
-        s.logins.failed(&body.username);
+        s.logins.failed(&body.username, ip, now_ms());
         return Err(unauthorized_login());
     };
-    s.logins.succeeded(&body.username);
+    s.logins.succeeded(&body.username, ip);
     let user = creds.user;
     if body.mode == Some(LoginMode::Cookie) {
         let secret = auth::new_secret("tts_");
@@ -404,12 +408,13 @@ async fn change_password(
     caller: Caller,
     ApiJson(body): ApiJson<PasswordIn>,
 ) -> Result<StatusCode, ApiError> {
+    let slot = s.passwords.slot()?;
     let creds = s.store.user_credentials(&caller.user.username).await?;
     let hash = creds.map(|c| c.password_hash);
-    if !auth::verify_password(hash, body.current_password).await {
+    if !auth::verify_password(slot, hash, body.current_password).await {
         return Err(ApiError::forbidden("the current password is wrong"));
     }
-    let new_hash = auth::hash_password(body.new_password).await?;
+    let new_hash = auth::hash_password(s.passwords.slot()?, body.new_password).await?;
     let keep = match caller.via {
         Via::Bearer { family_id } => KeepCredential::Family(family_id),
         Via::Session { token_hash } => KeepCredential::Session(token_hash),
@@ -498,7 +503,7 @@ async fn create_user(
     caller.require_admin()?;
     let body = req.body;
     idem::run(&s, caller.id(), req.idem, async {
-        let hash = auth::hash_password(body.password).await?;
+        let hash = auth::hash_password(s.passwords.slot()?, body.password).await?;
         let user = s
             .store
             .create_user(NewUser {
@@ -514,7 +519,20 @@ async fn create_user(
     .await
 }
 
-/// `GET /api/v1/users`
+/// Refuses everyone but admins from the user directory (the listing and other people's
+/// accounts); ensemble owners add members by exact username instead.
+fn require_directory(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only an admin may read the user directory; ensemble owners add members by \
+             username (POST /api/v1/ensembles/{id}/members)",
+        ))
+    }
+}
+
+/// `GET /api/v1/users` (admin)
 #[utoipa::path(get, path = "/api/v1/users", tag = "accounts", params(ListQuery),
     security(("bearer" = [])),
     responses((status = 200, description = "Users by id", body = UserPage)))]
@@ -523,7 +541,7 @@ async fn list_users(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<ApiJson<UserPage>, ApiError> {
-    caller.require_staff()?;
+    require_directory(&caller)?;
     let (rows, next) = s
         .store
         .users(page::page(q.limit, q.cursor.as_deref())?)
@@ -534,7 +552,7 @@ async fn list_users(
     )))
 }
 
-/// `GET /api/v1/users/{id}`
+/// `GET /api/v1/users/{id}` (admin, or the user themself)
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "accounts",
     params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
@@ -545,7 +563,7 @@ async fn get_user(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<ApiJson<UserOut>, ApiError> {
     if caller.id() != id {
-        caller.require_staff()?;
+        require_directory(&caller)?;
     }
     let id = check_id("user", id)?;
     let user = s

@@ -143,25 +143,46 @@ pub enum EnsembleRoleIn {
     Crew,
 }
 
-/// A member to add.
+/// A member to add: by user id or by exact username (exactly one of them).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMemberIn {
-    /// The user.
-    pub user_id: i64,
+    /// The user's id.
+    pub user_id: Option<i64>,
+    /// Or the user's exact username (ignoring case).
+    pub username: Option<String>,
     /// Their role here.
     pub role: EnsembleRoleIn,
 }
 
 impl Validate for NewMemberIn {
     fn validate(&self, p: &mut Problems) {
-        if self.user_id < 1 {
-            p.add("user_id", "must be a user id (≥ 1)");
+        match (self.user_id, &self.username) {
+            (Some(id), None) if id < 1 => p.add("user_id", "must be a user id (≥ 1)"),
+            (Some(_), None) => {}
+            (None, Some(name)) => p.len("username", name, 1, 64),
+            (Some(_), Some(_)) => p.add("username", "send user_id or username, not both"),
+            (None, None) => p.add("user_id", "is required (or send username)"),
         }
     }
 }
 
-/// `POST /api/v1/ensembles/{id}/members` (owner): adding twice is 409 `already_member`.
+/// The id of the user to add: the given one, or the user with exactly this username.
+async fn member_user_id(s: &ApiState, body: &NewMemberIn) -> Result<i64, ApiError> {
+    match (&body.username, body.user_id) {
+        (Some(name), _) => s
+            .store
+            .user_by_username(name)
+            .await?
+            .map(|u| u.id)
+            .ok_or_else(|| ApiError::not_found(format!("user named {name:?}"))),
+        (None, Some(id)) => Ok(id),
+        (None, None) => Err(ApiError::field("user_id", "is required (or send username)")),
+    }
+}
+
+/// `POST /api/v1/ensembles/{id}/members` (owner): by `user_id` or exact `username` (an unknown
+/// name is 404; nobody but an admin can list users); adding twice is 409 `already_member`.
 #[utoipa::path(post, path = "/api/v1/ensembles/{id}/members", tag = "ensembles",
     params(("id" = i64, Path, description = "Ensemble id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response")),
@@ -183,8 +204,9 @@ async fn add_member(
         EnsembleRoleIn::Crew => EnsembleRole::Crew,
     };
     idem::run(&s, caller.id(), req.idem, async {
-        let m = s.store.add_member(id, body.user_id, role, now_ms()).await;
-        s.caches.members.forget(&(id, body.user_id));
+        let user_id = member_user_id(&s, &body).await?;
+        let m = s.store.add_member(id, user_id, role, now_ms()).await;
+        s.caches.members.forget(&(id, user_id));
         let m = m?;
         Ok((StatusCode::CREATED, to_value(&MemberOut::from(m))?))
     })

@@ -2,11 +2,13 @@
 //! `/events/ws` WebSocket, from `tutti-events`), and the webhooks of an ensemble.
 //!
 //! Visibility: admins see every event; everyone else sees the events of the ensembles they
-//! belong to (account events are admin-only). Webhooks are managed by an ensemble's owners
+//! belong to (account events are admin-only), and no more of an event than they could read
+//! directly: crew get `webhook.*` events reduced to their ids (`data.redacted: true`), as
+//! they may not read webhooks. Webhooks are managed by an ensemble's owners
 //! and performers; the signing secret is shown once, in the creation response.
 //!
-//! Must never: send an event to someone outside its ensemble, or show a webhook's secret
-//! after it was created.
+//! Must never: send an event to someone outside its ensemble, show a webhook's URL to someone
+//! who may not read its webhooks, or show a webhook's secret after it was created.
 
 use std::sync::Arc;
 
@@ -15,8 +17,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use tutti_events::{EnsembleVisibility, Visibility};
-use tutti_store::{DeliveryRow, EventScope, NewWebhook, OutboxEvent, Page, WebhookRow};
+use tutti_events::{present, EnsembleVisibility, EventRecord, TargetForbidden, Visibility};
+use tutti_store::{DeliveryRow, EnsembleRole, EventScope, NewWebhook, Page, WebhookRow};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -53,19 +55,20 @@ pub struct EventOut {
     pub subject: String,
     /// When, unix ms.
     pub at_ms: i64,
-    /// Ids and changed fields.
+    /// Ids and changed fields; only ids and `"redacted": true` when the caller may not read
+    /// what the event is about (crew and webhooks).
     pub data: serde_json::Value,
 }
 
-impl From<OutboxEvent> for EventOut {
-    fn from(e: OutboxEvent) -> Self {
+impl From<EventRecord> for EventOut {
+    fn from(e: EventRecord) -> Self {
         EventOut {
             id: e.id,
             kind: e.kind,
             ensemble_id: e.ensemble_id,
             subject: e.subject,
             at_ms: e.at_ms,
-            data: serde_json::from_str(&e.data_json).unwrap_or_default(),
+            data: e.data,
         }
     }
 }
@@ -117,13 +120,22 @@ async fn my_ensembles(s: &ApiState, caller: &Caller) -> Result<Vec<i64>, ApiErro
     }
 }
 
+/// What the caller may see: admins everything; members their ensembles' events, with
+/// editors-only events (webhooks) redacted where they are crew.
 async fn visibility(s: &ApiState, caller: &Caller) -> Result<EnsembleVisibility, ApiError> {
     caller.require_staff()?;
     if caller.is_admin() {
-        Ok(EnsembleVisibility::everything())
-    } else {
-        Ok(EnsembleVisibility::of(my_ensembles(s, caller).await?))
+        return Ok(EnsembleVisibility::everything());
     }
+    let (mut editing, mut reading) = (Vec::new(), Vec::new());
+    for id in my_ensembles(s, caller).await? {
+        match s.ensemble_role(caller, id).await? {
+            Some(EnsembleRole::Owner | EnsembleRole::Performer) => editing.push(id),
+            Some(EnsembleRole::Crew) => reading.push(id),
+            None => {}
+        }
+    }
+    Ok(EnsembleVisibility::of(editing).reading(reading))
 }
 
 /// `GET /api/v1/events`: the history the caller may see, oldest first.
@@ -146,20 +158,18 @@ async fn list_events(
         EventScope::Ensembles(vis.ensembles.iter().copied().collect())
     };
     let (rows, next) = s.store.events_after(p, scope).await?;
-    Ok(ApiJson(EventPage::new(
-        rows.into_iter().map(EventOut::from).collect(),
-        next,
-    )))
+    let items = rows
+        .into_iter()
+        .map(EventRecord::from_row)
+        .filter_map(|e| present(&vis, &e).map(|shown| EventOut::from(shown.into_owned())))
+        .collect();
+    Ok(ApiJson(EventPage::new(items, next)))
 }
 
 fn streams(s: &ApiState) -> Result<&tutti_events::EventStreams, ApiError> {
-    s.events.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "rate_limited",
-            "the event system is not running on this server",
-        )
-    })
+    s.events
+        .as_ref()
+        .ok_or_else(|| ApiError::unavailable(60, "the event system is not running on this server"))
 }
 
 /// Resume position of a stream.
@@ -260,7 +270,7 @@ pub struct WebhookList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhookIn {
-    /// `http://host[:port]/path` that receives the POSTs.
+    /// `http(s)://host[:port]/path` that receives the POSTs (1–2000 characters).
     pub url: String,
     /// Event kinds to receive (default: all).
     pub kinds: Option<Vec<String>>,
@@ -269,8 +279,10 @@ pub struct NewWebhookIn {
 impl Validate for NewWebhookIn {
     fn validate(&self, p: &mut Problems) {
         p.len("url", &self.url, 1, 2000);
-        if let Err(e) = tutti_events::dispatch::check_webhook_url(&self.url) {
-            p.add("url", e.to_string());
+        match tutti_events::dispatch::check_webhook_url(&self.url) {
+            Err(tutti_events::EventsError::WebhookUrl { reason, .. }) => p.add("url", reason),
+            Err(e) => p.add("url", e.to_string()),
+            Ok(()) => {}
         }
         if let Some(kinds) = &self.kinds {
             if kinds.len() > 32 {
@@ -285,7 +297,29 @@ impl Validate for NewWebhookIn {
     }
 }
 
-/// `POST /api/v1/ensembles/{id}/webhooks` (owner, performer)
+/// 422 `webhook_target_forbidden`: the URL names an address webhooks may not reach.
+fn target_forbidden(e: TargetForbidden) -> ApiError {
+    let message = format!(
+        "url: {}",
+        e.to_string()
+            .trim_start_matches("webhook_target_forbidden: ")
+    );
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "webhook_target_forbidden",
+        message,
+    )
+    .with_details(serde_json::json!({
+        "field": "url",
+        "address": e.addr,
+        "reason": e.reason.as_str(),
+    }))
+}
+
+/// `POST /api/v1/ensembles/{id}/webhooks` (owner, performer): a URL naming a forbidden address
+/// (link-local, metadata, this server, and loopback or private ranges unless
+/// `webhooks.allow_private`) is 422 `webhook_target_forbidden`; names are checked again on
+/// the addresses they resolve to at each delivery.
 #[utoipa::path(post, path = "/api/v1/ensembles/{id}/webhooks", tag = "events",
     params(("id" = i64, Path, description = "Ensemble id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response")),
@@ -300,6 +334,9 @@ async fn create_webhook(
     let id = check_id("ensemble", id)?;
     s.ensemble_access(&caller, id, Need::Edit).await?;
     let body = req.body;
+    s.webhook_targets
+        .check_url(&body.url)
+        .map_err(target_forbidden)?;
     idem::run(&s, caller.id(), req.idem, async {
         let w = s
             .store

@@ -200,7 +200,10 @@ pub struct ShowOut {
     pub id: i64,
     /// The piece.
     pub piece_id: i64,
-    /// The spec version it runs (store id).
+    /// The spec version it runs: its number within the piece (as in
+    /// `/pieces/{id}/specs/{version}`).
+    pub spec_version: i64,
+    /// The same spec version's global store id. Kept for compatibility; prefer `spec_version`.
     pub spec_version_id: i64,
     /// The join code.
     pub code: String,
@@ -223,6 +226,7 @@ impl ShowOut {
         ShowOut {
             id: s.id,
             piece_id: s.piece_id,
+            spec_version: s.spec_version,
             spec_version_id: s.spec_version_id,
             join_url: state.join_url(&s.code),
             code: s.code,

@@ -1,6 +1,7 @@
 //! Shows: created from a piece's spec version (current by default), moved along
 //! `scheduled → live ⇄ paused → ended` (crew may do this), exported with their timeline,
-//! joined by anonymous guests with a device token, shown as a QR code.
+//! joined by anonymous guests with a device token (asked for by join code, limited per client
+//! address), shown as a QR code.
 //!
 //! Must never: change a show's recorded spec version, or skip telling the live hub about a
 //! committed status change.
@@ -10,7 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tutti_store::{NewShow, ShowKind, ShowStatus};
+use tutti_store::{NewShow, ShowKind, ShowRow, ShowStatus};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,6 +20,7 @@ use super::{check_id, to_value, ShowOut, ShowPage};
 use crate::auth::{self, Caller, Need};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Create, Problems, Validate};
+use crate::limits::{self, ClientAddr};
 use crate::{idem, now_ms, page, ApiState};
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
@@ -29,6 +31,7 @@ pub(super) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(transition_show))
         .routes(routes!(export_show))
         .routes(routes!(create_guest))
+        .routes(routes!(create_guest_by_code))
         .routes(routes!(show_qr))
 }
 
@@ -301,27 +304,26 @@ pub struct GuestOut {
     pub device_token: String,
 }
 
-/// `POST /api/v1/shows/{id}/guests` (no sign-in): a device token bound to the show.
-#[utoipa::path(post, path = "/api/v1/shows/{id}/guests", tag = "shows",
-    params(("id" = i64, Path, description = "Show id")),
-    responses((status = 201, description = "A guest", body = GuestOut)))]
-async fn create_guest(
-    State(s): State<ApiState>,
-    ApiPath(id): ApiPath<i64>,
-) -> Result<Response, ApiError> {
-    let id = check_id("show", id)?;
-    let show = s
-        .store
-        .show(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("show {id}")))?;
+/// Takes one guest-token request of this client, or 429 `rate_limited` with `Retry-After`.
+fn guest_allowance(s: &ApiState, ip: std::net::IpAddr) -> Result<(), ApiError> {
+    s.guests.take(ip, now_ms()).map_err(|wait| {
+        let secs = limits::retry_after_s(wait);
+        ApiError::rate_limited(
+            secs,
+            format!("too many guest tokens from your address; retry in {secs} s"),
+        )
+    })
+}
+
+/// A device token bound to `show` (unless it has ended: 409).
+async fn new_guest(s: &ApiState, show: ShowRow) -> Result<Response, ApiError> {
     if show.status == ShowStatus::Ended {
         return Err(ApiError::conflict("conflict", "the show has ended"));
     }
     let token = auth::new_secret("ttg_");
     let g = s
         .store
-        .create_guest(id, auth::token_hash(&token), now_ms())
+        .create_guest(show.id, auth::token_hash(&token), now_ms())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -332,6 +334,63 @@ async fn create_guest(
         }),
     )
         .into_response())
+}
+
+/// The show with this join code (as given, or in capitals: codes are shown in capitals).
+async fn show_by_code(s: &ApiState, code: &str) -> Result<Option<ShowRow>, ApiError> {
+    let well_formed = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Ok(None);
+    }
+    if let Some(show) = s.store.show_by_code(code).await? {
+        return Ok(Some(show));
+    }
+    let upper = code.to_ascii_uppercase();
+    if upper == code {
+        return Ok(None);
+    }
+    Ok(s.store.show_by_code(&upper).await?)
+}
+
+/// `POST /api/v1/join/{code}/guests` (no sign-in; limited per client address): a device token
+/// bound to the show with this join code, for an audience `join` on `/live/v1`.
+#[utoipa::path(post, path = "/api/v1/join/{code}/guests", tag = "shows",
+    params(("code" = String, Path, description = "The show's join code")),
+    responses((status = 201, description = "A guest", body = GuestOut)))]
+async fn create_guest_by_code(
+    State(s): State<ApiState>,
+    ClientAddr(ip): ClientAddr,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    guest_allowance(&s, ip)?;
+    let show = show_by_code(&s, &code)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("show with code {code:?}")))?;
+    new_guest(&s, show).await
+}
+
+/// `POST /api/v1/shows/{id}/guests` (no sign-in; limited per client address). Deprecated:
+/// use `POST /join/{code}/guests`, which does not reveal which show ids exist.
+#[utoipa::path(post, path = "/api/v1/shows/{id}/guests", tag = "shows",
+    params(("id" = i64, Path, description = "Show id")),
+    responses((status = 201, description = "A guest", body = GuestOut)))]
+async fn create_guest(
+    State(s): State<ApiState>,
+    ClientAddr(ip): ClientAddr,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    guest_allowance(&s, ip)?;
+    let id = check_id("show", id)?;
+    let show = s
+        .store
+        .show(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("show {id}")))?;
+    new_guest(&s, show).await
 }
 
 /// `GET /api/v1/shows/{id}/qr.svg`: the join link as a QR code.

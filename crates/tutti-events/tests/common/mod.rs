@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use tutti_events::{DispatcherConfig, EventsConfig, RelayConfig};
+use tutti_events::{DispatcherConfig, EventsConfig, RelayConfig, TargetPolicy};
 use tutti_store::{NewPiece, NewUser, PieceRow, Store, StoreConfig, UserRole};
 
 pub fn now_ms() -> i64 {
@@ -81,6 +81,12 @@ pub fn fast_config() -> EventsConfig {
             backoff_cap: Duration::from_millis(50),
             poll_interval: Duration::from_millis(20),
             lease_margin: Duration::from_secs(5),
+            // The receivers of these tests listen on 127.0.0.1, a loopback address that
+            // webhooks may reach only when the configuration allows private targets.
+            targets: TargetPolicy {
+                allow_private: true,
+                own_listeners: Vec::new(),
+            },
             ..DispatcherConfig::default()
         },
         ..EventsConfig::default()

@@ -3,12 +3,12 @@
 //! that can send any bytes (invalid UTF-8, wrong content types, oversized bodies).
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tutti_server::{Config, Running};
 
 pub const PERFORMER_TOKEN: &str = "test-performer-token";
@@ -28,10 +28,24 @@ pub fn config(dir: &Path) -> Config {
 }
 
 pub async fn start(dir: &Path) -> Running {
+    start_with(config(dir)).await
+}
+
+/// Starts a server with this configuration (from [`config`], changed by the test).
+pub async fn start_with(cfg: Config) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    tutti_server::start(config(dir), listener)
+    tutti_server::start(cfg, listener)
         .await
         .expect("server starts")
+}
+
+/// Signs in; the response as it came.
+pub async fn login(api: &Api, username: &str, password: &str) -> Res {
+    api.post(
+        "/auth/login",
+        json!({"username": username, "password": password}),
+    )
+    .await
 }
 
 /// A response.
@@ -103,7 +117,36 @@ pub async fn raw(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Res {
-    let mut s = TcpStream::connect(addr).await.expect("connects");
+    raw_from(None, addr, method, path, headers, body).await
+}
+
+/// Connects to `addr` from the local address `from` (any of 127.0.0.0/8 works on Linux, so
+/// tests can be several clients), or from the default one.
+pub async fn connect_from(from: Option<IpAddr>, addr: SocketAddr) -> TcpStream {
+    let Some(ip) = from else {
+        return TcpStream::connect(addr).await.expect("connects");
+    };
+    let socket = match ip {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .expect("a socket");
+    socket
+        .bind(SocketAddr::new(ip, 0))
+        .unwrap_or_else(|e| panic!("binding the client to {ip}: {e}"));
+    socket.connect(addr).await.expect("connects")
+}
+
+/// [`raw`] from the local address `from`.
+pub async fn raw_from(
+    from: Option<IpAddr>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Res {
+    let mut s = connect_from(from, addr).await;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
@@ -164,22 +207,35 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A client with an optional bearer token.
+/// A client with an optional bearer token, connecting from an optional local address.
 #[derive(Clone)]
 pub struct Api {
     pub addr: SocketAddr,
     pub token: Option<String>,
+    pub from: Option<IpAddr>,
 }
 
 impl Api {
     pub fn new(addr: SocketAddr) -> Api {
-        Api { addr, token: None }
+        Api {
+            addr,
+            token: None,
+            from: None,
+        }
     }
 
     pub fn with(&self, token: &str) -> Api {
         Api {
-            addr: self.addr,
             token: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The same client connecting from the local address `ip` (e.g. `127.0.0.2`).
+    pub fn connecting_from(&self, ip: &str) -> Api {
+        Api {
+            from: Some(ip.parse().expect("an IP address")),
+            ..self.clone()
         }
     }
 
@@ -202,7 +258,8 @@ impl Api {
             }
             None => Vec::new(),
         };
-        raw(
+        raw_from(
+            self.from,
             self.addr,
             method,
             &format!("/api/v1{path}"),
@@ -265,4 +322,52 @@ pub fn spec(slug: &str) -> Value {
     v["slug"] = json!(slug);
     v["title"] = json!(format!("{slug} title"));
     v
+}
+
+/// Opens `GET /api/v1/events/stream?after=0` as `api` and reads until `until` appears in the
+/// stream (10 s at most); the text read.
+pub async fn sse_until(api: &Api, until: &str) -> String {
+    let mut s = connect_from(api.from, api.addr).await;
+    let req = format!(
+        "GET /api/v1/events/stream?after=0 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\r\n",
+        api.token.as_deref().unwrap_or("")
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(until) {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no {until:?} in time: {}", String::from_utf8_lossy(&got)))
+            .unwrap();
+        assert!(n > 0, "stream closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Opens `GET /api/v1/events/ws?after=0` as `api` and returns the first event of `kind`.
+pub async fn ws_event(api: &Api, kind: &str) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{}/api/v1/events/ws?after=0", api.addr)
+        .into_client_request()
+        .unwrap();
+    let auth = format!("Bearer {}", api.token.as_deref().unwrap_or(""));
+    req.headers_mut()
+        .insert("authorization", auth.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} event in time"))
+            .expect("open")
+            .expect("a frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["kind"] == kind {
+                return v;
+            }
+        }
+    }
 }
