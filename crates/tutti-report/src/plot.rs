@@ -7,6 +7,7 @@
 
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -56,6 +57,21 @@ fn font_ready() {
 
 fn err<E: std::fmt::Debug>(e: E) -> ReportError {
     ReportError::Plot(format!("{e:?}"))
+}
+
+/// Every chart's coordinates: time (or categories) by value.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The legend of the labelled series, in every chart's style.
+fn legend<'b>(chart: &mut Chart<'b, 'b>) -> Result<(), ReportError> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FAMILY, 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+        .map_err(err)
 }
 
 /// `h:mm:ss` or `m:ss` for a time in seconds.
@@ -269,14 +285,7 @@ impl LineChart<'_> {
                 }
             }
             if !self.lines.is_empty() {
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
-                    .label_font((FAMILY, 12))
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(RGBColor(200, 200, 200))
-                    .draw()
-                    .map_err(err)?;
+                legend(&mut chart)?;
             }
             root.present().map_err(err)?;
         }
@@ -391,14 +400,7 @@ impl HeatChart<'_> {
                 }
             }
             if labelled {
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
-                    .label_font((FAMILY, 12))
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(RGBColor(200, 200, 200))
-                    .draw()
-                    .map_err(err)?;
+                legend(&mut chart)?;
             }
             root.present().map_err(err)?;
         }
@@ -490,14 +492,7 @@ impl BarChart<'_> {
                         Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font((FAMILY, 12))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart)?;
             root.present().map_err(err)?;
         }
         Ok(buf)

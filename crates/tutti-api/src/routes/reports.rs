@@ -169,14 +169,14 @@ impl Validate for ReportQuery {
     }
 }
 
-/// Builds a report on the blocking pool (at most two at a time on this node).
-async fn build(
-    s: &ApiState,
-    show: ShowRow,
-    from: Option<f64>,
-    to: Option<f64>,
-) -> Result<tutti_report::Report, ApiError> {
-    let range = tutti_report::load::check_range(from, to).map_err(report_error)?;
+/// Runs `work` on the blocking pool, at most two at a time on this node: a report parses
+/// every snapshot of a show, which must not hold an async worker.
+async fn on_blocking_pool<T, F, Fut>(s: &ApiState, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(tutti_store::Store) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, ReportError>>,
+{
     let _permit = s
         .reports
         .acquire()
@@ -184,15 +184,25 @@ async fn build(
         .map_err(|_| ApiError::internal("the report limiter is closed"))?;
     let store = s.store.clone();
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        handle.block_on(async move {
-            let loaded = tutti_report::load::show(&store, show).await?;
-            tutti_report::load::report(&store, loaded, range).await
-        })
+    tokio::task::spawn_blocking(move || handle.block_on(work(store)))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(report_error)
+}
+
+/// Builds a report.
+async fn build(
+    s: &ApiState,
+    show: ShowRow,
+    from: Option<f64>,
+    to: Option<f64>,
+) -> Result<tutti_report::Report, ApiError> {
+    let range = tutti_report::load::check_range(from, to).map_err(report_error)?;
+    on_blocking_pool(s, move |store| async move {
+        let loaded = tutti_report::load::show(&store, show).await?;
+        tutti_report::load::report(&store, loaded, range).await
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(report_error)
 }
 
 async fn html_of(report: tutti_report::Report) -> Result<String, ApiError> {
@@ -271,22 +281,11 @@ async fn show_series(
         .parse::<SeriesFormat>()
         .map_err(report_error)?;
     let range = tutti_report::load::check_range(q.from, q.to).map_err(report_error)?;
-    let _permit = s
-        .reports
-        .acquire()
-        .await
-        .map_err(|_| ApiError::internal("the report limiter is closed"))?;
-    let store = s.store.clone();
-    let handle = tokio::runtime::Handle::current();
-    let body = tokio::task::spawn_blocking(move || {
-        handle.block_on(async move {
-            let loaded = tutti_report::load::show(&store, show).await?;
-            tutti_report::load::series(&store, &loaded, range, format, Vec::new()).await
-        })
+    let body = on_blocking_pool(&s, move |store| async move {
+        let loaded = tutti_report::load::show(&store, show).await?;
+        tutti_report::load::series(&store, &loaded, range, format, Vec::new()).await
     })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(report_error)?;
+    .await?;
     let mime = match format {
         SeriesFormat::Csv => "text/csv; charset=utf-8",
         SeriesFormat::Json => "application/json",
