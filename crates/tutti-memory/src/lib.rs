@@ -49,6 +49,7 @@ pub mod patterns;
 pub mod retrieve;
 pub mod spill;
 pub mod suggest;
+pub mod synth;
 pub mod text;
 pub mod vector;
 

@@ -13,8 +13,9 @@
 //! * **Step transitions**: which step kind follows which, reported when it is both frequent
 //!   and more likely than the kind alone (lift ≥ 2).
 //! * **Priors**: mean and spread of each dimension per time bucket (typical trajectories).
-//! * **Outliers**: episodes whose structure vector is far from the others' (root mean square
-//!   of leave-one-out z-scores ≥ 3, with at least 8 episodes).
+//! * **Outliers**: episodes whose structure vector is far from the others': the root mean
+//!   square of the most deviating quarter of its leave-one-out z-scores is at least 3 (with
+//!   at least 8 episodes).
 //! * **Correlations**: Pearson's r between the reward and each episode feature (event counts,
 //!   moves, dimension means), from running sums; reported when |r| ≥ 0.5 and Fisher's z test
 //!   passes at 0.01 after Bonferroni correction, with at least 8 episodes.
@@ -211,7 +212,7 @@ pub struct Outlier {
     pub doc: u32,
     /// Store id (filled by the caller).
     pub episode_id: i64,
-    /// Root mean square of its leave-one-out z-scores.
+    /// Root mean square of the most deviating quarter of its leave-one-out z-scores.
     pub score: f64,
 }
 
@@ -609,8 +610,7 @@ impl Patterns {
                 continue;
             }
             for (doc, v) in docs {
-                let mut acc = 0.0;
-                let mut used = 0;
+                let mut zs: Vec<f64> = Vec::with_capacity(v.len());
                 for j in 0..v.len() {
                     let x = f64::from(v[j]);
                     let k = (m - 1) as f64;
@@ -620,13 +620,15 @@ impl Patterns {
                         continue;
                     }
                     let z = (x - mean) / var.sqrt();
-                    acc += z * z;
-                    used += 1;
+                    zs.push(z * z);
                 }
-                if used == 0 {
+                if zs.is_empty() {
                     continue;
                 }
-                let score = (acc / f64::from(used)).sqrt();
+                // The most deviating quarter of the components (at least 3).
+                zs.sort_by(|a, b| b.total_cmp(a));
+                let top = (zs.len() / 4).max(3).min(zs.len());
+                let score = (zs[..top].iter().sum::<f64>() / top as f64).sqrt();
                 if score >= 3.0 {
                     out.outliers.push(Outlier {
                         doc: *doc,

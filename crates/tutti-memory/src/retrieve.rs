@@ -12,7 +12,8 @@
 //! candidates by their episode.
 //!
 //! # Maximal marginal relevance
-//! From the `max(4k, 40)` nearest, results are picked one at a time by
+//! From the [`MMR_POOL`] nearest (at most [`PER_EPISODE`] of each episode), results are
+//! picked one at a time by
 //! `λ · relevance − (1 − λ) · redundancy`, where relevance is `1 / (1 + distance)` and
 //! redundancy is the highest similarity to a result already picked (1 for a moment of the same
 //! episode). `λ = 1 − diversity`; `diversity = 0` gives the plain nearest neighbours.
@@ -26,6 +27,11 @@ use crate::error::MemoryError;
 use crate::index::{bucket_of, EpDoc, Index, BUCKETS, STRUCT_DIMS};
 use crate::model::{check_k, check_kind, check_vector};
 use crate::vector::{l2, Cand, Search, SearchPath};
+
+/// Candidates a diversified query draws from.
+pub const MMR_POOL: usize = 400;
+/// Of which at most this many from one episode.
+pub const PER_EPISODE: usize = 4;
 
 /// Leaves holding at most this many moments are searched exactly.
 pub const EXACT_LEAVES: usize = 200_000;
@@ -53,7 +59,7 @@ fn default_k() -> usize {
 }
 
 /// "Moments most like now".
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MomentQuery {
     /// Kind of episode (`show`, …).
@@ -93,6 +99,26 @@ pub struct MomentQuery {
     /// Compare every candidate exactly, even in a large space.
     #[serde(default)]
     pub exact: bool,
+}
+
+impl Default for MomentQuery {
+    fn default() -> Self {
+        MomentQuery {
+            kind: String::new(),
+            piece: None,
+            dims: None,
+            vector: Vec::new(),
+            section: None,
+            elapsed_from: None,
+            elapsed_to: None,
+            since_ms: None,
+            until_ms: None,
+            exclude_episode: None,
+            k: default_k(),
+            diversity: None,
+            exact: false,
+        }
+    }
 }
 
 /// Why a result matched.
@@ -310,7 +336,11 @@ pub fn moments(ix: &Index, q: &MomentQuery, access: &Access) -> Result<MomentRes
         (!episode_filter || allowed[m.doc as usize])
             && (!narrowed || (section.is_none_or(|s| s == m.section) && bucket_ok(m.bucket)))
     };
-    let want = (4 * q.k).max(40).min(400);
+    let want = if lambda < 1.0 {
+        MMR_POOL
+    } else {
+        (4 * q.k).max(40)
+    };
     let (cands, path): (Vec<Cand>, SearchPath) = if narrowed && leaf_count <= EXACT_LEAVES {
         let only: Vec<u32> = leaves.iter().flat_map(|l| l.iter().copied()).collect();
         let keep: Option<&dyn Fn(u32) -> bool> = if episode_filter {
@@ -353,6 +383,21 @@ pub fn moments(ix: &Index, q: &MomentQuery, access: &Access) -> Result<MomentRes
             },
             &ix.ann,
         )
+    };
+    // For diversity, the pool keeps at most a few moments of each episode (an episode's
+    // moments near each other in time are near each other in space too).
+    let cands: Vec<Cand> = if lambda < 1.0 {
+        let mut per: std::collections::HashMap<u32, usize> = Default::default();
+        cands
+            .into_iter()
+            .filter(|c| {
+                let n = per.entry(meta[c.id as usize].doc).or_default();
+                *n += 1;
+                *n <= PER_EPISODE
+            })
+            .collect()
+    } else {
+        cands
     };
     let dists: Vec<f32> = cands.iter().map(|c| c.d.max(0.0).sqrt()).collect();
     let picked = mmr(&dists, q.k, lambda, &|a, b| {
@@ -416,7 +461,7 @@ pub fn moments(ix: &Index, q: &MomentQuery, access: &Access) -> Result<MomentRes
 }
 
 /// "Episodes like this one": a stored episode, or a description of one.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EpisodeQuery {
     /// A stored episode to match.
@@ -443,6 +488,21 @@ pub struct EpisodeQuery {
     /// 0 (plain ranking, the default) to 1 (most diverse).
     #[serde(default)]
     pub diversity: Option<f32>,
+}
+
+impl Default for EpisodeQuery {
+    fn default() -> Self {
+        EpisodeQuery {
+            episode_id: None,
+            kind: None,
+            piece: None,
+            text: None,
+            tags: Vec::new(),
+            steps: Vec::new(),
+            k: default_k(),
+            diversity: None,
+        }
+    }
 }
 
 /// An episode found.

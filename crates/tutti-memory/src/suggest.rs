@@ -129,6 +129,7 @@ pub fn suggest(ix: &Index, now: &Now<'_>) -> Vec<Suggestion> {
         vector: now.vector.to_vec(),
         exclude_episode: now.episode_id,
         k: 24,
+        diversity: Some(0.5),
         ..MomentQuery::default()
     };
     let hits = retrieve::moments(ix, &q, &Access::All).map_or_else(|_| Vec::new(), |r| r.hits);
