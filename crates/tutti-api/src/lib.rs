@@ -2,7 +2,8 @@
 //! tokens with refresh rotation, cookie sessions with CSRF), ensembles and members, pieces
 //! and their lifecycle, immutable spec versions with atomic publishing, shows with their
 //! lifecycle, guests, exports, the event history and streams, webhooks, the guided-setup
-//! wizard, and the OpenAPI document generated from this code.
+//! wizard, the performance memory (`routes::memory`), and the OpenAPI document generated from
+//! this code.
 //!
 //! Read in this order: [`ApiState`] and [`router`] (here), [`error`] (the one envelope),
 //! [`extract`] (strict JSON bodies), [`auth`] (who is calling, what they may do; the
@@ -104,6 +105,8 @@ pub struct ApiState {
     pub(crate) reports: Arc<tokio::sync::Semaphore>,
     /// Keys that open a report page (`routes::reports`).
     pub(crate) report_links: Arc<routes::reports::ReportLinks>,
+    /// The performance memory (`routes::memory`), when the server runs it.
+    pub(crate) memory: Option<tutti_memory::Memory>,
 }
 
 impl ApiState {
@@ -120,7 +123,14 @@ impl ApiState {
             wizard: wizard::default_wizard(),
             reports: Arc::new(tokio::sync::Semaphore::new(2)),
             report_links: Arc::default(),
+            memory: None,
         }
+    }
+
+    /// Adds the performance memory (`/memory/...`).
+    pub fn with_memory(mut self, memory: Option<tutti_memory::Memory>) -> ApiState {
+        self.memory = memory;
+        self
     }
 
     /// Uses these domain packs for the guided setup (default: the built-in ones).

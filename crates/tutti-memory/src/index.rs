@@ -182,6 +182,7 @@ pub struct Scope {
 }
 
 /// Counts of what is indexed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct IndexStats {
     /// Episodes.

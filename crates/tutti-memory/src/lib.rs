@@ -171,6 +171,7 @@ pub struct Ack {
 }
 
 /// A whole episode at once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
@@ -203,6 +204,7 @@ pub struct Record {
 }
 
 /// An episode as read back.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EpisodeView {
     /// Id.
@@ -240,6 +242,7 @@ pub struct EpisodeView {
 }
 
 /// A text match.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TextHit {
     /// Episode id.
@@ -259,6 +262,7 @@ pub struct TextHit {
 }
 
 /// What `check` found (and repaired).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct CheckReport {
     /// Completed episodes in the store.
@@ -288,6 +292,7 @@ pub struct CheckReport {
 }
 
 /// Counters and state, for `/metrics`, the API and the dashboard.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     /// The breaker.

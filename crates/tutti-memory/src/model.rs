@@ -34,6 +34,7 @@ pub const MAX_BATCH: usize = 10_000;
 pub const MAX_K: usize = 100;
 
 /// Where and what an episode is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Context {
@@ -64,6 +65,7 @@ pub struct Context {
 }
 
 /// Something that happened at a time.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -74,10 +76,12 @@ pub struct Step {
     /// Its data. A `label` string field, when present, names the step in patterns and
     /// suggestions (for an override: `intensity lock`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Value,
 }
 
 /// A point of an episode described by a fixed-dimension vector.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Moment {
@@ -91,6 +95,7 @@ pub struct Moment {
 }
 
 /// How an episode ended, as its recorder says.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Completion {
@@ -102,6 +107,7 @@ pub enum Completion {
 }
 
 /// Engagement measured during an episode, each 0–1 (missing ones are left out of the reward).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Engagement {
@@ -117,6 +123,7 @@ pub struct Engagement {
 }
 
 /// The outcome of an episode.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Outcome {

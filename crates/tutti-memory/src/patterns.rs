@@ -7,7 +7,8 @@
 //!   the crowd did next from here"); reported when the bucket's rate stands out from the
 //!   dimension's rate over all buckets (one-sided binomial test, Bonferroni-corrected over
 //!   every cell tested, and at least 3 episodes and half of those covering the bucket).
-//!   Section changes (from → to, when) are counted too.
+//!   Section changes (from → to, when) are counted too. A dimension named `elapsed` is time
+//!   itself and is left out.
 //! * **Events**: non-moment steps by label (for a show: overrides such as `intensity lock`):
 //!   in how many episodes, and in which bucket most.
 //! * **Step transitions**: which step kind follows which, reported when it is both frequent
@@ -31,6 +32,8 @@ use crate::model::Moment;
 
 /// How far ahead a transition looks, in seconds.
 pub const HORIZON_S: f32 = 40.0;
+/// A dimension with this name is time itself: it always grows, so it never "moves".
+pub const TIME_DIM: &str = "elapsed";
 /// A move counts when it exceeds this many standard deviations of the dimension.
 pub const MOVE_SIGMAS: f64 = 0.75;
 
@@ -128,6 +131,7 @@ pub struct Patterns {
 }
 
 /// A transition: what a dimension did next from a bucket.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Transition {
     /// The dimension.
@@ -135,6 +139,7 @@ pub struct Transition {
     /// `up` or `down`.
     pub direction: String,
     /// Elapsed fraction where it starts (bucket start, end).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<f32>))]
     pub elapsed: (f32, f32),
     /// Episodes with the move there.
     pub episodes: u32,
@@ -151,6 +156,7 @@ pub struct Transition {
 }
 
 /// A section change.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SectionChange {
     /// From.
@@ -164,6 +170,7 @@ pub struct SectionChange {
 }
 
 /// Which step follows which.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StepTransition {
     /// The step kind.
@@ -179,6 +186,7 @@ pub struct StepTransition {
 }
 
 /// Steps with a label (for a show: overrides) and when they happen.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EventPattern {
     /// The label, e.g. `intensity lock`.
@@ -190,21 +198,25 @@ pub struct EventPattern {
     /// Total occurrences.
     pub count: u32,
     /// The bucket where most episodes had it (start, end of the elapsed fraction).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<f32>))]
     pub mostly: (f32, f32),
     /// Episodes with it in that bucket.
     pub mostly_episodes: u32,
 }
 
 /// A dimension's typical trajectory.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Prior {
     /// The dimension.
     pub dim: String,
     /// Per time bucket: mean, standard deviation, moments.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<f64>>))]
     pub buckets: Vec<(f64, f64, u64)>,
 }
 
 /// An episode unlike the others.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Outlier {
     /// Index of the episode (resolved to an id by the caller).
@@ -217,6 +229,7 @@ pub struct Outlier {
 }
 
 /// A feature that goes with a higher (or lower) reward.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Correlation {
     /// `event:<label>`, `move:<dim>:<up|down>` or `mean:<dim>`.
@@ -230,6 +243,7 @@ pub struct Correlation {
 }
 
 /// Everything reported for a scope.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Default, PartialEq)]
 pub struct PatternReport {
     /// Episodes aggregated.
@@ -403,7 +417,7 @@ impl Patterns {
                     / moments.len().max(1) as f64;
                 feats.insert(format!("mean:{}", sp.dims[j]), mean as f32);
                 let delta = MOVE_SIGMAS * sp.overall[j].std();
-                if delta <= 1e-9 {
+                if delta <= 1e-9 || sp.dims[j] == TIME_DIM {
                     continue;
                 }
                 let mut hit: HashMap<(u8, bool), f64> = HashMap::new();

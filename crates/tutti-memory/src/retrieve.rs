@@ -59,6 +59,7 @@ fn default_k() -> usize {
 }
 
 /// "Moments most like now".
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MomentQuery {
@@ -122,6 +123,7 @@ impl Default for MomentQuery {
 }
 
 /// Why a result matched.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Why {
     /// The conditions it passed (`kind=show`, `piece=demo`, `section=storm`, …).
@@ -138,10 +140,12 @@ pub struct Why {
     pub score: f32,
     /// The dimensions that differ most (name, query − match), for moments; the shared words,
     /// tags and the score parts, for episodes.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: serde_json::Value,
 }
 
 /// A moment found.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct MomentHit {
     /// Its episode.
@@ -163,6 +167,7 @@ pub struct MomentHit {
 }
 
 /// The answer to a moment query.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct MomentResults {
     /// Dimension names of the vectors.
@@ -461,6 +466,7 @@ pub fn moments(ix: &Index, q: &MomentQuery, access: &Access) -> Result<MomentRes
 }
 
 /// "Episodes like this one": a stored episode, or a description of one.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EpisodeQuery {
@@ -506,6 +512,7 @@ impl Default for EpisodeQuery {
 }
 
 /// An episode found.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EpisodeHit {
     /// Id.

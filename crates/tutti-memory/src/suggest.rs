@@ -17,10 +17,11 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::index::{bucket_of, Index};
-use crate::patterns::{HORIZON_S, MOVE_SIGMAS};
+use crate::patterns::{HORIZON_S, MOVE_SIGMAS, TIME_DIM};
 use crate::retrieve::{self, Access, MomentQuery};
 
 /// One suggestion.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Suggestion {
     /// Stable within an episode (`trend:intensity:down`, `pattern:…`, `prior:…`).
@@ -35,6 +36,7 @@ pub struct Suggestion {
     /// `up`, `down`, `high` or `low`.
     pub direction: Option<String>,
     /// Episodes that support it, of how many considered.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u32>))]
     pub support: (u32, u32),
     /// The past episodes it comes from, with the distance of their nearest moment.
     pub evidence: Vec<Evidence>,
@@ -43,6 +45,7 @@ pub struct Suggestion {
 }
 
 /// A past moment a suggestion rests on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Evidence {
     /// The episode.
@@ -152,7 +155,7 @@ pub fn suggest(ix: &Index, now: &Now<'_>) -> Vec<Suggestion> {
             let mut moved = HashSet::new();
             for j in 0..d {
                 let delta = MOVE_SIGMAS * scope.patterns.overall_std(space_ix as u32, j);
-                if delta <= 1e-9 {
+                if delta <= 1e-9 || now.dims[j] == TIME_DIM {
                     continue;
                 }
                 let x = f64::from(h.vector[j]);
@@ -259,6 +262,9 @@ pub fn suggest(ix: &Index, now: &Now<'_>) -> Vec<Suggestion> {
     }
     // 3. Unusual for this point.
     for (j, dim) in now.dims.iter().enumerate() {
+        if dim == TIME_DIM {
+            continue;
+        }
         let Some((mean, std, count)) = scope.patterns.prior(space_ix as u32, j, b) else {
             continue;
         };
@@ -297,6 +303,7 @@ pub enum Feedback {
 }
 
 /// The latest suggestions of one live episode.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Entry {
     /// The episode.

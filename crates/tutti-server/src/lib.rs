@@ -13,6 +13,7 @@ pub mod config;
 mod error;
 pub mod limits;
 pub mod live;
+pub mod memory;
 pub mod metrics;
 mod osc_in;
 pub mod outputs;
@@ -55,6 +56,8 @@ pub struct Running {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     events: tutti_events::Events,
     store: Store,
+    /// The performance memory, when enabled.
+    pub memory: Option<tutti_memory::Memory>,
 }
 
 impl Running {
@@ -64,6 +67,9 @@ impl Running {
         let _ = self.server.await;
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Some(m) = &self.memory {
+            m.close(Duration::from_secs(5)).await;
         }
         self.events.shutdown().await;
         self.store.close().await?;
@@ -308,7 +314,25 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
     });
     let events = tutti_events::Events::start(store.clone(), tutti_events::EventsConfig::default())
         .map_err(|e| ServerError::Config(format!("events: {e}")))?;
-    let api = api.with_live(opener.clone()).with_events(events.streams());
+    // The performance memory: shows become episodes; live suggestions; `/api/v1/memory`.
+    let memory = if config.memory.enabled {
+        let (m, task) = memory::start(
+            &config.memory,
+            &config.data_dir,
+            store.clone(),
+            events.bus(),
+            shutdown_rx.clone(),
+        )
+        .await?;
+        tasks.push(task);
+        Some(m)
+    } else {
+        None
+    };
+    let api = api
+        .with_live(opener.clone())
+        .with_events(events.streams())
+        .with_memory(memory.clone());
     hub.set_api(api.clone());
     // Shows started through the API that were live or paused when the server stopped.
     for row in store.active_shows().await? {
@@ -317,7 +341,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         }
     }
 
-    let app = router(hub.clone()).merge(tutti_api::router(api));
+    let app = router(hub.clone())
+        .merge(tutti_api::router(api))
+        .layer(axum::Extension(web::MemoryMetrics(memory.clone())));
     let server = tokio::spawn(serve_http(listener, app, shutdown_rx.clone()));
 
     Ok(Running {
@@ -331,6 +357,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         tasks,
         events,
         store,
+        memory,
     })
 }
 
