@@ -484,6 +484,14 @@ fn chunk(moments: &[Moment], first: i64, dims: usize) -> MemChunkRow {
     }
 }
 
+fn status_of(c: Completion) -> MemStatus {
+    match c {
+        Completion::Completed => MemStatus::Completed,
+        Completion::Abandoned => MemStatus::Abandoned,
+        Completion::Interrupted => MemStatus::Interrupted,
+    }
+}
+
 fn is_done(u: &MemWrite) -> bool {
     u.ops
         .iter()
@@ -873,18 +881,12 @@ impl Memory {
                 id: key.to_owned(),
             })?;
             let eng = outcome.engagement.unwrap_or_else(|| o.engagement());
-            let completion = match outcome.completion {
-                Completion::Completed => 1.0,
-                Completion::Abandoned => 0.0,
-            };
+            let completion = outcome.completion.factor();
             let ended = ended_at_ms.unwrap_or(o.last_at_ms).max(o.started_at_ms);
             MemWrite {
                 ops: vec![MemOp::Complete {
                     key: key.to_owned(),
-                    status: match outcome.completion {
-                        Completion::Completed => MemStatus::Completed,
-                        Completion::Abandoned => MemStatus::Abandoned,
-                    },
+                    status: status_of(outcome.completion),
                     ended_at_ms: ended,
                     rating: outcome.rating,
                     notes: outcome.notes.clone(),
@@ -979,16 +981,10 @@ impl Memory {
             let eng = outcome
                 .engagement
                 .unwrap_or_else(|| measured(&dims, &r.moments));
-            let completion = match outcome.completion {
-                Completion::Completed => 1.0,
-                Completion::Abandoned => 0.0,
-            };
+            let completion = outcome.completion.factor();
             ops.push(MemOp::Complete {
                 key: key.clone(),
-                status: match outcome.completion {
-                    Completion::Completed => MemStatus::Completed,
-                    Completion::Abandoned => MemStatus::Abandoned,
-                },
+                status: status_of(outcome.completion),
                 ended_at_ms: ended,
                 rating: outcome.rating,
                 notes: outcome.notes.clone(),
@@ -1105,6 +1101,32 @@ impl Memory {
                 .collect(),
             moments: decoded.moments.into_iter().take(limit).collect(),
             indexed: self.index().by_id.contains_key(&e.id),
+        })
+    }
+
+    /// A stored episode as a [`Record`] (what `export` writes and `import` reads back).
+    pub fn to_record(&self, full: &MemEpisodeFull) -> Result<Record, MemoryError> {
+        let v = self.view(full, usize::MAX)?;
+        let open = v.status == "open";
+        Ok(Record {
+            key: Some(v.key),
+            context: v.context,
+            dims: v.dims,
+            started_at_ms: Some(v.started_at_ms),
+            ended_at_ms: v.ended_at_ms,
+            steps: v.steps,
+            moments: v.moments,
+            outcome: (!open).then(|| Outcome {
+                completion: match v.status.as_str() {
+                    "abandoned" => Completion::Abandoned,
+                    "interrupted" => Completion::Interrupted,
+                    _ => Completion::Completed,
+                },
+                rating: v.rating,
+                notes: v.notes,
+                engagement: v.engagement,
+            }),
+            open,
         })
     }
 

@@ -104,6 +104,20 @@ pub enum Completion {
     Completed,
     /// Given up.
     Abandoned,
+    /// Cut short (the memory completes episodes left open by a crash this way; an export
+    /// keeps it).
+    Interrupted,
+}
+
+impl Completion {
+    /// Its share in the reward: 1 completed, 0.5 interrupted, 0 abandoned.
+    pub fn factor(self) -> f64 {
+        match self {
+            Completion::Completed => 1.0,
+            Completion::Interrupted => 0.5,
+            Completion::Abandoned => 0.0,
+        }
+    }
 }
 
 /// Engagement measured during an episode, each 0–1 (missing ones are left out of the reward).

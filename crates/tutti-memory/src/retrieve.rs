@@ -647,6 +647,15 @@ pub fn episodes(ix: &Index, q: &EpisodeQuery, access: &Access) -> Result<Vec<Epi
     for h in &text_hits {
         cand.entry(h.doc).or_insert((None, 0.0)).1 = h.score;
     }
+    // Too few so far: the scope's latest episodes compete on context.
+    if cand.len() < q.k {
+        if let Some(si) = scope_ix {
+            for &doc in ix.scopes[si as usize].docs.iter().rev().filter(|&&d| ok(d)).take(50) {
+                cand.entry(doc).or_insert((None, 0.0));
+            }
+            path.push("context: the scope's latest episodes".into());
+        }
+    }
     // Structure distances for text-only candidates in the same set.
     let mut scored: Vec<(u32, f32, f32, f32, f32, f32)> = Vec::with_capacity(cand.len());
     for (&doc, &(sd, ts)) in &cand {

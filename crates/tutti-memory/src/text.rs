@@ -157,8 +157,8 @@ impl TextIndex {
     }
 
     /// The best `k` documents for `query` among those `keep` lets through, using at most
-    /// `max_terms` of the query's rarest terms (terms in more than half the documents are
-    /// skipped).
+    /// `max_terms` of the query's rarest terms (from 100 documents on, terms in more than half
+    /// of them are skipped).
     pub fn top(
         &self,
         query: &[(u32, f32)],
@@ -169,7 +169,9 @@ impl TextIndex {
         let mut q: Vec<(u32, f32)> = query
             .iter()
             .copied()
-            .filter(|(t, _)| self.postings[*t as usize].len() * 2 <= self.docs as usize)
+            .filter(|(t, _)| {
+                self.docs < 100 || self.postings[*t as usize].len() * 2 <= self.docs as usize
+            })
             .collect();
         q.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
         q.truncate(max_terms);

@@ -2,11 +2,15 @@
 //! libraries; every error is mapped to an exit code here, in one place. Besides the
 //! server and its tools it holds the guided setup in the terminal (`tutti wizard`,
 //! [`wizard_cmd`]) and the client of the management API (`tutti login`, `pieces`,
-//! `specs`, `shows`, `export`: [`remote`], over [`client`], printed by [`table`]).
+//! `specs`, `shows`, `export`: [`remote`], over [`client`], printed by [`table`]), and
+//! the performance memory of a data directory (`tutti memory`: [`memory_cmd`], with its MCP
+//! server in [`memory_mcp`]).
 //!
 //! Must never: contain logic that the libraries should own.
 
 mod client;
+mod memory_cmd;
+mod memory_mcp;
 mod remote;
 mod report_cmd;
 mod table;
@@ -104,6 +108,9 @@ enum Command {
     /// A recorded show's report: one self-contained HTML page with its charts (or the data
     /// behind it as JSON), from a data directory; also served at /shows/{id}/report.
     Report(report_cmd::ReportArgs),
+    /// The performance memory of a data directory: search, show, patterns, check, import,
+    /// export, and `mcp` (a Model Context Protocol server over stdio).
+    Memory(memory_cmd::MemoryArgs),
 }
 
 #[derive(Subcommand)]
@@ -597,6 +604,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Report(args) => report_cmd::report_command(&args),
+        Command::Memory(args) => memory_cmd::command(args),
         Command::Bench {
             command:
                 BenchCommand::Audio {
