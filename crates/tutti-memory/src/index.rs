@@ -210,6 +210,8 @@ pub struct Index {
     pub docs: Vec<EpDoc>,
     /// Store id → index into `docs`.
     pub by_id: HashMap<i64, u32>,
+    /// The scope of each doc, densely (filters read it without touching `docs`).
+    pub doc_scope: Vec<u32>,
     /// Kinds, pieces, venues, tags, step kinds and labels.
     pub syms: Interner,
     /// (kind, piece) → scope.
@@ -326,6 +328,7 @@ impl Index {
         Index {
             docs: Vec::new(),
             by_id: HashMap::new(),
+            doc_scope: Vec::new(),
             syms: Interner::default(),
             scope_of: HashMap::new(),
             scopes: Vec::new(),
@@ -531,6 +534,7 @@ impl Index {
         );
         self.text.set(doc_ix, &text);
         self.by_id.insert(e.id, doc_ix);
+        self.doc_scope.push(scope_ix);
         self.docs.push(doc);
         self.mark(seq);
         Ok(())

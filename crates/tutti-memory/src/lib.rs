@@ -18,8 +18,9 @@
 //! task sends the buffer to the store's writer thread in batches (each unit its own savepoint,
 //! the batch one group commit), at most one batch in flight, so the memory never crowds the
 //! live show's own writes out of the store's queue. Only after a batch has committed does the
-//! flusher update the in-memory indexes, reading the completed episodes back from the store
-//! (the completion sequence `done_seq` says which are new). A derived update that fails is
+//! indexer task (the indexes' single writer) update the in-memory indexes, reading the
+//! completed episodes back from the store (the completion sequence `done_seq` says which are
+//! new); it runs beside the flusher, so deriving never holds up the next write. A derived update that fails is
 //! journalled in the store (`mem_journal`) and retried until it succeeds; `check` reports and
 //! repairs what is left.
 //!
@@ -405,6 +406,8 @@ struct Inner {
     stop: tokio::sync::watch::Sender<bool>,
     /// Woken after every flush round.
     flushed: Notify,
+    /// Wakes the indexer: completed episodes were committed.
+    derive_wake: Notify,
 }
 
 /// The memory. Cheap to clone.
@@ -544,6 +547,7 @@ impl Memory {
             board: Board::default(),
             stop,
             flushed: Notify::new(),
+            derive_wake: Notify::new(),
             cfg,
         });
         let mem = Memory { inner };
@@ -621,8 +625,10 @@ impl Memory {
         let ms = t.elapsed().as_millis() as u64;
         mem.inner.counters.rebuild_ms.store(ms, Relaxed);
         tracing::info!(episodes = n, ms, "memory indexes rebuilt");
-        // 4. The flusher.
+        // 4. The flusher (writes) and the indexer (derived updates): the indexes never hold up
+        // the next write.
         tokio::spawn(flusher(mem.clone(), mem.inner.stop.subscribe()));
+        tokio::spawn(indexer(mem.clone(), mem.inner.stop.subscribe()));
         Ok(mem)
     }
 
@@ -1482,7 +1488,7 @@ impl Memory {
             match self.replay_spill().await {
                 Ok(()) => {
                     self.inner.breaker.success();
-                    self.catch_up().await;
+                    self.inner.derive_wake.notify_one();
                     return true;
                 }
                 Err(e) => {
@@ -1536,7 +1542,7 @@ impl Memory {
                     }
                 }
                 if derive {
-                    self.catch_up().await;
+                    self.inner.derive_wake.notify_one();
                 }
                 n >= cfg.max_batch
             }
@@ -1691,7 +1697,6 @@ impl Memory {
 
 async fn flusher(mem: Memory, mut stop: tokio::sync::watch::Receiver<bool>) {
     let every = mem.inner.cfg.flush_every;
-    let mut last_catch_up = Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -1704,11 +1709,25 @@ async fn flusher(mem: Memory, mut stop: tokio::sync::watch::Receiver<bool>) {
             }
         }
         while mem.flush_round().await {}
-        if last_catch_up.elapsed() >= mem.inner.cfg.catch_up_every
+        mem.inner.flushed.notify_waiters();
+    }
+}
+
+/// The single writer of the indexes: derives what was committed, retries the journal, and
+/// picks up episodes other processes completed.
+async fn indexer(mem: Memory, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut last_repair = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(mem.inner.cfg.catch_up_every) => {}
+            _ = mem.inner.derive_wake.notified() => {}
+            _ = stop.changed() => return,
+        }
+        mem.catch_up().await;
+        if last_repair.elapsed() >= mem.inner.cfg.catch_up_every
             && mem.inner.breaker.state() == BreakerState::Closed
         {
-            last_catch_up = Instant::now();
-            mem.catch_up().await;
+            last_repair = Instant::now();
             mem.repair_journal().await;
         }
         mem.inner.flushed.notify_waiters();

@@ -607,18 +607,23 @@ pub fn episodes(ix: &Index, q: &EpisodeQuery, access: &Access) -> Result<Vec<Epi
     let Some(kind_sym) = kind_sym else {
         return Ok(Vec::new());
     };
+    // Reads only dense arrays unless the caller's ensembles must be checked.
+    let all = access == &Access::All;
     let ok = |doc: u32| {
-        let d = &ix.docs[doc as usize];
         Some(doc) != own
-            && access.allows(d)
-            && ix.scopes[d.scope as usize].kind == kind_sym
+            && ix.scopes[ix.doc_scope[doc as usize] as usize].kind == kind_sym
+            && (all || access.allows(&ix.docs[doc as usize]))
     };
     // Candidates: structurally nearest in the same structure set, and the best by text.
     let mut cand: std::collections::HashMap<u32, (Option<f32>, f32)> = Default::default();
     let mut path = Vec::new();
     if let (Some(si), Some(st)) = (scope_ix, set_ix) {
         let set = &ix.scopes[si as usize].structures[st as usize];
-        let keep = |id: u32| ok(set.docs[id as usize]);
+        // Same scope, so same kind: only the episode itself and (maybe) access to check.
+        let keep = |id: u32| {
+            let doc = set.docs[id as usize];
+            Some(doc) != own && (all || access.allows(&ix.docs[doc as usize]))
+        };
         let (near, p) = set.set.search(
             &svec[..set.set.d.min(svec.len())],
             Search {

@@ -2,7 +2,8 @@
 //! benchmark (`cargo run --release -p tutti-memory --example memory_bench -- generate`):
 //!
 //! * **small** episodes, the shape the predecessor was measured on: a context (one of a few
-//!   domains, tags), a one-sentence description drawn from a Zipf-like vocabulary, 4 steps
+//!   domains, tags), a one-sentence description drawn from a Zipf-like vocabulary of common
+//!   words plus two or three names from a sparse one (the code at hand), 4 steps
 //!   (tool, action, result), an outcome;
 //! * **show** episodes: 90 minutes with a moment every 10 s (540 moments) of [`SHOW_DIMS`]:
 //!   parameters that drift around each show's own baseline (an AR(1) walk), participation,
@@ -211,6 +212,13 @@ pub fn small(i: u64, seed: u64) -> Record {
         let k = ((WORDS.len() as f64).powf(u) as usize).saturating_sub(1);
         words.push(WORDS[k.min(WORDS.len() - 1)]);
     }
+    // Two or three names of the code at hand: a large, sparse vocabulary.
+    let names: Vec<String> = (0..r.random_range(2..4))
+        .map(|_| {
+            let u: f64 = r.random_range(0.0..1.0);
+            format!("{}{}", WORDS[r.random_range(0..WORDS.len())], (5000f64.powf(u)) as u32)
+        })
+        .collect();
     let start = 1_767_225_600_000 + i as i64 * 60_000;
     let steps = (0..4)
         .map(|s| Step {
@@ -225,7 +233,7 @@ pub fn small(i: u64, seed: u64) -> Record {
             kind: "task".into(),
             piece: Some(domain.into()),
             tags: vec![domain.into(), ["rust", "python", "go"][r.random_range(0..3)].into()],
-            text: format!("{} {}", words.join(" "), domain),
+            text: format!("{} {} in {}", words.join(" "), domain, names.join(" ")),
             ..Context::default()
         },
         dims: None,

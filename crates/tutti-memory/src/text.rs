@@ -4,7 +4,8 @@
 //! over stored text (`GET /memory/episodes?q=`) uses the store's FTS5 index.
 //!
 //! Must never: allocate per posting during a query (the accumulator is reused), or let a
-//! term found in most documents drive the candidates (such terms are skipped).
+//! term found in a large share of the documents drive the candidates (such terms still count
+//! in each candidate's score).
 
 use std::collections::HashMap;
 
@@ -157,8 +158,8 @@ impl TextIndex {
     }
 
     /// The best `k` documents for `query` among those `keep` lets through, using at most
-    /// `max_terms` of the query's rarest terms (from 100 documents on, terms in more than half
-    /// of them are skipped).
+    /// `max_terms` of the query's rarest terms (from 1,000 documents on, terms in more than a
+    /// tenth of them are skipped: they bound the cost and carry little weight).
     pub fn top(
         &self,
         query: &[(u32, f32)],
@@ -170,7 +171,8 @@ impl TextIndex {
             .iter()
             .copied()
             .filter(|(t, _)| {
-                self.docs < 100 || self.postings[*t as usize].len() * 2 <= self.docs as usize
+                let df = self.postings[*t as usize].len();
+                self.docs < 1000 || df * 10 <= self.docs as usize
             })
             .collect();
         q.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));

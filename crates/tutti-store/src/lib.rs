@@ -249,7 +249,13 @@ fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreE
             detail: format!("SQLite refused WAL mode (journal_mode is {mode:?})"),
         });
     }
-    for (pragma, value) in [("synchronous", "FULL"), ("foreign_keys", "ON")] {
+    // temp_store = MEMORY: the sub-journals of the per-operation savepoints stay in memory
+    // instead of a temporary file (they only matter until the batch commits).
+    for (pragma, value) in [
+        ("synchronous", "FULL"),
+        ("foreign_keys", "ON"),
+        ("temp_store", "MEMORY"),
+    ] {
         conn.pragma_update(None, pragma, value)
             .map_err(|e| open_error(path, "configuring the connection", &e))?;
     }

@@ -449,8 +449,24 @@ fn next_done_seq(c: &Connection) -> Result<i64, StoreError> {
         .map_err(db("numbering a completion"))
 }
 
+/// An episode this unit just created (saves looking its key up again).
+type Fresh = Option<(String, i64)>;
+
+/// The open episode with this key: the one the unit just created, or looked up.
+fn open_in_unit(c: &Connection, key: &str, fresh: &Fresh) -> Result<i64, StoreError> {
+    match fresh {
+        Some((k, id)) if k == key => Ok(*id),
+        _ => open_episode(c, key),
+    }
+}
+
 /// Applies one operation on the writer's connection (inside the unit's savepoint).
-fn apply_op(c: &Connection, op: &MemOp, done: &mut MemWriteDone) -> Result<(), StoreError> {
+fn apply_op(
+    c: &Connection,
+    op: &MemOp,
+    done: &mut MemWriteDone,
+    fresh: &mut Fresh,
+) -> Result<(), StoreError> {
     match op {
         MemOp::Start {
             key,
@@ -493,9 +509,10 @@ fn apply_op(c: &Connection, op: &MemOp, done: &mut MemWriteDone) -> Result<(), S
                     )
                 })
                 .map_err(db("starting an episode"))?;
+            *fresh = Some((key.clone(), done.episode_id));
         }
         MemOp::Steps { key, steps } => {
-            let id = open_episode(c, key)?;
+            let id = open_in_unit(c, key, fresh)?;
             done.episode_id = id;
             let mut ins = c
                 .prepare_cached(
@@ -517,7 +534,7 @@ fn apply_op(c: &Connection, op: &MemOp, done: &mut MemWriteDone) -> Result<(), S
             done.steps += n;
         }
         MemOp::Moments { key, chunk } => {
-            let id = open_episode(c, key)?;
+            let id = open_in_unit(c, key, fresh)?;
             done.episode_id = id;
             let n = c
                 .prepare_cached(
@@ -552,7 +569,11 @@ fn apply_op(c: &Connection, op: &MemOp, done: &mut MemWriteDone) -> Result<(), S
                 });
             }
             // A replayed completion (its acknowledgement was lost) finds its own result.
-            let replay: Option<(i64, String, Option<i64>, Option<i64>)> = c
+            let just_started = fresh.as_ref().is_some_and(|(k, _)| k == key);
+            let replay: Option<(i64, String, Option<i64>, Option<i64>)> = if just_started {
+                None
+            } else {
+                c
                 .prepare_cached(
                     "SELECT id, status, ended_at_ms, done_seq FROM mem_episodes WHERE key = ?1",
                 )
@@ -560,7 +581,8 @@ fn apply_op(c: &Connection, op: &MemOp, done: &mut MemWriteDone) -> Result<(), S
                     s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                         .optional()
                 })
-                .map_err(db("finding an episode"))?;
+                .map_err(db("finding an episode"))?
+            };
             if let Some((id, st, end, seq)) = replay {
                 if st == status.as_str() && end == Some(*ended_at_ms) {
                     done.episode_id = id;
@@ -569,7 +591,8 @@ fn apply_op(c: &Connection, op: &MemOp, done: &mut MemWriteDone) -> Result<(), S
                     return Ok(());
                 }
             }
-            let id = open_episode(c, key)?;
+            let id = open_in_unit(c, key, fresh)?;
+            *fresh = None;
             let seq = next_done_seq(c)?;
             c.prepare_cached(
                 "UPDATE mem_episodes SET status = ?2, ended_at_ms = ?3, rating = ?4, notes = ?5, \
@@ -649,7 +672,11 @@ fn apply_writes(c: &Connection, writes: &[MemWrite]) -> Vec<Result<MemWriteDone,
                 moments: 0,
                 done_seq: None,
             };
-            let result = w.ops.iter().try_for_each(|op| apply_op(c, op, &mut done));
+            let mut fresh = None;
+            let result = w
+                .ops
+                .iter()
+                .try_for_each(|op| apply_op(c, op, &mut done, &mut fresh));
             match result {
                 Ok(()) => {
                     c.execute_batch("RELEASE mem_unit")

@@ -311,7 +311,8 @@ CREATE VIRTUAL TABLE mem_fts USING fts5(
 CREATE TRIGGER mem_fts_insert AFTER INSERT ON mem_episodes BEGIN
     INSERT INTO mem_fts(rowid, text, notes) VALUES (new.id, new.text, new.notes);
 END;
-CREATE TRIGGER mem_fts_update AFTER UPDATE OF text, notes ON mem_episodes BEGIN
+CREATE TRIGGER mem_fts_update AFTER UPDATE OF text, notes ON mem_episodes
+WHEN old.text IS NOT new.text OR old.notes IS NOT new.notes BEGIN
     INSERT INTO mem_fts(mem_fts, rowid, text, notes) VALUES ('delete', old.id, old.text, old.notes);
     INSERT INTO mem_fts(rowid, text, notes) VALUES (new.id, new.text, new.notes);
 END;
