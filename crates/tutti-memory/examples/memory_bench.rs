@@ -29,7 +29,9 @@ use tutti_memory::retrieve::{self, Access, EpisodeQuery, MomentQuery};
 use tutti_memory::synth::{self, ShowShape};
 use tutti_memory::vector::AnnConfig;
 use tutti_memory::{codec, Memory, MemoryConfig};
-use tutti_store::{MemChunkRow, MemContext, MemEpisodeFull, MemEpisodeRow, MemStatus, Store, StoreConfig};
+use tutti_store::{
+    MemChunkRow, MemContext, MemEpisodeFull, MemEpisodeRow, MemStatus, Store, StoreConfig,
+};
 
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -94,7 +96,10 @@ async fn generate(shape: &str, n: u64, dir: &std::path::Path) {
         }));
         if last.elapsed() > Duration::from_secs(5) {
             last = Instant::now();
-            eprintln!("  {i} queued, {:.0}/s", i as f64 / t.elapsed().as_secs_f64());
+            eprintln!(
+                "  {i} queued, {:.0}/s",
+                i as f64 / t.elapsed().as_secs_f64()
+            );
         }
     }
     let mut spilled = 0;
@@ -112,7 +117,10 @@ async fn generate(shape: &str, n: u64, dir: &std::path::Path) {
     );
     let t = Instant::now();
     mem.flush(Duration::from_secs(3600)).await;
-    println!("  derived indexes caught up {:.1} s later", t.elapsed().as_secs_f64());
+    println!(
+        "  derived indexes caught up {:.1} s later",
+        t.elapsed().as_secs_f64()
+    );
     mem.close(Duration::from_secs(60)).await;
     store.close().await.unwrap();
 }
@@ -121,9 +129,21 @@ fn recall(ix: &Index, queries: &[MomentQuery]) -> f64 {
     let (mut hit, mut total) = (0usize, 0usize);
     for q in queries {
         let a = retrieve::moments(ix, q, &Access::All).unwrap();
-        let e = retrieve::moments(ix, &MomentQuery { exact: true, ..q.clone() }, &Access::All).unwrap();
+        let e = retrieve::moments(
+            ix,
+            &MomentQuery {
+                exact: true,
+                ..q.clone()
+            },
+            &Access::All,
+        )
+        .unwrap();
         let truth: Vec<(i64, u32)> = e.hits.iter().map(|h| (h.episode_id, h.seq)).collect();
-        hit += a.hits.iter().filter(|h| truth.contains(&(h.episode_id, h.seq))).count();
+        hit += a
+            .hits
+            .iter()
+            .filter(|h| truth.contains(&(h.episode_id, h.seq)))
+            .count();
         total += truth.len();
     }
     hit as f64 / total.max(1) as f64
@@ -196,7 +216,12 @@ async fn query(shape: &str, dir: &std::path::Path, queries: usize) {
         let ids: Vec<i64> = {
             let ix = mem.index();
             let step = (ix.docs.len() / queries.max(1)).max(1);
-            ix.docs.iter().step_by(step).take(queries).map(|d| d.id).collect()
+            ix.docs
+                .iter()
+                .step_by(step)
+                .take(queries)
+                .map(|d| d.id)
+                .collect()
         };
         let mut lat = Vec::with_capacity(ids.len());
         for id in &ids {
@@ -293,7 +318,12 @@ fn scale(moments: u64, queries: usize, nprobe: Option<usize>) {
         let r = synth::show(i, 42, &shape);
         ix.insert(&full(i as i64 + 1, &r), true).unwrap();
         if i % 5000 == 4999 {
-            eprintln!("  {} shows loaded, {:.0} s, RSS {:.0} MB", i + 1, t.elapsed().as_secs_f64(), rss_mb());
+            eprintln!(
+                "  {} shows loaded, {:.0} s, RSS {:.0} MB",
+                i + 1,
+                t.elapsed().as_secs_f64(),
+                rss_mb()
+            );
         }
     }
     let load = t.elapsed().as_secs_f64();

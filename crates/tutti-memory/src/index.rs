@@ -603,7 +603,10 @@ impl Index {
         if which.1 {
             scope.spaces.get_mut(which.2 as usize).map(|s| &mut s.set)
         } else {
-            scope.structures.get_mut(which.2 as usize).map(|s| &mut s.set)
+            scope
+                .structures
+                .get_mut(which.2 as usize)
+                .map(|s| &mut s.set)
         }
     }
 
@@ -633,8 +636,10 @@ impl Index {
                 st.approximate_spaces += u64::from(s.set.is_approximate());
                 st.moment_bytes += (s.set.bytes()
                     + std::mem::size_of::<MomentMeta>() * s.meta.capacity()
-                    + s.hier.values().map(|v| 4 * v.capacity() + 48).sum::<usize>())
-                    as u64;
+                    + s.hier
+                        .values()
+                        .map(|v| 4 * v.capacity() + 48)
+                        .sum::<usize>()) as u64;
             }
             for s in &scope.structures {
                 other += s.set.bytes() + 4 * s.docs.capacity();

@@ -65,8 +65,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio::sync::{oneshot, Notify};
 use tutti_store::{
-    MemChunkRow, MemContext, MemEpisodeFull, MemEpisodeRow, MemOp, MemStatus, MemStepRow,
-    MemWrite, MemWriteDone, Store, StoreError,
+    MemChunkRow, MemContext, MemEpisodeFull, MemEpisodeRow, MemOp, MemStatus, MemStepRow, MemWrite,
+    MemWriteDone, Store, StoreError,
 };
 
 pub use breaker::BreakerState;
@@ -93,15 +93,26 @@ pub trait Writer: Send + Sync + 'static {
     fn write(
         &self,
         units: Vec<MemWrite>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Result<MemWriteDone, StoreError>>, StoreError>> + Send + '_>>;
+    ) -> Pin<
+        Box<
+            dyn Future<Output = Result<Vec<Result<MemWriteDone, StoreError>>, StoreError>>
+                + Send
+                + '_,
+        >,
+    >;
 }
 
 impl Writer for Store {
     fn write(
         &self,
         units: Vec<MemWrite>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Result<MemWriteDone, StoreError>>, StoreError>> + Send + '_>>
-    {
+    ) -> Pin<
+        Box<
+            dyn Future<Output = Result<Vec<Result<MemWriteDone, StoreError>>, StoreError>>
+                + Send
+                + '_,
+        >,
+    > {
         Box::pin(self.memory_write(units))
     }
 }
@@ -569,7 +580,11 @@ impl Memory {
                     .steps
                     .iter()
                     .map(|s| s.at_ms)
-                    .chain(decoded.iter().flat_map(|d| d.moments.iter().map(|m| m.at_ms)))
+                    .chain(
+                        decoded
+                            .iter()
+                            .flat_map(|d| d.moments.iter().map(|m| m.at_ms)),
+                    )
                     .max()
                     .unwrap_or(e.started_at_ms)
                     .clamp(e.started_at_ms, now.max(e.started_at_ms));
@@ -657,7 +672,11 @@ impl Memory {
 
     /// Queues a unit; with `ack`, waits until it is committed or spilled.
     async fn submit(&self, unit: MemWrite, ack: bool) -> Result<Option<Ack>, MemoryError> {
-        let key = unit.ops.first().map(|o| o.key().to_owned()).unwrap_or_default();
+        let key = unit
+            .ops
+            .first()
+            .map(|o| o.key().to_owned())
+            .unwrap_or_default();
         let rx = {
             let mut q = self.queue();
             let (waiter, rx) = if ack {
@@ -863,7 +882,10 @@ impl Memory {
             ops.extend(self.moments_unit(key, moments)?.ops);
         }
         if ops.is_empty() {
-            return Err(MemoryError::invalid("steps", "send at least one step or moment"));
+            return Err(MemoryError::invalid(
+                "steps",
+                "send at least one step or moment",
+            ));
         }
         self.submit(MemWrite { ops }, true)
             .await?
@@ -935,14 +957,25 @@ impl Memory {
             m.validate(&format!("moments[{i}]"), d)?;
         }
         if r.open && r.outcome.is_some() {
-            return Err(MemoryError::invalid("outcome", "an open episode has no outcome yet"));
+            return Err(MemoryError::invalid(
+                "outcome",
+                "an open episode has no outcome yet",
+            ));
         }
         let outcome = r.outcome.clone().unwrap_or_default();
         outcome.validate()?;
-        let times = r.steps.iter().map(|s| s.at_ms).chain(r.moments.iter().map(|m| m.at_ms));
+        let times = r
+            .steps
+            .iter()
+            .map(|s| s.at_ms)
+            .chain(r.moments.iter().map(|m| m.at_ms));
         let (lo, hi) = times.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
-        let started = r.started_at_ms.unwrap_or(if lo == i64::MAX { now_ms() } else { lo });
-        let ended = r.ended_at_ms.unwrap_or(if hi == i64::MIN { started } else { hi });
+        let started = r
+            .started_at_ms
+            .unwrap_or(if lo == i64::MAX { now_ms() } else { lo });
+        let ended = r
+            .ended_at_ms
+            .unwrap_or(if hi == i64::MIN { started } else { hi });
         if started < 0 || ended < started {
             return Err(MemoryError::invalid(
                 "ended_at_ms",
@@ -1176,7 +1209,11 @@ impl Memory {
             .into_iter()
             .filter(|h| match access {
                 Access::All => true,
-                Access::Ensembles(e) => h.episode.context.ensemble_id.is_some_and(|i| e.contains(&i)),
+                Access::Ensembles(e) => h
+                    .episode
+                    .context
+                    .ensemble_id
+                    .is_some_and(|i| e.contains(&i)),
             })
             .take(limit)
             .map(|h| TextHit {
@@ -1371,7 +1408,9 @@ impl Memory {
             let st = self.index().stats();
             report.indexed_episodes = st.episodes;
             report.indexed_moments = st.moments;
-            report.missing.retain(|id| !self.index().by_id.contains_key(id));
+            report
+                .missing
+                .retain(|id| !self.index().by_id.contains_key(id));
         }
         report.ok = report.fts_ok
             && report.counter_mismatches == 0
@@ -1423,7 +1462,10 @@ impl Memory {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .done(&path, n);
-            self.inner.counters.replayed_total.fetch_add(n as u64, Relaxed);
+            self.inner
+                .counters
+                .replayed_total
+                .fetch_add(n as u64, Relaxed);
         }
     }
 
@@ -1448,7 +1490,12 @@ impl Memory {
                     .fetch_add(units.len() as u64, Relaxed);
                 for p in taken {
                     if let Some(w) = p.waiter {
-                        let key = p.unit.ops.first().map(|o| o.key().to_owned()).unwrap_or_default();
+                        let key = p
+                            .unit
+                            .ops
+                            .first()
+                            .map(|o| o.key().to_owned())
+                            .unwrap_or_default();
                         let _ = w.send(Ok(Ack {
                             key,
                             id: None,
@@ -1526,7 +1573,12 @@ impl Memory {
                     .committed_total
                     .fetch_add(n as u64, Relaxed);
                 for (p, r) in taken.into_iter().zip(results) {
-                    let key = p.unit.ops.first().map(|o| o.key().to_owned()).unwrap_or_default();
+                    let key = p
+                        .unit
+                        .ops
+                        .first()
+                        .map(|o| o.key().to_owned())
+                        .unwrap_or_default();
                     let r = r.map_err(MemoryError::from).map(|done| Ack {
                         key,
                         id: Some(done.episode_id),
@@ -1688,7 +1740,12 @@ impl Memory {
             }
         }
         if !resolved.is_empty() {
-            if let Ok(n) = self.inner.store.memory_journal_resolve(resolved, now_ms()).await {
+            if let Ok(n) = self
+                .inner
+                .store
+                .memory_journal_resolve(resolved, now_ms())
+                .await
+            {
                 self.inner.counters.repaired_total.fetch_add(n, Relaxed);
             }
         }

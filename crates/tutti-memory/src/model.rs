@@ -160,7 +160,11 @@ pub struct Outcome {
 /// (1 completed, 0.5 interrupted, 0 abandoned), over the parts that are known (weights of
 /// missing parts are left out and the rest rescaled).
 pub fn reward(rating: Option<f64>, engagement: &Engagement, completion: f64) -> f64 {
-    let parts = [engagement.participation, engagement.agreement, engagement.activity];
+    let parts = [
+        engagement.participation,
+        engagement.agreement,
+        engagement.activity,
+    ];
     let known: Vec<f64> = parts.into_iter().flatten().collect();
     let eng = (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64);
     let mut sum = 0.2 * completion;
@@ -320,7 +324,10 @@ impl Step {
     /// Checks the step; `field` names it in errors.
     pub fn validate(&self, field: &str) -> Result<(), MemoryError> {
         if self.at_ms < 0 {
-            return Err(MemoryError::invalid(format!("{field}.at_ms"), "must be >= 0"));
+            return Err(MemoryError::invalid(
+                format!("{field}.at_ms"),
+                "must be >= 0",
+            ));
         }
         check_kind(&format!("{field}.kind"), &self.kind)?;
         let size = serde_json::to_string(&self.data).map_or(usize::MAX, |s| s.len());
@@ -344,7 +351,10 @@ impl Moment {
     /// Checks the moment against `dims` dimensions; `field` names it in errors.
     pub fn validate(&self, field: &str, dims: usize) -> Result<(), MemoryError> {
         if self.at_ms < 0 {
-            return Err(MemoryError::invalid(format!("{field}.at_ms"), "must be >= 0"));
+            return Err(MemoryError::invalid(
+                format!("{field}.at_ms"),
+                "must be >= 0",
+            ));
         }
         if let Some(s) = &self.section {
             check_name(&format!("{field}.section"), s)?;

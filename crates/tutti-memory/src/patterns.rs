@@ -317,7 +317,8 @@ fn erfc(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * z);
     let y = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))))
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))))
         * (-z * z).exp();
     if x >= 0.0 {
         y
@@ -551,7 +552,10 @@ impl Patterns {
         for j in 0..d {
             out.priors.push(Prior {
                 dim: sp.dims[j].clone(),
-                buckets: sp.priors[j].iter().map(|w| (w.mean, w.std(), w.n)).collect(),
+                buckets: sp.priors[j]
+                    .iter()
+                    .map(|w| (w.mean, w.std(), w.n))
+                    .collect(),
             });
         }
     }
@@ -678,12 +682,17 @@ impl Patterns {
                 }
             }
         }
-        out.transitions.sort_by(|a, b| a.p_value.total_cmp(&b.p_value));
-        out.sections.sort_by(|a, b| b.episodes.cmp(&a.episodes).then(a.from.cmp(&b.from)));
-        out.steps.sort_by(|a, b| b.count.cmp(&a.count).then(a.from.cmp(&b.from)));
-        out.events.sort_by(|a, b| b.episodes.cmp(&a.episodes).then(a.label.cmp(&b.label)));
+        out.transitions
+            .sort_by(|a, b| a.p_value.total_cmp(&b.p_value));
+        out.sections
+            .sort_by(|a, b| b.episodes.cmp(&a.episodes).then(a.from.cmp(&b.from)));
+        out.steps
+            .sort_by(|a, b| b.count.cmp(&a.count).then(a.from.cmp(&b.from)));
+        out.events
+            .sort_by(|a, b| b.episodes.cmp(&a.episodes).then(a.label.cmp(&b.label)));
         out.outliers.sort_by(|a, b| b.score.total_cmp(&a.score));
-        out.correlations.sort_by(|a, b| b.r.abs().total_cmp(&a.r.abs()));
+        out.correlations
+            .sort_by(|a, b| b.r.abs().total_cmp(&a.r.abs()));
         out
     }
 
@@ -691,7 +700,8 @@ impl Patterns {
     pub fn transitions_at(&self, si: u32, b: u8) -> Vec<Transition> {
         let mut r = PatternReport::default();
         self.space_report(si, &mut r);
-        r.transitions.retain(|t| bucket_of(t.elapsed.0 + 0.001) == b);
+        r.transitions
+            .retain(|t| bucket_of(t.elapsed.0 + 0.001) == b);
         r.transitions
     }
 
@@ -703,7 +713,11 @@ impl Patterns {
             .map(|(a, _, d)| 16 * a.len() + d.iter().map(|(_, v)| 4 * v.len() + 32).sum::<usize>())
             .sum();
         structs
-            + self.per_doc.values().map(|(_, f)| 8 * f.len() + 48).sum::<usize>()
+            + self
+                .per_doc
+                .values()
+                .map(|(_, f)| 8 * f.len() + 48)
+                .sum::<usize>()
             + 64 * (self.events.len() + self.bigrams.len() + self.features.len())
             + self
                 .spaces

@@ -229,7 +229,10 @@ pub fn moments(ix: &Index, q: &MomentQuery, access: &Access) -> Result<MomentRes
     check_kind("kind", &q.kind)?;
     check_k("k", q.k)?;
     let lambda = lambda_of(q.diversity)?;
-    for (f, v) in [("elapsed_from", q.elapsed_from), ("elapsed_to", q.elapsed_to)] {
+    for (f, v) in [
+        ("elapsed_from", q.elapsed_from),
+        ("elapsed_to", q.elapsed_to),
+    ] {
         if v.is_some_and(|x| !x.is_finite() || !(0.0..=1.0).contains(&x)) {
             return Err(MemoryError::invalid(f, "must be 0–1"));
         }
@@ -348,11 +351,7 @@ pub fn moments(ix: &Index, q: &MomentQuery, access: &Access) -> Result<MomentRes
     };
     let (cands, path): (Vec<Cand>, SearchPath) = if narrowed && leaf_count <= EXACT_LEAVES {
         let only: Vec<u32> = leaves.iter().flat_map(|l| l.iter().copied()).collect();
-        let keep: Option<&dyn Fn(u32) -> bool> = if episode_filter {
-            Some(&keep_fn)
-        } else {
-            None
-        };
+        let keep: Option<&dyn Fn(u32) -> bool> = if episode_filter { Some(&keep_fn) } else { None };
         space.set.search(
             &q.vector,
             Search {
@@ -536,7 +535,11 @@ const W_TEXT: f32 = 0.40;
 const W_CONTEXT: f32 = 0.15;
 
 /// Runs an episode query.
-pub fn episodes(ix: &Index, q: &EpisodeQuery, access: &Access) -> Result<Vec<EpisodeHit>, MemoryError> {
+pub fn episodes(
+    ix: &Index,
+    q: &EpisodeQuery,
+    access: &Access,
+) -> Result<Vec<EpisodeHit>, MemoryError> {
     check_k("k", q.k)?;
     let lambda = lambda_of(q.diversity)?;
     // The query's scope, structure vector and text.
@@ -655,7 +658,13 @@ pub fn episodes(ix: &Index, q: &EpisodeQuery, access: &Access) -> Result<Vec<Epi
     // Too few so far: the scope's latest episodes compete on context.
     if cand.len() < q.k {
         if let Some(si) = scope_ix {
-            for &doc in ix.scopes[si as usize].docs.iter().rev().filter(|&&d| ok(d)).take(50) {
+            for &doc in ix.scopes[si as usize]
+                .docs
+                .iter()
+                .rev()
+                .filter(|&&d| ok(d))
+                .take(50)
+            {
                 cand.entry(doc).or_insert((None, 0.0));
             }
             path.push("context: the scope's latest episodes".into());
@@ -672,7 +681,11 @@ pub fn episodes(ix: &Index, q: &EpisodeQuery, access: &Access) -> Result<Vec<Epi
             })
         });
         let s_struct = sd.map_or(0.0, |x| 1.0 / (1.0 + x));
-        let ts = if ts == 0.0 { ix.text.score(doc, &terms) } else { ts };
+        let ts = if ts == 0.0 {
+            ix.text.score(doc, &terms)
+        } else {
+            ts
+        };
         let s_text = (ts / self_score).min(1.0);
         let same_piece = scope_ix == Some(d.scope);
         let shared = d.tags.iter().filter(|t| tags.contains(t)).count();
@@ -689,12 +702,18 @@ pub fn episodes(ix: &Index, q: &EpisodeQuery, access: &Access) -> Result<Vec<Epi
     // MMR over "distance" = 1/total − 1 (so relevance = total).
     let dists: Vec<f32> = scored.iter().map(|s| 1.0 / s.1.max(1e-6) - 1.0).collect();
     let picked = mmr(&dists, q.k, lambda, &|a, b| {
-        let (da, db) = (&ix.docs[scored[a].0 as usize], &ix.docs[scored[b].0 as usize]);
+        let (da, db) = (
+            &ix.docs[scored[a].0 as usize],
+            &ix.docs[scored[b].0 as usize],
+        );
         if da.scope != db.scope || da.structure.0 != db.structure.0 {
             return 0.0;
         }
         let set = &ix.scopes[da.scope as usize].structures[da.structure.0 as usize];
-        1.0 / (1.0 + l2(set.set.get(da.structure.1), set.set.get(db.structure.1)).max(0.0).sqrt())
+        1.0 / (1.0
+            + l2(set.set.get(da.structure.1), set.set.get(db.structure.1))
+                .max(0.0)
+                .sqrt())
     });
     let path = path.join("; ");
     Ok(picked

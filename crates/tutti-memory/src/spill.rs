@@ -85,7 +85,13 @@ impl Spill {
             Some(p) if fs::metadata(p).map_or(0, |m| m.len()) < MAX_FILE => p.clone(),
             last => {
                 let n = last
-                    .and_then(|p| p.file_stem()?.to_str()?.strip_prefix("spill-")?.parse::<u64>().ok())
+                    .and_then(|p| {
+                        p.file_stem()?
+                            .to_str()?
+                            .strip_prefix("spill-")?
+                            .parse::<u64>()
+                            .ok()
+                    })
                     .map_or(1, |n| n + 1);
                 self.dir.join(format!("spill-{n:08}.jsonl"))
             }

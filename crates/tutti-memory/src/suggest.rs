@@ -229,10 +229,9 @@ pub fn suggest(ix: &Index, now: &Now<'_>) -> Vec<Suggestion> {
     }
     // 2. Patterns at this point.
     for t in scope.patterns.transitions_at(space_ix as u32, b) {
-        if out
-            .iter()
-            .any(|s| s.dim.as_deref() == Some(&t.dim) && s.direction.as_deref() == Some(&t.direction))
-        {
+        if out.iter().any(|s| {
+            s.dim.as_deref() == Some(&t.dim) && s.direction.as_deref() == Some(&t.direction)
+        }) {
             continue;
         }
         out.push(Suggestion {
@@ -287,7 +286,10 @@ pub fn suggest(ix: &Index, now: &Now<'_>) -> Vec<Suggestion> {
             direction: Some(dir.into()),
             support: (0, scope.docs.len() as u32),
             evidence: Vec::new(),
-            why: format!("{z:.1} standard deviations from the typical value at {:.0} % in", frac * 100.0),
+            why: format!(
+                "{z:.1} standard deviations from the typical value at {:.0} % in",
+                frac * 100.0
+            ),
         });
     }
     out

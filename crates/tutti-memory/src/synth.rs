@@ -191,13 +191,66 @@ const DOMAINS: [&str; 8] = [
 ];
 const TOOLS: [&str; 6] = ["read", "edit", "run", "search", "test", "build"];
 const WORDS: [&str; 60] = [
-    "fix", "add", "refactor", "handler", "route", "query", "index", "cache", "timeout", "retry",
-    "parser", "config", "login", "token", "session", "upload", "download", "stream", "socket",
-    "buffer", "latency", "memory", "leak", "crash", "panic", "error", "message", "schema",
-    "migration", "table", "column", "button", "page", "layout", "style", "filter", "reverb",
-    "mixer", "channel", "sample", "rate", "deploy", "pipeline", "docker", "image", "release",
-    "version", "benchmark", "profile", "flaky", "test", "fixture", "mock", "client", "server",
-    "proxy", "header", "cookie", "json", "pagination",
+    "fix",
+    "add",
+    "refactor",
+    "handler",
+    "route",
+    "query",
+    "index",
+    "cache",
+    "timeout",
+    "retry",
+    "parser",
+    "config",
+    "login",
+    "token",
+    "session",
+    "upload",
+    "download",
+    "stream",
+    "socket",
+    "buffer",
+    "latency",
+    "memory",
+    "leak",
+    "crash",
+    "panic",
+    "error",
+    "message",
+    "schema",
+    "migration",
+    "table",
+    "column",
+    "button",
+    "page",
+    "layout",
+    "style",
+    "filter",
+    "reverb",
+    "mixer",
+    "channel",
+    "sample",
+    "rate",
+    "deploy",
+    "pipeline",
+    "docker",
+    "image",
+    "release",
+    "version",
+    "benchmark",
+    "profile",
+    "flaky",
+    "test",
+    "fixture",
+    "mock",
+    "client",
+    "server",
+    "proxy",
+    "header",
+    "cookie",
+    "json",
+    "pagination",
 ];
 
 /// Small episode number `i` of a set generated with `seed`: a context, a short description,
@@ -216,7 +269,11 @@ pub fn small(i: u64, seed: u64) -> Record {
     let names: Vec<String> = (0..r.random_range(2..4))
         .map(|_| {
             let u: f64 = r.random_range(0.0..1.0);
-            format!("{}{}", WORDS[r.random_range(0..WORDS.len())], (5000f64.powf(u)) as u32)
+            format!(
+                "{}{}",
+                WORDS[r.random_range(0..WORDS.len())],
+                (5000f64.powf(u)) as u32
+            )
         })
         .collect();
     let start = 1_767_225_600_000 + i as i64 * 60_000;
@@ -232,7 +289,10 @@ pub fn small(i: u64, seed: u64) -> Record {
         context: Context {
             kind: "task".into(),
             piece: Some(domain.into()),
-            tags: vec![domain.into(), ["rust", "python", "go"][r.random_range(0..3)].into()],
+            tags: vec![
+                domain.into(),
+                ["rust", "python", "go"][r.random_range(0..3)].into(),
+            ],
             text: format!("{} {} in {}", words.join(" "), domain, names.join(" ")),
             ..Context::default()
         },

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 const STOP: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "it", "of",
-    "on", "or", "the", "this", "to", "was", "with",
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "it", "of", "on",
+    "or", "the", "this", "to", "was", "with",
 ];
 
 /// Lower-cased words of 2–32 characters, without stop words.
@@ -218,8 +218,15 @@ impl TextIndex {
 
     /// Bytes held, roughly.
     pub fn bytes(&self) -> usize {
-        self.postings.iter().map(|p| 8 * p.capacity() + 24).sum::<usize>()
-            + self.doc_terms.iter().map(|p| 8 * p.capacity() + 24).sum::<usize>()
+        self.postings
+            .iter()
+            .map(|p| 8 * p.capacity() + 24)
+            .sum::<usize>()
+            + self
+                .doc_terms
+                .iter()
+                .map(|p| 8 * p.capacity() + 24)
+                .sum::<usize>()
             + self.words.iter().map(|k| 2 * k.len() + 64).sum::<usize>()
             + 2 * self.doc_len.capacity()
     }

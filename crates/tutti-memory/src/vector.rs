@@ -15,8 +15,9 @@
 //!   candidates (all, or those a filter lets through), a bounded max-heap of the best `k`.
 //! * **IVF**: a two-level coarse quantizer (`c1` top cells × `f` fine lists each, trained with
 //!   k-means). The query picks the `coarse_probe` nearest top cells, then the `nprobe` nearest
-//!   fine lists among theirs, scans those lists' 8-bit codes (per-dimension weights keep the
-//!   distance faithful when dimensions have different ranges), keeps the best `rerank`
+//!   fine lists among theirs, scans those lists' 8-bit codes (an asymmetric distance: the
+//!   query stays in floating point, scaled per dimension, so dimensions of different ranges
+//!   weigh what they should), keeps the best `rerank`
 //!   candidates and re-ranks them with the exact f32 distance. With a filter, more lists are
 //!   probed in proportion to what the filter keeps.
 //!
@@ -132,7 +133,7 @@ impl Default for AnnConfig {
     fn default() -> Self {
         AnnConfig {
             ann_min: 50_000,
-            nprobe: 24,
+            nprobe: 72,
             coarse_probe: 6,
             rerank: 96,
             train_sample: 40_000,
@@ -183,11 +184,33 @@ impl Sq8 {
         }
     }
 
+    /// The query in code units (not rounded: the distance is asymmetric, exact on the
+    /// query's side).
+    fn query_units(&self, q: &[f32]) -> Vec<f32> {
+        q.iter()
+            .enumerate()
+            .map(|(j, x)| (x - self.min[j]) / self.step[j])
+            .collect()
+    }
+
+    /// Squared distance between a query in code units and a code, in the vectors' units.
     #[inline]
-    fn dist(&self, q: &[u8], c: &[u8]) -> f32 {
-        let mut s = 0f32;
-        for j in 0..q.len() {
-            let d = f32::from(i16::from(q[j]) - i16::from(c[j]));
+    fn dist(&self, q: &[f32], c: &[u8]) -> f32 {
+        let mut acc = [0f32; 8];
+        let n = q.len() / 8 * 8;
+        for ((qs, cs), ws) in q[..n]
+            .chunks_exact(8)
+            .zip(c[..n].chunks_exact(8))
+            .zip(self.w[..n].chunks_exact(8))
+        {
+            for j in 0..8 {
+                let d = qs[j] - f32::from(cs[j]);
+                acc[j] += ws[j] * d * d;
+            }
+        }
+        let mut s: f32 = acc.iter().sum();
+        for j in n..q.len() {
+            let d = q[j] - f32::from(c[j]);
             s += self.w[j] * d * d;
         }
         s
@@ -295,10 +318,12 @@ impl Ivf {
     /// Trains the quantizers on a sample of `data` (`n × d`) and assigns every vector.
     pub fn build(data: &[f32], d: usize, cfg: &AnnConfig) -> Ivf {
         let n = data.len() / d.max(1);
-        // About sqrt(n) lists (a power of two), as a top level × a fine level.
-        let lists = (n as f64).sqrt().max(16.0).min(16_384.0) as usize;
+        // About 2 sqrt(n) lists (a power of two), as a top level × a fine level.
+        let lists = (2.0 * (n as f64).sqrt()).max(16.0).min(32_768.0) as usize;
         let lists = lists.next_power_of_two();
-        let c1 = ((lists as f64).sqrt() as usize).next_power_of_two().clamp(4, 128);
+        let c1 = ((lists as f64).sqrt() as usize)
+            .next_power_of_two()
+            .clamp(4, 128);
         let fine_per = (lists / c1).max(1);
         let step = (n / cfg.train_sample.max(1)).max(1);
         let mut sample = Vec::with_capacity(cfg.train_sample.min(n) * d);
@@ -371,7 +396,8 @@ impl Ivf {
         for part in parts {
             for l in part {
                 let list = &mut self.lists[l as usize];
-                self.sq.encode_into(&data[i * d..(i + 1) * d], &mut list.codes);
+                self.sq
+                    .encode_into(&data[i * d..(i + 1) * d], &mut list.codes);
                 list.ids.push(i as u32);
                 i += 1;
             }
@@ -418,8 +444,7 @@ impl Ivf {
                 });
             }
         }
-        let mut qc = Vec::with_capacity(d);
-        self.sq.encode_into(q, &mut qc);
+        let qc = self.sq.query_units(q);
         let mut best = TopK::new(want);
         let mut scanned = 0usize;
         for l in fine.into_sorted() {
@@ -539,7 +564,9 @@ impl VecSet {
         let n = self.len();
         match &self.ivf {
             None => n >= cfg.ann_min,
-            Some(ivf) => n >= 2 * ivf.trained_n || ivf.lists.iter().map(|l| l.ids.len()).sum::<usize>() != n,
+            Some(ivf) => {
+                n >= 2 * ivf.trained_n || ivf.lists.iter().map(|l| l.ids.len()).sum::<usize>() != n
+            }
         }
     }
 
@@ -640,7 +667,9 @@ mod tests {
 
     fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
         let mut r = Lcg(seed);
-        (0..n * d).map(|_| (r.next() % 10_000) as f32 / 10_000.0).collect()
+        (0..n * d)
+            .map(|_| (r.next() % 10_000) as f32 / 10_000.0)
+            .collect()
     }
 
     #[test]

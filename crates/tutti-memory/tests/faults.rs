@@ -33,8 +33,13 @@ impl Writer for Faulty {
     fn write(
         &self,
         units: Vec<MemWrite>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Result<MemWriteDone, StoreError>>, StoreError>> + Send + '_>>
-    {
+    ) -> Pin<
+        Box<
+            dyn Future<Output = Result<Vec<Result<MemWriteDone, StoreError>>, StoreError>>
+                + Send
+                + '_,
+        >,
+    > {
         Box::pin(async move {
             loop {
                 match self.mode.load(Relaxed) {
@@ -55,7 +60,10 @@ impl Writer for Faulty {
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + WAIT;
     while !f() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -107,23 +115,40 @@ async fn through_a_fault(mode_during: u8) {
     let mut acked = Vec::new();
     for i in 0..5 {
         let ack = mem.record(synth::small(i, 9)).await.unwrap();
-        assert_eq!(ack.durable, Durable::Spill, "acknowledged from the spill while the store is down");
+        assert_eq!(
+            ack.durable,
+            Durable::Spill,
+            "acknowledged from the spill while the store is down"
+        );
         acked.push(ack.key);
     }
-    wait_for("the breaker to open", || mem.status().breaker == BreakerState::Open).await;
+    wait_for("the breaker to open", || {
+        mem.status().breaker == BreakerState::Open
+    })
+    .await;
     append(&mem, 50);
     assert!(mem.status().breaker_opens >= 1);
 
     mode.store(OK, Relaxed);
-    wait_for("the breaker to close", || mem.status().breaker == BreakerState::Closed).await;
-    let done = mem.complete("live", Default::default(), None).await.unwrap();
+    wait_for("the breaker to close", || {
+        mem.status().breaker == BreakerState::Closed
+    })
+    .await;
+    let done = mem
+        .complete("live", Default::default(), None)
+        .await
+        .unwrap();
     assert_eq!(done.durable, Durable::Store);
     assert!(mem.flush(WAIT).await);
     let st = mem.status();
     assert_eq!(st.spilled, 0, "{st:?}");
     assert!(st.replayed_total > 0);
     for key in &acked {
-        let e = store.memory_episode_by_key(key).await.unwrap().expect("acknowledged, so stored");
+        let e = store
+            .memory_episode_by_key(key)
+            .await
+            .unwrap()
+            .expect("acknowledged, so stored");
         assert_eq!(e.status.as_str(), "completed");
     }
     let live = store.memory_episode_by_key("live").await.unwrap().unwrap();
@@ -132,7 +157,11 @@ async fn through_a_fault(mode_during: u8) {
     let full = store.memory_episode(live.id).await.unwrap().unwrap();
     let v = mem.view(&full, usize::MAX).unwrap();
     let xs: Vec<f32> = v.moments.iter().map(|m| m.vector[0]).collect();
-    assert_eq!(xs, (0..appended).map(|i| i as f32).collect::<Vec<_>>(), "in order");
+    assert_eq!(
+        xs,
+        (0..appended).map(|i| i as f32).collect::<Vec<_>>(),
+        "in order"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,9 +222,16 @@ async fn many_episodes_complete_at_once_while_queries_run() {
             let mem = mem.clone();
             tasks.push(tokio::spawn(async move {
                 for i in 0..25u64 {
-                    mem.record(synth::show(1 + t * 100 + i, 1, &ShowShape { moments: 40, ..ShowShape::default() }))
-                        .await
-                        .unwrap();
+                    mem.record(synth::show(
+                        1 + t * 100 + i,
+                        1,
+                        &ShowShape {
+                            moments: 40,
+                            ..ShowShape::default()
+                        },
+                    ))
+                    .await
+                    .unwrap();
                 }
             }));
         }
@@ -214,7 +250,11 @@ async fn many_episodes_complete_at_once_while_queries_run() {
                     let r = mem.search_moments(&q, &Access::All).unwrap();
                     assert!(!r.hits.is_empty());
                     let _ = mem.similar_episodes(
-                        &EpisodeQuery { episode_id: Some(r.hits[0].episode_id), k: 3, ..EpisodeQuery::default() },
+                        &EpisodeQuery {
+                            episode_id: Some(r.hits[0].episode_id),
+                            k: 3,
+                            ..EpisodeQuery::default()
+                        },
                         &Access::All,
                     );
                     let _ = mem.patterns("show", Some("synthetic")).unwrap();

@@ -25,7 +25,11 @@ fn ctx(kind: &str, piece: &str, text: &str) -> Context {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_episode_lives_through_start_append_complete_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let dims = vec!["a".to_string(), "b".to_string(), "participation".to_string()];
+    let dims = vec![
+        "a".to_string(),
+        "b".to_string(),
+        "participation".to_string(),
+    ];
     {
         let (store, mem) = open(dir.path()).await;
         let ack = mem
@@ -59,7 +63,15 @@ async fn an_episode_lives_through_start_append_complete_and_a_restart() {
         )
         .unwrap();
         let done = mem
-            .complete("ep-1", Outcome { rating: Some(0.9), notes: "great ending".into(), ..Outcome::default() }, None)
+            .complete(
+                "ep-1",
+                Outcome {
+                    rating: Some(0.9),
+                    notes: "great ending".into(),
+                    ..Outcome::default()
+                },
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(done.durable, Durable::Store);
@@ -73,11 +85,23 @@ async fn an_episode_lives_through_start_append_complete_and_a_restart() {
         assert!((v.engagement.unwrap().participation.unwrap() - 0.8).abs() < 1e-6);
         assert!(v.reward.unwrap() > 0.8);
         // A second episode left open: a crash.
-        mem.start(Some("ep-2".into()), ctx("rehearsal", "demo", "cut short"), Some(dims.clone()), 50_000)
-            .await
-            .unwrap();
-        mem.append_moments("ep-2", &[Moment { at_ms: 51_000, section: None, vector: vec![0.1, 0.2, 0.3] }])
-            .unwrap();
+        mem.start(
+            Some("ep-2".into()),
+            ctx("rehearsal", "demo", "cut short"),
+            Some(dims.clone()),
+            50_000,
+        )
+        .await
+        .unwrap();
+        mem.append_moments(
+            "ep-2",
+            &[Moment {
+                at_ms: 51_000,
+                section: None,
+                vector: vec![0.1, 0.2, 0.3],
+            }],
+        )
+        .unwrap();
         assert!(mem.flush(WAIT).await);
         // No complete, no close: as after `kill -9`.
         drop(mem);
@@ -102,21 +126,46 @@ async fn an_episode_lives_through_start_append_complete_and_a_restart() {
         )
         .unwrap();
     assert_eq!(hits.hits[0].episode_key, "ep-2");
-    let v = mem.episode(hits.hits[0].episode_id, 10).await.unwrap().unwrap();
+    let v = mem
+        .episode(hits.hits[0].episode_id, 10)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(v.status, "interrupted");
     assert_eq!(v.ended_at_ms, Some(51_000));
     // Text search finds the notes of the first.
-    let t = mem.search_text("ending", None, None, 5, &Access::All).await.unwrap();
+    let t = mem
+        .search_text("ending", None, None, 5, &Access::All)
+        .await
+        .unwrap();
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].key, "ep-1");
     // Rating afterwards changes the reward.
-    let before = mem.episode(t[0].episode_id, 0).await.unwrap().unwrap().reward.unwrap();
-    mem.rate(t[0].episode_id, 0.0, Some("on reflection, weak".into())).await.unwrap();
+    let before = mem
+        .episode(t[0].episode_id, 0)
+        .await
+        .unwrap()
+        .unwrap()
+        .reward
+        .unwrap();
+    mem.rate(t[0].episode_id, 0.0, Some("on reflection, weak".into()))
+        .await
+        .unwrap();
     assert!(mem.flush(WAIT).await);
     let after = mem.episode(t[0].episode_id, 0).await.unwrap().unwrap();
     assert!(after.reward.unwrap() < before);
-    assert_eq!(mem.search_text("weak", None, None, 5, &Access::All).await.unwrap().len(), 1);
-    assert!(mem.search_text("ending", None, None, 5, &Access::All).await.unwrap().is_empty());
+    assert_eq!(
+        mem.search_text("weak", None, None, 5, &Access::All)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(mem
+        .search_text("ending", None, None, 5, &Access::All)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,7 +235,9 @@ async fn every_episode_is_retrievable_after_a_restart() {
         )
         .unwrap();
     assert_eq!(like.len(), 5);
-    assert!(like.iter().all(|h| h.kind == "show" && h.episode_id != some[0].episode_id));
+    assert!(like
+        .iter()
+        .all(|h| h.kind == "show" && h.episode_id != some[0].episode_id));
     assert!(like[0].why.details["structure"].as_f64().unwrap() > 0.0);
 }
 
@@ -198,18 +249,90 @@ async fn bad_input_stores_nothing_and_says_why() {
         key: Some("r1".into()),
         context: ctx("task", "cli", "x"),
         dims: Some(vec!["a".into(), "b".into()]),
-        moments: vec![Moment { at_ms: 1, section: None, vector: vec![0.0, 1.0] }],
+        moments: vec![Moment {
+            at_ms: 1,
+            section: None,
+            vector: vec![0.0, 1.0],
+        }],
         ..Record::default()
     };
     let cases: Vec<(Record, &str)> = vec![
-        (Record { moments: vec![Moment { at_ms: 1, section: None, vector: vec![0.0] }], ..good() }, "dimension_mismatch"),
-        (Record { moments: vec![Moment { at_ms: 1, section: None, vector: vec![0.0, f32::NAN] }], ..good() }, "non_finite_vector"),
-        (Record { context: ctx("Bad Kind", "cli", ""), ..good() }, "validation_failed"),
-        (Record { context: ctx("task", "cli", &"x".repeat(9000)), ..good() }, "too_large"),
-        (Record { steps: (0..10_001).map(|i| Step { at_ms: i, kind: "s".into(), data: serde_json::Value::Null }).collect(), ..good() }, "too_large"),
-        (Record { dims: None, ..good() }, "dimension_mismatch"),
-        (Record { outcome: Some(Outcome { rating: Some(1.5), ..Outcome::default() }), ..good() }, "validation_failed"),
-        (Record { outcome: Some(Outcome { rating: Some(f64::NAN), ..Outcome::default() }), ..good() }, "non_finite_vector"),
+        (
+            Record {
+                moments: vec![Moment {
+                    at_ms: 1,
+                    section: None,
+                    vector: vec![0.0],
+                }],
+                ..good()
+            },
+            "dimension_mismatch",
+        ),
+        (
+            Record {
+                moments: vec![Moment {
+                    at_ms: 1,
+                    section: None,
+                    vector: vec![0.0, f32::NAN],
+                }],
+                ..good()
+            },
+            "non_finite_vector",
+        ),
+        (
+            Record {
+                context: ctx("Bad Kind", "cli", ""),
+                ..good()
+            },
+            "validation_failed",
+        ),
+        (
+            Record {
+                context: ctx("task", "cli", &"x".repeat(9000)),
+                ..good()
+            },
+            "too_large",
+        ),
+        (
+            Record {
+                steps: (0..10_001)
+                    .map(|i| Step {
+                        at_ms: i,
+                        kind: "s".into(),
+                        data: serde_json::Value::Null,
+                    })
+                    .collect(),
+                ..good()
+            },
+            "too_large",
+        ),
+        (
+            Record {
+                dims: None,
+                ..good()
+            },
+            "dimension_mismatch",
+        ),
+        (
+            Record {
+                outcome: Some(Outcome {
+                    rating: Some(1.5),
+                    ..Outcome::default()
+                }),
+                ..good()
+            },
+            "validation_failed",
+        ),
+        (
+            Record {
+                outcome: Some(Outcome {
+                    rating: Some(f64::NAN),
+                    ..Outcome::default()
+                }),
+                ..good()
+            },
+            "non_finite_vector",
+        ),
     ];
     for (r, code) in cases {
         let e = mem.record(r).await.unwrap_err();
@@ -217,26 +340,64 @@ async fn bad_input_stores_nothing_and_says_why() {
     }
     for k in [0usize, 1_000_000] {
         let e = mem
-            .search_moments(&MomentQuery { kind: "task".into(), vector: vec![0.0], k, ..MomentQuery::default() }, &Access::All)
+            .search_moments(
+                &MomentQuery {
+                    kind: "task".into(),
+                    vector: vec![0.0],
+                    k,
+                    ..MomentQuery::default()
+                },
+                &Access::All,
+            )
             .unwrap_err();
         assert_eq!(e.code(), "invalid_limit");
     }
     let e = mem
-        .search_moments(&MomentQuery { kind: "show".into(), piece: Some("nope".into()), vector: vec![0.0], ..MomentQuery::default() }, &Access::All)
+        .search_moments(
+            &MomentQuery {
+                kind: "show".into(),
+                piece: Some("nope".into()),
+                vector: vec![0.0],
+                ..MomentQuery::default()
+            },
+            &Access::All,
+        )
         .unwrap_err();
     assert_eq!(e.code(), "unknown_piece");
     assert!(mem.flush(WAIT).await);
     let counts = store.memory_counts().await.unwrap();
-    assert_eq!((counts.open, counts.done, counts.steps, counts.moments), (0, 0, 0, 0));
+    assert_eq!(
+        (counts.open, counts.done, counts.steps, counts.moments),
+        (0, 0, 0, 0)
+    );
     // The good one goes in whole; a vector of the wrong length for its space is refused.
     mem.record(good()).await.unwrap();
     assert!(mem.flush(WAIT).await);
     let e = mem
-        .search_moments(&MomentQuery { kind: "task".into(), piece: Some("cli".into()), vector: vec![0.0, 1.0, 2.0], ..MomentQuery::default() }, &Access::All)
+        .search_moments(
+            &MomentQuery {
+                kind: "task".into(),
+                piece: Some("cli".into()),
+                vector: vec![0.0, 1.0, 2.0],
+                ..MomentQuery::default()
+            },
+            &Access::All,
+        )
         .unwrap_err();
     assert_eq!(e.code(), "dimension_mismatch");
     // Appending to a completed episode is refused with its own code.
-    let e = mem.append("r1", &[Step { at_ms: 5, kind: "s".into(), data: serde_json::Value::Null }], &[]).await.unwrap_err();
+    let e = mem
+        .append(
+            "r1",
+            &[Step {
+                at_ms: 5,
+                kind: "s".into(),
+                data: serde_json::Value::Null,
+            }],
+            &[],
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "episode_ended");
 }
 
@@ -259,7 +420,10 @@ async fn check_finds_damage_and_a_failed_derive_is_journalled_and_repaired() {
         if st.derive_failures == 1 && st.repaired_total >= 1 && st.index.episodes == 21 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never repaired: {st:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never repaired: {st:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(store.memory_journal_pending().await.unwrap().is_empty());

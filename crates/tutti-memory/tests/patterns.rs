@@ -22,8 +22,12 @@ async fn the_planted_pattern_is_found_and_none_where_none_was_planted() {
     let dir = tempfile::tempdir().unwrap();
     let (_store, mem) = open(dir.path()).await;
     for i in 0..30 {
-        mem.record(synth::show(i, 3, &shape("planted", true))).await.unwrap();
-        mem.record(synth::show(i, 4, &shape("null", false))).await.unwrap();
+        mem.record(synth::show(i, 3, &shape("planted", true)))
+            .await
+            .unwrap();
+        mem.record(synth::show(i, 4, &shape("null", false)))
+            .await
+            .unwrap();
     }
     // One show of the null piece unlike the others: everything loud and erratic.
     let mut odd = synth::show(99, 4, &shape("null", false));
@@ -46,9 +50,20 @@ async fn the_planted_pattern_is_found_and_none_where_none_was_planted() {
     assert!((0.29..0.41).contains(&fall.elapsed.0), "{fall:?}");
     assert!(fall.episodes as f64 >= 0.7 * fall.of as f64, "{fall:?}");
     // Nothing but intensity moves significantly (its rebound included).
-    assert!(p.transitions.iter().all(|t| t.dim == "intensity"), "{:#?}", p.transitions);
-    let lock = p.events.iter().find(|e| e.label == "intensity lock").expect("the lock");
-    assert!(lock.episodes >= 10 && (0.29..0.41).contains(&lock.mostly.0), "{lock:?}");
+    assert!(
+        p.transitions.iter().all(|t| t.dim == "intensity"),
+        "{:#?}",
+        p.transitions
+    );
+    let lock = p
+        .events
+        .iter()
+        .find(|e| e.label == "intensity lock")
+        .expect("the lock");
+    assert!(
+        lock.episodes >= 10 && (0.29..0.41).contains(&lock.mostly.0),
+        "{lock:?}"
+    );
     let corr = p
         .correlations
         .iter()
@@ -62,8 +77,21 @@ async fn the_planted_pattern_is_found_and_none_where_none_was_planted() {
     assert_eq!(n.episodes, 31);
     assert!(n.transitions.is_empty(), "{:#?}", n.transitions);
     assert!(n.correlations.is_empty(), "{:#?}", n.correlations);
-    assert!(n.events.iter().all(|e| e.label.starts_with("section")), "{:#?}", n.events);
+    assert!(
+        n.events.iter().all(|e| e.label.starts_with("section")),
+        "{:#?}",
+        n.events
+    );
     assert_eq!(n.outliers.len(), 1, "{:#?}", n.outliers);
-    let odd_id = mem.search_text("99", Some("show".into()), Some("null".into()), 1, &tutti_memory::Access::All).await.unwrap();
+    let odd_id = mem
+        .search_text(
+            "99",
+            Some("show".into()),
+            Some("null".into()),
+            1,
+            &tutti_memory::Access::All,
+        )
+        .await
+        .unwrap();
     assert_eq!(n.outliers[0].episode_id, odd_id[0].episode_id);
 }

@@ -13,7 +13,14 @@ use tutti_store::{MemChunkRow, MemContext, MemEpisodeFull, MemEpisodeRow, MemSta
 
 const DIMS: usize = 4;
 
-fn full(id: i64, piece: &str, started: i64, ended: i64, dims: &[String], moments: &[Moment]) -> MemEpisodeFull {
+fn full(
+    id: i64,
+    piece: &str,
+    started: i64,
+    ended: i64,
+    dims: &[String],
+    moments: &[Moment],
+) -> MemEpisodeFull {
     MemEpisodeFull {
         episode: MemEpisodeRow {
             id,
@@ -72,8 +79,11 @@ fn build(eps: &[Vec<([f32; DIMS], u8)>], ann_min: usize) -> Index {
             })
             .collect();
         let ended = started + (ms.len().max(1) as i64) * 1000;
-        ix.insert(&full(e as i64 + 1, "p", started, ended, &names(), &moments), false)
-            .unwrap();
+        ix.insert(
+            &full(e as i64 + 1, "p", started, ended, &names(), &moments),
+            false,
+        )
+        .unwrap();
     }
     ix
 }
@@ -91,7 +101,11 @@ fn all(eps: &[Vec<([f32; DIMS], u8)>]) -> Vec<(i64, u8, u8, [f32; DIMS])> {
 }
 
 fn dist(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt()
 }
 
 fn episodes() -> impl Strategy<Value = Vec<Vec<([f32; DIMS], u8)>>> {
@@ -203,7 +217,15 @@ fn mmr_returns_diverse_results() {
         ..MomentQuery::default()
     };
     let plain = retrieve::moments(&ix, &q, &Access::All).unwrap();
-    let diverse = retrieve::moments(&ix, &MomentQuery { diversity: Some(0.7), ..q }, &Access::All).unwrap();
+    let diverse = retrieve::moments(
+        &ix,
+        &MomentQuery {
+            diversity: Some(0.7),
+            ..q
+        },
+        &Access::All,
+    )
+    .unwrap();
     let distinct = |r: &retrieve::MomentResults| {
         let mut e: Vec<i64> = r.hits.iter().map(|h| h.episode_id).collect();
         e.sort_unstable();
@@ -253,10 +275,15 @@ fn approximate_recall_holds_on_show_data() {
             ..MomentQuery::default()
         };
         let approx = retrieve::moments(&ix, &q, &Access::All).unwrap();
-        let exact = retrieve::moments(&ix, &MomentQuery { exact: true, ..q }, &Access::All).unwrap();
+        let exact =
+            retrieve::moments(&ix, &MomentQuery { exact: true, ..q }, &Access::All).unwrap();
         assert!(approx.hits[0].why.path.starts_with("ivf"));
         let truth: Vec<(i64, u32)> = exact.hits.iter().map(|h| (h.episode_id, h.seq)).collect();
-        hit += approx.hits.iter().filter(|h| truth.contains(&(h.episode_id, h.seq))).count();
+        hit += approx
+            .hits
+            .iter()
+            .filter(|h| truth.contains(&(h.episode_id, h.seq)))
+            .count();
         total += truth.len();
     }
     let recall = hit as f64 / total as f64;

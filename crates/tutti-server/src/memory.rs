@@ -103,7 +103,13 @@ pub fn vector(
             n += 1.0;
         }
     }
-    let mean = |x: f64| if n > 0.0 { (x / n).clamp(0.0, 1.0) } else { 0.0 };
+    let mean = |x: f64| {
+        if n > 0.0 {
+            (x / n).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
     let d = dims(spec);
     let named = d.len() - spec.params.len();
     let extras = [
@@ -263,7 +269,11 @@ impl Recorder {
             ("override.applied", Some(id)) => {
                 let Some(l) = self.live.get(&id) else { return };
                 let param = ev.data.get("param").and_then(|v| v.as_str()).unwrap_or("*");
-                let action = ev.data.get("action").and_then(|v| v.as_str()).unwrap_or("set");
+                let action = ev
+                    .data
+                    .get("action")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("set");
                 let detail = ev.data.get("detail").cloned().unwrap_or_default();
                 let mode = detail.get("mode").and_then(|v| v.as_str());
                 let label = match (action, mode) {
@@ -294,7 +304,9 @@ impl Recorder {
                 tracing::info!(show = %row.code, episode = %l.key, "memory: recording the show");
                 self.live.insert(row.id, l);
             }
-            Err(e) => tracing::warn!(show = %row.code, error = %e, "memory: cannot record the show"),
+            Err(e) => {
+                tracing::warn!(show = %row.code, error = %e, "memory: cannot record the show")
+            }
         }
     }
 
@@ -396,7 +408,9 @@ impl Recorder {
                 }
             };
             let n = rows.len();
-            let Some(l) = self.live.get_mut(&id) else { return };
+            let Some(l) = self.live.get_mut(&id) else {
+                return;
+            };
             let mut moments = Vec::new();
             let mut steps = Vec::new();
             for s in rows {
@@ -450,9 +464,15 @@ impl Recorder {
         if !self.suggestions {
             return;
         }
-        let Some(l) = self.live.get_mut(&id) else { return };
-        let Some((v, elapsed)) = &l.latest else { return };
-        if l.last_suggest.is_some_and(|t| t.elapsed() < Duration::from_millis(950)) {
+        let Some(l) = self.live.get_mut(&id) else {
+            return;
+        };
+        let Some((v, elapsed)) = &l.latest else {
+            return;
+        };
+        if l.last_suggest
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(950))
+        {
             return;
         }
         l.last_suggest = Some(Instant::now());
@@ -489,11 +509,23 @@ impl Recorder {
             return;
         }
         self.read_snapshots(id).await;
-        let Some(l) = self.live.remove(&id) else { return };
-        let ended = self.store.show(id).await.ok().flatten().and_then(|r| r.ended_at_ms);
+        let Some(l) = self.live.remove(&id) else {
+            return;
+        };
+        let ended = self
+            .store
+            .show(id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.ended_at_ms);
         match self.mem.complete(&l.key, Outcome::default(), ended).await {
-            Ok(_) => tracing::info!(show = %l.code, episode = %l.key, "memory: the show is an episode"),
-            Err(e) => tracing::warn!(show = %l.code, error = %e, "memory: cannot complete the show's episode"),
+            Ok(_) => {
+                tracing::info!(show = %l.code, episode = %l.key, "memory: the show is an episode")
+            }
+            Err(e) => {
+                tracing::warn!(show = %l.code, error = %e, "memory: cannot complete the show's episode")
+            }
         }
         self.mem.board().remove(&l.code);
     }

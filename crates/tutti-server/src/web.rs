@@ -121,18 +121,78 @@ fn memory_metrics(out: &mut String, m: &tutti_memory::Memory) {
         );
     }
     let rows: [(&str, &str, &str, f64); 12] = [
-        ("tutti_memory_breaker_opens_total", "counter", "Times the breaker opened.", st.breaker_opens as f64),
-        ("tutti_memory_write_failures_total", "counter", "Memory writes that failed or stalled.", st.write_failures as f64),
-        ("tutti_memory_buffered", "gauge", "Memory writes waiting in memory.", st.buffered as f64),
-        ("tutti_memory_spilled", "gauge", "Memory writes waiting in the spill files.", st.spilled as f64),
-        ("tutti_memory_spilled_total", "counter", "Memory writes ever spilled.", st.spilled_total as f64),
-        ("tutti_memory_replayed_total", "counter", "Memory writes replayed from the spill.", st.replayed_total as f64),
-        ("tutti_memory_committed_total", "counter", "Memory writes committed.", st.committed_total as f64),
-        ("tutti_memory_derive_failures_total", "counter", "Derived index updates that failed (journalled).", st.derive_failures as f64),
-        ("tutti_memory_episodes", "gauge", "Episodes in the memory's indexes.", st.index.episodes as f64),
-        ("tutti_memory_moments", "gauge", "Moments in the memory's indexes.", st.index.moments as f64),
-        ("tutti_memory_index_bytes", "gauge", "Bytes held by the memory's moment indexes.", st.index.moment_bytes as f64),
-        ("tutti_memory_rebuild_seconds", "gauge", "How long the start-up rebuild of the indexes took.", st.rebuild_ms as f64 / 1000.0),
+        (
+            "tutti_memory_breaker_opens_total",
+            "counter",
+            "Times the breaker opened.",
+            st.breaker_opens as f64,
+        ),
+        (
+            "tutti_memory_write_failures_total",
+            "counter",
+            "Memory writes that failed or stalled.",
+            st.write_failures as f64,
+        ),
+        (
+            "tutti_memory_buffered",
+            "gauge",
+            "Memory writes waiting in memory.",
+            st.buffered as f64,
+        ),
+        (
+            "tutti_memory_spilled",
+            "gauge",
+            "Memory writes waiting in the spill files.",
+            st.spilled as f64,
+        ),
+        (
+            "tutti_memory_spilled_total",
+            "counter",
+            "Memory writes ever spilled.",
+            st.spilled_total as f64,
+        ),
+        (
+            "tutti_memory_replayed_total",
+            "counter",
+            "Memory writes replayed from the spill.",
+            st.replayed_total as f64,
+        ),
+        (
+            "tutti_memory_committed_total",
+            "counter",
+            "Memory writes committed.",
+            st.committed_total as f64,
+        ),
+        (
+            "tutti_memory_derive_failures_total",
+            "counter",
+            "Derived index updates that failed (journalled).",
+            st.derive_failures as f64,
+        ),
+        (
+            "tutti_memory_episodes",
+            "gauge",
+            "Episodes in the memory's indexes.",
+            st.index.episodes as f64,
+        ),
+        (
+            "tutti_memory_moments",
+            "gauge",
+            "Moments in the memory's indexes.",
+            st.index.moments as f64,
+        ),
+        (
+            "tutti_memory_index_bytes",
+            "gauge",
+            "Bytes held by the memory's moment indexes.",
+            st.index.moment_bytes as f64,
+        ),
+        (
+            "tutti_memory_rebuild_seconds",
+            "gauge",
+            "How long the start-up rebuild of the indexes took.",
+            st.rebuild_ms as f64 / 1000.0,
+        ),
     ];
     for (name, kind, help, v) in rows {
         scalar(out, name, kind, help, v);

@@ -103,7 +103,10 @@ async fn a_show_becomes_an_episode_and_the_dashboard_shows_suggestions() {
     }
     let snap = snap.expect("a snapshot");
     let state: StateFrame = serde_json::from_str(&snap.state_json).unwrap();
-    let health: Option<Health> = snap.health_json.as_deref().and_then(|h| serde_json::from_str(h).ok());
+    let health: Option<Health> = snap
+        .health_json
+        .as_deref()
+        .and_then(|h| serde_json::from_str(h).ok());
     let live = tutti_server::memory::vector(&spec, &state, health.as_ref(), 5.0);
     assert_eq!(live.len(), dims.len());
     for r in past_shows(&live, &dims) {
@@ -115,7 +118,9 @@ async fn a_show_becomes_an_episode_and_the_dashboard_shows_suggestions() {
     let base = format!("http://{}", srv.addr);
     let driver = chromedriver().await;
     let b = browser(&driver, &dir.path().join("profile"), 1200, 1000).await;
-    b.goto(&format!("{base}/perform#token={}", common::TOKEN)).await.unwrap();
+    b.goto(&format!("{base}/perform#token={}", common::TOKEN))
+        .await
+        .unwrap();
     common::browser::wait_text(&b, "#conn", "live").await;
     let sel = r#"#suggestions li[data-id="trend:intensity:down"] .sugg-text"#;
     let mut text = String::new();
@@ -127,35 +132,45 @@ async fn a_show_becomes_an_episode_and_the_dashboard_shows_suggestions() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        text.contains("of the last 4 shows of this piece the crowd pushed intensity down within 40 s of here"),
+        text.contains(
+            "of the last 4 shows of this piece the crowd pushed intensity down within 40 s of here"
+        ),
         "panel: {text:?}"
     );
     assert!(text.contains("you locked it"), "{text}");
     let state_text = common::browser::text_of(&b, "#memory-state").await.unwrap();
     assert!(state_text.starts_with("4 past shows"), "{state_text}");
     // Dismiss: gone from the panel, and a feedback step of the episode.
-    b.find(Locator::Css(r#"#suggestions li[data-id="trend:intensity:down"] button[data-action="dismiss"]"#))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.find(Locator::Css(
+        r#"#suggestions li[data-id="trend:intensity:down"] button[data-action="dismiss"]"#,
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     for _ in 0..100 {
         if common::browser::text_of(&b, sel).await.is_none() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(common::browser::text_of(&b, sel).await.is_none(), "dismissed");
+    assert!(
+        common::browser::text_of(&b, sel).await.is_none(),
+        "dismissed"
+    );
     let _ = b.close().await;
 
     // The performer locks a parameter, then ends the show.
     let mut perf = common::Client::performer(srv.addr).await;
-    perf.send(json!({"type": "override", "seq": 1, "param": "brightness", "mode": "lock", "value": 0.2}))
-        .await;
+    perf.send(
+        json!({"type": "override", "seq": 1, "param": "brightness", "mode": "lock", "value": 0.2}),
+    )
+    .await;
     perf.recv_type("ack").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    perf.send(json!({"type": "session", "seq": 2, "action": "end"})).await;
+    perf.send(json!({"type": "session", "seq": 2, "action": "end"}))
+        .await;
     perf.recv_type("ack").await;
     let subject = format!("show:{}", show.id);
     wait("the episode to complete", || {
@@ -176,13 +191,19 @@ async fn a_show_becomes_an_episode_and_the_dashboard_shows_suggestions() {
     let kinds: Vec<&str> = full.steps.iter().map(|s| s.kind.as_str()).collect();
     assert!(kinds.contains(&"override"), "{kinds:?}");
     assert!(kinds.contains(&"feedback"), "{kinds:?}");
-    assert!(full.steps.iter().any(|s| s.data_json.contains("brightness lock")));
+    assert!(full
+        .steps
+        .iter()
+        .any(|s| s.data_json.contains("brightness lock")));
     assert!(mem.flush(Duration::from_secs(20)).await);
     assert_eq!(mem.status().index.episodes, 5);
 
     // The API: the operator's token reads it; nobody else without signing in.
     let api = Api::new(srv.addr).with(common::TOKEN);
-    let got = api.get(&format!("/memory/episodes/{}", ep.id)).await.ok(200);
+    let got = api
+        .get(&format!("/memory/episodes/{}", ep.id))
+        .await
+        .ok(200);
     assert_eq!(got["status"], "completed");
     assert_eq!(got["context"]["piece"], "demo");
     Api::new(srv.addr)
@@ -192,19 +213,34 @@ async fn a_show_becomes_an_episode_and_the_dashboard_shows_suggestions() {
     let q = json!({"kind": "show", "piece": "demo", "vector": live, "k": 3, "diversity": 0.5});
     let hits = api.post("/memory/search/moments", q).await.ok(200);
     assert_eq!(hits["hits"].as_array().unwrap().len(), 3);
-    assert!(hits["hits"][0]["why"]["filters"].as_array().unwrap().contains(&json!("piece=demo")));
+    assert!(hits["hits"][0]["why"]["filters"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("piece=demo")));
     let bad = json!({"kind": "show", "piece": "demo", "vector": live, "k": 0});
-    api.post("/memory/search/moments", bad).await.err(422, "invalid_limit");
+    api.post("/memory/search/moments", bad)
+        .await
+        .err(422, "invalid_limit");
     let bad = json!({"kind": "show", "piece": "demo", "vector": [0.5], "k": 1_000_000});
-    api.post("/memory/search/moments", bad).await.err(422, "invalid_limit");
+    api.post("/memory/search/moments", bad)
+        .await
+        .err(422, "invalid_limit");
     let bad = json!({"kind": "show", "piece": "demo", "vector": [0.5]});
-    api.post("/memory/search/moments", bad).await.err(422, "dimension_mismatch");
+    api.post("/memory/search/moments", bad)
+        .await
+        .err(422, "dimension_mismatch");
     let bad = json!({"kind": "show", "piece": "nope", "vector": [0.5]});
-    api.post("/memory/search/moments", bad).await.err(404, "unknown_piece");
+    api.post("/memory/search/moments", bad)
+        .await
+        .err(404, "unknown_piece");
     let bad = json!({"context": {"kind": "show", "piece": "nope"}});
-    api.post("/memory/episodes", bad).await.err(404, "unknown_piece");
+    api.post("/memory/episodes", bad)
+        .await
+        .err(404, "unknown_piece");
     let bad = json!({"context": {"kind": "task"}, "dims": ["a"], "moments": [{"at_ms": 1, "vector": [1, 2]}]});
-    api.post("/memory/episodes", bad).await.err(422, "dimension_mismatch");
+    api.post("/memory/episodes", bad)
+        .await
+        .err(422, "dimension_mismatch");
     let r = api
         .req(
             "POST",
@@ -214,28 +250,43 @@ async fn a_show_becomes_an_episode_and_the_dashboard_shows_suggestions() {
         )
         .await;
     assert_eq!(r.status, 400);
-    let p = api.get("/memory/patterns?kind=show&piece=demo").await.ok(200);
+    let p = api
+        .get("/memory/patterns?kind=show&piece=demo")
+        .await
+        .ok(200);
     assert_eq!(p["episodes"], 5);
     let like = api
-        .post("/memory/search/episodes", json!({"episode_id": ep.id, "k": 2}))
+        .post(
+            "/memory/search/episodes",
+            json!({"episode_id": ep.id, "k": 2}),
+        )
         .await
         .ok(200);
     assert_eq!(like["items"].as_array().unwrap().len(), 2);
     let rated = api
-        .post(&format!("/memory/shows/{}/rating", show.id), json!({"rating": 0.9}))
+        .post(
+            &format!("/memory/shows/{}/rating", show.id),
+            json!({"rating": 0.9}),
+        )
         .await
         .ok(200);
     assert_eq!(rated["durable"], "store");
-    api.post(&format!("/memory/shows/{}/rating", show.id), json!({"rating": 2}))
-        .await
-        .err(422, "validation_failed");
+    api.post(
+        &format!("/memory/shows/{}/rating", show.id),
+        json!({"rating": 2}),
+    )
+    .await
+    .err(422, "validation_failed");
     let st: Value = api.get("/memory/status").await.ok(200);
     assert_eq!(st["breaker"], "closed");
 
     // /metrics.
     let m = api_support::raw(srv.addr, "GET", "/metrics", &[], b"").await;
     let text = String::from_utf8_lossy(&m.body).to_string();
-    assert!(text.contains("tutti_memory_breaker_state{state=\"closed\"} 1"), "{text}");
+    assert!(
+        text.contains("tutti_memory_breaker_state{state=\"closed\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("tutti_memory_episodes 5"), "{text}");
     srv.shutdown().await.unwrap();
 }

@@ -345,7 +345,9 @@ fn validate_op(op: &MemOp) -> Result<(), StoreError> {
                 return Err(StoreError::Invalid {
                     field: "chunk",
                     value: format!("{} moments, {} bytes", chunk.count, chunk.data.len()),
-                    reason: format!("must hold at least one moment in at most {MAX_MEM_CHUNK} bytes"),
+                    reason: format!(
+                        "must hold at least one moment in at most {MAX_MEM_CHUNK} bytes"
+                    ),
                 });
             }
         }
@@ -417,10 +419,7 @@ fn episode_row(r: &Row<'_>) -> rusqlite::Result<MemEpisodeRow> {
     })
 }
 
-fn episode_id_by_key(
-    c: &Connection,
-    key: &str,
-) -> Result<Option<(i64, MemStatus)>, StoreError> {
+fn episode_id_by_key(c: &Connection, key: &str) -> Result<Option<(i64, MemStatus)>, StoreError> {
     const OP: &str = "finding an episode";
     c.prepare_cached("SELECT id, status FROM mem_episodes WHERE key = ?1")
         .map_err(db(OP))?
@@ -542,7 +541,13 @@ fn apply_op(
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![id, chunk.first_seq, chunk.count, chunk.dims, chunk.data])
+                    s.execute(params![
+                        id,
+                        chunk.first_seq,
+                        chunk.count,
+                        chunk.dims,
+                        chunk.data
+                    ])
                 })
                 .map_err(db("appending moments"))?;
             if n > 0 {
@@ -573,8 +578,7 @@ fn apply_op(
             let replay: Option<(i64, String, Option<i64>, Option<i64>)> = if just_started {
                 None
             } else {
-                c
-                .prepare_cached(
+                c.prepare_cached(
                     "SELECT id, status, ended_at_ms, done_seq FROM mem_episodes WHERE key = ?1",
                 )
                 .and_then(|mut s| {
@@ -1002,7 +1006,10 @@ impl Store {
         error: &str,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        let (what, error) = (what.to_owned(), error.chars().take(2000).collect::<String>());
+        let (what, error) = (
+            what.to_owned(),
+            error.chars().take(2000).collect::<String>(),
+        );
         self.write(move |c| {
             let updated = c
                 .prepare_cached(
@@ -1088,12 +1095,10 @@ impl Store {
                 done: one("SELECT count(*) FROM mem_episodes WHERE status <> 'open'")?,
                 steps: one("SELECT count(*) FROM mem_steps")?,
                 moments: one("SELECT coalesce(sum(count), 0) FROM mem_moments")?,
-                counter_mismatches: one(
-                    "SELECT count(*) FROM mem_episodes e WHERE e.steps <> \
+                counter_mismatches: one("SELECT count(*) FROM mem_episodes e WHERE e.steps <> \
                      (SELECT count(*) FROM mem_steps s WHERE s.episode_id = e.id) \
                      OR e.moments <> (SELECT coalesce(sum(count), 0) FROM mem_moments m \
-                     WHERE m.episode_id = e.id)",
-                )?,
+                     WHERE m.episode_id = e.id)")?,
                 journal_pending: one(
                     "SELECT count(*) FROM mem_journal WHERE resolved_at_ms IS NULL",
                 )?,
@@ -1139,9 +1144,11 @@ impl Store {
     /// The highest `done_seq` stored (0 when none).
     pub async fn memory_done_seq(&self) -> Result<i64, StoreError> {
         self.read(|c| {
-            c.query_row("SELECT coalesce(max(done_seq), 0) FROM mem_episodes", [], |r| {
-                r.get(0)
-            })
+            c.query_row(
+                "SELECT coalesce(max(done_seq), 0) FROM mem_episodes",
+                [],
+                |r| r.get(0),
+            )
             .map_err(db("reading the completion sequence"))
         })
         .await

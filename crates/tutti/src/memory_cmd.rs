@@ -148,9 +148,9 @@ impl Failure {
 impl From<MemoryError> for Failure {
     fn from(e: MemoryError) -> Self {
         match &e {
-            MemoryError::Invalid { .. } | MemoryError::NotFound { .. } | MemoryError::Conflict { .. } => {
-                Failure::Data(format!("{} ({})", e, e.code()))
-            }
+            MemoryError::Invalid { .. }
+            | MemoryError::NotFound { .. }
+            | MemoryError::Conflict { .. } => Failure::Data(format!("{} ({})", e, e.code())),
             _ => Failure::Io(format!("{} ({})", e, e.code())),
         }
     }
@@ -234,9 +234,16 @@ async fn search(m: &Memory, a: &SearchArgs, json: bool) -> Result<(), Failure> {
             .collect();
         print!(
             "{}",
-            table::render(&["episode", "key", "at", "elapsed", "section", "distance", "found by"], &rows)
+            table::render(
+                &["episode", "key", "at", "elapsed", "section", "distance", "found by"],
+                &rows
+            )
         );
-        println!("{} moments searched in dims [{}]", r.space_moments, r.dims.join(", "));
+        println!(
+            "{} moments searched in dims [{}]",
+            r.space_moments,
+            r.dims.join(", ")
+        );
         return Ok(());
     }
     if let Some(id) = a.like {
@@ -271,7 +278,10 @@ async fn search(m: &Memory, a: &SearchArgs, json: bool) -> Result<(), Failure> {
             .collect();
         print!(
             "{}",
-            table::render(&["episode", "key", "piece", "score", "parts", "shared words"], &rows)
+            table::render(
+                &["episode", "key", "piece", "score", "parts", "shared words"],
+                &rows
+            )
         );
         return Ok(());
     }
@@ -361,7 +371,13 @@ fn patterns(m: &Memory, kind: &str, piece: Option<&str>, json: bool) -> Result<(
         }
         let rows: Vec<Vec<String>> = scopes
             .iter()
-            .map(|(k, p, n)| vec![k.clone(), p.clone().unwrap_or_else(|| "-".into()), n.to_string()])
+            .map(|(k, p, n)| {
+                vec![
+                    k.clone(),
+                    p.clone().unwrap_or_else(|| "-".into()),
+                    n.to_string(),
+                ]
+            })
             .collect();
         print!("{}", table::render(&["kind", "piece", "episodes"], &rows));
         return Ok(());
@@ -386,8 +402,17 @@ fn patterns(m: &Memory, kind: &str, piece: Option<&str>, json: bool) -> Result<(
             ]
         })
         .collect();
-    println!("transitions (within {} s):", tutti_memory::patterns::HORIZON_S);
-    print!("{}", table::render(&["dim", "went", "from", "episodes", "elsewhere", "p"], &rows));
+    println!(
+        "transitions (within {} s):",
+        tutti_memory::patterns::HORIZON_S
+    );
+    print!(
+        "{}",
+        table::render(
+            &["dim", "went", "from", "episodes", "elsewhere", "p"],
+            &rows
+        )
+    );
     let rows: Vec<Vec<String>> = r
         .events
         .iter()
@@ -396,26 +421,50 @@ fn patterns(m: &Memory, kind: &str, piece: Option<&str>, json: bool) -> Result<(
                 e.label.clone(),
                 format!("{} of {}", e.episodes, e.of),
                 e.count.to_string(),
-                format!("{}–{} ({} episodes)", pct(e.mostly.0), pct(e.mostly.1), e.mostly_episodes),
+                format!(
+                    "{}–{} ({} episodes)",
+                    pct(e.mostly.0),
+                    pct(e.mostly.1),
+                    e.mostly_episodes
+                ),
             ]
         })
         .collect();
     println!("\noverrides and other labelled steps:");
-    print!("{}", table::render(&["label", "episodes", "times", "mostly at"], &rows));
+    print!(
+        "{}",
+        table::render(&["label", "episodes", "times", "mostly at"], &rows)
+    );
     let rows: Vec<Vec<String>> = r
         .sections
         .iter()
-        .map(|s| vec![format!("{} → {}", s.from, s.to), s.episodes.to_string(), format!("{:.0} %", s.at * 100.0)])
+        .map(|s| {
+            vec![
+                format!("{} → {}", s.from, s.to),
+                s.episodes.to_string(),
+                format!("{:.0} %", s.at * 100.0),
+            ]
+        })
         .collect();
     println!("\nsection changes:");
     print!("{}", table::render(&["change", "episodes", "at"], &rows));
     let rows: Vec<Vec<String>> = r
         .correlations
         .iter()
-        .map(|c| vec![c.feature.clone(), format!("{:+.2}", c.r), c.n.to_string(), format!("{:.1e}", c.p_value)])
+        .map(|c| {
+            vec![
+                c.feature.clone(),
+                format!("{:+.2}", c.r),
+                c.n.to_string(),
+                format!("{:.1e}", c.p_value),
+            ]
+        })
         .collect();
     println!("\ncorrelations with reward:");
-    print!("{}", table::render(&["feature", "r", "episodes", "p"], &rows));
+    print!(
+        "{}",
+        table::render(&["feature", "r", "episodes", "p"], &rows)
+    );
     let rows: Vec<Vec<String>> = r
         .outliers
         .iter()
@@ -447,7 +496,8 @@ async fn import(m: &Memory, file: &Path, json: bool) -> Result<(), Failure> {
     let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        let f = std::fs::File::open(file).map_err(|e| Failure::Io(format!("{}: {e}", file.display())))?;
+        let f = std::fs::File::open(file)
+            .map_err(|e| Failure::Io(format!("{}: {e}", file.display())))?;
         Box::new(std::io::BufReader::new(f))
     };
     let (mut ok, mut failed) = (0u64, Vec::new());
@@ -458,7 +508,10 @@ async fn import(m: &Memory, file: &Path, json: bool) -> Result<(), Failure> {
         }
         let rec: Result<Record, _> = serde_json::from_str(&line);
         let r = match rec {
-            Ok(r) => m.record(r).await.map_err(|e| format!("{} ({})", e, e.code())),
+            Ok(r) => m
+                .record(r)
+                .await
+                .map_err(|e| format!("{} ({})", e, e.code())),
             Err(e) => Err(format!("{e} (malformed_json)")),
         };
         match r {
@@ -467,7 +520,9 @@ async fn import(m: &Memory, file: &Path, json: bool) -> Result<(), Failure> {
         }
     }
     if !m.flush(Duration::from_secs(60)).await {
-        return Err(Failure::Io("the store did not take the episodes in time".into()));
+        return Err(Failure::Io(
+            "the store did not take the episodes in time".into(),
+        ));
     }
     if json {
         print_json(&json!({"imported": ok, "failed": failed}))?;
@@ -480,7 +535,10 @@ async fn import(m: &Memory, file: &Path, json: bool) -> Result<(), Failure> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(Failure::Data(format!("{} lines refused; nothing of them was stored", failed.len())))
+        Err(Failure::Data(format!(
+            "{} lines refused; nothing of them was stored",
+            failed.len()
+        )))
     }
 }
 
@@ -494,7 +552,8 @@ async fn export(m: &Memory, out: &Path, force: bool) -> Result<(), Failure> {
                 out.display()
             )));
         }
-        let f = std::fs::File::create(out).map_err(|e| Failure::Io(format!("{}: {e}", out.display())))?;
+        let f = std::fs::File::create(out)
+            .map_err(|e| Failure::Io(format!("{}: {e}", out.display())))?;
         Box::new(std::io::BufWriter::new(f))
     };
     let mut after = 0i64;
@@ -518,7 +577,8 @@ async fn export(m: &Memory, out: &Path, force: bool) -> Result<(), Failure> {
             break;
         }
     }
-    w.flush().map_err(|e| Failure::Io(format!("{}: {e}", out.display())))?;
+    w.flush()
+        .map_err(|e| Failure::Io(format!("{}: {e}", out.display())))?;
     if out.as_os_str() != "-" {
         eprintln!("exported {n} episodes to {}", out.display());
     }

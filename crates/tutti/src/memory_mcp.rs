@@ -124,16 +124,22 @@ async fn call(m: &Memory, name: &str, mut args: Value) -> Result<Value, Value> {
                 .as_object_mut()
                 .and_then(|o| o.remove("mode"))
                 .and_then(|v| v.as_str().map(str::to_owned))
-                .ok_or_else(|| tool_error("validation_failed", "mode: moments, episodes or text"))?;
+                .ok_or_else(|| {
+                    tool_error("validation_failed", "mode: moments, episodes or text")
+                })?;
             match mode.as_str() {
                 "moments" => {
                     let q: MomentQuery = parse(args)?;
-                    let r = m.search_moments(&q, &Access::All).map_err(|e| mem_err(&e))?;
+                    let r = m
+                        .search_moments(&q, &Access::All)
+                        .map_err(|e| mem_err(&e))?;
                     Ok(tool_ok(json!(r)))
                 }
                 "episodes" => {
                     let q: EpisodeQuery = parse(args)?;
-                    let r = m.similar_episodes(&q, &Access::All).map_err(|e| mem_err(&e))?;
+                    let r = m
+                        .similar_episodes(&q, &Access::All)
+                        .map_err(|e| mem_err(&e))?;
                     Ok(tool_ok(json!({"items": r})))
                 }
                 "text" => {
@@ -166,10 +172,15 @@ async fn call(m: &Memory, name: &str, mut args: Value) -> Result<Value, Value> {
                 piece: String,
             }
             let p: P = parse(args)?;
-            let r = m.patterns(&p.kind, Some(&p.piece)).map_err(|e| mem_err(&e))?;
+            let r = m
+                .patterns(&p.kind, Some(&p.piece))
+                .map_err(|e| mem_err(&e))?;
             Ok(tool_ok(json!(r)))
         }
-        other => Err(tool_error("validation_failed", &format!("unknown tool {other:?}"))),
+        other => Err(tool_error(
+            "validation_failed",
+            &format!("unknown tool {other:?}"),
+        )),
     }
 }
 
@@ -183,7 +194,11 @@ async fn handle(m: &Memory, line: &str) -> Option<Value> {
     let method = msg.get("method").and_then(Value::as_str);
     if msg.get("jsonrpc") != Some(&json!("2.0")) || method.is_none() {
         return id.or(Some(Value::Null)).map(|id| {
-            rpc_error(id, -32600, "invalid request: jsonrpc must be \"2.0\" with a method")
+            rpc_error(
+                id,
+                -32600,
+                "invalid request: jsonrpc must be \"2.0\" with a method",
+            )
         });
     }
     let method = method.unwrap_or("");
@@ -196,7 +211,10 @@ async fn handle(m: &Memory, line: &str) -> Option<Value> {
                 .get("protocolVersion")
                 .and_then(Value::as_str)
                 .unwrap_or(VERSIONS[0]);
-            let version = VERSIONS.iter().find(|v| **v == asked).unwrap_or(&VERSIONS[0]);
+            let version = VERSIONS
+                .iter()
+                .find(|v| **v == asked)
+                .unwrap_or(&VERSIONS[0]);
             ok(
                 id,
                 json!({

@@ -35,9 +35,8 @@ fn json_of(out: &std::process::Output) -> Value {
         out.status.code(),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[test]
@@ -57,7 +56,11 @@ fn import_search_show_patterns_check_export() {
     }
     let mut bad = synth::small(99, 2);
     bad.dims = Some(vec!["a".into()]);
-    bad.moments = vec![tutti_memory::Moment { at_ms: 1, section: None, vector: vec![1.0, 2.0] }];
+    bad.moments = vec![tutti_memory::Moment {
+        at_ms: 1,
+        section: None,
+        vector: vec![1.0, 2.0],
+    }];
     lines.push(serde_json::to_string(&bad).unwrap());
     let file = dir.path().join("in.jsonl");
     std::fs::write(&file, lines.join("\n")).unwrap();
@@ -66,42 +69,108 @@ fn import_search_show_patterns_check_export() {
     assert_eq!(out.status.code(), Some(65));
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 32 episodes"));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 33") && err.contains("dimension_mismatch"), "{err}");
+    assert!(
+        err.contains("line 33") && err.contains("dimension_mismatch"),
+        "{err}"
+    );
 
-    let hits = json_of(&memory(&data, &["search", "--text", "synthetic show", "--kind", "show", "--json"]));
+    let hits = json_of(&memory(
+        &data,
+        &[
+            "search",
+            "--text",
+            "synthetic show",
+            "--kind",
+            "show",
+            "--json",
+        ],
+    ));
     assert_eq!(hits.as_array().unwrap().len(), 10);
     let id = hits[0]["episode_id"].as_i64().unwrap();
     let r = synth::show(3, 1, &shape);
     let v: Vec<String> = r.moments[10].vector.iter().map(|x| x.to_string()).collect();
     let v = v.join(",");
-    let m = json_of(&memory(&data, &["search", "--vector", &v, "--kind", "show", "--piece", "synthetic", "--k", "3", "--json"]));
+    let m = json_of(&memory(
+        &data,
+        &[
+            "search",
+            "--vector",
+            &v,
+            "--kind",
+            "show",
+            "--piece",
+            "synthetic",
+            "--k",
+            "3",
+            "--json",
+        ],
+    ));
     assert_eq!(m["hits"][0]["episode_key"], "synth-show-1-3");
     assert_eq!(m["hits"][0]["seq"], 10);
-    let table = memory(&data, &["search", "--vector", &v, "--kind", "show", "--piece", "synthetic"]);
+    let table = memory(
+        &data,
+        &[
+            "search",
+            "--vector",
+            &v,
+            "--kind",
+            "show",
+            "--piece",
+            "synthetic",
+        ],
+    );
     assert!(table.status.success());
     assert!(String::from_utf8_lossy(&table.stdout).contains("synth-show-1-3"));
-    let like = json_of(&memory(&data, &["search", "--like", &id.to_string(), "--k", "4", "--json"]));
+    let like = json_of(&memory(
+        &data,
+        &["search", "--like", &id.to_string(), "--k", "4", "--json"],
+    ));
     assert_eq!(like.as_array().unwrap().len(), 4);
     let shown = json_of(&memory(&data, &["show", &id.to_string(), "--json"]));
     assert_eq!(shown["status"], "completed");
     assert!(memory(&data, &["show", &id.to_string()]).status.success());
     let scopes = json_of(&memory(&data, &["patterns", "--json"]));
-    assert!(scopes.as_array().unwrap().iter().any(|s| s["piece"] == "synthetic" && s["episodes"] == 12));
-    let p = json_of(&memory(&data, &["patterns", "--piece", "synthetic", "--json"]));
+    assert!(scopes
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["piece"] == "synthetic" && s["episodes"] == 12));
+    let p = json_of(&memory(
+        &data,
+        &["patterns", "--piece", "synthetic", "--json"],
+    ));
     assert_eq!(p["episodes"], 12);
-    assert!(memory(&data, &["patterns", "--piece", "synthetic"]).status.success());
+    assert!(memory(&data, &["patterns", "--piece", "synthetic"])
+        .status
+        .success());
     let c = json_of(&memory(&data, &["check", "--json"]));
     assert_eq!(c["ok"], true, "{c}");
     assert_eq!(c["stored_episodes"], 32);
 
     // Bad input: stable codes, exit 65.
-    let out = memory(&data, &["search", "--vector", "0.1", "--kind", "show", "--piece", "synthetic"]);
+    let out = memory(
+        &data,
+        &[
+            "search",
+            "--vector",
+            "0.1",
+            "--kind",
+            "show",
+            "--piece",
+            "synthetic",
+        ],
+    );
     assert_eq!(out.status.code(), Some(65));
     assert!(String::from_utf8_lossy(&out.stderr).contains("dimension_mismatch"));
     let out = memory(&data, &["search", "--text", "x", "--k", "0"]);
     assert_eq!(out.status.code(), Some(65));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_limit"));
-    let out = memory(&data, &["search", "--vector", "0.5", "--kind", "show", "--piece", "nope"]);
+    let out = memory(
+        &data,
+        &[
+            "search", "--vector", "0.5", "--kind", "show", "--piece", "nope",
+        ],
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_piece"));
     assert_eq!(memory(&data, &["search"]).status.code(), Some(2));
 
@@ -115,7 +184,21 @@ fn import_search_show_patterns_check_export() {
     let out = memory(&data2, &["import", exported.to_str().unwrap(), "--json"]);
     let j = json_of(&out);
     assert_eq!(j["imported"], 32);
-    let m2 = json_of(&memory(&data2, &["search", "--vector", &v, "--kind", "show", "--piece", "synthetic", "--k", "1", "--json"]));
+    let m2 = json_of(&memory(
+        &data2,
+        &[
+            "search",
+            "--vector",
+            &v,
+            "--kind",
+            "show",
+            "--piece",
+            "synthetic",
+            "--k",
+            "1",
+            "--json",
+        ],
+    ));
     assert_eq!(m2["hits"][0]["episode_key"], "synth-show-1-3");
 }
 
@@ -151,7 +234,9 @@ impl Mcp {
 }
 
 fn tool_json(r: &Value) -> Value {
-    let text = r["result"]["content"][0]["text"].as_str().expect("text content");
+    let text = r["result"]["content"][0]["text"]
+        .as_str()
+        .expect("text content");
     serde_json::from_str(text).unwrap()
 }
 
@@ -168,11 +253,17 @@ fn an_mcp_client_records_searches_and_reads_patterns() {
         .unwrap();
     let stdin = child.stdin.take().unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut c = Mcp { child, stdin, stdout };
+    let mut c = Mcp {
+        child,
+        stdin,
+        stdout,
+    };
 
-    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    c.send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "test-client", "version": "1"}}}));
+        "clientInfo": {"name": "test-client", "version": "1"}}}),
+    );
     let init = c.recv();
     assert_eq!(init["id"], 1);
     assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
@@ -182,9 +273,18 @@ fn an_mcp_client_records_searches_and_reads_patterns() {
     c.send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
     let list = c.recv();
     assert_eq!(list["id"], 2, "a notification gets no answer: {list}");
-    let names: Vec<&str> = list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["record", "search", "patterns"]);
-    assert!(list["result"]["tools"].as_array().unwrap().iter().all(|t| t["inputSchema"]["type"] == "object"));
+    assert!(list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["inputSchema"]["type"] == "object"));
 
     for i in 0..3 {
         let r = c.call(10 + i, "record", json!({
@@ -198,12 +298,23 @@ fn an_mcp_client_records_searches_and_reads_patterns() {
         assert_eq!(r["result"]["isError"], false, "{r}");
         assert_eq!(tool_json(&r)["key"], format!("task-{i}"));
     }
-    let r = c.call(20, "search", json!({"mode": "moments", "kind": "task", "piece": "parser", "vector": [0.2, 0.5], "k": 2}));
+    let r = c.call(
+        20,
+        "search",
+        json!({"mode": "moments", "kind": "task", "piece": "parser", "vector": [0.2, 0.5], "k": 2}),
+    );
     let hits = tool_json(&r);
     assert_eq!(hits["hits"].as_array().unwrap().len(), 2, "{hits}");
     assert_eq!(hits["hits"][0]["episode_key"], "task-2");
-    assert!(hits["hits"][0]["why"]["path"].as_str().unwrap().starts_with("exact"));
-    let r = c.call(21, "search", json!({"mode": "text", "text": "parser timeout"}));
+    assert!(hits["hits"][0]["why"]["path"]
+        .as_str()
+        .unwrap()
+        .starts_with("exact"));
+    let r = c.call(
+        21,
+        "search",
+        json!({"mode": "text", "text": "parser timeout"}),
+    );
     assert_eq!(tool_json(&r)["items"].as_array().unwrap().len(), 3);
     let r = c.call(22, "search", json!({"mode": "episodes", "kind": "task", "piece": "parser", "text": "parser", "steps": ["edit", "test"], "k": 2}));
     assert_eq!(tool_json(&r)["items"].as_array().unwrap().len(), 2);
@@ -212,12 +323,32 @@ fn an_mcp_client_records_searches_and_reads_patterns() {
 
     // Bad arguments: a tool error with the memory's stable code; nothing stored half-way.
     for (id, args, code) in [
-        (30, json!({"mode": "moments", "kind": "task", "piece": "parser", "vector": [0.2]}), "dimension_mismatch"),
-        (31, json!({"mode": "moments", "kind": "task", "piece": "parser", "vector": [0.2, 0.5], "k": 0}), "invalid_limit"),
-        (32, json!({"mode": "moments", "kind": "task", "piece": "parser", "vector": [0.2, 0.5], "k": 1_000_000}), "invalid_limit"),
-        (33, json!({"mode": "moments", "kind": "task", "piece": "nope", "vector": [0.2]}), "unknown_piece"),
+        (
+            30,
+            json!({"mode": "moments", "kind": "task", "piece": "parser", "vector": [0.2]}),
+            "dimension_mismatch",
+        ),
+        (
+            31,
+            json!({"mode": "moments", "kind": "task", "piece": "parser", "vector": [0.2, 0.5], "k": 0}),
+            "invalid_limit",
+        ),
+        (
+            32,
+            json!({"mode": "moments", "kind": "task", "piece": "parser", "vector": [0.2, 0.5], "k": 1_000_000}),
+            "invalid_limit",
+        ),
+        (
+            33,
+            json!({"mode": "moments", "kind": "task", "piece": "nope", "vector": [0.2]}),
+            "unknown_piece",
+        ),
         (34, json!({"mode": "sideways"}), "validation_failed"),
-        (35, json!({"mode": "text", "text": "x", "bogus": 1}), "validation_failed"),
+        (
+            35,
+            json!({"mode": "text", "text": "x", "bogus": 1}),
+            "validation_failed",
+        ),
     ] {
         let r = c.call(id, "search", args);
         assert_eq!(r["result"]["isError"], true, "{r}");
@@ -228,7 +359,11 @@ fn an_mcp_client_records_searches_and_reads_patterns() {
     let r = c.call(37, "record", json!({"context": {"kind": "Not A Kind"}}));
     assert_eq!(tool_json(&r)["code"], "validation_failed");
     let r = c.call(38, "patterns", json!({"kind": "task", "piece": "parser"}));
-    assert_eq!(tool_json(&r)["episodes"], 3, "the refused records stored nothing");
+    assert_eq!(
+        tool_json(&r)["episodes"],
+        3,
+        "the refused records stored nothing"
+    );
 
     // Protocol errors.
     c.send(json!({"jsonrpc": "2.0", "id": 40, "method": "tools/call", "params": {"name": "erase", "arguments": {}}}));
@@ -254,7 +389,16 @@ fn kill_nine_mid_show_leaves_an_interrupted_episode() {
         l.local_addr().unwrap().to_string()
     };
     let mut child = tutti()
-        .args(["serve", "--listen", &addr, "--sound", "none", "--performer-token", "t0ken-mem", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &addr,
+            "--sound",
+            "none",
+            "--performer-token",
+            "t0ken-mem",
+            "--data-dir",
+        ])
         .arg(&data)
         .env("TUTTI_MEMORY__MOMENT_EVERY_S", "1")
         .env("TUTTI_OSC__LISTEN", "127.0.0.1:0")

@@ -62,9 +62,8 @@ pub(crate) fn memory_error(e: MemoryError) -> ApiError {
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
-            ApiError::new(status, code, format!("{field}: {reason}")).with_details(
-                serde_json::json!([{"field": field, "problem": reason}]),
-            )
+            ApiError::new(status, code, format!("{field}: {reason}"))
+                .with_details(serde_json::json!([{"field": field, "problem": reason}]))
         }
         MemoryError::NotFound { what, id } => ApiError::not_found(format!("{what} {id}")),
         MemoryError::Conflict { code, message } => ApiError::conflict(code, message),
@@ -93,7 +92,10 @@ async fn access(s: &ApiState, reader: &Reader) -> Result<Access, ApiError> {
         Reader::Caller(c) if c.is_admin() => Ok(Access::All),
         Reader::Caller(c) => {
             c.require_staff()?;
-            let (rows, _) = s.store.ensembles_for_user(c.id(), Page::first(1000)).await?;
+            let (rows, _) = s
+                .store
+                .ensembles_for_user(c.id(), Page::first(1000))
+                .await?;
             Ok(Access::Ensembles(rows.into_iter().map(|e| e.id).collect()))
         }
     }
@@ -101,7 +103,12 @@ async fn access(s: &ApiState, reader: &Reader) -> Result<Access, ApiError> {
 
 /// Checks the caller may act on episodes of `ensemble` at `need` (404 when they may not
 /// even read them).
-async fn may(s: &ApiState, reader: &Reader, ensemble: Option<i64>, need: Need) -> Result<(), ApiError> {
+async fn may(
+    s: &ApiState,
+    reader: &Reader,
+    ensemble: Option<i64>,
+    need: Need,
+) -> Result<(), ApiError> {
     match (reader, ensemble) {
         (Reader::Operator, _) => Ok(()),
         (Reader::Caller(c), _) if c.is_admin() => Ok(()),
@@ -287,7 +294,8 @@ async fn get_episode(
     let m = mem(&s)?;
     let full = episode_for(&s, &reader, id, Need::Read).await?;
     Ok(axum::Json(
-        m.view(&full, q.limit.unwrap_or(100)).map_err(memory_error)?,
+        m.view(&full, q.limit.unwrap_or(100))
+            .map_err(memory_error)?,
     ))
 }
 
@@ -444,7 +452,8 @@ async fn patterns(
     }
     let kind = q.kind.unwrap_or_else(|| "show".into());
     Ok(axum::Json(
-        m.patterns(&kind, q.piece.as_deref()).map_err(memory_error)?,
+        m.patterns(&kind, q.piece.as_deref())
+            .map_err(memory_error)?,
     ))
 }
 
@@ -490,7 +499,10 @@ async fn rate_show(
         .await
         .map_err(memory_error)?
         .ok_or_else(|| ApiError::not_found(format!("an episode of show {}", show.id)))?;
-    let a = m.rate(ep.id, b.rating, b.notes).await.map_err(memory_error)?;
+    let a = m
+        .rate(ep.id, b.rating, b.notes)
+        .await
+        .map_err(memory_error)?;
     Ok(ack_response(a, false))
 }
 
@@ -507,9 +519,15 @@ impl Validate for ShowCode {
     fn validate(&self, p: &mut Problems) {
         if self.show.is_empty()
             || self.show.len() > 64
-            || !self.show.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !self
+                .show
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            p.add("show", "must be a show code (1–64 of A-Z, a-z, 0-9, '-', '_')");
+            p.add(
+                "show",
+                "must be a show code (1–64 of A-Z, a-z, 0-9, '-', '_')",
+            );
         }
     }
 }
@@ -527,7 +545,12 @@ pub struct SuggestionsOut {
     pub pending_writes: u64,
 }
 
-async fn show_reader_check(s: &ApiState, reader: &Reader, code: &str, need: Need) -> Result<(), ApiError> {
+async fn show_reader_check(
+    s: &ApiState,
+    reader: &Reader,
+    code: &str,
+    need: Need,
+) -> Result<(), ApiError> {
     let show = s
         .store
         .show_by_code(code)

@@ -28,7 +28,9 @@ pub fn config(dir: &Path) -> MemoryConfig {
 
 pub async fn open(dir: &Path) -> (Store, Memory) {
     let s = store(dir);
-    let m = Memory::open(s.clone(), config(dir)).await.expect("memory opens");
+    let m = Memory::open(s.clone(), config(dir))
+        .await
+        .expect("memory opens");
     (s, m)
 }
 
