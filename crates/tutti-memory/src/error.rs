@@ -83,11 +83,17 @@ impl From<StoreError> for MemoryError {
         match e {
             StoreError::Invalid { field, reason, .. } => Self::invalid(field, reason),
             StoreError::NotFound { what, id } => Self::NotFound { what, id },
-            StoreError::Conflict { what, value } if what == "episode ended" => Self::Conflict {
+            StoreError::Conflict {
+                what: "episode ended",
+                value,
+            } => Self::Conflict {
                 code: "episode_ended",
                 message: value,
             },
-            StoreError::Conflict { what, value } if what == "episode open" => Self::Conflict {
+            StoreError::Conflict {
+                what: "episode open",
+                value,
+            } => Self::Conflict {
                 code: "episode_open",
                 message: value,
             },

@@ -19,6 +19,9 @@
 //!
 //! Must never: be the only copy of anything (the store is), or be written by two threads.
 
+// Numeric kernels index several arrays in step; a range loop says that most plainly.
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::HashMap;
 
 use tutti_store::{MemEpisodeFull, MemStatus};

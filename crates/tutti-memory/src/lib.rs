@@ -1155,7 +1155,7 @@ impl Memory {
             ended_at_ms: v.ended_at_ms,
             steps: v.steps,
             moments: v.moments,
-            outcome: (!open).then(|| Outcome {
+            outcome: (!open).then_some(Outcome {
                 completion: match v.status.as_str() {
                     "abandoned" => Completion::Abandoned,
                     "interrupted" => Completion::Interrupted,

@@ -23,6 +23,9 @@
 //!
 //! Must never: report a pattern from fewer than its minimum support, or rescan episodes.
 
+// Numeric kernels index several arrays in step; a range loop says that most plainly.
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -101,6 +104,9 @@ struct SpacePatterns {
     sections: HashMap<(String, String), (u32, Welford)>,
 }
 
+/// Running sums of structure vectors of one length and each episode's vector.
+type StructStats = (Vec<f64>, Vec<f64>, Vec<(u32, Vec<f32>)>);
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Corr {
     sx: f64,
@@ -121,7 +127,7 @@ pub struct Patterns {
     bigrams: HashMap<(String, String), (u32, u32)>,
     bigram_total: u32,
     /// Structure vectors by length: running sums and each episode's vector.
-    structs: HashMap<usize, (Vec<f64>, Vec<f64>, Vec<(u32, Vec<f32>)>)>,
+    structs: HashMap<usize, StructStats>,
     /// Reward correlation: features, their sums, each episode's features and reward.
     features: Vec<String>,
     feature_ix: HashMap<String, u32>,

@@ -21,6 +21,9 @@
 //! Must never: look outside the scope a query names, or return a result the caller may not
 //! read.
 
+// Numeric kernels index several arrays in step; a range loop says that most plainly.
+#![allow(clippy::needless_range_loop)]
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::MemoryError;
@@ -535,6 +538,7 @@ const W_TEXT: f32 = 0.40;
 const W_CONTEXT: f32 = 0.15;
 
 /// Runs an episode query.
+#[allow(clippy::type_complexity)]
 pub fn episodes(
     ix: &Index,
     q: &EpisodeQuery,

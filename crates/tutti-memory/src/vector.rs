@@ -23,6 +23,9 @@
 //!
 //! Must never: return a non-finite distance, or panic on an empty set.
 
+// Numeric kernels index several arrays in step; a range loop says that most plainly.
+#![allow(clippy::needless_range_loop)]
+
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -319,7 +322,7 @@ impl Ivf {
     pub fn build(data: &[f32], d: usize, cfg: &AnnConfig) -> Ivf {
         let n = data.len() / d.max(1);
         // About 2 sqrt(n) lists (a power of two), as a top level × a fine level.
-        let lists = (2.0 * (n as f64).sqrt()).max(16.0).min(32_768.0) as usize;
+        let lists = (2.0 * (n as f64).sqrt()).clamp(16.0, 32_768.0) as usize;
         let lists = lists.next_power_of_two();
         let c1 = ((lists as f64).sqrt() as usize)
             .next_power_of_two()

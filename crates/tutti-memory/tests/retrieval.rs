@@ -178,10 +178,10 @@ proptest! {
         for (i, _, red, score) in &picked {
             prop_assert!(!chosen.contains(i));
             // Nothing left scores higher than what was picked.
-            for j in 0..dists.len() {
+            for (j, dj) in dists.iter().enumerate() {
                 if chosen.contains(&j) || j == *i { continue; }
                 let rj = chosen.iter().map(|&c| sym(c, j)).fold(0.0f32, f32::max);
-                let sj = lambda * (1.0 / (1.0 + dists[j])) - (1.0 - lambda) * rj;
+                let sj = lambda * (1.0 / (1.0 + dj)) - (1.0 - lambda) * rj;
                 prop_assert!(sj <= score + 1e-5);
             }
             let ri = chosen.iter().map(|&c| sym(c, *i)).fold(0.0f32, f32::max);

@@ -969,12 +969,10 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |c| {
             const OP: &str = "searching episode text";
-            let sql = concat!(
-                "SELECT bm25(mem_fts), snippet(mem_fts, -1, '[', ']', '…', 12), e.id \
+            let sql = "SELECT bm25(mem_fts), snippet(mem_fts, -1, '[', ']', '…', 12), e.id \
                  FROM mem_fts JOIN mem_episodes e ON e.id = mem_fts.rowid \
                  WHERE mem_fts MATCH ?1 AND (?2 IS NULL OR e.kind = ?2) \
-                 AND (?3 IS NULL OR e.piece = ?3) ORDER BY bm25(mem_fts) LIMIT ?4"
-            );
+                 AND (?3 IS NULL OR e.piece = ?3) ORDER BY bm25(mem_fts) LIMIT ?4";
             let mut stmt = c.prepare_cached(sql).map_err(db(OP))?;
             let hits: Vec<(f64, String, i64)> = stmt
                 .query_map(params![expr, kind, piece, limit], |r| {
