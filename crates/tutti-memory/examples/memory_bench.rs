@@ -5,7 +5,7 @@
 //! cargo run --release -p tutti-memory --example memory_bench -- generate show 10000 DIR
 //! cargo run --release -p tutti-memory --example memory_bench -- query small DIR [QUERIES]
 //! cargo run --release -p tutti-memory --example memory_bench -- query show DIR [QUERIES]
-//! cargo run --release -p tutti-memory --example memory_bench -- scale MOMENTS [QUERIES] [NPROBE]
+//! cargo run --release -p tutti-memory --example memory_bench -- scale MOMENTS [QUERIES] [NPROBE] [COARSE_PROBE] [RERANK]
 //! ```
 //!
 //! * `generate` writes synthetic episodes (`tutti_memory::synth`) into a new store in DIR
@@ -305,13 +305,20 @@ fn full(id: i64, r: &tutti_memory::Record) -> MemEpisodeFull {
     }
 }
 
-fn scale(moments: u64, queries: usize, nprobe: Option<usize>) {
+fn scale(moments: u64, queries: usize, nprobe: Option<usize>, coarse: Option<usize>, rerank: Option<usize>) {
     let shape = ShowShape::default();
     let shows = moments.div_ceil(shape.moments as u64);
     let mut ann = AnnConfig::default();
     if let Some(n) = nprobe {
         ann.nprobe = n;
     }
+    if let Some(c) = coarse {
+        ann.coarse_probe = c;
+    }
+    if let Some(r) = rerank {
+        ann.rerank = r;
+    }
+    println!("settings: {ann:?}");
     let mut ix = Index::new(ann);
     let t = Instant::now();
     for i in 0..shows {
@@ -359,7 +366,9 @@ fn main() {
             let moments: u64 = m.parse().expect("MOMENTS");
             let q: usize = arg(3).and_then(|s| s.parse().ok()).unwrap_or(2000);
             let nprobe = arg(4).and_then(|s| s.parse().ok());
-            scale(moments, q, nprobe);
+            let coarse = arg(5).and_then(|s| s.parse().ok());
+            let rerank = arg(6).and_then(|s| s.parse().ok());
+            scale(moments, q, nprobe, coarse, rerank);
         }
         _ => {
             eprintln!("usage: memory_bench generate small|show N DIR | query small|show DIR [QUERIES] | scale MOMENTS [QUERIES] [NPROBE]");

@@ -136,9 +136,9 @@ impl Default for AnnConfig {
     fn default() -> Self {
         AnnConfig {
             ann_min: 50_000,
-            nprobe: 72,
-            coarse_probe: 6,
-            rerank: 96,
+            nprobe: 56,
+            coarse_probe: 12,
+            rerank: 160,
             train_sample: 40_000,
             iterations: 8,
         }
