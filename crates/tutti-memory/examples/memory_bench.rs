@@ -305,7 +305,13 @@ fn full(id: i64, r: &tutti_memory::Record) -> MemEpisodeFull {
     }
 }
 
-fn scale(moments: u64, queries: usize, nprobe: Option<usize>, coarse: Option<usize>, rerank: Option<usize>) {
+fn scale(
+    moments: u64,
+    queries: usize,
+    nprobe: Option<usize>,
+    coarse: Option<usize>,
+    rerank: Option<usize>,
+) {
     let shape = ShowShape::default();
     let shows = moments.div_ceil(shape.moments as u64);
     let mut ann = AnnConfig::default();
