@@ -128,7 +128,9 @@ pub struct MemoryConfig {
     pub flush_every: Duration,
     /// Most units per batch.
     pub max_batch: usize,
-    /// Units buffered in memory before the oldest are spilled even with the breaker closed.
+    /// Units buffered in memory; past this the buffer is spilled even with the breaker
+    /// closed (checked before each write, so while one write is in flight — at most
+    /// `write_timeout` — what arrives meanwhile may exceed it).
     pub buffer_units: usize,
     /// A write that has not committed after this long counts as failed (the store stalls).
     pub write_timeout: Duration,
@@ -1519,6 +1521,11 @@ impl Memory {
     /// One round of the flusher. Returns whether there is more to do at once.
     async fn flush_round(&self) -> bool {
         let cfg = &self.inner.cfg;
+        // The store keeps up too slowly (without failing): past its bound the buffer goes to
+        // the spill, and the writes continue from there, in order.
+        if self.queue().units.len() > cfg.buffer_units {
+            self.spill_buffer();
+        }
         if !self.inner.breaker.allow() {
             // The store is being left alone: keep the show going, keep the writes durable.
             self.spill_buffer();
