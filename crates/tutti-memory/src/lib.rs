@@ -143,6 +143,10 @@ pub struct MemoryConfig {
     /// How often completed episodes the indexes lack (written by another process) and the
     /// journal are looked at.
     pub catch_up_every: Duration,
+    /// Complete the episodes left open as `interrupted` when opening. The process that
+    /// records (the server) does; a tool opening the same data directory beside a running
+    /// server (`tutti memory …`) must not, or it would end the server's live episodes.
+    pub complete_interrupted: bool,
 }
 
 impl MemoryConfig {
@@ -159,6 +163,7 @@ impl MemoryConfig {
             breaker_open_for: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(10),
             catch_up_every: Duration::from_secs(10),
+            complete_interrupted: true,
         }
     }
 }
@@ -534,7 +539,7 @@ fn measured(dims: &[String], moments: &[Moment]) -> Engagement {
 
 impl Memory {
     /// Opens the memory over `store`: replays what an earlier run spilled, completes every
-    /// episode left open as `interrupted`, rebuilds the indexes from every completed episode,
+    /// episode left open as `interrupted` (unless told not to), rebuilds the indexes from every completed episode,
     /// and starts the flusher on the current tokio runtime.
     pub async fn open(store: Store, cfg: MemoryConfig) -> Result<Memory, MemoryError> {
         let writer: Arc<dyn Writer> = Arc::new(store.clone());
@@ -568,7 +573,11 @@ impl Memory {
         mem.replay_spill().await?;
         // 2. Episodes left open were interrupted.
         let now = now_ms();
-        let open = mem.inner.store.memory_open_episodes().await?;
+        let open = if mem.inner.cfg.complete_interrupted {
+            mem.inner.store.memory_open_episodes().await?
+        } else {
+            Vec::new()
+        };
         if !open.is_empty() {
             let mut units = Vec::new();
             for full in &open {

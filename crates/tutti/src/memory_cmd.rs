@@ -1,6 +1,7 @@
 //! `tutti memory search|show|patterns|check|import|export|mcp`: the performance memory of a
-//! data directory, offline (the memory opens the store itself: it completes episodes left
-//! open as `interrupted` and rebuilds its indexes first). Tables for people, `--json` for
+//! data directory, offline (the memory opens the store itself and rebuilds its indexes
+//! first; episodes still open are left to the server that records them, which completes them
+//! as `interrupted` when it starts again after a crash). Tables for people, `--json` for
 //! machines; `mcp` serves the memory to coding agents over stdio ([`crate::memory_mcp`]).
 //!
 //! Exit codes: 0 done; 1 `check` found problems (and did not repair them); 2 bad arguments;
@@ -168,6 +169,9 @@ pub async fn open(data_dir: &Path, create: bool) -> Result<Memory, Failure> {
     let store = Store::open(StoreConfig::new(db)).map_err(|e| Failure::Io(e.to_string()))?;
     let mut cfg = MemoryConfig::new(data_dir);
     cfg.flush_every = Duration::from_millis(20);
+    // A server may be recording in this directory: its open episodes are its own (the server
+    // completes them as interrupted when it starts after a crash).
+    cfg.complete_interrupted = false;
     Memory::open(store, cfg).await.map_err(Failure::from)
 }
 

@@ -2,7 +2,7 @@
 //! check and export over a data directory, with stable codes for bad input; `tutti memory
 //! mcp` driven by an MCP client exchange over the child's stdio (initialize, tools/list,
 //! tools/call, errors); and `kill -9` of a real server mid-show: the episode is there after
-//! the restart, completed as "interrupted".
+//! the crash, and the server's restart completes it as "interrupted".
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -415,15 +415,56 @@ fn kill_nine_mid_show_leaves_an_interrupted_episode() {
     std::thread::sleep(Duration::from_secs(5));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-
+    // The episode is still open: the CLI leaves it to the server.
     let hits = json_of(&memory(&data, &["search", "--text", &code, "--json"]));
     assert_eq!(hits.as_array().unwrap().len(), 1, "{hits}");
     let id = hits[0]["episode_id"].as_i64().unwrap();
+    let key = hits[0]["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        json_of(&memory(&data, &["show", &id.to_string(), "--json"]))["status"],
+        "open"
+    );
+
+    // The server starts again: the episode completes as interrupted; the show resumes in a
+    // new episode.
+    let mut child = tutti()
+        .args([
+            "serve",
+            "--listen",
+            &addr,
+            "--sound",
+            "none",
+            "--performer-token",
+            "t0ken-mem",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("TUTTI_MEMORY__MOMENT_EVERY_S", "1")
+        .env("TUTTI_OSC__LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let again = lines.next().unwrap().unwrap();
+    assert!(again.ends_with(&code), "the show resumes: {again}");
+    std::thread::spawn(move || for _ in lines {});
+    std::thread::sleep(Duration::from_secs(2));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
     let ep = json_of(&memory(&data, &["show", &id.to_string(), "--json"]));
+    assert_eq!(ep["key"], key);
     assert_eq!(ep["status"], "interrupted", "{ep}");
     assert!(ep["moment_count"].as_i64().unwrap() >= 1, "{ep}");
     assert_eq!(ep["context"]["kind"], "show");
+    let hits = json_of(&memory(&data, &["search", "--text", &code, "--json"]));
+    assert_eq!(
+        hits.as_array().unwrap().len(),
+        2,
+        "the resumed show is a second episode: {hits}"
+    );
     let c = json_of(&memory(&data, &["check", "--json"]));
-    assert_eq!(c["ok"], true, "{c}");
-    assert_eq!(c["indexed_episodes"], 1);
+    assert_eq!(c["indexed_episodes"], 1, "{c}");
+    assert_eq!(c["open_episodes"], 1, "{c}");
 }
