@@ -17,10 +17,12 @@
 //   #sound[data-backend]  #sound-engine (hidden unless the engine is the sound)  #sound-error
 //   #meter-l #meter-r [data-rms-dbfs] (latest RMS, 0.1 dB)  #spectrum (canvas)  #sound-summary
 //   #listen (aria-pressed)  #listen-state[data-state=off|connecting|buffering|playing|closed|error]
+//   #memory: the Memory panel (its own hooks in web/memory-panel.js)
 
 import { LiveClient } from './live.js';
 import { soundPanel } from './audio/sound-panel.js';
 import { Trajectories } from './trajectory.js';
+import { memoryPanel } from './memory-panel.js';
 import {
   h, svg, setText, fmt, pct, position, decimals, queryParam, scheduler, toaster, showConn,
   describeError, shareBars,
@@ -40,6 +42,8 @@ let currentToken = null;
 const sound = soundPanel($, () => currentToken);
 const trajectories = new Trajectories($('trajectories'));
 let showCode = null;
+// ---- memory: suggestions from past shows (web/memory-panel.js) ----
+const memory = memoryPanel($('memory'), () => currentToken, () => showCode);
 
 // ---- report ----
 // Opens the show's report (the same page `tutti report` writes) in a new tab through a
@@ -392,6 +396,7 @@ function connect(token) {
       document.title = `${title} · Tutti performer`;
       setText($('show-code'), w.show?.code || '–');
       showCode = w.show?.code || null;
+      memory.start();
       trajectories.setParams(w.params || []);
       status = w.show?.status ?? status;
       build(w.params || []);

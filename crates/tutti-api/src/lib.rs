@@ -2,7 +2,8 @@
 //! tokens with refresh rotation, cookie sessions with CSRF), ensembles and members, pieces
 //! and their lifecycle, immutable spec versions with atomic publishing, shows with their
 //! lifecycle, guests, exports, the event history and streams, webhooks, the guided-setup
-//! wizard, and the OpenAPI document generated from this code.
+//! wizard, the performance memory (`routes::memory`), and the OpenAPI document generated from
+//! this code.
 //!
 //! Read in this order: [`ApiState`] and [`router`] (here), [`error`] (the one envelope),
 //! [`extract`] (strict JSON bodies), [`auth`] (who is calling, what they may do; the
@@ -120,6 +121,8 @@ pub struct ApiState {
     /// Where webhooks may point (checked on the URL's text at creation; the dispatcher checks
     /// resolved addresses at delivery).
     pub(crate) webhook_targets: Arc<tutti_events::TargetPolicy>,
+    /// The performance memory (`routes::memory`), when the server runs it.
+    pub(crate) memory: Option<tutti_memory::Memory>,
 }
 
 impl ApiState {
@@ -138,6 +141,7 @@ impl ApiState {
             wizard: wizard::default_wizard(),
             reports: Arc::new(tokio::sync::Semaphore::new(2)),
             report_links: Arc::default(),
+            memory: None,
             webhook_targets: Arc::new(tutti_events::TargetPolicy::default()),
         }
     }
@@ -146,6 +150,12 @@ impl ApiState {
     /// same policy as the dispatcher.
     pub fn with_webhook_targets(mut self, policy: tutti_events::TargetPolicy) -> ApiState {
         self.webhook_targets = Arc::new(policy);
+        self
+    }
+
+    /// Adds the performance memory (`/memory/...`).
+    pub fn with_memory(mut self, memory: Option<tutti_memory::Memory>) -> ApiState {
+        self.memory = memory;
         self
     }
 

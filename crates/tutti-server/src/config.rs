@@ -51,6 +51,9 @@ pub struct Config {
     pub store: StoreTuning,
     /// The management API (`/api/v1`).
     pub api: ApiSettings,
+    /// The performance memory (shows as episodes, live suggestions, `/api/v1/memory`).
+    #[serde(default)]
+    pub memory: crate::memory::MemorySettings,
     /// Webhook deliveries.
     pub webhooks: WebhooksConfig,
 }
@@ -247,6 +250,7 @@ impl Default for Config {
             webhooks: WebhooksConfig {
                 allow_private: false,
             },
+            memory: crate::memory::MemorySettings::default(),
         }
     }
 }
@@ -370,6 +374,9 @@ impl Config {
         }
         if self.store.readers == 0 || self.store.readers > 64 {
             return bad("store.readers", "must be 1–64");
+        }
+        if !(1..=600).contains(&self.memory.moment_every_s) {
+            return bad("memory.moment_every_s", "must be 1–600 seconds");
         }
         if !(1024..=64 << 20).contains(&self.api.body_limit_bytes) {
             return bad("api.body_limit_bytes", "must be 1024–67108864");

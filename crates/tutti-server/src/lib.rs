@@ -13,6 +13,7 @@ pub mod config;
 mod error;
 pub mod limits;
 pub mod live;
+pub mod memory;
 pub mod metrics;
 mod osc_in;
 pub mod outputs;
@@ -57,6 +58,8 @@ pub struct Running {
     events: tutti_events::Events,
     store: Store,
     api: tutti_api::ApiState,
+    /// The performance memory, when enabled.
+    pub memory: Option<tutti_memory::Memory>,
 }
 
 impl Running {
@@ -66,6 +69,9 @@ impl Running {
         let _ = self.server.await;
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Some(m) = &self.memory {
+            m.close(Duration::from_secs(5)).await;
         }
         self.events.shutdown().await;
         self.store.close().await?;
@@ -319,7 +325,25 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
     events_cfg.dispatcher.targets = targets;
     let events = tutti_events::Events::start(store.clone(), events_cfg)
         .map_err(|e| ServerError::Config(format!("events: {e}")))?;
-    let api = api.with_live(opener.clone()).with_events(events.streams());
+    // The performance memory: shows become episodes; live suggestions; `/api/v1/memory`.
+    let memory = if config.memory.enabled {
+        let (m, task) = memory::start(
+            &config.memory,
+            &config.data_dir,
+            store.clone(),
+            events.bus(),
+            shutdown_rx.clone(),
+        )
+        .await?;
+        tasks.push(task);
+        Some(m)
+    } else {
+        None
+    };
+    let api = api
+        .with_live(opener.clone())
+        .with_events(events.streams())
+        .with_memory(memory.clone());
     hub.set_api(api.clone());
     // Shows started through the API that were live or paused when the server stopped.
     for row in store.active_shows().await? {
@@ -328,7 +352,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         }
     }
 
-    let app = router(hub.clone()).merge(tutti_api::router(api.clone()));
+    let app = router(hub.clone())
+        .merge(tutti_api::router(api.clone()))
+        .layer(axum::Extension(web::MemoryMetrics(memory.clone())));
     let server = tokio::spawn(serve_http(listener, app, shutdown_rx.clone()));
 
     Ok(Running {
@@ -343,6 +369,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         events,
         store,
         api,
+        memory,
     })
 }
 

@@ -131,8 +131,109 @@ pub async fn health() -> &'static str {
     "ok\n"
 }
 
+/// The memory whose state `/metrics` reports (a request extension set in `start`).
+#[derive(Clone)]
+pub struct MemoryMetrics(pub Option<tutti_memory::Memory>);
+
+/// The memory's lines of `/metrics`: its breaker, queue, spill and indexes.
+fn memory_metrics(out: &mut String, m: &tutti_memory::Memory) {
+    use crate::metrics::scalar;
+    use std::fmt::Write;
+    let st = m.status();
+    out.push_str(
+        "# HELP tutti_memory_breaker_state The memory's circuit breaker around the store (1 for the state it is in).\n# TYPE tutti_memory_breaker_state gauge\n",
+    );
+    for s in ["closed", "open", "half_open"] {
+        let _ = writeln!(
+            out,
+            "tutti_memory_breaker_state{{state=\"{s}\"}} {}",
+            u8::from(st.breaker.as_str() == s)
+        );
+    }
+    let rows: [(&str, &str, &str, f64); 12] = [
+        (
+            "tutti_memory_breaker_opens_total",
+            "counter",
+            "Times the breaker opened.",
+            st.breaker_opens as f64,
+        ),
+        (
+            "tutti_memory_write_failures_total",
+            "counter",
+            "Memory writes that failed or stalled.",
+            st.write_failures as f64,
+        ),
+        (
+            "tutti_memory_buffered",
+            "gauge",
+            "Memory writes waiting in memory.",
+            st.buffered as f64,
+        ),
+        (
+            "tutti_memory_spilled",
+            "gauge",
+            "Memory writes waiting in the spill files.",
+            st.spilled as f64,
+        ),
+        (
+            "tutti_memory_spilled_total",
+            "counter",
+            "Memory writes ever spilled.",
+            st.spilled_total as f64,
+        ),
+        (
+            "tutti_memory_replayed_total",
+            "counter",
+            "Memory writes replayed from the spill.",
+            st.replayed_total as f64,
+        ),
+        (
+            "tutti_memory_committed_total",
+            "counter",
+            "Memory writes committed.",
+            st.committed_total as f64,
+        ),
+        (
+            "tutti_memory_derive_failures_total",
+            "counter",
+            "Derived index updates that failed (journalled).",
+            st.derive_failures as f64,
+        ),
+        (
+            "tutti_memory_episodes",
+            "gauge",
+            "Episodes in the memory's indexes.",
+            st.index.episodes as f64,
+        ),
+        (
+            "tutti_memory_moments",
+            "gauge",
+            "Moments in the memory's indexes.",
+            st.index.moments as f64,
+        ),
+        (
+            "tutti_memory_index_bytes",
+            "gauge",
+            "Bytes held by the memory's moment indexes.",
+            st.index.moment_bytes as f64,
+        ),
+        (
+            "tutti_memory_rebuild_seconds",
+            "gauge",
+            "How long the start-up rebuild of the indexes took.",
+            st.rebuild_ms as f64 / 1000.0,
+        ),
+    ];
+    for (name, kind, help, v) in rows {
+        scalar(out, name, kind, help, v);
+    }
+}
+
 /// `/metrics` — Prometheus text format.
-pub async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+pub async fn metrics(
+    State(hub): State<Arc<Hub>>,
+    memory: Option<axum::Extension<MemoryMetrics>>,
+) -> Response {
     use crate::metrics::scalar;
     use std::sync::atomic::Ordering::Relaxed;
     let s = &hub.stats;
@@ -241,6 +342,9 @@ pub async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
             code.as_str(),
             s.errors_of(code)
         );
+    }
+    if let Some(axum::Extension(MemoryMetrics(Some(m)))) = &memory {
+        memory_metrics(&mut out, m);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

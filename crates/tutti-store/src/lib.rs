@@ -54,10 +54,17 @@
 //! (one savepoint in the batch transaction) and appends its outbox event(s) in that same closure,
 //! so an event commits exactly when its change does. `accounts` and `manage` hold these
 //! operations (SQL and `Store` methods); `ops` holds the original ones and `append_event`.
+//!
+//! # The performance memory (issue 13, schema migration 4)
+//! Episodes of any kind, their steps, their moments packed in chunks, FTS5 over their text and
+//! the journal of failed derived updates: `memory` holds the SQL and the `Store::memory_*`
+//! methods; the `tutti-memory` crate gives them meaning. A memory write is a list of units, each
+//! in its own savepoint, all in one batch transaction (group commit).
 
 mod accounts;
 mod error;
 mod manage;
+mod memory;
 mod model;
 mod ops;
 mod outbox;
@@ -89,6 +96,11 @@ pub use model::{
     MAX_WIZARD_STATE_JSON,
 };
 
+pub use memory::{
+    MemChunkRow, MemContext, MemCounts, MemEpisodeFull, MemEpisodeRow, MemJournalRow, MemOp,
+    MemStatus, MemStepRow, MemTextHit, MemWrite, MemWriteDone, MAX_MEM_CHUNK, MAX_MEM_KEY_LEN,
+    MAX_MEM_KIND_LEN, MAX_MEM_STEP_JSON, MAX_MEM_TEXT_LEN,
+};
 pub use outbox::{
     validate_event_kind, AttemptOutcome, DeliveryRow, DeliveryStatus, DueDelivery, EventScope,
     NewWebhook, OutboxEvent, RecordedAttempt, RelayBatch, WebhookRow, MAX_DELIVERY_ERROR_LEN,
@@ -237,7 +249,13 @@ fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreE
             detail: format!("SQLite refused WAL mode (journal_mode is {mode:?})"),
         });
     }
-    for (pragma, value) in [("synchronous", "FULL"), ("foreign_keys", "ON")] {
+    // temp_store = MEMORY: the sub-journals of the per-operation savepoints stay in memory
+    // instead of a temporary file (they only matter until the batch commits).
+    for (pragma, value) in [
+        ("synchronous", "FULL"),
+        ("foreign_keys", "ON"),
+        ("temp_store", "MEMORY"),
+    ] {
         conn.pragma_update(None, pragma, value)
             .map_err(|e| open_error(path, "configuring the connection", &e))?;
     }

@@ -2,7 +2,8 @@
 //! version lives in SQLite's `user_version`; the file is marked with Tutti's `application_id`).
 //!
 //! Migrations are append-only: a released migration must never be edited, only followed by a new
-//! one (migration 2 is issue 6's accounts, ensembles, idempotency keys, outbox and webhooks). This
+//! one (migration 2 is issue 6's accounts, ensembles, idempotency keys, outbox and webhooks;
+//! migration 4 is issue 13's performance memory). This
 //! module must never run anything but schema changes.
 
 use rusqlite_migration::{Migrations, M};
@@ -248,10 +249,92 @@ ALTER TABLE snapshots ADD COLUMN health_json TEXT
     CHECK (health_json IS NULL OR json_valid(health_json));
 "#;
 
+/// Migration 4 (issue 13): the performance memory. Episodes of any kind (a show is one),
+/// their steps, their moments packed in chunks (an opaque blob per chunk: the memory crate
+/// owns its format), full-text search over context text and notes (FTS5, kept in step with
+/// the episodes by triggers, so a change and its text commit together), and the journal of
+/// derived updates that failed and await repair.
+const V4: &str = r#"
+CREATE TABLE mem_episodes (
+    id              INTEGER PRIMARY KEY,
+    key             TEXT    NOT NULL UNIQUE CHECK (length(key) BETWEEN 1 AND 128),
+    kind            TEXT    NOT NULL CHECK (length(kind) BETWEEN 1 AND 64),
+    piece           TEXT,
+    spec_version    INTEGER,
+    ensemble_id     INTEGER,
+    subject         TEXT,
+    venue           TEXT,
+    tags_json       TEXT    NOT NULL CHECK (json_valid(tags_json)),
+    text            TEXT    NOT NULL,
+    dims_json       TEXT    CHECK (dims_json IS NULL OR json_valid(dims_json)),
+    status          TEXT    NOT NULL
+                    CHECK (status IN ('open', 'completed', 'interrupted', 'abandoned')),
+    started_at_ms   INTEGER NOT NULL,
+    ended_at_ms     INTEGER,
+    rating          REAL,
+    notes           TEXT    NOT NULL DEFAULT '',
+    engagement_json TEXT    CHECK (engagement_json IS NULL OR json_valid(engagement_json)),
+    reward          REAL,
+    steps           INTEGER NOT NULL DEFAULT 0,
+    moments         INTEGER NOT NULL DEFAULT 0,
+    -- Set (to the next number) whenever the episode is completed or its outcome changes:
+    -- the in-memory indexes follow this sequence.
+    done_seq        INTEGER UNIQUE,
+    CHECK ((status = 'open') = (done_seq IS NULL))
+) STRICT;
+
+CREATE INDEX mem_episodes_scope ON mem_episodes(kind, piece, id);
+CREATE INDEX mem_episodes_subject ON mem_episodes(subject, id) WHERE subject IS NOT NULL;
+CREATE INDEX mem_episodes_open ON mem_episodes(id) WHERE status = 'open';
+
+CREATE TABLE mem_steps (
+    episode_id INTEGER NOT NULL REFERENCES mem_episodes(id),
+    seq        INTEGER NOT NULL CHECK (seq >= 0),
+    at_ms      INTEGER NOT NULL,
+    kind       TEXT    NOT NULL,
+    data_json  TEXT    NOT NULL CHECK (json_valid(data_json)),
+    PRIMARY KEY (episode_id, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE mem_moments (
+    episode_id INTEGER NOT NULL REFERENCES mem_episodes(id),
+    first_seq  INTEGER NOT NULL CHECK (first_seq >= 0),
+    count      INTEGER NOT NULL CHECK (count >= 1),
+    dims       INTEGER NOT NULL CHECK (dims >= 1),
+    data       BLOB    NOT NULL,
+    PRIMARY KEY (episode_id, first_seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE VIRTUAL TABLE mem_fts USING fts5(
+    text, notes, content = 'mem_episodes', content_rowid = 'id', tokenize = 'unicode61'
+);
+CREATE TRIGGER mem_fts_insert AFTER INSERT ON mem_episodes BEGIN
+    INSERT INTO mem_fts(rowid, text, notes) VALUES (new.id, new.text, new.notes);
+END;
+CREATE TRIGGER mem_fts_update AFTER UPDATE OF text, notes ON mem_episodes
+WHEN old.text IS NOT new.text OR old.notes IS NOT new.notes BEGIN
+    INSERT INTO mem_fts(mem_fts, rowid, text, notes) VALUES ('delete', old.id, old.text, old.notes);
+    INSERT INTO mem_fts(rowid, text, notes) VALUES (new.id, new.text, new.notes);
+END;
+
+CREATE TABLE mem_journal (
+    id             INTEGER PRIMARY KEY,
+    episode_id     INTEGER NOT NULL,
+    what           TEXT    NOT NULL,
+    error          TEXT    NOT NULL,
+    attempts       INTEGER NOT NULL DEFAULT 1,
+    at_ms          INTEGER NOT NULL,
+    resolved_at_ms INTEGER
+) STRICT;
+
+CREATE INDEX mem_journal_pending ON mem_journal(id) WHERE resolved_at_ms IS NULL;
+"#;
+
 const STEPS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2).foreign_key_check(),
     M::up(V3).foreign_key_check(),
+    M::up(V4).foreign_key_check(),
 ];
 
 /// Every migration, oldest first.

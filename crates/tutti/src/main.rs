@@ -3,11 +3,14 @@
 //! server and its tools it holds the guided setup in the terminal (`tutti wizard`,
 //! [`wizard_cmd`]) and the arguments of the management API's client (`tutti login`,
 //! `pieces`, `specs`, `shows`, `export`, `ensembles`, `members`, `users`, `webhooks`:
-//! [`client_args`], over the `tutti-client` library).
+//! [`client_args`], over the `tutti-client` library), and the performance memory of a data
+//! directory (`tutti memory`: [`memory_cmd`], with its MCP server in [`memory_mcp`]).
 //!
 //! Must never: contain logic that the libraries should own.
 
 mod client_args;
+mod memory_cmd;
+mod memory_mcp;
 mod report_cmd;
 mod wizard_cmd;
 
@@ -134,6 +137,9 @@ enum Command {
         #[command(subcommand)]
         command: WebhooksCmd,
     },
+    /// The performance memory of a data directory: search, show, patterns, check, import,
+    /// export, and `mcp` (a Model Context Protocol server over stdio).
+    Memory(memory_cmd::MemoryArgs),
 }
 
 #[derive(Subcommand)]
@@ -660,6 +666,7 @@ fn main() -> ExitCode {
         Command::Webhooks { opts, command } => {
             client_command("webhooks", client_args::webhooks(&opts, &command))
         }
+        Command::Memory(args) => memory_cmd::command(args),
         Command::Bench {
             command:
                 BenchCommand::Audio {

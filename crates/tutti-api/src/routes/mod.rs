@@ -7,6 +7,7 @@
 pub(crate) mod accounts;
 mod ensembles;
 mod events;
+mod memory;
 mod pieces;
 pub(crate) mod reports;
 mod shows;
@@ -31,6 +32,8 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
         .merge(shows::routes())
         .merge(reports::routes())
         .merge(events::routes())
+        .merge(memory::routes())
+        .merge(crate::wizard::routes())
 }
 
 /// Any unknown path under `/api/v1`.

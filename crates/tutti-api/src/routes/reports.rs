@@ -93,7 +93,8 @@ impl FromRequestParts<ApiState> for Reader {
 }
 
 impl Reader {
-    async fn show(&self, s: &ApiState, id: i64) -> Result<ShowRow, ApiError> {
+    /// The show, when this reader may read it (404 otherwise).
+    pub(crate) async fn show(&self, s: &ApiState, id: i64) -> Result<ShowRow, ApiError> {
         match self {
             Reader::Caller(c) => show_access(s, c, id, Need::Read).await,
             Reader::Operator => {
