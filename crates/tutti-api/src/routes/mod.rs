@@ -33,7 +33,6 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
         .merge(reports::routes())
         .merge(events::routes())
         .merge(memory::routes())
-        .merge(crate::wizard::routes())
 }
 
 /// Any unknown path under `/api/v1`.
