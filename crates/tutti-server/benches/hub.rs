@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use tutti_protocol::ClientFrame;
-use tutti_server::live::{HubStats, ShowRuntime};
+use tutti_server::show::{HubStats, ShowRuntime};
 use tutti_spec::PieceSpec;
 use tutti_store::{ShowStatus, Store, StoreConfig};
 

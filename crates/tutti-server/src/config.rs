@@ -117,17 +117,8 @@ impl ApiSettings {
     }
 }
 
-/// The sound backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SoundBackend {
-    /// Tutti's own audio engine.
-    Engine,
-    /// A real scsynth over OSC.
-    Supercollider,
-    /// No sound from Tutti; OSC targets only.
-    None,
-}
+/// The sound backend (`engine`, `supercollider` or `none`).
+pub use tutti_sound::SoundBackend;
 
 /// The embedded audio engine's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,6 +142,28 @@ pub struct SuperColliderConfig {
     pub transport: String,
     /// How far ahead parameter bundles are scheduled, in ms (0–1000).
     pub latency_ms: u32,
+}
+
+impl AudioConfig {
+    /// The engine's settings.
+    pub fn settings(&self) -> tutti_sound::EngineSettings {
+        tutti_sound::EngineSettings {
+            output: self.output.clone(),
+            record: self.record,
+            chain: self.chain.clone(),
+        }
+    }
+}
+
+impl SuperColliderConfig {
+    /// The SuperCollider output's settings.
+    pub fn settings(&self) -> tutti_sound::ScSettings {
+        tutti_sound::ScSettings {
+            server: self.server.clone(),
+            tcp: self.transport == "tcp",
+            latency: std::time::Duration::from_millis(u64::from(self.latency_ms)),
+        }
+    }
 }
 
 /// OSC settings.

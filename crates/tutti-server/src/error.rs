@@ -52,3 +52,23 @@ impl ServerError {
         }
     }
 }
+
+impl From<tutti_show::ShowError> for ServerError {
+    fn from(e: tutti_show::ShowError) -> Self {
+        match e {
+            tutti_show::ShowError::Engine { piece, reason } => ServerError::Piece {
+                path: piece,
+                source: tutti_spec::SpecError::Parse(format!(
+                    "rejected by the consensus engine: {reason}"
+                )),
+            },
+            tutti_show::ShowError::Store(e) => ServerError::Store(e),
+        }
+    }
+}
+
+impl From<tutti_sound::SoundError> for ServerError {
+    fn from(e: tutti_sound::SoundError) -> Self {
+        ServerError::Osc(e.to_string())
+    }
+}

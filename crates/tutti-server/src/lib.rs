@@ -1,32 +1,35 @@
-//! The Tutti server: the live hub on `/live/v1`, the embedded pages, OSC in and out, and
-//! the show lifecycle around the consensus engine and the store.
+//! The Tutti server, the composition root: configuration, [`start`] (which builds the
+//! store, the management API, the live hub, each show with its ticker and the sinks of its
+//! ticks, the memory and the events), the router, the pages, metrics and limits.
 //!
-//! Read in this order: [`config`] (layered configuration), [`start`] (what happens at
-//! start-up), [`live`] (shows, connections, ticks), [`outputs`] and [`osc_in`] (OSC),
-//! [`web`] (pages).
+//! The parts live in their own crates with one-way dependencies: `tutti-show` (a running
+//! show and its [`show::Tick`]), `tutti-live` (the WebSocket transport and the hub as a
+//! registry, re-exported as [`live`]), `tutti-sound` (OSC, SuperCollider, the embedded
+//! engine). Read in this order: [`config`], [`start`], [`admission`], `osc_in`, `web`.
 //!
 //! Must never: hold a lock across `.await`, call SQLite from an async task (the store does
 //! that on its own threads), or let one client's behaviour delay another's.
 
-pub mod audio;
+pub mod admission;
 pub mod config;
 mod error;
 pub mod limits;
-pub mod live;
 pub mod memory;
-pub mod metrics;
 mod osc_in;
-pub mod outputs;
 pub mod render;
 pub mod synthetic;
 mod web;
+
+pub use tutti_live as live;
+pub use tutti_show as show;
+pub use tutti_show::metrics;
+pub use tutti_sound as sound;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -36,8 +39,9 @@ use tutti_store::{ShowKind, ShowStatus, Store, StoreConfig};
 
 pub use config::{CliOverrides, Config};
 pub use error::ServerError;
-use live::{show::unix_ms, Hub, HubStats, ShowRuntime};
-use outputs::Outputs;
+use tutti_live::{Hub, Listen};
+use tutti_show::{unix_ms, HubStats, ShowRuntime, TickSink};
+use tutti_sound::{AudioOut, Outputs};
 pub use web::CONTENT_SECURITY_POLICY;
 
 /// A running server.
@@ -60,6 +64,7 @@ pub struct Running {
     api: tutti_api::ApiState,
     /// The performance memory, when enabled.
     pub memory: Option<tutti_memory::Memory>,
+    engine: Option<Arc<AudioOut>>,
 }
 
 impl Running {
@@ -76,6 +81,11 @@ impl Running {
         self.events.shutdown().await;
         self.store.close().await?;
         Ok(())
+    }
+
+    /// The default show's embedded audio engine, when it is the sound and runs.
+    pub fn engine(&self) -> Option<&Arc<AudioOut>> {
+        self.engine.as_ref()
     }
 
     /// The management API's state (its limits, for operators' tools and tests).
@@ -212,7 +222,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
     let spec = Arc::new(spec);
 
     let performer_token = if config.performer_token.is_empty() {
-        live::show::new_token()
+        tutti_show::new_token()
     } else {
         config.performer_token.clone()
     };
@@ -230,14 +240,23 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         None => tracing::warn!(max_connections, "could not read the file-descriptor limit"),
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let base = config.base_url();
+    let targets = config.webhooks.target_policy(addr);
+    // The API's state comes first: the hub admits performers and guests through it.
+    let api = tutti_api::ApiState::new(store.clone(), config.api.to_api_config(base.clone()))
+        .with_wizard(Arc::new(packs))
+        .with_webhook_targets(targets.clone());
     let stats = Arc::new(HubStats::default());
+    let admission = admission::ServerAdmission {
+        token: performer_token.clone(),
+        api: api.clone(),
+    };
     let hub = Arc::new(Hub::new(
-        performer_token.clone(),
+        Arc::new(admission),
         max_connections,
         stats.clone(),
         shutdown_rx.clone(),
     ));
-    let base = config.base_url();
     let join_url = format!("{base}/?show={}", show_row.code);
     let show = ShowRuntime::new(
         show_row.code.clone(),
@@ -253,7 +272,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         show.restore().await?;
         tracing::info!(show = %show.code, "resumed an interrupted show");
     }
-    hub.add_show(show.clone());
+    let mut sinks = hub.add_show(show.clone());
 
     let mut outputs = Outputs::new(
         &spec,
@@ -263,28 +282,31 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
     let mut tasks = Vec::new();
     if config.sound == config::SoundBackend::Supercollider {
         tasks.push(outputs.start_supercollider(
-            &config.supercollider,
+            &config.supercollider.settings(),
             spec.clone(),
             shutdown_rx.clone(),
         ));
     }
+    let mut engine = None;
     if config.sound == config::SoundBackend::Engine {
         if let Some(audio) = outputs.start_engine(
             &spec,
-            &config.audio,
+            &config.audio.settings(),
             &config.data_dir.join("recordings"),
             &show_row.code,
         ) {
-            hub.set_audio(audio.clone());
             tasks.push(tokio::spawn(
-                audio.run_taps(hub.monitor_tx.clone(), shutdown_rx.clone()),
+                audio
+                    .clone()
+                    .run_taps(hub.monitor_tx.clone(), shutdown_rx.clone()),
             ));
+            engine = Some(audio);
         }
     }
+    sinks.extend(outputs.sinks());
     let outputs = Arc::new(outputs);
     tasks.push(tokio::spawn(
-        show.clone()
-            .run_ticker(outputs.clone(), shutdown_rx.clone()),
+        show.clone().run_ticker(sinks, shutdown_rx.clone()),
     ));
 
     let osc_handle = match config.osc.listen {
@@ -307,12 +329,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         shutdown_rx.clone(),
     )));
 
-    let targets = config.webhooks.target_policy(addr);
-    let api = tutti_api::ApiState::new(store.clone(), config.api.to_api_config(base.clone()))
-        .with_wizard(Arc::new(packs))
-        .with_webhook_targets(targets.clone());
     let opener = Arc::new(ShowOpener {
         hub: hub.clone(),
+        performer_token: performer_token.clone(),
         store: store.clone(),
         base: base.clone(),
         resume_grace: f64::from(config.limits.resume_grace_s),
@@ -344,7 +363,6 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         .with_live(opener.clone())
         .with_events(events.streams())
         .with_memory(memory.clone());
-    hub.set_api(api.clone());
     // Shows started through the API that were live or paused when the server stopped.
     for row in store.active_shows().await? {
         if row.id != show_row.id && matches!(row.status, ShowStatus::Live | ShowStatus::Paused) {
@@ -352,7 +370,13 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         }
     }
 
-    let app = router(hub.clone())
+    let listen = Listen {
+        hub: hub.clone(),
+        pcm: engine
+            .clone()
+            .map(|a| Arc::new(admission::EnginePcm(a)) as Arc<dyn tutti_live::PcmSource>),
+    };
+    let app = router(hub.clone(), listen)
         .merge(tutti_api::router(api.clone()))
         .layer(axum::Extension(web::MemoryMetrics(memory.clone())));
     let server = tokio::spawn(serve_http(listener, app, shutdown_rx.clone()));
@@ -370,6 +394,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
         store,
         api,
         memory,
+        engine,
     })
 }
 
@@ -377,6 +402,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
 /// recorded spec version), and makes the hub follow their later status changes.
 struct ShowOpener {
     hub: Arc<Hub>,
+    performer_token: String,
     store: Store,
     base: String,
     resume_grace: f64,
@@ -445,9 +471,10 @@ impl ShowOpener {
         if resumed {
             show.restore().await?;
         }
-        let outputs = Arc::new(Outputs::new(&spec, &self.osc_targets, self.osc_latency)?);
-        self.hub.add_show(show.clone());
-        let ticker = tokio::spawn(show.clone().run_ticker(outputs, self.shutdown.clone()));
+        let outputs = Outputs::new(&spec, &self.osc_targets, self.osc_latency)?;
+        let mut sinks: Vec<Arc<dyn TickSink>> = self.hub.add_show(show.clone());
+        sinks.extend(outputs.sinks());
+        let ticker = tokio::spawn(show.clone().run_ticker(sinks, self.shutdown.clone()));
         self.tickers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -466,7 +493,7 @@ impl tutti_api::LiveHook for ShowOpener {
     }
 
     fn performer_token_ok(&self, token: &str) -> bool {
-        self.hub.check_performer_token(Some(token))
+        tutti_live::token_eq(Some(token), &self.performer_token)
     }
 }
 
@@ -527,8 +554,8 @@ async fn serve_http(listener: TcpListener, app: Router, mut shutdown: watch::Rec
     }
 }
 
-/// The HTTP routes.
-pub fn router(hub: Arc<Hub>) -> Router {
+/// The HTTP routes of the pages, the live hub and the listen stream.
+pub fn router(hub: Arc<Hub>, listen: Listen) -> Router {
     // Pages and their assets carry the security headers (`web::security_headers`).
     let pages = Router::new()
         .route("/", get(web::audience))
@@ -543,8 +570,12 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/healthz", get(web::health))
         .route("/metrics", get(web::metrics))
         .route("/live/v1", get(live::upgrade))
-        .route("/live/v1/audio", get(audio::listen))
         .with_state(hub)
+        .merge(
+            Router::new()
+                .route("/live/v1/audio", get(tutti_live::listen::listen))
+                .with_state(listen),
+        )
 }
 
 /// Once a second: the performers' `stats` frame.
@@ -620,7 +651,6 @@ async fn stats_task(
                 "snapshots_dropped": st.snapshots_dropped,
             },
         });
-        hub.stats_tx
-            .send_replace(Utf8Bytes::from(frame.to_string()));
+        hub.stats_tx.send_replace(Arc::from(frame.to_string()));
     }
 }

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use tutti_osc::{OscCommand, OscOverride};
 use tutti_protocol::{OverrideModeName, SessionAction};
 
-use crate::live::{Actor, Hub, OverrideRequest};
+use tutti_live::Hub;
+use tutti_show::{Actor, OverrideRequest};
 
 /// Apply commands from the listener's channel until it closes.
 pub async fn run(hub: Arc<Hub>, mut rx: mpsc::Receiver<OscCommand>) {

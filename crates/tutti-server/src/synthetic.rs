@@ -17,7 +17,7 @@ use tutti_report::{Health, ZoneHealth};
 use tutti_spec::PieceSpec;
 use tutti_store::{NewOverride, ShowKind, ShowRow, ShowStatus, SnapshotRow, Store};
 
-use crate::live::render::Renderer;
+use tutti_show::render::Renderer;
 use crate::ServerError;
 
 /// What to generate.

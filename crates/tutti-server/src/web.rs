@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 use serde::Deserialize;
 
-use crate::live::Hub;
+use tutti_live::Hub;
 
 #[derive(RustEmbed)]
 #[folder = "../../web/"]

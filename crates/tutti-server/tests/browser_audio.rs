@@ -233,7 +233,7 @@ async fn without_the_engine_the_panel_says_so_and_hides_listen() {
         let el = perf.find(Locator::Css(css)).await.unwrap();
         assert!(!el.is_displayed().await.unwrap(), "{css} is shown");
     }
-    assert_eq!(srv.hub.audio().map(|_| ()), None);
+    assert_eq!(srv.engine().map(|_| ()), None);
 
     perf.close().await.unwrap();
     srv.shutdown().await.unwrap();

@@ -2,6 +2,7 @@
 //! its controls through the piece's mappings, performers get levels and a spectrum, and
 //! performers (only) can listen to the output.
 
+mod api_support;
 mod common;
 
 use std::time::Duration;
@@ -33,7 +34,7 @@ async fn monitor_rms_db(perf: &mut Client, settle: Duration) -> f64 {
 async fn the_engine_plays_the_crowd() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;
-    let audio = srv.hub.audio().expect("the engine is the default sound");
+    let audio = srv.engine().cloned().expect("the engine is the default sound");
     let mut perf = Client::performer(srv.addr).await;
     let st = perf.recv_type("stats").await;
     assert_eq!(st["sound"]["backend"], "engine", "{st}");
@@ -103,6 +104,36 @@ async fn performers_listen_and_nobody_else_does() {
             bytes += b.len();
         }
     }
+    srv.shutdown().await.unwrap();
+}
+
+/// The first frame the listen stream answers a performer join with `token`.
+async fn listen_reply(addr: std::net::SocketAddr, token: &str) -> serde_json::Value {
+    let url = format!("ws://{addr}/live/v1/audio");
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    ws.send(Message::text(
+        json!({"type": "join", "role": "performer", "token": token}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let Some(Ok(Message::Text(t))) = ws.next().await else {
+        panic!("expected a text frame")
+    };
+    serde_json::from_str(t.as_str()).unwrap()
+}
+
+/// The listen stream admits performers as `/live/v1` does: an admin signed in through the
+/// management API listens; a crew member, who may not perform, does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn performers_signed_in_through_the_api_listen_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (admin, _) = api_support::setup_admin(srv.addr).await;
+    let (crew, _) = api_support::user(&admin, "crewmember", "crew").await;
+    let f = listen_reply(srv.addr, admin.token.as_deref().unwrap()).await;
+    assert_eq!(f["type"], "audio_format", "{f}");
+    let e = listen_reply(srv.addr, crew.token.as_deref().unwrap()).await;
+    assert_eq!(e["code"], "unauthorized", "{e}");
     srv.shutdown().await.unwrap();
 }
 

@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::ticktimes::TickTimes;
+use tutti_show::TickTimes;
 
 /// Reply bytes a client that does not read may have waiting; replies beyond are dropped.
 /// (State frames are never queued: they are skipped while anything is pending.)

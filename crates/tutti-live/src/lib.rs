@@ -1,21 +1,24 @@
-//! The live hub on WebSocket `/live/v1`: shows, connections, the stats frame.
-//! The protocol is in `docs/protocol.md`; frame types are in `tutti-protocol`.
+//! The live hub's transport: WebSocket `/live/v1` (its own framing on the raw socket,
+//! connections, the audience fan-out, the performers' feeds), the hub as a registry of
+//! shows, performer admission behind one interface ([`Admission`]), and the listen stream
+//! `/live/v1/audio` ([`listen`]). The protocol is in `docs/protocol.md`; frame types are in
+//! `tutti-protocol`; shows and their ticks are `tutti-show`'s.
 //!
-//! Must never: hold a lock across `.await`; let a slow or hostile connection delay others.
+//! Must never: hold a lock across `.await`; let a slow or hostile connection delay others;
+//! know about the store, the management API or the sound backends (they come in through
+//! [`Admission`], [`PcmSource`] and the show's ticks).
 
 mod conn;
 mod fanout;
+pub mod listen;
 mod peer;
-pub(crate) mod render;
-pub mod show;
-pub mod stats;
-mod ticktimes;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
-use axum::extract::ws::Utf8Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,26 +26,99 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tutti_protocol::{ErrorCode, FrameError};
+use tutti_show::{HubStats, ShowRuntime, TickSink};
 
-pub use show::{Actor, OverrideRequest, ShowRuntime};
-pub use stats::HubStats;
+pub use fanout::{DetailFeed, Fanout, Published};
+pub use listen::{Listen, PcmSource};
+pub use peer::text_frame;
+
+/// A boxed future, as [`Admission`]'s methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Who may perform and which guests belong to a show: the one interface both `/live/v1`
+/// and `/live/v1/audio` ask. The composition root implements it (the configured token,
+/// the management API's accounts and device tokens); the live crate knows nothing of them.
+pub trait Admission: Send + Sync {
+    /// Whether `token` admits a performer to `show`.
+    fn performer<'a>(&'a self, token: Option<&'a str>, show: &'a ShowRuntime)
+        -> BoxFuture<'a, bool>;
+
+    /// The guest whose device token is `token`, if it is bound to `show`; otherwise an
+    /// `unauthorized` error saying why (or `internal` when it could not be checked).
+    fn guest<'a>(
+        &'a self,
+        token: &'a str,
+        show: &'a ShowRuntime,
+    ) -> BoxFuture<'a, Result<i64, FrameError>>;
+}
+
+/// Admits performers by one fixed token and no guests (tests and tools).
+pub struct TokenAdmission(pub String);
+
+impl TokenAdmission {
+    /// Constant-time comparison with the token.
+    pub fn check(&self, given: Option<&str>) -> bool {
+        token_eq(given, &self.0)
+    }
+}
+
+/// Constant-time comparison of a given token with the expected one (an empty expected
+/// token admits nobody).
+pub fn token_eq(given: Option<&str>, expected: &str) -> bool {
+    let Some(given) = given else { return false };
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    if a.len() != b.len() || b.is_empty() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Admission for TokenAdmission {
+    fn performer<'a>(
+        &'a self,
+        token: Option<&'a str>,
+        _show: &'a ShowRuntime,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(std::future::ready(self.check(token)))
+    }
+
+    fn guest<'a>(
+        &'a self,
+        _token: &'a str,
+        _show: &'a ShowRuntime,
+    ) -> BoxFuture<'a, Result<i64, FrameError>> {
+        Box::pin(std::future::ready(Err(FrameError::new(
+            ErrorCode::Unauthorized,
+            "device token refused: this server does not issue device tokens",
+        ))))
+    }
+}
+
+/// A show on the hub: its runtime and the two tick sinks the hub owns for it.
+#[derive(Clone)]
+pub struct LiveShow {
+    /// The show.
+    pub runtime: Arc<ShowRuntime>,
+    /// The audience's sockets, written every audience publish.
+    pub fanout: Arc<Fanout>,
+    /// The detailed state for performers and displays.
+    pub detail: Arc<DetailFeed>,
+}
 
 /// Every show this node runs, and what connections share.
 pub struct Hub {
-    shows: RwLock<HashMap<String, Arc<ShowRuntime>>>,
+    shows: RwLock<HashMap<String, LiveShow>>,
     default_show: RwLock<Option<String>>,
-    performer_token: String,
+    admission: Arc<dyn Admission>,
     /// Counters.
     pub stats: Arc<HubStats>,
     /// The performers' `stats` frame, refreshed once a second.
-    pub stats_tx: watch::Sender<Utf8Bytes>,
+    pub stats_tx: watch::Sender<Arc<str>>,
     /// Fires once at shutdown.
     pub shutdown: watch::Receiver<bool>,
     /// The performers' `monitor` frame (levels and spectrum), refreshed 30 times a second.
-    pub monitor_tx: watch::Sender<Utf8Bytes>,
-    audio: std::sync::OnceLock<Arc<crate::audio::AudioOut>>,
-    api: std::sync::OnceLock<tutti_api::ApiState>,
-    pub(crate) next_performer: AtomicU32,
+    pub monitor_tx: watch::Sender<Arc<str>>,
+    next_performer: AtomicU32,
     connections: AtomicUsize,
     max_connections: usize,
 }
@@ -50,7 +126,7 @@ pub struct Hub {
 impl Hub {
     /// A hub with no shows.
     pub fn new(
-        performer_token: String,
+        admission: Arc<dyn Admission>,
         max_connections: usize,
         stats: Arc<HubStats>,
         shutdown: watch::Receiver<bool>,
@@ -58,12 +134,10 @@ impl Hub {
         Hub {
             shows: RwLock::new(HashMap::new()),
             default_show: RwLock::new(None),
-            performer_token,
+            admission,
             stats,
-            stats_tx: watch::channel(Utf8Bytes::from_static("{}")).0,
-            monitor_tx: watch::channel(Utf8Bytes::from_static("{}")).0,
-            audio: std::sync::OnceLock::new(),
-            api: std::sync::OnceLock::new(),
+            stats_tx: watch::channel(Arc::from("{}")).0,
+            monitor_tx: watch::channel(Arc::from("{}")).0,
             shutdown,
             next_performer: AtomicU32::new(1),
             connections: AtomicUsize::new(0),
@@ -71,17 +145,26 @@ impl Hub {
         }
     }
 
-    /// Add a show; the first added becomes the default.
-    pub fn add_show(&self, show: Arc<ShowRuntime>) {
+    /// Add a show; the first added becomes the default. Returns the sinks the hub needs
+    /// fed with the show's ticks (the audience fan-out and the detailed feed), for the
+    /// caller to give its ticker with any others.
+    pub fn add_show(&self, show: Arc<ShowRuntime>) -> Vec<Arc<dyn TickSink>> {
         let code = show.code.clone();
+        let live = LiveShow {
+            fanout: Arc::new(Fanout::new(&show)),
+            detail: Arc::new(DetailFeed::default()),
+            runtime: show,
+        };
+        let sinks: Vec<Arc<dyn TickSink>> = vec![live.fanout.clone(), live.detail.clone()];
         self.shows
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(code.clone(), show);
+            .insert(code.clone(), live);
         let mut d = self.default_show.write().unwrap_or_else(|p| p.into_inner());
         if d.is_none() {
             *d = Some(code);
         }
+        sinks
     }
 
     /// The default show's code.
@@ -93,7 +176,7 @@ impl Hub {
     }
 
     /// Look a show up by code (case-insensitive), or the default show.
-    pub fn show(&self, code: Option<&str>) -> Result<Arc<ShowRuntime>, FrameError> {
+    pub fn live(&self, code: Option<&str>) -> Result<LiveShow, FrameError> {
         let code = match code {
             Some(c) => c.to_ascii_uppercase(),
             None => self.default_code().ok_or_else(|| {
@@ -113,92 +196,24 @@ impl Hub {
             })
     }
 
+    /// A show's runtime by code (case-insensitive), or the default show's.
+    pub fn show(&self, code: Option<&str>) -> Result<Arc<ShowRuntime>, FrameError> {
+        self.live(code).map(|l| l.runtime)
+    }
+
     /// All shows.
     pub fn shows(&self) -> Vec<Arc<ShowRuntime>> {
         self.shows
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .cloned()
+            .map(|l| l.runtime.clone())
             .collect()
     }
 
-    /// Constant-time comparison with the configured performer token.
-    pub fn check_performer_token(&self, given: Option<&str>) -> bool {
-        let Some(given) = given else { return false };
-        let (a, b) = (given.as_bytes(), self.performer_token.as_bytes());
-        if a.len() != b.len() || b.is_empty() {
-            return false;
-        }
-        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-
-    /// Attach the management API, whose access tokens then admit performers (once).
-    pub fn set_api(&self, api: tutti_api::ApiState) {
-        let _ = self.api.set(api);
-    }
-
-    /// Whether `token` admits a performer to `show`: the configured performer token, or an
-    /// access token of an admin or of an owner or performer of the show's ensemble.
-    pub async fn authorize_performer(&self, token: Option<&str>, show: &ShowRuntime) -> bool {
-        if self.check_performer_token(token) {
-            return true;
-        }
-        let (Some(token), Some(api)) = (token, self.api.get()) else {
-            return false;
-        };
-        let ensemble = match api.store.show(show.show_id).await {
-            Ok(Some(row)) => match api.store.piece(row.piece_id).await {
-                Ok(Some(piece)) => piece.ensemble_id,
-                _ => None,
-            },
-            _ => None,
-        };
-        api.may_perform(token, ensemble).await
-    }
-
-    /// The guest whose device token (from `POST /api/v1/shows/{id}/guests`) is `token`, if
-    /// it is bound to `show`. An unknown token, one of another show, or a server without the
-    /// management API is `unauthorized`; a store failure is `internal`. The store is async,
-    /// so this never blocks the connection's task on SQLite.
-    pub async fn guest_of(&self, token: &str, show: &ShowRuntime) -> Result<i64, FrameError> {
-        let refused = |why: &str| {
-            FrameError::new(
-                ErrorCode::Unauthorized,
-                format!("device token refused: {why}"),
-            )
-        };
-        let Some(api) = self.api.get() else {
-            return Err(refused("this server does not issue device tokens"));
-        };
-        let guest = api
-            .store
-            .guest(tutti_api::auth::token_hash(token))
-            .await
-            .map_err(|e| {
-                FrameError::new(
-                    ErrorCode::Internal,
-                    format!("could not check the device token: {e}"),
-                )
-            })?
-            .ok_or_else(|| refused("unknown device token"))?;
-        if guest.show_id != show.show_id {
-            return Err(refused(&format!(
-                "the device token belongs to another show, not '{}'",
-                show.code
-            )));
-        }
-        Ok(guest.id)
-    }
-
-    /// Attach the embedded audio engine (once).
-    pub fn set_audio(&self, audio: Arc<crate::audio::AudioOut>) {
-        let _ = self.audio.set(audio);
-    }
-
-    /// The embedded audio engine, when it is the show's sound.
-    pub fn audio(&self) -> Option<Arc<crate::audio::AudioOut>> {
-        self.audio.get().cloned()
+    /// Who may perform, and which guests belong to a show.
+    pub fn admission(&self) -> &Arc<dyn Admission> {
+        &self.admission
     }
 
     /// Open WebSocket connections.

@@ -1,23 +1,22 @@
 //! One running show: its consensus engine, participant slots, status, and the ticker (a
-//! thread of its own) that turns inputs into state every tick and publishes the same bytes
-//! for every connection.
+//! thread of its own) that turns inputs into state every tick, renders the state texts on
+//! their publish schedule, stores a snapshot once a second, and hands one [`Tick`] to
+//! every [`TickSink`] (the audience fan-out, performers' feeds, the sound outputs).
 //!
 //! The engine sits behind a `std::sync::Mutex` held only for short, non-async sections
-//! (a submit, a tick); never across `.await`. State leaves through `watch` channels:
-//! latest-wins mailboxes read by the audience fan-out (`fanout`) and by performer and
-//! display connections, so a slow client skips states and never grows a queue.
+//! (a submit, a tick); never across `.await`. The tick copies what the sinks need into
+//! buffers the ticker owns ([`TickScratch`]) and calls the sinks after releasing the lock.
 //! Performer commands are validated, then stored (awaiting the commit), then applied, then
 //! acknowledged: an acknowledged override survives a `kill -9`.
 //!
-//! Must never: hold the engine lock across `.await`, block the tick on storage or on a
-//! slow connection.
+//! Must never: hold the engine lock across `.await` or while a sink runs, block the tick on
+//! storage or on a consumer, know about sockets.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tutti_consensus::{
@@ -28,12 +27,11 @@ use tutti_protocol::{ErrorCode, FrameError, OverrideModeName, SessionAction};
 use tutti_spec::{ParamKindName, PieceSpec};
 use tutti_store::{NewOverride, ShowStatus, SnapshotRow, Store};
 
-use super::fanout::Fanout;
-use super::peer::{text_frame, Peer};
-use super::render::Renderer;
-use super::stats::HubStats;
-use super::ticktimes::{now_ms, TickTimes};
-use crate::outputs::Outputs;
+use crate::render::Renderer;
+use crate::stats::HubStats;
+use crate::tick::{Publish, Tick, TickSink};
+use crate::ticktimes::{now_ms, TickTimes};
+use crate::ShowError;
 
 /// Wall-clock unix milliseconds.
 pub fn unix_ms() -> i64 {
@@ -48,20 +46,6 @@ const LATE_DEGRADE: f64 = 0.10;
 const LATE_RECOVER: f64 = 0.02;
 /// The lowest adaptive audience state rate (Hz).
 const MIN_STATE_HZ: f64 = 2.0;
-
-/// One published state frame: the bytes every connection of a class shares (a whole
-/// WebSocket text frame, header included), with its publish number, tick and time.
-#[derive(Clone)]
-pub struct Published {
-    /// The framed JSON text.
-    pub frame: Bytes,
-    /// Audience publish number (0 for detailed frames).
-    pub seq: u64,
-    /// The tick whose state it is: inputs promised this tick or an earlier one are in it.
-    pub tick: u64,
-    /// When it was published.
-    pub at: Instant,
-}
 
 /// A participant slot kept across reconnects.
 struct Slot {
@@ -142,8 +126,6 @@ struct Inner {
     last: Snapshot,
     /// The hub's number of `last`.
     last_tick: u64,
-    audience_buf: String,
-    detail_buf: String,
     last_sweep: f64,
     last_snapshot_store: f64,
     last_publish: f64,
@@ -153,6 +135,24 @@ struct Inner {
     detail_phase: f64,
     force_publish: bool,
     movement: Movement,
+}
+
+/// Buffers the ticker owns and reuses every tick: the rendered state texts and the
+/// values, which the [`Tick`] handed to the sinks borrows after the show's lock is released.
+pub struct TickScratch {
+    audience: String,
+    detail: String,
+    values: Vec<f64>,
+}
+
+impl Default for TickScratch {
+    fn default() -> Self {
+        TickScratch {
+            audience: String::with_capacity(1024),
+            detail: String::with_capacity(4096),
+            values: Vec::with_capacity(16),
+        }
+    }
 }
 
 /// Who is asking for a performer action.
@@ -212,13 +212,9 @@ pub struct ShowRuntime {
     inner: Mutex<Inner>,
     /// The tick that will apply inputs submitted now.
     next_tick: AtomicU64,
-    audience_tx: watch::Sender<Published>,
-    detail_tx: watch::Sender<Published>,
     stats: Arc<HubStats>,
     /// Audience publishes so far.
     publish_seq: AtomicU64,
-    /// The sockets of the audience, in shards that write each publish.
-    fanout: Fanout,
     /// Engine-clock ns of the first input since the last tick (0 = none).
     first_pending_ns: AtomicU64,
     /// The adaptive audience state rate, f64 bits.
@@ -273,20 +269,12 @@ impl ShowRuntime {
         stats: Arc<HubStats>,
         store: Store,
         resume_grace: f64,
-    ) -> Result<Arc<ShowRuntime>, crate::ServerError> {
-        let engine = Engine::new(spec.engine_config()).map_err(|e| crate::ServerError::Piece {
-            path: spec.slug.clone(),
-            source: tutti_spec::SpecError::Parse(format!("rejected by the consensus engine: {e}")),
+    ) -> Result<Arc<ShowRuntime>, ShowError> {
+        let engine = Engine::new(spec.engine_config()).map_err(|e| ShowError::Engine {
+            piece: spec.slug.clone(),
+            reason: e.to_string(),
         })?;
         let last = engine.snapshot().clone();
-        let empty = || Published {
-            frame: Bytes::from(text_frame(b"{}")),
-            seq: 0,
-            tick: 0,
-            at: Instant::now(),
-        };
-        let (audience_tx, _) = watch::channel(empty());
-        let (detail_tx, _) = watch::channel(empty());
         let show = Arc::new(ShowRuntime {
             code,
             show_id,
@@ -301,8 +289,6 @@ impl ShowRuntime {
                 renderer: Renderer::new(&spec),
                 last,
                 last_tick: 0,
-                audience_buf: String::with_capacity(1024),
-                detail_buf: String::with_capacity(4096),
                 last_sweep: 0.0,
                 last_snapshot_store: 0.0,
                 last_publish: f64::NEG_INFINITY,
@@ -313,10 +299,7 @@ impl ShowRuntime {
                 movement: Movement::new(spec.zones.len()),
             }),
             next_tick: AtomicU64::new(1),
-            audience_tx,
-            detail_tx,
             publish_seq: AtomicU64::new(0),
-            fanout: Fanout::default(),
             first_pending_ns: AtomicU64::new(0),
             state_rate_bits: Arc::new(AtomicU64::new(f64::from(spec.state_hz.max(1)).to_bits())),
             tick_times: Arc::default(),
@@ -347,13 +330,30 @@ impl ShowRuntime {
         self.lock().status
     }
 
-    /// A latest-wins mailbox of state frames (detailed for performers and displays).
-    pub fn subscribe(&self, detail: bool) -> watch::Receiver<Published> {
-        if detail {
-            self.detail_tx.subscribe()
-        } else {
-            self.audience_tx.subscribe()
-        }
+    /// Whether the show has ended.
+    pub fn ended(&self) -> bool {
+        self.status() == ShowStatus::Ended
+    }
+
+    /// The hub-wide counters this show adds to.
+    pub fn stats(&self) -> &Arc<HubStats> {
+        &self.stats
+    }
+
+    /// The audience state rate in force, as f64 bits (shared with the fan-out, which
+    /// judges lateness by it).
+    pub fn state_rate_handle(&self) -> Arc<AtomicU64> {
+        self.state_rate_bits.clone()
+    }
+
+    /// When each recent tick ran (acks carry it).
+    pub fn tick_times(&self) -> Arc<TickTimes> {
+        self.tick_times.clone()
+    }
+
+    /// Audience publishes so far.
+    pub fn publishes(&self) -> u64 {
+        self.publish_seq.load(Relaxed)
     }
 
     /// Participants joined to the engine.
@@ -478,41 +478,21 @@ impl ShowRuntime {
         }
     }
 
-    /// Apply a slider value. Returns the tick that applies it.
+    /// Apply a slider value. Returns the tick that applies it. The engine checks the
+    /// value (kind, finiteness, range); its refusals become protocol codes in
+    /// [`ShowRuntime::input_error`].
     pub fn input(&self, who: ParticipantId, param: &str, value: f64) -> Result<u64, FrameError> {
         let idx = self.param(param)?;
-        let p = &self.spec.params[idx];
-        if p.kind != ParamKindName::Continuous {
-            return Err(fe(
-                ErrorCode::WrongType,
-                format!("'{param}' is a vote: send a vote frame with a choice"),
-            ));
-        }
-        if !value.is_finite() {
-            return Err(fe(
-                ErrorCode::NotFinite,
-                format!("{param} must be a finite number"),
-            ));
-        }
-        let (lo, hi) = p.range();
-        if value < lo || value > hi {
-            return Err(fe(
-                ErrorCode::OutOfRange,
-                format!("{param} must be within {} (got {value})", fmt_range(lo, hi)),
-            ));
-        }
         self.submit(who, idx, InputValue::Continuous(value))
     }
 
-    /// Apply a vote. Returns the tick that applies it.
+    /// Apply a vote (a choice by name). Returns the tick that applies it.
     pub fn vote(&self, who: ParticipantId, param: &str, choice: &str) -> Result<u64, FrameError> {
         let idx = self.param(param)?;
         let p = &self.spec.params[idx];
         if p.kind != ParamKindName::Discrete {
-            return Err(fe(
-                ErrorCode::WrongType,
-                format!("'{param}' is a slider: send an input frame with a value"),
-            ));
+            // A name is not a value: the engine would see a choice for a slider.
+            return Err(self.input_error(InputError::WrongType, idx, None));
         }
         let c = p.choice_index(choice).ok_or_else(|| {
             fe(
@@ -527,6 +507,46 @@ impl ShowRuntime {
         self.submit(who, idx, InputValue::Choice(c))
     }
 
+    /// The one place where the consensus engine's input errors become protocol codes.
+    fn input_error(&self, e: InputError, idx: usize, value: Option<f64>) -> FrameError {
+        let p = &self.spec.params[idx];
+        let name = &p.name;
+        match e {
+            InputError::UnknownParticipant => {
+                fe(ErrorCode::NotJoined, "your slot has expired; join again")
+            }
+            InputError::WrongType => match p.kind {
+                ParamKindName::Discrete => fe(
+                    ErrorCode::WrongType,
+                    format!("'{name}' is a vote: send a vote frame with a choice"),
+                ),
+                ParamKindName::Continuous => fe(
+                    ErrorCode::WrongType,
+                    format!("'{name}' is a slider: send an input frame with a value"),
+                ),
+            },
+            InputError::NotFinite => {
+                fe(ErrorCode::NotFinite, format!("{name} must be a finite number"))
+            }
+            InputError::OutOfRange { min, max } => fe(
+                ErrorCode::OutOfRange,
+                match value {
+                    Some(v) => format!("{name} must be within {} (got {v})", fmt_range(min, max)),
+                    None => format!("{name} must be within {}", fmt_range(min, max)),
+                },
+            ),
+            InputError::InvalidChoice { choices } => fe(
+                ErrorCode::InvalidChoice,
+                format!("{name} has {choices} choices"),
+            ),
+            InputError::UnknownParam => fe(
+                ErrorCode::UnknownParam,
+                format!("this piece has no parameter '{name}'"),
+            ),
+            other => fe(ErrorCode::BadFrame, other.to_string()),
+        }
+    }
+
     fn submit(&self, who: ParticipantId, idx: usize, v: InputValue) -> Result<u64, FrameError> {
         let now = self.now();
         let mut inner = self.lock();
@@ -534,11 +554,12 @@ impl ShowRuntime {
         inner
             .engine
             .submit(who, ParamId(idx as u16), v, now)
-            .map_err(|e| match e {
-                InputError::UnknownParticipant => {
-                    fe(ErrorCode::NotJoined, "your slot has expired; join again")
-                }
-                other => fe(ErrorCode::BadFrame, other.to_string()),
+            .map_err(|e| {
+                let value = match v {
+                    InputValue::Continuous(x) => Some(x),
+                    InputValue::Choice(_) => None,
+                };
+                self.input_error(e, idx, value)
             })?;
         inner.movement.moved(who);
         self.inputs.fetch_add(1, Relaxed);
@@ -816,10 +837,11 @@ impl ShowRuntime {
         }
     }
 
-    /// Compute one tick: engine, render, publish, outputs, persistence. Called by the
-    /// ticker only. The consensus tick (feeding OSC and audio) always runs at the piece's
-    /// rate; only the audience's state frames follow the adaptive rate.
-    pub fn tick(&self, outputs: &Outputs) {
+    /// Compute one tick: engine, render, persistence, then every sink. Called by the
+    /// ticker only (or a test or tool driving the show by hand). The consensus tick
+    /// (feeding OSC and audio) always runs at the piece's rate; only the audience's state
+    /// texts follow the adaptive rate.
+    pub fn tick(&self, scratch: &mut TickScratch, sinks: &[Arc<dyn TickSink>]) {
         let now = self.now();
         let started = Instant::now();
         let mut guard = self.lock();
@@ -889,11 +911,12 @@ impl ShowRuntime {
         inner.force_publish = false;
         let status = status_str(inner.status);
         let participants = inner.engine.participants();
+        let mut audience_seq = None;
         if publish_audience {
             let t = Instant::now();
             inner.last_publish = now;
             inner.renderer.render(
-                &mut inner.audience_buf,
+                &mut scratch.audience,
                 &inner.last,
                 inner.last_tick,
                 status,
@@ -902,20 +925,14 @@ impl ShowRuntime {
                 false,
                 now,
             );
-            let frame = Bytes::from(text_frame(inner.audience_buf.as_bytes()));
             self.stats.serialize.observe(t.elapsed().as_secs_f64());
-            let seq = self.publish_seq.fetch_add(1, Relaxed) + 1;
-            self.audience_tx.send_replace(Published {
-                frame,
-                seq,
-                tick: inner.last_tick,
-                at: Instant::now(),
-            });
+            audience_seq = Some(self.publish_seq.fetch_add(1, Relaxed) + 1);
         }
+        let mut health = None;
         if publish_detail || store_snapshot {
             inner.last_detail_publish = now;
             inner.renderer.render(
-                &mut inner.detail_buf,
+                &mut scratch.detail,
                 &inner.last,
                 inner.last_tick,
                 status,
@@ -926,37 +943,57 @@ impl ShowRuntime {
             );
             if store_snapshot {
                 inner.last_snapshot_store = now;
-                let health = self.health(inner, outputs);
-                let row = SnapshotRow {
-                    show_id: self.show_id,
-                    tick: inner.last_tick,
-                    at_ms: unix_ms(),
-                    state_json: inner.detail_buf.clone(),
-                    health_json: Some(health.to_json()),
-                };
-                if let Err(e) = self.store.record_snapshot(row) {
-                    tracing::debug!(error = %e, "snapshot dropped");
-                }
-            }
-            if publish_detail {
-                self.detail_tx.send_replace(Published {
-                    frame: Bytes::from(text_frame(inner.detail_buf.as_bytes())),
-                    seq: 0,
-                    tick: inner.last_tick,
-                    at: Instant::now(),
-                });
+                health = Some(self.health(inner));
             }
         }
-        let values: Vec<f64> = inner.last.params.iter().map(|p| p.value).collect();
+        scratch.values.clear();
+        scratch.values.extend(inner.last.params.iter().map(|p| p.value));
+        let number = inner.last_tick;
         drop(guard);
         self.stats.tick.observe(computed.as_secs_f64());
+        let unix = unix_ms();
+        if let Some(mut health) = health {
+            for sink in sinks {
+                sink.health(&mut health);
+            }
+            let row = SnapshotRow {
+                show_id: self.show_id,
+                tick: number,
+                at_ms: unix,
+                state_json: scratch.detail.clone(),
+                health_json: Some(health.to_json()),
+            };
+            if let Err(e) = self.store.record_snapshot(row) {
+                tracing::debug!(error = %e, "snapshot dropped");
+            }
+        }
         self.stats.record_tick(started.elapsed().as_micros() as u64);
-        outputs.on_tick(&self.spec, &values);
+        let tick = Tick {
+            show: &self.code,
+            number,
+            time: now,
+            unix_ms: unix,
+            spec: &self.spec,
+            values: &scratch.values,
+            live,
+            audience: audience_seq.map(|seq| Publish {
+                json: &scratch.audience,
+                seq,
+            }),
+            detail: publish_detail.then_some(Publish {
+                json: &scratch.detail,
+                seq: 0,
+            }),
+        };
+        for sink in sinks {
+            sink.on_tick(&tick);
+        }
     }
 
     /// The show's health for the snapshot being stored (once a second, on the tick thread:
-    /// one pass over the slots); starts the next period of "moving".
-    fn health(&self, inner: &mut Inner, outputs: &Outputs) -> tutti_report::Health {
+    /// one pass over the slots); starts the next period of "moving". The sinks add theirs
+    /// (the engine's level) after the lock is released.
+    fn health(&self, inner: &mut Inner) -> tutti_report::Health {
         let zones = self.spec.zones.len();
         let mut by_zone = vec![tutti_report::ZoneHealth::default(); zones];
         let mut connected = 0u32;
@@ -986,7 +1023,7 @@ impl ShowRuntime {
             late: self.stats.states_late.load(Relaxed),
             skipped: self.stats.states_skipped.load(Relaxed),
             errors,
-            level_dbfs: outputs.level_dbfs(),
+            level_dbfs: None,
         }
     }
 
@@ -1030,30 +1067,13 @@ impl ShowRuntime {
             .store((next * 1000.0) as u64, Relaxed);
     }
 
-    /// Hand an audience socket to the fan-out, after writing it the newest state so
-    /// it has one at once. From then on the fan-out writes it every publish.
-    pub fn attach(&self, peer: Arc<Peer>) -> std::io::Result<()> {
-        let current = self.audience_tx.borrow().clone();
-        if current.seq > 0 {
-            peer.send([&current.frame, &[]])?;
-        }
-        self.fanout.attach(
-            peer,
-            &self.audience_tx,
-            &self.stats,
-            &self.state_rate_bits,
-            &self.tick_times,
-        );
-        Ok(())
-    }
-
     /// Run the ticker until `shutdown` fires (or this future is dropped, as when its task
     /// is aborted). The ticks run on a thread of their own, not on the async runtime: the
     /// consensus tick feeds audio and OSC, and must keep its rate however many phones keep
     /// the runtime's threads busy.
     pub async fn run_ticker(
         self: Arc<Self>,
-        outputs: Arc<Outputs>,
+        sinks: Vec<Arc<dyn TickSink>>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         /// Stops the thread when the ticker's future goes, however it goes.
@@ -1071,6 +1091,7 @@ impl ShowRuntime {
         let spawned = std::thread::Builder::new()
             .name(format!("tutti-tick-{}", self.code))
             .spawn(move || {
+                let mut scratch = TickScratch::default();
                 let mut next = Instant::now() + period;
                 while !flag.load(Relaxed) {
                     let now = Instant::now();
@@ -1080,7 +1101,7 @@ impl ShowRuntime {
                     if flag.load(Relaxed) {
                         break;
                     }
-                    show.tick(&outputs);
+                    show.tick(&mut scratch, &sinks);
                     next += period;
                     // A tick missed (the machine stalled) is skipped, not caught up in a burst.
                     let now = Instant::now();
@@ -1101,7 +1122,7 @@ impl ShowRuntime {
 
     /// Bring the show back to where it was: the last stored state and the overrides
     /// still in force (replayed from the override log, expired ones skipped).
-    pub async fn restore(&self) -> Result<(), crate::ServerError> {
+    pub async fn restore(&self) -> Result<(), ShowError> {
         let snapshot = self.store.latest_snapshot(self.show_id).await?;
         let log = self.store.overrides(self.show_id).await?;
         let now_ms = unix_ms();
@@ -1229,19 +1250,19 @@ mod tests {
     async fn every_tick_publishes_at_the_full_rate_and_every_other_at_half() {
         let dir = tempfile::tempdir().unwrap();
         let spec = PieceSpec::demo();
-        let outputs = Outputs::new(&spec, &[], Duration::ZERO).unwrap();
+        let mut scratch = TickScratch::default();
         // Ticks called back to back: clock readings barely move, so a time-based schedule
         // would skip; the phase schedule publishes exactly once per tick.
         let show = runtime(spec.clone(), dir.path());
         for _ in 0..40 {
-            show.tick(&outputs);
+            show.tick(&mut scratch, &[]);
         }
         assert_eq!(show.publish_seq.load(Relaxed), 40);
         let mut half = spec;
         half.state_hz = 10;
         let show = runtime(half, dir.path());
         for _ in 0..40 {
-            show.tick(&outputs);
+            show.tick(&mut scratch, &[]);
         }
         assert_eq!(show.publish_seq.load(Relaxed), 20);
     }
@@ -1288,5 +1309,83 @@ mod tests {
         second(100, 5);
         show.adapt_rate();
         assert_eq!(show.state_rate(), 20.0);
+    }
+
+    /// A sink that reads the show from inside `on_tick` (it would deadlock if the tick
+    /// still held the show's lock) and counts what it was given.
+    struct Probe {
+        show: std::sync::OnceLock<Arc<ShowRuntime>>,
+        ticks: AtomicU64,
+        audience: AtomicU64,
+        last_values: Mutex<Vec<f64>>,
+    }
+
+    impl TickSink for Probe {
+        fn on_tick(&self, tick: &Tick<'_>) {
+            if let Some(show) = self.show.get() {
+                let _ = show.participants();
+            }
+            self.ticks.fetch_add(1, Relaxed);
+            if let Some(a) = tick.audience {
+                assert!(a.json.starts_with('{'), "{}", a.json);
+                self.audience.fetch_add(1, Relaxed);
+            }
+            *self.last_values.lock().unwrap() = tick.values.to_vec();
+        }
+
+        fn health(&self, h: &mut tutti_report::Health) {
+            h.level_dbfs = Some(-12.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn sinks_get_every_tick_after_the_lock_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let show = runtime(PieceSpec::demo(), dir.path());
+        let probe = Arc::new(Probe {
+            show: std::sync::OnceLock::new(),
+            ticks: AtomicU64::new(0),
+            audience: AtomicU64::new(0),
+            last_values: Mutex::new(vec![]),
+        });
+        let _ = probe.show.set(show.clone());
+        let (who, _) = show.join_audience(None, None).unwrap();
+        show.input(who, "intensity", 1.0).unwrap();
+        let sinks: Vec<Arc<dyn TickSink>> = vec![probe.clone()];
+        let mut scratch = TickScratch::default();
+        for _ in 0..10 {
+            show.tick(&mut scratch, &sinks);
+        }
+        assert_eq!(probe.ticks.load(Relaxed), 10);
+        assert_eq!(probe.audience.load(Relaxed), show.publishes());
+        let values = probe.last_values.lock().unwrap().clone();
+        assert_eq!(values.len(), show.spec.params.len());
+        assert!(values[0] > 0.0, "{values:?}");
+    }
+
+    #[tokio::test]
+    async fn the_engines_refusals_become_protocol_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let show = runtime(PieceSpec::demo(), dir.path());
+        let (who, _) = show.join_audience(None, None).unwrap();
+        let code = |r: Result<u64, FrameError>| r.unwrap_err().code;
+        assert_eq!(code(show.input(who, "intensity", f64::NAN)), ErrorCode::NotFinite);
+        let e = show.input(who, "intensity", 7.0).unwrap_err();
+        assert_eq!(e.code, ErrorCode::OutOfRange);
+        assert!(e.message.contains("got 7"), "{}", e.message);
+        assert_eq!(code(show.input(who, "nope", 0.5)), ErrorCode::UnknownParam);
+        let vote = show
+            .spec
+            .params
+            .iter()
+            .find(|p| p.kind == ParamKindName::Discrete)
+            .expect("the demo has a vote")
+            .name
+            .clone();
+        assert_eq!(code(show.input(who, &vote, 0.0)), ErrorCode::WrongType);
+        assert_eq!(code(show.vote(who, "intensity", "a")), ErrorCode::WrongType);
+        assert_eq!(code(show.vote(who, &vote, "no-such")), ErrorCode::InvalidChoice);
+        show.follow_status(ShowStatus::Paused);
+        assert_eq!(code(show.input(who, "intensity", 0.5)), ErrorCode::ShowNotLive);
     }
 }

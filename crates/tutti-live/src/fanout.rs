@@ -12,14 +12,77 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
+use tutti_show::metrics::LocalHistogram;
+use tutti_show::{HubStats, ShowRuntime, Tick, TickSink, TickTimes};
 
-use super::peer::{Delivery, Peer};
-use super::show::Published;
-use super::stats::HubStats;
-use super::ticktimes::TickTimes;
-use crate::metrics::LocalHistogram;
+use crate::peer::{text_frame, Delivery, Peer};
+
+/// One published state frame: the bytes every connection of a class shares (a whole
+/// WebSocket text frame, header included), with its publish number, tick and time.
+#[derive(Clone)]
+pub struct Published {
+    /// The framed JSON text.
+    pub frame: Bytes,
+    /// Audience publish number (0 for detailed frames, and before the first publish).
+    pub seq: u64,
+    /// The tick whose state it is: inputs promised this tick or an earlier one are in it.
+    pub tick: u64,
+    /// When it was published.
+    pub at: Instant,
+}
+
+impl Published {
+    fn empty() -> Published {
+        Published {
+            frame: Bytes::from(text_frame(b"{}")),
+            seq: 0,
+            tick: 0,
+            at: Instant::now(),
+        }
+    }
+
+    fn of(json: &str, seq: u64, tick: u64) -> Published {
+        Published {
+            frame: Bytes::from(text_frame(json.as_bytes())),
+            seq,
+            tick,
+            at: Instant::now(),
+        }
+    }
+}
+
+/// The detailed state (performers, displays): a latest-wins mailbox each such connection
+/// reads, framed once per publish.
+pub struct DetailFeed {
+    tx: watch::Sender<Published>,
+}
+
+impl Default for DetailFeed {
+    fn default() -> Self {
+        DetailFeed {
+            tx: watch::channel(Published::empty()).0,
+        }
+    }
+}
+
+impl DetailFeed {
+    /// A mailbox of detailed state frames.
+    pub fn subscribe(&self) -> watch::Receiver<Published> {
+        self.tx.subscribe()
+    }
+}
+
+impl TickSink for DetailFeed {
+    fn on_tick(&self, tick: &Tick<'_>) {
+        if let Some(p) = tick.detail {
+            self.tx.send_replace(Published::of(p.json, 0, tick.number));
+        }
+    }
+}
 
 /// Writes between two yields to the scheduler (about 3 ms of writes): often enough for
 /// inputs to keep flowing, rarely enough that a flood of inputs cannot stretch a fan-out
@@ -36,31 +99,53 @@ const LATE_AFTER_MAX_S: f64 = 0.2;
 /// connection's join and must not wait; it never holds more than the connections the
 /// hub admitted (`limits.max_connections`), and each publish empties it.
 pub struct Fanout {
+    states: watch::Sender<Published>,
+    stats: Arc<HubStats>,
+    rate: Arc<AtomicU64>,
+    times: Arc<TickTimes>,
     shards: OnceLock<Vec<mpsc::UnboundedSender<Arc<Peer>>>>,
     next: AtomicUsize,
 }
 
-impl Default for Fanout {
-    fn default() -> Self {
-        Fanout {
-            shards: OnceLock::new(),
-            next: AtomicUsize::new(0),
+impl TickSink for Fanout {
+    /// Frame the audience's state text once and publish it to the shards.
+    fn on_tick(&self, tick: &Tick<'_>) {
+        if let Some(p) = tick.audience {
+            self.states
+                .send_replace(Published::of(p.json, p.seq, tick.number));
         }
     }
 }
 
 impl Fanout {
-    /// Hand an audience socket to a shard (round robin). The shards start on first use,
-    /// subscribed to `states`, reading the adaptive rate (f64 bits) from `rate` and the
-    /// ticks' times (for acks) from `times`; they end when the show drops its sender.
-    pub fn attach(
-        &self,
-        peer: Arc<Peer>,
-        states: &watch::Sender<Published>,
-        stats: &Arc<HubStats>,
-        rate: &Arc<AtomicU64>,
-        times: &Arc<TickTimes>,
-    ) {
+    /// The fan-out of a show: it reads the show's adaptive rate (to judge lateness), its
+    /// tick times (for acks) and adds to its counters.
+    pub fn new(show: &ShowRuntime) -> Fanout {
+        Fanout {
+            states: watch::channel(Published::empty()).0,
+            stats: show.stats().clone(),
+            rate: show.state_rate_handle(),
+            times: show.tick_times(),
+            shards: OnceLock::new(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Hand an audience socket over, after writing it the newest state so it has one at
+    /// once. From then on a shard writes it every publish.
+    pub(crate) fn attach(&self, peer: Arc<Peer>) -> std::io::Result<()> {
+        let current = self.states.borrow().clone();
+        if current.seq > 0 {
+            peer.send([&current.frame, &[]])?;
+        }
+        self.assign(peer);
+        Ok(())
+    }
+
+    /// Hand an audience socket to a shard (round robin). The shards start on first use
+    /// and end when the fan-out is dropped with its show.
+    fn assign(&self, peer: Arc<Peer>) {
+        let (states, stats, rate, times) = (&self.states, &self.stats, &self.rate, &self.times);
         let shards = self.shards.get_or_init(|| {
             // One shard per runtime thread: the shards write in parallel, and more would
             // only take turns.

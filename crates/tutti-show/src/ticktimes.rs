@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::show::unix_ms;
+use crate::runtime::unix_ms;
 
 /// Ticks remembered: about 17 s at 60 Hz, more than any ack waits for a state.
 const SLOTS: usize = 1024;

@@ -1,6 +1,6 @@
 //! One WebSocket connection: join, then a task that reads frames and writes replies.
 //! Audience state frames do not go through this task: after the join the socket is handed
-//! to the show's fan-out (`fanout`), which writes every publish to it directly; the pending
+//! to the show's fan-out ([`crate::Fanout`]), which writes every publish to it directly; the pending
 //! ack waits in the peer for the first state that reflects it. Performer and display
 //! connections get their detailed state, stats and monitor frames from this task.
 //!
@@ -17,7 +17,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::watch;
 use tungstenite::protocol::{Role as WsRole, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
@@ -25,10 +24,11 @@ use tutti_consensus::ParticipantId;
 use tutti_protocol::{ClientFrame, ErrorCode, FrameError, ParamInfo, Role, ServerFrame, ShowInfo};
 use tutti_spec::ParamKindName;
 
-use super::peer::{Peer, SockIo};
-use super::show::{status_str, Actor, OverrideRequest, Published, ShowRuntime};
-use super::ticktimes::now_ms;
-use super::Hub;
+use tutti_show::{now_ms, status_str, Actor, OverrideRequest, ShowRuntime};
+
+use crate::fanout::Published;
+use crate::peer::{Peer, SockIo};
+use crate::{Hub, LiveShow};
 
 /// How long a connection may stay without joining.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,6 +75,7 @@ impl Bucket {
 
 struct Joined {
     show: Arc<ShowRuntime>,
+    live: LiveShow,
     role: Role,
     participant: Option<(ParticipantId, String)>,
     actor: Option<Actor>,
@@ -147,10 +148,10 @@ async fn next_change<T: Clone>(rx: &mut Option<watch::Receiver<T>>) -> Option<T>
 }
 
 /// Write a stats or monitor frame; a closed channel ends the connection.
-fn send_text_or_close(peer: &Peer, text: Option<Utf8Bytes>) -> Flow {
+fn send_text_or_close(peer: &Peer, text: Option<Arc<str>>) -> Flow {
     match text {
         Some(t) => {
-            let _ = peer.send_text(t.as_str());
+            let _ = peer.send_text(&t);
             Flow::Wait
         }
         None => Flow::Closed,
@@ -177,8 +178,8 @@ impl Conn {
         let mut role = None;
         // A performer's or display's detailed state, and a performer's stats and monitor.
         let mut state_rx: Option<watch::Receiver<Published>> = None;
-        let mut stats_rx: Option<watch::Receiver<Utf8Bytes>> = None;
-        let mut monitor_rx: Option<watch::Receiver<Utf8Bytes>> = None;
+        let mut stats_rx: Option<watch::Receiver<Arc<str>>> = None;
+        let mut monitor_rx: Option<watch::Receiver<Arc<str>>> = None;
         let peer = self.peer.clone();
         loop {
             let pending = peer.has_pending();
@@ -217,11 +218,11 @@ impl Conn {
                     if peer.is_closed() {
                         // Closed in the same turn as it joined: nothing more to send.
                     } else if j.role == Role::Audience {
-                        if j.show.attach(peer.clone()).is_err() {
+                        if j.live.fanout.attach(peer.clone()).is_err() {
                             return role;
                         }
                     } else {
-                        let mut state = j.show.subscribe(true);
+                        let mut state = j.live.detail.subscribe();
                         state.mark_changed();
                         state_rx = Some(state);
                         if j.role == Role::Performer {
@@ -524,8 +525,9 @@ impl Conn {
         zone: Option<&str>,
         resume: Option<&str>,
     ) -> Result<ServerFrame, FrameError> {
-        let show = self.hub.show(code)?;
-        if show.status() == tutti_store::ShowStatus::Ended {
+        let live = self.hub.live(code)?;
+        let show = live.runtime.clone();
+        if show.ended() {
             return Err(FrameError::new(ErrorCode::ShowEnded, "the show has ended"));
         }
         let mut participant = None;
@@ -533,7 +535,7 @@ impl Conn {
         let mut number = 0;
         match role {
             Role::Performer => {
-                if !self.hub.authorize_performer(token, &show).await {
+                if !self.hub.admission.performer(token, &show).await {
                     return Err(FrameError::new(
                         ErrorCode::Unauthorized,
                         "wrong or missing performer token",
@@ -552,7 +554,7 @@ impl Conn {
                 // without one the phone joins anonymously, as from the QR code.
                 let (id, tok) = match token {
                     Some(device) => {
-                        let guest = self.hub.guest_of(device, &show).await?;
+                        let guest = self.hub.admission.guest(device, &show).await?;
                         show.join_guest(zone, guest, resume)?
                     }
                     None => show.join_audience(zone, resume)?,
@@ -609,6 +611,7 @@ impl Conn {
         };
         self.joined = Some(Joined {
             show,
+            live,
             role,
             participant,
             actor,

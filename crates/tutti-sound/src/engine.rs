@@ -1,29 +1,33 @@
 //! The embedded audio engine as a show's sound: each tick's values become control updates
 //! through the piece's mappings; levels and spectrum go to performers 30 times a second;
-//! performers can listen to the output as PCM over `/live/v1/audio`; a show can be recorded.
+//! the output is offered as PCM chunks (the live crate streams them to listeners); a show
+//! can be recorded.
 //!
 //! Must never: touch the audio thread except through the engine handle (lock-free), or
 //! stop the show when the engine cannot start (the dashboard says why instead).
 
-use std::path::Path;
-use std::sync::atomic::Ordering::Relaxed;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::response::Response;
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, watch};
 use tutti_audio::{
     Engine, EngineConfig, EngineHandle, Output, OutputChoice, PieceControls, Recording,
 };
-use tutti_protocol::{ClientFrame, ErrorCode, FrameError, Role, ServerFrame};
+use tutti_show::{Tick, TickSink};
 use tutti_spec::PieceSpec;
 
-use crate::config::AudioConfig;
-use crate::live::Hub;
+/// The embedded engine's settings.
+#[derive(Debug, Clone, Default)]
+pub struct EngineSettings {
+    /// `auto` (the sound card, or the null sink when there is none), `soundcard` or `null`.
+    pub output: String,
+    /// Record every show to `<recordings>/<code>-<time>.wav`.
+    pub record: bool,
+    /// A chain file (TOML, as for `tutti dsp`) for the master chain instead of the default.
+    pub chain: Option<PathBuf>,
+}
 
 /// The running engine of a show.
 pub struct AudioOut {
@@ -42,7 +46,7 @@ impl AudioOut {
     /// Start the engine and its output for a piece.
     pub fn start(
         spec: &PieceSpec,
-        cfg: &AudioConfig,
+        cfg: &EngineSettings,
         recordings: &Path,
         show_code: &str,
     ) -> Result<AudioOut, String> {
@@ -73,7 +77,7 @@ impl AudioOut {
                 .map_err(|e| format!("creating {}: {e}", recordings.display()))?;
             let path = recordings.join(format!(
                 "{show_code}-{}.wav",
-                crate::live::show::unix_ms() / 1000
+                tutti_show::unix_ms() / 1000
             ));
             let r = handle.start_recording(&path).map_err(|e| e.to_string())?;
             tracing::info!(path = %path.display(), "recording the show");
@@ -92,8 +96,8 @@ impl AudioOut {
         })
     }
 
-    /// Apply one tick's values (in spec order). Never blocks.
-    pub fn on_tick(&self, values: &[f64]) {
+    /// Apply values (in spec order). Never blocks.
+    pub fn apply(&self, values: &[f64]) {
         if let Err(e) = self.controls.apply(&self.handle, values) {
             tracing::debug!(error = %e, "engine control update refused");
         }
@@ -153,7 +157,7 @@ impl AudioOut {
     /// Performers' `monitor` frames (30 Hz) and the PCM stream for listeners, until shutdown.
     pub async fn run_taps(
         self: Arc<Self>,
-        monitor_tx: watch::Sender<Utf8Bytes>,
+        monitor_tx: watch::Sender<Arc<str>>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(33));
@@ -168,7 +172,7 @@ impl AudioOut {
             if let Some(frame) = self.handle.latest_monitor() {
                 if let Ok(mut v) = serde_json::to_value(&frame) {
                     v["type"] = "monitor".into();
-                    monitor_tx.send_replace(Utf8Bytes::from(v.to_string()));
+                    monitor_tx.send_replace(Arc::from(v.to_string()));
                 }
             }
             if let Some(r) = reader.as_mut() {
@@ -189,66 +193,12 @@ impl AudioOut {
     }
 }
 
-/// `GET /live/v1/audio`: performers listen to the engine's output. The first frame must be
-/// a performer `join` with the token; then binary frames of 16-bit PCM follow.
-pub async fn listen(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(4096)
-        .on_upgrade(move |socket| listen_socket(socket, hub))
-}
+impl TickSink for AudioOut {
+    fn on_tick(&self, tick: &Tick<'_>) {
+        self.apply(tick.values);
+    }
 
-async fn listen_socket(socket: WebSocket, hub: Arc<Hub>) {
-    let (mut tx, mut rx) = socket.split();
-    let err = |e: FrameError| Message::Text(ServerFrame::error(e, None).to_json().into());
-    let first = tokio::time::timeout(Duration::from_secs(10), rx.next()).await;
-    let ok = match first {
-        Ok(Some(Ok(Message::Text(t)))) => match ClientFrame::parse(t.as_str()) {
-            Ok(ClientFrame::Join {
-                role: Role::Performer,
-                token,
-                ..
-            }) => hub.check_performer_token(token.as_deref()),
-            _ => false,
-        },
-        _ => false,
-    };
-    if !ok {
-        let _ = tx
-            .send(err(FrameError::new(
-                ErrorCode::Unauthorized,
-                "listening needs a performer join with the token",
-            )))
-            .await;
-        return;
+    fn health(&self, health: &mut tutti_report::Health) {
+        health.level_dbfs = self.level_dbfs();
     }
-    let Some(audio) = hub.audio() else {
-        let _ = tx
-            .send(err(FrameError::new(
-                ErrorCode::Internal,
-                "the embedded audio engine is not running (sound is not \"engine\")",
-            )))
-            .await;
-        return;
-    };
-    if tx
-        .send(Message::Text(audio.format_frame().into()))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    hub.stats.listeners.fetch_add(1, Relaxed);
-    let mut pcm = audio.pcm.subscribe();
-    let mut shutdown = hub.shutdown.clone();
-    loop {
-        tokio::select! {
-            chunk = pcm.recv() => match chunk {
-                Ok(b) => if tx.send(Message::Binary(b)).await.is_err() { break },
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
-            msg = rx.next() => if !matches!(msg, Some(Ok(_))) { break },
-            _ = shutdown.changed() => break,
-        }
-    }
-    hub.stats.listeners.fetch_sub(1, Relaxed);
 }
