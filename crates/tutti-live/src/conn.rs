@@ -311,9 +311,9 @@ impl Conn {
 
     async fn on_message(&mut self, msg: Message) {
         match msg {
-            Message::Text(text) => match ClientFrame::parse(text.as_str()) {
+            Message::Text(text) => match ClientFrame::read(text.as_str()) {
                 Ok(frame) => self.on_frame(frame).await,
-                Err(e) => {
+                Err(refused) => {
                     if self
                         .joined
                         .as_ref()
@@ -321,7 +321,7 @@ impl Conn {
                     {
                         self.hub.stats.inputs_rejected.fetch_add(1, Relaxed);
                     }
-                    self.error(e, None);
+                    self.error(refused.error, refused.seq);
                 }
             },
             Message::Binary(_) => self.error(

@@ -40,8 +40,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// the management API's accounts and device tokens); the live crate knows nothing of them.
 pub trait Admission: Send + Sync {
     /// Whether `token` admits a performer to `show`.
-    fn performer<'a>(&'a self, token: Option<&'a str>, show: &'a ShowRuntime)
-        -> BoxFuture<'a, bool>;
+    fn performer<'a>(
+        &'a self,
+        token: Option<&'a str>,
+        show: &'a ShowRuntime,
+    ) -> BoxFuture<'a, bool>;
 
     /// The guest whose device token is `token`, if it is bound to `show`; otherwise an
     /// `unauthorized` error saying why (or `internal` when it could not be checked).

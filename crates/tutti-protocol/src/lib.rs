@@ -318,20 +318,35 @@ fn check_name(field: &str, s: &str) -> Result<(), FrameError> {
 impl ClientFrame {
     /// Parse one text frame, checking size, JSON, type and field limits.
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
+        Self::read(text).map_err(|u| u.error)
+    }
+
+    /// Parse and validate one text frame; when it is refused, also the `seq` it carried
+    /// where that can still be read (an error frame echoes it, so a client can tell which
+    /// of its frames was refused).
+    pub fn read(text: &str) -> Result<ClientFrame, Unreadable> {
         if text.len() > MAX_FRAME_BYTES {
-            return Err(FrameError::new(
-                ErrorCode::FrameTooLarge,
-                format!(
-                    "frame of {} bytes is over the {MAX_FRAME_BYTES}-byte limit",
-                    text.len()
+            return Err(Unreadable {
+                error: FrameError::new(
+                    ErrorCode::FrameTooLarge,
+                    format!(
+                        "frame of {} bytes is over the {MAX_FRAME_BYTES}-byte limit",
+                        text.len()
+                    ),
                 ),
-            ));
+                seq: None,
+            });
         }
         let frame: ClientFrame = match serde_json::from_str(text) {
             Ok(f) => f,
             Err(e) => return Err(explain(text, e)),
         };
-        frame.check()?;
+        if let Err(error) = frame.check() {
+            return Err(Unreadable {
+                error,
+                seq: frame.seq(),
+            });
+        }
         Ok(frame)
     }
 
@@ -385,19 +400,91 @@ impl ClientFrame {
 }
 
 /// Turn a serde failure into the right code: only the failure path pays for this.
-fn explain(text: &str, e: serde_json::Error) -> FrameError {
+/// A client frame that was refused: what was wrong, and its `seq` if it could be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unreadable {
+    /// What was wrong.
+    pub error: FrameError,
+    /// The frame's `seq`, where it could be read.
+    pub seq: Option<u64>,
+}
+
+/// What a scan of text that is not valid JSON can still tell: whether it holds a bare
+/// `NaN` or `Infinity` (JSON has neither), and a top-level-looking `"seq": N`.
+fn scan_invalid(text: &str) -> (bool, Option<u64>) {
+    let b = text.as_bytes();
+    let (mut i, mut in_string, mut non_finite, mut seq) = (0, false, false, None);
+    let mut last_key: Option<(usize, usize)> = None;
+    while i < b.len() {
+        let c = b[i];
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                last_key = Some((start, j.min(b.len())));
+                in_string = true;
+            }
+            b'N' if b[i..].starts_with(b"NaN") => non_finite = true,
+            b'I' if b[i..].starts_with(b"Infinity") => non_finite = true,
+            b':' => {
+                if let Some((s0, s1)) = last_key.take() {
+                    if &b[s0..s1] == b"seq" {
+                        let digits: String = text[i + 1..]
+                            .trim_start()
+                            .chars()
+                            .take_while(char::is_ascii_digit)
+                            .collect();
+                        seq = seq.or_else(|| digits.parse().ok());
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (non_finite, seq)
+}
+
+const MODES: [&str; 5] = ["clamp", "bias", "blend", "lock", "freeze"];
+
+fn explain(text: &str, e: serde_json::Error) -> Unreadable {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        // JSON has no NaN or infinity; a number too large for f64 is how ±inf arrives.
-        Err(e) if e.to_string().contains("number out of range") => {
-            return FrameError::new(ErrorCode::NotFinite, format!("a number is not finite: {e}"))
+        Err(e) => {
+            let (non_finite, seq) = scan_invalid(text);
+            // JSON has no NaN or infinity: a bare `NaN`/`Infinity`, or a number too large
+            // for f64, is how a non-finite number arrives.
+            let error = if non_finite || e.to_string().contains("number out of range") {
+                FrameError::new(
+                    ErrorCode::NotFinite,
+                    format!("a number is not finite (JSON has no NaN or Infinity): {e}"),
+                )
+            } else {
+                FrameError::new(ErrorCode::BadJson, format!("not valid JSON: {e}"))
+            };
+            return Unreadable { error, seq };
         }
-        Err(e) => return FrameError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")),
     };
     let Some(obj) = value.as_object() else {
-        return FrameError::new(ErrorCode::BadJson, "a frame must be a JSON object");
+        return Unreadable {
+            error: FrameError::new(ErrorCode::BadJson, "a frame must be a JSON object"),
+            seq: None,
+        };
     };
-    match obj.get("type") {
+    let seq = obj.get("seq").and_then(serde_json::Value::as_u64);
+    let error = match obj.get("type") {
         None => FrameError::new(ErrorCode::BadFrame, "the frame has no \"type\" field"),
         Some(serde_json::Value::String(t)) if !KNOWN_TYPES.contains(&t.as_str()) => {
             let shown: String = t.chars().take(MAX_NAME).collect();
@@ -407,16 +494,29 @@ fn explain(text: &str, e: serde_json::Error) -> FrameError {
             )
         }
         Some(serde_json::Value::String(t)) => {
-            // A known type with bad fields. A mistyped `value` of an input is wrong_type.
+            let mode = obj.get("mode");
             if (t == "input" && obj.get("value").is_some_and(|v| !v.is_number()))
                 || (t == "vote" && obj.get("choice").is_some_and(|v| !v.is_string()))
             {
-                return FrameError::new(ErrorCode::WrongType, format!("invalid {t} frame: {e}"));
+                // A mistyped `value` of an input (or `choice` of a vote) is wrong_type.
+                FrameError::new(ErrorCode::WrongType, format!("invalid {t} frame: {e}"))
+            } else if (t == "override" || t == "release")
+                && mode.is_some_and(|m| !m.is_null())
+                && !mode
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|m| MODES.contains(&m))
+            {
+                FrameError::new(
+                    ErrorCode::InvalidOverride,
+                    format!("unknown override mode: the modes are {}", MODES.join(", ")),
+                )
+            } else {
+                FrameError::new(ErrorCode::BadFrame, format!("invalid {t} frame: {e}"))
             }
-            FrameError::new(ErrorCode::BadFrame, format!("invalid {t} frame: {e}"))
         }
         Some(_) => FrameError::new(ErrorCode::BadFrame, "\"type\" must be a string"),
-    }
+    };
+    Unreadable { error, seq }
 }
 
 /// Description of one parameter in `welcome`.
@@ -536,6 +636,58 @@ mod tests {
 
     fn code(text: &str) -> ErrorCode {
         ClientFrame::parse(text).unwrap_err().code
+    }
+
+    #[test]
+    fn bare_non_finite_numbers_are_not_finite_and_refusals_echo_seq() {
+        for text in [
+            r#"{"type":"input","param":"x","value":NaN,"seq":4}"#,
+            r#"{"type":"input","param":"x","value":Infinity,"seq":4}"#,
+            r#"{"type":"input","param":"x","value":-Infinity,"seq":4}"#,
+            r#"{"type":"input","param":"x","value":1e999,"seq":4}"#,
+        ] {
+            let u = ClientFrame::read(text).unwrap_err();
+            assert_eq!(u.error.code, ErrorCode::NotFinite, "{text}");
+            assert_eq!(u.seq, Some(4), "{text}");
+        }
+        // "NaN" inside a string is text, not a number.
+        let u = ClientFrame::read(r#"{"type":"vote","param":"NaN","choice":"Infinity","seq":2"#)
+            .unwrap_err();
+        assert_eq!(u.error.code, ErrorCode::BadJson);
+        assert_eq!(u.seq, Some(2));
+        let cases = [
+            (r#"{"type":"dance","seq":9}"#, ErrorCode::UnknownType),
+            (
+                r#"{"type":"input","param":"x","value":"loud","seq":9}"#,
+                ErrorCode::WrongType,
+            ),
+            (
+                r#"{"type":"input","param":"x","seq":9}"#,
+                ErrorCode::BadFrame,
+            ),
+            (
+                r#"{"type":"input","param":"","value":1,"seq":9}"#,
+                ErrorCode::BadFrame,
+            ),
+            (
+                r#"{"type":"override","param":"x","mode":"smash","value":1,"seq":9}"#,
+                ErrorCode::InvalidOverride,
+            ),
+            (
+                r#"{"type":"release","param":"x","mode":3,"seq":9}"#,
+                ErrorCode::InvalidOverride,
+            ),
+        ];
+        for (text, want) in cases {
+            let u = ClientFrame::read(text).unwrap_err();
+            assert_eq!(u.error.code, want, "{text}");
+            assert_eq!(u.seq, Some(9), "{text}");
+        }
+        // A known mode with a missing field stays a bad frame.
+        assert_eq!(
+            code(r#"{"type":"override","param":"x","mode":"lock","value":"a"}"#),
+            ErrorCode::BadFrame
+        );
     }
 
     #[test]

@@ -17,8 +17,8 @@ use tutti_report::{Health, ZoneHealth};
 use tutti_spec::PieceSpec;
 use tutti_store::{NewOverride, ShowKind, ShowRow, ShowStatus, SnapshotRow, Store};
 
-use tutti_show::render::Renderer;
 use crate::ServerError;
+use tutti_show::render::Renderer;
 
 /// What to generate.
 #[derive(Debug, Clone)]

@@ -34,7 +34,10 @@ async fn monitor_rms_db(perf: &mut Client, settle: Duration) -> f64 {
 async fn the_engine_plays_the_crowd() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;
-    let audio = srv.engine().cloned().expect("the engine is the default sound");
+    let audio = srv
+        .engine()
+        .cloned()
+        .expect("the engine is the default sound");
     let mut perf = Client::performer(srv.addr).await;
     let st = perf.recv_type("stats").await;
     assert_eq!(st["sound"]["backend"], "engine", "{st}");

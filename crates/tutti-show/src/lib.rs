@@ -15,7 +15,9 @@ pub mod tick;
 pub mod ticktimes;
 
 pub use error::ShowError;
-pub use runtime::{new_token, status_str, unix_ms, Actor, OverrideRequest, ShowRuntime, TickScratch};
+pub use runtime::{
+    new_token, status_str, unix_ms, Actor, OverrideRequest, ShowRuntime, TickScratch,
+};
 pub use stats::HubStats;
 pub use tick::{Publish, Tick, TickSink};
 pub use ticktimes::{now_ms, TickTimes};

@@ -525,9 +525,10 @@ impl ShowRuntime {
                     format!("'{name}' is a slider: send an input frame with a value"),
                 ),
             },
-            InputError::NotFinite => {
-                fe(ErrorCode::NotFinite, format!("{name} must be a finite number"))
-            }
+            InputError::NotFinite => fe(
+                ErrorCode::NotFinite,
+                format!("{name} must be a finite number"),
+            ),
             InputError::OutOfRange { min, max } => fe(
                 ErrorCode::OutOfRange,
                 match value {
@@ -947,7 +948,9 @@ impl ShowRuntime {
             }
         }
         scratch.values.clear();
-        scratch.values.extend(inner.last.params.iter().map(|p| p.value));
+        scratch
+            .values
+            .extend(inner.last.params.iter().map(|p| p.value));
         let number = inner.last_tick;
         drop(guard);
         self.stats.tick.observe(computed.as_secs_f64());
@@ -1369,7 +1372,10 @@ mod tests {
         let show = runtime(PieceSpec::demo(), dir.path());
         let (who, _) = show.join_audience(None, None).unwrap();
         let code = |r: Result<u64, FrameError>| r.unwrap_err().code;
-        assert_eq!(code(show.input(who, "intensity", f64::NAN)), ErrorCode::NotFinite);
+        assert_eq!(
+            code(show.input(who, "intensity", f64::NAN)),
+            ErrorCode::NotFinite
+        );
         let e = show.input(who, "intensity", 7.0).unwrap_err();
         assert_eq!(e.code, ErrorCode::OutOfRange);
         assert!(e.message.contains("got 7"), "{}", e.message);
@@ -1384,8 +1390,14 @@ mod tests {
             .clone();
         assert_eq!(code(show.input(who, &vote, 0.0)), ErrorCode::WrongType);
         assert_eq!(code(show.vote(who, "intensity", "a")), ErrorCode::WrongType);
-        assert_eq!(code(show.vote(who, &vote, "no-such")), ErrorCode::InvalidChoice);
+        assert_eq!(
+            code(show.vote(who, &vote, "no-such")),
+            ErrorCode::InvalidChoice
+        );
         show.follow_status(ShowStatus::Paused);
-        assert_eq!(code(show.input(who, "intensity", 0.5)), ErrorCode::ShowNotLive);
+        assert_eq!(
+            code(show.input(who, "intensity", 0.5)),
+            ErrorCode::ShowNotLive
+        );
     }
 }

@@ -75,10 +75,7 @@ impl AudioOut {
         let recording = if cfg.record {
             std::fs::create_dir_all(recordings)
                 .map_err(|e| format!("creating {}: {e}", recordings.display()))?;
-            let path = recordings.join(format!(
-                "{show_code}-{}.wav",
-                tutti_show::unix_ms() / 1000
-            ));
+            let path = recordings.join(format!("{show_code}-{}.wav", tutti_show::unix_ms() / 1000));
             let r = handle.start_recording(&path).map_err(|e| e.to_string())?;
             tracing::info!(path = %path.display(), "recording the show");
             Some(r)

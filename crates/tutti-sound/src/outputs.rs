@@ -119,7 +119,10 @@ impl ScOut {
         };
         let out = Arc::new(ScOut {
             sc: OnceLock::new(),
-            problem: Mutex::new(Some(format!("connecting to scsynth at {}", settings.server))),
+            problem: Mutex::new(Some(format!(
+                "connecting to scsynth at {}",
+                settings.server
+            ))),
         });
         let me = out.clone();
         let task = tokio::spawn(async move {
@@ -261,10 +264,10 @@ impl Outputs {
     /// The sound backend's state for the dashboard.
     pub fn sound_status(&self) -> serde_json::Value {
         match self.sound {
-            SoundBackend::Supercollider => self
-                .sc
-                .as_ref()
-                .map_or_else(|| serde_json::json!({"backend": "supercollider"}), |s| s.status()),
+            SoundBackend::Supercollider => self.sc.as_ref().map_or_else(
+                || serde_json::json!({"backend": "supercollider"}),
+                |s| s.status(),
+            ),
             SoundBackend::Engine => match &self.engine {
                 Some(a) => a.status(),
                 None => serde_json::json!({
