@@ -291,6 +291,15 @@ export class LiveClient {
       if (this.ws) this._drop(this.ws);
       return;
     }
+    if (msg.code === 'taken_over') {
+      // Another tab or device resumed this slot: let it have it rather than take it back.
+      this.fatal = msg.code;
+      this.stopped = true;
+      clearInterval(this.watchdog);
+      this._setConn('offline', msg);
+      this._emit('error', msg);
+      return;
+    }
     if (msg.code === 'rate_limited') this._slowDown();
     if (msg.seq != null && this.commands.has(msg.seq)) {
       const label = this.commands.get(msg.seq);

@@ -113,6 +113,7 @@ const FRIENDLY = {
   rate_limited: 'Slow down a little: some moves were skipped.',
   out_of_range: 'That value is outside the range.',
   unknown_zone: 'Unknown seating zone; joined without one.',
+  taken_over: 'This page was opened again in another tab or on another device; it continues there.',
 };
 
 /** A short human text for an error frame. */

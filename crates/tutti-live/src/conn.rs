@@ -24,7 +24,7 @@ use tutti_consensus::ParticipantId;
 use tutti_protocol::{ClientFrame, ErrorCode, FrameError, ParamInfo, Role, ServerFrame, ShowInfo};
 use tutti_spec::ParamKindName;
 
-use tutti_show::{now_ms, status_str, Actor, OverrideRequest, ShowRuntime};
+use tutti_show::{now_ms, status_str, Actor, OverrideRequest, ShowRuntime, SlotLease};
 
 use crate::fanout::Published;
 use crate::peer::{Peer, SockIo};
@@ -77,7 +77,7 @@ struct Joined {
     show: Arc<ShowRuntime>,
     live: LiveShow,
     role: Role,
-    participant: Option<(ParticipantId, String)>,
+    participant: Option<SlotLease>,
     actor: Option<Actor>,
 }
 
@@ -180,6 +180,8 @@ impl Conn {
         let mut state_rx: Option<watch::Receiver<Published>> = None;
         let mut stats_rx: Option<watch::Receiver<Arc<str>>> = None;
         let mut monitor_rx: Option<watch::Receiver<Arc<str>>> = None;
+        // An audience connection's slot: it changes when another connection takes it over.
+        let mut holder: Option<watch::Receiver<u64>> = None;
         let peer = self.peer.clone();
         loop {
             let pending = peer.has_pending();
@@ -207,6 +209,13 @@ impl Conn {
                 },
                 r = next_change(&mut stats_rx) => send_text_or_close(&peer, r),
                 r = next_change(&mut monitor_rx) => send_text_or_close(&peer, r),
+                r = next_change(&mut holder) => match r {
+                    Some(epoch) if self.holds(epoch) => Flow::Wait,
+                    _ => {
+                        self.taken_over();
+                        Flow::Closed
+                    }
+                },
                 _ = shutdown.changed() => Flow::Closed,
             };
             more = matches!(flow, Flow::More);
@@ -218,6 +227,7 @@ impl Conn {
                     if peer.is_closed() {
                         // Closed in the same turn as it joined: nothing more to send.
                     } else if j.role == Role::Audience {
+                        holder = j.participant.as_ref().map(|l| l.holder.clone());
                         if j.live.fanout.attach(peer.clone()).is_err() {
                             return role;
                         }
@@ -287,12 +297,34 @@ impl Conn {
     fn leave(&mut self) {
         if let Some(Joined {
             show,
-            participant: Some((_, token)),
+            participant: Some(lease),
             ..
         }) = &self.joined
         {
-            show.disconnect(token);
+            // A slot taken over is keyed by the newer token by now: this is a no-op then.
+            show.disconnect(&lease.token);
         }
+    }
+
+    /// Whether this connection still holds its slot at `epoch`.
+    fn holds(&self, epoch: u64) -> bool {
+        self.joined
+            .as_ref()
+            .and_then(|j| j.participant.as_ref())
+            .is_some_and(|l| l.epoch == epoch)
+    }
+
+    /// Another connection resumed this one's slot: say so, then close.
+    fn taken_over(&mut self) {
+        self.hub.stats.error(ErrorCode::TakenOver);
+        self.send(ServerFrame::error(
+            FrameError::new(
+                ErrorCode::TakenOver,
+                "another connection resumed this participant slot; this one is closed",
+            ),
+            None,
+        ));
+        self.close_with(4001, "taken over by a newer connection");
     }
 
     fn send(&mut self, frame: ServerFrame) {
@@ -481,7 +513,12 @@ impl Conn {
         apply: impl FnOnce(ParticipantId) -> Result<u64, FrameError>,
     ) -> Result<Option<u64>, FrameError> {
         let stats = &self.hub.stats;
-        let Some((who, _)) = self.joined.as_ref().and_then(|j| j.participant.clone()) else {
+        let Some(who) = self
+            .joined
+            .as_ref()
+            .and_then(|j| j.participant.as_ref())
+            .map(|l| l.id)
+        else {
             return Err(FrameError::new(
                 ErrorCode::Forbidden,
                 "not an audience connection",
@@ -552,15 +589,15 @@ impl Conn {
             Role::Audience => {
                 // A device token (a guest of this show) keeps its slot across rejoins;
                 // without one the phone joins anonymously, as from the QR code.
-                let (id, tok) = match token {
+                let lease = match token {
                     Some(device) => {
                         let guest = self.hub.admission.guest(device, &show).await?;
                         show.join_guest(zone, guest, resume)?
                     }
                     None => show.join_audience(zone, resume)?,
                 };
-                number = id.slot;
-                participant = Some((id, tok));
+                number = lease.id.slot;
+                participant = Some(lease);
             }
         }
         let rate = f64::from(show.spec.input_rate);
@@ -569,7 +606,7 @@ impl Conn {
             participant: number,
             resume: participant
                 .as_ref()
-                .map(|(_, t)| t.clone())
+                .map(|l| l.token.clone())
                 .unwrap_or_default(),
             role,
             show: ShowInfo {

@@ -63,6 +63,10 @@ pub enum ErrorCode {
     InvalidTransition,
     /// The server could not complete the request (e.g. storage failed); nothing changed.
     Internal,
+    /// A `resume` token that a later `welcome` replaced: only the newest token resumes.
+    ResumeReplaced,
+    /// Another connection resumed this connection's slot; this one is closed.
+    TakenOver,
 }
 
 impl ErrorCode {
@@ -91,11 +95,13 @@ impl ErrorCode {
             ErrorCode::InvalidOverride => "invalid_override",
             ErrorCode::InvalidTransition => "invalid_transition",
             ErrorCode::Internal => "internal",
+            ErrorCode::ResumeReplaced => "resume_replaced",
+            ErrorCode::TakenOver => "taken_over",
         }
     }
 
     /// Every code, for counters and documentation tests.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -118,6 +124,8 @@ impl ErrorCode {
         ErrorCode::InvalidOverride,
         ErrorCode::InvalidTransition,
         ErrorCode::Internal,
+        ErrorCode::ResumeReplaced,
+        ErrorCode::TakenOver,
     ];
 }
 

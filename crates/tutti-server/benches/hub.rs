@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     let who: Vec<_> = (0..2500)
-        .map(|_| show.join_audience(None, None).unwrap().0)
+        .map(|_| show.join_audience(None, None).unwrap().id)
         .collect();
     let text = r#"{"type":"input","param":"intensity","value":0.42,"seq":17}"#;
     c.bench_function("frame_validate", |b| {

@@ -72,12 +72,50 @@ async fn resume_token_gives_back_the_same_slot() {
     b.send(json!({"type": "join", "resume": token})).await;
     let w2 = b.recv_type("welcome").await;
     assert_eq!(w2["participant"], slot);
-    assert_eq!(w2["resume"], token.as_str());
+    // Every welcome rotates the token.
+    assert_ne!(w2["resume"], token.as_str());
     let mut perf = Client::performer(srv.addr).await;
     let s = perf.state_until(|s| raw(s, "pitch").is_some()).await;
     // Still one participant, still their input.
     assert_eq!(s["participants"], 1);
     assert_eq!(raw(&s, "pitch"), Some(5.0));
+    srv.shutdown().await.unwrap();
+}
+
+/// A resume takes the slot over from a connection that still holds it (the older one is told
+/// and closed), and the token it replaced is refused with a stable code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_takes_over_and_a_replaced_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (mut a, w) = Client::audience(srv.addr).await;
+    let token = w["resume"].as_str().unwrap().to_string();
+    let mut b = Client::connect(srv.addr).await;
+    b.send(json!({"type": "join", "resume": token})).await;
+    let wb = b.recv_type("welcome").await;
+    assert_eq!(wb["participant"], w["participant"]);
+    let e = a.error().await;
+    assert_eq!(e["code"], "taken_over", "{e}");
+    let (code, _) = a
+        .close_frame()
+        .await
+        .expect("the older connection is closed");
+    assert_eq!(code, 4001);
+    // The newer connection holds the slot: its inputs count.
+    b.send(json!({"type": "input", "param": "pitch", "value": 4.0, "seq": 1}))
+        .await;
+    assert_eq!(b.recv_type("ack").await["seq"], 1);
+    // The replaced token is refused (the connection stays open and may join afresh).
+    let mut c = Client::connect(srv.addr).await;
+    c.send(json!({"type": "join", "resume": token})).await;
+    assert_eq!(c.error().await["code"], "resume_replaced");
+    c.send(json!({"type": "join"})).await;
+    let wc = c.recv_type("welcome").await;
+    assert_ne!(wc["participant"], w["participant"]);
+    // b still holds its slot: the takeover did not disturb it.
+    b.send(json!({"type": "input", "param": "pitch", "value": 6.0, "seq": 2}))
+        .await;
+    assert_eq!(b.recv_type("ack").await["seq"], 2);
     srv.shutdown().await.unwrap();
 }
 

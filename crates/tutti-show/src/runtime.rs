@@ -54,6 +54,24 @@ struct Slot {
     disconnected_at: Option<f64>,
     /// Zone index in the seat map.
     zone: Option<u16>,
+    /// The guest whose slot it is, if any.
+    guest: Option<i64>,
+    /// How many times the slot was taken (joined, then resumed); the connection holding
+    /// it watches this and leaves when a newer connection takes the slot over.
+    epoch: watch::Sender<u64>,
+}
+
+/// A participant slot as one connection holds it.
+#[derive(Debug)]
+pub struct SlotLease {
+    /// The participant.
+    pub id: ParticipantId,
+    /// The resume token to give the client (a new one on every join and resume).
+    pub token: String,
+    /// This connection's epoch of the slot.
+    pub epoch: u64,
+    /// The slot's epoch: when it changes, another connection took the slot over.
+    pub holder: watch::Receiver<u64>,
 }
 
 /// Who moved since the last stored snapshot, for the report's health record: per engine
@@ -121,6 +139,9 @@ struct Inner {
     /// Guest id (a device token of this show) → the resume token of its slot, so a device
     /// that joins again gets its slot back without a resume token.
     guests: HashMap<i64, String>,
+    /// Resume tokens replaced by a later welcome → when (show clock), kept for the resume
+    /// grace period so they are refused with `resume_replaced` rather than joining anew.
+    replaced: HashMap<String, f64>,
     renderer: Renderer,
     /// The last snapshot computed while live: what a paused show keeps showing.
     last: Snapshot,
@@ -286,6 +307,7 @@ impl ShowRuntime {
                 status,
                 slots: HashMap::new(),
                 guests: HashMap::new(),
+                replaced: HashMap::new(),
                 renderer: Renderer::new(&spec),
                 last,
                 last_tick: 0,
@@ -361,13 +383,14 @@ impl ShowRuntime {
         self.lock().engine.participants()
     }
 
-    /// Join an audience member, or give back the slot of `resume`. Returns the
-    /// participant handle, the resume token and the participant number.
+    /// Join an audience member, or give back the slot of `resume` (taking it over from a
+    /// connection that still holds it). Every welcome gets a new resume token; the one it
+    /// replaces is refused with `resume_replaced` for the resume grace period.
     pub fn join_audience(
         &self,
         zone: Option<&str>,
         resume: Option<&str>,
-    ) -> Result<(ParticipantId, String), FrameError> {
+    ) -> Result<SlotLease, FrameError> {
         self.join_slot(zone, resume, None)
     }
 
@@ -379,7 +402,7 @@ impl ShowRuntime {
         zone: Option<&str>,
         guest_id: i64,
         resume: Option<&str>,
-    ) -> Result<(ParticipantId, String), FrameError> {
+    ) -> Result<SlotLease, FrameError> {
         self.join_slot(zone, resume, Some(guest_id))
     }
 
@@ -388,7 +411,7 @@ impl ShowRuntime {
         zone: Option<&str>,
         resume: Option<&str>,
         guest: Option<i64>,
-    ) -> Result<(ParticipantId, String), FrameError> {
+    ) -> Result<SlotLease, FrameError> {
         let zone = match zone {
             Some(z) => Some(ZoneId(self.spec.zone_index(z).ok_or_else(|| {
                 fe(
@@ -406,20 +429,46 @@ impl ShowRuntime {
             })? as u16)),
             None => None,
         };
+        let now = self.now();
         let mut inner = self.lock();
-        let Inner { slots, guests, .. } = &mut *inner;
+        let Inner {
+            slots,
+            guests,
+            replaced,
+            ..
+        } = &mut *inner;
         let kept = guest.and_then(|g| guests.get(&g).cloned());
         for token in kept.as_deref().into_iter().chain(resume) {
-            if let Some(slot) = slots.get_mut(token) {
-                slot.connections += 1;
+            if let Some(mut slot) = slots.remove(token) {
+                // The slot is taken over: whoever held it is told (its epoch changes) and
+                // this connection gets a new token; the old one is refused from now on.
+                let fresh = new_token();
+                slot.connections = 1;
                 slot.disconnected_at = None;
-                let id = slot.id;
-                if let Some(g) = guest {
-                    guests.insert(g, token.to_string());
+                let epoch = *slot.epoch.borrow() + 1;
+                slot.epoch.send_replace(epoch);
+                let lease = SlotLease {
+                    id: slot.id,
+                    token: fresh.clone(),
+                    epoch,
+                    holder: slot.epoch.subscribe(),
+                };
+                if let Some(g) = slot.guest.or(guest) {
+                    slot.guest = Some(g);
+                    guests.insert(g, fresh.clone());
                 }
+                replaced.insert(token.to_string(), now);
+                slots.insert(fresh, slot);
                 self.resumes.fetch_add(1, Relaxed);
-                return Ok((id, token.to_string()));
+                return Ok(lease);
             }
+        }
+        if resume.is_some_and(|r| replaced.contains_key(r)) {
+            return Err(fe(
+                ErrorCode::ResumeReplaced,
+                "this resume token was replaced by a later welcome; resume with the newest \
+                 token, or join without one",
+            ));
         }
         let id = inner.engine.join(zone, 1.0).map_err(|e| {
             fe(
@@ -430,6 +479,7 @@ impl ShowRuntime {
         let token = new_token();
         let zone = zone.map(|z| z.0);
         inner.movement.joined(id, zone);
+        let (epoch, holder) = watch::channel(1);
         inner.slots.insert(
             token.clone(),
             Slot {
@@ -437,12 +487,19 @@ impl ShowRuntime {
                 connections: 1,
                 disconnected_at: None,
                 zone,
+                guest,
+                epoch,
             },
         );
         if let Some(g) = guest {
             inner.guests.insert(g, token.clone());
         }
-        Ok((id, token))
+        Ok(SlotLease {
+            id,
+            token,
+            epoch: 1,
+            holder,
+        })
     }
 
     /// An audience connection closed: keep the slot for the resume grace period.
@@ -876,8 +933,14 @@ impl ShowRuntime {
                 }
                 _ => true,
             });
-            let Inner { slots, guests, .. } = &mut *inner;
+            let Inner {
+                slots,
+                guests,
+                replaced,
+                ..
+            } = &mut *inner;
             guests.retain(|_, token| slots.contains_key(token));
+            replaced.retain(|_, at| now - *at <= grace);
             self.adapt_rate();
         }
         let rate = self.state_rate();
@@ -1352,7 +1415,7 @@ mod tests {
             last_values: Mutex::new(vec![]),
         });
         let _ = probe.show.set(show.clone());
-        let (who, _) = show.join_audience(None, None).unwrap();
+        let who = show.join_audience(None, None).unwrap().id;
         show.input(who, "intensity", 1.0).unwrap();
         let sinks: Vec<Arc<dyn TickSink>> = vec![probe.clone()];
         let mut scratch = TickScratch::default();
@@ -1370,7 +1433,7 @@ mod tests {
     async fn the_engines_refusals_become_protocol_codes() {
         let dir = tempfile::tempdir().unwrap();
         let show = runtime(PieceSpec::demo(), dir.path());
-        let (who, _) = show.join_audience(None, None).unwrap();
+        let who = show.join_audience(None, None).unwrap().id;
         let code = |r: Result<u64, FrameError>| r.unwrap_err().code;
         assert_eq!(
             code(show.input(who, "intensity", f64::NAN)),
@@ -1399,5 +1462,45 @@ mod tests {
             code(show.input(who, "intensity", 0.5)),
             ErrorCode::ShowNotLive
         );
+    }
+
+    #[tokio::test]
+    async fn a_resume_takes_the_slot_over_and_retires_the_replaced_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let show = runtime(PieceSpec::demo(), dir.path());
+        let first = show.join_audience(None, None).unwrap();
+        assert_eq!(*first.holder.borrow(), first.epoch);
+        // A second connection resumes while the first still holds the slot: same
+        // participant, a new token, and the first connection sees the slot taken over.
+        let second = show.join_audience(None, Some(&first.token)).unwrap();
+        assert_eq!(second.id, first.id);
+        assert_ne!(second.token, first.token);
+        assert!(first.holder.has_changed().unwrap());
+        assert_ne!(*first.holder.borrow(), first.epoch);
+        assert_eq!(*second.holder.borrow(), second.epoch);
+        // The replaced token is refused with a stable code, not a new participant.
+        let e = show.join_audience(None, Some(&first.token)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ResumeReplaced);
+        assert_eq!(show.participants(), 1);
+        // The older connection closing does not release the slot the newer one holds.
+        show.disconnect(&first.token);
+        let third = show.join_audience(None, Some(&second.token)).unwrap();
+        assert_eq!(third.id, first.id);
+        // A token nobody issued still joins anew.
+        let other = show.join_audience(None, Some("not-a-token")).unwrap();
+        assert_ne!(other.id, first.id);
+    }
+
+    #[tokio::test]
+    async fn a_guest_keeps_its_slot_across_takeovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let show = runtime(PieceSpec::demo(), dir.path());
+        let a = show.join_guest(None, 7, None).unwrap();
+        // Resumed by token (not by device): the guest's slot follows the new token.
+        let b = show.join_audience(None, Some(&a.token)).unwrap();
+        let c = show.join_guest(None, 7, None).unwrap();
+        assert_eq!(c.id, a.id);
+        assert_eq!(b.id, a.id);
+        assert_eq!(show.participants(), 1);
     }
 }
