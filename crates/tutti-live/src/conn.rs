@@ -40,6 +40,9 @@ const READS_PER_TURN: usize = 64;
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// Largest frame and message a client may send.
 const MAX_MESSAGE: usize = 64 * 1024;
+/// WebSocket pings a client may send per second (twice as many in a burst); past that the
+/// connection is closed (1008): every ping costs a pong, and no honest client needs more.
+const PINGS_PER_S: f64 = 5.0;
 
 /// A token bucket: `rate` per second, `burst` deep.
 struct Bucket {
@@ -87,6 +90,9 @@ struct Conn {
     joined: Option<Joined>,
     inputs: Bucket,
     errors: Bucket,
+    pings: Bucket,
+    /// Closed by the server for misbehaving: stop reading.
+    over: bool,
     rate_limited_since_notice: u64,
     last_rate_notice: Option<Instant>,
 }
@@ -122,6 +128,8 @@ pub async fn serve(peer: Arc<Peer>, leftover: Vec<u8>, hub: Arc<Hub>) {
         joined: None,
         inputs: Bucket::new(30.0, 60.0),
         errors: Bucket::new(ERROR_BUDGET_PER_S, ERROR_BUDGET_PER_S),
+        pings: Bucket::new(PINGS_PER_S, PINGS_PER_S * 2.0),
+        over: false,
         rate_limited_since_notice: 0,
         last_rate_notice: None,
     };
@@ -255,7 +263,12 @@ impl Conn {
         for _ in 0..READS_PER_TURN {
             let read = ws.read(&mut io);
             match read {
-                Ok(msg) => self.on_message(msg).await,
+                Ok(msg) => {
+                    self.on_message(msg).await;
+                    if self.over {
+                        return Flow::Closed;
+                    }
+                }
                 Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     return Flow::Wait
                 }
@@ -366,8 +379,18 @@ impl Conn {
             // The WebSocket layer writes the close reply on the next read: no state frame
             // may come after it.
             Message::Close(_) => self.peer.retire(),
-            // Pings are answered by the WebSocket layer.
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            // Pings are answered by the WebSocket layer (its pongs are capped like other
+            // replies); a client pinging past its budget is closed.
+            Message::Ping(_) => {
+                if !self.pings.take() {
+                    self.close_with(
+                        1008,
+                        &format!("too many pings: at most {PINGS_PER_S} per second"),
+                    );
+                    self.over = true;
+                }
+            }
+            Message::Pong(_) | Message::Frame(_) => {}
         }
     }
 

@@ -373,9 +373,12 @@ impl Read for SockIo<'_> {
 }
 
 impl Write for SockIo<'_> {
+    /// What tungstenite writes itself (pongs, the close reply) is bounded like every other
+    /// reply: past [`MAX_PENDING`] for a client that does not read, it is dropped. Every
+    /// write is taken whole, so tungstenite always hands over whole frames and a dropped
+    /// write drops whole frames, never part of one.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut out = self.peer.out();
-        self.peer.write_locked(&mut out, [buf, &[]])?;
+        self.peer.send_anyway([buf, &[]])?;
         Ok(buf.len())
     }
 
@@ -402,6 +405,32 @@ mod tests {
             &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]
         );
         assert_eq!(Header::close(2).as_bytes(), &[0x88, 2]);
+    }
+
+    /// A client that never reads cannot grow what the server keeps for it through the
+    /// frames tungstenite writes (pongs): past the cap, whole writes are dropped.
+    #[tokio::test]
+    async fn control_replies_for_a_client_that_does_not_read_are_capped() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        client.set_recv_buffer_size(4096).unwrap();
+        client.connect(&addr.into()).unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let peer = Peer::new(server);
+        let pong = [0x8a, 125]
+            .iter()
+            .copied()
+            .chain([7u8; 125])
+            .collect::<Vec<u8>>();
+        let mut io = SockIo::new(&peer);
+        for _ in 0..100_000 {
+            assert_eq!(io.write(&pong).unwrap(), pong.len());
+        }
+        let kept = peer.out().pending.len();
+        assert!(kept <= MAX_PENDING + pong.len(), "{kept} bytes kept");
+        drop(client);
     }
 
     #[test]

@@ -75,7 +75,7 @@ async fn every_bad_frame_gets_its_code_and_changes_nothing() {
         ),
         (
             r#"{"type":"input","param":"intensity","value":NaN}"#.into(),
-            "bad_json",
+            "not_finite",
         ),
         (
             format!(
@@ -100,6 +100,37 @@ async fn every_bad_frame_gets_its_code_and_changes_nothing() {
         let e = bad.error().await;
         assert_eq!(e["code"], *code, "for {text:.80}: {e}");
         assert!(!e["message"].as_str().unwrap().is_empty());
+    }
+    // Frames refused while reading echo their seq, even when they are not valid JSON (on a
+    // connection of its own: this one has spent its error budget).
+    let (mut again, _) = Client::audience(srv.addr).await;
+    for (text, code) in [
+        (
+            r#"{"type":"input","param":"intensity","value":NaN,"seq":41}"#,
+            "not_finite",
+        ),
+        (
+            r#"{"type":"input","param":"intensity","value":-Infinity,"seq":41}"#,
+            "not_finite",
+        ),
+        (r#"{"type":"dance","seq":41}"#, "unknown_type"),
+        (
+            r#"{"type":"input","param":"intensity","value":"loud","seq":41}"#,
+            "wrong_type",
+        ),
+        (
+            r#"{"type":"input","param":"intensity","seq":41}"#,
+            "bad_frame",
+        ),
+        (
+            r#"{"type":"override","param":"intensity","mode":"smash","value":1,"seq":41}"#,
+            "invalid_override",
+        ),
+    ] {
+        again.send_text(text).await;
+        let e = again.error().await;
+        assert_eq!(e["code"], code, "for {text}: {e}");
+        assert_eq!(e["seq"], 41, "for {text}: {e}");
     }
     bad.send_binary(vec![1, 2, 3]).await;
     assert_eq!(bad.error().await["code"], "binary_not_supported");
@@ -241,5 +272,51 @@ async fn an_oversized_frame_closes_with_1009_and_touches_nobody_else() {
     // The honest client still gets states that carry its input.
     let st = honest.state_until(|s| value(s, "intensity") > 0.7).await;
     assert!(value(&st, "intensity") > 0.7, "{st}");
+    assert!(honest.alive().await);
+}
+
+/// Pings are not free: each costs a pong. A client pinging past its budget (5 a second,
+/// 10 in a burst) is closed with 1008, and nobody else notices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_is_closed_with_1008_and_touches_nobody_else() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (mut honest, _) = Client::audience(srv.addr).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/live/v1", srv.addr))
+        .await
+        .unwrap();
+    ws.send(Message::text(json!({"type": "join"}).to_string()))
+        .await
+        .unwrap();
+    // Pings without reading anything (the send fails once the server has closed).
+    for _ in 0..200 {
+        if ws.send(Message::Ping(vec![7; 125].into())).await.is_err() {
+            break;
+        }
+    }
+    let mut pongs = 0;
+    let close = tokio::time::timeout(WAIT, async {
+        while let Some(msg) = ws.next().await {
+            match msg {
+                Ok(Message::Pong(_)) => pongs += 1,
+                Ok(Message::Close(f)) => return f,
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the server closes in time")
+    .expect("a close frame");
+    assert_eq!(u16::from(close.code), 1008, "{close:?}");
+    assert!(close.reason.contains("pings"), "{close:?}");
+    assert!(pongs <= 20, "{pongs} pongs");
+    honest
+        .send(json!({"type": "input", "param": "intensity", "value": 0.75, "seq": 1}))
+        .await;
+    honest.recv_type("ack").await;
     assert!(honest.alive().await);
 }
