@@ -13,7 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
 use tutti_audio::{
-    Engine, EngineConfig, EngineHandle, Output, OutputChoice, PieceControls, Recording,
+    Engine, EngineConfig, EngineHandle, MonitorFrame, Output, OutputChoice, PieceControls,
+    Recording,
 };
 use tutti_show::{Tick, TickSink};
 use tutti_spec::PieceSpec;
@@ -167,9 +168,8 @@ impl AudioOut {
                 _ = shutdown.changed() => break,
             }
             if let Some(frame) = self.handle.latest_monitor() {
-                if let Ok(mut v) = serde_json::to_value(&frame) {
-                    v["type"] = "monitor".into();
-                    monitor_tx.send_replace(Arc::from(v.to_string()));
+                if let Some(text) = monitor_json(&frame) {
+                    monitor_tx.send_replace(Arc::from(text));
                 }
             }
             if let Some(r) = reader.as_mut() {
@@ -190,6 +190,17 @@ impl AudioOut {
     }
 }
 
+/// The `monitor` frame: the engine's frame with its `type`. Serialised directly, so its
+/// numbers are written as the shortest text of their `f32` (going through a JSON value
+/// would widen them to `f64` and write `22.279476165771484` for `22.279476`).
+fn monitor_json(frame: &MonitorFrame) -> Option<String> {
+    let body = serde_json::to_string(frame).ok()?;
+    Some(format!(
+        "{{\"type\":\"monitor\",{}",
+        body.strip_prefix('{')?
+    ))
+}
+
 impl TickSink for AudioOut {
     fn on_tick(&self, tick: &Tick<'_>) {
         self.apply(tick.values);
@@ -197,5 +208,31 @@ impl TickSink for AudioOut {
 
     fn health(&self, health: &mut tutti_report::Health) {
         health.level_dbfs = self.level_dbfs();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tutti_audio::monitor::BANDS;
+
+    #[test]
+    fn monitor_frames_carry_their_type_and_short_numbers() {
+        let frame = MonitorFrame {
+            seq: 7,
+            time_s: 1.5,
+            peak: [0.1, 0.2],
+            rms: [0.05, 0.06],
+            peak_dbfs: [-20.0, -14.0],
+            rms_dbfs: [-26.0, -24.4],
+            bands_dbfs: [-120.0; BANDS],
+            bands_hz: [22.279_476; BANDS],
+        };
+        let text = monitor_json(&frame).unwrap();
+        assert!(text.starts_with(r#"{"type":"monitor","seq":7,"#), "{text}");
+        assert!(text.contains(r#""bands_hz":[22.279476,"#), "{text}");
+        assert!(text.contains(r#""peak":[0.1,0.2]"#), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["rms_dbfs"][1], -24.4);
     }
 }
