@@ -48,6 +48,8 @@ pub use web::CONTENT_SECURITY_POLICY;
 pub struct Running {
     /// Address it listens on.
     pub addr: SocketAddr,
+    /// The base of join links and QR codes (`public_url`, or `http://<listen>`).
+    pub base_url: String,
     /// The performer token in force.
     pub performer_token: String,
     /// Code of the default show.
@@ -144,10 +146,14 @@ fn new_show_code() -> String {
 }
 
 /// Start everything on an already bound listener.
-pub async fn start(config: Config, listener: TcpListener) -> Result<Running, ServerError> {
+pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running, ServerError> {
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::io("reading the listen address", e))?;
+    // Listening on port 0 picks a port: links and QR codes carry the one picked.
+    if config.listen.port() == 0 {
+        config.listen.set_port(addr.port());
+    }
     let piece = load_piece(&config)?;
     let packs = tutti_wizard::Wizard::load(config.packs_dir.as_deref())
         .map_err(|e| ServerError::Config(format!("domain pack: {e}")))?;
@@ -383,6 +389,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Ser
 
     Ok(Running {
         addr,
+        base_url: base.clone(),
         performer_token,
         show_code: show_row.code,
         osc_listen,

@@ -327,7 +327,7 @@ async fn serve(config: tutti_server::Config) -> Result<(), ServerError> {
         .await
         .map_err(|e| ServerError::Config(format!("listen {}: {e}", config.listen)))?;
     let running = tutti_server::start(config.clone(), listener).await?;
-    let base = config.base_url();
+    let base = running.base_url.clone();
     println!("Tutti is running: show {}", running.show_code);
     println!("  audience   {base}/?show={}", running.show_code);
     println!(
