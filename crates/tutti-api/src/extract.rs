@@ -149,6 +149,16 @@ pub(crate) fn describe(msg: &str, what: &str) -> String {
     }
 }
 
+/// Headers of a request whose body is JSON (for [`crate::check_body`]).
+pub(crate) fn json_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    h
+}
+
 /// Parses and validates a JSON body.
 pub(crate) fn parse_body<T: DeserializeOwned + Validate>(
     headers: &HeaderMap,

@@ -188,6 +188,45 @@ impl ApiState {
     }
 }
 
+/// The name of every JSON request body type of `/api/v1`, for [`check_body`].
+#[doc(hidden)]
+pub const BODY_TYPES: [&str; 24] = [
+    "setup",
+    "login",
+    "refresh",
+    "password",
+    "new_user",
+    "new_ensemble",
+    "new_member",
+    "new_webhook",
+    "memory_record",
+    "memory_append",
+    "memory_outcome",
+    "memory_moments",
+    "memory_episodes",
+    "memory_rating",
+    "memory_feedback",
+    "new_piece",
+    "patch_piece",
+    "piece_transition",
+    "new_spec",
+    "new_show",
+    "show_transition",
+    "wizard_session",
+    "wizard_answer",
+    "wizard_draft",
+];
+
+/// Parses and validates `bytes` as a JSON body of the named type (one of [`BODY_TYPES`])
+/// exactly as its route's extractor does, without HTTP: for the fuzz target `api_body`
+/// (`docs/fuzzing.md`). An unknown name panics.
+#[doc(hidden)]
+pub fn check_body(name: &str, bytes: &[u8]) -> Result<(), ApiError> {
+    routes::check_body(name, bytes)
+        .or_else(|| wizard::check_body(name, bytes))
+        .unwrap_or_else(|| panic!("no request body type named {name}"))
+}
+
 /// Unix milliseconds now.
 pub fn now_ms() -> i64 {
     SystemTime::now()

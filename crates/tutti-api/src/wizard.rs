@@ -483,3 +483,16 @@ async fn draft(
     })
     .await
 }
+
+/// The wizard's request body types by name, parsed and validated as their routes do; `None`
+/// for a name not listed (see [`crate::check_body`]).
+pub(crate) fn check_body(name: &str, bytes: &[u8]) -> Option<Result<(), ApiError>> {
+    use crate::extract::parse_body;
+    let h = &crate::extract::json_headers();
+    Some(match name {
+        "wizard_session" => parse_body::<NewSessionIn>(h, bytes).map(drop),
+        "wizard_answer" => parse_body::<AnswerIn>(h, bytes).map(drop),
+        "wizard_draft" => parse_body::<DraftIn>(h, bytes).map(drop),
+        _ => return None,
+    })
+}

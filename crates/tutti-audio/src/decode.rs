@@ -107,7 +107,27 @@ pub fn decode_bytes(name: &str, bytes: Vec<u8>, opts: &DecodeOptions) -> Result<
 
 const KNOWN_EXTENSIONS: &[&str] = &["wav", "wave", "flac", "mp3", "ogg", "oga"];
 
+/// [`decode_inner`], with a panic inside the decoders (symphonia has had them on malformed
+/// files, e.g. a shift overflow on a WAVE_FORMAT_EXTENSIBLE header with 213 channels, found by
+/// fuzzing) turned into [`AudioError::Corrupt`]: a hostile file must not take down its caller.
 fn decode_source(
+    source: Box<dyn MediaSource>,
+    path: &Path,
+    ext: Option<&str>,
+    opts: &DecodeOptions,
+) -> Result<Clip, AudioError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_inner(source, path, ext, opts)
+    }))
+    .unwrap_or_else(|_| {
+        Err(AudioError::Corrupt {
+            path: path.to_path_buf(),
+            reason: "the decoder failed on malformed data".into(),
+        })
+    })
+}
+
+fn decode_inner(
     source: Box<dyn MediaSource>,
     path: &Path,
     ext: Option<&str>,

@@ -4,6 +4,7 @@
 //! - every published value is within its parameter's range, whatever the inputs and overrides;
 //! - merging partials is associative and commutative, and finishing a tick from merged
 //!   shards equals one engine holding everyone;
+//! - smoothing depends on elapsed time only, not on the tick rate or regularity;
 //! - the incrementally maintained sums equal a brute-force recomputation from a model of the
 //!   participants after any sequence of joins, leaves, trust changes, submits and ticks.
 
@@ -453,5 +454,87 @@ impl ParamPartialModel {
             prop_assert!((got.bin_weighted_sum(i) - wu).abs() <= 4.0 * tol);
         }
         Ok(())
+    }
+}
+
+/// One participant moves a smoothed parameter on [-10, 10] from `start` to `target` at
+/// time 0; the value at each checkpoint (every 0.5 s up to 3 s) when the engine ticks at
+/// `times` (which contain the checkpoints).
+fn smoothed_run(sm: Smoothing, start: f64, target: f64, times: &[f64]) -> Vec<f64> {
+    let mut e = Engine::new(EngineConfig {
+        params: vec![ParamConfig {
+            smoothing: sm,
+            ..ParamConfig::continuous(-10.0, 10.0, start)
+        }],
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let p = e.join(None, 1.0).unwrap();
+    e.tick(0.0);
+    e.submit(p, ParamId(0), InputValue::Continuous(target), 0.0)
+        .unwrap();
+    let mut at = Vec::new();
+    for &t in times {
+        let v = e.tick(t).params[0].value;
+        if (t * 2.0 - (t * 2.0).round()).abs() < 1e-12 {
+            at.push(v);
+        }
+    }
+    at
+}
+
+/// Tick times up to 3 s: every `1/rate`, or with `jitter`, gaps drawn from it (in units of
+/// `1/rate`); always with the checkpoints 0.5, 1, …, 3 s.
+fn tick_times(rate: f64, jitter: &[f64]) -> Vec<f64> {
+    let mut times: Vec<f64> = (1..=6).map(|k| f64::from(k) * 0.5).collect();
+    let mut t = 0.0;
+    let mut i = 0;
+    loop {
+        let gap = if jitter.is_empty() {
+            1.0
+        } else {
+            jitter[i % jitter.len()]
+        };
+        i += 1;
+        t += gap / rate;
+        if t >= 3.0 {
+            break;
+        }
+        times.push(t);
+    }
+    times.sort_by(f64::total_cmp);
+    times.dedup();
+    times
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Smoothing depends on elapsed time only: a smoothed value at a given time is the same
+    /// whatever the tick rate, and with irregular ticks.
+    #[test]
+    fn smoothing_is_independent_of_tick_rate(
+        tau in prop::option::of(0.01..5.0f64),
+        slew in prop::option::of(0.01..20.0f64),
+        start in -10.0..10.0f64,
+        target in -10.0..10.0f64,
+        rate_a in 2.0..240.0f64,
+        rate_b in 2.0..240.0f64,
+        jitter in prop::collection::vec(0.05..3.0f64, 0..8),
+    ) {
+        let sm = Smoothing { time_constant: tau, slew_per_second: slew };
+        let a = smoothed_run(sm, start, target, &tick_times(rate_a, &[]));
+        let b = smoothed_run(sm, start, target, &tick_times(rate_b, &jitter));
+        prop_assert_eq!(a.len(), 6);
+        prop_assert_eq!(b.len(), 6);
+        for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+            prop_assert!(
+                (x - y).abs() <= 1e-9,
+                "at {} s: {} at {} Hz vs {} at {} Hz with jitter",
+                0.5 * (k + 1) as f64, x, rate_a, y, rate_b
+            );
+            // And it never overshoots: it stays between where it started and the target.
+            prop_assert!(*x >= start.min(target) - 1e-9 && *x <= start.max(target) + 1e-9);
+        }
     }
 }

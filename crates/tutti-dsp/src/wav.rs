@@ -16,6 +16,9 @@ pub(crate) fn decode<R: Read>(reader: hound::WavReader<R>) -> Result<(Vec<Vec<f3
     if channels == 0 {
         return Err("0 channels".into());
     }
+    if spec.sample_rate == 0 {
+        return Err("sample rate 0".into());
+    }
     let frames = reader.duration() as usize;
     let mut out = vec![Vec::with_capacity(frames); channels];
     let mut push = |i: usize, v: f32| out[i % channels].push(v);
@@ -67,6 +70,10 @@ pub fn write_wav(path: &Path, channels: &[Vec<f32>], sample_rate: u32) -> Result
     let n = channels[0].len();
     if channels.iter().any(|c| c.len() != n) {
         return Err(err("channels have different lengths".into()));
+    }
+    // (hound divides by the rate: 0 would panic.)
+    if sample_rate == 0 {
+        return Err(err("cannot write a sample rate of 0".into()));
     }
     let spec = hound::WavSpec {
         channels: channels.len() as u16,

@@ -75,6 +75,23 @@ fn corrupt_and_missing_files_name_the_path() {
     assert!(e.to_string().contains("nope.wav"), "{e}");
 }
 
+/// Found by fuzzing (`wav_read`): a WAV whose header says 0 Hz was read, and writing its
+/// samples back (as `tutti dsp --in x.wav --out y.wav` does) panicked in hound (it divides
+/// by the rate). Both ends now refuse it.
+#[test]
+fn a_sample_rate_of_zero_is_an_error_not_a_panic() {
+    // RIFF/WAVE, PCM, 1 channel, 0 Hz, 16-bit, two samples.
+    let mut wav = b"RIFF\x28\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00".to_vec();
+    wav.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 16, 0]);
+    wav.extend_from_slice(b"data\x04\x00\x00\x00\x01\x00\xff\x7f");
+    let p = tmp("rate0.wav");
+    std::fs::write(&p, &wav).expect("write");
+    let e = read_wav(&p).unwrap_err();
+    assert!(e.to_string().contains("sample rate 0"), "{e}");
+    let e = write_wav(&tmp("rate0-out.wav"), &[vec![0.0, 0.5]], 0).unwrap_err();
+    assert!(e.to_string().contains("sample rate of 0"), "{e}");
+}
+
 #[test]
 fn raw_stream_round_trip_and_partial_frame_error() {
     let l = common::noise(1000, 1);

@@ -107,8 +107,8 @@ enum Flow {
     Closed,
 }
 
-/// The WebSocket layer's limits for client frames.
-fn ws_config() -> WebSocketConfig {
+/// The WebSocket layer's limits for client frames (public for the fuzz target `ws_read`).
+pub fn ws_config() -> WebSocketConfig {
     let mut c = WebSocketConfig::default();
     c.read_buffer_size = 4096;
     c.max_message_size = Some(MAX_MESSAGE);

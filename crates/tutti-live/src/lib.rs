@@ -28,9 +28,10 @@ use tokio::sync::watch;
 use tutti_protocol::{ErrorCode, FrameError};
 use tutti_show::{HubStats, ShowRuntime, TickSink};
 
+pub use conn::ws_config;
 pub use fanout::{DetailFeed, Fanout, Published};
 pub use listen::{Listen, PcmSource};
-pub use peer::text_frame;
+pub use peer::{ack_frame, text_frame, Header};
 
 /// A boxed future, as [`Admission`]'s methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -22,6 +22,39 @@ use crate::error::ApiError;
 use crate::page::page_type;
 use crate::ApiState;
 
+/// The request body types of these routes by name, each parsed and validated exactly as its
+/// route does ([`crate::extract::parse_body`]); `None` for a name not listed. For the fuzz
+/// target `api_body` (see `docs/fuzzing.md`), through [`crate::check_body`].
+pub(crate) fn check_body(name: &str, bytes: &[u8]) -> Option<Result<(), ApiError>> {
+    use crate::extract::parse_body;
+    let h = crate::extract::json_headers();
+    let h = &h;
+    Some(match name {
+        "setup" => parse_body::<accounts::SetupIn>(h, bytes).map(drop),
+        "login" => parse_body::<accounts::LoginIn>(h, bytes).map(drop),
+        "refresh" => parse_body::<accounts::RefreshIn>(h, bytes).map(drop),
+        "password" => parse_body::<accounts::PasswordIn>(h, bytes).map(drop),
+        "new_user" => parse_body::<accounts::NewUserIn>(h, bytes).map(drop),
+        "new_ensemble" => parse_body::<ensembles::NewEnsembleIn>(h, bytes).map(drop),
+        "new_member" => parse_body::<ensembles::NewMemberIn>(h, bytes).map(drop),
+        "new_webhook" => parse_body::<events::NewWebhookIn>(h, bytes).map(drop),
+        "memory_record" => parse_body::<tutti_memory::Record>(h, bytes).map(drop),
+        "memory_append" => parse_body::<memory::AppendIn>(h, bytes).map(drop),
+        "memory_outcome" => parse_body::<tutti_memory::Outcome>(h, bytes).map(drop),
+        "memory_moments" => parse_body::<tutti_memory::MomentQuery>(h, bytes).map(drop),
+        "memory_episodes" => parse_body::<tutti_memory::EpisodeQuery>(h, bytes).map(drop),
+        "memory_rating" => parse_body::<memory::RatingIn>(h, bytes).map(drop),
+        "memory_feedback" => parse_body::<memory::FeedbackIn>(h, bytes).map(drop),
+        "new_piece" => parse_body::<pieces::NewPieceIn>(h, bytes).map(drop),
+        "patch_piece" => parse_body::<pieces::PatchPieceIn>(h, bytes).map(drop),
+        "piece_transition" => parse_body::<pieces::PieceTransitionIn>(h, bytes).map(drop),
+        "new_spec" => parse_body::<pieces::NewSpecIn>(h, bytes).map(drop),
+        "new_show" => parse_body::<shows::NewShowIn>(h, bytes).map(drop),
+        "show_transition" => parse_body::<shows::ShowTransitionIn>(h, bytes).map(drop),
+        _ => return None,
+    })
+}
+
 /// Every documented resource route (the wizard's routes are merged beside these in
 /// `openapi::build`, so that this module never depends on `wizard`, which uses its DTOs).
 pub(crate) fn api() -> OpenApiRouter<ApiState> {
