@@ -27,7 +27,7 @@ use tutti_spec::ParamKindName;
 use tutti_show::{now_ms, status_str, Actor, OverrideRequest, ShowRuntime, SlotLease};
 
 use crate::fanout::Published;
-use crate::peer::{Peer, SockIo};
+use crate::peer::{Header, Peer, SockIo};
 use crate::{Hub, LiveShow};
 
 /// How long a connection may stay without joining.
@@ -86,6 +86,10 @@ struct Joined {
 
 struct Conn {
     hub: Arc<Hub>,
+    /// The Autobahn echo endpoint (feature `autobahn-echo`, never in a server): data
+    /// messages are echoed through the hub's own writer instead of read as the protocol;
+    /// everything else (reading, limits, pings, closing) is the live connection's.
+    echo: bool,
     peer: Arc<Peer>,
     joined: Option<Joined>,
     inputs: Bucket,
@@ -117,13 +121,14 @@ pub fn ws_config() -> WebSocketConfig {
 }
 
 /// Serve one upgraded socket until it closes. `leftover` is what the HTTP layer read
-/// past the handshake.
-pub async fn serve(peer: Arc<Peer>, leftover: Vec<u8>, hub: Arc<Hub>) {
+/// past the handshake. `echo`: the Autobahn echo endpoint (see [`Conn::echo`]).
+pub async fn serve(peer: Arc<Peer>, leftover: Vec<u8>, hub: Arc<Hub>, echo: bool) {
     hub.stats.pending.fetch_add(1, Relaxed);
     let more = !leftover.is_empty();
     let mut ws = WebSocketContext::from_partially_read(leftover, WsRole::Server, Some(ws_config()));
     let mut conn = Conn {
         hub: hub.clone(),
+        echo,
         peer: peer.clone(),
         joined: None,
         inputs: Bucket::new(30.0, 60.0),
@@ -191,6 +196,8 @@ impl Conn {
         // An audience connection's slot: it changes when another connection takes it over.
         let mut holder: Option<watch::Receiver<u64>> = None;
         let peer = self.peer.clone();
+        // The echo endpoint never joins: no join deadline.
+        let joining = !self.echo;
         loop {
             let pending = peer.has_pending();
             let flow = tokio::select! {
@@ -204,7 +211,7 @@ impl Conn {
                     Ok(_) => Flow::Wait,
                     Err(_) => Flow::Closed,
                 },
-                () = &mut deadline, if role.is_none() => {
+                () = &mut deadline, if joining && role.is_none() => {
                     let _ = peer.send_close(&[]);
                     Flow::Closed
                 }
@@ -356,6 +363,18 @@ impl Conn {
 
     async fn on_message(&mut self, msg: Message) {
         match msg {
+            // The echo endpoint: data back, written like every reply (the hub's headers,
+            // the peer's writer), never by the WebSocket layer.
+            Message::Text(text) if self.echo => {
+                let _ = self
+                    .peer
+                    .send([Header::text(text.len()).as_bytes(), text.as_bytes()]);
+            }
+            Message::Binary(data) if self.echo => {
+                let _ = self
+                    .peer
+                    .send([Header::binary(data.len()).as_bytes(), &data]);
+            }
             Message::Text(text) => match ClientFrame::read(text.as_str()) {
                 Ok(frame) => self.on_frame(frame).await,
                 Err(refused) => {

@@ -9,6 +9,8 @@
 //! [`Admission`], [`PcmSource`] and the show's ticks).
 
 mod conn;
+#[cfg(feature = "autobahn-echo")]
+pub mod echo;
 mod fanout;
 pub mod listen;
 mod peer;
@@ -271,7 +273,12 @@ fn handshake_key(req: &Request) -> Result<HeaderValue, &'static str> {
 /// The hub takes the TCP socket itself after the handshake (see `peer`): the audience
 /// fan-out writes state frames to it directly, which needs the socket rather than a
 /// WebSocket stream owned by one task.
-pub async fn upgrade(State(hub): State<Arc<Hub>>, mut req: Request) -> Response {
+pub async fn upgrade(State(hub): State<Arc<Hub>>, req: Request) -> Response {
+    upgrade_as(hub, req, false).await
+}
+
+/// [`upgrade`], for the live protocol or (`echo`) the Autobahn echo endpoint.
+async fn upgrade_as(hub: Arc<Hub>, mut req: Request, echo: bool) -> Response {
     let key = match handshake_key(&req) {
         Ok(k) => k,
         Err(why) => return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
@@ -310,7 +317,7 @@ pub async fn upgrade(State(hub): State<Arc<Hub>>, mut req: Request) -> Response 
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
                 let peer = Arc::new(peer::Peer::new(parts.io.into_inner()));
-                conn::serve(peer, parts.read_buf.to_vec(), hub).await;
+                conn::serve(peer, parts.read_buf.to_vec(), hub, echo).await;
             }
             Err(_) => tracing::error!(
                 "a live connection did not come from the server's own listener; closed"

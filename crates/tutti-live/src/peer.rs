@@ -35,6 +35,12 @@ impl Header {
         Header::new(0x81, len)
     }
 
+    /// The header of a final binary frame carrying `len` bytes (only the Autobahn echo
+    /// endpoint writes binary frames: the live protocol is JSON text).
+    pub fn binary(len: usize) -> Header {
+        Header::new(0x82, len)
+    }
+
     /// The header of a close frame carrying `len` bytes.
     pub fn close(len: usize) -> Header {
         Header::new(0x88, len)
@@ -405,6 +411,7 @@ mod tests {
             &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]
         );
         assert_eq!(Header::close(2).as_bytes(), &[0x88, 2]);
+        assert_eq!(Header::binary(3).as_bytes(), &[0x82, 3]);
     }
 
     /// A client that never reads cannot grow what the server keeps for it through the
