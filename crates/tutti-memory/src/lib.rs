@@ -470,6 +470,19 @@ fn to_ctx(c: &Context) -> MemContext {
     }
 }
 
+fn into_ctx(c: Context) -> MemContext {
+    MemContext {
+        kind: c.kind,
+        piece: c.piece,
+        spec_version: c.spec_version,
+        ensemble_id: c.ensemble_id,
+        subject: c.subject,
+        venue: c.venue,
+        tags: c.tags,
+        text: c.text,
+    }
+}
+
 fn from_ctx(c: &MemContext) -> Context {
     Context {
         kind: c.kind.clone(),
@@ -483,15 +496,29 @@ fn from_ctx(c: &MemContext) -> Context {
     }
 }
 
-fn step_rows(steps: &[Step], first: i64) -> Vec<MemStepRow> {
+/// Checks steps and serializes their data (once: what is checked is what is stored).
+fn checked_data(steps: &[Step]) -> Result<Vec<String>, MemoryError> {
     steps
         .iter()
         .enumerate()
-        .map(|(i, s)| MemStepRow {
+        .map(|(i, s)| s.checked_data(|| format!("steps[{i}]")))
+        .collect()
+}
+
+fn step_rows(
+    steps: impl IntoIterator<Item = (i64, String)>,
+    data_json: Vec<String>,
+    first: i64,
+) -> Vec<MemStepRow> {
+    steps
+        .into_iter()
+        .zip(data_json)
+        .enumerate()
+        .map(|(i, ((at_ms, kind), data_json))| MemStepRow {
             seq: first + i as i64,
-            at_ms: s.at_ms,
-            kind: s.kind.clone(),
-            data_json: serde_json::to_string(&s.data).unwrap_or_else(|_| "null".into()),
+            at_ms,
+            kind,
+            data_json,
         })
         .collect()
 }
@@ -794,9 +821,7 @@ impl Memory {
 
     fn steps_unit(&self, key: &str, steps: &[Step]) -> Result<MemWrite, MemoryError> {
         model::check_batch("steps", steps.len())?;
-        for (i, s) in steps.iter().enumerate() {
-            s.validate(&format!("steps[{i}]"))?;
-        }
+        let data_json = checked_data(steps)?;
         let mut q = self.queue();
         let o = q.open.get_mut(key).ok_or_else(|| MemoryError::NotFound {
             what: "open episode",
@@ -809,7 +834,11 @@ impl Memory {
                 format!("an episode holds at most {} steps", model::MAX_STEPS),
             ));
         }
-        let rows = step_rows(steps, o.next_step);
+        let rows = step_rows(
+            steps.iter().map(|s| (s.at_ms, s.kind.clone())),
+            data_json,
+            o.next_step,
+        );
         o.next_step += steps.len() as i64;
         o.last_at_ms = steps.iter().map(|s| s.at_ms).fold(o.last_at_ms, i64::max);
         Ok(MemWrite {
@@ -835,7 +864,7 @@ impl Memory {
             ));
         }
         for (i, m) in moments.iter().enumerate() {
-            m.validate(&format!("moments[{i}]"), o.dims)?;
+            m.check(|| format!("moments[{i}]"), o.dims)?;
         }
         if o.next_moment + moments.len() as i64 > model::MAX_MOMENTS as i64 {
             return Err(MemoryError::coded(
@@ -942,20 +971,37 @@ impl Memory {
     /// Records a whole episode as one atomic unit (nothing is stored if any part is bad);
     /// waits until it is committed (or spilled).
     pub async fn record(&self, r: Record) -> Result<Ack, MemoryError> {
-        let key = r.key.clone().unwrap_or_else(new_key);
+        let unit = self.record_unit(r)?;
+        self.submit(unit, true)
+            .await?
+            .ok_or_else(|| MemoryError::Internal("no acknowledgement".into()))
+    }
+
+    /// Checks a record and builds its unit (an open one is recorded from here on).
+    fn record_unit(&self, r: Record) -> Result<MemWrite, MemoryError> {
+        let Record {
+            key,
+            context,
+            dims,
+            started_at_ms,
+            ended_at_ms,
+            steps,
+            moments,
+            outcome,
+            open,
+        } = r;
+        let key = key.unwrap_or_else(new_key);
         check_key(&key)?;
-        r.context.validate()?;
-        model::check_batch("steps", r.steps.len())?;
-        model::check_batch("moments", r.moments.len())?;
-        for (i, s) in r.steps.iter().enumerate() {
-            s.validate(&format!("steps[{i}]"))?;
-        }
-        let d = match &r.dims {
+        context.validate()?;
+        model::check_batch("steps", steps.len())?;
+        model::check_batch("moments", moments.len())?;
+        let data_json = checked_data(&steps)?;
+        let d = match &dims {
             Some(d) => {
                 model::check_dims(d)?;
                 d.len()
             }
-            None if r.moments.is_empty() => 0,
+            None if moments.is_empty() => 0,
             None => {
                 return Err(MemoryError::coded(
                     "dimension_mismatch",
@@ -964,58 +1010,55 @@ impl Memory {
                 ))
             }
         };
-        for (i, m) in r.moments.iter().enumerate() {
-            m.validate(&format!("moments[{i}]"), d)?;
+        for (i, m) in moments.iter().enumerate() {
+            m.check(|| format!("moments[{i}]"), d)?;
         }
-        if r.open && r.outcome.is_some() {
+        if open && outcome.is_some() {
             return Err(MemoryError::invalid(
                 "outcome",
                 "an open episode has no outcome yet",
             ));
         }
-        let outcome = r.outcome.clone().unwrap_or_default();
+        let outcome = outcome.unwrap_or_default();
         outcome.validate()?;
-        let times = r
-            .steps
+        let times = steps
             .iter()
             .map(|s| s.at_ms)
-            .chain(r.moments.iter().map(|m| m.at_ms));
+            .chain(moments.iter().map(|m| m.at_ms));
         let (lo, hi) = times.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
-        let started = r
-            .started_at_ms
-            .unwrap_or(if lo == i64::MAX { now_ms() } else { lo });
-        let ended = r
-            .ended_at_ms
-            .unwrap_or(if hi == i64::MIN { started } else { hi });
+        let started = started_at_ms.unwrap_or(if lo == i64::MAX { now_ms() } else { lo });
+        let ended = ended_at_ms.unwrap_or(if hi == i64::MIN { started } else { hi });
         if started < 0 || ended < started {
             return Err(MemoryError::invalid(
                 "ended_at_ms",
                 "must not be before started_at_ms",
             ));
         }
+        let dims_json = dims.as_ref().and_then(|d| serde_json::to_string(d).ok());
+        let dims = dims.unwrap_or_default();
+        let n_steps = steps.len();
         let mut ops = vec![MemOp::Start {
             key: key.clone(),
-            context: to_ctx(&r.context),
-            dims_json: r.dims.as_ref().and_then(|d| serde_json::to_string(d).ok()),
+            context: into_ctx(context),
+            dims_json,
             started_at_ms: started,
         }];
-        if !r.steps.is_empty() {
+        if !steps.is_empty() {
             ops.push(MemOp::Steps {
                 key: key.clone(),
-                steps: step_rows(&r.steps, 0),
+                steps: step_rows(steps.into_iter().map(|s| (s.at_ms, s.kind)), data_json, 0),
             });
         }
-        if !r.moments.is_empty() {
+        if !moments.is_empty() {
             ops.push(MemOp::Moments {
                 key: key.clone(),
-                chunk: chunk(&r.moments, 0, d),
+                chunk: chunk(&moments, 0, d),
             });
         }
-        let dims = r.dims.clone().unwrap_or_default();
-        if r.open {
+        if open {
             let mut o = OpenEp {
-                next_step: r.steps.len() as i64,
-                next_moment: r.moments.len() as i64,
+                next_step: n_steps as i64,
+                next_moment: moments.len() as i64,
                 dims: d,
                 started_at_ms: started,
                 last_at_ms: ended,
@@ -1023,28 +1066,26 @@ impl Memory {
                 eng_sum: [0.0; 3],
                 eng_n: 0,
             };
-            for m in &r.moments {
+            for m in &moments {
                 o.observe(m);
             }
             self.queue().open.insert(key.clone(), o);
         } else {
             let eng = outcome
                 .engagement
-                .unwrap_or_else(|| measured(&dims, &r.moments));
+                .unwrap_or_else(|| measured(&dims, &moments));
             let completion = outcome.completion.factor();
             ops.push(MemOp::Complete {
                 key: key.clone(),
                 status: status_of(outcome.completion),
                 ended_at_ms: ended,
                 rating: outcome.rating,
-                notes: outcome.notes.clone(),
+                notes: outcome.notes,
                 engagement_json: serde_json::to_string(&eng).ok(),
                 reward: model::reward(outcome.rating, &eng, completion),
             });
         }
-        self.submit(MemWrite { ops }, true)
-            .await?
-            .ok_or_else(|| MemoryError::Internal("no acknowledgement".into()))
+        Ok(MemWrite { ops })
     }
 
     /// Rates a completed episode (and replaces its notes, when given); the reward is
