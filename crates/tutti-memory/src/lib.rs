@@ -15,12 +15,14 @@
 //!
 //! # The write path: durable first, then derived
 //! Every write is a unit ([`tutti_store::MemWrite`]) queued in a bounded buffer. One flusher
-//! task sends the buffer to the store's writer thread in batches (each unit its own savepoint,
+//! task sends the buffer to the store's writer thread in batches (each unit all or nothing,
 //! the batch one group commit), at most one batch in flight, so the memory never crowds the
 //! live show's own writes out of the store's queue. Only after a batch has committed does the
-//! indexer task (the indexes' single writer) update the in-memory indexes, reading the
-//! completed episodes back from the store (the completion sequence `done_seq` says which are
-//! new); it runs beside the flusher, so deriving never holds up the next write. A derived update that fails is
+//! indexer task (the indexes' single writer) update the in-memory indexes, in the order of the
+//! completion sequence `done_seq`: a whole episode recorded at once is handed over by the
+//! flusher as it was committed, anything else (appended episodes, ratings, another process's
+//! writes, what did not fit) is read back from the store; it runs beside the flusher, so
+//! deriving never holds up the next write. A derived update that fails is
 //! journalled in the store (`mem_journal`) and retried until it succeeds; `check` reports and
 //! repairs what is left.
 //!
@@ -54,7 +56,7 @@ pub mod synth;
 pub mod text;
 pub mod vector;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -399,6 +401,102 @@ struct Queue {
     open: HashMap<String, OpenEp>,
 }
 
+/// Whole episodes the flusher saw committed, by completion number, for the indexer: what it
+/// finds here it need not read back from the store. Bounded ([`HANDED_BYTES`]): past that,
+/// the indexer reads them back as it always can.
+#[derive(Default)]
+struct Handed {
+    /// Each with its size (by [`approx_bytes`]).
+    by_seq: BTreeMap<i64, (usize, MemEpisodeFull)>,
+    bytes: usize,
+}
+
+/// At most this many bytes (roughly: text, step data, moment chunks) wait in [`Handed`].
+const HANDED_BYTES: usize = 32 << 20;
+
+fn approx_bytes(full: &MemEpisodeFull) -> usize {
+    let e = &full.episode;
+    256 + e.key.len()
+        + e.context.text.len()
+        + e.notes.len()
+        + full
+            .steps
+            .iter()
+            .map(|s| 64 + s.kind.len() + s.data_json.len())
+            .sum::<usize>()
+        + full.chunks.iter().map(|c| 64 + c.data.len()).sum::<usize>()
+}
+
+/// The stored episode a committed unit created, when the unit was a whole episode (start,
+/// steps, moments, completion) that was new: built from the unit itself, as the store wrote
+/// it (`Store::memory_write` inserts exactly this).
+fn whole_episode(unit: MemWrite, done: &MemWriteDone) -> Option<MemEpisodeFull> {
+    let seq = done.done_seq?;
+    if done.existed {
+        return None;
+    }
+    let mut ops = unit.ops.into_iter();
+    let Some(MemOp::Start {
+        key,
+        context,
+        dims_json,
+        started_at_ms,
+    }) = ops.next()
+    else {
+        return None;
+    };
+    let (mut steps, mut chunks) = (Vec::new(), Vec::new());
+    for op in ops {
+        match op {
+            MemOp::Steps { key: k, steps: s }
+                if k == key && steps.is_empty() && chunks.is_empty() =>
+            {
+                steps = s;
+            }
+            MemOp::Moments { key: k, chunk } if k == key && chunks.is_empty() => chunks.push(chunk),
+            MemOp::Complete {
+                key: k,
+                status,
+                ended_at_ms,
+                rating,
+                notes,
+                engagement_json,
+                reward,
+            } if k == key && status != MemStatus::Open => {
+                if u64::try_from(steps.len()).ok() != Some(done.steps) {
+                    return None;
+                }
+                let moments = chunks.iter().map(|c: &MemChunkRow| c.count).sum::<i64>();
+                if u64::try_from(moments).ok() != Some(done.moments) {
+                    return None;
+                }
+                return Some(MemEpisodeFull {
+                    episode: MemEpisodeRow {
+                        id: done.episode_id,
+                        key,
+                        context,
+                        dims_json,
+                        status,
+                        started_at_ms,
+                        ended_at_ms: Some(ended_at_ms),
+                        rating,
+                        notes,
+                        engagement_json,
+                        reward: Some(reward),
+                        steps: steps.len() as i64,
+                        moments,
+                        done_seq: Some(seq),
+                    },
+                    steps,
+                    chunks,
+                });
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 #[derive(Default)]
 struct Counters {
     spilled_total: AtomicU64,
@@ -426,6 +524,8 @@ struct Inner {
     flushed: Notify,
     /// Wakes the indexer: completed episodes were committed.
     derive_wake: Notify,
+    /// Committed whole episodes, for the indexer.
+    handed: Mutex<Handed>,
 }
 
 /// The memory. Cheap to clone.
@@ -593,6 +693,7 @@ impl Memory {
             stop,
             flushed: Notify::new(),
             derive_wake: Notify::new(),
+            handed: Mutex::new(Handed::default()),
             cfg,
         });
         let mem = Memory { inner };
@@ -1629,6 +1730,7 @@ impl Memory {
                     .counters
                     .committed_total
                     .fetch_add(n as u64, Relaxed);
+                let mut handed = Vec::new();
                 for (p, r) in taken.into_iter().zip(results) {
                     let key = p
                         .unit
@@ -1636,6 +1738,11 @@ impl Memory {
                         .first()
                         .map(|o| o.key().to_owned())
                         .unwrap_or_default();
+                    if let Ok(done) = &r {
+                        if let Some(full) = whole_episode(p.unit, done) {
+                            handed.push(full);
+                        }
+                    }
                     let r = r.map_err(MemoryError::from).map(|done| Ack {
                         key,
                         id: Some(done.episode_id),
@@ -1650,6 +1757,7 @@ impl Memory {
                         let _ = w.send(r);
                     }
                 }
+                self.hand(handed);
                 if derive {
                     self.inner.derive_wake.notify_one();
                 }
@@ -1686,12 +1794,18 @@ impl Memory {
     async fn catch_up(&self) {
         loop {
             let after = self.index().done_seq;
-            let page = match self.inner.store.memory_done_after(after, 256).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading completed episodes failed");
-                    return;
+            let handed = self.take_handed(after, 256);
+            let read_back = handed.is_empty();
+            let page = if read_back {
+                match self.inner.store.memory_done_after(after, 256).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading completed episodes failed");
+                        return;
+                    }
                 }
+            } else {
+                handed
             };
             let len = page.len();
             if len == 0 {
@@ -1736,11 +1850,60 @@ impl Memory {
                     tracing::error!(episode = id, error = %e, "cannot journal a failed index update");
                 }
             }
-            if len < 256 {
+            if read_back && len < 256 {
                 break;
             }
         }
         self.reindex().await;
+    }
+
+    /// Keeps committed whole episodes for the indexer (while they fit).
+    fn hand(&self, episodes: Vec<MemEpisodeFull>) {
+        if episodes.is_empty() {
+            return;
+        }
+        let mut h = self.inner.handed.lock().unwrap_or_else(|p| p.into_inner());
+        for full in episodes {
+            let bytes = approx_bytes(&full);
+            if h.bytes + bytes > HANDED_BYTES {
+                break;
+            }
+            if let Some(seq) = full.episode.done_seq {
+                h.bytes += bytes;
+                if let Some((old, _)) = h.by_seq.insert(seq, (bytes, full)) {
+                    h.bytes -= old;
+                }
+            }
+        }
+    }
+
+    /// Up to `limit` handed episodes that follow the indexes' completion number without a
+    /// gap (a gap, such as an episode another process completed or a rating, is read from
+    /// the store); forgets those the indexes already passed.
+    fn take_handed(&self, after: i64, limit: usize) -> Vec<MemEpisodeFull> {
+        let mut h = self.inner.handed.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(e) = h.by_seq.first_entry() {
+            if *e.key() > after {
+                break;
+            }
+            let (bytes, _) = e.remove();
+            h.bytes -= bytes;
+        }
+        let mut out = Vec::new();
+        let mut next = after + 1;
+        while out.len() < limit {
+            let Some(e) = h.by_seq.first_entry() else {
+                break;
+            };
+            if *e.key() != next {
+                break;
+            }
+            let (bytes, full) = e.remove();
+            h.bytes -= bytes;
+            out.push(full);
+            next += 1;
+        }
+        out
     }
 
     /// Rebuilds indexes that crossed their threshold or doubled: built under the read lock
@@ -1845,5 +2008,80 @@ async fn indexer(mem: Memory, mut stop: tokio::sync::watch::Receiver<bool>) {
             mem.repair_journal().await;
         }
         mem.inner.flushed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tutti_store::StoreConfig;
+
+    /// What the flusher hands the indexer is what the indexer would read back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handed_episode_is_the_stored_episode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(StoreConfig::new(dir.path().join("tutti.db"))).expect("store");
+        let mem = Memory::open(store.clone(), MemoryConfig::new(dir.path()))
+            .await
+            .expect("memory");
+        let shape = synth::ShowShape::default();
+        let mut records = vec![
+            synth::small(1, 7),
+            synth::small(2, 7),
+            synth::show(3, 7, &shape),
+        ];
+        let mut bare = synth::small(4, 7);
+        bare.steps.clear();
+        bare.context.tags.clear();
+        bare.outcome = Some(Outcome {
+            completion: Completion::Abandoned,
+            rating: None,
+            notes: "given up, with notes".into(),
+            engagement: Some(Engagement {
+                participation: Some(0.25),
+                agreement: None,
+                activity: Some(1.0),
+            }),
+        });
+        records.push(bare);
+        let mut moments_only = synth::show(5, 7, &shape);
+        moments_only.steps.clear();
+        moments_only.outcome = None;
+        records.push(moments_only);
+        for r in records {
+            let unit = mem.record_unit(r).expect("a valid record");
+            let done = store
+                .memory_write(vec![unit.clone()])
+                .await
+                .expect("write")
+                .pop()
+                .expect("one")
+                .expect("stored");
+            let handed = whole_episode(unit.clone(), &done).expect("a whole episode");
+            let stored = store
+                .memory_episode(done.episode_id)
+                .await
+                .expect("read")
+                .expect("there");
+            assert_eq!(handed, stored);
+            // Sent again, it is a replay: nothing to hand.
+            let again = store.memory_write(vec![unit.clone()]).await.expect("write");
+            if let Some(Ok(done)) = again.first() {
+                assert!(whole_episode(unit, done).is_none());
+            }
+        }
+        // An open episode is no whole episode.
+        let mut open = synth::small(6, 7);
+        open.outcome = None;
+        open.open = true;
+        let unit = mem.record_unit(open).expect("a valid record");
+        let done = store
+            .memory_write(vec![unit.clone()])
+            .await
+            .expect("write")
+            .pop()
+            .expect("one")
+            .expect("stored");
+        assert!(whole_episode(unit, &done).is_none());
     }
 }
