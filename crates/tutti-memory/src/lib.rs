@@ -414,6 +414,53 @@ struct Handed {
 /// At most this many bytes (roughly: text, step data, moment chunks) wait in [`Handed`].
 const HANDED_BYTES: usize = 32 << 20;
 
+impl Handed {
+    /// Keeps episodes (those with a completion number) while they fit in `cap` bytes.
+    fn put(&mut self, episodes: Vec<MemEpisodeFull>, cap: usize) {
+        for full in episodes {
+            let Some(seq) = full.episode.done_seq else {
+                continue;
+            };
+            let bytes = approx_bytes(&full);
+            if self.bytes + bytes > cap {
+                break;
+            }
+            self.bytes += bytes;
+            if let Some((old, _)) = self.by_seq.insert(seq, (bytes, full)) {
+                self.bytes -= old;
+            }
+        }
+    }
+
+    /// Up to `limit` episodes that follow completion number `after` without a gap (a gap,
+    /// such as an episode another process completed or a rating, is read from the store);
+    /// forgets those at or before `after` (the indexes passed them).
+    fn take(&mut self, after: i64, limit: usize) -> Vec<MemEpisodeFull> {
+        while let Some(e) = self.by_seq.first_entry() {
+            if *e.key() > after {
+                break;
+            }
+            let (bytes, _) = e.remove();
+            self.bytes -= bytes;
+        }
+        let mut out = Vec::new();
+        let mut next = after + 1;
+        while out.len() < limit {
+            let Some(e) = self.by_seq.first_entry() else {
+                break;
+            };
+            if *e.key() != next {
+                break;
+            }
+            let (bytes, full) = e.remove();
+            self.bytes -= bytes;
+            out.push(full);
+            next += 1;
+        }
+        out
+    }
+}
+
 fn approx_bytes(full: &MemEpisodeFull) -> usize {
     let e = &full.episode;
     256 + e.key.len()
@@ -1862,48 +1909,20 @@ impl Memory {
         if episodes.is_empty() {
             return;
         }
-        let mut h = self.inner.handed.lock().unwrap_or_else(|p| p.into_inner());
-        for full in episodes {
-            let bytes = approx_bytes(&full);
-            if h.bytes + bytes > HANDED_BYTES {
-                break;
-            }
-            if let Some(seq) = full.episode.done_seq {
-                h.bytes += bytes;
-                if let Some((old, _)) = h.by_seq.insert(seq, (bytes, full)) {
-                    h.bytes -= old;
-                }
-            }
-        }
+        self.inner
+            .handed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(episodes, HANDED_BYTES);
     }
 
-    /// Up to `limit` handed episodes that follow the indexes' completion number without a
-    /// gap (a gap, such as an episode another process completed or a rating, is read from
-    /// the store); forgets those the indexes already passed.
+    /// Up to `limit` handed episodes that follow the indexes' completion number `after`.
     fn take_handed(&self, after: i64, limit: usize) -> Vec<MemEpisodeFull> {
-        let mut h = self.inner.handed.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(e) = h.by_seq.first_entry() {
-            if *e.key() > after {
-                break;
-            }
-            let (bytes, _) = e.remove();
-            h.bytes -= bytes;
-        }
-        let mut out = Vec::new();
-        let mut next = after + 1;
-        while out.len() < limit {
-            let Some(e) = h.by_seq.first_entry() else {
-                break;
-            };
-            if *e.key() != next {
-                break;
-            }
-            let (bytes, full) = e.remove();
-            h.bytes -= bytes;
-            out.push(full);
-            next += 1;
-        }
-        out
+        self.inner
+            .handed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(after, limit)
     }
 
     /// Rebuilds indexes that crossed their threshold or doubled: built under the read lock
@@ -2015,6 +2034,54 @@ async fn indexer(mem: Memory, mut stop: tokio::sync::watch::Receiver<bool>) {
 mod tests {
     use super::*;
     use tutti_store::StoreConfig;
+
+    fn handed_episode(seq: i64) -> MemEpisodeFull {
+        let context = into_ctx(synth::small(seq as u64, 1).context);
+        let key = format!("k{seq}");
+        MemEpisodeFull {
+            episode: MemEpisodeRow {
+                id: seq,
+                key,
+                context,
+                dims_json: None,
+                status: MemStatus::Completed,
+                started_at_ms: 0,
+                ended_at_ms: Some(0),
+                rating: None,
+                notes: String::new(),
+                engagement_json: None,
+                reward: Some(0.5),
+                steps: 0,
+                moments: 0,
+                done_seq: Some(seq),
+            },
+            steps: Vec::new(),
+            chunks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn handed_episodes_are_taken_in_sequence_and_stop_at_a_gap() {
+        let mut h = Handed::default();
+        let seqs = |v: &[MemEpisodeFull]| -> Vec<i64> {
+            v.iter().map(|f| f.episode.done_seq.unwrap_or(0)).collect()
+        };
+        h.put([2, 3, 4, 6, 7].map(handed_episode).into(), usize::MAX);
+        // 1 is missing: nothing follows 0 without a gap.
+        assert!(h.take(0, 10).is_empty());
+        // The indexes read 1 from the store.
+        assert_eq!(seqs(&h.take(1, 2)), [2, 3]);
+        assert_eq!(seqs(&h.take(3, 10)), [4]);
+        // 5 (say, a rating) was read from the store, and 6 with it: 6 is forgotten.
+        assert_eq!(seqs(&h.take(6, 10)), [7]);
+        assert!(h.by_seq.is_empty());
+        assert_eq!(h.bytes, 0);
+        // Bounded: what does not fit is not kept (the indexer reads it back).
+        let one = approx_bytes(&handed_episode(1));
+        h.put([1, 2, 3].map(handed_episode).into(), 2 * one + one / 2);
+        assert_eq!(seqs(&h.take(0, 10)), [1, 2]);
+        assert_eq!(h.bytes, 0);
+    }
 
     /// What the flusher hands the indexer is what the indexer would read back.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
