@@ -15,12 +15,14 @@
 //!
 //! # The write path: durable first, then derived
 //! Every write is a unit ([`tutti_store::MemWrite`]) queued in a bounded buffer. One flusher
-//! task sends the buffer to the store's writer thread in batches (each unit its own savepoint,
+//! task sends the buffer to the store's writer thread in batches (each unit all or nothing,
 //! the batch one group commit), at most one batch in flight, so the memory never crowds the
 //! live show's own writes out of the store's queue. Only after a batch has committed does the
-//! indexer task (the indexes' single writer) update the in-memory indexes, reading the
-//! completed episodes back from the store (the completion sequence `done_seq` says which are
-//! new); it runs beside the flusher, so deriving never holds up the next write. A derived update that fails is
+//! indexer task (the indexes' single writer) update the in-memory indexes, in the order of the
+//! completion sequence `done_seq`: a whole episode recorded at once is handed over by the
+//! flusher as it was committed, anything else (appended episodes, ratings, another process's
+//! writes, what did not fit) is read back from the store; it runs beside the flusher, so
+//! deriving never holds up the next write. A derived update that fails is
 //! journalled in the store (`mem_journal`) and retried until it succeeds; `check` reports and
 //! repairs what is left.
 //!
@@ -54,7 +56,7 @@ pub mod synth;
 pub mod text;
 pub mod vector;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -399,6 +401,149 @@ struct Queue {
     open: HashMap<String, OpenEp>,
 }
 
+/// Whole episodes the flusher saw committed, by completion number, for the indexer: what it
+/// finds here it need not read back from the store. Bounded ([`HANDED_BYTES`]): past that,
+/// the indexer reads them back as it always can.
+#[derive(Default)]
+struct Handed {
+    /// Each with its size (by [`approx_bytes`]).
+    by_seq: BTreeMap<i64, (usize, MemEpisodeFull)>,
+    bytes: usize,
+}
+
+/// At most this many bytes (roughly: text, step data, moment chunks) wait in [`Handed`].
+const HANDED_BYTES: usize = 32 << 20;
+
+impl Handed {
+    /// Keeps episodes (those with a completion number) while they fit in `cap` bytes.
+    fn put(&mut self, episodes: Vec<MemEpisodeFull>, cap: usize) {
+        for full in episodes {
+            let Some(seq) = full.episode.done_seq else {
+                continue;
+            };
+            let bytes = approx_bytes(&full);
+            if self.bytes + bytes > cap {
+                break;
+            }
+            self.bytes += bytes;
+            if let Some((old, _)) = self.by_seq.insert(seq, (bytes, full)) {
+                self.bytes -= old;
+            }
+        }
+    }
+
+    /// Up to `limit` episodes that follow completion number `after` without a gap (a gap,
+    /// such as an episode another process completed or a rating, is read from the store);
+    /// forgets those at or before `after` (the indexes passed them).
+    fn take(&mut self, after: i64, limit: usize) -> Vec<MemEpisodeFull> {
+        while let Some(e) = self.by_seq.first_entry() {
+            if *e.key() > after {
+                break;
+            }
+            let (bytes, _) = e.remove();
+            self.bytes -= bytes;
+        }
+        let mut out = Vec::new();
+        let mut next = after + 1;
+        while out.len() < limit {
+            let Some(e) = self.by_seq.first_entry() else {
+                break;
+            };
+            if *e.key() != next {
+                break;
+            }
+            let (bytes, full) = e.remove();
+            self.bytes -= bytes;
+            out.push(full);
+            next += 1;
+        }
+        out
+    }
+}
+
+fn approx_bytes(full: &MemEpisodeFull) -> usize {
+    let e = &full.episode;
+    256 + e.key.len()
+        + e.context.text.len()
+        + e.notes.len()
+        + full
+            .steps
+            .iter()
+            .map(|s| 64 + s.kind.len() + s.data_json.len())
+            .sum::<usize>()
+        + full.chunks.iter().map(|c| 64 + c.data.len()).sum::<usize>()
+}
+
+/// The stored episode a committed unit created, when the unit was a whole episode (start,
+/// steps, moments, completion) that was new: built from the unit itself, as the store wrote
+/// it (`Store::memory_write` inserts exactly this).
+fn whole_episode(unit: MemWrite, done: &MemWriteDone) -> Option<MemEpisodeFull> {
+    let seq = done.done_seq?;
+    if done.existed {
+        return None;
+    }
+    let mut ops = unit.ops.into_iter();
+    let Some(MemOp::Start {
+        key,
+        context,
+        dims_json,
+        started_at_ms,
+    }) = ops.next()
+    else {
+        return None;
+    };
+    let (mut steps, mut chunks) = (Vec::new(), Vec::new());
+    for op in ops {
+        match op {
+            MemOp::Steps { key: k, steps: s }
+                if k == key && steps.is_empty() && chunks.is_empty() =>
+            {
+                steps = s;
+            }
+            MemOp::Moments { key: k, chunk } if k == key && chunks.is_empty() => chunks.push(chunk),
+            MemOp::Complete {
+                key: k,
+                status,
+                ended_at_ms,
+                rating,
+                notes,
+                engagement_json,
+                reward,
+            } if k == key && status != MemStatus::Open => {
+                if u64::try_from(steps.len()).ok() != Some(done.steps) {
+                    return None;
+                }
+                let moments = chunks.iter().map(|c: &MemChunkRow| c.count).sum::<i64>();
+                if u64::try_from(moments).ok() != Some(done.moments) {
+                    return None;
+                }
+                return Some(MemEpisodeFull {
+                    episode: MemEpisodeRow {
+                        id: done.episode_id,
+                        key,
+                        context,
+                        dims_json,
+                        status,
+                        started_at_ms,
+                        ended_at_ms: Some(ended_at_ms),
+                        rating,
+                        notes,
+                        engagement_json,
+                        reward: Some(reward),
+                        steps: steps.len() as i64,
+                        moments,
+                        done_seq: Some(seq),
+                    },
+                    steps,
+                    chunks,
+                });
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 #[derive(Default)]
 struct Counters {
     spilled_total: AtomicU64,
@@ -426,6 +571,8 @@ struct Inner {
     flushed: Notify,
     /// Wakes the indexer: completed episodes were committed.
     derive_wake: Notify,
+    /// Committed whole episodes, for the indexer.
+    handed: Mutex<Handed>,
 }
 
 /// The memory. Cheap to clone.
@@ -470,6 +617,19 @@ fn to_ctx(c: &Context) -> MemContext {
     }
 }
 
+fn into_ctx(c: Context) -> MemContext {
+    MemContext {
+        kind: c.kind,
+        piece: c.piece,
+        spec_version: c.spec_version,
+        ensemble_id: c.ensemble_id,
+        subject: c.subject,
+        venue: c.venue,
+        tags: c.tags,
+        text: c.text,
+    }
+}
+
 fn from_ctx(c: &MemContext) -> Context {
     Context {
         kind: c.kind.clone(),
@@ -483,15 +643,29 @@ fn from_ctx(c: &MemContext) -> Context {
     }
 }
 
-fn step_rows(steps: &[Step], first: i64) -> Vec<MemStepRow> {
+/// Checks steps and serializes their data (once: what is checked is what is stored).
+fn checked_data(steps: &[Step]) -> Result<Vec<String>, MemoryError> {
     steps
         .iter()
         .enumerate()
-        .map(|(i, s)| MemStepRow {
+        .map(|(i, s)| s.checked_data(|| format!("steps[{i}]")))
+        .collect()
+}
+
+fn step_rows(
+    steps: impl IntoIterator<Item = (i64, String)>,
+    data_json: Vec<String>,
+    first: i64,
+) -> Vec<MemStepRow> {
+    steps
+        .into_iter()
+        .zip(data_json)
+        .enumerate()
+        .map(|(i, ((at_ms, kind), data_json))| MemStepRow {
             seq: first + i as i64,
-            at_ms: s.at_ms,
-            kind: s.kind.clone(),
-            data_json: serde_json::to_string(&s.data).unwrap_or_else(|_| "null".into()),
+            at_ms,
+            kind,
+            data_json,
         })
         .collect()
 }
@@ -566,6 +740,7 @@ impl Memory {
             stop,
             flushed: Notify::new(),
             derive_wake: Notify::new(),
+            handed: Mutex::new(Handed::default()),
             cfg,
         });
         let mem = Memory { inner };
@@ -794,9 +969,7 @@ impl Memory {
 
     fn steps_unit(&self, key: &str, steps: &[Step]) -> Result<MemWrite, MemoryError> {
         model::check_batch("steps", steps.len())?;
-        for (i, s) in steps.iter().enumerate() {
-            s.validate(&format!("steps[{i}]"))?;
-        }
+        let data_json = checked_data(steps)?;
         let mut q = self.queue();
         let o = q.open.get_mut(key).ok_or_else(|| MemoryError::NotFound {
             what: "open episode",
@@ -809,7 +982,11 @@ impl Memory {
                 format!("an episode holds at most {} steps", model::MAX_STEPS),
             ));
         }
-        let rows = step_rows(steps, o.next_step);
+        let rows = step_rows(
+            steps.iter().map(|s| (s.at_ms, s.kind.clone())),
+            data_json,
+            o.next_step,
+        );
         o.next_step += steps.len() as i64;
         o.last_at_ms = steps.iter().map(|s| s.at_ms).fold(o.last_at_ms, i64::max);
         Ok(MemWrite {
@@ -835,7 +1012,7 @@ impl Memory {
             ));
         }
         for (i, m) in moments.iter().enumerate() {
-            m.validate(&format!("moments[{i}]"), o.dims)?;
+            m.check(|| format!("moments[{i}]"), o.dims)?;
         }
         if o.next_moment + moments.len() as i64 > model::MAX_MOMENTS as i64 {
             return Err(MemoryError::coded(
@@ -942,20 +1119,37 @@ impl Memory {
     /// Records a whole episode as one atomic unit (nothing is stored if any part is bad);
     /// waits until it is committed (or spilled).
     pub async fn record(&self, r: Record) -> Result<Ack, MemoryError> {
-        let key = r.key.clone().unwrap_or_else(new_key);
+        let unit = self.record_unit(r)?;
+        self.submit(unit, true)
+            .await?
+            .ok_or_else(|| MemoryError::Internal("no acknowledgement".into()))
+    }
+
+    /// Checks a record and builds its unit (an open one is recorded from here on).
+    fn record_unit(&self, r: Record) -> Result<MemWrite, MemoryError> {
+        let Record {
+            key,
+            context,
+            dims,
+            started_at_ms,
+            ended_at_ms,
+            steps,
+            moments,
+            outcome,
+            open,
+        } = r;
+        let key = key.unwrap_or_else(new_key);
         check_key(&key)?;
-        r.context.validate()?;
-        model::check_batch("steps", r.steps.len())?;
-        model::check_batch("moments", r.moments.len())?;
-        for (i, s) in r.steps.iter().enumerate() {
-            s.validate(&format!("steps[{i}]"))?;
-        }
-        let d = match &r.dims {
+        context.validate()?;
+        model::check_batch("steps", steps.len())?;
+        model::check_batch("moments", moments.len())?;
+        let data_json = checked_data(&steps)?;
+        let d = match &dims {
             Some(d) => {
                 model::check_dims(d)?;
                 d.len()
             }
-            None if r.moments.is_empty() => 0,
+            None if moments.is_empty() => 0,
             None => {
                 return Err(MemoryError::coded(
                     "dimension_mismatch",
@@ -964,58 +1158,55 @@ impl Memory {
                 ))
             }
         };
-        for (i, m) in r.moments.iter().enumerate() {
-            m.validate(&format!("moments[{i}]"), d)?;
+        for (i, m) in moments.iter().enumerate() {
+            m.check(|| format!("moments[{i}]"), d)?;
         }
-        if r.open && r.outcome.is_some() {
+        if open && outcome.is_some() {
             return Err(MemoryError::invalid(
                 "outcome",
                 "an open episode has no outcome yet",
             ));
         }
-        let outcome = r.outcome.clone().unwrap_or_default();
+        let outcome = outcome.unwrap_or_default();
         outcome.validate()?;
-        let times = r
-            .steps
+        let times = steps
             .iter()
             .map(|s| s.at_ms)
-            .chain(r.moments.iter().map(|m| m.at_ms));
+            .chain(moments.iter().map(|m| m.at_ms));
         let (lo, hi) = times.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
-        let started = r
-            .started_at_ms
-            .unwrap_or(if lo == i64::MAX { now_ms() } else { lo });
-        let ended = r
-            .ended_at_ms
-            .unwrap_or(if hi == i64::MIN { started } else { hi });
+        let started = started_at_ms.unwrap_or(if lo == i64::MAX { now_ms() } else { lo });
+        let ended = ended_at_ms.unwrap_or(if hi == i64::MIN { started } else { hi });
         if started < 0 || ended < started {
             return Err(MemoryError::invalid(
                 "ended_at_ms",
                 "must not be before started_at_ms",
             ));
         }
+        let dims_json = dims.as_ref().and_then(|d| serde_json::to_string(d).ok());
+        let dims = dims.unwrap_or_default();
+        let n_steps = steps.len();
         let mut ops = vec![MemOp::Start {
             key: key.clone(),
-            context: to_ctx(&r.context),
-            dims_json: r.dims.as_ref().and_then(|d| serde_json::to_string(d).ok()),
+            context: into_ctx(context),
+            dims_json,
             started_at_ms: started,
         }];
-        if !r.steps.is_empty() {
+        if !steps.is_empty() {
             ops.push(MemOp::Steps {
                 key: key.clone(),
-                steps: step_rows(&r.steps, 0),
+                steps: step_rows(steps.into_iter().map(|s| (s.at_ms, s.kind)), data_json, 0),
             });
         }
-        if !r.moments.is_empty() {
+        if !moments.is_empty() {
             ops.push(MemOp::Moments {
                 key: key.clone(),
-                chunk: chunk(&r.moments, 0, d),
+                chunk: chunk(&moments, 0, d),
             });
         }
-        let dims = r.dims.clone().unwrap_or_default();
-        if r.open {
+        if open {
             let mut o = OpenEp {
-                next_step: r.steps.len() as i64,
-                next_moment: r.moments.len() as i64,
+                next_step: n_steps as i64,
+                next_moment: moments.len() as i64,
                 dims: d,
                 started_at_ms: started,
                 last_at_ms: ended,
@@ -1023,28 +1214,26 @@ impl Memory {
                 eng_sum: [0.0; 3],
                 eng_n: 0,
             };
-            for m in &r.moments {
+            for m in &moments {
                 o.observe(m);
             }
             self.queue().open.insert(key.clone(), o);
         } else {
             let eng = outcome
                 .engagement
-                .unwrap_or_else(|| measured(&dims, &r.moments));
+                .unwrap_or_else(|| measured(&dims, &moments));
             let completion = outcome.completion.factor();
             ops.push(MemOp::Complete {
                 key: key.clone(),
                 status: status_of(outcome.completion),
                 ended_at_ms: ended,
                 rating: outcome.rating,
-                notes: outcome.notes.clone(),
+                notes: outcome.notes,
                 engagement_json: serde_json::to_string(&eng).ok(),
                 reward: model::reward(outcome.rating, &eng, completion),
             });
         }
-        self.submit(MemWrite { ops }, true)
-            .await?
-            .ok_or_else(|| MemoryError::Internal("no acknowledgement".into()))
+        Ok(MemWrite { ops })
     }
 
     /// Rates a completed episode (and replaces its notes, when given); the reward is
@@ -1588,6 +1777,7 @@ impl Memory {
                     .counters
                     .committed_total
                     .fetch_add(n as u64, Relaxed);
+                let mut handed = Vec::new();
                 for (p, r) in taken.into_iter().zip(results) {
                     let key = p
                         .unit
@@ -1595,6 +1785,11 @@ impl Memory {
                         .first()
                         .map(|o| o.key().to_owned())
                         .unwrap_or_default();
+                    if let Ok(done) = &r {
+                        if let Some(full) = whole_episode(p.unit, done) {
+                            handed.push(full);
+                        }
+                    }
                     let r = r.map_err(MemoryError::from).map(|done| Ack {
                         key,
                         id: Some(done.episode_id),
@@ -1609,6 +1804,7 @@ impl Memory {
                         let _ = w.send(r);
                     }
                 }
+                self.hand(handed);
                 if derive {
                     self.inner.derive_wake.notify_one();
                 }
@@ -1645,12 +1841,18 @@ impl Memory {
     async fn catch_up(&self) {
         loop {
             let after = self.index().done_seq;
-            let page = match self.inner.store.memory_done_after(after, 256).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading completed episodes failed");
-                    return;
+            let handed = self.take_handed(after, 256);
+            let read_back = handed.is_empty();
+            let page = if read_back {
+                match self.inner.store.memory_done_after(after, 256).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading completed episodes failed");
+                        return;
+                    }
                 }
+            } else {
+                handed
             };
             let len = page.len();
             if len == 0 {
@@ -1695,11 +1897,32 @@ impl Memory {
                     tracing::error!(episode = id, error = %e, "cannot journal a failed index update");
                 }
             }
-            if len < 256 {
+            if read_back && len < 256 {
                 break;
             }
         }
         self.reindex().await;
+    }
+
+    /// Keeps committed whole episodes for the indexer (while they fit).
+    fn hand(&self, episodes: Vec<MemEpisodeFull>) {
+        if episodes.is_empty() {
+            return;
+        }
+        self.inner
+            .handed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(episodes, HANDED_BYTES);
+    }
+
+    /// Up to `limit` handed episodes that follow the indexes' completion number `after`.
+    fn take_handed(&self, after: i64, limit: usize) -> Vec<MemEpisodeFull> {
+        self.inner
+            .handed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(after, limit)
     }
 
     /// Rebuilds indexes that crossed their threshold or doubled: built under the read lock
@@ -1804,5 +2027,128 @@ async fn indexer(mem: Memory, mut stop: tokio::sync::watch::Receiver<bool>) {
             mem.repair_journal().await;
         }
         mem.inner.flushed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tutti_store::StoreConfig;
+
+    fn handed_episode(seq: i64) -> MemEpisodeFull {
+        let context = into_ctx(synth::small(seq as u64, 1).context);
+        let key = format!("k{seq}");
+        MemEpisodeFull {
+            episode: MemEpisodeRow {
+                id: seq,
+                key,
+                context,
+                dims_json: None,
+                status: MemStatus::Completed,
+                started_at_ms: 0,
+                ended_at_ms: Some(0),
+                rating: None,
+                notes: String::new(),
+                engagement_json: None,
+                reward: Some(0.5),
+                steps: 0,
+                moments: 0,
+                done_seq: Some(seq),
+            },
+            steps: Vec::new(),
+            chunks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn handed_episodes_are_taken_in_sequence_and_stop_at_a_gap() {
+        let mut h = Handed::default();
+        let seqs = |v: &[MemEpisodeFull]| -> Vec<i64> {
+            v.iter().map(|f| f.episode.done_seq.unwrap_or(0)).collect()
+        };
+        h.put([2, 3, 4, 6, 7].map(handed_episode).into(), usize::MAX);
+        // 1 is missing: nothing follows 0 without a gap.
+        assert!(h.take(0, 10).is_empty());
+        // The indexes read 1 from the store.
+        assert_eq!(seqs(&h.take(1, 2)), [2, 3]);
+        assert_eq!(seqs(&h.take(3, 10)), [4]);
+        // 5 (say, a rating) was read from the store, and 6 with it: 6 is forgotten.
+        assert_eq!(seqs(&h.take(6, 10)), [7]);
+        assert!(h.by_seq.is_empty());
+        assert_eq!(h.bytes, 0);
+        // Bounded: what does not fit is not kept (the indexer reads it back).
+        let one = approx_bytes(&handed_episode(1));
+        h.put([1, 2, 3].map(handed_episode).into(), 2 * one + one / 2);
+        assert_eq!(seqs(&h.take(0, 10)), [1, 2]);
+        assert_eq!(h.bytes, 0);
+    }
+
+    /// What the flusher hands the indexer is what the indexer would read back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handed_episode_is_the_stored_episode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(StoreConfig::new(dir.path().join("tutti.db"))).expect("store");
+        let mem = Memory::open(store.clone(), MemoryConfig::new(dir.path()))
+            .await
+            .expect("memory");
+        let shape = synth::ShowShape::default();
+        let mut records = vec![
+            synth::small(1, 7),
+            synth::small(2, 7),
+            synth::show(3, 7, &shape),
+        ];
+        let mut bare = synth::small(4, 7);
+        bare.steps.clear();
+        bare.context.tags.clear();
+        bare.outcome = Some(Outcome {
+            completion: Completion::Abandoned,
+            rating: None,
+            notes: "given up, with notes".into(),
+            engagement: Some(Engagement {
+                participation: Some(0.25),
+                agreement: None,
+                activity: Some(1.0),
+            }),
+        });
+        records.push(bare);
+        let mut moments_only = synth::show(5, 7, &shape);
+        moments_only.steps.clear();
+        moments_only.outcome = None;
+        records.push(moments_only);
+        for r in records {
+            let unit = mem.record_unit(r).expect("a valid record");
+            let done = store
+                .memory_write(vec![unit.clone()])
+                .await
+                .expect("write")
+                .pop()
+                .expect("one")
+                .expect("stored");
+            let handed = whole_episode(unit.clone(), &done).expect("a whole episode");
+            let stored = store
+                .memory_episode(done.episode_id)
+                .await
+                .expect("read")
+                .expect("there");
+            assert_eq!(handed, stored);
+            // Sent again, it is a replay: nothing to hand.
+            let again = store.memory_write(vec![unit.clone()]).await.expect("write");
+            if let Some(Ok(done)) = again.first() {
+                assert!(whole_episode(unit, done).is_none());
+            }
+        }
+        // An open episode is no whole episode.
+        let mut open = synth::small(6, 7);
+        open.outcome = None;
+        open.open = true;
+        let unit = mem.record_unit(open).expect("a valid record");
+        let done = store
+            .memory_write(vec![unit.clone()])
+            .await
+            .expect("write")
+            .pop()
+            .expect("one")
+            .expect("stored");
+        assert!(whole_episode(unit, &done).is_none());
     }
 }

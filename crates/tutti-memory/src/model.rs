@@ -323,22 +323,31 @@ pub fn check_vector(field: &str, v: &[f32], dims: usize) -> Result<(), MemoryErr
 impl Step {
     /// Checks the step; `field` names it in errors.
     pub fn validate(&self, field: &str) -> Result<(), MemoryError> {
+        self.checked_data(|| field.to_owned()).map(drop)
+    }
+
+    /// Checks the step and returns its data as stored (JSON, serialized once); `field` names
+    /// it in errors (and is only built for one).
+    pub fn checked_data(&self, field: impl Fn() -> String) -> Result<String, MemoryError> {
         if self.at_ms < 0 {
             return Err(MemoryError::invalid(
-                format!("{field}.at_ms"),
+                format!("{}.at_ms", field()),
                 "must be >= 0",
             ));
         }
-        check_kind(&format!("{field}.kind"), &self.kind)?;
-        let size = serde_json::to_string(&self.data).map_or(usize::MAX, |s| s.len());
-        if size > MAX_STEP_DATA {
-            return Err(MemoryError::coded(
-                "too_large",
-                format!("{field}.data"),
-                format!("larger than {MAX_STEP_DATA} bytes"),
-            ));
+        if !kind_ok(&self.kind) {
+            check_kind(&format!("{}.kind", field()), &self.kind)?;
         }
-        Ok(())
+        serde_json::to_string(&self.data)
+            .ok()
+            .filter(|s| s.len() <= MAX_STEP_DATA)
+            .ok_or_else(|| {
+                MemoryError::coded(
+                    "too_large",
+                    format!("{}.data", field()),
+                    format!("larger than {MAX_STEP_DATA} bytes"),
+                )
+            })
     }
 
     /// The step's label: its `data.label` when it is a string.
@@ -350,16 +359,26 @@ impl Step {
 impl Moment {
     /// Checks the moment against `dims` dimensions; `field` names it in errors.
     pub fn validate(&self, field: &str, dims: usize) -> Result<(), MemoryError> {
+        self.check(|| field.to_owned(), dims)
+    }
+
+    /// [`Moment::validate`], with the field's name only built for an error.
+    pub fn check(&self, field: impl Fn() -> String, dims: usize) -> Result<(), MemoryError> {
         if self.at_ms < 0 {
             return Err(MemoryError::invalid(
-                format!("{field}.at_ms"),
+                format!("{}.at_ms", field()),
                 "must be >= 0",
             ));
         }
         if let Some(s) = &self.section {
-            check_name(&format!("{field}.section"), s)?;
+            if !name_ok(s) {
+                check_name(&format!("{}.section", field()), s)?;
+            }
         }
-        check_vector(&format!("{field}.vector"), &self.vector, dims)
+        if self.vector.len() != dims || !self.vector.iter().all(|x| x.is_finite()) {
+            check_vector(&format!("{}.vector", field()), &self.vector, dims)?;
+        }
+        Ok(())
     }
 }
 

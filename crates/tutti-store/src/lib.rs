@@ -55,11 +55,12 @@
 //! so an event commits exactly when its change does. `accounts` and `manage` hold these
 //! operations (SQL and `Store` methods); `ops` holds the original ones and `append_event`.
 //!
-//! # The performance memory (issue 13, schema migration 4)
+//! # The performance memory (issue 13, schema migrations 4 and 5)
 //! Episodes of any kind, their steps, their moments packed in chunks, FTS5 over their text and
 //! the journal of failed derived updates: `memory` holds the SQL and the `Store::memory_*`
 //! methods; the `tutti-memory` crate gives them meaning. A memory write is a list of units, each
-//! in its own savepoint, all in one batch transaction (group commit).
+//! all or nothing, all in one batch transaction (group commit): they run together in one
+//! savepoint, and one savepoint each only after one of them failed.
 
 mod accounts;
 mod error;

@@ -1,15 +1,19 @@
-//! The performance memory's tables (schema migration 4): episodes of any kind, their steps,
-//! their moments packed in chunks, FTS5 over context text and notes, and the journal of
+//! The performance memory's tables (schema migrations 4 and 5): episodes of any kind, their
+//! steps, their moments packed in chunks, FTS5 over context text and notes, and the journal of
 //! derived updates that failed.
 //!
 //! The memory crate (`tutti-memory`) owns the meaning of everything here (it builds the rows,
 //! encodes the moment chunks, computes rewards); this module owns the SQL. A [`MemWrite`] is
-//! one atomic unit (its own savepoint inside the writer's batch transaction): a unit that
-//! fails writes nothing, and the units around it in the same [`Store::memory_write`] call
-//! still commit. Episodes are addressed by their unique `key`, so a unit replayed after a lost
-//! acknowledgement (a retry, a spill file) finds what is already there: starting an existing
-//! episode answers its id, steps and chunks already stored are skipped (`INSERT OR IGNORE` on
-//! their keys), completing a completed episode is a conflict.
+//! one atomic unit inside the writer's batch transaction: a unit that fails writes nothing,
+//! and the units around it in the same [`Store::memory_write`] call still commit (they run
+//! together in one savepoint, and one savepoint each only once one of them failed: see
+//! `apply_writes`). A unit that is a whole episode (start, steps, moments, completion) whose
+//! key is new is stored in one go, its row inserted already completed. Episodes are addressed
+//! by their unique `key`, so a unit replayed after a lost acknowledgement (a retry, a spill
+//! file) finds what is already there: starting an existing episode answers its id, steps and
+//! chunks already stored are skipped (`INSERT OR IGNORE` on their keys), completing a
+//! completed episode is a conflict. The text rows (`mem_fts`) of the episodes a call created
+//! are written by one statement at its end (see `PendingText`).
 //!
 //! Must never: decode a moment blob (it is opaque here), compute anything but storage
 //! bookkeeping, or leave a unit half-written.
@@ -465,6 +469,7 @@ fn apply_op(
     op: &MemOp,
     done: &mut MemWriteDone,
     fresh: &mut Fresh,
+    text: &mut PendingText,
 ) -> Result<(), StoreError> {
     match op {
         MemOp::Start {
@@ -483,31 +488,31 @@ fn apply_op(
                 value: String::new(),
                 reason: e.to_string(),
             })?;
-            done.episode_id = c
-                .prepare_cached(
-                    "INSERT INTO mem_episodes (key, kind, piece, spec_version, ensemble_id, \
-                     subject, venue, tags_json, text, dims_json, status, started_at_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11) RETURNING id",
-                )
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![
-                            key,
-                            context.kind,
-                            context.piece,
-                            context.spec_version,
-                            context.ensemble_id,
-                            context.subject,
-                            context.venue,
-                            tags,
-                            context.text,
-                            dims_json,
-                            started_at_ms
-                        ],
-                        |r| r.get(0),
-                    )
-                })
-                .map_err(db("starting an episode"))?;
+            // No RETURNING: it is a trigger to SQLite, and would give the statement a
+            // statement journal of its own.
+            c.prepare_cached(
+                "INSERT INTO mem_episodes (key, kind, piece, spec_version, ensemble_id, \
+                 subject, venue, tags_json, text, dims_json, status, started_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    key,
+                    context.kind,
+                    context.piece,
+                    context.spec_version,
+                    context.ensemble_id,
+                    context.subject,
+                    context.venue,
+                    tags,
+                    context.text,
+                    dims_json,
+                    started_at_ms
+                ])
+            })
+            .map_err(db("starting an episode"))?;
+            done.episode_id = c.last_insert_rowid();
+            text.ids.push(done.episode_id);
             *fresh = Some((key.clone(), done.episode_id));
         }
         MemOp::Steps { key, steps } => {
@@ -597,6 +602,8 @@ fn apply_op(
             }
             let id = open_in_unit(c, key, fresh)?;
             *fresh = None;
+            // The update trigger replaces the text row: it must be there first.
+            text.write_if_pending(c, id)?;
             let seq = next_done_seq(c)?;
             c.prepare_cached(
                 "UPDATE mem_episodes SET status = ?2, ended_at_ms = ?3, rating = ?4, notes = ?5, \
@@ -639,6 +646,7 @@ fn apply_op(
                 }
                 Some((id, _)) => id,
             };
+            text.write_if_pending(c, id)?;
             let seq = next_done_seq(c)?;
             match notes {
                 Some(n) => c
@@ -662,40 +670,335 @@ fn apply_op(
     Ok(())
 }
 
-/// Runs each unit in its own savepoint (nested inside the job's).
-fn apply_writes(c: &Connection, writes: &[MemWrite]) -> Vec<Result<MemWriteDone, StoreError>> {
-    writes
-        .iter()
-        .map(|w| {
-            c.execute_batch("SAVEPOINT mem_unit")
-                .map_err(db("opening a savepoint"))?;
-            let mut done = MemWriteDone {
-                episode_id: 0,
-                existed: false,
-                steps: 0,
-                moments: 0,
-                done_seq: None,
-            };
-            let mut fresh = None;
-            let result = w
-                .ops
-                .iter()
-                .try_for_each(|op| apply_op(c, op, &mut done, &mut fresh));
-            match result {
-                Ok(()) => {
-                    c.execute_batch("RELEASE mem_unit")
-                        .map_err(db("releasing a savepoint"))?;
-                    Ok(done)
-                }
-                Err(e) => {
-                    // Undo this unit only.
-                    c.execute_batch("ROLLBACK TO mem_unit; RELEASE mem_unit")
-                        .map_err(db("rolling back a savepoint"))?;
-                    Err(e)
-                }
+/// Runs one statement that controls a savepoint (cached: it is parsed once).
+fn savepoint_sql(c: &Connection, sql: &str) -> Result<(), StoreError> {
+    c.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(drop)
+        .map_err(db("controlling a savepoint"))
+}
+
+/// Episodes inserted by the current write whose text row (`mem_fts`) is not written yet.
+///
+/// FTS5 writes its pending terms out as a new segment at every savepoint, and every statement
+/// that needs a statement journal opens one: a text row inserted per episode (as the trigger
+/// of migration 4 did) made a segment, and its merges, per episode. The rows are instead
+/// inserted by one statement at the end of the write (the same transaction), or earlier for
+/// an episode whose text or notes are about to change (the update trigger replaces its row,
+/// which must be there).
+#[derive(Debug, Default, Clone)]
+struct PendingText {
+    ids: Vec<i64>,
+}
+
+impl PendingText {
+    /// Writes every pending text row (one statement).
+    fn write(&mut self, c: &Connection) -> Result<(), StoreError> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let mut list = String::with_capacity(self.ids.len() * 8 + 2);
+        list.push('[');
+        for (i, id) in self.ids.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
             }
+            list.push_str(&id.to_string());
+        }
+        list.push(']');
+        c.prepare_cached(
+            "INSERT INTO mem_fts(rowid, text, notes) SELECT id, text, notes FROM mem_episodes \
+             WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .and_then(|mut s| s.execute([list]))
+        .map_err(db("indexing episode text"))?;
+        self.ids.clear();
+        Ok(())
+    }
+
+    /// Writes the pending rows when episode `id` is among them.
+    fn write_if_pending(&mut self, c: &Connection, id: i64) -> Result<(), StoreError> {
+        if self.ids.contains(&id) {
+            self.write(c)?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies one unit's operations, without a savepoint of its own: on an error the caller
+/// undoes what it wrote (and forgets what it added to `text`).
+fn apply_unit(
+    c: &Connection,
+    w: &MemWrite,
+    text: &mut PendingText,
+) -> Result<MemWriteDone, StoreError> {
+    let mut done = MemWriteDone {
+        episode_id: 0,
+        existed: false,
+        steps: 0,
+        moments: 0,
+        done_seq: None,
+    };
+    if let Some(whole) = Whole::of(w) {
+        if insert_whole(c, &whole, &mut done, text)? {
+            return Ok(done);
+        }
+    }
+    let mut fresh = None;
+    w.ops
+        .iter()
+        .try_for_each(|op| apply_op(c, op, &mut done, &mut fresh, text))?;
+    Ok(done)
+}
+
+/// A unit that is a whole episode: `Start`, its steps and moments, `Complete` (what
+/// `Memory::record` sends for a completed episode).
+struct Whole<'a> {
+    key: &'a str,
+    context: &'a MemContext,
+    dims_json: &'a Option<String>,
+    started_at_ms: i64,
+    steps: &'a [MemStepRow],
+    chunk: Option<&'a MemChunkRow>,
+    status: MemStatus,
+    ended_at_ms: i64,
+    rating: Option<f64>,
+    notes: &'a str,
+    engagement_json: &'a Option<String>,
+    reward: f64,
+}
+
+impl<'a> Whole<'a> {
+    fn of(w: &'a MemWrite) -> Option<Whole<'a>> {
+        let (first, rest) = w.ops.split_first()?;
+        let (last, middle) = rest.split_last()?;
+        let MemOp::Start {
+            key,
+            context,
+            dims_json,
+            started_at_ms,
+        } = first
+        else {
+            return None;
+        };
+        let MemOp::Complete {
+            key: done_key,
+            status,
+            ended_at_ms,
+            rating,
+            notes,
+            engagement_json,
+            reward,
+        } = last
+        else {
+            return None;
+        };
+        if done_key != key || *status == MemStatus::Open {
+            return None;
+        }
+        let (mut steps, mut chunk): (&[MemStepRow], _) = (&[], None);
+        match middle {
+            [] => {}
+            [MemOp::Steps { key: k, steps: s }] if k == key => steps = s,
+            [MemOp::Moments { key: k, chunk: c }] if k == key => chunk = Some(c),
+            [MemOp::Steps { key: k1, steps: s }, MemOp::Moments { key: k2, chunk: c }]
+                if k1 == key && k2 == key =>
+            {
+                steps = s;
+                chunk = Some(c);
+            }
+            _ => return None,
+        }
+        Some(Whole {
+            key,
+            context,
+            dims_json,
+            started_at_ms: *started_at_ms,
+            steps,
+            chunk,
+            status: *status,
+            ended_at_ms: *ended_at_ms,
+            rating: *rating,
+            notes,
+            engagement_json,
+            reward: *reward,
         })
-        .collect()
+    }
+}
+
+/// Stores a whole episode whose key is new with one row written once: already completed,
+/// its counters and place in the completion sequence set (the same rows the operations one
+/// by one would leave, without updating the episode three times). Returns `false`, having
+/// written nothing, when the key exists: the operations one by one then say what a replay
+/// finds.
+fn insert_whole(
+    c: &Connection,
+    w: &Whole<'_>,
+    done: &mut MemWriteDone,
+    text: &mut PendingText,
+) -> Result<bool, StoreError> {
+    if episode_id_by_key(c, w.key)?.is_some() {
+        return Ok(false);
+    }
+    let tags = serde_json::to_string(&w.context.tags).map_err(|e| StoreError::Invalid {
+        field: "tags",
+        value: String::new(),
+        reason: e.to_string(),
+    })?;
+    let seq = next_done_seq(c)?;
+    let moments = w.chunk.map_or(0, |ch| ch.count);
+    c.prepare_cached(
+        "INSERT INTO mem_episodes (key, kind, piece, spec_version, ensemble_id, subject, \
+         venue, tags_json, text, dims_json, status, started_at_ms, ended_at_ms, rating, \
+         notes, engagement_json, reward, steps, moments, done_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+         ?17, ?18, ?19, ?20)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            w.key,
+            w.context.kind,
+            w.context.piece,
+            w.context.spec_version,
+            w.context.ensemble_id,
+            w.context.subject,
+            w.context.venue,
+            tags,
+            w.context.text,
+            w.dims_json,
+            w.status.as_str(),
+            w.started_at_ms,
+            w.ended_at_ms,
+            w.rating,
+            w.notes,
+            w.engagement_json,
+            w.reward,
+            w.steps.len() as i64,
+            moments,
+            seq
+        ])
+    })
+    .map_err(db("recording an episode"))?;
+    let id = c.last_insert_rowid();
+    text.ids.push(id);
+    let mut n = 0u64;
+    if !w.steps.is_empty() {
+        let mut ins = c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO mem_steps (episode_id, seq, at_ms, kind, data_json) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db("appending steps"))?;
+        for s in w.steps {
+            n += ins
+                .execute(params![id, s.seq, s.at_ms, s.kind, s.data_json])
+                .map_err(db("appending steps"))? as u64;
+        }
+        if n != w.steps.len() as u64 {
+            // Two steps of the unit had the same position: count what was kept.
+            c.prepare_cached("UPDATE mem_episodes SET steps = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, n as i64]))
+                .map_err(db("counting steps"))?;
+        }
+    }
+    if let Some(ch) = w.chunk {
+        c.prepare_cached(
+            "INSERT INTO mem_moments (episode_id, first_seq, count, dims, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .and_then(|mut s| s.execute(params![id, ch.first_seq, ch.count, ch.dims, ch.data]))
+        .map_err(db("appending moments"))?;
+    }
+    done.episode_id = id;
+    done.steps = n;
+    done.moments = u64::try_from(moments).unwrap_or(0);
+    done.done_seq = Some(seq);
+    Ok(true)
+}
+
+/// Applies the units of one [`Store::memory_write`]: each unit all or nothing, and a unit
+/// that fails leaves the others to commit.
+///
+/// Units usually succeed (they were validated before they were queued), so they first run
+/// together inside one savepoint. A savepoint per unit is not free: it makes FTS5 write its
+/// pending terms out (see [`PendingText`]) and the sub-journal is truncated, walking it, at
+/// each release. Should a unit fail, everything since that savepoint is rolled back, the
+/// units before it are applied again (they succeeded on this same state, so they do again),
+/// and the rest run one savepoint each, as they always could.
+///
+/// An error here (a savepoint that cannot be rolled back, the text rows that cannot be
+/// written) fails the whole job: the writer then rolls back everything this call wrote.
+fn apply_writes(
+    c: &Connection,
+    writes: &[MemWrite],
+) -> Result<Vec<Result<MemWriteDone, StoreError>>, StoreError> {
+    let mut out = Vec::with_capacity(writes.len());
+    let mut text = PendingText::default();
+    savepoint_sql(c, "SAVEPOINT mem_batch")?;
+    let mut failed = None;
+    for (i, w) in writes.iter().enumerate() {
+        match apply_unit(c, w, &mut text) {
+            Ok(done) => out.push(Ok(done)),
+            Err(e) => {
+                failed = Some((i, e));
+                break;
+            }
+        }
+    }
+    let Some((bad, err)) = failed else {
+        text.write(c)?;
+        savepoint_sql(c, "RELEASE mem_batch")?;
+        return Ok(out);
+    };
+    savepoint_sql(c, "ROLLBACK TO mem_batch")?;
+    out.clear();
+    text = PendingText::default();
+    for w in &writes[..bad] {
+        match apply_unit(c, w, &mut text) {
+            Ok(done) => out.push(Ok(done)),
+            Err(_) => {
+                // Not the same the second time: undo, and give every unit its own savepoint.
+                savepoint_sql(c, "ROLLBACK TO mem_batch")?;
+                savepoint_sql(c, "RELEASE mem_batch")?;
+                let mut text = PendingText::default();
+                let out = apply_one_by_one(c, writes, &mut text)?;
+                text.write(c)?;
+                return Ok(out);
+            }
+        }
+    }
+    savepoint_sql(c, "RELEASE mem_batch")?;
+    out.push(Err(err));
+    out.extend(apply_one_by_one(c, &writes[bad + 1..], &mut text)?);
+    text.write(c)?;
+    Ok(out)
+}
+
+/// Runs each unit in its own savepoint (nested inside the job's).
+fn apply_one_by_one(
+    c: &Connection,
+    writes: &[MemWrite],
+    text: &mut PendingText,
+) -> Result<Vec<Result<MemWriteDone, StoreError>>, StoreError> {
+    let mut out = Vec::with_capacity(writes.len());
+    for w in writes {
+        let before = text.clone();
+        savepoint_sql(c, "SAVEPOINT mem_unit")?;
+        match apply_unit(c, w, text) {
+            Ok(done) => {
+                savepoint_sql(c, "RELEASE mem_unit")?;
+                out.push(Ok(done));
+            }
+            Err(e) => {
+                // Undo this unit only (text rows it wrote for earlier units included).
+                savepoint_sql(c, "ROLLBACK TO mem_unit")?;
+                savepoint_sql(c, "RELEASE mem_unit")?;
+                *text = before;
+                out.push(Err(e));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn steps_of(c: &Connection, id: i64) -> Result<Vec<MemStepRow>, StoreError> {
@@ -820,7 +1123,7 @@ impl Store {
         let applied = if valid.is_empty() {
             Vec::new()
         } else {
-            self.write(move |c| Ok(apply_writes(c, &valid))).await?
+            self.write(move |c| apply_writes(c, &valid)).await?
         };
         let mut applied = applied.into_iter();
         Ok(early

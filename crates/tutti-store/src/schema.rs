@@ -3,7 +3,7 @@
 //!
 //! Migrations are append-only: a released migration must never be edited, only followed by a new
 //! one (migration 2 is issue 6's accounts, ensembles, idempotency keys, outbox and webhooks;
-//! migration 4 is issue 13's performance memory). This
+//! migration 4 is issue 13's performance memory, migration 5 its faster text indexing). This
 //! module must never run anything but schema changes.
 
 use rusqlite_migration::{Migrations, M};
@@ -330,11 +330,22 @@ CREATE TABLE mem_journal (
 CREATE INDEX mem_journal_pending ON mem_journal(id) WHERE resolved_at_ms IS NULL;
 "#;
 
+/// Migration 5 (issue 13, write rate): an episode's text row is no longer written by a
+/// trigger per inserted episode. FTS5 writes its pending terms out as a new segment at every
+/// savepoint, statement savepoints included, so a row per statement made one segment (and its
+/// merges) per episode; the store now inserts the text rows of the episodes a write created
+/// with one statement at the end of that write, in the same transaction (and before any
+/// update of their text or notes, which the update trigger still follows).
+const V5: &str = r#"
+DROP TRIGGER mem_fts_insert;
+"#;
+
 const STEPS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2).foreign_key_check(),
     M::up(V3).foreign_key_check(),
     M::up(V4).foreign_key_check(),
+    M::up(V5).foreign_key_check(),
 ];
 
 /// Every migration, oldest first.
@@ -402,6 +413,41 @@ mod tests {
             .execute("UPDATE pieces SET status = 'published' WHERE id = 1", [])
             .expect_err("unknown piece status");
         assert!(err.to_string().contains("CHECK"), "{err}");
+    }
+
+    #[test]
+    fn a_version_4_memory_keeps_its_text_index_through_migration_5() {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
+        Migrations::from_slice(&STEPS[..4])
+            .to_latest(&mut conn)
+            .expect("apply V1–V4");
+        // Written under migration 4: the trigger indexed the text.
+        conn.execute_batch(
+            "INSERT INTO mem_episodes (key, kind, tags_json, text, status, started_at_ms) \
+                 VALUES ('a', 'task', '[]', 'alpha bravo', 'open', 1);",
+        )
+        .expect("V4 data");
+        MIGRATIONS.to_latest(&mut conn).expect("migrate to latest");
+        let triggers: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("triggers");
+        assert_eq!(triggers, ["mem_fts_update"]);
+        let hits = |word: &str| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM mem_fts WHERE mem_fts MATCH ?1",
+                [word],
+                |r| r.get(0),
+            )
+            .expect("match")
+        };
+        assert_eq!(hits("bravo"), 1);
+        // The update trigger still replaces the row of an episode written before.
+        conn.execute_batch("UPDATE mem_episodes SET notes = 'charlie' WHERE key = 'a';")
+            .expect("update");
+        assert_eq!(hits("charlie"), 1);
+        conn.execute_batch("INSERT INTO mem_fts(mem_fts, rank) VALUES ('integrity-check', 1);")
+            .expect("text index intact");
     }
 
     #[test]
