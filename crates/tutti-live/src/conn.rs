@@ -236,9 +236,9 @@ impl Conn {
             more = matches!(flow, Flow::More);
             if role.is_none() {
                 if let Some(j) = &self.joined {
+                    // (`join` moved the connection from pending to its role's count before
+                    // the welcome went out.)
                     role = Some(j.role);
-                    self.hub.stats.pending.fetch_sub(1, Relaxed);
-                    self.hub.stats.role(j.role).fetch_add(1, Relaxed);
                     if peer.is_closed() {
                         // Closed in the same turn as it joined: nothing more to send.
                     } else if j.role == Role::Audience {
@@ -688,6 +688,10 @@ impl Conn {
             state_hz: show.spec.state_hz,
             input_rate: show.spec.input_rate,
         };
+        // Counted under its role before the welcome goes out, so a client that got its
+        // welcome is never missing from the counts.
+        self.hub.stats.pending.fetch_sub(1, Relaxed);
+        self.hub.stats.role(role).fetch_add(1, Relaxed);
         self.joined = Some(Joined {
             show,
             live,
