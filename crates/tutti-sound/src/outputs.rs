@@ -256,11 +256,6 @@ impl Outputs {
         sinks
     }
 
-    /// The embedded engine, when it is the sound and runs.
-    pub fn engine(&self) -> Option<&Arc<AudioOut>> {
-        self.engine.as_ref()
-    }
-
     /// The sound backend's state for the dashboard.
     pub fn sound_status(&self) -> serde_json::Value {
         match self.sound {
