@@ -108,8 +108,44 @@ fn autobahn_cases_of_sections_1_to_7_pass() {
         } else {
             panic!(
                 "the results differ from docs/conformance/autobahn.md (rerun with \
-                 TUTTI_AUTOBAHN_UPDATE=1 to rewrite it, and review the change):\n{table}"
+                 TUTTI_AUTOBAHN_UPDATE=1 to rewrite it, and review the change):\n{}",
+                differing_rows(committed, &table)
             );
         }
     }
+}
+
+/// The rows of two result tables that differ, case by case (`-` committed, `+` this run),
+/// so a CI log that keeps only the end of the output still shows what changed.
+fn differing_rows(committed: &str, now: &str) -> String {
+    let rows = |t: &str| -> std::collections::BTreeMap<String, String> {
+        t.lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| Case"))
+            .map(|l| {
+                (
+                    l.split('|').nth(1).unwrap_or("").trim().to_string(),
+                    l.to_string(),
+                )
+            })
+            .collect()
+    };
+    let (old, new) = (rows(committed), rows(now));
+    let mut out = String::new();
+    for case in old
+        .keys()
+        .chain(new.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        if old.get(case) != new.get(case) {
+            for (sign, row) in [("-", old.get(case)), ("+", new.get(case))] {
+                if let Some(row) = row {
+                    out.push_str(&format!("{sign} {row}\n"));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(same rows; the text around them differs)\n");
+    }
+    out
 }
