@@ -10,6 +10,7 @@
 
 use crate::aggregate;
 use crate::config::{Aggregation, EngineConfig, ParamId, ParamKind, ParticipantId, ZoneId};
+use crate::crowd::{LatestInput, Member};
 use crate::error::{ConfigError, InputError, OverrideError, PartialsError};
 use crate::overrides::{Override, OverrideKind, OverrideMode, OverrideTable};
 use crate::partials::{ParamPartial, Partials};
@@ -87,6 +88,15 @@ impl Meta {
 
     /// Validates an input and returns it in unit form.
     #[inline]
+    /// The value an input of unit form `u` was submitted as (the inverse of [`Meta::unit`]).
+    fn value_of_unit(&self, u: f64) -> InputValue {
+        if self.discrete {
+            InputValue::Choice(u as u32)
+        } else {
+            InputValue::Continuous((self.min + u * self.range).clamp(self.min, self.max))
+        }
+    }
+
     fn unit(&self, v: InputValue) -> Result<f64, InputError> {
         match (self.discrete, v) {
             (false, InputValue::Continuous(x)) => {
@@ -428,6 +438,65 @@ impl Engine {
             }
             Err(_) => false,
         }
+    }
+
+    /// Every joined participant with its latest inputs, their ages taken at `now`, in slot
+    /// order: what a restart needs to bring the crowd back with [`Engine::readmit`].
+    /// O(participants · params) and allocates: for a periodic snapshot, not the input path.
+    pub fn crowd(&self, now: f64) -> Vec<Member> {
+        self.store
+            .members()
+            .map(|(slot, id, zone, trust)| Member {
+                id,
+                zone,
+                trust,
+                inputs: self
+                    .meta
+                    .iter()
+                    .enumerate()
+                    .map(|(p, m)| {
+                        self.store.latest(p, slot).map(|(u, time)| LatestInput {
+                            value: m.value_of_unit(u),
+                            age: time.map_or(0.0, |t| (now - t).max(0.0)),
+                        })
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Brings back a participant exported by [`Engine::crowd`] under the same handle, with
+    /// its inputs as old as they were then (each is submitted at `now − age`). Everything is
+    /// checked before anything changes: an input is validated like a submitted one, its age
+    /// must be finite and not negative, and the slot must be free
+    /// ([`InputError::SlotUnavailable`] otherwise).
+    pub fn readmit(&mut self, m: &Member, now: f64) -> Result<ParticipantId, InputError> {
+        if !now.is_finite() {
+            return Err(InputError::NotFinite);
+        }
+        if m.inputs.len() > self.meta.len()
+            && m.inputs[self.meta.len()..].iter().any(Option::is_some)
+        {
+            return Err(InputError::UnknownParam);
+        }
+        let mut units = Vec::with_capacity(m.inputs.len());
+        for (meta, input) in self.meta.iter().zip(&m.inputs) {
+            let Some(input) = input else {
+                units.push(None);
+                continue;
+            };
+            if !input.age.is_finite() || input.age < 0.0 {
+                return Err(InputError::NotFinite);
+            }
+            units.push(Some((meta.unit(input.value)?, now - input.age)));
+        }
+        let slot = self.store.readmit(m.id, m.zone, m.trust)?;
+        for (p, unit) in units.into_iter().enumerate() {
+            if let Some((u, at)) = unit {
+                self.store.put(p, slot, u, at);
+            }
+        }
+        Ok(m.id)
     }
 
     /// Changes a participant's trust; its inputs are reweighted at once.

@@ -100,6 +100,13 @@ pub enum InputError {
     /// Every slot index is in use.
     #[error("too many participants")]
     TooManyParticipants,
+    /// A participant brought back by [`crate::Engine::readmit`] names a slot that is already
+    /// held, or one beyond [`crate::MAX_READMIT_SLOT`].
+    #[error("slot {slot} cannot be taken again (held, or beyond the largest slot readmitted)")]
+    SlotUnavailable {
+        /// The slot asked for.
+        slot: u32,
+    },
 }
 
 /// A rejected performer override. A rejected call changes nothing.

@@ -90,6 +90,7 @@
 
 mod aggregate;
 mod config;
+mod crowd;
 mod engine;
 mod error;
 mod overrides;
@@ -102,6 +103,7 @@ pub use config::{
     Aggregation, EngineConfig, ParamConfig, ParamId, ParamKind, ParticipantId, Smoothing, ZoneId,
     FINE_BINS, MAX_AGREEMENT, MAX_CHOICES, MAX_WEIGHT,
 };
+pub use crowd::{LatestInput, Member, MAX_READMIT_SLOT};
 pub use engine::{Engine, InputValue};
 pub use error::{ConfigError, Error, InputError, OverrideError, PartialsError};
 pub use overrides::{ActiveOverride, Override, OverrideKind, OverrideMode};

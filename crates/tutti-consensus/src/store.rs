@@ -75,6 +75,7 @@ struct Slot {
     generation: u32,
     active: bool,
     zone: Option<ZoneId>,
+    trust: f64,
 }
 
 /// Bookkeeping beside a parameter's sums.
@@ -196,35 +197,119 @@ impl Store {
         let factor = self.factor_for(zone, trust)?;
         let slot = match self.free.pop() {
             Some(s) => s,
-            None => {
-                let s =
-                    u32::try_from(self.slots.len()).map_err(|_| InputError::TooManyParticipants)?;
-                self.slots.push(Slot {
-                    generation: 0,
-                    active: false,
-                    zone: None,
-                });
-                self.factor.push(0.0);
-                for cells in &mut self.cells {
-                    cells.push(Cell::EMPTY);
-                }
-                for (g, &discrete) in self.agree_g.iter_mut().zip(&self.discrete) {
-                    if self.agreement > 0.0 && !discrete {
-                        g.push(1.0);
-                    }
-                }
-                s
-            }
+            None => self.grow()?,
         };
+        Ok(self.take(slot, zone, trust, factor))
+    }
+
+    /// A new free slot at the end (not on the free list).
+    fn grow(&mut self) -> Result<u32, InputError> {
+        let s = u32::try_from(self.slots.len()).map_err(|_| InputError::TooManyParticipants)?;
+        self.slots.push(Slot {
+            generation: 0,
+            active: false,
+            zone: None,
+            trust: 0.0,
+        });
+        self.factor.push(0.0);
+        for cells in &mut self.cells {
+            cells.push(Cell::EMPTY);
+        }
+        for (g, &discrete) in self.agree_g.iter_mut().zip(&self.discrete) {
+            if self.agreement > 0.0 && !discrete {
+                g.push(1.0);
+            }
+        }
+        Ok(s)
+    }
+
+    fn take(
+        &mut self,
+        slot: u32,
+        zone: Option<ZoneId>,
+        trust: f64,
+        factor: f64,
+    ) -> crate::ParticipantId {
         let i = slot as usize;
-        self.slots[i].active = true;
-        self.slots[i].zone = zone;
+        let s = &mut self.slots[i];
+        s.active = true;
+        s.zone = zone;
+        s.trust = trust;
         self.factor[i] = factor;
         self.joined += 1;
-        Ok(crate::ParticipantId {
+        crate::ParticipantId {
             slot,
-            generation: self.slots[i].generation,
-        })
+            generation: s.generation,
+        }
+    }
+
+    /// Joins a participant under the handle it had before a restart: the slot must be free
+    /// (slots below it that do not exist yet are created free). Cheapest when participants
+    /// are readmitted in slot order, as [`Store::members`] lists them.
+    pub(crate) fn readmit(
+        &mut self,
+        id: crate::ParticipantId,
+        zone: Option<ZoneId>,
+        trust: f64,
+    ) -> Result<usize, InputError> {
+        let factor = self.factor_for(zone, trust)?;
+        let unavailable = InputError::SlotUnavailable { slot: id.slot };
+        if id.slot > crate::MAX_READMIT_SLOT {
+            return Err(unavailable);
+        }
+        let i = id.slot as usize;
+        if i < self.slots.len() {
+            if self.slots[i].active {
+                return Err(unavailable);
+            }
+            // A free slot is on the free list: take it off (most recently freed last).
+            if let Some(at) = self.free.iter().rposition(|&s| s == id.slot) {
+                self.free.remove(at);
+            }
+        } else {
+            while self.slots.len() < i {
+                let s = self.grow()?;
+                self.free.push(s);
+            }
+            self.grow()?;
+        }
+        self.slots[i].generation = id.generation;
+        self.take(id.slot, zone, trust, factor);
+        Ok(i)
+    }
+
+    /// Every joined participant's slot, handle, zone and trust, in slot order.
+    pub(crate) fn members(
+        &self,
+    ) -> impl Iterator<Item = (usize, crate::ParticipantId, Option<ZoneId>, f64)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.active)
+            .map(|(i, s)| {
+                (
+                    i,
+                    crate::ParticipantId {
+                        slot: i as u32,
+                        generation: s.generation,
+                    },
+                    s.zone,
+                    s.trust,
+                )
+            })
+    }
+
+    /// Participant `slot`'s latest input on parameter `p`, in unit form, with its time
+    /// (`None` without recency, where an input's time is not kept).
+    pub(crate) fn latest(&self, p: usize, slot: usize) -> Option<(f64, Option<f64>)> {
+        let cell = self.cells[p][slot];
+        if !cell.is_set() {
+            return None;
+        }
+        let time = self
+            .half_life
+            .map(|h| self.aux[p].epoch + h * cell.r.log2());
+        Some((cell.u, time))
     }
 
     pub(crate) fn leave(&mut self, slot: usize) {
@@ -270,6 +355,7 @@ impl Store {
             }
         }
         self.factor[slot] = new;
+        self.slots[slot].trust = trust;
         Ok(())
     }
 

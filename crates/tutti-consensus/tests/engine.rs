@@ -1035,3 +1035,127 @@ fn long_gaps_and_cancellation_keep_weights_right() {
     let w = e.partials(800.0).params()[0].total_weight();
     assert!((w / 2f64.powi(-800) - 1.0).abs() < 1e-9, "{w:e}");
 }
+
+/// A crowd exported from one engine and readmitted into a fresh one (a restart) gives the
+/// same handles and, at the same time since export, the same aggregates.
+#[test]
+fn a_readmitted_crowd_aggregates_as_before() {
+    let cfg = || EngineConfig {
+        params: vec![
+            ParamConfig::continuous(-10.0, 10.0, 0.0),
+            ParamConfig::discrete(4, 0),
+        ],
+        recency_half_life: Some(5.0),
+        zone_weights: vec![1.0, 3.0],
+        ..EngineConfig::default()
+    };
+    let mut a = Engine::new(cfg()).unwrap();
+    let ids: Vec<ParticipantId> = (0..6)
+        .map(|i| a.join(Some(ZoneId(i % 2)), 1.0).unwrap())
+        .collect();
+    // A gap and a reused slot (a newer generation) must survive too.
+    assert!(a.leave(ids[1]));
+    assert!(a.leave(ids[4]));
+    let again = a.join(None, 0.5).unwrap();
+    assert_eq!(again.slot, ids[4].slot);
+    assert_ne!(again.generation, ids[4].generation);
+    let members = [ids[0], ids[2], ids[3], ids[5], again];
+    for (k, &p) in members.iter().enumerate() {
+        let t = k as f64 * 2.0;
+        a.submit(p, P0, c(-9.0 + 4.0 * k as f64), t).unwrap();
+        if k % 2 == 0 {
+            a.submit(p, ParamId(1), InputValue::Choice(k as u32 % 4), t)
+                .unwrap();
+        }
+    }
+    let crowd = a.crowd(10.0);
+    assert_eq!(crowd.len(), 5);
+    assert_eq!(
+        crowd.iter().map(|m| m.id).collect::<Vec<_>>(),
+        {
+            let mut m = members.to_vec();
+            m.sort();
+            m
+        },
+        "slot order, same handles"
+    );
+    assert_eq!(crowd.iter().find(|m| m.id == again).unwrap().trust, 0.5);
+    let before = a.tick(12.0).clone();
+
+    // The new engine's clock starts elsewhere (a restarted process).
+    let mut b = Engine::new(cfg()).unwrap();
+    for m in &crowd {
+        assert_eq!(b.readmit(m, 100.0).unwrap(), m.id);
+    }
+    assert_eq!(b.participants(), 5);
+    let after = b.tick(102.0).clone();
+    for (x, y) in before.params.iter().zip(&after.params) {
+        assert!(
+            (x.raw.unwrap() - y.raw.unwrap()).abs() < 1e-9,
+            "{:?} vs {:?}",
+            x.raw,
+            y.raw
+        );
+        assert_eq!(x.participants, y.participants);
+    }
+    // Old handles still submit; a stale one does not; a new join takes a free slot.
+    b.submit(ids[0], P0, c(1.0), 103.0).unwrap();
+    assert_eq!(
+        b.submit(ids[4], P0, c(1.0), 103.0),
+        Err(InputError::UnknownParticipant)
+    );
+    let fresh = b.join(None, 1.0).unwrap();
+    assert_eq!(fresh.slot, ids[1].slot, "the gap is free");
+}
+
+#[test]
+fn a_bad_member_is_refused_and_changes_nothing() {
+    let cfg = EngineConfig {
+        params: vec![ParamConfig::continuous(0.0, 1.0, 0.5)],
+        ..EngineConfig::default()
+    };
+    let mut e = Engine::new(cfg).unwrap();
+    let p = e.join(None, 1.0).unwrap();
+    let mut crowd = e.crowd(0.0);
+    // The slot is held.
+    assert_eq!(
+        e.readmit(&crowd[0], 0.0),
+        Err(InputError::SlotUnavailable { slot: p.slot })
+    );
+    // Out of range, a negative age, a parameter the piece lacks, an absurd slot.
+    crowd[0].id.slot = 7;
+    let mut bad = crowd[0].clone();
+    bad.inputs = vec![Some(tutti_consensus::LatestInput {
+        value: c(2.0),
+        age: 0.0,
+    })];
+    assert!(matches!(
+        e.readmit(&bad, 0.0),
+        Err(InputError::OutOfRange { .. })
+    ));
+    bad.inputs = vec![Some(tutti_consensus::LatestInput {
+        value: c(0.2),
+        age: -1.0,
+    })];
+    assert_eq!(e.readmit(&bad, 0.0), Err(InputError::NotFinite));
+    bad.inputs = vec![
+        None,
+        Some(tutti_consensus::LatestInput {
+            value: c(0.2),
+            age: 0.0,
+        }),
+    ];
+    assert_eq!(e.readmit(&bad, 0.0), Err(InputError::UnknownParam));
+    bad.inputs.clear();
+    bad.id.slot = tutti_consensus::MAX_READMIT_SLOT + 1;
+    assert!(matches!(
+        e.readmit(&bad, 0.0),
+        Err(InputError::SlotUnavailable { .. })
+    ));
+    assert_eq!(e.participants(), 1);
+    // A good one in a slot beyond the end: the slots between are free for joins.
+    assert_eq!(e.readmit(&crowd[0], 0.0).unwrap().slot, 7);
+    assert_eq!(e.participants(), 2);
+    let next = e.join(None, 1.0).unwrap();
+    assert!(next.slot > p.slot && next.slot < 7, "{next:?}");
+}
