@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tutti_store::StoreError;
+use tutti_store::{StorageProblem, StoreError};
 use utoipa::ToSchema;
 
 /// An API failure: HTTP status, stable code, human message, structured details.
@@ -228,6 +228,30 @@ impl From<StoreError> for ApiError {
                 "token_expired",
                 "the token expired",
             ),
+            StoreError::Storage {
+                ref path, problem, ..
+            } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                match problem {
+                    StorageProblem::Full => format!(
+                        "the data directory is full ({}): nothing was stored; free some space \
+                         and retry (the live show goes on)",
+                        path.display()
+                    ),
+                    StorageProblem::ReadOnly => format!(
+                        "the data directory is read-only ({}): nothing was stored; make it \
+                         writable and retry (the live show goes on)",
+                        path.display()
+                    ),
+                    _ => format!(
+                        "the data directory's disk failed a write ({}): nothing was stored \
+                         (the live show goes on)",
+                        path.display()
+                    ),
+                },
+            )
+            .with_details(json!({"path": path.display().to_string(), "problem": problem.as_str()})),
             StoreError::QueueFull { .. } => {
                 ApiError::unavailable(1, "the store is busy; retry shortly")
             }

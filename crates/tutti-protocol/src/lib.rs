@@ -67,6 +67,9 @@ pub enum ErrorCode {
     ResumeReplaced,
     /// Another connection resumed this connection's slot; this one is closed.
     TakenOver,
+    /// The data directory takes no writes (disk full, read-only): a performer command that
+    /// must be stored was refused; the show goes on from memory.
+    StorageUnavailable,
 }
 
 impl ErrorCode {
@@ -97,11 +100,12 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::ResumeReplaced => "resume_replaced",
             ErrorCode::TakenOver => "taken_over",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
         }
     }
 
     /// Every code, for counters and documentation tests.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -126,6 +130,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::ResumeReplaced,
         ErrorCode::TakenOver,
+        ErrorCode::StorageUnavailable,
     ];
 }
 

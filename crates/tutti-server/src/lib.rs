@@ -101,6 +101,12 @@ impl Running {
         self.store.user_count().await.is_ok_and(|n| n == 0)
     }
 
+    /// Whether the store could only be opened read-only: the show runs from memory and
+    /// every write is refused (`storage_unavailable`).
+    pub fn store_read_only(&self) -> bool {
+        self.store.read_only()
+    }
+
     /// Wait until the server stops (it stops on shutdown only).
     pub async fn wait_for_signal(self) -> Result<(), ServerError> {
         let ctrl_c = tokio::signal::ctrl_c();
@@ -167,6 +173,14 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
     store_cfg.writer_queue = config.store.writer_queue;
     store_cfg.readers = config.store.readers;
     let store = Store::open(store_cfg)?;
+    if store.read_only() {
+        tracing::error!(
+            path = %store.path().display(),
+            "the data directory is read-only: the show runs from memory, nothing is stored, \
+             and performer commands and API writes are refused (storage_unavailable) until \
+             it is writable and Tutti restarts"
+        );
+    }
 
     let (piece_row, current) = store
         .ensure_piece(&piece.slug, &piece.title, &piece.to_json())

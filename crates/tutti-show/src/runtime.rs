@@ -7,7 +7,10 @@
 //! (a submit, a tick); never across `.await`. The tick copies what the sinks need into
 //! buffers the ticker owns ([`TickScratch`]) and calls the sinks after releasing the lock.
 //! Performer commands are validated, then stored (awaiting the commit), then applied, then
-//! acknowledged: an acknowledged override survives a `kill -9`.
+//! acknowledged: an acknowledged override survives a `kill -9`. The crowd (every slot, its
+//! resume token's SHA-256 and its latest inputs) is stored with each snapshot, once a second,
+//! so a restart gives the audience its slots back with at most a second of inputs lost.
+//! Resume tokens themselves are never stored.
 //!
 //! Must never: hold the engine lock across `.await` or while a sink runs, block the tick on
 //! storage or on a consumer, know about sockets.
@@ -18,10 +21,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tutti_consensus::{
-    Engine, InputError, InputValue, Override, OverrideKind, OverrideMode, ParamId, ParticipantId,
-    Snapshot, ZoneId,
+    Engine, InputError, InputValue, Member, Override, OverrideKind, OverrideMode, ParamId,
+    ParticipantId, Snapshot, ZoneId,
 };
 use tutti_protocol::{ErrorCode, FrameError, OverrideModeName, SessionAction};
 use tutti_spec::{ParamKindName, PieceSpec};
@@ -46,6 +50,32 @@ const LATE_DEGRADE: f64 = 0.10;
 const LATE_RECOVER: f64 = 0.02;
 /// The lowest adaptive audience state rate (Hz).
 const MIN_STATE_HZ: f64 = 2.0;
+
+/// A resume token as the show keeps it: its SHA-256 (the crowd is stored with these, so a
+/// copy of the data directory does not hand out anybody's slot).
+type TokenKey = [u8; 32];
+
+fn token_key(token: &str) -> TokenKey {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The stored crowd's format version (see [`StoredCrowd`]).
+const CROWD_VERSION: u32 = 1;
+
+/// A live show's participants as stored with a snapshot: what a restart brings back.
+#[derive(Serialize, Deserialize)]
+struct StoredCrowd {
+    version: u32,
+    members: Vec<StoredMember>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredMember {
+    /// The SHA-256 of the slot's newest resume token.
+    key: TokenKey,
+    guest: Option<i64>,
+    member: Member,
+}
 
 /// A participant slot kept across reconnects.
 struct Slot {
@@ -134,14 +164,14 @@ impl Movement {
 struct Inner {
     engine: Engine,
     status: ShowStatus,
-    /// Resume token → slot.
-    slots: HashMap<String, Slot>,
+    /// Resume token (its hash) → slot.
+    slots: HashMap<TokenKey, Slot>,
     /// Guest id (a device token of this show) → the resume token of its slot, so a device
     /// that joins again gets its slot back without a resume token.
-    guests: HashMap<i64, String>,
+    guests: HashMap<i64, TokenKey>,
     /// Resume tokens replaced by a later welcome → when (show clock), kept for the resume
     /// grace period so they are refused with `resume_replaced` rather than joining anew.
-    replaced: HashMap<String, f64>,
+    replaced: HashMap<TokenKey, f64>,
     renderer: Renderer,
     /// The last snapshot computed while live: what a paused show keeps showing.
     last: Snapshot,
@@ -437,9 +467,10 @@ impl ShowRuntime {
             replaced,
             ..
         } = &mut *inner;
-        let kept = guest.and_then(|g| guests.get(&g).cloned());
-        for token in kept.as_deref().into_iter().chain(resume) {
-            if let Some(mut slot) = slots.remove(token) {
+        let kept = guest.and_then(|g| guests.get(&g).copied());
+        let resume_key = resume.map(token_key);
+        for key in kept.into_iter().chain(resume_key) {
+            if let Some(mut slot) = slots.remove(&key) {
                 // The slot is taken over: whoever held it is told (its epoch changes) and
                 // this connection gets a new token; the old one is refused from now on.
                 let fresh = new_token();
@@ -453,17 +484,18 @@ impl ShowRuntime {
                     epoch,
                     holder: slot.epoch.subscribe(),
                 };
+                let fresh_key = token_key(&fresh);
                 if let Some(g) = slot.guest.or(guest) {
                     slot.guest = Some(g);
-                    guests.insert(g, fresh.clone());
+                    guests.insert(g, fresh_key);
                 }
-                replaced.insert(token.to_string(), now);
-                slots.insert(fresh, slot);
+                replaced.insert(key, now);
+                slots.insert(fresh_key, slot);
                 self.resumes.fetch_add(1, Relaxed);
                 return Ok(lease);
             }
         }
-        if resume.is_some_and(|r| replaced.contains_key(r)) {
+        if resume_key.is_some_and(|k| replaced.contains_key(&k)) {
             return Err(fe(
                 ErrorCode::ResumeReplaced,
                 "this resume token was replaced by a later welcome; resume with the newest \
@@ -480,8 +512,9 @@ impl ShowRuntime {
         let zone = zone.map(|z| z.0);
         inner.movement.joined(id, zone);
         let (epoch, holder) = watch::channel(1);
+        let key = token_key(&token);
         inner.slots.insert(
-            token.clone(),
+            key,
             Slot {
                 id,
                 connections: 1,
@@ -492,7 +525,7 @@ impl ShowRuntime {
             },
         );
         if let Some(g) = guest {
-            inner.guests.insert(g, token.clone());
+            inner.guests.insert(g, key);
         }
         Ok(SlotLease {
             id,
@@ -506,7 +539,7 @@ impl ShowRuntime {
     pub fn disconnect(&self, token: &str) {
         let now = self.now();
         let mut inner = self.lock();
-        if let Some(slot) = inner.slots.get_mut(token) {
+        if let Some(slot) = inner.slots.get_mut(&token_key(token)) {
             slot.connections = slot.connections.saturating_sub(1);
             if slot.connections == 0 {
                 slot.disconnected_at = Some(now);
@@ -743,12 +776,21 @@ impl ShowRuntime {
             })
             .await
             .map(|_| ())
-            .map_err(|e| {
-                tracing::error!(error = %e, "could not store an override");
-                fe(
-                    ErrorCode::Internal,
-                    "the override could not be stored; nothing changed",
-                )
+            .map_err(|e| match e {
+                tutti_store::StoreError::Storage { .. } => {
+                    tracing::warn!(error = %e, "a performer command was refused: storage");
+                    fe(
+                        ErrorCode::StorageUnavailable,
+                        format!("{e}; nothing changed, the show goes on"),
+                    )
+                }
+                e => {
+                    tracing::error!(error = %e, "could not store an override");
+                    fe(
+                        ErrorCode::Internal,
+                        "the override could not be stored; nothing changed",
+                    )
+                }
             })
     }
 
@@ -874,6 +916,10 @@ impl ShowRuntime {
                 tutti_store::StoreError::InvalidTransition { .. } => {
                     fe(ErrorCode::InvalidTransition, e.to_string())
                 }
+                tutti_store::StoreError::Storage { .. } => fe(
+                    ErrorCode::StorageUnavailable,
+                    format!("{e}; the show stays {}", status_str(from)),
+                ),
                 other => {
                     tracing::error!(error = %other, "could not store a status change");
                     fe(ErrorCode::Internal, "the status change could not be stored")
@@ -1007,7 +1053,7 @@ impl ShowRuntime {
             );
             if store_snapshot {
                 inner.last_snapshot_store = now;
-                health = Some(self.health(inner));
+                health = Some((self.health(inner), Self::crowd(inner, now)));
             }
         }
         scratch.values.clear();
@@ -1018,7 +1064,7 @@ impl ShowRuntime {
         drop(guard);
         self.stats.tick.observe(computed.as_secs_f64());
         let unix = unix_ms();
-        if let Some(mut health) = health {
+        if let Some((mut health, crowd)) = health {
             for sink in sinks {
                 sink.health(&mut health);
             }
@@ -1029,7 +1075,14 @@ impl ShowRuntime {
                 state_json: scratch.detail.clone(),
                 health_json: Some(health.to_json()),
             };
-            if let Err(e) = self.store.record_snapshot(row) {
+            let stored = match postcard::to_stdvec(&crowd) {
+                Ok(blob) => self.store.record_snapshot_with_crowd(row, blob),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot encode the crowd; snapshot stored without it");
+                    self.store.record_snapshot(row)
+                }
+            };
+            if let Err(e) = stored {
                 tracing::debug!(error = %e, "snapshot dropped");
             }
         }
@@ -1054,6 +1107,79 @@ impl ShowRuntime {
         for sink in sinks {
             sink.on_tick(&tick);
         }
+    }
+
+    /// The crowd to store with a snapshot: every slot with its token's hash, its guest and
+    /// its participant's latest inputs (ages taken at `now`).
+    fn crowd(inner: &Inner, now: f64) -> StoredCrowd {
+        let mut members: HashMap<ParticipantId, Member> = inner
+            .engine
+            .crowd(now)
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        let mut out: Vec<StoredMember> = inner
+            .slots
+            .iter()
+            .filter_map(|(key, slot)| {
+                members.remove(&slot.id).map(|member| StoredMember {
+                    key: *key,
+                    guest: slot.guest,
+                    member,
+                })
+            })
+            .collect();
+        // Slot order: the engine readmits cheapest that way.
+        out.sort_unstable_by_key(|m| m.member.id.slot);
+        StoredCrowd {
+            version: CROWD_VERSION,
+            members: out,
+        }
+    }
+
+    /// Bring the crowd stored with the latest snapshot back: each participant under its
+    /// handle with its latest inputs, its slot kept for the resume grace period as if it had
+    /// just disconnected. Returns how many came back.
+    fn restore_crowd(&self, inner: &mut Inner, blob: &[u8], now: f64) -> usize {
+        let crowd: StoredCrowd = match postcard::from_bytes(blob) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(show = %self.code, error = %e, "the stored crowd is unreadable; the show resumes without it");
+                return 0;
+            }
+        };
+        if crowd.version != CROWD_VERSION {
+            tracing::warn!(show = %self.code, version = crowd.version, "the stored crowd has another format; the show resumes without it");
+            return 0;
+        }
+        let mut back = 0;
+        for m in crowd.members {
+            match inner.engine.readmit(&m.member, now) {
+                Ok(id) => {
+                    let zone = m.member.zone.map(|z| z.0);
+                    inner.movement.joined(id, zone);
+                    inner.slots.insert(
+                        m.key,
+                        Slot {
+                            id,
+                            connections: 0,
+                            disconnected_at: Some(now),
+                            zone,
+                            guest: m.guest,
+                            epoch: watch::channel(1).0,
+                        },
+                    );
+                    if let Some(g) = m.guest {
+                        inner.guests.insert(g, m.key);
+                    }
+                    back += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(show = %self.code, slot = m.member.id.slot, error = %e, "a stored participant could not be brought back");
+                }
+            }
+        }
+        back
     }
 
     /// The show's health for the snapshot being stored (once a second, on the tick thread:
@@ -1186,14 +1312,17 @@ impl ShowRuntime {
         let _ = done_rx.await;
     }
 
-    /// Bring the show back to where it was: the last stored state and the overrides
-    /// still in force (replayed from the override log, expired ones skipped).
+    /// Bring the show back to where it was: the last stored state, the crowd stored with it
+    /// (participants under their handles, resumable with their tokens, latest inputs), and
+    /// the overrides still in force (replayed from the override log, expired ones skipped).
     pub async fn restore(&self) -> Result<(), ShowError> {
         let snapshot = self.store.latest_snapshot(self.show_id).await?;
+        let crowd = self.store.latest_crowd(self.show_id).await?;
         let log = self.store.overrides(self.show_id).await?;
         let now_ms = unix_ms();
         let now = self.now();
         let mut inner = self.lock();
+        let mut snapshot_restored = false;
         if let Some(s) = snapshot {
             if let Ok(frame) = serde_json::from_str::<tutti_protocol::StateFrame>(&s.state_json) {
                 let values: Vec<f64> = self
@@ -1211,9 +1340,16 @@ impl ShowRuntime {
                 inner.engine.set_bypass(frame.bypass);
                 self.next_tick.store(frame.tick + 1, Relaxed);
                 inner.last_tick = frame.tick;
-                let snap = inner.engine.tick(now).clone();
-                inner.last = snap;
+                snapshot_restored = true;
             }
+        }
+        if let Some((tick, blob)) = crowd {
+            let back = self.restore_crowd(&mut inner, &blob, now);
+            tracing::info!(show = %self.code, participants = back, tick, "brought the crowd back");
+        }
+        if snapshot_restored {
+            let snap = inner.engine.tick(now).clone();
+            inner.last = snap;
         }
         for row in log {
             let Ok(d) = serde_json::from_str::<LogDetail>(&row.detail_json) else {
@@ -1489,6 +1625,138 @@ mod tests {
         // A token nobody issued still joins anew.
         let other = show.join_audience(None, Some("not-a-token")).unwrap();
         assert_ne!(other.id, first.id);
+    }
+
+    /// A `kill -9` and a restart on the same store: every participant of the last snapshot
+    /// is back under its handle with its latest inputs, and resumes with its newest token.
+    #[tokio::test]
+    async fn the_crowd_comes_back_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let spec = PieceSpec::demo();
+        let slider = spec
+            .params
+            .iter()
+            .find(|p| p.kind == ParamKindName::Continuous)
+            .unwrap()
+            .name
+            .clone();
+        let vote = spec
+            .params
+            .iter()
+            .find(|p| p.kind == ParamKindName::Discrete)
+            .unwrap()
+            .clone();
+        let (lo, hi) = spec.params[spec.param_index(&slider).unwrap()].range();
+        let open = |path: &std::path::Path, id: i64| {
+            let store = Store::open(tutti_store::StoreConfig::new(path)).unwrap();
+            ShowRuntime::new(
+                "CROWD".into(),
+                id,
+                Arc::new(spec.clone()),
+                ShowStatus::Live,
+                String::new(),
+                Arc::new(HubStats::default()),
+                store,
+                120.0,
+            )
+            .unwrap()
+        };
+        let store = Store::open(tutti_store::StoreConfig::new(&path)).unwrap();
+        let (piece, version) = store
+            .ensure_piece("demo", "Demo", &spec.to_json())
+            .await
+            .unwrap();
+        let row = store
+            .create_show(
+                piece.id,
+                version.id,
+                "CROWD",
+                tutti_store::ShowKind::Performance,
+            )
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+
+        let show = open(&path, row.id);
+        let mut scratch = TickScratch::default();
+        let mut leases = vec![];
+        for i in 0..5 {
+            let lease = show.join_audience(None, None).unwrap();
+            let x = lo + (hi - lo) * (i as f64 + 1.0) / 6.0;
+            show.input(lease.id, &slider, x).unwrap();
+            leases.push(lease);
+        }
+        show.vote(leases[0].id, &vote.name, &vote.choices.as_ref().unwrap()[1])
+            .unwrap();
+        // A guest, and a participant whose token was replaced by a later welcome.
+        let guest = show.join_guest(None, 42, None).unwrap();
+        let moved = show.join_audience(None, Some(&leases[4].token)).unwrap();
+        // One who left for good is not brought back.
+        let gone = show.join_audience(None, None).unwrap();
+        show.lock().engine.leave(gone.id);
+        show.lock().slots.remove(&token_key(&gone.token));
+        // The snapshot is due (normally once a second).
+        show.lock().last_snapshot_store = f64::NEG_INFINITY;
+        show.tick(&mut scratch, &[]);
+        let before = show.lock().engine.crowd(show.now());
+        let raw_before = show.lock().last.params[spec.param_index(&slider).unwrap()].raw;
+        show.store.flush().await.unwrap();
+        drop(show); // as a kill -9 would: nothing else is written
+
+        let show = open(&path, row.id);
+        show.restore().await.unwrap();
+        assert_eq!(
+            show.participants(),
+            6,
+            "five audience members and the guest"
+        );
+        let after = show.lock().engine.crowd(show.now());
+        assert_eq!(
+            after.iter().map(|m| m.id).collect::<Vec<_>>(),
+            before.iter().map(|m| m.id).collect::<Vec<_>>()
+        );
+        for (a, b) in after.iter().zip(&before) {
+            for (x, y) in a.inputs.iter().zip(&b.inputs) {
+                match (x.map(|i| i.value), y.map(|i| i.value)) {
+                    (Some(InputValue::Continuous(x)), Some(InputValue::Continuous(y))) => {
+                        assert!((x - y).abs() < 1e-9, "{x} {y}");
+                    }
+                    (x, y) => assert_eq!(x, y),
+                }
+            }
+        }
+        let raw_after = show.lock().last.params[spec.param_index(&slider).unwrap()].raw;
+        assert!(
+            (raw_after.unwrap() - raw_before.unwrap()).abs() < 1e-9,
+            "{raw_before:?} {raw_after:?}"
+        );
+        // Resume tokens keep working, and get the same participant.
+        for lease in &leases[..4] {
+            let back = show.join_audience(None, Some(&lease.token)).unwrap();
+            assert_eq!(back.id, lease.id);
+        }
+        assert_eq!(
+            show.join_audience(None, Some(&moved.token)).unwrap().id,
+            moved.id
+        );
+        assert_eq!(show.join_guest(None, 42, None).unwrap().id, guest.id);
+        assert_eq!(show.participants(), 6, "nobody joined anew");
+        // The slot that left stays gone; its token joins anew.
+        let fresh = show.join_audience(None, Some(&gone.token)).unwrap();
+        assert_eq!(show.participants(), 7);
+        assert!(!before.iter().any(|m| m.id == fresh.id));
+        // The stored crowd holds no token, only their hashes.
+        let store = Store::open(tutti_store::StoreConfig::new(&path)).unwrap();
+        let (_, blob) = store.latest_crowd(row.id).await.unwrap().unwrap();
+        for lease in leases.iter().chain([&guest, &moved]) {
+            assert!(
+                !blob
+                    .windows(lease.token.len())
+                    .any(|w| w == lease.token.as_bytes()),
+                "a resume token is stored in the clear"
+            );
+        }
     }
 
     #[tokio::test]

@@ -124,6 +124,18 @@ pub enum StoreError {
     /// The store was closed (or its writer thread is gone).
     #[error("the store is closed")]
     Closed,
+    /// The data directory takes no writes: its disk is full, or its file system is read-only
+    /// or failing. Nothing of the refused write was stored; reads still work, and writes
+    /// succeed again by themselves once space or write access is back.
+    #[error("cannot write to the store at {}: {} ({detail})", path.display(), problem.describe())]
+    Storage {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong with the storage.
+        problem: StorageProblem,
+        /// SQLite's message.
+        detail: String,
+    },
     /// A batch transaction could not be begun or committed; nothing in it was written.
     #[error("cannot commit to the store at {}: {detail}", path.display())]
     Commit {
@@ -143,6 +155,79 @@ pub enum StoreError {
     /// A bug or a lost worker (e.g. a panicked thread); the detail says which.
     #[error("internal store error: {0}")]
     Internal(String),
+}
+
+/// Why the data directory takes no writes (see [`StoreError::Storage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageProblem {
+    /// No space left on the device.
+    Full,
+    /// The file system (or the file) is read-only.
+    ReadOnly,
+    /// The operating system failed a read or write (a failing or vanished disk).
+    Io,
+}
+
+impl StorageProblem {
+    /// A stable name: `full`, `read_only` or `io`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageProblem::Full => "full",
+            StorageProblem::ReadOnly => "read_only",
+            StorageProblem::Io => "io",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            StorageProblem::Full => "the disk is full",
+            StorageProblem::ReadOnly => "the file system is read-only",
+            StorageProblem::Io => "the disk failed a read or write",
+        }
+    }
+}
+
+/// The storage problem behind a SQLite error, if it is one.
+pub(crate) fn storage_problem(e: &rusqlite::Error) -> Option<StorageProblem> {
+    match e.sqlite_error_code()? {
+        ffi::ErrorCode::DiskFull => Some(StorageProblem::Full),
+        ffi::ErrorCode::ReadOnly => Some(StorageProblem::ReadOnly),
+        // A write refused by a read-only mount surfaces as an I/O error; `refine` tells.
+        ffi::ErrorCode::SystemIoFailure | ffi::ErrorCode::CannotOpen => Some(StorageProblem::Io),
+        _ => None,
+    }
+}
+
+/// An I/O failure on a file system mounted read-only is a read-only problem: asks the OS
+/// whether the database file can be opened for writing (only on this error path).
+pub(crate) fn refine(problem: StorageProblem, path: &Path) -> StorageProblem {
+    const EROFS: i32 = 30;
+    if problem != StorageProblem::Io {
+        return problem;
+    }
+    match std::fs::OpenOptions::new().append(true).open(path) {
+        Err(e) if e.raw_os_error() == Some(EROFS) => StorageProblem::ReadOnly,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => StorageProblem::ReadOnly,
+        _ => problem,
+    }
+}
+
+impl StoreError {
+    /// Names the database file in a storage error raised where the path was not at hand.
+    pub(crate) fn at_path(self, at: &Path) -> StoreError {
+        match self {
+            StoreError::Storage {
+                path,
+                problem,
+                detail,
+            } if path.as_os_str().is_empty() => StoreError::Storage {
+                path: at.to_path_buf(),
+                problem: refine(problem, at),
+                detail,
+            },
+            other => other,
+        }
+    }
 }
 
 fn conflict_message(what: &str, value: &str) -> String {
@@ -179,11 +264,39 @@ pub(crate) fn invalid_transition<S: std::fmt::Display>(
     }
 }
 
-/// Maps a SQLite error during `op` to [`StoreError::Database`].
+std::thread_local! {
+    /// The database file of the connection this thread writes through (the writer thread
+    /// sets it), so a storage error raised deep in an operation names the file.
+    static WRITER_PATH: std::cell::RefCell<PathBuf> = std::cell::RefCell::new(PathBuf::new());
+}
+
+/// Called once by the writer thread: the file its storage errors name.
+pub(crate) fn set_writer_path(path: &Path) {
+    WRITER_PATH.with(|p| *p.borrow_mut() = path.to_path_buf());
+}
+
+/// Maps a SQLite error during `op` to [`StoreError::Database`]; a storage problem (disk
+/// full, read-only, I/O) becomes [`StoreError::Storage`], naming
+/// the writer thread's database file (or filled in by the store before the error leaves it).
 pub(crate) fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| StoreError::Database {
-        op,
-        detail: e.to_string(),
+    move |e| match storage_problem(&e) {
+        Some(problem) => {
+            let path = WRITER_PATH.with(|p| p.borrow().clone());
+            let problem = if path.as_os_str().is_empty() {
+                problem
+            } else {
+                refine(problem, &path)
+            };
+            StoreError::Storage {
+                path,
+                problem,
+                detail: format!("{op}: {e}"),
+            }
+        }
+        None => StoreError::Database {
+            op,
+            detail: e.to_string(),
+        },
     }
 }
 

@@ -83,7 +83,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-pub use error::StoreError;
+pub use error::{StorageProblem, StoreError};
 pub use model::{
     AccessTokenRow, AuthSessionRow, EnsembleRole, EnsembleRow, EventKind, GuestRow,
     IdempotencyClaim, IdempotencyRow, KeepCredential, MemberRow, NewAuthSession, NewEvent,
@@ -91,10 +91,10 @@ pub use model::{
     NewWizardSession, OverrideRow, Page, PieceRow, PieceStatus, RotateRefresh, ShowAccess,
     ShowKind, ShowRow, ShowStatus, SnapshotRow, SpecStatus, SpecVersionRow, StoreStats, TokenHash,
     TokenPairRow, UserCredentials, UserRole, UserRow, WizardSessionRow, IDEMPOTENCY_IN_FLIGHT,
-    MAX_CODE_LEN, MAX_DETAIL_JSON, MAX_DISPLAY_NAME_LEN, MAX_EVENT_JSON, MAX_IDEMPOTENCY_KEY_LEN,
-    MAX_NAME_LEN, MAX_NOTE_LEN, MAX_PAGE_LIMIT, MAX_PASSWORD_HASH_LEN, MAX_RESPONSE_JSON,
-    MAX_SLUG_LEN, MAX_SPEC_JSON, MAX_STATE_JSON, MAX_TITLE_LEN, MAX_USERNAME_LEN,
-    MAX_WIZARD_STATE_JSON,
+    MAX_CODE_LEN, MAX_CROWD_BYTES, MAX_DETAIL_JSON, MAX_DISPLAY_NAME_LEN, MAX_EVENT_JSON,
+    MAX_IDEMPOTENCY_KEY_LEN, MAX_NAME_LEN, MAX_NOTE_LEN, MAX_PAGE_LIMIT, MAX_PASSWORD_HASH_LEN,
+    MAX_RESPONSE_JSON, MAX_SLUG_LEN, MAX_SPEC_JSON, MAX_STATE_JSON, MAX_TITLE_LEN,
+    MAX_USERNAME_LEN, MAX_WIZARD_STATE_JSON,
 };
 
 pub use memory::{
@@ -191,6 +191,8 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Bumped after every committed write that appended outbox events.
     events: watch::Sender<u64>,
+    /// The file was opened read-only (the file system or its permissions refuse writes).
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -316,6 +318,9 @@ impl Store {
             })?;
         }
         let conn = open_writer(&path, cfg.busy_timeout)?;
+        // SQLite opens a file it may not write read-only rather than failing: the store then
+        // serves reads and refuses every write with `StoreError::Storage`.
+        let read_only = conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false);
         let readers = Arc::new(Readers::open(&path, cfg.readers, cfg.busy_timeout)?);
 
         let (queue, rx) = sync_channel(cfg.writer_queue);
@@ -341,6 +346,7 @@ impl Store {
                 readers,
                 writer: Mutex::new(Some(handle)),
                 events: watch::Sender::new(0),
+                read_only,
             }),
         })
     }
@@ -348,6 +354,12 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Whether the database file could only be opened read-only (a read-only file system or
+    /// file): reads work, every write is refused with [`StoreError::Storage`].
+    pub fn read_only(&self) -> bool {
+        self.inner.read_only
     }
 
     /// Queues `msg` in a slot the caller already holds. The slot guarantees room in the channel.
@@ -374,7 +386,9 @@ impl Store {
             .map_err(|_| StoreError::Closed)?;
         let (reply, ack) = oneshot::channel();
         self.enqueue(Msg::Job(Box::new(AckJob::new(f, reply))), permit)?;
-        ack.await.map_err(|_| StoreError::Closed)?
+        ack.await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(|e| e.at_path(&self.inner.path))
     }
 
     /// [`Store::write`] for an operation that appends outbox events: wakes
@@ -508,21 +522,51 @@ impl Store {
     /// [`StoreStats::snapshots_failed`].
     pub fn record_snapshot(&self, s: SnapshotRow) -> Result<(), StoreError> {
         validate_snapshot(&s)?;
-        let permit = match Arc::clone(&self.inner.slots).try_acquire_owned() {
-            Ok(permit) => permit,
+        let permit = self.snapshot_slot()?;
+        self.enqueue(Msg::Job(Box::new(SnapshotJob(s, None))), permit)
+    }
+
+    /// Like [`Store::record_snapshot`], and replaces the show's crowd (its participants as of
+    /// this snapshot, in a format the show runtime owns) in the same transaction. Never waits.
+    pub fn record_snapshot_with_crowd(
+        &self,
+        s: SnapshotRow,
+        crowd: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        validate_snapshot(&s)?;
+        if crowd.len() > MAX_CROWD_BYTES {
+            return Err(StoreError::Invalid {
+                field: "crowd",
+                value: format!("{} bytes", crowd.len()),
+                reason: format!("larger than {MAX_CROWD_BYTES} bytes"),
+            });
+        }
+        let permit = self.snapshot_slot()?;
+        self.enqueue(Msg::Job(Box::new(SnapshotJob(s, Some(crowd)))), permit)
+    }
+
+    /// The show's crowd as of its latest snapshot (the tick, and the blob written by
+    /// [`Store::record_snapshot_with_crowd`]).
+    pub async fn latest_crowd(&self, show_id: i64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.read(move |c| ops::crowd(c, show_id)).await
+    }
+
+    /// A queue slot for a snapshot, if one is free (else the snapshot is counted as dropped).
+    fn snapshot_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+        match Arc::clone(&self.inner.slots).try_acquire_owned() {
+            Ok(permit) => Ok(permit),
             Err(TryAcquireError::NoPermits) => {
                 self.inner
                     .counters
                     .snapshots_dropped
                     .fetch_add(1, Ordering::Relaxed);
-                return Err(StoreError::QueueFull {
+                Err(StoreError::QueueFull {
                     what: "snapshot",
                     capacity: self.inner.capacity,
-                });
+                })
             }
-            Err(TryAcquireError::Closed) => return Err(StoreError::Closed),
-        };
-        self.enqueue(Msg::Job(Box::new(SnapshotJob(s))), permit)
+            Err(TryAcquireError::Closed) => Err(StoreError::Closed),
+        }
     }
 
     /// Writes a batch of snapshots in one transaction, awaiting the commit (importing a

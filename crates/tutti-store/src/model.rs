@@ -24,6 +24,8 @@ pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_SPEC_JSON: usize = 1 << 20;
 /// Largest accepted snapshot state document, in bytes.
 pub const MAX_STATE_JSON: usize = 4 << 20;
+/// Largest accepted crowd (a live show's participants at a snapshot), in bytes.
+pub const MAX_CROWD_BYTES: usize = 64 << 20;
 /// Largest accepted override detail document, in bytes.
 pub const MAX_DETAIL_JSON: usize = 64 << 10;
 /// Longest accepted username, in bytes.

@@ -653,6 +653,38 @@ pub(crate) fn insert_snapshot(conn: &Connection, s: &SnapshotRow) -> Result<(), 
     Ok(())
 }
 
+/// Replaces the show's crowd.
+pub(crate) fn put_crowd(
+    conn: &Connection,
+    show_id: i64,
+    tick: u64,
+    at_ms: i64,
+    crowd: &[u8],
+) -> Result<(), StoreError> {
+    let tick = tick_param(tick)?;
+    conn.prepare_cached(
+        "INSERT INTO show_crowds (show_id, tick, at_ms, crowd) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (show_id) DO UPDATE SET tick = excluded.tick, at_ms = excluded.at_ms, \
+         crowd = excluded.crowd",
+    )
+    .and_then(|mut st| st.execute(params![show_id, tick, at_ms, crowd]))
+    .map_err(db("writing a show's crowd"))?;
+    Ok(())
+}
+
+/// The show's crowd as of its latest snapshot: tick and blob.
+pub(crate) fn crowd(conn: &Connection, show_id: i64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    conn.prepare_cached("SELECT tick, crowd FROM show_crowds WHERE show_id = ?1")
+        .and_then(|mut st| {
+            st.query_row(params![show_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()
+        })
+        .map(|row| row.map(|(tick, blob)| (u64::try_from(tick).unwrap_or(0), blob)))
+        .map_err(db("reading a show's crowd"))
+}
+
 /// Logs an override and appends `override.applied`.
 pub(crate) fn insert_override(
     conn: &Connection,

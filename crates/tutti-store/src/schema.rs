@@ -340,12 +340,25 @@ const V5: &str = r#"
 DROP TRIGGER mem_fts_insert;
 "#;
 
+/// Migration 6 (issue 17, the crowd survives a crash): a live show's participants as of its
+/// latest snapshot (slots, hashed resume tokens, latest inputs), one row per show replaced at
+/// every snapshot. The blob's format belongs to the show runtime (`tutti-show`).
+const V6: &str = r#"
+CREATE TABLE show_crowds (
+    show_id INTEGER PRIMARY KEY REFERENCES shows(id) ON DELETE CASCADE,
+    tick    INTEGER NOT NULL CHECK (tick >= 0),
+    at_ms   INTEGER NOT NULL,
+    crowd   BLOB    NOT NULL
+) STRICT;
+"#;
+
 const STEPS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2).foreign_key_check(),
     M::up(V3).foreign_key_check(),
     M::up(V4).foreign_key_check(),
     M::up(V5).foreign_key_check(),
+    M::up(V6).foreign_key_check(),
 ];
 
 /// Every migration, oldest first.

@@ -82,11 +82,15 @@ where
 }
 
 /// A fire-and-forget snapshot.
-pub(crate) struct SnapshotJob(pub(crate) SnapshotRow);
+/// A snapshot, with the show's crowd when the show runtime sends one.
+pub(crate) struct SnapshotJob(pub(crate) SnapshotRow, pub(crate) Option<Vec<u8>>);
 
 impl Job for SnapshotJob {
     fn apply(&mut self, conn: &Connection) -> bool {
         ops::insert_snapshot(conn, &self.0).is_ok()
+            && self.1.as_ref().is_none_or(|crowd| {
+                ops::put_crowd(conn, self.0.show_id, self.0.tick, self.0.at_ms, crowd).is_ok()
+            })
     }
 
     fn finish(self: Box<Self>, _commit: Result<(), &StoreError>) {}
@@ -136,7 +140,9 @@ pub(crate) fn run(
     max_batch: usize,
     path: PathBuf,
 ) {
+    crate::error::set_writer_path(&path);
     let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
+    let mut storage = StorageLog::default();
     loop {
         let Ok(first) = rx.recv() else {
             // Every `Store` was dropped without `close()`; everything sent was processed.
@@ -161,7 +167,8 @@ pub(crate) fn run(
                 next = rx.try_recv().ok();
             }
         }
-        commit_batch(&mut conn, &mut batch, counters, &path);
+        let outcome = commit_batch(&mut conn, &mut batch, counters, &path);
+        storage.after(outcome);
         if let Some(ack) = shutdown {
             checkpoint(&conn);
             drop(conn);
@@ -171,23 +178,54 @@ pub(crate) fn run(
     }
 }
 
+/// Says once, in the log, that the data directory stopped taking writes (naming the file
+/// and why), and once that it takes them again.
+#[derive(Default)]
+struct StorageLog {
+    down: bool,
+}
+
+impl StorageLog {
+    fn after(&mut self, outcome: Option<Result<(), StoreError>>) {
+        match outcome {
+            Some(Err(e @ StoreError::Storage { .. })) if !self.down => {
+                self.down = true;
+                tracing::error!(error = %e, "the store takes no writes; performer commands and API writes are refused until it does (the show goes on from memory)");
+            }
+            Some(Ok(())) if self.down => {
+                self.down = false;
+                tracing::warn!("the store takes writes again");
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Copies the WAL back into the database file where no reader prevents it; best effort.
 fn checkpoint(conn: &Connection) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
 }
 
+/// Runs and commits one batch; returns the transaction's outcome (`None` for an empty one).
 fn commit_batch(
     conn: &mut Connection,
     batch: &mut Vec<Pending>,
     counters: &Counters,
     path: &std::path::Path,
-) {
+) -> Option<Result<(), StoreError>> {
     if batch.is_empty() {
-        return;
+        return None;
     }
-    let commit_error = |what: &str, e: rusqlite::Error| StoreError::Commit {
-        path: path.to_path_buf(),
-        detail: format!("{what}: {e}"),
+    let commit_error = |what: &str, e: rusqlite::Error| match crate::error::storage_problem(&e) {
+        Some(problem) => StoreError::Storage {
+            path: path.to_path_buf(),
+            problem: crate::error::refine(problem, path),
+            detail: format!("{what}: {e}"),
+        },
+        None => StoreError::Commit {
+            path: path.to_path_buf(),
+            detail: format!("{what}: {e}"),
+        },
     };
     let outcome = (|| {
         let mut tx = conn
@@ -240,4 +278,5 @@ fn commit_batch(
         drop(permit);
         job.finish(outcome.as_ref().map(|_| ()));
     }
+    Some(outcome)
 }

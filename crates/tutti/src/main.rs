@@ -344,7 +344,14 @@ async fn serve(config: tutti_server::Config) -> Result<(), ServerError> {
     for t in &config.osc.targets {
         println!("  OSC out    udp://{t}");
     }
-    println!("  data       {}", config.data_dir.display());
+    if running.store_read_only() {
+        println!(
+            "  data       {}  (READ-ONLY: nothing is stored; the show runs from memory)",
+            config.data_dir.display()
+        );
+    } else {
+        println!("  data       {}", config.data_dir.display());
+    }
     running.wait_for_signal().await
 }
 
