@@ -367,6 +367,12 @@ impl ShowRuntime {
         Ok(show)
     }
 
+    /// Makes the next live tick store a snapshot (with the crowd) whatever the snapshot
+    /// period: for a benchmark of that tick, or before a planned stop.
+    pub fn snapshot_at_next_tick(&self) {
+        self.lock().last_snapshot_store = f64::NEG_INFINITY;
+    }
+
     /// Seconds since this runtime started (the engine's clock).
     pub fn now(&self) -> f64 {
         self.clock.elapsed().as_secs_f64()
@@ -1076,7 +1082,16 @@ impl ShowRuntime {
                 health_json: Some(health.to_json()),
             };
             let stored = match postcard::to_stdvec(&crowd) {
-                Ok(blob) => self.store.record_snapshot_with_crowd(row, blob),
+                Ok(blob) if blob.len() <= tutti_store::MAX_CROWD_BYTES => {
+                    self.store.record_snapshot_with_crowd(row, blob)
+                }
+                Ok(blob) => {
+                    tracing::warn!(
+                        bytes = blob.len(),
+                        "the crowd is too large to store; snapshot stored without it"
+                    );
+                    self.store.record_snapshot(row)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot encode the crowd; snapshot stored without it");
                     self.store.record_snapshot(row)
@@ -1697,7 +1712,7 @@ mod tests {
         show.lock().engine.leave(gone.id);
         show.lock().slots.remove(&token_key(&gone.token));
         // The snapshot is due (normally once a second).
-        show.lock().last_snapshot_store = f64::NEG_INFINITY;
+        show.snapshot_at_next_tick();
         show.tick(&mut scratch, &[]);
         let before = show.lock().engine.crowd(show.now());
         let raw_before = show.lock().last.params[spec.param_index(&slider).unwrap()].raw;

@@ -8,7 +8,7 @@
 //! every acknowledged override and every acknowledged API write is in the store (counted).
 //!
 //! The moments are random (the seed is printed; `TUTTI_CHAOS_SEED` replays one), but each
-//! kill comes at least 1.5 s after the phones last (re)joined: a slot is stored with the
+//! kill comes at least 2 s after the phones last (re)joined: a slot is stored with the
 //! once-a-second snapshot, so a welcome in the last second before a crash may be lost
 //! (docs/operations.md, "After a crash").
 
@@ -225,9 +225,9 @@ async fn kill_nine_under_load_loses_nothing_acknowledged_and_the_crowd_comes_bac
             tokio::task::spawn_blocking(move || writer(addr, admin, round, stop))
         };
 
-        // A random moment, at least 1.5 s after the last welcome (one snapshot period plus
+        // A random moment, at least 2 s after the last welcome (one snapshot period plus
         // margin), then SIGKILL.
-        let wait = rng.between(1.5, 3.5);
+        let wait = rng.between(2.0, 3.5);
         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
         srv.child.kill().unwrap();
         srv.child.wait().unwrap();
