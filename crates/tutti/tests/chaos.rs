@@ -22,7 +22,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use support::live::{self};
-use support::{http, serve_with, try_http, Server};
+use support::{http, serve_with, setup_admin, try_http, Server};
 use tokio_tungstenite::tungstenite::Message;
 
 const TOKEN: &str = "chaos-token";
@@ -172,17 +172,7 @@ async fn kill_nine_under_load_loses_nothing_acknowledged_and_the_crowd_comes_bac
     let data = dir.path().join("data");
 
     let mut srv = start(&data);
-    let (st, v) = http(
-        &srv.addr,
-        "POST",
-        "/api/v1/setup",
-        None,
-        Some(
-            &json!({"username": "ada", "password": "correct horse battery", "display_name": "Ada"}),
-        ),
-    );
-    assert_eq!(st, 201, "{v}");
-    let admin = v["access_token"].as_str().unwrap().to_string();
+    let admin = setup_admin(&srv.addr);
     let (_, welcome) = live::performer(&srv.addr, TOKEN).await;
     let show = welcome["show"]["code"].as_str().unwrap().to_string();
 

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 use support::live::{self, Ws};
-use support::{http, serve_with};
+use support::{http, serve_with, setup_admin};
 
 const TOKEN: &str = "disk-token";
 
@@ -172,17 +172,7 @@ async fn a_full_then_failing_disk_refuses_writes_and_the_show_goes_on() {
     let db = data.join("tutti.db");
     let srv = serve_with(&data, &["--performer-token", TOKEN]);
     let addr = srv.addr.clone();
-    let (st, v) = http(
-        &addr,
-        "POST",
-        "/api/v1/setup",
-        None,
-        Some(
-            &json!({"username": "ada", "password": "correct horse battery", "display_name": "Ada"}),
-        ),
-    );
-    assert_eq!(st, 201, "{v}");
-    let admin = v["access_token"].as_str().unwrap().to_string();
+    let admin = setup_admin(&addr);
     let (mut desk, _) = live::performer(&addr, TOKEN).await;
     let mut phone = live::connect(&addr).await.unwrap();
     live::send(&mut phone, json!({"type": "join"}))
@@ -254,17 +244,7 @@ async fn a_read_only_data_directory_runs_the_show_from_memory() {
     let data = disk.mount.join("data");
     let admin = {
         let srv = serve_with(&data, &["--performer-token", TOKEN]);
-        let (st, v) = http(
-            &srv.addr,
-            "POST",
-            "/api/v1/setup",
-            None,
-            Some(
-                &json!({"username": "ada", "password": "correct horse battery", "display_name": "Ada"}),
-            ),
-        );
-        assert_eq!(st, 201, "{v}");
-        v["access_token"].as_str().unwrap().to_string()
+        setup_admin(&srv.addr)
     };
     disk.fail();
     let srv = serve_with(&data, &["--performer-token", TOKEN]);

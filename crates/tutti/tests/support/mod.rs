@@ -77,6 +77,22 @@ pub fn serve_with(data: &Path, extra: &[&str]) -> Server {
     }
 }
 
+/// First-run setup of the admin `ada`; returns its access token.
+pub fn setup_admin(addr: &str) -> String {
+    let (st, v) = http(
+        addr,
+        "POST",
+        "/api/v1/setup",
+        None,
+        Some(
+            &serde_json::json!({"username": "ada", "password": "correct horse battery",
+                                 "display_name": "Ada"}),
+        ),
+    );
+    assert_eq!(st, 201, "{v}");
+    v["access_token"].as_str().unwrap().to_string()
+}
+
 /// One HTTP/1.1 request with `Connection: close`; returns the status and the JSON body.
 pub fn http(
     addr: &str,
