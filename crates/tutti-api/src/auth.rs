@@ -26,7 +26,7 @@ use tutti_store::{EnsembleRole, PieceRow, TokenHash, UserRole, UserRow};
 
 use crate::error::ApiError;
 use crate::limits::HashSlot;
-use crate::{now_ms, ApiState};
+use crate::ApiState;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "tutti_session";
@@ -221,7 +221,7 @@ impl ApiState {
     /// Checks an access token: the active user it belongs to, or the reason it fails.
     pub async fn verify_access(&self, token: &str) -> Result<Caller, ApiError> {
         let h = token_hash(token);
-        let now = now_ms();
+        let now = self.now_ms();
         if let Some(c) = self.tokens.get(&h, now) {
             if c.expires_at_ms <= now {
                 return Err(ApiError::new(
@@ -267,7 +267,7 @@ impl ApiState {
 
     async fn verify_session(&self, secret: &str) -> Result<(Caller, String), ApiError> {
         let h = token_hash(secret);
-        let now = now_ms();
+        let now = self.now_ms();
         let cached = match self.tokens.get(&h, now) {
             Some(c) => c,
             None => {

@@ -15,7 +15,7 @@ use tutti_store::{IdempotencyClaim, NewIdempotencyClaim};
 
 use crate::error::ApiError;
 use crate::extract::IdemKey;
-use crate::{now_ms, ApiState};
+use crate::ApiState;
 
 fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
     let mut res = (
@@ -63,11 +63,11 @@ where
         method: key.method.clone(),
         path: key.path.clone(),
         request_sha256: key.request_sha256,
-        at_ms: now_ms(),
+        at_ms: state.now_ms(),
     };
     let mut outcome = state.store.claim_idempotency_key(claim()).await?;
     if let IdempotencyClaim::InFlight { claimed_at_ms, .. } = outcome {
-        if now_ms() - claimed_at_ms > STALE_CLAIM_MS {
+        if state.now_ms() - claimed_at_ms > STALE_CLAIM_MS {
             state
                 .store
                 .release_idempotency_key(user_id, &key.key)

@@ -123,6 +123,8 @@ pub struct ApiState {
     pub(crate) webhook_targets: Arc<tutti_events::TargetPolicy>,
     /// The performance memory (`routes::memory`), when the server runs it.
     pub(crate) memory: Option<tutti_memory::Memory>,
+    /// Where the API reads the time.
+    pub(crate) clock: Clock,
 }
 
 impl ApiState {
@@ -142,6 +144,7 @@ impl ApiState {
             reports: Arc::new(tokio::sync::Semaphore::new(2)),
             report_links: Arc::default(),
             memory: None,
+            clock: Clock::system(),
             webhook_targets: Arc::new(tutti_events::TargetPolicy::default()),
         }
     }
@@ -157,6 +160,17 @@ impl ApiState {
     pub fn with_memory(mut self, memory: Option<tutti_memory::Memory>) -> ApiState {
         self.memory = memory;
         self
+    }
+
+    /// Reads the time from `clock` (default: the system clock).
+    pub fn with_clock(mut self, clock: Clock) -> ApiState {
+        self.clock = clock;
+        self
+    }
+
+    /// Unix milliseconds now, by the API's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Uses these domain packs for the guided setup (default: the built-in ones).
@@ -227,7 +241,46 @@ pub fn check_body(name: &str, bytes: &[u8]) -> Result<(), ApiError> {
         .unwrap_or_else(|| panic!("no request body type named {name}"))
 }
 
-/// Unix milliseconds now.
+/// Where the API reads the time, in unix milliseconds: the system clock, or a manual clock
+/// that tests move forward ([`Clock::manual`], [`Clock::advance`]) so that token lifetimes,
+/// sign-in delays and rate limits are tested without waiting. (The short read caches of
+/// `cache.rs` age on the system clock.)
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    manual: Option<Arc<std::sync::atomic::AtomicI64>>,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock::default()
+    }
+
+    /// A clock that stands at `start_ms` until [`Clock::advance`] moves it.
+    pub fn manual(start_ms: i64) -> Clock {
+        Clock {
+            manual: Some(Arc::new(std::sync::atomic::AtomicI64::new(start_ms))),
+        }
+    }
+
+    /// Moves a manual clock forward by `ms` (every copy of it sees the change); the system
+    /// clock is not moved.
+    pub fn advance(&self, ms: i64) {
+        if let Some(t) = &self.manual {
+            t.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Unix milliseconds now, by this clock.
+    pub fn now_ms(&self) -> i64 {
+        match &self.manual {
+            Some(t) => t.load(std::sync::atomic::Ordering::Relaxed),
+            None => now_ms(),
+        }
+    }
+}
+
+/// Unix milliseconds now, by the system clock.
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -25,7 +25,7 @@ use crate::auth::{Caller, Need};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, Create, Problems, Validate};
 use crate::routes::{check_id, to_value, SpecVersionOut};
-use crate::{idem, now_ms, ApiState};
+use crate::{idem, ApiState};
 
 /// The wizard's routes (absolute paths under `/api/v1`), merged beside `routes::api` in
 /// `openapi::build`.
@@ -315,7 +315,7 @@ async fn create_session(
                 user_id: caller.id(),
                 pack_id: session.pack().id().to_owned(),
                 state_json: state,
-                at_ms: now_ms(),
+                at_ms: s.now_ms(),
             })
             .await?;
         Ok((
@@ -403,7 +403,7 @@ async fn answer(
     }
     let row = s
         .store
-        .update_wizard_session(id, &state_json(&session)?, None, now_ms())
+        .update_wizard_session(id, &state_json(&session)?, None, s.now_ms())
         .await?;
     Ok(ApiJson(session_out(&row, &session)?))
 }
@@ -467,14 +467,14 @@ async fn draft(
                 spec_json: ev.spec.to_json(),
                 created_by: Some(caller.id()),
                 note: Some(note),
-                at_ms: now_ms(),
+                at_ms: s.now_ms(),
             })
             .await?;
         // Remember the piece for the session (best effort: the version is what counts, and
         // a failed request must not have written it).
         if let Err(e) = s
             .store
-            .update_wizard_session(id, &state, Some(body.piece_id), now_ms())
+            .update_wizard_session(id, &state, Some(body.piece_id), s.now_ms())
             .await
         {
             tracing::warn!(session = id, error = %e, "wizard session: piece not recorded");

@@ -1,5 +1,6 @@
-//! The API alone over a real SQLite store, with a one-second access-token lifetime: an
-//! expired access token is refused with `token_expired`, and refreshing gives a working one.
+//! The API alone over a real SQLite store, with a one-second access-token lifetime and a
+//! manual clock (no waiting): an expired access token is refused with `token_expired`, and
+//! refreshing gives a working one.
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,7 +45,8 @@ async fn expired_access_tokens_are_refused_and_refresh_works() {
         access_ttl_s: 1,
         ..ApiConfig::default()
     };
-    let app = tutti_api::router(ApiState::new(store.clone(), config));
+    let clock = tutti_api::Clock::manual(tutti_api::now_ms());
+    let app = tutti_api::router(ApiState::new(store.clone(), config).with_clock(clock.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
@@ -61,7 +63,11 @@ async fn expired_access_tokens_are_refused_and_refresh_works() {
     let access = setup["access_token"].as_str().unwrap().to_owned();
     let (status, _) = call(addr, "GET", "/api/v1/me", Some(&access), None).await;
     assert_eq!(status, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Still valid 999 ms later, expired at 1 s.
+    clock.advance(999);
+    let (status, _) = call(addr, "GET", "/api/v1/me", Some(&access), None).await;
+    assert_eq!(status, 200);
+    clock.advance(1);
     let (status, e) = call(addr, "GET", "/api/v1/me", Some(&access), None).await;
     assert_eq!(status, 401, "{e}");
     assert_eq!(e["error"]["code"], "token_expired", "{e}");

@@ -137,8 +137,14 @@ async fn a_restart_resumes_the_show_with_its_state_and_overrides() {
     perf.recv_type("ack").await;
     perf.state_until(|s| (value(s, "density") - 0.9).abs() < 0.005)
         .await;
-    // Let a 1 Hz snapshot with the settled value be written.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // A snapshot with the settled value: stored by the next tick (instead of waiting for the
+    // once-a-second one); two states later that tick has run, and shutting down commits it.
+    srv.hub
+        .show(Some(&code))
+        .expect("the show")
+        .snapshot_at_next_tick();
+    perf.recv_type("state").await;
+    perf.recv_type("state").await;
     drop(perf);
     drop(phone);
     srv.shutdown().await.unwrap();

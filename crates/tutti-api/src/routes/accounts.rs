@@ -24,7 +24,7 @@ use crate::auth::{self, Caller, Via, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Create, Problems, Validate};
 use crate::limits::{self, ClientAddr};
-use crate::{idem, now_ms, page, ApiState};
+use crate::{idem, page, ApiState};
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -122,7 +122,7 @@ pub struct TokenOut {
 async fn issue_pair(s: &ApiState, user: &UserRow) -> Result<TokenOut, ApiError> {
     let access = auth::new_secret("tta_");
     let refresh = auth::new_secret("ttr_");
-    let now = now_ms();
+    let now = s.now_ms();
     s.store
         .issue_token_pair(NewTokenPair {
             user_id: user.id,
@@ -167,7 +167,7 @@ async fn setup(
             display_name: body.display_name,
             password_hash: hash,
             role: UserRole::Admin,
-            at_ms: now_ms(),
+            at_ms: s.now_ms(),
         })
         .await?;
     let out = issue_pair(&s, &user).await?;
@@ -236,7 +236,7 @@ async fn login(
     ClientAddr(ip): ClientAddr,
     ApiJson(body): ApiJson<LoginIn>,
 ) -> Result<Response, ApiError> {
-    if let Some(wait) = s.logins.wait_ms(&body.username, ip, now_ms()) {
+    if let Some(wait) = s.logins.wait_ms(&body.username, ip, s.now_ms()) {
         let secs = limits::retry_after_s(wait);
         return Err(ApiError::rate_limited(
             secs,
@@ -247,11 +247,11 @@ async fn login(
     let creds = s.store.user_credentials(&body.username).await?;
     let hash = creds.as_ref().map(|c| c.password_hash.clone());
     if !auth::verify_password(slot, hash, body.password).await {
-        s.logins.failed(&body.username, ip, now_ms());
+        s.logins.failed(&body.username, ip, s.now_ms());
         return Err(unauthorized_login());
     }
     let Some(creds) = creds.filter(|c| c.user.active) else {
-        s.logins.failed(&body.username, ip, now_ms());
+        s.logins.failed(&body.username, ip, s.now_ms());
         return Err(unauthorized_login());
     };
     s.logins.succeeded(&body.username, ip);
@@ -259,7 +259,7 @@ async fn login(
     if body.mode == Some(LoginMode::Cookie) {
         let secret = auth::new_secret("tts_");
         let csrf = auth::new_secret("csrf_");
-        let now = now_ms();
+        let now = s.now_ms();
         s.store
             .create_auth_session(NewAuthSession {
                 user_id: user.id,
@@ -315,7 +315,7 @@ async fn refresh(
 ) -> Result<ApiJson<TokenOut>, ApiError> {
     let access = auth::new_secret("tta_");
     let refresh = auth::new_secret("ttr_");
-    let now = now_ms();
+    let now = s.now_ms();
     let result = s
         .store
         .rotate_refresh(RotateRefresh {
@@ -352,7 +352,7 @@ async fn refresh(
     security(("bearer" = [])),
     responses((status = 204, description = "Signed out")))]
 async fn logout(State(s): State<ApiState>, caller: Caller) -> Result<Response, ApiError> {
-    let now = now_ms();
+    let now = s.now_ms();
     match caller.via {
         Via::Bearer { family_id } => {
             s.store.revoke_token_family(family_id, now).await?;
@@ -420,7 +420,7 @@ async fn change_password(
         Via::Session { token_hash } => KeepCredential::Session(token_hash),
     };
     s.store
-        .set_password_hash(caller.id(), &new_hash, keep, now_ms())
+        .set_password_hash(caller.id(), &new_hash, keep, s.now_ms())
         .await?;
     s.tokens.forget_user(caller.id());
     Ok(StatusCode::NO_CONTENT)
@@ -511,7 +511,7 @@ async fn create_user(
                 display_name: body.display_name,
                 password_hash: hash,
                 role: body.role.into(),
-                at_ms: now_ms(),
+                at_ms: s.now_ms(),
             })
             .await?;
         Ok((StatusCode::CREATED, to_value(&UserOut::from(&user))?))
@@ -592,7 +592,7 @@ async fn deactivate_user(
             "an admin cannot deactivate their own account",
         ));
     }
-    let user = s.store.deactivate_user(id, now_ms()).await?;
+    let user = s.store.deactivate_user(id, s.now_ms()).await?;
     s.tokens.forget_user(id);
     Ok(ApiJson((&user).into()))
 }

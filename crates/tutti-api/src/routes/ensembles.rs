@@ -17,7 +17,7 @@ use super::{check_id, to_value, EnsembleOut, EnsemblePage, MemberList, MemberOut
 use crate::auth::{Caller, Need};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Create, Problems, Validate};
-use crate::{idem, now_ms, page, ApiState};
+use crate::{idem, page, ApiState};
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -63,7 +63,7 @@ async fn create_ensemble(
     idem::run(&s, caller.id(), req.idem, async {
         let e = s
             .store
-            .create_ensemble(&body.slug, &body.name, caller.id(), now_ms())
+            .create_ensemble(&body.slug, &body.name, caller.id(), s.now_ms())
             .await?;
         s.caches.members.forget(&(e.id, caller.id()));
         Ok((StatusCode::CREATED, to_value(&EnsembleOut::from(e))?))
@@ -205,7 +205,7 @@ async fn add_member(
     };
     idem::run(&s, caller.id(), req.idem, async {
         let user_id = member_user_id(&s, &body).await?;
-        let m = s.store.add_member(id, user_id, role, now_ms()).await;
+        let m = s.store.add_member(id, user_id, role, s.now_ms()).await;
         s.caches.members.forget(&(id, user_id));
         let m = m?;
         Ok((StatusCode::CREATED, to_value(&MemberOut::from(m))?))
@@ -230,7 +230,7 @@ async fn remove_member(
         Need::Manage
     };
     s.ensemble_access(&caller, id, need).await?;
-    let removed = s.store.remove_member(id, user_id, now_ms()).await;
+    let removed = s.store.remove_member(id, user_id, s.now_ms()).await;
     s.caches.members.forget(&(id, user_id));
     removed?;
     Ok(StatusCode::NO_CONTENT)

@@ -645,7 +645,7 @@ async fn suggestion_feedback(
         .feedback(&q.show, &id, f)
         .ok_or_else(|| ApiError::not_found(format!("suggestion {id}")))?;
     let step = Step {
-        at_ms: crate::now_ms(),
+        at_ms: s.now_ms(),
         kind: "feedback".into(),
         data: serde_json::json!({
             "label": format!("feedback {}", b.action),

@@ -19,7 +19,7 @@ use super::{check_id, to_value, PieceOut, PiecePage, SpecVersionOut, SpecVersion
 use crate::auth::{Caller, Need};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Create, Problems, Validate};
-use crate::{idem, now_ms, page, ApiState};
+use crate::{idem, page, ApiState};
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -73,7 +73,7 @@ async fn create_piece(
                 ensemble_id: id,
                 slug: body.slug,
                 title: body.title,
-                at_ms: now_ms(),
+                at_ms: s.now_ms(),
             })
             .await?;
         Ok((StatusCode::CREATED, to_value(&PieceOut::from(p))?))
@@ -164,7 +164,10 @@ async fn patch_piece(
     ApiJson(body): ApiJson<PatchPieceIn>,
 ) -> Result<ApiJson<PieceOut>, ApiError> {
     s.piece_access(&caller, id, Need::Edit).await?;
-    let p = s.store.update_piece_title(id, &body.title, now_ms()).await;
+    let p = s
+        .store
+        .update_piece_title(id, &body.title, s.now_ms())
+        .await;
     s.caches.pieces.forget(&id);
     let p = p?;
     Ok(ApiJson(p.into()))
@@ -212,7 +215,7 @@ async fn transition_piece(
         PieceStatusIn::Ready => PieceStatus::Ready,
         PieceStatusIn::Archived => PieceStatus::Archived,
     };
-    let p = s.store.transition_piece(id, to, now_ms()).await;
+    let p = s.store.transition_piece(id, to, s.now_ms()).await;
     s.caches.pieces.forget(&id);
     let p = p?;
     Ok(ApiJson(p.into()))
@@ -270,7 +273,7 @@ async fn create_spec(
                 spec_json: body.spec.to_string(),
                 created_by: Some(caller.id()),
                 note: body.note,
-                at_ms: now_ms(),
+                at_ms: s.now_ms(),
             })
             .await?;
         Ok((StatusCode::CREATED, to_value(&SpecVersionOut::from(v))?))
@@ -360,7 +363,7 @@ async fn publish_spec(
     ApiPath((id, version)): ApiPath<(i64, i64)>,
 ) -> Result<ApiJson<SpecVersionOut>, ApiError> {
     s.piece_access(&caller, id, Need::Edit).await?;
-    let v = s.store.publish_spec(id, version, now_ms()).await?;
+    let v = s.store.publish_spec(id, version, s.now_ms()).await?;
     Ok(ApiJson(v.into()))
 }
 

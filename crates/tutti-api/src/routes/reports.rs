@@ -346,7 +346,7 @@ async fn report_link(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("show {code}")))?;
     let show = reader.show(&s, show.id).await?;
-    let key = s.report_links.issue(show.id, crate::now_ms());
+    let key = s.report_links.issue(show.id, s.now_ms());
     Ok((
         StatusCode::CREATED,
         axum::Json(ReportLinkOut {
@@ -370,7 +370,7 @@ pub(crate) async fn page(
         let keyed = q
             .key
             .as_deref()
-            .is_some_and(|k| s.report_links.check(k, id, crate::now_ms()));
+            .is_some_and(|k| s.report_links.check(k, id, s.now_ms()));
         let reader = if keyed { Reader::Operator } else { reader? };
         let show = reader.show(&s, id).await?;
         let report = build(&s, show, q.from, q.to).await?;

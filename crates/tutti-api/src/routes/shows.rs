@@ -21,7 +21,7 @@ use crate::auth::{self, Caller, Need};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Create, Problems, Validate};
 use crate::limits::{self, ClientAddr};
-use crate::{idem, now_ms, page, ApiState};
+use crate::{idem, page, ApiState};
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -98,7 +98,7 @@ async fn create_show(
                     spec_version: body.spec_version,
                     code: new_code(),
                     kind,
-                    at_ms: now_ms(),
+                    at_ms: s.now_ms(),
                 })
                 .await;
             match r {
@@ -245,7 +245,7 @@ async fn transition_show(
         ShowStatusIn::Paused => ShowStatus::Paused,
         ShowStatusIn::Ended => ShowStatus::Ended,
     };
-    let row = s.store.set_show_status(id, to, now_ms()).await?;
+    let row = s.store.set_show_status(id, to, s.now_ms()).await?;
     if let Some(hook) = &s.live {
         hook.show_changed(row.clone()).await;
     }
@@ -306,7 +306,7 @@ pub struct GuestOut {
 
 /// Takes one guest-token request of this client, or 429 `rate_limited` with `Retry-After`.
 fn guest_allowance(s: &ApiState, ip: std::net::IpAddr) -> Result<(), ApiError> {
-    s.guests.take(ip, now_ms()).map_err(|wait| {
+    s.guests.take(ip, s.now_ms()).map_err(|wait| {
         let secs = limits::retry_after_s(wait);
         ApiError::rate_limited(
             secs,
@@ -323,7 +323,7 @@ async fn new_guest(s: &ApiState, show: ShowRow) -> Result<Response, ApiError> {
     let token = auth::new_secret("ttg_");
     let g = s
         .store
-        .create_guest(show.id, auth::token_hash(&token), now_ms())
+        .create_guest(show.id, auth::token_hash(&token), s.now_ms())
         .await?;
     Ok((
         StatusCode::CREATED,
