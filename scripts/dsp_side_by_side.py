@@ -102,7 +102,7 @@ def cpu_of(cmd, stdin_path, cwd):
 
 
 def main():
-    tutti, cam64, cam32, out = sys.argv[1:5]
+    tutti, cam64, cam32, out = (os.path.abspath(a) for a in sys.argv[1:5])
     seconds = float(sys.argv[5]) if len(sys.argv) > 5 else 20.0
     repeats = int(sys.argv[6]) if len(sys.argv) > 6 else 3
     os.makedirs(out, exist_ok=True)
