@@ -67,6 +67,9 @@ const CROWD_VERSION: u32 = 1;
 struct StoredCrowd {
     version: u32,
     members: Vec<StoredMember>,
+    /// Tokens (hashes) replaced by a later welcome within the resume grace period: still
+    /// refused with `resume_replaced` after a restart.
+    replaced: Vec<TokenKey>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1149,6 +1152,7 @@ impl ShowRuntime {
         StoredCrowd {
             version: CROWD_VERSION,
             members: out,
+            replaced: inner.replaced.keys().copied().collect(),
         }
     }
 
@@ -1166,6 +1170,9 @@ impl ShowRuntime {
         if crowd.version != CROWD_VERSION {
             tracing::warn!(show = %self.code, version = crowd.version, "the stored crowd has another format; the show resumes without it");
             return 0;
+        }
+        for key in crowd.replaced {
+            inner.replaced.insert(key, now);
         }
         let mut back = 0;
         for m in crowd.members {
@@ -1756,6 +1763,11 @@ mod tests {
             moved.id
         );
         assert_eq!(show.join_guest(None, 42, None).unwrap().id, guest.id);
+        // The token that resume replaced is still refused, not a new participant.
+        let e = show
+            .join_audience(None, Some(&leases[4].token))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::ResumeReplaced);
         assert_eq!(show.participants(), 6, "nobody joined anew");
         // The slot that left stays gone; its token joins anew.
         let fresh = show.join_audience(None, Some(&gone.token)).unwrap();
