@@ -1456,10 +1456,15 @@ mod tests {
     use super::*;
 
     fn runtime(spec: PieceSpec, dir: &std::path::Path) -> Arc<ShowRuntime> {
-        let store = Store::open(tutti_store::StoreConfig::new(dir.join("t.db"))).unwrap();
+        runtime_at("TEST", 1, spec, &dir.join("t.db"))
+    }
+
+    /// A live runtime of show `id` over the store at `db`.
+    fn runtime_at(code: &str, id: i64, spec: PieceSpec, db: &std::path::Path) -> Arc<ShowRuntime> {
+        let store = Store::open(tutti_store::StoreConfig::new(db)).unwrap();
         ShowRuntime::new(
-            "TEST".into(),
-            1,
+            code.into(),
+            id,
             Arc::new(spec),
             ShowStatus::Live,
             String::new(),
@@ -1670,20 +1675,7 @@ mod tests {
             .unwrap()
             .clone();
         let (lo, hi) = spec.params[spec.param_index(&slider).unwrap()].range();
-        let open = |path: &std::path::Path, id: i64| {
-            let store = Store::open(tutti_store::StoreConfig::new(path)).unwrap();
-            ShowRuntime::new(
-                "CROWD".into(),
-                id,
-                Arc::new(spec.clone()),
-                ShowStatus::Live,
-                String::new(),
-                Arc::new(HubStats::default()),
-                store,
-                120.0,
-            )
-            .unwrap()
-        };
+        let open = |path: &std::path::Path, id: i64| runtime_at("CROWD", id, spec.clone(), path);
         let store = Store::open(tutti_store::StoreConfig::new(&path)).unwrap();
         let (piece, version) = store
             .ensure_piece("demo", "Demo", &spec.to_json())
