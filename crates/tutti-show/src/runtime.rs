@@ -862,12 +862,7 @@ impl ShowRuntime {
             "release",
             LogDetail {
                 mode,
-                a: None,
-                b: None,
-                expires_at_ms: None,
-                by: actor.by,
-                priority: actor.priority,
-                on: None,
+                ..empty_detail(actor)
             },
         )
         .await?;
