@@ -101,6 +101,11 @@ impl Running {
         self.store.user_count().await.is_ok_and(|n| n == 0)
     }
 
+    /// The store (for embedding tools and tests that read what the show recorded).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Whether the store could only be opened read-only: the show runs from memory and
     /// every write is refused (`storage_unavailable`).
     pub fn store_read_only(&self) -> bool {

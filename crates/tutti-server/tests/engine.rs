@@ -12,22 +12,33 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Keep reading for `settle`, then return the loudest channel's RMS of the last monitor
-/// frame (reading all along, so no stale frame is left in the socket).
-async fn monitor_rms_db(perf: &mut Client, settle: Duration) -> f64 {
-    let until = tokio::time::Instant::now() + settle;
-    let mut last = None;
-    while tokio::time::Instant::now() < until || last.is_none() {
-        let f = perf.recv().await;
-        if f["type"] == "monitor" {
-            last = Some(f);
-        }
-    }
-    let m = last.unwrap();
+/// The loudest channel's RMS of the next monitor frame.
+async fn monitor_rms_db(perf: &mut Client) -> f64 {
+    let m = perf.recv_type("monitor").await;
     let rms = m["rms_dbfs"].as_array().unwrap();
     rms.iter()
         .map(|v| v.as_f64().unwrap())
         .fold(f64::MIN, f64::max)
+}
+
+/// The level once it has stopped falling: the lowest of the monitor frames, read until ten
+/// in a row bring it no more than 0.5 dB lower (within 300 frames).
+async fn settled_low_db(perf: &mut Client) -> f64 {
+    let mut low = monitor_rms_db(perf).await;
+    let mut calm = 0;
+    for _ in 0..300 {
+        let db = monitor_rms_db(perf).await;
+        if db < low - 0.5 {
+            calm = 0;
+        } else {
+            calm += 1;
+        }
+        low = low.min(db);
+        if calm == 10 {
+            return low;
+        }
+    }
+    panic!("the level kept falling: {low} dBFS");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,10 +67,16 @@ async fn the_engine_plays_the_crowd() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(amp.is_some_and(|a| (a - 0.01).abs() < 1e-6), "{amp:?}");
-    let quiet = monitor_rms_db(&mut perf, Duration::from_millis(2500)).await;
+    let quiet = settled_low_db(&mut perf).await;
     perf.send(json!({"type": "override", "param": "intensity", "mode": "lock", "value": 1.0}))
         .await;
-    let loud = monitor_rms_db(&mut perf, Duration::from_millis(1500)).await;
+    let mut loud = f64::MIN;
+    for _ in 0..300 {
+        loud = loud.max(monitor_rms_db(&mut perf).await);
+        if loud > quiet + 10.0 {
+            break;
+        }
+    }
     assert!((audio.control("drone.amp").unwrap() - 0.8).abs() < 1e-6);
     assert!(loud > quiet + 10.0, "quiet {quiet} dBFS, loud {loud} dBFS");
     let m = perf.recv_type("monitor").await;
@@ -145,9 +162,13 @@ async fn a_recorded_show_renders_deterministically_with_the_engine() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;
     let mut perf = Client::performer(srv.addr).await;
-    perf.send(json!({"type": "override", "param": "intensity", "mode": "lock", "value": 0.9}))
-        .await;
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    perf.send(
+        json!({"type": "override", "seq": 1, "param": "intensity", "mode": "lock", "value": 0.9}),
+    )
+    .await;
+    let ack = perf.recv_type("ack").await;
+    // Three seconds of show after the lock, as three stored snapshots.
+    wait_snapshots(&srv, ack["tick"].as_u64().unwrap(), 3).await;
     srv.shutdown().await.unwrap();
     let render = |name: &str| tutti_server::render::RenderRequest {
         data_dir: dir.path().to_path_buf(),
@@ -183,12 +204,24 @@ async fn a_show_is_recorded_to_wav_when_asked() {
     let mut perf = Client::performer(srv.addr).await;
     perf.send(json!({"type": "override", "param": "intensity", "mode": "lock", "value": 0.8}))
         .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let recordings = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir.path().join("recordings"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    // Until more than half a second of stereo 32-bit frames has reached the file.
+    let half_second = 44 + 48_000 / 2 * 2 * 4;
+    eventually("half a second of recording", || {
+        let r = recordings();
+        async move {
+            r.first()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .is_some_and(|m| m.len() > half_second + 8192)
+        }
+    })
+    .await;
     srv.shutdown().await.unwrap();
-    let recordings: Vec<_> = std::fs::read_dir(dir.path().join("recordings"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let recordings = recordings();
     assert_eq!(recordings.len(), 1, "{recordings:?}");
     let mut r = hound::WavReader::open(&recordings[0]).unwrap();
     assert_eq!(r.spec().channels, 2);

@@ -18,20 +18,6 @@ use tutti_protocol::StateFrame;
 use tutti_report::Health;
 use tutti_spec::PieceSpec;
 
-async fn wait<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// Four past shows of the demo piece that start like the live one, then (20–40 s in) the
 /// crowd pushes intensity down and the performer locks it.
 fn past_shows(live: &[f32], dims: &[String]) -> Vec<Record> {
@@ -167,13 +153,14 @@ async fn a_show_becomes_an_episode_and_the_dashboard_shows_suggestions() {
         json!({"type": "override", "seq": 1, "param": "brightness", "mode": "lock", "value": 0.2}),
     )
     .await;
-    perf.recv_type("ack").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ack = perf.recv_type("ack").await;
+    // Two seconds of show after the lock: two stored snapshots, each a moment.
+    common::wait_snapshots(&srv, ack["tick"].as_u64().unwrap(), 2).await;
     perf.send(json!({"type": "session", "seq": 2, "action": "end"}))
         .await;
     perf.recv_type("ack").await;
     let subject = format!("show:{}", show.id);
-    wait("the episode to complete", || {
+    common::eventually("the episode to complete", || {
         let store = store.clone();
         let subject = subject.clone();
         async move {

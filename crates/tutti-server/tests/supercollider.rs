@@ -135,12 +135,13 @@ async fn a_recorded_show_renders_with_scsynth_nrt() {
     let srv = start_with(cfg).await;
     let mut perf = Client::performer(srv.addr).await;
     // Quiet for three seconds, loud for three: the render's level must follow.
-    perf.send(json!({"type": "override", "param": "intensity", "mode": "lock", "value": 0.0}))
-        .await;
-    tokio::time::sleep(Duration::from_millis(3200)).await;
-    perf.send(json!({"type": "override", "param": "intensity", "mode": "lock", "value": 1.0}))
-        .await;
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    // (Three stored snapshots, one a second of show time, after each lock.)
+    for (seq, value) in [(1, 0.0), (2, 1.0)] {
+        perf.send(json!({"type": "override", "seq": seq, "param": "intensity", "mode": "lock", "value": value}))
+            .await;
+        let ack = perf.recv_type("ack").await;
+        wait_snapshots(&srv, ack["tick"].as_u64().unwrap(), 3).await;
+    }
     srv.shutdown().await.unwrap();
 
     let out = dir.path().join("show.wav");

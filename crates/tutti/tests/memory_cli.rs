@@ -39,6 +39,26 @@ fn json_of(out: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// The JSON a successful command printed, or None (while a server is still writing).
+fn try_json(out: &std::process::Output) -> Option<Value> {
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Checks `f` every 100 ms until it holds; panics naming `what` after 30 s (a guard against
+/// a hang, not a timing requirement).
+fn poll(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
 #[test]
 fn import_search_show_patterns_check_export() {
     let dir = tempfile::tempdir().unwrap();
@@ -411,8 +431,18 @@ fn kill_nine_mid_show_leaves_an_interrupted_episode() {
     assert!(first.starts_with("Tutti is running"), "{first}");
     let code = first.rsplit(' ').next().unwrap().to_owned();
     std::thread::spawn(move || for _ in lines {});
-    // A few seconds of show: snapshots every second, a moment from each, flushed often.
-    std::thread::sleep(Duration::from_secs(5));
+    // Show time: snapshots every second, a moment from each, flushed often; until the
+    // open episode holds two moments.
+    poll("two moments of the open episode", || {
+        let Some(hits) = try_json(&memory(&data, &["search", "--text", &code, "--json"])) else {
+            return false;
+        };
+        let Some(id) = hits[0]["episode_id"].as_i64() else {
+            return false;
+        };
+        try_json(&memory(&data, &["show", &id.to_string(), "--json"]))
+            .is_some_and(|ep| ep["moment_count"].as_i64().is_some_and(|n| n >= 2))
+    });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     // The episode is still open: the CLI leaves it to the server.
@@ -449,7 +479,13 @@ fn kill_nine_mid_show_leaves_an_interrupted_episode() {
     let again = lines.next().unwrap().unwrap();
     assert!(again.ends_with(&code), "the show resumes: {again}");
     std::thread::spawn(move || for _ in lines {});
-    std::thread::sleep(Duration::from_secs(2));
+    poll(
+        "the interrupted episode indexed and the resumed show's one open",
+        || {
+            try_json(&memory(&data, &["check", "--json"]))
+                .is_some_and(|c| c["indexed_episodes"] == 1 && c["open_episodes"] == 1)
+        },
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 

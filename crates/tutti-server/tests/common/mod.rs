@@ -53,6 +53,42 @@ pub async fn start(dir: &Path) -> Running {
     start_with(config(dir)).await
 }
 
+/// Polls `f` every 100 ms until it holds; panics naming `what` after 30 s (a guard against a
+/// hang, not a timing requirement).
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Waits until the default show has stored `n` snapshots after `tick` (one a second of show
+/// time): the show has run that long, whatever the machine's pace.
+pub async fn wait_snapshots(srv: &Running, after_tick: u64, n: usize) {
+    let store = srv.store().clone();
+    let code = srv.show_code.clone();
+    eventually(&format!("{n} snapshots after tick {after_tick}"), || {
+        let (store, code) = (store.clone(), code.clone());
+        async move {
+            let Ok(Some(show)) = store.show_by_code(&code).await else {
+                return false;
+            };
+            store
+                .snapshots(show.id, Some(after_tick), n)
+                .await
+                .is_ok_and(|rows| rows.len() >= n)
+        }
+    })
+    .await;
+}
+
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
