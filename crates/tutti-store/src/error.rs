@@ -68,7 +68,9 @@ pub enum StoreError {
     /// `what` is stable: `username`, `ensemble slug`, `piece slug`, `show code`, `token`,
     /// `session token`, `guest token` (taken values); `membership` (already a member); `setup`
     /// (an account exists); `last owner`; `last admin`; `archived piece`; `no current spec`;
-    /// `managed piece` (a configuration piece's slug belongs to an ensemble's piece).
+    /// `managed piece` (a configuration piece's slug belongs to an ensemble's piece); chat:
+    /// `show room` (the show has a room), `read-only room`, `deleted message`, `direct room`
+    /// (its members are fixed), `boost` (the same boost twice).
     #[error("{}", conflict_message(what, value))]
     Conflict {
         /// What kind of value or state, e.g. `show code` or `setup`.
@@ -234,9 +236,8 @@ fn conflict_message(what: &str, value: &str) -> String {
     match what {
         "setup" => format!("setup is closed: {value}"),
         "membership" => format!("already a member: {value}"),
-        "last owner" | "last admin" | "archived piece" | "no current spec" | "managed piece" => {
-            value.to_owned()
-        }
+        "last owner" | "last admin" | "archived piece" | "no current spec" | "managed piece"
+        | "read-only room" | "deleted message" | "direct room" => value.to_owned(),
         _ => format!("{what} {value:?} already exists"),
     }
 }

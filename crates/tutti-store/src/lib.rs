@@ -61,8 +61,18 @@
 //! methods; the `tutti-memory` crate gives them meaning. A memory write is a list of units, each
 //! all or nothing, all in one batch transaction (group commit): they run together in one
 //! savepoint, and one savepoint each only after one of them failed.
+//!
+//! # Chat (issue 12, schema migration 7)
+//! Rooms (open, closed, direct, show), memberships with involvement and the last `seq` read,
+//! and one event log per room whose `seq` has no gaps: posts, edits, deletions and boosts are
+//! each one event, appended with the derived messages, boosts and FTS5 rows in one savepoint,
+//! so [`Store::chat_events_after`] gives a reconnecting client exactly what it missed. A send is
+//! idempotent on (room, author, client message id) and acknowledged only after commit. Search
+//! quotes every word of the user's input and reads only the searcher's rooms. `chat` holds the
+//! SQL and the `Store::chat_*` methods; the `tutti-chat` crate validates and renders text.
 
 mod accounts;
+mod chat;
 mod error;
 mod manage;
 mod memory;
@@ -97,6 +107,14 @@ pub use model::{
     MAX_USERNAME_LEN, MAX_WIZARD_STATE_JSON,
 };
 
+pub use chat::{
+    ChatBoostRow, ChatEvent, ChatEventKind, ChatEventPage, ChatMemberRow, ChatMessageRow,
+    ChatPosted, ChatRecentSearch, ChatRoomKind, ChatRoomListing, ChatRoomRow, ChatSearchHit,
+    ChatSnippetPart, Involvement, NewChatMessage, NewChatRoom, CHAT_RECENT_SEARCHES,
+    MAX_CHAT_BOOST_CHARS, MAX_CHAT_CLIENT_ID_LEN, MAX_CHAT_DIRECT_MEMBERS,
+    MAX_CHAT_INITIAL_MEMBERS, MAX_CHAT_PAGE, MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS,
+    MAX_CHAT_SEARCH_HITS, MAX_CHAT_TEXT_CHARS,
+};
 pub use memory::{
     MemChunkRow, MemContext, MemCounts, MemEpisodeFull, MemEpisodeRow, MemJournalRow, MemOp,
     MemStatus, MemStepRow, MemTextHit, MemWrite, MemWriteDone, MAX_MEM_CHUNK, MAX_MEM_KEY_LEN,

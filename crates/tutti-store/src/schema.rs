@@ -3,8 +3,8 @@
 //!
 //! Migrations are append-only: a released migration must never be edited, only followed by a new
 //! one (migration 2 is issue 6's accounts, ensembles, idempotency keys, outbox and webhooks;
-//! migration 4 is issue 13's performance memory, migration 5 its faster text indexing). This
-//! module must never run anything but schema changes.
+//! migration 4 is issue 13's performance memory, migration 5 its faster text indexing; migration 7
+//! is issue 12's chat). This module must never run anything but schema changes.
 
 use rusqlite_migration::{Migrations, M};
 
@@ -352,6 +352,112 @@ CREATE TABLE show_crowds (
 ) STRICT;
 "#;
 
+/// Migration 7 (issue 12): chat. Rooms (open, closed, direct, show) with their members and a
+/// per-room event counter; one event log per room whose `seq` runs 1, 2, 3, … without gaps
+/// (posted, edited, deleted, boosted, boost removed: every change is one event); the current
+/// messages and boosts as state derived from that log in the same savepoint; FTS5 over the
+/// text of messages not deleted (kept by triggers); each user's recent searches.
+///
+/// `chat_events.kind` is checked by the store, not by a CHECK list, so later kinds (pins,
+/// announcements, moderation) need no table rebuild. A direct room's `direct_key` is its
+/// sorted member ids, so the database refuses a second room for the same set of people.
+const V7: &str = r#"
+CREATE TABLE chat_rooms (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT    NOT NULL CHECK (kind IN ('open', 'closed', 'direct', 'show')),
+    ensemble_id   INTEGER REFERENCES ensembles(id),
+    show_id       INTEGER UNIQUE REFERENCES shows(id),
+    name          TEXT    CHECK (name IS NULL OR length(name) BETWEEN 1 AND 100),
+    read_only     INTEGER NOT NULL DEFAULT 0 CHECK (read_only IN (0, 1)),
+    direct_key    TEXT    UNIQUE,
+    last_seq      INTEGER NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
+    created_by    INTEGER REFERENCES users(id),
+    created_at_ms INTEGER NOT NULL,
+    CHECK ((kind = 'direct') = (direct_key IS NOT NULL)),
+    CHECK ((kind = 'show') = (show_id IS NOT NULL)),
+    CHECK (kind <> 'open' OR ensemble_id IS NOT NULL)
+) STRICT;
+
+CREATE INDEX chat_rooms_by_ensemble ON chat_rooms(ensemble_id, id) WHERE ensemble_id IS NOT NULL;
+
+CREATE TABLE chat_members (
+    room_id       INTEGER NOT NULL REFERENCES chat_rooms(id),
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    involvement   TEXT    NOT NULL
+                  CHECK (involvement IN ('everything', 'mentions', 'nothing', 'invisible')),
+    last_read_seq INTEGER NOT NULL DEFAULT 0 CHECK (last_read_seq >= 0),
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX chat_members_by_user ON chat_members(user_id, room_id);
+
+CREATE TABLE chat_messages (
+    id                INTEGER PRIMARY KEY,
+    room_id           INTEGER NOT NULL REFERENCES chat_rooms(id),
+    author_id         INTEGER NOT NULL REFERENCES users(id),
+    client_message_id TEXT    NOT NULL CHECK (length(client_message_id) BETWEEN 1 AND 64),
+    body              TEXT    NOT NULL CHECK (length(body) <= 4000),
+    reply_to          INTEGER REFERENCES chat_messages(id),
+    posted_seq        INTEGER NOT NULL CHECK (posted_seq >= 1),
+    last_seq          INTEGER NOT NULL CHECK (last_seq >= posted_seq),
+    created_at_ms     INTEGER NOT NULL,
+    edited_at_ms      INTEGER,
+    edited_by         INTEGER REFERENCES users(id),
+    deleted_at_ms     INTEGER,
+    deleted_by        INTEGER REFERENCES users(id),
+    UNIQUE (room_id, author_id, client_message_id),
+    UNIQUE (room_id, posted_seq),
+    CHECK (deleted_at_ms IS NULL OR body = '')
+) STRICT;
+
+CREATE TABLE chat_events (
+    room_id    INTEGER NOT NULL REFERENCES chat_rooms(id),
+    seq        INTEGER NOT NULL CHECK (seq >= 1),
+    kind       TEXT    NOT NULL CHECK (length(kind) BETWEEN 1 AND 64),
+    message_id INTEGER NOT NULL REFERENCES chat_messages(id),
+    actor_id   INTEGER NOT NULL REFERENCES users(id),
+    at_ms      INTEGER NOT NULL,
+    text       TEXT,
+    boost      TEXT,
+    PRIMARY KEY (room_id, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX chat_events_by_message ON chat_events(message_id);
+
+CREATE TABLE chat_boosts (
+    message_id INTEGER NOT NULL REFERENCES chat_messages(id),
+    user_id    INTEGER NOT NULL REFERENCES users(id),
+    content    TEXT    NOT NULL CHECK (length(content) BETWEEN 1 AND 16),
+    seq        INTEGER NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    PRIMARY KEY (message_id, user_id, content)
+) STRICT, WITHOUT ROWID;
+
+CREATE VIRTUAL TABLE chat_fts USING fts5(
+    body, content = 'chat_messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER chat_fts_insert AFTER INSERT ON chat_messages
+WHEN new.deleted_at_ms IS NULL BEGIN
+    INSERT INTO chat_fts(rowid, body) VALUES (new.id, new.body);
+END;
+CREATE TRIGGER chat_fts_update AFTER UPDATE OF body, deleted_at_ms ON chat_messages BEGIN
+    INSERT INTO chat_fts(chat_fts, rowid, body)
+        SELECT 'delete', old.id, old.body WHERE old.deleted_at_ms IS NULL;
+    INSERT INTO chat_fts(rowid, body)
+        SELECT new.id, new.body WHERE new.deleted_at_ms IS NULL;
+END;
+
+CREATE TABLE chat_searches (
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    query   TEXT    NOT NULL CHECK (length(query) BETWEEN 1 AND 1000),
+    at_ms   INTEGER NOT NULL,
+    PRIMARY KEY (user_id, query)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX chat_searches_recent ON chat_searches(user_id, at_ms);
+"#;
+
 const STEPS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2).foreign_key_check(),
@@ -359,6 +465,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V4).foreign_key_check(),
     M::up(V5).foreign_key_check(),
     M::up(V6).foreign_key_check(),
+    M::up(V7).foreign_key_check(),
 ];
 
 /// Every migration, oldest first.
@@ -442,7 +549,7 @@ mod tests {
         .expect("V4 data");
         MIGRATIONS.to_latest(&mut conn).expect("migrate to latest");
         let triggers: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name")
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'mem%' ORDER BY name")
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .expect("triggers");
         assert_eq!(triggers, ["mem_fts_update"]);

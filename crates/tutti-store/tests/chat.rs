@@ -1,0 +1,1099 @@
+//! Integration tests for chat (issue 12, schema migration 7) against real SQLite files.
+//!
+//! Each test opens its own store in a temporary directory. What is asserted is what a reader
+//! sees after the write was acknowledged, so it is what was committed; the reopen test closes
+//! the store and opens the file again.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use tempfile::TempDir;
+use tokio::task::JoinSet;
+use tutti_store::{
+    ChatEvent, ChatEventKind, ChatRoomKind, ChatRoomRow, Involvement, NewChatMessage, NewChatRoom,
+    NewUser, ShowKind, Store, StoreConfig, StoreError, UserRole, MAX_CHAT_TEXT_CHARS,
+};
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+const T0: i64 = 1_700_000_000_000;
+
+fn db_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("tutti.db")
+}
+
+fn open(dir: &TempDir) -> Store {
+    Store::open(StoreConfig::new(db_path(dir))).expect("open store")
+}
+
+async fn user(store: &Store, name: &str) -> i64 {
+    store
+        .create_user(NewUser {
+            username: name.into(),
+            display_name: name.into(),
+            password_hash: HASH.into(),
+            role: UserRole::Crew,
+            at_ms: T0,
+        })
+        .await
+        .expect("create user")
+        .id
+}
+
+/// A closed room with these members.
+async fn room(store: &Store, name: &str, members: &[i64]) -> ChatRoomRow {
+    store
+        .chat_create_room(NewChatRoom {
+            kind: ChatRoomKind::Closed,
+            ensemble_id: None,
+            show_id: None,
+            name: Some(name.into()),
+            created_by: members.first().copied(),
+            members: members.to_vec(),
+            at_ms: T0,
+        })
+        .await
+        .expect("create room")
+}
+
+fn msg(room_id: i64, author_id: i64, id: &str, text: &str) -> NewChatMessage {
+    NewChatMessage {
+        room_id,
+        author_id,
+        client_message_id: id.into(),
+        text: text.into(),
+        reply_to: None,
+        at_ms: T0 + 1,
+    }
+}
+
+async fn all_events(store: &Store, room_id: i64) -> Vec<ChatEvent> {
+    store
+        .chat_events_after(room_id, 0, 1000)
+        .await
+        .expect("events")
+        .events
+}
+
+fn seqs(events: &[ChatEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.seq).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_posts_get_a_gap_free_sequence() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let mut people = Vec::new();
+    for i in 0..8 {
+        people.push(user(&store, &format!("u{i}")).await);
+    }
+    let room = room(&store, "crew", &people).await;
+    let room_id = room.id;
+
+    let mut tasks = JoinSet::new();
+    for (t, &author) in people.iter().enumerate() {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..25 {
+                let posted = store
+                    .chat_post(msg(
+                        room_id,
+                        author,
+                        &format!("t{t}-{i}"),
+                        &format!("hi {t} {i}"),
+                    ))
+                    .await
+                    .expect("post");
+                assert!(!posted.duplicate);
+                got.push(posted.seq);
+            }
+            got
+        });
+    }
+    let mut acked = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        acked.extend(done.expect("task"));
+    }
+    acked.sort_unstable();
+    let expected: Vec<u64> = (1..=200).collect();
+    assert_eq!(
+        acked, expected,
+        "every acknowledged seq is distinct, 1..=200"
+    );
+
+    let events = all_events(&store, room.id).await;
+    assert_eq!(seqs(&events), expected, "the log has no gaps");
+    assert!(events
+        .iter()
+        .all(|e| e.kind == ChatEventKind::MessagePosted));
+    // Each author's own posts appear in the order they were acknowledged.
+    for (t, &author) in people.iter().enumerate() {
+        let mine: Vec<&str> = events
+            .iter()
+            .filter(|e| e.author_id == author)
+            .map(|e| e.client_message_id.as_str())
+            .collect();
+        let want: Vec<String> = (0..25).map(|i| format!("t{t}-{i}")).collect();
+        assert_eq!(mine, want);
+    }
+    let head = store
+        .chat_room(room.id)
+        .await
+        .expect("room")
+        .expect("exists");
+    assert_eq!(head.last_seq, 200);
+}
+
+#[tokio::test]
+async fn a_retried_send_returns_the_original() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let room = room(&store, "r", &[ana]).await;
+
+    let first = store
+        .chat_post(msg(room.id, ana, "c-1", "hello"))
+        .await
+        .expect("post");
+    assert!(!first.duplicate);
+    let again = store
+        .chat_post(msg(room.id, ana, "c-1", "a different text"))
+        .await
+        .expect("retry");
+    assert!(again.duplicate);
+    assert_eq!(again.seq, first.seq);
+    assert_eq!(again.message, first.message);
+    assert_eq!(again.message.text, "hello", "the first send wins");
+    assert_eq!(
+        all_events(&store, room.id).await.len(),
+        1,
+        "nothing written"
+    );
+
+    // The same client id from another author, or in another room, is another message.
+    let bo = user(&store, "bo").await;
+    store
+        .chat_add_member(room.id, bo, Involvement::Everything, T0)
+        .await
+        .expect("join");
+    let other = store
+        .chat_post(msg(room.id, bo, "c-1", "mine"))
+        .await
+        .expect("bo posts");
+    assert!(!other.duplicate);
+    assert_eq!(other.seq, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_make_exactly_one_message() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let room = room(&store, "r", &[ana]).await;
+
+    let room_id = room.id;
+    let mut tasks = JoinSet::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .chat_post(msg(room_id, ana, "same-id", "once"))
+                .await
+                .expect("post")
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        answers.push(done.expect("task"));
+    }
+    assert_eq!(answers.iter().filter(|a| !a.duplicate).count(), 1);
+    let ids: BTreeSet<i64> = answers.iter().map(|a| a.message.id).collect();
+    assert_eq!(ids.len(), 1, "every answer names the one message");
+    assert!(answers.iter().all(|a| a.seq == 1));
+    let events = all_events(&store, room.id).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        store
+            .chat_messages(room.id, None, 100)
+            .await
+            .expect("messages")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn catch_up_returns_exactly_the_missed_events_in_order() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let bo = user(&store, "bo").await;
+    let room = room(&store, "r", &[ana, bo]).await;
+
+    let m1 = store
+        .chat_post(msg(room.id, ana, "a1", "first"))
+        .await
+        .expect("post");
+    let m2 = store
+        .chat_post(msg(room.id, ana, "a2", "second"))
+        .await
+        .expect("post");
+    // Bo saw everything up to here, then went away.
+    let seen = m2.seq;
+
+    let boosted = store
+        .chat_boost(m1.message.id, ana, "👏", T0 + 2)
+        .await
+        .expect("boost");
+    let edited = store
+        .chat_edit(m1.message.id, ana, "first (fixed)", T0 + 3)
+        .await
+        .expect("edit");
+    let m3 = store
+        .chat_post(NewChatMessage {
+            reply_to: Some(m1.message.id),
+            ..msg(room.id, ana, "a3", "third")
+        })
+        .await
+        .expect("post");
+    let unboosted = store
+        .chat_unboost(m1.message.id, ana, "👏", T0 + 4)
+        .await
+        .expect("unboost");
+    let deleted = store
+        .chat_delete(m2.message.id, bo, T0 + 5)
+        .await
+        .expect("delete");
+
+    let page = store
+        .chat_events_after(room.id, seen, 100)
+        .await
+        .expect("catch up");
+    assert!(!page.more);
+    assert_eq!(page.head_seq, 7);
+    let got: Vec<(u64, ChatEventKind, i64)> = page
+        .events
+        .iter()
+        .map(|e| (e.seq, e.kind, e.message_id))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, ChatEventKind::BoostAdded, m1.message.id),
+            (4, ChatEventKind::MessageEdited, m1.message.id),
+            (5, ChatEventKind::MessagePosted, m3.message.id),
+            (6, ChatEventKind::BoostRemoved, m1.message.id),
+            (7, ChatEventKind::MessageDeleted, m2.message.id),
+        ]
+    );
+    assert_eq!(page.events[0], boosted);
+    assert_eq!(page.events[1], edited);
+    assert_eq!(page.events[3], unboosted);
+    assert_eq!(page.events[4], deleted);
+    assert_eq!(page.events[0].boost.as_deref(), Some("👏"));
+    assert_eq!(page.events[1].text.as_deref(), Some("first (fixed)"));
+    assert_eq!(page.events[2].reply_to, Some(m1.message.id));
+    assert_eq!(page.events[4].actor_id, bo, "who deleted it is stored");
+
+    // The deleted text is gone from its earlier event too, the sequence keeps its place.
+    let all = all_events(&store, room.id).await;
+    assert_eq!(seqs(&all), (1..=7).collect::<Vec<_>>());
+    assert_eq!(all[1].kind, ChatEventKind::MessagePosted);
+    assert_eq!(all[1].text, None);
+    let gone = store
+        .chat_message(m2.message.id)
+        .await
+        .expect("read")
+        .expect("row stays");
+    assert_eq!(gone.text, "");
+    assert_eq!(gone.deleted_by, Some(bo));
+    let edited_row = store
+        .chat_message(m1.message.id)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(edited_row.edited_by, Some(ana));
+    assert_eq!(edited_row.last_seq, 6);
+
+    // Caught up: nothing more.
+    let none = store
+        .chat_events_after(room.id, 7, 100)
+        .await
+        .expect("nothing new");
+    assert!(none.events.is_empty());
+    assert!(!none.more);
+}
+
+#[tokio::test]
+async fn catch_up_pages_without_loss_or_repeats() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let room = room(&store, "r", &[ana]).await;
+    for i in 0..23 {
+        let p = store
+            .chat_post(msg(room.id, ana, &format!("m{i}"), &format!("message {i}")))
+            .await
+            .expect("post");
+        if i % 5 == 0 {
+            store
+                .chat_edit(p.message.id, ana, "edited", T0 + 9)
+                .await
+                .expect("edit");
+        }
+    }
+    let total = 23 + 5;
+    let mut after = 0;
+    let mut got = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store
+            .chat_events_after(room.id, after, 4)
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(page.events.len() <= 4);
+        got.extend(page.events.iter().map(|e| e.seq));
+        if let Some(last) = page.events.last() {
+            after = last.seq;
+        }
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(got, (1..=total).collect::<Vec<u64>>());
+    assert_eq!(pages, 7);
+
+    // A page limit out of range is refused.
+    let err = store
+        .chat_events_after(room.id, 0, 0)
+        .await
+        .expect_err("limit 0");
+    assert!(
+        matches!(err, StoreError::Invalid { field: "limit", .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_sequence_from_the_future_is_refused() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let room = room(&store, "r", &[ana]).await;
+    store
+        .chat_post(msg(room.id, ana, "a", "one"))
+        .await
+        .expect("post");
+    let err = store
+        .chat_events_after(room.id, 2, 10)
+        .await
+        .expect_err("future");
+    match &err {
+        StoreError::Invalid { field, reason, .. } => {
+            assert_eq!(*field, "after_seq");
+            assert!(
+                reason.contains("future") && reason.contains("seq 1"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    let err = store
+        .chat_events_after(room.id, u64::MAX, 10)
+        .await
+        .expect_err("far future");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+    let err = store
+        .chat_mark_read(room.id, ana, 5)
+        .await
+        .expect_err("future read mark");
+    assert!(
+        matches!(err, StoreError::Invalid { field: "seq", .. }),
+        "{err}"
+    );
+    let err = store
+        .chat_events_after(room.id + 100, 0, 10)
+        .await
+        .expect_err("unknown room");
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                what: "chat room",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_nothing_is_stored() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let bo = user(&store, "bo").await;
+    let room = room(&store, "r", &[ana]).await;
+
+    let long = "é".repeat(MAX_CHAT_TEXT_CHARS + 1);
+    let fits = "é".repeat(MAX_CHAT_TEXT_CHARS);
+    for (text, what) in [
+        ("", "empty"),
+        ("  \n\t ", "blank"),
+        (long.as_str(), "too long"),
+        ("bell \u{7}", "control"),
+        ("nul \u{0}", "nul"),
+    ] {
+        let err = store
+            .chat_post(msg(room.id, ana, "x", text))
+            .await
+            .expect_err(what);
+        assert!(
+            matches!(err, StoreError::Invalid { field: "text", .. }),
+            "{what}: {err}"
+        );
+    }
+    for id in ["", "has space", "ü", &"x".repeat(65)] {
+        let err = store
+            .chat_post(msg(room.id, ana, id, "hi"))
+            .await
+            .expect_err("bad client id");
+        assert!(
+            matches!(
+                err,
+                StoreError::Invalid {
+                    field: "client_message_id",
+                    ..
+                }
+            ),
+            "{id:?}: {err}"
+        );
+    }
+    // Not a member, unknown room.
+    let err = store
+        .chat_post(msg(room.id, bo, "b", "hi"))
+        .await
+        .expect_err("not a member");
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                what: "room membership",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = store
+        .chat_post(msg(room.id + 9, ana, "b", "hi"))
+        .await
+        .expect_err("no room");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert!(
+        all_events(&store, room.id).await.is_empty(),
+        "nothing stored"
+    );
+    assert_eq!(
+        store
+            .chat_room(room.id)
+            .await
+            .expect("room")
+            .expect("exists")
+            .last_seq,
+        0,
+        "no sequence number was used up"
+    );
+
+    // 4,000 characters (8,000 bytes) fit.
+    let p = store
+        .chat_post(msg(room.id, ana, "ok", &fits))
+        .await
+        .expect("4000 chars");
+    assert_eq!(p.seq, 1);
+
+    // Boosts: at most 16 characters, once per user and content.
+    let err = store
+        .chat_boost(p.message.id, ana, &"x".repeat(17), T0)
+        .await
+        .expect_err("long boost");
+    assert!(
+        matches!(err, StoreError::Invalid { field: "boost", .. }),
+        "{err}"
+    );
+    store
+        .chat_boost(p.message.id, ana, &"🎉".repeat(16), T0)
+        .await
+        .expect("16 characters");
+    store
+        .chat_boost(p.message.id, ana, "+1", T0)
+        .await
+        .expect("boost");
+    let err = store
+        .chat_boost(p.message.id, ana, "+1", T0)
+        .await
+        .expect_err("same boost twice");
+    assert!(
+        matches!(err, StoreError::Conflict { what: "boost", .. }),
+        "{err}"
+    );
+    let err = store
+        .chat_unboost(p.message.id, ana, "nope", T0)
+        .await
+        .expect_err("no such boost");
+    assert!(
+        matches!(err, StoreError::NotFound { what: "boost", .. }),
+        "{err}"
+    );
+    assert_eq!(
+        store.chat_boosts(p.message.id).await.expect("boosts").len(),
+        2
+    );
+    assert_eq!(
+        all_events(&store, room.id).await.len(),
+        3,
+        "post and two boosts"
+    );
+
+    // A read-only room refuses posts, edits and boosts but still allows deletion.
+    store
+        .chat_set_read_only(room.id, true)
+        .await
+        .expect("read-only");
+    let err = store
+        .chat_post(msg(room.id, ana, "late", "hi"))
+        .await
+        .expect_err("read-only");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "read-only room",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // ... but a retry of a send made before still gets its original answer.
+    let retry = store
+        .chat_post(msg(room.id, ana, "ok", &fits))
+        .await
+        .expect("retry");
+    assert!(retry.duplicate);
+    let err = store
+        .chat_edit(p.message.id, ana, "changed", T0)
+        .await
+        .expect_err("read-only edit");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "read-only room",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    store
+        .chat_delete(p.message.id, ana, T0)
+        .await
+        .expect("delete in a read-only room");
+    assert!(store
+        .chat_boosts(p.message.id)
+        .await
+        .expect("boosts")
+        .is_empty());
+    let err = store
+        .chat_delete(p.message.id, ana, T0)
+        .await
+        .expect_err("twice");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "deleted message",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(seqs(&all_events(&store, room.id).await), vec![1, 2, 3, 4]);
+}
+
+#[tokio::test]
+async fn rooms_memberships_and_unread() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let bo = user(&store, "bo").await;
+    let cy = user(&store, "cy").await;
+
+    // Direct rooms: one per exact set of people, in any order.
+    let (d1, created) = store
+        .chat_direct_room(&[bo, ana], Some(ana), T0)
+        .await
+        .expect("direct");
+    assert!(created);
+    assert_eq!(d1.kind, ChatRoomKind::Direct);
+    let (d2, created) = store
+        .chat_direct_room(&[ana, bo, ana], Some(bo), T0)
+        .await
+        .expect("again");
+    assert!(!created);
+    assert_eq!(d2.id, d1.id);
+    let (d3, created) = store
+        .chat_direct_room(&[ana, bo, cy], Some(cy), T0)
+        .await
+        .expect("a group");
+    assert!(created);
+    assert_ne!(d3.id, d1.id);
+    let err = store
+        .chat_direct_room(&[ana, ana], None, T0)
+        .await
+        .expect_err("one person");
+    assert!(
+        matches!(
+            err,
+            StoreError::Invalid {
+                field: "members",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = store
+        .chat_add_member(d1.id, cy, Involvement::Everything, T0)
+        .await
+        .expect_err("direct members are fixed");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "direct room",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // An open room needs its ensemble; a show room its show, once.
+    let err = store
+        .chat_create_room(NewChatRoom {
+            kind: ChatRoomKind::Open,
+            ensemble_id: None,
+            show_id: None,
+            name: Some("All Talk".into()),
+            created_by: None,
+            members: vec![],
+            at_ms: T0,
+        })
+        .await
+        .expect_err("open without ensemble");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+    let ensemble = store
+        .create_ensemble("band", "Band", ana, T0)
+        .await
+        .expect("ensemble");
+    let open_room = store
+        .chat_create_room(NewChatRoom {
+            kind: ChatRoomKind::Open,
+            ensemble_id: Some(ensemble.id),
+            show_id: None,
+            name: Some("All Talk".into()),
+            created_by: Some(ana),
+            members: vec![ana, bo],
+            at_ms: T0,
+        })
+        .await
+        .expect("open room");
+    assert_eq!(open_room.ensemble_id, Some(ensemble.id));
+    let (piece, spec) = store
+        .ensure_piece("demo", "Demo", "{}")
+        .await
+        .expect("piece");
+    let show = store
+        .create_show(piece.id, spec.id, "SHOW1", ShowKind::Performance)
+        .await
+        .expect("show");
+    let show_room = NewChatRoom {
+        kind: ChatRoomKind::Show,
+        ensemble_id: None,
+        show_id: Some(show.id),
+        name: Some("Tonight".into()),
+        created_by: None,
+        members: vec![],
+        at_ms: T0,
+    };
+    let made = store
+        .chat_create_room(show_room.clone())
+        .await
+        .expect("show room");
+    assert_eq!(
+        store.chat_show_room(show.id).await.expect("read"),
+        Some(made.clone())
+    );
+    let err = store
+        .chat_create_room(show_room)
+        .await
+        .expect_err("second show room");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "show room",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // Unread: others' messages after the read mark, deleted ones not counted.
+    for i in 0..3 {
+        store
+            .chat_post(msg(open_room.id, ana, &format!("a{i}"), "news"))
+            .await
+            .expect("post");
+    }
+    store
+        .chat_post(msg(open_room.id, bo, "b0", "mine"))
+        .await
+        .expect("own post");
+    let unread = |listing: &[tutti_store::ChatRoomListing], id: i64| {
+        listing
+            .iter()
+            .find(|l| l.room.id == id)
+            .map(|l| l.unread)
+            .expect("listed")
+    };
+    let list = store.chat_rooms_of(bo).await.expect("bo's rooms");
+    assert_eq!(
+        list.iter().map(|l| l.room.id).collect::<Vec<_>>(),
+        vec![d1.id, d3.id, open_room.id]
+    );
+    assert_eq!(unread(&list, open_room.id), 3);
+    store
+        .chat_mark_read(open_room.id, bo, 2)
+        .await
+        .expect("read two");
+    // The mark never moves back.
+    let member = store
+        .chat_mark_read(open_room.id, bo, 1)
+        .await
+        .expect("older mark");
+    assert_eq!(member.last_read_seq, 2);
+    assert_eq!(
+        unread(&store.chat_rooms_of(bo).await.expect("rooms"), open_room.id),
+        1
+    );
+    let member = store
+        .chat_set_involvement(open_room.id, bo, Involvement::Invisible)
+        .await
+        .expect("involvement");
+    assert_eq!(member.involvement, Involvement::Invisible);
+    store
+        .chat_remove_member(open_room.id, bo)
+        .await
+        .expect("leave");
+    assert_eq!(store.chat_rooms_of(bo).await.expect("rooms").len(), 2);
+    let err = store
+        .chat_remove_member(open_room.id, bo)
+        .await
+        .expect_err("not a member any more");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    let members = store.chat_members(open_room.id).await.expect("members");
+    assert_eq!(
+        members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+        vec![ana]
+    );
+}
+
+/// Rooms where `searcher` is a member and one where only others are, each with a message
+/// holding the same word.
+#[tokio::test]
+async fn search_sees_only_the_searchers_rooms() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let bo = user(&store, "bo").await;
+    let mine = room(&store, "mine", &[ana, bo]).await;
+    let theirs = room(&store, "theirs", &[bo]).await;
+    let (direct, _) = store
+        .chat_direct_room(&[ana, bo], None, T0)
+        .await
+        .expect("direct");
+
+    let visible = store
+        .chat_post(msg(mine.id, bo, "1", "the **secret** soundcheck is at six"))
+        .await
+        .expect("post");
+    store
+        .chat_post(msg(theirs.id, bo, "2", "a secret only bo may read"))
+        .await
+        .expect("post");
+    let dm = store
+        .chat_post(msg(direct.id, ana, "3", "secret plans, secret secret"))
+        .await
+        .expect("post");
+    let deleted = store
+        .chat_post(msg(mine.id, ana, "4", "secret to delete"))
+        .await
+        .expect("post");
+    store
+        .chat_delete(deleted.message.id, ana, T0)
+        .await
+        .expect("delete");
+
+    let hits = store.chat_search(ana, "secret", 100).await.expect("search");
+    let found: BTreeSet<i64> = hits.iter().map(|h| h.message_id).collect();
+    assert_eq!(found, BTreeSet::from([visible.message.id, dm.message.id]));
+    // Ranked: the message that says it three times comes first.
+    assert_eq!(hits[0].message_id, dm.message.id);
+    assert!(hits[0].rank <= hits[1].rank);
+    let marked: Vec<&str> = hits[1]
+        .snippet
+        .iter()
+        .filter(|p| p.highlighted)
+        .map(|p| p.text.as_str())
+        .collect();
+    assert_eq!(marked, vec!["secret"]);
+    let whole: String = hits[1].snippet.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(whole, "the **secret** soundcheck is at six");
+
+    // Bo sees all three rooms; a stranger nothing.
+    assert_eq!(
+        store
+            .chat_search(bo, "secret", 100)
+            .await
+            .expect("bo")
+            .len(),
+        3
+    );
+    let cy = user(&store, "cy").await;
+    assert!(store
+        .chat_search(cy, "secret", 100)
+        .await
+        .expect("cy")
+        .is_empty());
+    // Leaving a room takes its messages out of one's results.
+    store.chat_remove_member(mine.id, ana).await.expect("leave");
+    let hits = store.chat_search(ana, "secret", 100).await.expect("search");
+    assert_eq!(
+        hits.iter().map(|h| h.message_id).collect::<Vec<_>>(),
+        vec![dm.message.id]
+    );
+    // An edit replaces the indexed text.
+    store
+        .chat_edit(dm.message.id, ana, "nothing to see", T0)
+        .await
+        .expect("edit");
+    assert!(store
+        .chat_search(ana, "secret", 100)
+        .await
+        .expect("search")
+        .is_empty());
+    assert_eq!(
+        store
+            .chat_search(ana, "nothing", 100)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn hostile_search_strings_never_break_the_query() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let room = room(&store, "r", &[ana]).await;
+    for (i, text) in [
+        "rock AND roll tonight",
+        "say \"hello\" to NEAR the stage",
+        "c++ (and) 50% off*",
+        "NOT a drill",
+        "caret ^start",
+    ]
+    .iter()
+    .enumerate()
+    {
+        store
+            .chat_post(msg(room.id, ana, &format!("m{i}"), text))
+            .await
+            .expect("post");
+    }
+
+    // (query, how many messages it must find)
+    let table: &[(&str, usize)] = &[
+        ("rock AND roll", 1),
+        ("AND", 2), // "AND" in message 0, "(and)" in message 2: searched as a word
+        ("OR", 0),
+        ("NOT", 1),
+        ("NOT drill", 1),
+        ("NEAR", 1),
+        ("NEAR(rock roll)", 0),
+        ("\"hello", 1),
+        ("hello\"", 1),
+        ("\"\"hello\"\"", 1),
+        ("'hello'", 1), // quotes are not part of a word
+        ("(and", 2),
+        ("roll)", 1),
+        ("((((rock", 1),
+        ("off*", 1),
+        ("of*", 0), // no prefix matching: `*` is not an operator
+        ("^start", 1),
+        ("caret:start", 1), // a phrase of two words, not a column filter
+        ("body:rock", 0),
+        ("{body}: rock", 0), // "body" is a word no message holds
+        ("rock -roll", 1),
+        ("c++", 1), // the word "c"
+        ("50%", 1),
+        ("drill\u{0}NOT", 1),
+        ("ROCK", 1),
+    ];
+    for (query, want) in table {
+        let hits = store
+            .chat_search(ana, query, 100)
+            .await
+            .unwrap_or_else(|e| panic!("query {query:?} failed: {e}"));
+        assert_eq!(hits.len(), *want, "query {query:?}");
+    }
+
+    // Strings without a word are a clear error, never an FTS5 syntax error.
+    for query in [
+        "",
+        "   ",
+        "*",
+        "\"",
+        "\"\"",
+        "()",
+        ")(",
+        "^",
+        "* ^ ( ) \" : -",
+        "\u{0}",
+    ] {
+        let err = store
+            .chat_search(ana, query, 100)
+            .await
+            .expect_err("no words");
+        match &err {
+            StoreError::Invalid { field, reason, .. } => {
+                assert_eq!(*field, "query", "{query:?}");
+                assert!(reason.contains("no word"), "{query:?}: {reason}");
+            }
+            other => panic!("{query:?}: expected Invalid, got {other:?}"),
+        }
+    }
+    let err = store
+        .chat_search(ana, &"a".repeat(501), 10)
+        .await
+        .expect_err("too long");
+    assert!(
+        matches!(err, StoreError::Invalid { field: "query", .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn recent_searches_keep_the_last_ten_distinct() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let bo = user(&store, "bo").await;
+    for i in 0..12 {
+        store
+            .chat_record_search(ana, &format!("  query {i} "), T0 + i)
+            .await
+            .expect("record");
+    }
+    store
+        .chat_record_search(ana, "query 5", T0 + 100)
+        .await
+        .expect("again");
+    store
+        .chat_record_search(bo, "bo's own", T0)
+        .await
+        .expect("bo");
+    let recent = store.chat_recent_searches(ana).await.expect("recent");
+    let queries: Vec<&str> = recent.iter().map(|r| r.query.as_str()).collect();
+    assert_eq!(
+        queries,
+        vec![
+            "query 5", "query 11", "query 10", "query 9", "query 8", "query 7", "query 6",
+            "query 4", "query 3", "query 2"
+        ]
+    );
+    let err = store
+        .chat_record_search(ana, "**", T0)
+        .await
+        .expect_err("no words");
+    assert!(
+        matches!(err, StoreError::Invalid { field: "query", .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn everything_survives_close_and_reopen() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let ana = user(&store, "ana").await;
+    let bo = user(&store, "bo").await;
+    let room = room(&store, "r", &[ana, bo]).await;
+    let p = store
+        .chat_post(msg(room.id, ana, "a", "kept across restarts"))
+        .await
+        .expect("post");
+    store
+        .chat_boost(p.message.id, bo, "🔥", T0)
+        .await
+        .expect("boost");
+    store.chat_mark_read(room.id, bo, 2).await.expect("read");
+    store
+        .chat_record_search(bo, "restarts", T0)
+        .await
+        .expect("recent");
+    let before = all_events(&store, room.id).await;
+    store.close().await.expect("close");
+
+    let store = open(&dir);
+    assert_eq!(all_events(&store, room.id).await, before);
+    assert_eq!(
+        store
+            .chat_member(room.id, bo)
+            .await
+            .expect("member")
+            .expect("exists")
+            .last_read_seq,
+        2
+    );
+    assert_eq!(
+        store.chat_boosts(p.message.id).await.expect("boosts").len(),
+        1
+    );
+    assert_eq!(
+        store
+            .chat_search(bo, "restarts", 10)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.chat_recent_searches(bo).await.expect("recent").len(),
+        1
+    );
+    // The retry after a restart still finds the original; the sequence continues.
+    let retry = store
+        .chat_post(msg(room.id, ana, "a", "kept across restarts"))
+        .await
+        .expect("retry");
+    assert!(retry.duplicate);
+    assert_eq!(retry.message.id, p.message.id);
+    let next = store
+        .chat_post(msg(room.id, bo, "b", "after"))
+        .await
+        .expect("post");
+    assert_eq!(next.seq, 3);
+    store.close().await.expect("close");
+}
