@@ -45,33 +45,12 @@ async fn join(ws: &mut Ws, frame: Value) -> Value {
     }
 }
 
-/// A live show of a new piece; returns (show id, join code).
+/// A live show of a new published piece; returns (show id, join code).
 async fn live_show(api: &Api, eid: i64, slug: &str) -> (i64, String) {
-    let p = api
-        .post(
-            &format!("/ensembles/{eid}/pieces"),
-            json!({"slug": slug, "title": slug}),
-        )
-        .await
-        .ok(201);
-    let pid = p["id"].as_i64().unwrap();
-    api.post(&format!("/pieces/{pid}/specs"), json!({"spec": spec(slug)}))
-        .await
-        .ok(201);
-    api.post_empty(&format!("/pieces/{pid}/specs/1/publish"))
-        .await
-        .ok(200);
-    let show = api
-        .post(
-            &format!("/pieces/{pid}/shows"),
-            json!({"kind": "performance"}),
-        )
-        .await
-        .ok(201);
-    let sid = show["id"].as_i64().unwrap();
-    api.post(&format!("/shows/{sid}/transition"), json!({"to": "live"}))
-        .await
-        .ok(200);
+    let pid = api.published_piece(eid, slug).await;
+    let show = api.show(pid, "performance").await;
+    let sid = id_of(&show);
+    api.show_to(sid, "live").await;
     (sid, show["code"].as_str().unwrap().to_owned())
 }
 
@@ -85,17 +64,11 @@ async fn device_token(addr: SocketAddr, code: &str) -> String {
 
 #[tokio::test]
 async fn guest_device_tokens_join_their_own_show_and_keep_their_slot() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let addr = server.addr;
-    let (admin, _) = setup_admin(addr).await;
-    let e = admin
-        .post("/ensembles", json!({"slug": "duo", "name": "Duo"}))
-        .await
-        .ok(201);
-    let eid = e["id"].as_i64().unwrap();
-    let (_, code_a) = live_show(&admin, eid, "aria").await;
-    let (_, code_b) = live_show(&admin, eid, "bolero").await;
+    let app = TestApp::spawn().await;
+    let (addr, admin) = (app.addr, &app.admin);
+    let eid = admin.ensemble("duo").await;
+    let (_, code_a) = live_show(admin, eid, "aria").await;
+    let (_, code_b) = live_show(admin, eid, "bolero").await;
     let guest_a = device_token(addr, &code_a).await;
     let guest_b = device_token(addr, &code_b).await;
 
@@ -157,5 +130,5 @@ async fn guest_device_tokens_join_their_own_show_and_keep_their_slot() {
     assert_eq!(w4["participant"].as_u64(), Some(slot), "{w4}");
 
     drop((again, anon, other));
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }

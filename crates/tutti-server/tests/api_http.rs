@@ -19,13 +19,11 @@ async fn count_users(admin: &Api) -> usize {
 
 #[tokio::test]
 async fn every_bad_input_gets_the_envelope_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let addr = server.addr;
-    let (admin, _) = setup_admin(addr).await;
+    let app = TestApp::spawn().await;
+    let (addr, admin) = (app.addr, &app.admin);
     let auth = format!("Bearer {}", admin.token.clone().unwrap());
     let a: &[(&str, &str)] = &[("authorization", &auth)];
-    let before = count_users(&admin).await;
+    let before = count_users(admin).await;
 
     // Unknown path and method.
     admin.get("/nope").await.err(404, "not_found");
@@ -123,30 +121,20 @@ async fn every_bad_input_gets_the_envelope_and_writes_nothing() {
         .await
         .err(422, "validation_failed");
     admin.get("/users/abc").await.err(404, "not_found");
-    assert_eq!(count_users(&admin).await, before, "nothing was written");
+    assert_eq!(count_users(admin).await, before, "nothing was written");
 
     // Duplicates where unique.
-    user(&admin, "carol", "performer").await;
+    app.user("carol", "performer").await;
     let r = admin
         .post("/users", json!({"username": "CAROL", "password": "carol-password", "display_name": "C", "role": "crew"}))
         .await;
     r.err(409, "already_exists");
-    let e1 = admin
-        .post("/ensembles", json!({"slug": "band", "name": "Band"}))
-        .await
-        .ok(201);
+    let eid = admin.ensemble("band").await;
     admin
         .post("/ensembles", json!({"slug": "band", "name": "Other"}))
         .await
         .err(409, "already_exists");
-    let eid = e1["id"].as_i64().unwrap();
-    admin
-        .post(
-            &format!("/ensembles/{eid}/pieces"),
-            json!({"slug": "p1", "title": "P"}),
-        )
-        .await
-        .ok(201);
+    let pid = admin.piece(eid, "p1").await;
     admin
         .post(
             &format!("/ensembles/{eid}/pieces"),
@@ -154,13 +142,14 @@ async fn every_bad_input_gets_the_envelope_and_writes_nothing() {
         )
         .await
         .err(409, "already_exists");
+    assert_eq!(
+        admin
+            .get(&format!("/pieces?ensemble_id={eid}"))
+            .await
+            .ok(200)["items"][0]["id"],
+        pid
+    );
     // An invalid spec names its field; nothing stored.
-    let pid = admin
-        .get(&format!("/pieces?ensemble_id={eid}"))
-        .await
-        .ok(200)["items"][0]["id"]
-        .as_i64()
-        .unwrap();
     let mut bad = spec("p1");
     bad["tick_hz"] = json!(1000);
     let e = admin
@@ -186,7 +175,7 @@ async fn every_bad_input_gets_the_envelope_and_writes_nothing() {
         admin.get(&format!("/pieces/{pid}/specs")).await.ok(200)["items"],
         json!([])
     );
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 /// The message of a 422 for one field, after checking the field's name.
@@ -199,14 +188,9 @@ fn problem(r: &Res, field: &str) -> String {
 
 #[tokio::test]
 async fn texts_ids_and_parameters_are_checked_alike_and_named_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (admin, _) = setup_admin(server.addr).await;
-    let e = admin
-        .post("/ensembles", json!({"slug": "chars", "name": "Chars"}))
-        .await
-        .ok(201);
-    let pieces = format!("/ensembles/{}/pieces", e["id"]);
+    let app = TestApp::spawn().await;
+    let admin = &app.admin;
+    let pieces = format!("/ensembles/{}/pieces", admin.ensemble("chars").await);
 
     // Titles count characters: 200 × "é" (400 bytes) fits, 201 does not, with one message.
     let e200 = "é".repeat(200);
@@ -312,17 +296,8 @@ async fn texts_ids_and_parameters_are_checked_alike_and_named_once() {
     );
 
     // Shows speak of the per-piece version number; the store id stays for compatibility.
-    admin
-        .post_empty(&format!("/pieces/{pid}/specs/1/publish"))
-        .await
-        .ok(200);
-    let show = admin
-        .post(
-            &format!("/pieces/{pid}/shows"),
-            json!({"kind": "rehearsal"}),
-        )
-        .await
-        .ok(201);
+    admin.publish(pid, 1).await;
+    let show = admin.show(pid, "rehearsal").await;
     assert_eq!(show["spec_version"], 1, "{show}");
     assert!(
         show["spec_version_id"].as_i64().unwrap() > 1,
@@ -332,7 +307,7 @@ async fn texts_ids_and_parameters_are_checked_alike_and_named_once() {
     assert_eq!(again["spec_version"], 1);
     let listed = admin.get(&format!("/shows?piece_id={pid}")).await.ok(200);
     assert_eq!(listed["items"][0]["spec_version"], 1);
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
@@ -489,12 +464,10 @@ async fn setup_login_refresh_rotation_and_revocation() {
 
 #[tokio::test]
 async fn failed_sign_ins_slow_the_failing_address_and_never_lock_the_account() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (admin, _) = setup_admin(server.addr).await;
-    user(&admin, "zoe", "crew").await;
-    let attacker = Api::new(server.addr).connecting_from("127.0.0.2");
-    let owner = Api::new(server.addr).connecting_from("127.0.0.3");
+    let app = TestApp::spawn().await;
+    app.user("zoe", "crew").await;
+    let attacker = app.anon().connecting_from("127.0.0.2");
+    let owner = app.anon().connecting_from("127.0.0.3");
 
     // An attacker fails five times for the admin: each is a plain 401 ...
     for _ in 0..5 {
@@ -522,7 +495,7 @@ async fn failed_sign_ins_slow_the_failing_address_and_never_lock_the_account() {
     login(&attacker, "zoe", "zoe-password").await.ok(200);
 
     // An address spraying many names is slowed for every name once it failed 20 times.
-    let sprayer = Api::new(server.addr).connecting_from("127.0.0.4");
+    let sprayer = app.anon().connecting_from("127.0.0.4");
     for i in 0..20 {
         login(&sprayer, &format!("name{i}"), "guess")
             .await
@@ -532,7 +505,7 @@ async fn failed_sign_ins_slow_the_failing_address_and_never_lock_the_account() {
         .await
         .err(429, "rate_limited");
     login(&owner, "zoe", "zoe-password").await.ok(200);
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 /// Signs in under `names` at once, each with `password(name)`; the answers in order.
@@ -546,13 +519,9 @@ async fn sign_in_burst(api: &Api, names: &[String], password: impl Fn(&str) -> S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_hashing_is_bounded_and_a_full_gate_answers_429() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.api.password_hash_concurrency = 2;
-    let server = start_with(cfg).await;
-    let (admin, _) = setup_admin(server.addr).await;
+    let app = TestApp::spawn_with(|cfg| cfg.api.password_hash_concurrency = 2).await;
     for i in 0..4 {
-        user(&admin, &format!("burst{i}"), "crew").await;
+        app.user(&format!("burst{i}"), "crew").await;
     }
     // Distinct names: four accounts with their passwords, four with wrong ones, and unknown names.
     let names: Vec<String> = (0..4)
@@ -560,12 +529,12 @@ async fn password_hashing_is_bounded_and_a_full_gate_answers_429() {
         .chain((0..4).map(|i| format!("nobody{i}")))
         .collect();
     let right = |n: &str| format!("{n}-password");
-    let gate = server.api().password_gate();
+    let gate = app.server.api().password_gate();
     assert_eq!((gate.size(), gate.available()), (2, 2));
 
     // Every slot taken: the whole burst is refused at once, none is checked.
     let held = [gate.try_hold().unwrap(), gate.try_hold().unwrap()];
-    for r in sign_in_burst(&Api::new(server.addr), &names, right).await {
+    for r in sign_in_burst(&app.anon(), &names, right).await {
         let e = r.err(429, "rate_limited");
         assert_eq!(r.header("retry-after"), Some("1"), "{e}");
     }
@@ -574,7 +543,7 @@ async fn password_hashing_is_bounded_and_a_full_gate_answers_429() {
     // Slots free: each answer is correct for its credentials or a 429, never a 5xx, and the
     // burst cannot be refused entirely (a 429 means another request held a slot).
     for with_right_passwords in [true, false] {
-        let answers = sign_in_burst(&Api::new(server.addr), &names, |n| {
+        let answers = sign_in_burst(&app.anon(), &names, |n| {
             if with_right_passwords {
                 right(n)
             } else {
@@ -601,16 +570,14 @@ async fn password_hashing_is_bounded_and_a_full_gate_answers_429() {
         assert!(answers.iter().any(|r| r.status != 429), "nobody got a slot");
         assert_eq!(gate.available(), 2, "every slot came back");
     }
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn cookie_sessions_need_the_csrf_header_on_unsafe_methods() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let addr = server.addr;
-    setup_admin(addr).await;
-    let r = Api::new(addr)
+    let app = TestApp::spawn().await;
+    let r = app
+        .anon()
         .post(
             "/auth/login",
             json!({"username": "admin", "password": ADMIN_PASSWORD, "mode": "cookie"}),
@@ -624,7 +591,7 @@ async fn cookie_sessions_need_the_csrf_header_on_unsafe_methods() {
         "{set_cookie}"
     );
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    let anon = Api::new(addr);
+    let anon = app.anon();
     let me = anon
         .req("GET", "/me", None, &[("cookie", &cookie)])
         .await
@@ -666,17 +633,14 @@ async fn cookie_sessions_need_the_csrf_header_on_unsafe_methods() {
     anon.req("GET", "/me", None, &[("cookie", &cookie)])
         .await
         .err(401, "unauthorized");
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn guest_tokens_are_asked_for_by_join_code_and_limited_per_address() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.api.guests_per_minute = 2;
-    let server = start_with(cfg).await;
-    let code = &server.show_code;
-    let phone = Api::new(server.addr).connecting_from("127.0.0.5");
+    let app = TestApp::spawn_with(|cfg| cfg.api.guests_per_minute = 2).await;
+    let code = &app.server.show_code;
+    let phone = app.anon().connecting_from("127.0.0.5");
 
     // Two at once, then this address waits; unknown codes count too (no free probing).
     phone
@@ -698,7 +662,7 @@ async fn guest_tokens_are_asked_for_by_join_code_and_limited_per_address() {
         assert!((1..=30).contains(&wait), "{wait}");
     }
     // Another address is not affected.
-    let other = Api::new(server.addr).connecting_from("127.0.0.6");
+    let other = app.anon().connecting_from("127.0.0.6");
     let g = other
         .post_empty(&format!("/join/{code}/guests"))
         .await
@@ -727,17 +691,16 @@ async fn guest_tokens_are_asked_for_by_join_code_and_limited_per_address() {
     assert!(doc["paths"]["/api/v1/join/{code}/guests"]["post"]
         .get("deprecated")
         .is_none_or(|d| d == false));
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn only_admins_read_the_user_directory_and_owners_add_members_by_exact_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (admin, _) = setup_admin(server.addr).await;
-    let (owner, _) = user(&admin, "owner", "performer").await;
-    let (crew, crew_id) = user(&admin, "stagehand", "crew").await;
-    let (_, guitar_id) = user(&admin, "Guitar.Player", "performer").await;
+    let app = TestApp::spawn().await;
+    let admin = &app.admin;
+    let (owner, _) = app.user("owner", "performer").await;
+    let (crew, crew_id) = app.user("stagehand", "crew").await;
+    let (_, guitar_id) = app.user("Guitar.Player", "performer").await;
 
     // Admins list and read every account.
     let all = admin.get("/users").await.ok(200);
@@ -758,11 +721,7 @@ async fn only_admins_read_the_user_directory_and_owners_add_members_by_exact_nam
     );
 
     // An owner adds a member by exact username (ignoring case), without listing anyone.
-    let e = owner
-        .post("/ensembles", json!({"slug": "trio", "name": "Trio"}))
-        .await
-        .ok(201);
-    let members = format!("/ensembles/{}/members", e["id"]);
+    let members = format!("/ensembles/{}/members", owner.ensemble("trio").await);
     let m = owner
         .post(
             &members,
@@ -800,19 +759,16 @@ async fn only_admins_read_the_user_directory_and_owners_add_members_by_exact_nam
     crew.post(&members, json!({"username": "owner", "role": "crew"}))
         .await
         .err(403, "forbidden");
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn forbidden_paths() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let addr = server.addr;
-    let (admin, _) = setup_admin(addr).await;
-    let (perf, _) = user(&admin, "perf", "performer").await;
-    let (outsider, _) = user(&admin, "outsider", "performer").await;
-    let (crew, crew_id) = user(&admin, "crewie", "crew").await;
-    let (aud, _) = user(&admin, "aud", "audience").await;
+    let app = TestApp::spawn().await;
+    let (perf, _) = app.user("perf", "performer").await;
+    let (outsider, _) = app.user("outsider", "performer").await;
+    let (crew, crew_id) = app.user("crewie", "crew").await;
+    let (aud, _) = app.user("aud", "audience").await;
 
     // Only admins create users; audience and crew cannot create ensembles.
     perf.post(
@@ -828,50 +784,18 @@ async fn forbidden_paths() {
         .await
         .err(403, "forbidden");
 
-    let e = perf
-        .post("/ensembles", json!({"slug": "quartet", "name": "Quartet"}))
-        .await
-        .ok(201);
-    let eid = e["id"].as_i64().unwrap();
+    let eid = perf.ensemble("quartet").await;
     let members = perf.get(&format!("/ensembles/{eid}/members")).await.ok(200);
     assert_eq!(members["items"][0]["role"], "owner");
-    perf.post(
-        &format!("/ensembles/{eid}/members"),
-        json!({"user_id": crew_id, "role": "crew"}),
-    )
-    .await
-    .ok(201);
+    perf.add_member(eid, crew_id, "crew").await;
     perf.post(
         &format!("/ensembles/{eid}/members"),
         json!({"user_id": crew_id, "role": "crew"}),
     )
     .await
     .err(409, "already_member");
-    let p = perf
-        .post(
-            &format!("/ensembles/{eid}/pieces"),
-            json!({"slug": "etude", "title": "Etude"}),
-        )
-        .await
-        .ok(201);
-    let pid = p["id"].as_i64().unwrap();
-    perf.post(
-        &format!("/pieces/{pid}/specs"),
-        json!({"spec": spec("etude")}),
-    )
-    .await
-    .ok(201);
-    perf.post_empty(&format!("/pieces/{pid}/specs/1/publish"))
-        .await
-        .ok(200);
-    let show = perf
-        .post(
-            &format!("/pieces/{pid}/shows"),
-            json!({"kind": "rehearsal"}),
-        )
-        .await
-        .ok(201);
-    let sid = show["id"].as_i64().unwrap();
+    let pid = perf.published_piece(eid, "etude").await;
+    let sid = id_of(&perf.show(pid, "rehearsal").await);
 
     // A performer outside the ensemble sees nothing and touches nothing (404).
     outsider
@@ -976,7 +900,7 @@ async fn forbidden_paths() {
     // The title is unchanged by all of the above.
     assert_eq!(
         perf.get(&format!("/pieces/{pid}")).await.ok(200)["title"],
-        "Etude"
+        "etude"
     );
 
     // A revoked token fails.
@@ -984,19 +908,14 @@ async fn forbidden_paths() {
     perf.get(&format!("/pieces/{pid}"))
         .await
         .err(401, "unauthorized");
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn piece_spec_and_show_state_machines() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (admin, _) = setup_admin(server.addr).await;
-    let e = admin
-        .post("/ensembles", json!({"slug": "trio", "name": "Trio"}))
-        .await
-        .ok(201);
-    let eid = e["id"].as_i64().unwrap();
+    let app = TestApp::spawn().await;
+    let admin = &app.admin;
+    let eid = admin.ensemble("trio").await;
     let p = admin
         .post(
             &format!("/ensembles/{eid}/pieces"),
@@ -1056,14 +975,8 @@ async fn piece_spec_and_show_state_machines() {
         assert_eq!(v["version"], i);
         assert_eq!(v["status"], "draft");
     }
-    admin
-        .post_empty(&format!("/pieces/{pid}/specs/2/publish"))
-        .await
-        .ok(200);
-    admin
-        .post_empty(&format!("/pieces/{pid}/specs/3/publish"))
-        .await
-        .ok(200);
+    admin.publish(pid, 2).await;
+    admin.publish(pid, 3).await;
     admin
         .post_empty(&format!("/pieces/{pid}/specs/9/publish"))
         .await
@@ -1145,18 +1058,19 @@ async fn piece_spec_and_show_state_machines() {
     };
     // Guests: anonymous device tokens bound to the show by its join code, no sign-in needed.
     let code = show["code"].as_str().unwrap().to_owned();
-    let g = Api::new(server.addr)
+    let g = app
+        .anon()
         .post_empty(&format!("/join/{code}/guests"))
         .await
         .ok(201);
     assert!(g["device_token"].as_str().unwrap().len() > 30, "{g}");
     assert_eq!(g["show_id"], sid);
     let lower = code.to_ascii_lowercase();
-    Api::new(server.addr)
+    app.anon()
         .post_empty(&format!("/join/{lower}/guests"))
         .await
         .ok(201);
-    Api::new(server.addr)
+    app.anon()
         .post_empty("/join/NOSUCH/guests")
         .await
         .err(404, "not_found");
@@ -1172,9 +1086,7 @@ async fn piece_spec_and_show_state_machines() {
     let export = admin.get(&format!("/shows/{sid}/export")).await.ok(200);
     assert_eq!(export["spec_version"]["version"], 2);
     assert!(export["timeline"].as_array().unwrap().len() >= 3);
-    let guests = Api::new(server.addr)
-        .post_empty(&format!("/join/{code}/guests"))
-        .await;
+    let guests = app.anon().post_empty(&format!("/join/{code}/guests")).await;
     guests.err(409, "conflict");
     let r = admin.get(&format!("/shows/{sid}/qr.svg")).await;
     assert_eq!(r.status, 200);
@@ -1198,14 +1110,13 @@ async fn piece_spec_and_show_state_machines() {
         )
         .await
         .err(409, "conflict");
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn idempotent_creates_replay() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (admin, _) = setup_admin(server.addr).await;
+    let app = TestApp::spawn().await;
+    let admin = &app.admin;
     let body = json!({"slug": "choir", "name": "Choir"});
     let first = admin
         .req(
@@ -1252,7 +1163,7 @@ async fn idempotent_creates_replay() {
         .await
         .err(422, "validation_failed");
     // Keys are per user.
-    let (perf, _) = user(&admin, "pat", "performer").await;
+    let (perf, _) = app.user("pat", "performer").await;
     perf.req(
         "POST",
         "/ensembles",
@@ -1261,14 +1172,13 @@ async fn idempotent_creates_replay() {
     )
     .await
     .ok(201);
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn openapi_docs_and_health() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let anon = Api::new(server.addr);
+    let app = TestApp::spawn().await;
+    let anon = app.anon();
     assert_eq!(anon.get("/health").await.ok(200)["status"], "ok");
     let doc = anon.get("/openapi.json").await.ok(200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -1286,16 +1196,16 @@ async fn openapi_docs_and_health() {
     assert_eq!(page.status, 200);
     assert!(String::from_utf8_lossy(&page.body).contains("openapi.json"));
     for path in ["/api/v1", "/api/v1/", "/api/v1/pieces/1/nothing/here"] {
-        raw(server.addr, "POST", path, &[], b"")
+        raw(app.addr, "POST", path, &[], b"")
             .await
             .err(404, "not_found");
     }
     // The older endpoints still answer.
-    let r = raw(server.addr, "GET", "/healthz", &[], b"").await;
+    let r = raw(app.addr, "GET", "/healthz", &[], b"").await;
     assert_eq!(r.status, 200);
-    let r = raw(server.addr, "GET", "/api/v1/info", &[], b"").await;
+    let r = raw(app.addr, "GET", "/api/v1/info", &[], b"").await;
     assert_eq!(r.status, 200);
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 async fn ws_join(addr: std::net::SocketAddr, frame: Value) -> Value {
@@ -1322,49 +1232,24 @@ async fn ws_join(addr: std::net::SocketAddr, frame: Value) -> Value {
 
 #[tokio::test]
 async fn the_live_hub_runs_an_api_show_and_admits_its_performers() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let addr = server.addr;
-    let (admin, _) = setup_admin(addr).await;
-    let (perf, _) = user(&admin, "lead", "performer").await;
-    let (outsider, _) = user(&admin, "stranger", "performer").await;
-    let e = perf
-        .post("/ensembles", json!({"slug": "duo", "name": "Duo"}))
-        .await
-        .ok(201);
-    let eid = e["id"].as_i64().unwrap();
-    let p = perf
-        .post(
-            &format!("/ensembles/{eid}/pieces"),
-            json!({"slug": "nocturne", "title": "Nocturne"}),
-        )
-        .await
-        .ok(201);
-    let pid = p["id"].as_i64().unwrap();
+    let app = TestApp::spawn().await;
+    let (addr, admin) = (app.addr, &app.admin);
+    let (perf, _) = app.user("lead", "performer").await;
+    let (outsider, _) = app.user("stranger", "performer").await;
+    let eid = perf.ensemble("duo").await;
+    let pid = perf.piece(eid, "nocturne").await;
     let mut s = spec("nocturne");
     s["params"] = json!([s["params"][0].clone()]);
-    perf.post(&format!("/pieces/{pid}/specs"), json!({"spec": s}))
-        .await
-        .ok(201);
-    perf.post_empty(&format!("/pieces/{pid}/specs/1/publish"))
-        .await
-        .ok(200);
-    let show = perf
-        .post(
-            &format!("/pieces/{pid}/shows"),
-            json!({"kind": "performance"}),
-        )
-        .await
-        .ok(201);
+    let version = perf.draft_spec(pid, s).await;
+    perf.publish(pid, version).await;
+    let show = perf.show(pid, "performance").await;
     let code = show["code"].as_str().unwrap().to_owned();
-    let sid = show["id"].as_i64().unwrap();
+    let sid = id_of(&show);
 
     // Not on the hub until it goes live.
     let w = ws_join(addr, json!({"type": "join", "show": code})).await;
     assert_eq!(w["type"], "error", "{w}");
-    perf.post(&format!("/shows/{sid}/transition"), json!({"to": "live"}))
-        .await
-        .ok(200);
+    perf.show_to(sid, "live").await;
     let w = ws_join(addr, json!({"type": "join", "show": code})).await;
     assert_eq!(w["type"], "welcome", "{w}");
     assert_eq!(w["show"]["title"], "nocturne title");
@@ -1383,7 +1268,7 @@ async fn the_live_hub_runs_an_api_show_and_admits_its_performers() {
     assert_eq!(w["type"], "welcome", "{w}");
     let w = ws_join(
         addr,
-        json!({"type": "join", "show": code, "role": "performer", "token": token(&admin)}),
+        json!({"type": "join", "show": code, "role": "performer", "token": token(admin)}),
     )
     .await;
     assert_eq!(w["type"], "welcome", "{w}");
@@ -1409,34 +1294,20 @@ async fn the_live_hub_runs_an_api_show_and_admits_its_performers() {
     assert_eq!(w["type"], "error", "{w}");
 
     // The hub follows the API's status changes.
-    admin
-        .post(&format!("/shows/{sid}/transition"), json!({"to": "ended"}))
-        .await
-        .ok(200);
+    admin.show_to(sid, "ended").await;
     let w = ws_join(addr, json!({"type": "join", "show": code})).await;
     assert_eq!(w["type"], "error", "{w}");
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn events_history_streams_and_webhooks_respect_ensembles() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let addr = server.addr;
-    let (admin, _) = setup_admin(addr).await;
-    let (perf, _) = user(&admin, "ev-perf", "performer").await;
-    let (outsider, _) = user(&admin, "ev-out", "performer").await;
-    let e = perf
-        .post("/ensembles", json!({"slug": "evens", "name": "Evens"}))
-        .await
-        .ok(201);
-    let eid = e["id"].as_i64().unwrap();
-    perf.post(
-        &format!("/ensembles/{eid}/pieces"),
-        json!({"slug": "ev-piece", "title": "E"}),
-    )
-    .await
-    .ok(201);
+    let app = TestApp::spawn().await;
+    let admin = &app.admin;
+    let (perf, _) = app.user("ev-perf", "performer").await;
+    let (outsider, _) = app.user("ev-out", "performer").await;
+    let eid = perf.ensemble("evens").await;
+    perf.piece(eid, "ev-piece").await;
 
     let kinds = |v: &Value| -> Vec<String> {
         v["items"]
@@ -1522,20 +1393,15 @@ async fn events_history_streams_and_webhooks_respect_ensembles() {
     perf.req("DELETE", &format!("/webhooks/{wid}"), None, &[])
         .await
         .ok(204);
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn webhook_targets_are_restricted_and_schemes_are_checked_alike() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (admin, _) = setup_admin(server.addr).await;
-    let e = admin
-        .post("/ensembles", json!({"slug": "wh", "name": "Wh"}))
-        .await
-        .ok(201);
-    let hooks = format!("/ensembles/{}/webhooks", e["id"]);
-    let port = server.addr.port();
+    let app = TestApp::spawn().await;
+    let admin = &app.admin;
+    let hooks = format!("/ensembles/{}/webhooks", admin.ensemble("wh").await);
+    let port = app.addr.port();
     // Link-local (metadata), this server, loopback and private: refused by default, named.
     for (url, reason) in [
         ("http://169.254.169.254/latest/meta-data/", "link_local"),
@@ -1572,25 +1438,18 @@ async fn webhook_targets_are_restricted_and_schemes_are_checked_alike() {
             "{e}"
         );
     }
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 
     // A venue allowing private targets reaches its LAN and loopback, never this server.
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.webhooks.allow_private = true;
-    let server = start_with(cfg).await;
-    let (admin, _) = setup_admin(server.addr).await;
-    let e = admin
-        .post("/ensembles", json!({"slug": "wh", "name": "Wh"}))
-        .await
-        .ok(201);
-    let hooks = format!("/ensembles/{}/webhooks", e["id"]);
+    let app = TestApp::spawn_with(|cfg| cfg.webhooks.allow_private = true).await;
+    let admin = &app.admin;
+    let hooks = format!("/ensembles/{}/webhooks", admin.ensemble("wh").await);
     for url in ["http://127.0.0.1:9/hook", "http://192.168.1.20/hook"] {
         admin.post(&hooks, json!({ "url": url })).await.ok(201);
     }
     for url in [
-        format!("http://127.0.0.1:{}/api/v1/setup", server.addr.port()),
-        format!("http://localhost:{}/api/v1/setup", server.addr.port()),
+        format!("http://127.0.0.1:{}/api/v1/setup", app.addr.port()),
+        format!("http://localhost:{}/api/v1/setup", app.addr.port()),
     ] {
         let e = admin
             .post(&hooks, json!({ "url": url }))
@@ -1602,27 +1461,17 @@ async fn webhook_targets_are_restricted_and_schemes_are_checked_alike() {
         .post(&hooks, json!({"url": "http://169.254.169.254/"}))
         .await
         .err(422, "webhook_target_forbidden");
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn events_show_crew_no_webhook_urls_in_the_history_or_the_streams() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (admin, _) = setup_admin(server.addr).await;
-    let (perf, _) = user(&admin, "wh-perf", "performer").await;
-    let (crew, crew_id) = user(&admin, "wh-crew", "crew").await;
-    let e = perf
-        .post("/ensembles", json!({"slug": "hooks", "name": "Hooks"}))
-        .await
-        .ok(201);
-    let eid = e["id"].as_i64().unwrap();
-    perf.post(
-        &format!("/ensembles/{eid}/members"),
-        json!({"user_id": crew_id, "role": "crew"}),
-    )
-    .await
-    .ok(201);
+    let app = TestApp::spawn().await;
+    let admin = &app.admin;
+    let (perf, _) = app.user("wh-perf", "performer").await;
+    let (crew, crew_id) = app.user("wh-crew", "crew").await;
+    let eid = perf.ensemble("hooks").await;
+    perf.add_member(eid, crew_id, "crew").await;
     let url = "http://hooks.example.com/in?token=s3cret";
     let w = perf
         .post(&format!("/ensembles/{eid}/webhooks"), json!({"url": url}))
@@ -1643,7 +1492,7 @@ async fn events_show_crew_no_webhook_urls_in_the_history_or_the_streams() {
             .expect("a webhook.created event")
     };
     // Editors and admins see the whole event; crew see its ids only.
-    for who in [&perf, &admin] {
+    for who in [&perf, admin] {
         assert_eq!(
             created(&who.get("/events").await.ok(200))["data"]["url"],
             url
@@ -1667,35 +1516,17 @@ async fn events_show_crew_no_webhook_urls_in_the_history_or_the_streams() {
     assert_eq!(ev["data"]["redacted"], true, "{ev}");
     assert!(ev["data"].get("url").is_none(), "{ev}");
     assert_eq!(ws_event(&perf, "webhook.created").await["data"]["url"], url);
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_publishes_leave_exactly_one_current_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (admin, _) = setup_admin(server.addr).await;
-    let e = admin
-        .post("/ensembles", json!({"slug": "cc", "name": "CC"}))
-        .await
-        .ok(201);
-    let eid = e["id"].as_i64().unwrap();
-    let p = admin
-        .post(
-            &format!("/ensembles/{eid}/pieces"),
-            json!({"slug": "cc-piece", "title": "C"}),
-        )
-        .await
-        .ok(201);
-    let pid = p["id"].as_i64().unwrap();
+    let app = TestApp::spawn().await;
+    let admin = &app.admin;
+    let eid = admin.ensemble("cc").await;
+    let pid = admin.piece(eid, "cc-piece").await;
     for _ in 0..8 {
-        admin
-            .post(
-                &format!("/pieces/{pid}/specs"),
-                json!({"spec": spec("cc-piece")}),
-            )
-            .await
-            .ok(201);
+        admin.draft_spec(pid, spec("cc-piece")).await;
     }
     let mut tasks = Vec::new();
     for _round in 0..3 {
@@ -1730,52 +1561,20 @@ async fn concurrent_publishes_leave_exactly_one_current_version() {
             .ok(200)["version"],
         current[0]["version"]
     );
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_live_api_show_is_reopened_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (admin, _) = setup_admin(server.addr).await;
-    let e = admin
-        .post("/ensembles", json!({"slug": "rs", "name": "RS"}))
-        .await
-        .ok(201);
-    let eid = e["id"].as_i64().unwrap();
-    let p = admin
-        .post(
-            &format!("/ensembles/{eid}/pieces"),
-            json!({"slug": "rs-piece", "title": "R"}),
-        )
-        .await
-        .ok(201);
-    let pid = p["id"].as_i64().unwrap();
-    admin
-        .post(
-            &format!("/pieces/{pid}/specs"),
-            json!({"spec": spec("rs-piece")}),
-        )
-        .await
-        .ok(201);
-    admin
-        .post_empty(&format!("/pieces/{pid}/specs/1/publish"))
-        .await
-        .ok(200);
-    let show = admin
-        .post(
-            &format!("/pieces/{pid}/shows"),
-            json!({"kind": "performance"}),
-        )
-        .await
-        .ok(201);
-    let sid = show["id"].as_i64().unwrap();
+    let app = TestApp::spawn().await;
+    let admin = app.admin.clone();
+    let eid = admin.ensemble("rs").await;
+    let pid = admin.published_piece(eid, "rs-piece").await;
+    let show = admin.show(pid, "performance").await;
+    let sid = id_of(&show);
     let code = show["code"].as_str().unwrap().to_owned();
-    admin
-        .post(&format!("/shows/{sid}/transition"), json!({"to": "live"}))
-        .await
-        .ok(200);
-    server.shutdown().await.unwrap();
+    admin.show_to(sid, "live").await;
+    let dir = app.shutdown().await;
 
     let server = start(dir.path()).await;
     let w = ws_join(server.addr, json!({"type": "join", "show": code})).await;
@@ -1792,9 +1591,8 @@ async fn a_live_api_show_is_reopened_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_with_one_idempotency_key_create_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (admin, _) = setup_admin(server.addr).await;
+    let app = TestApp::spawn().await;
+    let admin = &app.admin;
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let admin = admin.clone();
@@ -1832,5 +1630,5 @@ async fn concurrent_requests_with_one_idempotency_key_create_once() {
         .await;
     r.ok(201);
     assert_eq!(r.header("idempotent-replayed"), Some("true"));
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use api_support::*;
-use serde_json::json;
 
 fn find_st() -> PathBuf {
     if let Ok(p) = std::env::var("TUTTI_SCHEMATHESIS") {
@@ -39,56 +38,21 @@ fn find_st() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_errors_and_no_schema_mismatches() {
     let st = find_st();
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let addr = server.addr;
-    let (admin, _) = setup_admin(addr).await;
+    let app = TestApp::spawn().await;
+    let (addr, admin) = (app.addr, &app.admin);
     // Some data, so that ids 1 and 2 exist for most resources.
-    let (_, crew_id) = user(&admin, "crew1", "crew").await;
-    user(&admin, "perf1", "performer").await;
-    let e = admin
-        .post("/ensembles", json!({"slug": "band", "name": "Band"}))
-        .await
-        .ok(201);
-    let eid = e["id"].as_i64().unwrap();
-    admin
-        .post(
-            &format!("/ensembles/{eid}/members"),
-            json!({"user_id": crew_id, "role": "crew"}),
-        )
-        .await
-        .ok(201);
+    let (_, crew_id) = app.user("crew1", "crew").await;
+    app.user("perf1", "performer").await;
+    let eid = admin.ensemble("band").await;
+    admin.add_member(eid, crew_id, "crew").await;
     for slug in ["alpha", "beta"] {
-        let p = admin
-            .post(
-                &format!("/ensembles/{eid}/pieces"),
-                json!({"slug": slug, "title": slug}),
-            )
-            .await
-            .ok(201);
-        let pid = p["id"].as_i64().unwrap();
-        admin
-            .post(&format!("/pieces/{pid}/specs"), json!({"spec": spec(slug)}))
-            .await
-            .ok(201);
-        admin
-            .post_empty(&format!("/pieces/{pid}/specs/1/publish"))
-            .await
-            .ok(200);
-        admin
-            .post(&format!("/pieces/{pid}/specs"), json!({"spec": spec(slug)}))
-            .await
-            .ok(201);
-        admin
-            .post(
-                &format!("/pieces/{pid}/shows"),
-                json!({"kind": "rehearsal"}),
-            )
-            .await
-            .ok(201);
+        // A published version 1, a draft version 2, and a show.
+        let pid = admin.published_piece(eid, slug).await;
+        admin.draft_spec(pid, spec(slug)).await;
+        admin.show(pid, "rehearsal").await;
     }
     let token = admin.token.clone().unwrap();
-    let work = dir.path().join("st");
+    let work = app.dir.path().join("st");
     std::fs::create_dir_all(&work).unwrap();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(&st)
@@ -137,5 +101,5 @@ async fn schemathesis_finds_no_server_errors_and_no_schema_mismatches() {
         text.contains("Tested:"),
         "schemathesis tested nothing:\n{text}"
     );
-    server.shutdown().await.unwrap();
+    app.shutdown().await;
 }

@@ -1,12 +1,21 @@
 //! Test support for the `/api/v1` tests: a real server on port 0 with a fresh SQLite store
 //! (one temporary directory per test), and a tiny HTTP/1.1 client over a real TCP socket
 //! that can send any bytes (invalid UTF-8, wrong content types, oversized bodies).
+//!
+//! [`TestApp::spawn`] is the usual start: the server, its directory and the signed-in admin
+//! in one value. The typed helpers on [`Api`] ([`Api::ensemble`], [`Api::piece`],
+//! [`Api::draft_spec`], [`Api::publish`], [`Api::published_piece`], [`Api::show`],
+//! [`Api::show_to`], [`Api::add_member`]) and [`TestApp::user`] are for a test's setup: each
+//! asserts its step succeeded and returns what later steps need. A test about a request
+//! itself (its body, headers, status or envelope) sends it with [`Api::req`], [`Api::post`],
+//! … or [`raw`].
 #![allow(dead_code)]
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use serde_json::{json, Value};
+use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tutti_server::{Config, Running};
@@ -37,6 +46,57 @@ pub async fn start_with(cfg: Config) -> Running {
     tutti_server::start(cfg, listener)
         .await
         .expect("server starts")
+}
+
+/// A server of its own for one test: a fresh store in a temporary directory, first-run setup
+/// done, and the admin signed in (in the manner of zero2prod's `spawn_app()`).
+pub struct TestApp {
+    /// Holds the data directory; dropped with the app (after [`TestApp::shutdown`]).
+    pub dir: TempDir,
+    pub server: Running,
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// The admin set up at the start, signed in with a bearer token.
+    pub admin: Api,
+}
+
+impl TestApp {
+    /// A server with the test [`config`], set up, its admin signed in.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn`] with the test [`config`] changed by `change` first.
+    pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        change(&mut cfg);
+        let server = start_with(cfg).await;
+        let addr = server.addr;
+        let (admin, _) = setup_admin(addr).await;
+        TestApp {
+            dir,
+            server,
+            addr,
+            admin,
+        }
+    }
+
+    /// A client without credentials.
+    pub fn anon(&self) -> Api {
+        Api::new(self.addr)
+    }
+
+    /// A user created by the admin with this role, signed in; their client and id.
+    pub async fn user(&self, name: &str, role: &str) -> (Api, i64) {
+        user(&self.admin, name, role).await
+    }
+
+    /// Stops the server (the store flushed); the data directory, still there, for a restart.
+    pub async fn shutdown(self) -> TempDir {
+        self.server.shutdown().await.expect("server shuts down");
+        self.dir
+    }
 }
 
 /// Signs in; the response as it came.
@@ -280,6 +340,83 @@ impl Api {
     pub async fn post_empty(&self, path: &str) -> Res {
         self.req("POST", path, None, &[]).await
     }
+
+    // Setup steps as this client; each asserts success and returns what later steps need.
+
+    /// Creates an ensemble named by its slug (the caller becomes its owner); its id.
+    pub async fn ensemble(&self, slug: &str) -> i64 {
+        let body = json!({"slug": slug, "name": slug});
+        id_of(&self.post("/ensembles", body).await.ok(201))
+    }
+
+    /// Adds a user to an ensemble by id with an ensemble role.
+    pub async fn add_member(&self, ensemble_id: i64, user_id: i64, role: &str) {
+        self.post(
+            &format!("/ensembles/{ensemble_id}/members"),
+            json!({"user_id": user_id, "role": role}),
+        )
+        .await
+        .ok(201);
+    }
+
+    /// Creates a draft piece titled by its slug; its id.
+    pub async fn piece(&self, ensemble_id: i64, slug: &str) -> i64 {
+        let path = format!("/ensembles/{ensemble_id}/pieces");
+        let body = json!({"slug": slug, "title": slug});
+        id_of(&self.post(&path, body).await.ok(201))
+    }
+
+    /// Stores `spec` as a new draft version of a piece; its version number.
+    pub async fn draft_spec(&self, piece_id: i64, spec: Value) -> i64 {
+        let path = format!("/pieces/{piece_id}/specs");
+        let created = self.post(&path, json!({ "spec": spec })).await.ok(201);
+        created["version"].as_i64().expect("a version number")
+    }
+
+    /// Publishes a spec version of a piece; the version as published.
+    pub async fn publish(&self, piece_id: i64, version: i64) -> Value {
+        self.post_empty(&format!("/pieces/{piece_id}/specs/{version}/publish"))
+            .await
+            .ok(200)
+    }
+
+    /// A new piece in the ensemble with [`spec`]`(slug)` drafted and published as version 1;
+    /// its id.
+    pub async fn published_piece(&self, ensemble_id: i64, slug: &str) -> i64 {
+        let piece_id = self.piece(ensemble_id, slug).await;
+        let version = self.draft_spec(piece_id, spec(slug)).await;
+        self.publish(piece_id, version).await;
+        piece_id
+    }
+
+    /// Creates a show of a piece's current spec (`kind`: `rehearsal` or `performance`); the
+    /// show as created (`id`, `code`, …).
+    pub async fn show(&self, piece_id: i64, kind: &str) -> Value {
+        self.post(
+            &format!("/pieces/{piece_id}/shows"),
+            json!({ "kind": kind }),
+        )
+        .await
+        .ok(201)
+    }
+
+    /// Moves a show to `status` (`live`, `paused`, `ended`); the show as it is then.
+    pub async fn show_to(&self, show_id: i64, status: &str) -> Value {
+        self.post(
+            &format!("/shows/{show_id}/transition"),
+            json!({ "to": status }),
+        )
+        .await
+        .ok(200)
+    }
+}
+
+/// The `id` of a created resource.
+#[track_caller]
+pub fn id_of(created: &Value) -> i64 {
+    created["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no id in {created}"))
 }
 
 /// Runs first-run setup; returns (admin client, setup response).
