@@ -2,10 +2,14 @@
 //!
 //! Each test opens its own store in a temporary directory. What is asserted is what a reader
 //! sees after the write was acknowledged, so it is what was committed; the reopen test closes
-//! the store and opens the file again.
+//! the store and opens the file again, and the `kill -9` test kills a child process that posts
+//! (this test binary run again) and reopens what it left.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 use tokio::task::JoinSet;
@@ -1096,4 +1100,161 @@ async fn everything_survives_close_and_reopen() {
         .expect("post");
     assert_eq!(next.seq, 3);
     store.close().await.expect("close");
+}
+
+const KILL9_CHILD_ENV: &str = "TUTTI_STORE_CHAT_KILL9_CHILD";
+const KILL9_TEST: &str = "kill9_keeps_every_acknowledged_message_and_no_gap";
+const KILL9_AFTER: usize = 300;
+const KILL9_TASKS: i64 = 4;
+
+/// The child: posts from several tasks until killed, printing `ACK task n seq` after each
+/// acknowledgement.
+fn kill9_child(arg: &str) {
+    let (path, ids) = arg.split_once('|').expect("PATH|ROOM,AUTHOR");
+    let (room_id, author) = ids.split_once(',').expect("ROOM,AUTHOR");
+    let (room_id, author): (i64, i64) = (
+        room_id.parse().expect("room"),
+        author.parse().expect("author"),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let store = Store::open(StoreConfig::new(path)).expect("child opens store");
+        let mut tasks = JoinSet::new();
+        for task in 0..KILL9_TASKS {
+            let store = store.clone();
+            tasks.spawn(async move {
+                for n in 0..100_000 {
+                    let posted = store
+                        .chat_post(msg(room_id, author, &format!("t{task}-{n}"), "still here?"))
+                        .await
+                        .expect("post acknowledged");
+                    println!("ACK {task} {n} {}", posted.seq);
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("posting task");
+        }
+    });
+}
+
+/// Notes one `ACK task n seq` line of the child as client message id → seq.
+fn record_ack(acked: &mut BTreeMap<String, u64>, line: &str) {
+    let Some(rest) = line.strip_prefix("ACK ") else {
+        return;
+    };
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let seq = parts[2].parse().expect("seq");
+    acked.insert(format!("t{}-{}", parts[0], parts[1]), seq);
+}
+
+#[test]
+fn kill9_keeps_every_acknowledged_message_and_no_gap() {
+    if let Ok(arg) = std::env::var(KILL9_CHILD_ENV) {
+        kill9_child(&arg);
+        return;
+    }
+    let dir = TempDir::new().expect("temp dir");
+    let path = db_path(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (room_id, author) = rt.block_on(async {
+        let store = open(&dir);
+        let ana = user(&store, "ana").await;
+        let room = room(&store, "r", &[ana]).await;
+        store.close().await.expect("close");
+        (room.id, ana)
+    });
+
+    let mut proc = Command::new(std::env::current_exe().expect("test binary"))
+        .args([KILL9_TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env(
+            KILL9_CHILD_ENV,
+            format!("{}|{room_id},{author}", path.display()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn child");
+    let mut lines = BufReader::new(proc.stdout.take().expect("child stdout")).lines();
+    // client message id → acknowledged seq
+    let mut acked: BTreeMap<String, u64> = BTreeMap::new();
+    for line in lines.by_ref() {
+        record_ack(&mut acked, &line.expect("read child stdout"));
+        if acked.len() >= KILL9_AFTER {
+            break;
+        }
+    }
+    // `Child::kill` sends SIGKILL on Unix.
+    proc.kill().expect("SIGKILL the child");
+    // What the child printed before it died is acknowledged too.
+    for line in lines {
+        record_ack(&mut acked, &line.expect("read child stdout"));
+    }
+    let status = proc.wait().expect("wait child");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "child must die by SIGKILL, got {status}"
+    );
+    assert!(
+        acked.len() >= KILL9_AFTER,
+        "child stopped early: {}",
+        acked.len()
+    );
+
+    rt.block_on(async {
+        let store = open(&dir);
+        let head = store
+            .chat_room(room_id)
+            .await
+            .expect("room")
+            .expect("exists")
+            .last_seq;
+        let mut events = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store
+                .chat_events_after(room_id, after, 1000)
+                .await
+                .expect("events");
+            events.extend(page.events);
+            after = events.last().map_or(0, |e| e.seq);
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(
+            seqs(&events),
+            (1..=head).collect::<Vec<u64>>(),
+            "no gap after a crash"
+        );
+        let stored: BTreeMap<&str, u64> = events
+            .iter()
+            .map(|e| (e.client_message_id.as_str(), e.seq))
+            .collect();
+        for (id, seq) in &acked {
+            assert_eq!(
+                stored.get(id.as_str()),
+                Some(seq),
+                "acknowledged {id} at {seq}"
+            );
+        }
+        // A client retrying an acknowledged send after the crash gets its original answer.
+        let (id, seq) = acked.iter().next().expect("some ack");
+        let retry = store
+            .chat_post(msg(room_id, author, id, "still here?"))
+            .await
+            .expect("retry");
+        assert!(retry.duplicate);
+        assert_eq!(retry.seq, *seq);
+        store.close().await.expect("close");
+    });
 }
