@@ -43,6 +43,8 @@ const MAX_MESSAGE: usize = 64 * 1024;
 /// WebSocket pings a client may send per second (twice as many in a burst); past that the
 /// connection is closed (1008): every ping costs a pong, and no honest client needs more.
 const PINGS_PER_S: f64 = 5.0;
+/// `sync` frames a connection may send per second (a phone converging sends 10).
+const SYNCS_PER_S: f64 = 20.0;
 
 /// A token bucket: `rate` per second, `burst` deep.
 struct Bucket {
@@ -95,6 +97,9 @@ struct Conn {
     inputs: Bucket,
     errors: Bucket,
     pings: Bucket,
+    syncs: Bucket,
+    /// The sync-quality class this connection last reported (`HubStats::sync`).
+    sync_class: Option<usize>,
     /// Closed by the server for misbehaving: stop reading.
     over: bool,
     rate_limited_since_notice: u64,
@@ -134,6 +139,8 @@ pub async fn serve(peer: Arc<Peer>, leftover: Vec<u8>, hub: Arc<Hub>, echo: bool
         inputs: Bucket::new(30.0, 60.0),
         errors: Bucket::new(ERROR_BUDGET_PER_S, ERROR_BUDGET_PER_S),
         pings: Bucket::new(PINGS_PER_S, PINGS_PER_S * 2.0),
+        syncs: Bucket::new(SYNCS_PER_S, SYNCS_PER_S),
+        sync_class: None,
         over: false,
         rate_limited_since_notice: 0,
         last_rate_notice: None,
@@ -315,6 +322,9 @@ impl Conn {
     }
 
     fn leave(&mut self) {
+        if let Some(c) = self.sync_class.take() {
+            self.hub.stats.sync.leave(c);
+        }
         if let Some(Joined {
             show,
             participant: Some(lease),
@@ -458,6 +468,27 @@ impl Conn {
                 seq,
             );
         };
+        match frame {
+            ClientFrame::Sync { id, t0 } => {
+                let t1 = joined.show.clock_ms();
+                if !self.syncs.take() {
+                    return self.error(
+                        FrameError::new(
+                            ErrorCode::RateLimited,
+                            format!("sync frames: at most {SYNCS_PER_S} per second"),
+                        ),
+                        None,
+                    );
+                }
+                let t2 = joined.show.clock_ms();
+                return self.send(ServerFrame::Sync { id, t0, t1, t2 });
+            }
+            ClientFrame::SyncReport { error_ms, .. } => {
+                self.sync_class = Some(self.hub.stats.sync.report(self.sync_class, error_ms));
+                return;
+            }
+            _ => {}
+        }
         let show = joined.show.clone();
         let role = joined.role;
         let result = match frame {

@@ -312,10 +312,39 @@ pub enum ClientFrame {
         #[serde(default)]
         id: Option<u64>,
     },
+    /// Clock sync: answered at once with the show clock's times of receipt and reply.
+    Sync {
+        /// Echoed.
+        #[serde(default)]
+        id: Option<u64>,
+        /// The client's clock when it sent this (milliseconds, any origin); echoed.
+        t0: f64,
+    },
+    /// How well this client's clock is synced (it reports; performers see the spread).
+    SyncReport {
+        /// Its estimated error, milliseconds (0 to [`MAX_SYNC_ERROR_MS`]).
+        error_ms: f64,
+        /// Its estimated show clock minus local clock, milliseconds (informational).
+        #[serde(default)]
+        offset_ms: Option<f64>,
+    },
 }
 
-const KNOWN_TYPES: [&str; 9] = [
-    "join", "input", "vote", "override", "release", "session", "reset", "bypass", "ping",
+/// The largest sync error a `sync_report` may state, milliseconds (a minute).
+pub const MAX_SYNC_ERROR_MS: f64 = 60_000.0;
+
+const KNOWN_TYPES: [&str; 11] = [
+    "join",
+    "input",
+    "vote",
+    "override",
+    "release",
+    "session",
+    "reset",
+    "bypass",
+    "ping",
+    "sync",
+    "sync_report",
 ];
 
 fn check_name(field: &str, s: &str) -> Result<(), FrameError> {
@@ -392,6 +421,23 @@ impl ClientFrame {
                 check_name("param", param)?;
                 check_name("choice", choice)?;
             }
+            ClientFrame::SyncReport {
+                error_ms,
+                offset_ms,
+            } => {
+                if !(0.0..=MAX_SYNC_ERROR_MS).contains(error_ms) {
+                    return Err(FrameError::new(
+                        ErrorCode::OutOfRange,
+                        format!("error_ms must be 0–{MAX_SYNC_ERROR_MS} milliseconds"),
+                    ));
+                }
+                if offset_ms.is_some_and(|o| !o.is_finite()) {
+                    return Err(FrameError::new(
+                        ErrorCode::NotFinite,
+                        "offset_ms is not finite",
+                    ));
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -407,7 +453,10 @@ impl ClientFrame {
             | ClientFrame::Session { seq, .. }
             | ClientFrame::Reset { seq }
             | ClientFrame::Bypass { seq, .. } => *seq,
-            ClientFrame::Join { .. } | ClientFrame::Ping { .. } => None,
+            ClientFrame::Join { .. }
+            | ClientFrame::Ping { .. }
+            | ClientFrame::Sync { .. }
+            | ClientFrame::SyncReport { .. } => None,
         }
     }
 }
@@ -624,6 +673,18 @@ pub enum ServerFrame {
         /// Echoed id.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         id: Option<u64>,
+    },
+    /// Reply to `sync`: when the show clock received it and when it replied.
+    Sync {
+        /// Echoed id.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        id: Option<u64>,
+        /// Echoed client time.
+        t0: f64,
+        /// The show clock when the frame was read, milliseconds.
+        t1: f64,
+        /// The show clock when the reply was written, milliseconds.
+        t2: f64,
     },
 }
 

@@ -670,6 +670,7 @@ async fn stats_task(
                 "malformed": osc_in_stats.packets_malformed,
                 "dropped": osc_in_stats.commands_dropped,
             },
+            "sync": s.sync.json(),
             "sound": outputs.sound_status(),
             "store": {
                 "queued": st.queued,

@@ -214,6 +214,8 @@ const STATS: Rules = Rules {
         "states.*",
         "latency_ms.*",
         "osc.*",
+        "sync.reporting",
+        "sync.within_ms.*",
         "sound.output",
         "sound.recording",
         "sound.blocks",
@@ -518,6 +520,42 @@ async fn server_examples_match_a_real_server() {
     perf.send(ping.clone()).await;
     let pong = perf.recv_type("pong").await;
     check("pong", &server_example("pong"), &pong, &EXACT);
+
+    // Clock sync: the documented exchange, answered on the show clock; the report shows
+    // in the performers' stats.
+    let sync_doc = server_example("sync");
+    let [sync, report] =
+        &client_examples("`sync` and `sync_report` (clock sync, after `join`)")[..]
+    else {
+        panic!("a sync and a sync_report example")
+    };
+    perf.send(sync.clone()).await;
+    let reply = perf.recv_type("sync").await;
+    check(
+        "sync",
+        &sync_doc,
+        &reply,
+        &Rules {
+            varies: &["t1", "t2"],
+            partial: &[],
+        },
+    );
+    let (t1, t2) = (reply["t1"].as_f64().unwrap(), reply["t2"].as_f64().unwrap());
+    assert!(0.0 < t1 && t1 <= t2, "{reply}");
+    perf.send(report.clone()).await;
+    let mut stats = perf.recv_type("stats").await;
+    for _ in 0..5 {
+        if stats["sync"]["reporting"] == 1 {
+            break;
+        }
+        stats = perf.recv_type("stats").await;
+    }
+    let class = stats["sync"]["within_ms"]["1"].clone();
+    assert_eq!(
+        (&stats["sync"]["reporting"], &class),
+        (&json!(1), &json!(1)),
+        "{stats}"
+    );
 
     // The listen stream answers the documented performer join with its format.
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/live/v1/audio", srv.addr))

@@ -381,6 +381,12 @@ impl ShowRuntime {
         self.clock.elapsed().as_secs_f64()
     }
 
+    /// The show clock that phones sync to: milliseconds since this runtime started, to the
+    /// nanosecond the OS gives (monotonic; it starts again at 0 when the server restarts).
+    pub fn clock_ms(&self) -> f64 {
+        self.clock.elapsed().as_secs_f64() * 1000.0
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data; keep serving.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())

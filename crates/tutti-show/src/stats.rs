@@ -58,6 +58,61 @@ pub struct HubStats {
     pub states_late_window: AtomicU64,
     /// The audience state rate in force, in mHz.
     pub state_rate_millihz: AtomicU64,
+    /// How well the connections that report it have their clocks synced.
+    pub sync: SyncQuality,
+}
+
+/// Upper ends of the sync-quality classes, milliseconds (the last class is everything above).
+pub const SYNC_CLASSES_MS: [f64; 5] = [1.0, 2.0, 5.0, 10.0, 20.0];
+
+/// Connections by their latest reported sync error (`sync_report`), in classes: how many
+/// are within 1, 2, 5, 10, 20 ms and how many are worse. A connection counts in one class
+/// at a time and leaves it when it closes.
+#[derive(Debug, Default)]
+pub struct SyncQuality {
+    classes: [AtomicUsize; SYNC_CLASSES_MS.len() + 1],
+}
+
+impl SyncQuality {
+    /// The class of an error.
+    pub fn class(error_ms: f64) -> usize {
+        SYNC_CLASSES_MS
+            .iter()
+            .position(|&hi| error_ms <= hi)
+            .unwrap_or(SYNC_CLASSES_MS.len())
+    }
+
+    /// A connection reports `error_ms`, having been in class `was`; its class now.
+    pub fn report(&self, was: Option<usize>, error_ms: f64) -> usize {
+        let now = Self::class(error_ms);
+        if was != Some(now) {
+            if let Some(w) = was {
+                self.classes[w].fetch_sub(1, Relaxed);
+            }
+            self.classes[now].fetch_add(1, Relaxed);
+        }
+        now
+    }
+
+    /// A connection in class `was` has closed.
+    pub fn leave(&self, was: usize) {
+        self.classes[was].fetch_sub(1, Relaxed);
+    }
+
+    /// `{"reporting": n, "within_ms": {"1": a, "2": b, …, "more": f}}`: the number in each
+    /// class (not cumulative).
+    pub fn json(&self) -> serde_json::Value {
+        let counts: Vec<usize> = self.classes.iter().map(|c| c.load(Relaxed)).collect();
+        let mut within = serde_json::Map::new();
+        for (hi, n) in SYNC_CLASSES_MS.iter().zip(&counts) {
+            within.insert(format!("{hi}"), (*n).into());
+        }
+        within.insert("more".into(), counts[SYNC_CLASSES_MS.len()].into());
+        serde_json::json!({
+            "reporting": counts.iter().sum::<usize>(),
+            "within_ms": within,
+        })
+    }
 }
 
 impl HubStats {
@@ -102,5 +157,29 @@ impl HubStats {
             }
         }
         serde_json::Value::Object(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_is_counted_in_one_sync_class_at_a_time() {
+        let q = SyncQuality::default();
+        let c = q.report(None, 0.4);
+        assert_eq!(c, 0);
+        let c = q.report(Some(c), 7.0);
+        assert_eq!(c, 3);
+        let other = q.report(None, 500.0);
+        assert_eq!(other, 5);
+        assert_eq!(
+            q.json(),
+            serde_json::json!({"reporting": 2, "within_ms":
+                {"1": 0, "2": 0, "5": 0, "10": 1, "20": 0, "more": 1}})
+        );
+        q.leave(c);
+        q.leave(other);
+        assert_eq!(q.json()["reporting"], 0);
     }
 }
