@@ -176,6 +176,20 @@ client
     }
     draw();
   })
+  .on('sync', (e) => {
+    // Whole milliseconds are what a listener can act on; "±0" would overstate it.
+    const ms = Math.max(1, Math.ceil(e.errorMs));
+    const el = $('sync');
+    el.dataset.state = 'synced';
+    el.dataset.errorMs = String(e.errorMs);
+    setText(el, `clock: synced ±${ms} ms`);
+  })
+  .on('conn', ({ state }) => {
+    if (state !== 'live') {
+      $('sync').dataset.state = 'waiting';
+      setText($('sync'), 'clock: waiting');
+    }
+  })
   .on('error', (e) => {
     // Expected while the show is not live (the banner already says so).
     if (e.code === 'show_not_live' && status !== 'live') return;

@@ -12,6 +12,13 @@
 //   state    a state frame          stats  a stats frame
 //   ack      an ack frame           error  an error frame received after joining
 //   command  {seq, label, status: 'pending'|'ok'|'error'|'lost', error}  (performer commands)
+//   sync     the clock-sync estimate (sync.js), after each exchange: {offsetMs, errorMs, boundMs, …}
+//
+// With `sync` (on by default for the audience) it keeps the page's clock in step with the show
+// clock: `sync` exchanges at the estimator's pace (ten a second after joining, then one every
+// two seconds), a `sync_report` of the error every five seconds, the window started afresh on
+// every new connection and when the page comes back from the background. client.showNow() is
+// the show clock now (null before the first exchange).
 
 const MIN_DELAY_MS = 500;
 const MAX_DELAY_MS = 10_000;
@@ -19,6 +26,7 @@ const PING_AFTER_MS = 5_000; // silent this long → ping
 const DEAD_AFTER_MS = 15_000; // silent this long (or stuck opening) → drop and reconnect
 // Join errors that retrying cannot fix: stop and report `offline` with the reason.
 const FATAL = new Set(['unknown_show', 'show_ended', 'unauthorized', 'forbidden']);
+const SYNC_REPORT_EVERY_MS = 5_000;
 
 function defaultUrl() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -28,6 +36,8 @@ function defaultUrl() {
 function storage() {
   try { return window.sessionStorage; } catch { return null; }
 }
+
+import { SyncEstimator, showTime } from './sync.js';
 
 export class LiveClient {
   /** opts: {show, role = 'audience', token, zone, seat, url} — absent show = the default show. */
@@ -61,7 +71,16 @@ export class LiveClient {
     this.listeners = new Map();
     this.sentResume = null;
     this.fatal = null; // the code of a refused join, until start() again
-    this.onWake = () => { if (!this.stopped && !this.ws) this._connect(); };
+    this.syncOn = opts.sync ?? this.role === 'audience';
+    this.sync = new SyncEstimator();
+    this.syncTimer = 0;
+    this.syncSent = new Map(); // id → t0 of exchanges awaiting their answer
+    this.syncId = 0;
+    this.lastReport = -Infinity;
+    this.onWake = () => {
+      if (document.visibilityState === 'visible') this.sync.clear(); // the clock may have paused
+      if (!this.stopped && !this.ws) this._connect();
+    };
     this.onOffline = () => { if (!this.joined && !this.stopped) this._setConn('offline'); };
   }
 
@@ -91,6 +110,7 @@ export class LiveClient {
 
   stop() {
     this.stopped = true;
+    clearTimeout(this.syncTimer);
     clearTimeout(this.retryTimer);
     clearTimeout(this.pumpTimer);
     clearInterval(this.watchdog);
@@ -187,6 +207,9 @@ export class LiveClient {
   _closed() {
     this.ws = null;
     this.joined = false;
+    clearTimeout(this.syncTimer);
+    this.syncTimer = 0;
+    this.syncSent.clear();
     clearTimeout(this.pumpTimer);
     this.pumpTimer = 0;
     for (const [seq, label] of this.commands) {
@@ -244,6 +267,7 @@ export class LiveClient {
       case 'monitor': return this._emit('monitor', msg);
       case 'ack': return this._ack(msg);
       case 'error': return this._error(msg);
+      case 'sync': return this._syncAnswer(msg, this.lastRx);
       default: return undefined; // pong and future frames
     }
   }
@@ -262,6 +286,45 @@ export class LiveClient {
     this._setConn('live');
     this._emit('welcome', { ...msg, resumed });
     this._pump();
+    if (this.syncOn) {
+      // A new connection may be to a restarted server, whose show clock began again.
+      this.sync.clear();
+      clearTimeout(this.syncTimer);
+      this._syncSend();
+    }
+  }
+
+  // ---- clock sync ----
+
+  /** The show clock now, in milliseconds, or null before the first sync exchange. */
+  showNow() {
+    const e = this.sync.estimate();
+    return e ? showTime(e, performance.now()) : null;
+  }
+
+  _syncSend() {
+    this.syncTimer = 0;
+    if (!this.joined) return;
+    const id = ++this.syncId;
+    const t0 = performance.now();
+    if (!this._send({ type: 'sync', id, t0 })) return;
+    this.syncSent.set(id, t0);
+    // An answer that never comes (lost, or refused) must not stop the exchanges.
+    for (const [old, at] of this.syncSent) if (t0 - at > 10_000) this.syncSent.delete(old);
+    this.syncTimer = setTimeout(() => this._syncSend(), this.sync.nextExchangeInMs());
+  }
+
+  _syncAnswer(msg, t3) {
+    const t0 = this.syncSent.get(msg.id);
+    if (t0 === undefined) return;
+    this.syncSent.delete(msg.id);
+    if (this.sync.add({ t0, t1: msg.t1, t2: msg.t2, t3 })) return; // refused: not counted
+    const e = this.sync.estimate();
+    this._emit('sync', e);
+    if (t3 - this.lastReport >= SYNC_REPORT_EVERY_MS && this.sync.length >= 8) {
+      this.lastReport = t3;
+      this._send({ type: 'sync_report', error_ms: Math.min(e.errorMs, 60_000), offset_ms: e.offsetMs });
+    }
   }
 
   _ack(msg) {
