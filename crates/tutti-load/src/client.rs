@@ -28,6 +28,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use tutti_protocol::{ErrorCode, ParamInfo, ServerFrame, StateFrame};
 
+use crate::sync::{SyncClient, SyncOutcome, SyncShared};
+
 /// How long a TCP connect plus WebSocket handshake may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server may take to answer `join`.
@@ -120,6 +122,8 @@ pub(crate) struct Shared {
     pub failures: Mutex<BTreeMap<String, u64>>,
     pub drops: Mutex<BTreeMap<String, u64>>,
     pub examples: Mutex<Vec<String>>,
+    /// With `--sync`: the truth and the clocks' drift.
+    pub sync: Option<SyncShared>,
 }
 
 impl Shared {
@@ -128,6 +132,7 @@ impl Shared {
         inputs: InputGen,
         rate: f64,
         phase: watch::Receiver<Phase>,
+        sync: Option<SyncShared>,
     ) -> Shared {
         let hist = || {
             Mutex::new(
@@ -163,6 +168,7 @@ impl Shared {
             failures: Mutex::new(BTreeMap::new()),
             drops: Mutex::new(BTreeMap::new()),
             examples: Mutex::new(Vec::new()),
+            sync,
         }
     }
 
@@ -394,6 +400,8 @@ pub(crate) struct Outcome {
     pub anomalies: u64,
     /// Inputs no longer tracked for latency because too many were in flight.
     pub untracked: u64,
+    /// With `--sync`, for clients that read everything.
+    pub sync: Option<SyncOutcome>,
 }
 
 pub(crate) type Ws = WebSocketStream<TcpStream>;
@@ -417,6 +425,9 @@ struct Client {
     settle_reported: bool,
     /// This client has seen the `Settle` phase.
     settling: bool,
+    /// With `--sync`: its clock and estimator, and a `sync_report` waiting to be sent.
+    sync: Option<SyncClient>,
+    sync_report: Option<String>,
 }
 
 /// Run one client to the end of the run.
@@ -437,6 +448,7 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
             rejected: 0,
             anomalies: 0,
             untracked: 0,
+            sync: None,
         },
         rng: Rng::new(seed),
         sent: VecDeque::new(),
@@ -448,6 +460,8 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
         states_seen: 0,
         settle_reported: true,
         settling: false,
+        sync: None,
+        sync_report: None,
     };
     let ws = match connect_and_join(&c.shared.endpoint, index).await {
         Ok((ws, _)) => ws,
@@ -458,6 +472,11 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
     };
     c.out.connected = true;
     c.shared.connected.fetch_add(1, Relaxed);
+    if kind != Kind::Slow {
+        if let Some(sync) = &c.shared.sync {
+            c.sync = Some(SyncClient::new(sync, &mut c.rng, Instant::now()));
+        }
+    }
     if kind == Kind::Moving {
         c.shared.unsettled.fetch_add(1, Relaxed);
         c.settle_reported = false;
@@ -466,6 +485,9 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
         Kind::Slow => c.slow_loop(ws).await,
         Kind::Moving | Kind::Idle => c.main_loop(ws).await,
     };
+    if let Some(sync) = c.sync.take() {
+        c.out.sync = Some(sync.finish(Instant::now()));
+    }
     if let Some(mut ws) = ws {
         let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
     }
@@ -592,7 +614,21 @@ impl Client {
         let ping_first = tokio::time::Instant::now() + PING_PERIOD.mul_f64(self.rng.unit());
         let mut ping_timer = tokio::time::interval_at(ping_first, PING_PERIOD);
         ping_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // Clock sync: one timer, reset each time it fires (only then does the next thing
+        // to do move).
+        let syncing = self.sync.is_some();
+        let first = self
+            .sync
+            .as_ref()
+            .map_or_else(Instant::now, SyncClient::next_wake);
+        let mut sync_timer = Box::pin(tokio::time::sleep_until(first.into()));
         loop {
+            if let Some(frame) = self.sync_report.take() {
+                if let Err(e) = ws.send(Message::text(frame)).await {
+                    self.drop_reason(ws_reason(&e));
+                    return None;
+                }
+            }
             tokio::select! {
                 biased;
                 msg = ws.next() => match msg {
@@ -617,6 +653,17 @@ impl Client {
                     }
                     if p == Phase::Stop {
                         return Some(ws);
+                    }
+                },
+                _ = &mut sync_timer, if syncing => {
+                    let Some(sync) = self.sync.as_mut() else { continue };
+                    let frame = sync.on_wake(Instant::now());
+                    sync_timer.as_mut().reset(sync.next_wake().into());
+                    if let Some(frame) = frame {
+                        if let Err(e) = ws.send(Message::text(frame)).await {
+                            self.drop_reason(ws_reason(&e));
+                            return None;
+                        }
                     }
                 },
                 _ = ping_timer.tick(), if pinging => {
@@ -770,6 +817,15 @@ impl Client {
                 }
             }
             "stats" => {}
+            "sync" if self.sync.is_some() => {
+                let now = Instant::now();
+                let answer = self.sync.as_mut().map(|s| s.on_answer(text, now));
+                match answer {
+                    Some(Ok(report)) => self.sync_report = report,
+                    Some(Err(e)) => self.parse_failure(e),
+                    None => {}
+                }
+            }
             other => {
                 let shown: String = other.chars().take(40).collect();
                 self.parse_failure(format!("an unexpected frame type '{shown}'"));

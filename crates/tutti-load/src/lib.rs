@@ -17,6 +17,11 @@
 //! Their figures are reported apart ([`report::Attackers`]) and never mixed into the
 //! honest clients'.
 //!
+//! With `--sync` every reading client also keeps its clock in step with the show clock as
+//! a phone page does (`tutti_sync::Estimator` over its own connection), and the report gives
+//! each estimate's true error against a reference connection with a tiny round trip, at 1,
+//! 2, 3, 5 and 10 s after joining and at the end, with convergence times (`sync`).
+//!
 //! Limits: one process holds at most its file-descriptor limit (raised at start from the
 //! soft to the hard limit) minus [`FD_MARGIN`] connections, and about 28,000 connections
 //! per source address (the ephemeral port range); past either, `run` refuses with an
@@ -24,8 +29,8 @@
 //! `--source-addrs`).
 //!
 //! Read in this order: [`options`] (what can be asked), `run` (the phases), `client`
-//! (one phone), [`attack`] (the attackers), [`report`] (what comes out), [`calibrate`]
-//! (the floor).
+//! (one phone), `sync` (its clock sync and the truth), [`attack`] (the attackers),
+//! [`report`] (what comes out), [`calibrate`] (the floor).
 //!
 //! Must never: run without bound, hide a failure inside an average, or judge timing in
 //! its correctness checks.
@@ -38,6 +43,7 @@ pub mod options;
 mod progress;
 pub mod report;
 mod run;
+mod sync;
 mod sys;
 
 pub use calibrate::{measure_floor, measure_floor_with, Floor};

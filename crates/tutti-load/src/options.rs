@@ -35,6 +35,8 @@ pub const MAX_ATTACKERS: u32 = 20_000;
 pub const MAX_GARBAGE_RATE: f64 = 1000.0;
 /// Fastest churn rate, in connections per second per churner.
 pub const MAX_CHURN_RATE: f64 = 100.0;
+/// Largest clock drift `--sync-drift-ppm` may give the clients' clocks.
+pub const MAX_SYNC_DRIFT_PPM: f64 = 500.0;
 
 /// Options of `tutti load` (flatten into a clap command with `#[command(flatten)]`).
 #[derive(Debug, Clone, PartialEq, clap::Args)]
@@ -110,6 +112,22 @@ pub struct LoadOptions {
     /// Connections per second per churner (0.1–100).
     #[arg(long, default_value_t = 5.0)]
     pub churn_rate: f64,
+    /// Clock sync: every reading client (slow readers excepted) also keeps its own clock
+    /// in step with the show clock as a phone page does (`tutti_sync::Estimator`, `sync`
+    /// exchanges at its pace, a `sync_report` every 5 s), and the report gives each
+    /// estimate's true error, measured against a reference connection (`--sync-reference`).
+    #[arg(long)]
+    pub sync: bool,
+    /// With `--sync`: the URL of the reference connection that finds the true show clock
+    /// (absent: `--url`). It must reach the same server over a path with a tiny round trip
+    /// (loopback, or a clean link beside the one under test); the report gives its bound.
+    #[arg(long)]
+    pub sync_reference: Option<String>,
+    /// With `--sync`: each client's clock runs fast or slow by up to this many parts per
+    /// million (uniform, one rate per client; 0–500). Every client's clock also starts at
+    /// its own random offset of up to an hour either way.
+    #[arg(long, default_value_t = 0.0)]
+    pub sync_drift_ppm: f64,
 }
 
 impl Default for LoadOptions {
@@ -156,6 +174,15 @@ pub(crate) struct Plan {
     pub silent: u32,
     pub churn: u32,
     pub churn_rate: f64,
+    /// With `--sync`: the reference connection's target and the clients' largest drift.
+    pub sync: Option<SyncPlan>,
+}
+
+/// What `--sync` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SyncPlan {
+    pub reference: Target,
+    pub drift_ppm: f64,
 }
 
 impl Plan {
@@ -309,6 +336,40 @@ impl LoadOptions {
                 ),
             ));
         }
+        if !self.sync && (self.sync_reference.is_some() || self.sync_drift_ppm != 0.0) {
+            return Err(LoadError::option(
+                if self.sync_reference.is_some() {
+                    "--sync-reference"
+                } else {
+                    "--sync-drift-ppm"
+                },
+                "only means something with --sync",
+            ));
+        }
+        let sync = if self.sync {
+            let reference = match &self.sync_reference {
+                None => target.clone(),
+                Some(url) => parse_url(url).map_err(|e| match e {
+                    LoadError::Option { message, .. } => {
+                        LoadError::option("--sync-reference", message)
+                    }
+                    other => other,
+                })?,
+            };
+            let drift_ppm = within(
+                "--sync-drift-ppm",
+                self.sync_drift_ppm,
+                0.0,
+                MAX_SYNC_DRIFT_PPM,
+                "parts per million",
+            )?;
+            Some(SyncPlan {
+                reference,
+                drift_ppm,
+            })
+        } else {
+            None
+        };
         let plan = Plan {
             target,
             show: self.show.clone(),
@@ -329,12 +390,19 @@ impl LoadOptions {
             silent: self.silent,
             churn: self.churn,
             churn_rate,
+            sync,
         };
         let calibration = if self.calibrate {
             CALIBRATION_TIME
         } else {
             Duration::ZERO
         };
+        let reference = if plan.sync.is_some() {
+            crate::sync::REFERENCE_TIME
+        } else {
+            Duration::ZERO
+        };
+        let calibration = calibration + reference;
         let needed = plan.ramp_time() + duration + TAIL_MARGIN + calibration;
         if needed > max_duration {
             return Err(LoadError::option(
@@ -521,6 +589,53 @@ mod tests {
         assert_eq!(v.len(), 3);
         for bad in ["", "127.0.0.9-127.0.0.1", "x", "10.0.0.0-10.0.255.255"] {
             assert!(parse_source_addrs(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sync_options() {
+        let o = LoadOptions {
+            sync: true,
+            sync_reference: Some("ws://127.0.0.9:7/live/v1".into()),
+            sync_drift_ppm: 100.0,
+            ..LoadOptions::default()
+        };
+        let sync = o.plan().unwrap().sync.unwrap();
+        assert_eq!(
+            (sync.reference.host.as_str(), sync.reference.port),
+            ("127.0.0.9", 7)
+        );
+        assert_eq!(sync.drift_ppm, 100.0);
+        let plain = LoadOptions {
+            sync: true,
+            ..LoadOptions::default()
+        };
+        assert_eq!(plain.plan().unwrap().sync.unwrap().reference.port, 7878);
+        let bad = |o: LoadOptions| o.plan().unwrap_err().option_name();
+        assert_eq!(
+            bad(LoadOptions {
+                sync_reference: Some("ws://x/".into()),
+                ..LoadOptions::default()
+            }),
+            Some("--sync-reference")
+        );
+        assert_eq!(
+            bad(LoadOptions {
+                sync: true,
+                sync_reference: Some("http://x/".into()),
+                ..LoadOptions::default()
+            }),
+            Some("--sync-reference")
+        );
+        for ppm in [-1.0, 501.0, f64::NAN] {
+            assert_eq!(
+                bad(LoadOptions {
+                    sync: true,
+                    sync_drift_ppm: ppm,
+                    ..LoadOptions::default()
+                }),
+                Some("--sync-drift-ppm")
+            );
         }
     }
 

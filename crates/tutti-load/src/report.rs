@@ -366,6 +366,122 @@ pub struct Calibration {
     pub ratio: f64,
 }
 
+/// Four figures of a distribution of absolute values (nearest rank).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Spread {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// The reference connection that found the true show clock (`--sync`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SyncReference {
+    /// Where it connected.
+    pub url: String,
+    /// `sync` frames it sent over the whole run.
+    pub exchanges: u64,
+    /// Of those, answered.
+    pub answered: u64,
+    /// Its fastest round trip, milliseconds.
+    pub round_trip_min_ms: Option<f64>,
+    /// How far the truth used for every client may be off, milliseconds: half what is left
+    /// of the interval its first exchanges bound the show clock to.
+    pub bound_ms: f64,
+    /// The same from its exchanges during the run alone.
+    pub later_bound_ms: Option<f64>,
+    /// The truth from its exchanges during the run minus the one used, milliseconds.
+    pub later_shift_ms: Option<f64>,
+    /// Its exchanges all agree on one offset (their bounds overlap) and it ran to the end.
+    pub consistent: bool,
+    /// Why it stopped early, if it did.
+    pub problem: Option<String>,
+}
+
+/// Sync exchanges of all clients over the whole run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SyncExchanges {
+    /// `sync` frames sent.
+    pub sent: u64,
+    /// Answered.
+    pub answered: u64,
+    /// Never answered (lost, refused, or still in flight at the end).
+    pub unanswered: u64,
+    /// Answers the estimators refused.
+    pub refused: u64,
+    /// Clock steps the estimators saw (each starts a window afresh; none expected).
+    pub clock_steps: u64,
+    /// Answers to no exchange the client was waiting for.
+    pub unknown_answers: u64,
+    /// `sync_report` frames sent.
+    pub reports: u64,
+}
+
+/// The clients' estimates at one moment.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SyncAt {
+    /// Seconds after each client joined; absent for the end of the run.
+    pub after_s: Option<f64>,
+    /// Clients that reached this moment.
+    pub clients: u64,
+    /// Of those, clients without an estimate yet.
+    pub without_estimate: u64,
+    /// |estimated show time − true show time|, milliseconds.
+    pub true_error_ms: Option<Spread>,
+    /// The estimators' own error figure (`Estimate::error_ms`).
+    pub estimated_error_ms: Option<Spread>,
+    /// The estimators' worst case (`Estimate::bound_ms`).
+    pub bound_ms: Option<Spread>,
+    /// Clients whose true error was within their estimator's bound.
+    pub within_bound: u64,
+}
+
+/// When the clients' true error came within the threshold for good.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SyncConvergence {
+    /// Milliseconds.
+    pub threshold_ms: f64,
+    /// Clients whose true error stayed within the threshold from some moment to the end.
+    pub converged: u64,
+    /// Clients for whom it did not.
+    pub not_converged: u64,
+    /// Seconds after joining at which the converged clients did.
+    pub after_s: Option<Spread>,
+}
+
+/// Clock sync under load (`--sync`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SyncFigures {
+    /// The reference that gave the truth.
+    pub reference: SyncReference,
+    /// The largest drift given to a client's clock, parts per million.
+    pub drift_ppm_max: f64,
+    /// Clients that ran clock sync (every client that joined, slow readers excepted).
+    pub clients: u64,
+    /// Their exchanges.
+    pub exchanges: SyncExchanges,
+    /// At 1, 2, 3, 5 and 10 s after joining, and at the end.
+    pub at: Vec<SyncAt>,
+    /// Convergence.
+    pub converged: SyncConvergence,
+}
+
+impl SyncFigures {
+    /// Nothing went wrong that is not a matter of timing: the reference is consistent,
+    /// every answer was accepted, and every client has an estimate at the end.
+    pub fn consistent(&self) -> bool {
+        self.reference.consistent
+            && self.exchanges.refused == 0
+            && self.exchanges.unknown_answers == 0
+            && self.at.last().is_some_and(|end| end.without_estimate == 0)
+    }
+}
+
 /// Correctness checks (never timing).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Checks {
@@ -382,6 +498,8 @@ pub struct Checks {
     /// The server handled the attackers as it should ([`Attackers::handled`]; true
     /// when there were none).
     pub attackers_handled: bool,
+    /// With `--sync`, [`SyncFigures::consistent`] (true without).
+    pub sync_consistent: bool,
 }
 
 /// Everything a run measured.
@@ -426,6 +544,8 @@ pub struct Report {
     pub fd_limit: u64,
     /// With `--calibrate`.
     pub calibration: Option<Calibration>,
+    /// With `--sync`: clock sync and its true error.
+    pub sync: Option<SyncFigures>,
     /// Things worth knowing that are not failures.
     pub warnings: Vec<String>,
     /// Correctness checks.
@@ -616,6 +736,9 @@ impl Report {
                 cal.ratio
             );
         }
+        if let Some(y) = &self.sync {
+            y.table(&mut t);
+        }
         for w in &self.warnings {
             let _ = writeln!(t, "  warning     {w}");
         }
@@ -623,11 +746,14 @@ impl Report {
             let _ = writeln!(t, "  bad frame   {e}");
         }
         let k = &self.checks;
-        let attackers = if self.attackers.is_some() {
+        let mut attackers = if self.attackers.is_some() {
             format!(", attackers {}", mark(k.attackers_handled))
         } else {
             String::new()
         };
+        if self.sync.is_some() {
+            let _ = write!(attackers, ", sync {}", mark(k.sync_consistent));
+        }
         let _ = writeln!(
             t,
             "  checks      connected {}, frames {}, rejections {}, acks {}, latency {}{attackers}",
@@ -683,12 +809,83 @@ impl Report {
         if !k.latency_measured {
             out.push("no input->state or input->applied latency was measured".into());
         }
+        if !k.sync_consistent {
+            if let Some(y) = &self.sync {
+                out.push(format!(
+                    "clock sync inconsistent: reference consistent {} ({}), {} answers refused, \
+                     {} unknown answers, {} clients without an estimate at the end",
+                    y.reference.consistent,
+                    y.reference.problem.as_deref().unwrap_or("no problem"),
+                    y.exchanges.refused,
+                    y.exchanges.unknown_answers,
+                    y.at.last().map_or(0, |a| a.without_estimate)
+                ));
+            }
+        }
         if !k.attackers_handled {
             if let Some(a) = &self.attackers {
                 out.extend(a.problems());
             }
         }
         out
+    }
+}
+
+impl SyncFigures {
+    /// The clock-sync lines of the table.
+    fn table(&self, t: &mut String) {
+        let r = &self.reference;
+        let _ = writeln!(
+            t,
+            "  sync        {} clients; reference {} (fastest round trip {}, truth within ±{:.3} ms{})",
+            thousands(self.clients),
+            r.url,
+            r.round_trip_min_ms
+                .map_or("none".into(), |ms| format!("{ms:.3} ms")),
+            r.bound_ms,
+            if r.consistent { "" } else { ", INCONSISTENT" }
+        );
+        let x = &self.exchanges;
+        let _ = writeln!(
+            t,
+            "  sync        {} exchanges, {} answered, {} refused, {} reports, {} clock steps",
+            thousands(x.sent),
+            thousands(x.answered),
+            thousands(x.refused),
+            thousands(x.reports),
+            thousands(x.clock_steps)
+        );
+        let fmt = |s: &Option<Spread>| {
+            s.map_or("-".to_string(), |s| {
+                format!("{:.2} / {:.2} / {:.2} / {:.2}", s.p50, s.p95, s.p99, s.max)
+            })
+        };
+        for a in &self.at {
+            let when = a.after_s.map_or("end".to_string(), |s| format!("{s:.0} s"));
+            let _ = writeln!(
+                t,
+                "  sync {when:>5}  true error p50/p95/p99/max {} ms; estimator's error {} ms, bound {} ms; {} of {} within bound{}",
+                fmt(&a.true_error_ms),
+                fmt(&a.estimated_error_ms),
+                fmt(&a.bound_ms),
+                thousands(a.within_bound),
+                thousands(a.clients),
+                if a.without_estimate > 0 {
+                    format!(", {} without an estimate", thousands(a.without_estimate))
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let c = &self.converged;
+        let _ = writeln!(
+            t,
+            "  sync        converged (true error stays within {} ms): {} of {}, after p50/p95/p99/max {} s",
+            c.threshold_ms,
+            thousands(c.converged),
+            thousands(c.converged + c.not_converged),
+            fmt(&c.after_s)
+        );
     }
 }
 

@@ -32,6 +32,7 @@ use crate::report::{
     Acks, Asked, Attackers, Calibration, Checks, Churn, Clients, Frames, Garbage, Inputs, Latency,
     Phases, ProcessFigures, Report, Silent, States,
 };
+use crate::sync::{Reference, SyncShared};
 use crate::sys::{self, cpu_time, Who};
 use crate::{LoadError, LoadOptions};
 
@@ -125,6 +126,40 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         warnings.push("the probe client received no state within 5 s".into());
     }
 
+    // Clock sync: the reference finds the true show clock before any client starts.
+    let reference = match &plan.sync {
+        None => None,
+        Some(sync) => {
+            let target = &sync.reference;
+            let unreachable = |message: String| LoadError::Unreachable {
+                url: target.url.clone(),
+                message,
+            };
+            let addr = resolve_target(target).await?;
+            let ep = Endpoint {
+                addr,
+                url: target.url.clone(),
+                sources: Vec::new(),
+                show: plan.show.clone(),
+            };
+            let (ws, _) = connect_and_join(&ep, 0)
+                .await
+                .map_err(|m| unreachable(format!("sync reference: {m}")))?;
+            let origin = Instant::now();
+            let r = Reference::start(ws, origin).await.map_err(unreachable)?;
+            let shared = SyncShared {
+                origin,
+                truth_ms: r.first.mid(),
+                drift_ppm: sync.drift_ppm,
+            };
+            Some((r, shared))
+        }
+    };
+    let (reference, sync_shared) = match reference {
+        Some((r, s)) => (Some(r), Some(s)),
+        None => (None, None),
+    };
+
     let floor = if plan.calibrate {
         let size = state_bytes.unwrap_or(DEFAULT_STATE_BYTES);
         Some(
@@ -150,7 +185,14 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         ],
     );
     let (phase_tx, phase_rx) = watch::channel(Phase::Ramp);
-    let shared = Arc::new(Shared::new(endpoint, inputs, plan.rate, phase_rx.clone()));
+    let shared = Arc::new(Shared::new(
+        endpoint,
+        inputs,
+        plan.rate,
+        phase_rx.clone(),
+        sync_shared,
+    ));
+    let reference = reference.map(|r| tokio::spawn(r.watch(phase_rx.clone())));
     let progress = std::io::stderr().is_terminal().then(|| {
         tokio::spawn(crate::progress::run(
             shared.clone(),
@@ -294,6 +336,16 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
     if let Some(p) = progress {
         let _ = p.await;
     }
+    let reference = match reference {
+        Some(r) => match tokio::time::timeout(CLOSE_TIMEOUT, r).await {
+            Ok(Ok(r)) => Some(r),
+            _ => {
+                warnings.push("the sync reference did not stop in time".into());
+                None
+            }
+        },
+        None => None,
+    };
     pool.shutdown().await;
     if truncated {
         warnings.push("--max-duration cut the run short".into());
@@ -408,6 +460,19 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
                 .into(),
         );
     }
+    let sync = match (&plan.sync, &reference) {
+        (Some(plan_sync), Some(r)) => {
+            let syncing: Vec<&crate::sync::SyncOutcome> =
+                outcomes.iter().filter_map(|o| o.sync.as_ref()).collect();
+            Some(crate::sync::figures(
+                &plan_sync.reference.url,
+                plan_sync.drift_ppm,
+                &syncing,
+                r,
+            ))
+        }
+        _ => None,
+    };
     let checks = Checks {
         all_connected: connected == u64::from(plan.clients) && dropped == 0,
         frames_parsed: parse_failures == 0,
@@ -416,6 +481,10 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         latency_measured: moving == 0
             || (latency.samples > 0 && applied.samples + shared.clock_behind.load(Relaxed) > 0),
         attackers_handled: attackers.as_ref().is_none_or(Attackers::handled),
+        sync_consistent: plan.sync.is_none()
+            || sync
+                .as_ref()
+                .is_some_and(crate::report::SyncFigures::consistent),
     };
     let expected = readers.len() as f64 * window_s * state_hz;
     Ok(Report {
@@ -501,6 +570,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         generator,
         fd_limit: fd.soft,
         calibration,
+        sync,
         warnings,
         checks,
     })
@@ -681,6 +751,20 @@ pub(crate) fn assign_kinds(clients: u32, moving: f64, slow: f64) -> Vec<Kind> {
         }
     }
     out
+}
+
+/// The first address of a target.
+async fn resolve_target(t: &crate::options::Target) -> Result<SocketAddr, LoadError> {
+    let unreachable = |message: String| LoadError::Unreachable {
+        url: t.url.clone(),
+        message,
+    };
+    let mut addrs = tokio::net::lookup_host((t.host.as_str(), t.port))
+        .await
+        .map_err(|e| unreachable(format!("cannot resolve '{}': {e}", t.host)))?;
+    addrs
+        .next()
+        .ok_or_else(|| unreachable(format!("'{}' has no address", t.host)))
 }
 
 async fn resolve(plan: &Plan) -> Result<SocketAddr, LoadError> {
