@@ -192,6 +192,28 @@ impl PieceSpec {
                 }
             }
         }
+        if !self.phone.voices.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n## Phone voices ({}, cues sent {} ms ahead)\n",
+                self.phone.voices.len(),
+                self.phone.lead_ms
+            );
+            out.push_str("| voice | wave | frequency | gain | attack / hold / release |\n|---|---|---|---|---|\n");
+            for v in &self.phone.voices {
+                let _ = writeln!(
+                    out,
+                    "| {} | {:?} | {} Hz | {} | {} / {} / {} ms |",
+                    cell(&v.name),
+                    v.wave,
+                    num(v.freq),
+                    num(v.gain),
+                    num(v.attack_ms),
+                    num(v.hold_ms),
+                    num(v.release_ms)
+                );
+            }
+        }
         out
     }
 }

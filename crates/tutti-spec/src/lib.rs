@@ -78,6 +78,104 @@ pub struct PieceSpec {
     pub zones: Vec<ZoneSpec>,
     /// The parameters the audience controls (1–32).
     pub params: Vec<ParamSpec>,
+    /// What the audience's phones play (issue 15): their voices and how far ahead cues are
+    /// sent. Absent: the phones play nothing.
+    #[serde(default, skip_serializing_if = "PhoneSpec::is_unset")]
+    pub phone: PhoneSpec,
+}
+
+/// The phones as instruments: the voices a cue can play on every phone, and the lead time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneSpec {
+    /// How far ahead of its time a cue is sent, milliseconds (20–2,000; default 150): the
+    /// network's time to every phone must fit in it, or the phone drops the cue as late.
+    #[serde(default = "default_lead_ms")]
+    pub lead_ms: u32,
+    /// The voices (at most 16), synthesised on each phone with Web Audio.
+    #[serde(default)]
+    pub voices: Vec<PhoneVoice>,
+}
+
+impl Default for PhoneSpec {
+    fn default() -> Self {
+        PhoneSpec {
+            lead_ms: default_lead_ms(),
+            voices: Vec::new(),
+        }
+    }
+}
+
+impl PhoneSpec {
+    /// Nothing set: no voices, the default lead (left out of the spec's JSON).
+    pub fn is_unset(&self) -> bool {
+        *self == PhoneSpec::default()
+    }
+
+    /// A voice by name.
+    pub fn voice(&self, name: &str) -> Option<&PhoneVoice> {
+        self.voices.iter().find(|v| v.name == name)
+    }
+}
+
+fn default_lead_ms() -> u32 {
+    150
+}
+
+/// One phone voice: an oscillator (or noise) with an attack–hold–release envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneVoice {
+    /// Name used by cues, `[a-z0-9_-]{1,32}`.
+    pub name: String,
+    /// sine | triangle | square | sawtooth | noise (default sine).
+    #[serde(default)]
+    pub wave: Wave,
+    /// Frequency, Hz (20–20,000; ignored by noise).
+    #[serde(default = "default_voice_freq")]
+    pub freq: f64,
+    /// Peak gain (0–1).
+    #[serde(default = "default_voice_gain")]
+    pub gain: f64,
+    /// Rise to the peak, milliseconds (0–5,000).
+    #[serde(default = "default_attack_ms")]
+    pub attack_ms: f64,
+    /// Held at the peak, milliseconds (0–10,000).
+    #[serde(default)]
+    pub hold_ms: f64,
+    /// Fall to silence, milliseconds (1–10,000).
+    #[serde(default = "default_release_ms")]
+    pub release_ms: f64,
+}
+
+/// A phone voice's waveform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wave {
+    /// Sine.
+    #[default]
+    Sine,
+    /// Triangle.
+    Triangle,
+    /// Square.
+    Square,
+    /// Sawtooth.
+    Sawtooth,
+    /// White noise.
+    Noise,
+}
+
+fn default_voice_freq() -> f64 {
+    440.0
+}
+fn default_voice_gain() -> f64 {
+    0.3
+}
+fn default_attack_ms() -> f64 {
+    5.0
+}
+fn default_release_ms() -> f64 {
+    300.0
 }
 
 fn default_tick_hz() -> u32 {

@@ -168,3 +168,53 @@ fn osc_scaling_uses_the_param_range_by_default() {
     assert_eq!(tempo.osc_target().0, "/tutti/tempo");
     assert_eq!(tempo.osc_value(120.0), 120.0);
 }
+
+#[test]
+fn phone_voices_are_checked_field_by_field() {
+    let demo = PieceSpec::demo();
+    assert_eq!(demo.phone.lead_ms, 150);
+    assert_eq!(demo.phone.voice("chime").map(|v| v.wave), Some(Wave::Sine));
+    // A piece without a [phone] section keeps its JSON as before.
+    let param = "kind = \"continuous\"\nmin = 0.0\nmax = 1.0";
+    let plain = PieceSpec::from_toml(&with_param(param)).unwrap();
+    assert!(plain.phone.is_unset());
+    assert!(!plain.to_json().contains("phone"));
+    let base = with_param(param);
+    let phone = |extra: &str| format!("{base}[phone]\n{extra}\n");
+    let voice = |extra: &str| phone(&format!("[[phone.voices]]\nname = \"v\"\n{extra}"));
+    assert_eq!(err_field(&phone("lead_ms = 5")), "phone.lead_ms");
+    assert_eq!(err_field(&phone("lead_ms = 2001")), "phone.lead_ms");
+    assert_eq!(err_field(&voice("freq = 5.0")), "phone.voices[0].freq");
+    assert_eq!(err_field(&voice("gain = 1.5")), "phone.voices[0].gain");
+    assert_eq!(
+        err_field(&voice("attack_ms = -1.0")),
+        "phone.voices[0].attack_ms"
+    );
+    assert_eq!(
+        err_field(&voice("hold_ms = 1e9")),
+        "phone.voices[0].hold_ms"
+    );
+    assert_eq!(
+        err_field(&voice("release_ms = 0.0")),
+        "phone.voices[0].release_ms"
+    );
+    assert_eq!(
+        err_field(&phone("[[phone.voices]]\nname = \"Bell!\"")),
+        "phone.voices[0].name"
+    );
+    assert_eq!(
+        err_field(&phone(
+            "[[phone.voices]]\nname = \"a\"\n[[phone.voices]]\nname = \"a\""
+        )),
+        "phone.voices[1].name"
+    );
+    let many: String = (0..17)
+        .map(|i| format!("[[phone.voices]]\nname = \"v{i}\"\n"))
+        .collect();
+    assert_eq!(err_field(&phone(&many)), "phone.voices");
+    assert!(err_field(&voice("wave = \"kazoo\"")).starts_with("parse:"));
+    assert!(err_field(&voice("colour = 1")).starts_with("parse:"));
+    // A valid voice round-trips.
+    let ok = PieceSpec::from_toml(&voice("wave = \"noise\"\nhold_ms = 20.0")).unwrap();
+    assert_eq!(PieceSpec::from_json(&ok.to_json()).unwrap(), ok);
+}

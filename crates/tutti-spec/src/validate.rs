@@ -103,8 +103,51 @@ impl PieceSpec {
             }
             validate_param(&f, p)?;
         }
-        Ok(())
+        validate_phone(&self.phone)
     }
+}
+
+fn validate_phone(ph: &crate::PhoneSpec) -> Result<(), SpecError> {
+    if !(20..=2_000).contains(&ph.lead_ms) {
+        return Err(SpecError::invalid(
+            "phone.lead_ms",
+            format!("must be 20–2000 ms (got {})", ph.lead_ms),
+        ));
+    }
+    if ph.voices.len() > 16 {
+        return Err(SpecError::invalid("phone.voices", "at most 16 voices"));
+    }
+    let mut seen = HashSet::new();
+    for (i, v) in ph.voices.iter().enumerate() {
+        let f = format!("phone.voices[{i}]");
+        if !name_ok(&v.name, 32, true) {
+            return Err(SpecError::invalid(
+                format!("{f}.name"),
+                "must be 1–32 characters of a-z, 0-9, '-' or '_'",
+            ));
+        }
+        if !seen.insert(v.name.as_str()) {
+            return Err(SpecError::invalid(
+                format!("{f}.name"),
+                format!("duplicate voice '{}'", v.name),
+            ));
+        }
+        for (field, x, lo, hi) in [
+            ("freq", v.freq, 20.0, 20_000.0),
+            ("gain", v.gain, 0.0, 1.0),
+            ("attack_ms", v.attack_ms, 0.0, 5_000.0),
+            ("hold_ms", v.hold_ms, 0.0, 10_000.0),
+            ("release_ms", v.release_ms, 1.0, 10_000.0),
+        ] {
+            if !x.is_finite() || !(lo..=hi).contains(&x) {
+                return Err(SpecError::invalid(
+                    format!("{f}.{field}"),
+                    format!("must be {lo}–{hi} (got {x})"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_param(f: &str, p: &ParamSpec) -> Result<(), SpecError> {

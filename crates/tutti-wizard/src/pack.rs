@@ -872,6 +872,7 @@ impl Pack {
             histogram_bins: 16,
             zones: Vec::new(),
             params: Vec::new(),
+            phone: tutti_spec::PhoneSpec::default(),
         }
     }
 }
