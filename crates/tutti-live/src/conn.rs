@@ -21,7 +21,10 @@ use tokio::sync::watch;
 use tungstenite::protocol::{Role as WsRole, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 use tutti_consensus::ParticipantId;
-use tutti_protocol::{ClientFrame, ErrorCode, FrameError, ParamInfo, Role, ServerFrame, ShowInfo};
+use tutti_protocol::{
+    ClientFrame, ErrorCode, FrameError, ParamInfo, PhoneInfo, Role, ServerFrame, ShowInfo,
+    VoiceInfo,
+};
 use tutti_spec::ParamKindName;
 
 use tutti_show::{now_ms, status_str, Actor, OverrideRequest, ShowRuntime, SlotLease};
@@ -45,6 +48,8 @@ const MAX_MESSAGE: usize = 64 * 1024;
 const PINGS_PER_S: f64 = 5.0;
 /// `sync` frames a connection may send per second (a phone converging sends 10).
 const SYNCS_PER_S: f64 = 20.0;
+/// Cues a performer connection may send per second (and at once).
+const CUES_PER_S: f64 = 10.0;
 
 /// A token bucket: `rate` per second, `burst` deep.
 struct Bucket {
@@ -98,6 +103,9 @@ struct Conn {
     errors: Bucket,
     pings: Bucket,
     syncs: Bucket,
+    cues: Bucket,
+    /// Late cues this connection has reported so far.
+    cues_late: u64,
     /// The sync-quality class this connection last reported (`HubStats::sync`).
     sync_class: Option<usize>,
     /// Closed by the server for misbehaving: stop reading.
@@ -140,6 +148,8 @@ pub async fn serve(peer: Arc<Peer>, leftover: Vec<u8>, hub: Arc<Hub>, echo: bool
         errors: Bucket::new(ERROR_BUDGET_PER_S, ERROR_BUDGET_PER_S),
         pings: Bucket::new(PINGS_PER_S, PINGS_PER_S * 2.0),
         syncs: Bucket::new(SYNCS_PER_S, SYNCS_PER_S),
+        cues: Bucket::new(CUES_PER_S, CUES_PER_S),
+        cues_late: 0,
         sync_class: None,
         over: false,
         rate_limited_since_notice: 0,
@@ -483,8 +493,54 @@ impl Conn {
                 let t2 = joined.show.clock_ms();
                 return self.send(ServerFrame::Sync { id, t0, t1, t2 });
             }
-            ClientFrame::SyncReport { error_ms, .. } => {
+            ClientFrame::SyncReport {
+                error_ms,
+                cues_late,
+                ..
+            } => {
                 self.sync_class = Some(self.hub.stats.sync.report(self.sync_class, error_ms));
+                if let Some(n) = cues_late {
+                    // A count since the connection joined: only what is new is added.
+                    let new = n.saturating_sub(self.cues_late);
+                    self.cues_late = self.cues_late.max(n);
+                    self.hub.stats.cues_late.fetch_add(new, Relaxed);
+                }
+                return;
+            }
+            ClientFrame::Cue {
+                ref voice, lead_ms, ..
+            } => {
+                let result = if joined.actor.is_none() {
+                    Err(FrameError::new(
+                        ErrorCode::Forbidden,
+                        "cues need a performer connection",
+                    ))
+                } else if !self.cues.take() {
+                    Err(FrameError::new(
+                        ErrorCode::RateLimited,
+                        format!("cues: at most {CUES_PER_S} per second"),
+                    ))
+                } else {
+                    joined.show.cue(voice, lead_ms)
+                };
+                match result {
+                    Ok(cue) => {
+                        let frame = ServerFrame::Cue {
+                            id: cue.id,
+                            voice: voice.clone(),
+                            at: cue.at_ms,
+                        };
+                        joined.live.fanout.cue(&frame.to_json());
+                        if let Some(seq) = seq {
+                            self.send(ServerFrame::Ack {
+                                seq,
+                                tick: cue.tick,
+                                at: now_ms(),
+                            });
+                        }
+                    }
+                    Err(e) => self.error(e, seq),
+                }
                 return;
             }
             _ => {}
@@ -718,6 +774,27 @@ impl Conn {
             tick_hz: show.spec.tick_hz,
             state_hz: show.spec.state_hz,
             input_rate: show.spec.input_rate,
+            phone: (!show.spec.phone.voices.is_empty()).then(|| PhoneInfo {
+                lead_ms: show.spec.phone.lead_ms,
+                voices: show
+                    .spec
+                    .phone
+                    .voices
+                    .iter()
+                    .map(|v| VoiceInfo {
+                        name: v.name.clone(),
+                        wave: serde_json::to_value(v.wave)
+                            .ok()
+                            .and_then(|w| w.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        freq: v.freq,
+                        gain: v.gain,
+                        attack_ms: v.attack_ms,
+                        hold_ms: v.hold_ms,
+                        release_ms: v.release_ms,
+                    })
+                    .collect(),
+            }),
         };
         // Counted under its role before the welcome goes out, so a client that got its
         // welcome is never missing from the counts.

@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{mpsc, watch};
 use tutti_show::metrics::LocalHistogram;
 use tutti_show::{HubStats, ShowRuntime, Tick, TickSink, TickTimes};
@@ -88,6 +89,9 @@ impl TickSink for DetailFeed {
 /// inputs to keep flowing, rarely enough that a flood of inputs cannot stretch a fan-out
 /// round past the next publish.
 const YIELD_EVERY: usize = 1024;
+
+/// Cues a shard may fall behind before it drops them (and counts them undelivered).
+pub const CUE_QUEUE: usize = 64;
 /// A delivery later than this after its publish counts as late, whatever the rate: at a
 /// low rate a whole period (up to half a second) would let the server fall that far
 /// behind — and inputs wait behind the same backlog — before the rate reacts.
@@ -100,6 +104,9 @@ const LATE_AFTER_MAX_S: f64 = 0.2;
 /// hub admitted (`limits.max_connections`), and each publish empties it.
 pub struct Fanout {
     states: watch::Sender<Published>,
+    /// Cue frames (framed), written to every audience socket as they come: never skipped
+    /// like states, only dropped for a shard that falls [`CUE_QUEUE`] cues behind.
+    cues: broadcast::Sender<Bytes>,
     stats: Arc<HubStats>,
     rate: Arc<AtomicU64>,
     times: Arc<TickTimes>,
@@ -123,6 +130,7 @@ impl Fanout {
     pub fn new(show: &ShowRuntime) -> Fanout {
         Fanout {
             states: watch::channel(Published::empty()).0,
+            cues: broadcast::channel(CUE_QUEUE).0,
             stats: show.stats().clone(),
             rate: show.state_rate_handle(),
             times: show.tick_times(),
@@ -142,10 +150,23 @@ impl Fanout {
         Ok(())
     }
 
+    /// Send a cue frame (JSON text) to every audience socket of the show, now.
+    pub fn cue(&self, json: &str) {
+        self.stats.cues_sent.fetch_add(1, Relaxed);
+        // No shard yet: no audience to tell.
+        let _ = self.cues.send(Bytes::from(text_frame(json.as_bytes())));
+    }
+
     /// Hand an audience socket to a shard (round robin). The shards start on first use
     /// and end when the fan-out is dropped with its show.
     fn assign(&self, peer: Arc<Peer>) {
-        let (states, stats, rate, times) = (&self.states, &self.stats, &self.rate, &self.times);
+        let (states, cues, stats, rate, times) = (
+            &self.states,
+            &self.cues,
+            &self.stats,
+            &self.rate,
+            &self.times,
+        );
         let shards = self.shards.get_or_init(|| {
             // One shard per runtime thread: the shards write in parallel, and more would
             // only take turns.
@@ -158,6 +179,7 @@ impl Fanout {
                     let (tx, rx) = mpsc::unbounded_channel();
                     tokio::spawn(run_shard(
                         states.subscribe(),
+                        cues.subscribe(),
                         rx,
                         stats.clone(),
                         rate.clone(),
@@ -175,9 +197,10 @@ impl Fanout {
     }
 }
 
-/// One shard: wait for a publish, write it to every socket of the shard.
+/// One shard: wait for a publish or a cue, write it to every socket of the shard.
 async fn run_shard(
     mut states: watch::Receiver<Published>,
+    mut cues: broadcast::Receiver<Bytes>,
     mut joins: mpsc::UnboundedReceiver<Arc<Peer>>,
     stats: Arc<HubStats>,
     rate: Arc<AtomicU64>,
@@ -187,9 +210,32 @@ async fn run_shard(
     let mut scratch = Vec::with_capacity(96);
     let mut lag = LocalHistogram::default();
     let mut round = 0usize;
-    while states.changed().await.is_ok() {
+    loop {
+        // Cues first: each has a time to be played by.
+        let cue = tokio::select! {
+            biased;
+            c = cues.recv() => Some(c),
+            r = states.changed() => match r {
+                Ok(()) => None,
+                Err(_) => break,
+            },
+        };
         while let Ok(p) = joins.try_recv() {
             peers.push(p);
+        }
+        match cue {
+            Some(Ok(frame)) => {
+                send_cue(&peers, &frame, &stats).await;
+                continue;
+            }
+            Some(Err(RecvError::Lagged(n))) => {
+                stats
+                    .cues_undelivered
+                    .fetch_add(n * peers.len() as u64, Relaxed);
+                continue;
+            }
+            Some(Err(RecvError::Closed)) => break,
+            None => {}
         }
         peers.retain(|p| !p.is_closed());
         let state = states.borrow_and_update().clone();
@@ -233,4 +279,31 @@ async fn run_shard(
     for p in peers {
         p.close();
     }
+}
+
+/// Write a cue frame to every open socket of a shard, behind whatever each has pending.
+async fn send_cue(peers: &[Arc<Peer>], frame: &[u8], stats: &HubStats) {
+    let (mut sent, mut failed) = (0u64, 0u64);
+    for (k, peer) in peers.iter().enumerate() {
+        if peer.is_closed() {
+            continue;
+        }
+        match peer.send([frame, &[]]) {
+            Ok(left) => {
+                sent += 1;
+                if left {
+                    peer.wake.notify_one();
+                }
+            }
+            Err(_) => {
+                failed += 1;
+                peer.close();
+            }
+        }
+        if (k + 1) % YIELD_EVERY == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    stats.cue_deliveries.fetch_add(sent, Relaxed);
+    stats.cues_undelivered.fetch_add(failed, Relaxed);
 }

@@ -70,6 +70,8 @@ pub enum ErrorCode {
     /// The data directory takes no writes (disk full, read-only): a performer command that
     /// must be stored was refused; the show goes on from memory.
     StorageUnavailable,
+    /// A cue names a voice the piece does not have.
+    UnknownVoice,
 }
 
 impl ErrorCode {
@@ -101,11 +103,12 @@ impl ErrorCode {
             ErrorCode::ResumeReplaced => "resume_replaced",
             ErrorCode::TakenOver => "taken_over",
             ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::UnknownVoice => "unknown_voice",
         }
     }
 
     /// Every code, for counters and documentation tests.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -131,6 +134,7 @@ impl ErrorCode {
         ErrorCode::ResumeReplaced,
         ErrorCode::TakenOver,
         ErrorCode::StorageUnavailable,
+        ErrorCode::UnknownVoice,
     ];
 }
 
@@ -327,13 +331,30 @@ pub enum ClientFrame {
         /// Its estimated show clock minus local clock, milliseconds (informational).
         #[serde(default)]
         offset_ms: Option<f64>,
+        /// Cues this connection received too late to play, since it joined.
+        #[serde(default)]
+        cues_late: Option<u64>,
+    },
+    /// Performer: play a voice on every phone of the show, `lead_ms` from now.
+    Cue {
+        /// The piece's phone voice.
+        voice: String,
+        /// Milliseconds ahead (0–[`MAX_CUE_LEAD_MS`]); absent = the piece's lead.
+        #[serde(default)]
+        lead_ms: Option<u32>,
+        /// Echoed in `ack`.
+        #[serde(default)]
+        seq: Option<u64>,
     },
 }
+
+/// The longest lead a cue may ask for, milliseconds.
+pub const MAX_CUE_LEAD_MS: u32 = 10_000;
 
 /// The largest sync error a `sync_report` may state, milliseconds (a minute).
 pub const MAX_SYNC_ERROR_MS: f64 = 60_000.0;
 
-const KNOWN_TYPES: [&str; 11] = [
+const KNOWN_TYPES: [&str; 12] = [
     "join",
     "input",
     "vote",
@@ -345,6 +366,7 @@ const KNOWN_TYPES: [&str; 11] = [
     "ping",
     "sync",
     "sync_report",
+    "cue",
 ];
 
 fn check_name(field: &str, s: &str) -> Result<(), FrameError> {
@@ -421,9 +443,19 @@ impl ClientFrame {
                 check_name("param", param)?;
                 check_name("choice", choice)?;
             }
+            ClientFrame::Cue { voice, lead_ms, .. } => {
+                check_name("voice", voice)?;
+                if lead_ms.is_some_and(|l| l > MAX_CUE_LEAD_MS) {
+                    return Err(FrameError::new(
+                        ErrorCode::OutOfRange,
+                        format!("lead_ms must be 0–{MAX_CUE_LEAD_MS}"),
+                    ));
+                }
+            }
             ClientFrame::SyncReport {
                 error_ms,
                 offset_ms,
+                ..
             } => {
                 if !(0.0..=MAX_SYNC_ERROR_MS).contains(error_ms) {
                     return Err(FrameError::new(
@@ -452,7 +484,8 @@ impl ClientFrame {
             | ClientFrame::Release { seq, .. }
             | ClientFrame::Session { seq, .. }
             | ClientFrame::Reset { seq }
-            | ClientFrame::Bypass { seq, .. } => *seq,
+            | ClientFrame::Bypass { seq, .. }
+            | ClientFrame::Cue { seq, .. } => *seq,
             ClientFrame::Join { .. }
             | ClientFrame::Ping { .. }
             | ClientFrame::Sync { .. }
@@ -609,6 +642,34 @@ pub struct ParamInfo {
     pub choices: Option<Vec<String>>,
 }
 
+/// The phones' voices and cue lead, in `welcome`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneInfo {
+    /// How far ahead cues are sent, milliseconds.
+    pub lead_ms: u32,
+    /// The voices.
+    pub voices: Vec<VoiceInfo>,
+}
+
+/// One phone voice, in `welcome` (the piece's `[[phone.voices]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VoiceInfo {
+    /// Name cues use.
+    pub name: String,
+    /// sine | triangle | square | sawtooth | noise.
+    pub wave: String,
+    /// Hz.
+    pub freq: f64,
+    /// Peak gain, 0–1.
+    pub gain: f64,
+    /// Milliseconds.
+    pub attack_ms: f64,
+    /// Milliseconds.
+    pub hold_ms: f64,
+    /// Milliseconds.
+    pub release_ms: f64,
+}
+
 /// The show a connection joined, in `welcome`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShowInfo {
@@ -646,6 +707,9 @@ pub enum ServerFrame {
         state_hz: u32,
         /// Inputs per second allowed before rate limiting.
         input_rate: u32,
+        /// What the phones play on a cue (absent when the piece has no phone voices).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        phone: Option<PhoneInfo>,
     },
     /// An accepted frame: inputs are applied by tick `tick` (the first state with
     /// `tick >= this` reflects them); performer commands are stored before this is sent.
@@ -673,6 +737,15 @@ pub enum ServerFrame {
         /// Echoed id.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         id: Option<u64>,
+    },
+    /// Play `voice` at show-clock time `at` (to the audience, when a performer cues).
+    Cue {
+        /// The show's cue number (1, 2, …).
+        id: u64,
+        /// The voice (described in `welcome.phone`).
+        voice: String,
+        /// When to play it: show clock, milliseconds.
+        at: f64,
     },
     /// Reply to `sync`: when the show clock received it and when it replied.
     Sync {

@@ -671,6 +671,7 @@ async fn stats_task(
                 "dropped": osc_in_stats.commands_dropped,
             },
             "sync": s.sync.json(),
+            "cues": s.cues_json(),
             "sound": outputs.sound_status(),
             "store": {
                 "queued": st.queued,

@@ -214,6 +214,7 @@ const STATS: Rules = Rules {
         "states.*",
         "latency_ms.*",
         "osc.*",
+        "cues.*",
         "sync.reporting",
         "sync.within_ms.*",
         "sound.output",
@@ -556,6 +557,26 @@ async fn server_examples_match_a_real_server() {
         (&json!(1), &json!(1)),
         "{stats}"
     );
+
+    // A cue: acked as documented; every phone gets the documented frame, timed on the
+    // show clock `lead_ms` ahead.
+    let cues = client_examples("`cue` (performer)");
+    let cue = cues
+        .iter()
+        .find(|c| is(c, "seq"))
+        .expect("a cue with a seq");
+    acked(&mut perf, cue, &ack_doc).await;
+    let got = phone.recv_type("cue").await;
+    check(
+        "cue",
+        &server_example("cue"),
+        &got,
+        &Rules {
+            varies: &["id", "at"],
+            partial: &[],
+        },
+    );
+    assert_eq!(got["id"], 1, "{got}");
 
     // The listen stream answers the documented performer join with its format.
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/live/v1/audio", srv.addr))

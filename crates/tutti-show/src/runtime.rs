@@ -281,6 +281,20 @@ pub struct ShowRuntime {
     inputs: AtomicU64,
     /// Joins that got a kept slot back.
     resumes: AtomicU64,
+    /// Cues sent so far (the last cue's number).
+    cues: AtomicU64,
+}
+
+/// A cue the show accepted: its number, its time on the show clock, and the tick current
+/// when it was taken (for the performer's `ack`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cue {
+    /// 1, 2, … per show runtime.
+    pub id: u64,
+    /// When the phones play it: show clock, milliseconds.
+    pub at_ms: f64,
+    /// The tick that will run next.
+    pub tick: u64,
 }
 
 /// The wire name of a status.
@@ -354,6 +368,7 @@ impl ShowRuntime {
                 movement: Movement::new(spec.zones.len()),
             }),
             next_tick: AtomicU64::new(1),
+            cues: AtomicU64::new(0),
             publish_seq: AtomicU64::new(0),
             first_pending_ns: AtomicU64::new(0),
             state_rate_bits: Arc::new(AtomicU64::new(f64::from(spec.state_hz.max(1)).to_bits())),
@@ -379,6 +394,41 @@ impl ShowRuntime {
     /// Seconds since this runtime started (the engine's clock).
     pub fn now(&self) -> f64 {
         self.clock.elapsed().as_secs_f64()
+    }
+
+    /// A cue: `voice` (one of the piece's phone voices) to play on every phone `lead_ms`
+    /// from now (the piece's lead when absent). Nothing is stored; a show that has ended
+    /// takes no cue.
+    pub fn cue(&self, voice: &str, lead_ms: Option<u32>) -> Result<Cue, FrameError> {
+        if self.spec.phone.voice(voice).is_none() {
+            let known: Vec<&str> = self
+                .spec
+                .phone
+                .voices
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect();
+            return Err(FrameError::new(
+                ErrorCode::UnknownVoice,
+                if known.is_empty() {
+                    format!("the piece has no phone voices (asked for '{voice}')")
+                } else {
+                    format!(
+                        "no phone voice '{voice}': the voices are {}",
+                        known.join(", ")
+                    )
+                },
+            ));
+        }
+        if self.status() == ShowStatus::Ended {
+            return Err(FrameError::new(ErrorCode::ShowEnded, "the show has ended"));
+        }
+        let lead = f64::from(lead_ms.unwrap_or(self.spec.phone.lead_ms));
+        Ok(Cue {
+            id: self.cues.fetch_add(1, Relaxed) + 1,
+            at_ms: self.clock_ms() + lead,
+            tick: self.next_tick.load(Relaxed),
+        })
     }
 
     /// The show clock that phones sync to: milliseconds since this runtime started, to the

@@ -60,6 +60,15 @@ pub struct HubStats {
     pub state_rate_millihz: AtomicU64,
     /// How well the connections that report it have their clocks synced.
     pub sync: SyncQuality,
+    /// Cues performers sent.
+    pub cues_sent: AtomicU64,
+    /// Cue frames handed to phones' sockets.
+    pub cue_deliveries: AtomicU64,
+    /// Cue frames that could not be handed over (a broken connection, or a fan-out shard
+    /// that fell behind the cue queue).
+    pub cues_undelivered: AtomicU64,
+    /// Cues phones reported receiving too late to play.
+    pub cues_late: AtomicU64,
 }
 
 /// Upper ends of the sync-quality classes, milliseconds (the last class is everything above).
@@ -145,6 +154,16 @@ impl HubStats {
         self.ticks.fetch_add(1, Relaxed);
         self.tick_last_us.store(us, Relaxed);
         self.tick_max_us.fetch_max(us, Relaxed);
+    }
+
+    /// `{"sent", "delivered", "undelivered", "late"}`: the cue counters.
+    pub fn cues_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "sent": self.cues_sent.load(Relaxed),
+            "delivered": self.cue_deliveries.load(Relaxed),
+            "undelivered": self.cues_undelivered.load(Relaxed),
+            "late": self.cues_late.load(Relaxed),
+        })
     }
 
     /// JSON object of the error counters that are not zero.

@@ -1,0 +1,272 @@
+//! Phones as instruments (issue 15): a performer's `cue` reaches every phone stamped on the
+//! show clock `lead_ms` ahead; bad cues get their codes and send nothing; late cues reported
+//! by phones are counted. In Chromium: the audience page schedules a cue on its
+//! AudioContext from its synced clock, drops a late one and reports it, and its voices
+//! rendered offline start where the cues say.
+
+mod common;
+
+use std::time::Instant;
+
+use common::browser;
+use common::*;
+use serde_json::{json, Value};
+
+async fn stats_until(perf: &mut Client, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..15 {
+        let s = perf.recv_type("stats").await;
+        if pred(&s) {
+            return s;
+        }
+    }
+    panic!("no stats frame matched");
+}
+
+/// The show clock, read through a sync exchange: (t1, t2).
+async fn show_clock(c: &mut Client, id: u64) -> (f64, f64) {
+    c.send(json!({"type": "sync", "id": id, "t0": 0.0})).await;
+    let r = c.recv_type("sync").await;
+    (r["t1"].as_f64().unwrap(), r["t2"].as_f64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cue_reaches_every_phone_on_the_show_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (mut a, w) = Client::audience(srv.addr).await;
+    assert_eq!(w["phone"]["lead_ms"], 150, "{w}");
+    let (mut b, _) = Client::audience(srv.addr).await;
+    let mut perf = Client::performer(srv.addr).await;
+
+    // The show clock read through the performer's connection (phones' frames stay unread).
+    let (_, before) = show_clock(&mut perf, 1).await;
+    perf.send(json!({"type": "cue", "voice": "chime", "seq": 1}))
+        .await;
+    let ack = perf.recv_type("ack").await;
+    assert_eq!(ack["seq"], 1);
+    let (after, _) = show_clock(&mut perf, 2).await;
+    let cue_a = a.recv_type("cue").await;
+    let cue_b = b.recv_type("cue").await;
+    assert_eq!(cue_a, cue_b, "every phone gets the same cue");
+    assert_eq!(
+        (&cue_a["id"], &cue_a["voice"]),
+        (&json!(1), &json!("chime"))
+    );
+    // Stamped when the server took it, 150 ms ahead: between the two clock readings.
+    let at = cue_a["at"].as_f64().unwrap() - 150.0;
+    assert!(before <= at && at <= after, "{before} ≤ {at} ≤ {after}");
+
+    // A lead of its own.
+    perf.send(json!({"type": "cue", "voice": "pulse", "lead_ms": 2000}))
+        .await;
+    let (t1, _) = show_clock(&mut perf, 3).await;
+    let c = b.recv_type("cue").await;
+    assert_eq!((&c["id"], &c["voice"]), (&json!(2), &json!("pulse")));
+    assert!(c["at"].as_f64().unwrap() - 2000.0 <= t1, "{c}");
+    let s = stats_until(&mut perf, |s| s["cues"]["delivered"] == 4).await;
+    assert_eq!(s["cues"]["sent"], 2, "{s}");
+    srv.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_cues_get_their_codes_and_send_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (mut phone, _) = Client::audience(srv.addr).await;
+    let mut perf = Client::performer(srv.addr).await;
+    phone
+        .send(json!({"type": "cue", "voice": "chime", "seq": 4}))
+        .await;
+    let e = phone.error().await;
+    assert_eq!((&e["code"], &e["seq"]), (&json!("forbidden"), &json!(4)));
+    for (frame, code) in [
+        (
+            json!({"type": "cue", "voice": "gong", "seq": 5}),
+            "unknown_voice",
+        ),
+        (
+            json!({"type": "cue", "voice": "chime", "lead_ms": 20000}),
+            "out_of_range",
+        ),
+        (json!({"type": "cue", "voice": ""}), "bad_frame"),
+        (
+            json!({"type": "cue", "voice": "chime", "lead_ms": -1}),
+            "bad_frame",
+        ),
+        (json!({"type": "cue"}), "bad_frame"),
+    ] {
+        perf.send(frame.clone()).await;
+        let e = perf.error().await;
+        assert_eq!(e["code"], code, "{frame}: {e}");
+    }
+    let s = perf.recv_type("stats").await;
+    assert_eq!(s["cues"]["sent"], 0, "nothing was cued: {s}");
+
+    // A flood from a performer token: ten at once, the rest refused.
+    for i in 0..30 {
+        perf.send(json!({"type": "cue", "voice": "pulse", "seq": 100 + i}))
+            .await;
+    }
+    perf.send(json!({"type": "ping", "id": 1})).await;
+    let (mut acked, mut limited) = (0, 0);
+    loop {
+        let f = perf.recv().await;
+        match f["type"].as_str() {
+            Some("ack") => acked += 1,
+            Some("error") => {
+                assert_eq!(f["code"], "rate_limited", "{f}");
+                limited += 1;
+            }
+            Some("pong") => break,
+            _ => {}
+        }
+    }
+    assert!((10..30).contains(&acked), "{acked} cues taken");
+    assert!(limited >= 1);
+    // The phone got exactly the cues taken, in order.
+    let mut ids = Vec::new();
+    while ids.len() < acked {
+        ids.push(phone.recv_type("cue").await["id"].as_u64().unwrap());
+    }
+    assert_eq!(ids, (1..=acked as u64).collect::<Vec<_>>());
+
+    // Late cues as phones report them: a count since the connection joined.
+    for n in [3, 5, 2] {
+        phone
+            .send(json!({"type": "sync_report", "error_ms": 1.0, "cues_late": n}))
+            .await;
+    }
+    stats_until(&mut perf, |s| s["cues"]["late"] == 5).await;
+    srv.shutdown().await.unwrap();
+}
+
+/// Polls `script` in the page until it returns something other than null.
+async fn page_value(b: &fantoccini::Client, script: &str) -> Value {
+    for _ in 0..150 {
+        let v = b.execute(script, vec![]).await.unwrap();
+        if !v.is_null() {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the page never gave {script}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_plays_cues_on_time_and_drops_late_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let driver = browser::chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let b = browser::browser(&driver, profile.path(), 400, 800).await;
+    b.goto(&format!("http://{}/", srv.addr)).await.unwrap();
+    page_value(
+        &b,
+        "return document.getElementById('sync').dataset.state === 'synced' || null;",
+    )
+    .await;
+    b.find(fantoccini::Locator::Css("#sound-on"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser::wait_text(&b, "#sound-state", "sound on").await;
+
+    let mut perf = Client::performer(srv.addr).await;
+    let started = Instant::now();
+    perf.send(json!({"type": "cue", "voice": "chime", "lead_ms": 400, "seq": 1}))
+        .await;
+    perf.recv_type("ack").await;
+    let e = page_value(&b, "return globalThis.tuttiCues[0] || null;").await;
+    assert_eq!(e["state"], "scheduled", "{e}");
+    // Scheduled for 400 ms after the server took it: after the page got it, and no later
+    // than 400 ms after that (the page's sync error aside, which loopback keeps tiny).
+    let ahead = e["localMs"].as_f64().unwrap() - e["received"].as_f64().unwrap();
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    assert!(0.0 < ahead && ahead <= 400.0 + 5.0, "{ahead} ms ahead: {e}");
+    assert!(
+        ahead >= 400.0 - took - 5.0,
+        "{ahead} ms ahead after {took} ms: {e}"
+    );
+
+    // No lead: it arrives after its time, is dropped, and the performers hear of it.
+    perf.send(json!({"type": "cue", "voice": "pulse", "lead_ms": 0}))
+        .await;
+    let e = page_value(&b, "return globalThis.tuttiCues[1] || null;").await;
+    assert_eq!(e["state"], "late", "{e}");
+    stats_until(&mut perf, |s| s["cues"]["late"] == 1).await;
+
+    // The performer page cues with a button per voice (the piece's lead), and shows the
+    // phones' sync and late cues.
+    let profile2 = tempfile::tempdir().unwrap();
+    let p = browser::browser(&driver, profile2.path(), 1200, 900).await;
+    p.goto(&format!("http://{}/perform#token={TOKEN}", srv.addr))
+        .await
+        .unwrap();
+    let button = page_value(
+        &p,
+        "return document.querySelector('#cues button[data-voice=pulse]') ? true : null;",
+    )
+    .await;
+    assert_eq!(button, true);
+    p.find(fantoccini::Locator::Css("#cues button[data-voice=pulse]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let e = page_value(&b, "return globalThis.tuttiCues[2] || null;").await;
+    assert_eq!(
+        (&e["voice"], &e["state"]),
+        (&json!("pulse"), &json!("scheduled")),
+        "{e}"
+    );
+    let text = page_value(
+        &p,
+        "const t = document.getElementById('phone-stats').textContent; \
+         return t.includes('late: 1') && t.includes('reporting: 1') ? t : null;",
+    )
+    .await;
+    assert!(text.as_str().unwrap().contains("within 1 ms"), "{text}");
+    p.close().await.unwrap();
+
+    // The voices rendered offline, through the same code: each cue's sound starts at its
+    // time, to the sample.
+    let onsets = b
+        .execute_async(
+            r#"const done = arguments[0];
+               import('/web/phone-audio.js').then(async (m) => {
+                 const voices = [
+                   {name: 'a', wave: 'sine', freq: 440, gain: 0.5, attack_ms: 2, hold_ms: 0, release_ms: 50},
+                   {name: 'n', wave: 'noise', freq: 440, gain: 0.5, attack_ms: 1, hold_ms: 10, release_ms: 20},
+                 ];
+                 const cues = [{voice: 'a', at_s: 0.1}, {voice: 'n', at_s: 0.35}, {voice: 'a', at_s: 0.6}];
+                 const buf = await m.renderOffline(voices, cues, 0.8);
+                 const x = buf.getChannelData(0);
+                 const out = [];
+                 for (const c of cues) {
+                   const from = Math.round((c.at_s - 0.05) * buf.sampleRate);
+                   let i = from;
+                   while (i < x.length && Math.abs(x[i]) < 1e-4) i += 1;
+                   out.push(i);
+                 }
+                 done(out);
+               }, (e) => done(String(e)));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let got: Vec<i64> =
+        serde_json::from_value(onsets.clone()).unwrap_or_else(|_| panic!("{onsets}"));
+    for (i, want_s) in [0.1, 0.35, 0.6].iter().enumerate() {
+        let want = (want_s * 48_000.0) as i64;
+        assert!(
+            (got[i] - want).abs() <= 48,
+            "cue {i}: sound from sample {}, the cue says {want}",
+            got[i]
+        );
+    }
+    b.close().await.unwrap();
+    srv.shutdown().await.unwrap();
+}
