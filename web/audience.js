@@ -14,12 +14,14 @@
 //   #title #banner #participants #toast
 
 import { LiveClient } from './live.js';
+import { PhoneAudio } from './phone-audio.js';
 import { h, setText, fmt, position, queryParam, scheduler, toaster, showConn, describeError } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 const show = queryParam('show');
 const client = new LiveClient({ show, role: 'audience', zone: queryParam('zone'), seat: queryParam('seat') });
 const toast = toaster($('toast'));
+const phone = new PhoneAudio(client);
 const views = new Map(); // param name → view (see buildSlider / buildVote)
 let signature = '';
 let status = null; // show status: scheduled | live | paused | ended
@@ -149,7 +151,29 @@ const draw = scheduler(() => {
   setText($('participants'), String(latest.participants ?? 0));
 });
 
+// The phone as an instrument: only when the piece gives phones voices; sound needs a tap.
+function soundState(text) { setText($('sound-state'), text); }
+$('sound-on').addEventListener('click', async () => {
+  const on = await phone.enable().catch(() => false);
+  $('sound-on').hidden = on;
+  $('sound-mute').hidden = !on;
+  $('sound-test').hidden = !on;
+  soundState(on ? 'sound on' : 'sound is blocked by the browser');
+});
+$('sound-mute').addEventListener('click', () => {
+  const muted = !phone.muted;
+  phone.setMuted(muted);
+  $('sound-mute').setAttribute('aria-pressed', String(muted));
+  setText($('sound-mute'), muted ? 'Unmute' : 'Mute');
+  soundState(muted ? 'muted' : 'sound on');
+});
+$('sound-test').addEventListener('click', () => phone.test());
+
 client
+  .on('cue', () => {
+    const last = phone.log[phone.log.length - 1];
+    if (last?.state === 'late') soundState('a cue arrived too late and was skipped');
+  })
   .on('conn', ({ state, reason }) => {
     conn = state;
     if (reason) offlineReason = reason;
@@ -162,6 +186,7 @@ client
     setText($('title'), title);
     document.title = `${title} · Tutti`;
     build(w.params || []);
+    $('sound').hidden = !w.phone?.voices?.length;
     status = w.show?.status ?? status;
     banner();
     // A new slot (the old one expired) has none of our inputs: send them again.

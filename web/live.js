@@ -13,6 +13,7 @@
 //   ack      an ack frame           error  an error frame received after joining
 //   command  {seq, label, status: 'pending'|'ok'|'error'|'lost', error}  (performer commands)
 //   sync     the clock-sync estimate (sync.js), after each exchange: {offsetMs, errorMs, boundMs, …}
+//   cue      a cue frame (phone-audio.js plays it)
 //
 // With `sync` (on by default for the audience) it keeps the page's clock in step with the show
 // clock: `sync` exchanges at the estimator's pace (ten a second after joining, then one every
@@ -77,6 +78,8 @@ export class LiveClient {
     this.syncSent = new Map(); // id → t0 of exchanges awaiting their answer
     this.syncId = 0;
     this.lastReport = -Infinity;
+    this.cuesLate = 0; // cues received too late to play on this connection (phone-audio.js counts)
+    this.reportedLate = 0;
     this.onWake = () => {
       if (document.visibilityState === 'visible') this.sync.clear(); // the clock may have paused
       if (!this.stopped && !this.ws) this._connect();
@@ -268,6 +271,7 @@ export class LiveClient {
       case 'ack': return this._ack(msg);
       case 'error': return this._error(msg);
       case 'sync': return this._syncAnswer(msg, this.lastRx);
+      case 'cue': return this._emit('cue', msg);
       default: return undefined; // pong and future frames
     }
   }
@@ -289,6 +293,8 @@ export class LiveClient {
     if (this.syncOn) {
       // A new connection may be to a restarted server, whose show clock began again.
       this.sync.clear();
+      this.cuesLate = 0;
+      this.reportedLate = 0;
       clearTimeout(this.syncTimer);
       this._syncSend();
     }
@@ -321,9 +327,13 @@ export class LiveClient {
     if (this.sync.add({ t0, t1: msg.t1, t2: msg.t2, t3 })) return; // refused: not counted
     const e = this.sync.estimate();
     this._emit('sync', e);
-    if (t3 - this.lastReport >= SYNC_REPORT_EVERY_MS && this.sync.length >= 8) {
+    const due = t3 - this.lastReport >= SYNC_REPORT_EVERY_MS || this.cuesLate !== this.reportedLate;
+    if (due && this.sync.length >= 8) {
       this.lastReport = t3;
-      this._send({ type: 'sync_report', error_ms: Math.min(e.errorMs, 60_000), offset_ms: e.offsetMs });
+      this.reportedLate = this.cuesLate;
+      this._send({
+        type: 'sync_report', error_ms: Math.min(e.errorMs, 60_000), offset_ms: e.offsetMs, cues_late: this.cuesLate,
+      });
     }
   }
 

@@ -372,6 +372,26 @@ function renderStats(s) {
   );
 }
 
+// ---- phones: cues, sync quality, late cues ----
+function buildCues(phone) {
+  const voices = phone?.voices || [];
+  $('phones').hidden = voices.length === 0;
+  $('cues').replaceChildren(...voices.map((v) => {
+    const b = h('button', { class: 'btn', type: 'button', 'data-voice': v.name }, `Cue ${v.name}`);
+    b.addEventListener('click', () => client.command({ type: 'cue', voice: v.name }, `cue ${v.name}`));
+    return b;
+  }));
+}
+function renderPhones(s) {
+  const n = (x) => (typeof x === 'number' ? String(x) : '–');
+  const within = s.sync?.within_ms || {};
+  $('phone-stats').replaceChildren(
+    group('Clock sync', [['reporting', n(s.sync?.reporting)],
+      ...Object.entries(within).map(([k, v]) => [k === 'more' ? 'worse than 20 ms' : `within ${k} ms`, n(v)])]),
+    group('Cues', Object.entries(s.cues || {}).map(([k, v]) => [k, n(v)])),
+  );
+}
+
 // ---- connection ----
 function connect(token) {
   client?.stop();
@@ -400,6 +420,7 @@ function connect(token) {
       trajectories.setParams(w.params || []);
       status = w.show?.status ?? status;
       build(w.params || []);
+      buildCues(w.phone);
       updateControls();
     })
     .on('state', (s) => {
@@ -412,7 +433,7 @@ function connect(token) {
       }
       draw();
     })
-    .on('stats', (s) => { renderStats(s); sound.status(s.sound); })
+    .on('stats', (s) => { renderStats(s); renderPhones(s); sound.status(s.sound); })
     .on('monitor', sound.monitor)
     .on('command', logCommand)
     .on('error', (e) => { if (e.seq == null) toast(describeError(e)); })

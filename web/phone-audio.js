@@ -1,0 +1,157 @@
+// phone-audio.js — the phone as an instrument (issue 15): plays the piece's phone voices
+// when a performer cues them, in step with every other phone.
+//
+// A `cue` frame says which voice to play and when, on the show clock. With LiveClient's sync
+// estimate (sync.js) that time becomes a time on this page's clock, then on the AudioContext's
+// clock, less the output's latency (`outputLatency`, else `baseLatency`) so the sound leaves
+// the speaker at the moment, not just the buffer. A cue whose moment has passed is dropped,
+// never played late, and counted (LiveClient reports the count to the performers). Sound needs
+// a tap first (browsers, iOS above all, keep audio locked until the user acts); mute always
+// works; a wake lock keeps the screen on while sound is enabled, where the browser allows.
+// It never sends frames itself and never plays anything before the user enabled sound.
+
+import { localTime } from './sync.js';
+
+const LOG_MAX = 100;
+
+/** Build one voice's nodes in `ctx`, starting at `t` (seconds on ctx's clock), into `dest`. */
+export function playVoice(ctx, dest, voice, t) {
+  const attack = Math.max(0, voice.attack_ms) / 1000;
+  const hold = Math.max(0, voice.hold_ms) / 1000;
+  const release = Math.max(0.001, voice.release_ms) / 1000;
+  const end = t + attack + hold + release;
+  const env = ctx.createGain();
+  env.gain.setValueAtTime(0, t);
+  env.gain.linearRampToValueAtTime(voice.gain, t + attack);
+  env.gain.setValueAtTime(voice.gain, t + attack + hold);
+  env.gain.linearRampToValueAtTime(0, end);
+  env.connect(dest);
+  let src;
+  if (voice.wave === 'noise') {
+    const n = Math.ceil((end - t) * ctx.sampleRate) + 1;
+    const buf = ctx.createBuffer(1, n, ctx.sampleRate);
+    const data = buf.getChannelData(0);
+    let seed = 0x9e3779b9;
+    for (let i = 0; i < n; i += 1) {
+      seed = (seed * 1664525 + 1013904223) >>> 0; // deterministic: every phone alike
+      data[i] = seed / 2 ** 31 - 1;
+    }
+    src = ctx.createBufferSource();
+    src.buffer = buf;
+  } else {
+    src = ctx.createOscillator();
+    src.type = voice.wave;
+    src.frequency.setValueAtTime(voice.freq, t);
+  }
+  src.connect(env);
+  src.start(t);
+  src.stop(end + 0.01);
+  return end;
+}
+
+/**
+ * Render cues offline: `cues` are [{voice, at_s}] with voices as in `welcome.phone`; returns
+ * the rendered AudioBuffer (mono). The same code path as live playback, for tests and for a
+ * composer to check a cue list.
+ */
+export async function renderOffline(voices, cues, seconds, sampleRate = 48_000) {
+  const ctx = new OfflineAudioContext(1, Math.ceil(seconds * sampleRate), sampleRate);
+  const byName = new Map(voices.map((v) => [v.name, v]));
+  for (const c of cues) playVoice(ctx, ctx.destination, byName.get(c.voice), c.at_s);
+  return ctx.startRendering();
+}
+
+export class PhoneAudio {
+  /** client: a LiveClient (its `sync` estimator and `cuesLate` counter are used). */
+  constructor(client) {
+    this.client = client;
+    this.voices = new Map();
+    this.leadMs = 150;
+    this.ctx = null;
+    this.master = null;
+    this.muted = false;
+    this.wakeLock = null;
+    this.log = [];
+    globalThis.tuttiCues = this.log;
+    client.on('welcome', (w) => this._welcome(w));
+    client.on('cue', (c) => this._cue(c));
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible' && this.ctx) this._keepAwake();
+    });
+  }
+
+  get hasVoices() { return this.voices.size > 0; }
+
+  get enabled() { return !!this.ctx && this.ctx.state === 'running'; }
+
+  _welcome(w) {
+    this.voices = new Map((w.phone?.voices || []).map((v) => [v.name, v]));
+    this.leadMs = w.phone?.lead_ms ?? 150;
+  }
+
+  /** Call from a tap: creates (or resumes) the AudioContext and asks for a wake lock. */
+  async enable() {
+    if (!this.ctx) {
+      this.ctx = new AudioContext({ latencyHint: 'interactive' });
+      this.master = this.ctx.createGain();
+      this.master.gain.value = this.muted ? 0 : 1;
+      this.master.connect(this.ctx.destination);
+    }
+    if (this.ctx.state !== 'running') await this.ctx.resume();
+    this._keepAwake();
+    return this.enabled;
+  }
+
+  setMuted(muted) {
+    this.muted = muted;
+    if (this.master) this.master.gain.setValueAtTime(muted ? 0 : 1, this.ctx.currentTime);
+  }
+
+  /** A short test tone (the first voice) now, to check the level. */
+  test() {
+    const v = this.voices.values().next().value;
+    if (v && this.enabled) playVoice(this.ctx, this.master, v, this.ctx.currentTime + 0.05);
+  }
+
+  async _keepAwake() {
+    try {
+      if (navigator.wakeLock && !this.wakeLock) {
+        this.wakeLock = await navigator.wakeLock.request('screen');
+        this.wakeLock.addEventListener('release', () => { this.wakeLock = null; });
+      }
+    } catch { /* not allowed here (no gesture, battery saver): the screen may sleep */ }
+  }
+
+  /** The output's latency in seconds, as the browser reports it. */
+  latency() {
+    const c = this.ctx;
+    if (!c) return 0;
+    return Number.isFinite(c.outputLatency) && c.outputLatency > 0 ? c.outputLatency : (c.baseLatency || 0);
+  }
+
+  _cue(msg) {
+    const received = performance.now();
+    const voice = this.voices.get(msg.voice);
+    const est = this.client.sync.estimate();
+    const entry = { id: msg.id, voice: msg.voice, at: msg.at, received, localMs: null, ctxTime: null, state: '' };
+    if (!voice) entry.state = 'unknown';
+    else if (!this.enabled) entry.state = 'sound off';
+    else if (!est) entry.state = 'unsynced';
+    else {
+      entry.localMs = localTime(est, msg.at);
+      const now = this.ctx.currentTime;
+      const t = now + (entry.localMs - performance.now()) / 1000 - this.latency();
+      entry.ctxTime = t;
+      if (t < now) {
+        entry.state = 'late';
+        this.client.cuesLate += 1;
+      } else {
+        playVoice(this.ctx, this.master, voice, t);
+        entry.state = 'scheduled';
+      }
+    }
+    this.log.push(entry);
+    if (this.log.length > LOG_MAX) this.log.shift();
+    return entry;
+  }
+}
