@@ -657,7 +657,8 @@ impl Client {
                 },
                 _ = &mut sync_timer, if syncing => {
                     let Some(sync) = self.sync.as_mut() else { continue };
-                    let frame = sync.on_wake(Instant::now());
+                    let now = Instant::now();
+                    let frame = sync.on_wake(now, self.shared.in_window(now));
                     sync_timer.as_mut().reset(sync.next_wake().into());
                     if let Some(frame) = frame {
                         if let Err(e) = ws.send(Message::text(frame)).await {

@@ -408,6 +408,10 @@ pub struct SyncReference {
 pub struct SyncExchanges {
     /// `sync` frames sent.
     pub sent: u64,
+    /// Of those, sent during the measured window.
+    pub sent_in_window: u64,
+    /// Per second in the window (what the server's CPU over the window paid for).
+    pub sent_per_s_in_window: f64,
     /// Answered.
     pub answered: u64,
     /// Never answered (lost, refused, or still in flight at the end).
@@ -848,8 +852,9 @@ impl SyncFigures {
         let x = &self.exchanges;
         let _ = writeln!(
             t,
-            "  sync        {} exchanges, {} answered, {} refused, {} reports, {} clock steps",
+            "  sync        {} exchanges ({:.0}/s in the window), {} answered, {} refused, {} reports, {} clock steps",
             thousands(x.sent),
+            x.sent_per_s_in_window,
             thousands(x.answered),
             thousands(x.refused),
             thousands(x.reports),

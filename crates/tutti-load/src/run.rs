@@ -465,6 +465,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             let syncing: Vec<&crate::sync::SyncOutcome> =
                 outcomes.iter().filter_map(|o| o.sync.as_ref()).collect();
             Some(crate::sync::figures(
+                window_s,
                 &plan_sync.reference.url,
                 plan_sync.drift_ppm,
                 &syncing,

@@ -286,6 +286,8 @@ pub(crate) struct SyncOutcome {
     /// [`CONVERGED_MS`].
     pub converged_ms: Option<f64>,
     pub sent: u64,
+    /// Sent during the measured window.
+    pub sent_in_window: u64,
     pub answered: u64,
     pub refused: u64,
     pub steps: u64,
@@ -330,6 +332,7 @@ impl SyncClient {
                 end: None,
                 converged_ms: None,
                 sent: 0,
+                sent_in_window: 0,
                 answered: 0,
                 refused: 0,
                 steps: 0,
@@ -377,8 +380,9 @@ impl SyncClient {
         }
     }
 
-    /// Take the checkpoints that are due; the `sync` frame to send, if one is due.
-    pub fn on_wake(&mut self, now: Instant) -> Option<String> {
+    /// Take the checkpoints that are due; the `sync` frame to send, if one is due
+    /// (`in_window`: whether `now` is in the measured window).
+    pub fn on_wake(&mut self, now: Instant, in_window: bool) -> Option<String> {
         while let Some(s) = CHECKPOINTS_S.get(self.checkpoint) {
             if now < self.joined + Duration::from_secs_f64(*s) {
                 break;
@@ -402,6 +406,7 @@ impl SyncClient {
         }
         self.pending.push_back((id, t0, now));
         self.out.sent += 1;
+        self.out.sent_in_window += u64::from(in_window);
         self.next_send = now + Duration::from_secs_f64(self.est.next_exchange_in_ms() / 1000.0);
         Some(format!(r#"{{"type":"sync","id":{id},"t0":{t0}}}"#))
     }
@@ -496,6 +501,7 @@ fn at_figures(after_s: Option<f64>, samples: &[Option<Sample>]) -> SyncAt {
 
 /// The report's sync figures from every syncing client's outcome and the reference's.
 pub(crate) fn figures(
+    window_s: f64,
     reference_url: &str,
     drift_ppm: f64,
     outcomes: &[&SyncOutcome],
@@ -518,6 +524,7 @@ pub(crate) fn figures(
     let converged = times.len() as u64;
     let sum = |f: fn(&SyncOutcome) -> u64| outcomes.iter().map(|o| f(o)).sum::<u64>();
     let (sent, answered) = (sum(|o| o.sent), sum(|o| o.answered));
+    let in_window = sum(|o| o.sent_in_window);
     let (first, last) = (reference.first, reference.last);
     let overlaps =
         !last.known() || (last.lo <= first.hi && first.lo <= last.hi && last.lo <= last.hi);
@@ -537,6 +544,8 @@ pub(crate) fn figures(
         clients: outcomes.len() as u64,
         exchanges: SyncExchanges {
             sent,
+            sent_in_window: in_window,
+            sent_per_s_in_window: in_window as f64 / window_s.max(1e-9),
             answered,
             unanswered: sent.saturating_sub(answered),
             refused: sum(|o| o.refused),
@@ -604,7 +613,7 @@ mod tests {
             if now >= end {
                 break;
             }
-            if let Some(frame) = c.on_wake(now) {
+            if let Some(frame) = c.on_wake(now, true) {
                 let f: serde_json::Value = serde_json::from_str(&frame).unwrap();
                 // The server answers at once, 0.2 ms each way: show clock = ours + 5000.
                 let show = mono_ms(origin, now) + 0.2 + 5_000.0;

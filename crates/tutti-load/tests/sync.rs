@@ -92,6 +92,10 @@ async fn sync_clients_converge_against_the_reference() {
     assert_eq!(y.drift_ppm_max, 50.0);
     let x = &y.exchanges;
     assert!(x.answered > 0 && x.answered <= x.sent, "{table}");
+    assert!(
+        x.sent_in_window > 0 && x.sent_in_window <= x.sent,
+        "{table}"
+    );
     assert_eq!(
         (x.refused, x.unknown_answers, x.clock_steps),
         (0, 0, 0),
