@@ -29,6 +29,9 @@ fuzz_target!(|data: &[u8]| {
                     assert!(tutti_osc::OVERRIDE_MODES.contains(&m.as_str()), "mode {m}");
                 }
             }
+            OscCommand::Cue { voice } => {
+                validate_param(&voice).expect("an accepted voice name is valid");
+            }
             OscCommand::Session(_) | OscCommand::Reset | OscCommand::Bypass(_) => {}
         }
     }

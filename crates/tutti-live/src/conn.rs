@@ -521,16 +521,10 @@ impl Conn {
                         format!("cues: at most {CUES_PER_S} per second"),
                     ))
                 } else {
-                    joined.show.cue(voice, lead_ms)
+                    joined.live.cue(voice, lead_ms)
                 };
                 match result {
                     Ok(cue) => {
-                        let frame = ServerFrame::Cue {
-                            id: cue.id,
-                            voice: voice.clone(),
-                            at: cue.at_ms,
-                        };
-                        joined.live.fanout.cue(&frame.to_json());
                         if let Some(seq) = seq {
                             self.send(ServerFrame::Ack {
                                 seq,

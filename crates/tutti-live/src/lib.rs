@@ -111,6 +111,21 @@ pub struct LiveShow {
     pub detail: Arc<DetailFeed>,
 }
 
+impl LiveShow {
+    /// A cue from a performer (the page, OSC): `voice` on every phone of the show,
+    /// `lead_ms` from now (the piece's lead when absent), sent at once.
+    pub fn cue(&self, voice: &str, lead_ms: Option<u32>) -> Result<tutti_show::Cue, FrameError> {
+        let cue = self.runtime.cue(voice, lead_ms)?;
+        let frame = tutti_protocol::ServerFrame::Cue {
+            id: cue.id,
+            voice: voice.to_owned(),
+            at: cue.at_ms,
+        };
+        self.fanout.cue(&frame.to_json());
+        Ok(cue)
+    }
+}
+
 /// Every show this node runs, and what connections share.
 pub struct Hub {
     shows: RwLock<HashMap<String, LiveShow>>,

@@ -83,6 +83,11 @@ pub enum OscCommand {
     Reset,
     /// Global "bypass audience" on (`true`) or off.
     Bypass(bool),
+    /// Play a phone voice on every phone (the piece's cue lead).
+    Cue {
+        /// Voice name (validated like a parameter name, not checked against a piece).
+        voice: String,
+    },
 }
 
 /// Parses one UDP datagram into the commands it carries, flattening (nested) bundles in order.
@@ -255,6 +260,10 @@ fn parse_message(msg: &OscMessage) -> Result<Option<OscCommand>, OscError> {
             Ok(a.trigger()?.then_some(OscCommand::Session(action)))
         }
         "reset" if tail.is_none() => Ok(a.trigger()?.then_some(OscCommand::Reset)),
+        "cue" => {
+            let voice = param(tail)?;
+            Ok(a.trigger()?.then_some(OscCommand::Cue { voice }))
+        }
         "bypass" if tail.is_none() => {
             a.count(1, "1 (i, f, h, d, T or F)")?;
             Ok(Some(OscCommand::Bypass(a.boolean(0)?)))

@@ -190,6 +190,18 @@ fn every_command_address_parses() {
             msg("/tutti/bypass", vec![OscType::Bool(false)]),
             OscCommand::Bypass(false),
         ),
+        (
+            msg("/tutti/cue/chime", vec![]),
+            OscCommand::Cue {
+                voice: "chime".into(),
+            },
+        ),
+        (
+            msg("/tutti/cue/pulse", vec![f(1.0)]),
+            OscCommand::Cue {
+                voice: "pulse".into(),
+            },
+        ),
     ];
     for (packet, want) in cases {
         let got = parse_one(&packet).unwrap_or_else(|e| panic!("{packet:?}: {e}"));
@@ -249,6 +261,7 @@ fn triggers_fire_on_press_and_ignore_release() {
         "/tutti/release/p",
         "/tutti/session/start",
         "/tutti/reset",
+        "/tutti/cue/chime",
     ] {
         for a in &pressed {
             assert_eq!(
@@ -440,6 +453,8 @@ fn bad_param_names_are_rejected() {
         (long.as_str(), "longer"),
         ("/tutti/freeze/", "empty"),
         ("/tutti/release/a.b", "only"),
+        ("/tutti/cue", "empty"),
+        ("/tutti/cue/a/b", "only"),
     ] {
         match parse_one(&msg(addr, vec![OscType::Float(1.0)])) {
             Err(OscError::InvalidParam { reason, .. }) => {
@@ -605,6 +620,7 @@ fn valid_commands(cmds: &[OscCommand]) -> bool {
                     .is_none_or(|m| tutti_osc::OVERRIDE_MODES.contains(&m))
         }
         OscCommand::Session(_) | OscCommand::Reset | OscCommand::Bypass(_) => true,
+        OscCommand::Cue { voice } => validate_param(voice).is_ok(),
     })
 }
 

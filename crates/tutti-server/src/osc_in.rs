@@ -69,6 +69,10 @@ pub async fn run(hub: Arc<Hub>, mut rx: mpsc::Receiver<OscCommand>) {
             }
             OscCommand::Reset => show.reset(&actor).await,
             OscCommand::Bypass(on) => show.bypass(&actor, on).await,
+            OscCommand::Cue { voice } => hub
+                .live(None)
+                .and_then(|l| l.cue(&voice, None))
+                .map(|c| c.tick),
         };
         if let Err(e) = result {
             hub.stats.error(e.code);

@@ -69,6 +69,32 @@ async fn a_cue_reaches_every_phone_on_the_show_clock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_osc_button_cues_the_phones() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let osc = srv.osc_listen.expect("osc input enabled");
+    let (mut phone, _) = Client::audience(srv.addr).await;
+    let mut perf = Client::performer(srv.addr).await;
+    let send = |addr: &str, v: f32| {
+        let bytes = rosc::encoder::encode(&rosc::OscPacket::Message(rosc::OscMessage {
+            addr: addr.into(),
+            args: vec![rosc::OscType::Float(v)],
+        }))
+        .unwrap();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.send_to(&bytes, osc).unwrap();
+    };
+    send("/tutti/cue/gong", 1.0); // no such voice: refused, counted
+    send("/tutti/cue/chime", 0.0); // a button's release: nothing
+    send("/tutti/cue/chime", 1.0);
+    let c = phone.recv_type("cue").await;
+    assert_eq!((&c["id"], &c["voice"]), (&json!(1), &json!("chime")), "{c}");
+    let s = stats_until(&mut perf, |s| s["errors"]["unknown_voice"] == 1).await;
+    assert_eq!(s["cues"]["sent"], 1, "{s}");
+    srv.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_cues_get_their_codes_and_send_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;

@@ -16,7 +16,8 @@ pub mod ticktimes;
 
 pub use error::ShowError;
 pub use runtime::{
-    new_token, status_str, unix_ms, Actor, OverrideRequest, ShowRuntime, SlotLease, TickScratch,
+    new_token, status_str, unix_ms, Actor, Cue, OverrideRequest, ShowRuntime, SlotLease,
+    TickScratch,
 };
 pub use stats::HubStats;
 pub use tick::{Publish, Tick, TickSink};
