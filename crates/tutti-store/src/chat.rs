@@ -947,6 +947,23 @@ fn rooms_of(conn: &Connection, user_id: i64) -> Result<Vec<ChatRoomListing>, Sto
     )
 }
 
+/// The open rooms of the user's ensembles that the user is not a member of yet (an open room
+/// is for every member of its ensemble: whoever joined the ensemble after the room was made
+/// joins it on their next look).
+fn open_rooms_to_join(conn: &Connection, user_id: i64) -> Result<Vec<i64>, StoreError> {
+    rows(
+        conn,
+        "finding open rooms to join",
+        "SELECT r.id FROM chat_rooms r \
+         JOIN memberships e ON e.ensemble_id = r.ensemble_id AND e.user_id = ?1 \
+         WHERE r.kind = 'open' AND NOT EXISTS \
+           (SELECT 1 FROM chat_members m WHERE m.room_id = r.id AND m.user_id = ?1) \
+         ORDER BY r.id",
+        [user_id],
+        |r| r.get(0),
+    )
+}
+
 // ---------------------------------------------------------------- messages and events
 
 fn message(conn: &Connection, id: i64) -> Result<Option<ChatMessageRow>, StoreError> {
@@ -1572,6 +1589,11 @@ impl Store {
     /// Every member of the room, by user id.
     pub async fn chat_members(&self, room_id: i64) -> Result<Vec<ChatMemberRow>, StoreError> {
         self.read(move |c| members(c, room_id)).await
+    }
+
+    /// The ids of the open rooms of the user's ensembles that the user has not joined yet.
+    pub async fn chat_open_rooms_to_join(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
+        self.read(move |c| open_rooms_to_join(c, user_id)).await
     }
 
     /// Every room the user is a member of (invisible ones included), with unread counts.

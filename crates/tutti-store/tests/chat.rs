@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
 use tutti_store::{
-    ChatEvent, ChatEventKind, ChatRoomKind, ChatRoomRow, Involvement, NewChatMessage, NewChatRoom,
-    NewUser, ShowKind, Store, StoreConfig, StoreError, UserRole, MAX_CHAT_TEXT_CHARS,
+    ChatEvent, ChatEventKind, ChatRoomKind, ChatRoomRow, EnsembleRole, Involvement, NewChatMessage,
+    NewChatRoom, NewUser, ShowKind, Store, StoreConfig, StoreError, UserRole, MAX_CHAT_TEXT_CHARS,
 };
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
@@ -1034,6 +1034,79 @@ async fn recent_searches_keep_the_last_ten_distinct() {
     assert!(
         matches!(err, StoreError::Invalid { field: "query", .. }),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn open_rooms_to_join_are_those_of_the_users_ensembles_not_yet_joined() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let (owner, later, outsider) = (
+        user(&store, "owner").await,
+        user(&store, "later").await,
+        user(&store, "outsider").await,
+    );
+    let band = store
+        .create_ensemble("band", "Band", owner, T0)
+        .await
+        .unwrap();
+    let other = store
+        .create_ensemble("other", "Other", outsider, T0)
+        .await
+        .unwrap();
+    let open_room = |ensemble_id: i64, members: Vec<i64>| NewChatRoom {
+        kind: ChatRoomKind::Open,
+        ensemble_id: Some(ensemble_id),
+        show_id: None,
+        name: Some("all".into()),
+        created_by: Some(owner),
+        members,
+        at_ms: T0,
+    };
+    let a = store
+        .chat_create_room(open_room(band.id, vec![owner]))
+        .await
+        .unwrap();
+    let b = store
+        .chat_create_room(open_room(band.id, vec![]))
+        .await
+        .unwrap();
+    store
+        .chat_create_room(open_room(other.id, vec![]))
+        .await
+        .unwrap();
+    // A closed room of the ensemble is not for everyone.
+    store
+        .chat_create_room(NewChatRoom {
+            kind: ChatRoomKind::Closed,
+            ..open_room(band.id, vec![])
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.chat_open_rooms_to_join(owner).await.unwrap(),
+        vec![b.id]
+    );
+    assert!(store
+        .chat_open_rooms_to_join(later)
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .add_member(band.id, later, EnsembleRole::Crew, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.chat_open_rooms_to_join(later).await.unwrap(),
+        vec![a.id, b.id]
+    );
+    store
+        .chat_add_member(a.id, later, Involvement::Everything, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.chat_open_rooms_to_join(later).await.unwrap(),
+        vec![b.id]
     );
 }
 
