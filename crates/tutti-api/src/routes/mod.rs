@@ -5,6 +5,7 @@
 //! are the contract).
 
 pub(crate) mod accounts;
+mod chat;
 mod ensembles;
 mod events;
 mod memory;
@@ -66,6 +67,7 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
         .merge(reports::routes())
         .merge(events::routes())
         .merge(memory::routes())
+        .merge(chat::routes())
 }
 
 /// Any unknown path under `/api/v1`.
