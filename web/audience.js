@@ -169,6 +169,55 @@ $('sound-mute').addEventListener('click', () => {
 });
 $('sound-test').addEventListener('click', () => phone.test());
 
+// Check-in: the phone's place on a plan of the hall (metres; x across, y from the stage),
+// kept for the show in sessionStorage; `?x=&y=` sets it too.
+const PLACE_KEY = `tutti.place.${show || ''}`;
+const SVG = 'http://www.w3.org/2000/svg';
+function showPlace() {
+  const { x, y } = phone.place;
+  const dot = $('plan').querySelector('circle');
+  if (Number.isFinite(x) && Number.isFinite(y)) {
+    dot?.setAttribute('cx', String(x));
+    dot?.setAttribute('cy', String(y));
+    dot?.removeAttribute('visibility');
+    setText($('place-text'), `place: ${x.toFixed(1)} m across, ${y.toFixed(1)} m from the stage`);
+  }
+}
+function setPlace(x, y, save = true) {
+  const [w, d] = phone.hall;
+  phone.place = { x: Math.min(Math.max(x, 0), w), y: Math.min(Math.max(y, 0), d) };
+  if (save) { try { sessionStorage.setItem(PLACE_KEY, JSON.stringify(phone.place)); } catch { /* no storage */ } }
+  showPlace();
+}
+function buildPlan(hall) {
+  $('place').hidden = !hall;
+  if (!hall) return;
+  const [w, d] = hall;
+  const plan = $('plan');
+  plan.setAttribute('viewBox', `0 0 ${w} ${d}`);
+  const stage = document.createElementNS(SVG, 'rect');
+  Object.entries({ x: 0, y: 0, width: w, height: Math.min(2, d / 10), class: 'stage' }).forEach(([k, v]) => stage.setAttribute(k, String(v)));
+  const floor = document.createElementNS(SVG, 'rect');
+  Object.entries({ x: 0, y: 0, width: w, height: d, class: 'floor' }).forEach(([k, v]) => floor.setAttribute(k, String(v)));
+  const dot = document.createElementNS(SVG, 'circle');
+  Object.entries({ r: Math.max(w, d) / 40, class: 'me', visibility: 'hidden' }).forEach(([k, v]) => dot.setAttribute(k, String(v)));
+  plan.replaceChildren(floor, stage, dot);
+  const qx = Number.parseFloat(queryParam('x'));
+  const qy = Number.parseFloat(queryParam('y'));
+  let saved = null;
+  try { saved = JSON.parse(sessionStorage.getItem(PLACE_KEY) || 'null'); } catch { /* none */ }
+  if (Number.isFinite(qx) && Number.isFinite(qy)) setPlace(qx, qy);
+  else if (saved && Number.isFinite(saved.x) && Number.isFinite(saved.y)) setPlace(saved.x, saved.y, false);
+}
+$('plan').addEventListener('click', (ev) => {
+  // Screen to plan coordinates (metres) through the SVG's own transform (viewBox, scaling).
+  const plan = $('plan');
+  const m = plan.getScreenCTM();
+  if (!m) return;
+  const p = new DOMPoint(ev.clientX, ev.clientY).matrixTransform(m.inverse());
+  setPlace(p.x, p.y);
+});
+
 client
   .on('cue', () => {
     const last = phone.log[phone.log.length - 1];
@@ -187,6 +236,7 @@ client
     document.title = `${title} · Tutti`;
     build(w.params || []);
     $('sound').hidden = !w.phone?.voices?.length;
+    buildPlan(w.phone?.voices?.length ? w.phone.hall : null);
     status = w.show?.status ?? status;
     banner();
     // A new slot (the old one expired) has none of our inputs: send them again.

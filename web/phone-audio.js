@@ -14,16 +14,38 @@ import { localTime } from './sync.js';
 
 const LOG_MAX = 100;
 
-/** Build one voice's nodes in `ctx`, starting at `t` (seconds on ctx's clock), into `dest`. */
-export function playVoice(ctx, dest, voice, t) {
+/**
+ * Where a cue leaves this phone: {play, gain, delayMs, why}. `me` is {zone, x, y} (x/y in
+ * metres, null when the phone has not told its place: the middle of the hall then), `hall`
+ * [width, depth]. Zones filter; a sweep delays by distance / speed; a source scales the gain
+ * from 1 at the point to 0 at its radius (and beyond: not played).
+ */
+export function placement(cue, me, hall) {
+  if (cue.zones && !cue.zones.includes(me.zone)) return { play: false, gain: 0, delayMs: 0, why: 'other zones' };
+  const [w, d] = hall || [0, 0];
+  const x = Number.isFinite(me.x) ? me.x : w / 2;
+  const y = Number.isFinite(me.y) ? me.y : d / 2;
+  let delayMs = 0;
+  let gain = 1;
+  if (cue.sweep) delayMs = (Math.hypot(x - cue.sweep.x, y - cue.sweep.y) / cue.sweep.speed) * 1000;
+  if (cue.source) {
+    gain = 1 - Math.hypot(x - cue.source.x, y - cue.source.y) / cue.source.radius;
+    if (gain <= 0) return { play: false, gain: 0, delayMs, why: 'out of reach' };
+  }
+  return { play: true, gain, delayMs, why: '' };
+}
+
+/** Build one voice's nodes in `ctx`, starting at `t` (seconds on ctx's clock), into `dest`,
+ * its gain scaled by `scale` (0–1). */
+export function playVoice(ctx, dest, voice, t, scale = 1) {
   const attack = Math.max(0, voice.attack_ms) / 1000;
   const hold = Math.max(0, voice.hold_ms) / 1000;
   const release = Math.max(0.001, voice.release_ms) / 1000;
   const end = t + attack + hold + release;
   const env = ctx.createGain();
   env.gain.setValueAtTime(0, t);
-  env.gain.linearRampToValueAtTime(voice.gain, t + attack);
-  env.gain.setValueAtTime(voice.gain, t + attack + hold);
+  env.gain.linearRampToValueAtTime(voice.gain * scale, t + attack);
+  env.gain.setValueAtTime(voice.gain * scale, t + attack + hold);
   env.gain.linearRampToValueAtTime(0, end);
   env.connect(dest);
   let src;
@@ -67,6 +89,8 @@ export class PhoneAudio {
     this.client = client;
     this.voices = new Map();
     this.leadMs = 150;
+    this.hall = null; // [width, depth] metres, when cues can be positional
+    this.place = { x: null, y: null }; // this phone's place in the hall, when told
     this.ctx = null;
     this.master = null;
     this.muted = false;
@@ -87,6 +111,7 @@ export class PhoneAudio {
   _welcome(w) {
     this.voices = new Map((w.phone?.voices || []).map((v) => [v.name, v]));
     this.leadMs = w.phone?.lead_ms ?? 150;
+    this.hall = w.phone?.hall || null;
   }
 
   /** Call from a tap: creates (or resumes) the AudioContext and asks for a wake lock. */
@@ -134,11 +159,15 @@ export class PhoneAudio {
     const voice = this.voices.get(msg.voice);
     const est = this.client.sync.estimate();
     const entry = { id: msg.id, voice: msg.voice, at: msg.at, received, localMs: null, ctxTime: null, state: '' };
+    const where = placement(msg, { zone: this.client.zone, ...this.place }, this.hall);
+    entry.gain = where.gain;
+    entry.delayMs = where.delayMs;
     if (!voice) entry.state = 'unknown';
+    else if (!where.play) entry.state = where.why;
     else if (!this.enabled) entry.state = 'sound off';
     else if (!est) entry.state = 'unsynced';
     else {
-      entry.localMs = localTime(est, msg.at);
+      entry.localMs = localTime(est, msg.at + where.delayMs);
       const now = this.ctx.currentTime;
       const t = now + (entry.localMs - performance.now()) / 1000 - this.latency();
       entry.ctxTime = t;
@@ -146,7 +175,7 @@ export class PhoneAudio {
         entry.state = 'late';
         this.client.cuesLate += 1;
       } else {
-        playVoice(this.ctx, this.master, voice, t);
+        playVoice(this.ctx, this.master, voice, t, where.gain);
         entry.state = 'scheduled';
       }
     }

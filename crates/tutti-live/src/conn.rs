@@ -508,7 +508,12 @@ impl Conn {
                 return;
             }
             ClientFrame::Cue {
-                ref voice, lead_ms, ..
+                ref voice,
+                lead_ms,
+                ref zones,
+                sweep,
+                source,
+                ..
             } => {
                 let result = if joined.actor.is_none() {
                     Err(FrameError::new(
@@ -521,7 +526,9 @@ impl Conn {
                         format!("cues: at most {CUES_PER_S} per second"),
                     ))
                 } else {
-                    joined.live.cue(voice, lead_ms)
+                    joined
+                        .live
+                        .cue(voice, lead_ms, zones.clone(), sweep, source)
                 };
                 match result {
                     Ok(cue) => {
@@ -788,6 +795,7 @@ impl Conn {
                         release_ms: v.release_ms,
                     })
                     .collect(),
+                hall: show.spec.phone.hall.map(|h| [h.width, h.depth]),
             }),
         };
         // Counted under its role before the welcome goes out, so a client that got its

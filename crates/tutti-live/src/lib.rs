@@ -114,12 +114,24 @@ pub struct LiveShow {
 impl LiveShow {
     /// A cue from a performer (the page, OSC): `voice` on every phone of the show,
     /// `lead_ms` from now (the piece's lead when absent), sent at once.
-    pub fn cue(&self, voice: &str, lead_ms: Option<u32>) -> Result<tutti_show::Cue, FrameError> {
-        let cue = self.runtime.cue(voice, lead_ms)?;
+    pub fn cue(
+        &self,
+        voice: &str,
+        lead_ms: Option<u32>,
+        zones: Option<Vec<String>>,
+        sweep: Option<tutti_protocol::Sweep>,
+        source: Option<tutti_protocol::Source>,
+    ) -> Result<tutti_show::Cue, FrameError> {
+        let cue = self
+            .runtime
+            .cue(voice, lead_ms, zones.as_deref(), sweep, source)?;
         let frame = tutti_protocol::ServerFrame::Cue {
             id: cue.id,
             voice: voice.to_owned(),
             at: cue.at_ms,
+            zones,
+            sweep,
+            source,
         };
         self.fanout.cue(&frame.to_json());
         Ok(cue)

@@ -72,6 +72,9 @@ pub enum ErrorCode {
     StorageUnavailable,
     /// A cue names a voice the piece does not have.
     UnknownVoice,
+    /// A positional cue the piece's hall cannot take (no hall, a point outside it, a speed
+    /// or radius out of range).
+    InvalidCue,
 }
 
 impl ErrorCode {
@@ -104,11 +107,12 @@ impl ErrorCode {
             ErrorCode::TakenOver => "taken_over",
             ErrorCode::StorageUnavailable => "storage_unavailable",
             ErrorCode::UnknownVoice => "unknown_voice",
+            ErrorCode::InvalidCue => "invalid_cue",
         }
     }
 
     /// Every code, for counters and documentation tests.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -135,6 +139,7 @@ impl ErrorCode {
         ErrorCode::TakenOver,
         ErrorCode::StorageUnavailable,
         ErrorCode::UnknownVoice,
+        ErrorCode::InvalidCue,
     ];
 }
 
@@ -342,11 +347,55 @@ pub enum ClientFrame {
         /// Milliseconds ahead (0–[`MAX_CUE_LEAD_MS`]); absent = the piece's lead.
         #[serde(default)]
         lead_ms: Option<u32>,
+        /// Only the phones in these seat zones play it (absent = every phone).
+        #[serde(default)]
+        zones: Option<Vec<String>>,
+        /// A wave across the hall: each phone plays it when the wave reaches its place.
+        #[serde(default)]
+        sweep: Option<Sweep>,
+        /// A sound from a point in the hall: each phone's gain falls with its distance.
+        #[serde(default)]
+        source: Option<Source>,
         /// Echoed in `ack`.
         #[serde(default)]
         seq: Option<u64>,
     },
 }
+
+/// A wave across the hall from `(x, y)` at `speed` metres a second.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    /// Metres across the hall.
+    pub x: f64,
+    /// Metres from the stage.
+    pub y: f64,
+    /// Metres a second ([`MIN_SWEEP_SPEED`]–[`MAX_SWEEP_SPEED`]).
+    pub speed: f64,
+}
+
+/// A sound at `(x, y)` heard within `radius` metres, louder the nearer.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Metres across the hall.
+    pub x: f64,
+    /// Metres from the stage.
+    pub y: f64,
+    /// Metres ([`MIN_SOURCE_RADIUS`]–[`MAX_SOURCE_RADIUS`]).
+    pub radius: f64,
+}
+
+/// Slowest sweep, metres a second.
+pub const MIN_SWEEP_SPEED: f64 = 1.0;
+/// Fastest sweep, metres a second.
+pub const MAX_SWEEP_SPEED: f64 = 1_000.0;
+/// Smallest source radius, metres.
+pub const MIN_SOURCE_RADIUS: f64 = 0.5;
+/// Largest source radius, metres.
+pub const MAX_SOURCE_RADIUS: f64 = 2_000.0;
+/// Most zones a cue may name.
+pub const MAX_CUE_ZONES: usize = 64;
 
 /// The longest lead a cue may ask for, milliseconds.
 pub const MAX_CUE_LEAD_MS: u32 = 10_000;
@@ -443,8 +492,42 @@ impl ClientFrame {
                 check_name("param", param)?;
                 check_name("choice", choice)?;
             }
-            ClientFrame::Cue { voice, lead_ms, .. } => {
+            ClientFrame::Cue {
+                voice,
+                lead_ms,
+                zones,
+                sweep,
+                source,
+                ..
+            } => {
                 check_name("voice", voice)?;
+                if let Some(z) = zones {
+                    if z.is_empty() || z.len() > MAX_CUE_ZONES {
+                        return Err(FrameError::new(
+                            ErrorCode::BadFrame,
+                            format!("zones must list 1–{MAX_CUE_ZONES} zones"),
+                        ));
+                    }
+                    for name in z {
+                        check_name("zones", name)?;
+                    }
+                }
+                if sweep.is_some_and(|w| !(MIN_SWEEP_SPEED..=MAX_SWEEP_SPEED).contains(&w.speed)) {
+                    return Err(FrameError::new(
+                        ErrorCode::InvalidCue,
+                        format!("sweep.speed must be {MIN_SWEEP_SPEED}–{MAX_SWEEP_SPEED} m/s"),
+                    ));
+                }
+                if source
+                    .is_some_and(|s| !(MIN_SOURCE_RADIUS..=MAX_SOURCE_RADIUS).contains(&s.radius))
+                {
+                    return Err(FrameError::new(
+                        ErrorCode::InvalidCue,
+                        format!(
+                            "source.radius must be {MIN_SOURCE_RADIUS}–{MAX_SOURCE_RADIUS} metres"
+                        ),
+                    ));
+                }
                 if lead_ms.is_some_and(|l| l > MAX_CUE_LEAD_MS) {
                     return Err(FrameError::new(
                         ErrorCode::OutOfRange,
@@ -649,6 +732,9 @@ pub struct PhoneInfo {
     pub lead_ms: u32,
     /// The voices.
     pub voices: Vec<VoiceInfo>,
+    /// The hall's floor, metres `[width, depth]`, when cues can be positional.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub hall: Option<[f64; 2]>,
 }
 
 /// One phone voice, in `welcome` (the piece's `[[phone.voices]]`).
@@ -746,6 +832,15 @@ pub enum ServerFrame {
         voice: String,
         /// When to play it: show clock, milliseconds.
         at: f64,
+        /// Only phones in these zones play it.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        zones: Option<Vec<String>>,
+        /// Each phone plays it when this wave reaches its place.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        sweep: Option<Sweep>,
+        /// Each phone plays it at a gain falling with its distance from this point.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        source: Option<Source>,
     },
     /// Reply to `sync`: when the show clock received it and when it replied.
     Sync {

@@ -71,7 +71,7 @@ pub async fn run(hub: Arc<Hub>, mut rx: mpsc::Receiver<OscCommand>) {
             OscCommand::Bypass(on) => show.bypass(&actor, on).await,
             OscCommand::Cue { voice } => hub
                 .live(None)
-                .and_then(|l| l.cue(&voice, None))
+                .and_then(|l| l.cue(&voice, None, None, None, None))
                 .map(|c| c.tick),
         };
         if let Err(e) = result {

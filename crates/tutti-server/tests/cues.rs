@@ -296,3 +296,169 @@ async fn the_page_plays_cues_on_time_and_drops_late_ones() {
     b.close().await.unwrap();
     srv.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positional_cues_are_checked_against_the_hall_and_passed_to_the_phones() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (mut phone, w) = Client::audience(srv.addr).await;
+    assert_eq!(w["phone"]["hall"], json!([24.0, 30.0]), "{w}");
+    let mut perf = Client::performer(srv.addr).await;
+    let cue = json!({"type": "cue", "voice": "chime", "seq": 1, "zones": ["front", "back"],
+        "sweep": {"x": 12.0, "y": 0.0, "speed": 20.0}, "source": {"x": 6.0, "y": 25.0, "radius": 10.0}});
+    perf.send(cue).await;
+    perf.recv_type("ack").await;
+    let c = phone.recv_type("cue").await;
+    assert_eq!(c["zones"], json!(["front", "back"]), "{c}");
+    assert_eq!(
+        c["sweep"],
+        json!({"x": 12.0, "y": 0.0, "speed": 20.0}),
+        "{c}"
+    );
+    assert_eq!(
+        c["source"],
+        json!({"x": 6.0, "y": 25.0, "radius": 10.0}),
+        "{c}"
+    );
+    for (frame, code) in [
+        (
+            json!({"type": "cue", "voice": "chime", "zones": ["balcony"]}),
+            "unknown_zone",
+        ),
+        (
+            json!({"type": "cue", "voice": "chime", "zones": []}),
+            "bad_frame",
+        ),
+        (
+            json!({"type": "cue", "voice": "chime", "sweep": {"x": 30.0, "y": 0.0, "speed": 20.0}}),
+            "invalid_cue",
+        ),
+        (
+            json!({"type": "cue", "voice": "chime", "sweep": {"x": 1.0, "y": 1.0, "speed": 0.0}}),
+            "invalid_cue",
+        ),
+        (
+            json!({"type": "cue", "voice": "chime", "source": {"x": 1.0, "y": -1.0, "radius": 5.0}}),
+            "invalid_cue",
+        ),
+        (
+            json!({"type": "cue", "voice": "chime", "source": {"x": 1.0, "y": 1.0, "radius": 1e5}}),
+            "invalid_cue",
+        ),
+        (
+            json!({"type": "cue", "voice": "chime", "source": {"x": 1.0, "y": 1.0}}),
+            "bad_frame",
+        ),
+    ] {
+        perf.send(frame.clone()).await;
+        assert_eq!(perf.error().await["code"], code, "{frame}");
+    }
+    let s = perf.recv_type("stats").await;
+    assert_eq!(s["cues"]["sent"], 1, "only the good cue went out: {s}");
+    srv.shutdown().await.unwrap();
+
+    // A piece without a hall takes no positional cue, and its welcome has no hall.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    let piece = dir.path().join("piece.toml");
+    let text = tutti_spec::DEMO_TOML.replace("hall = { width = 24.0, depth = 30.0 }\n", "");
+    assert_ne!(text, tutti_spec::DEMO_TOML);
+    std::fs::write(&piece, text).unwrap();
+    cfg.piece = Some(piece);
+    let srv = start_with(cfg).await;
+    let mut perf = Client::performer(srv.addr).await;
+    perf.send(
+        json!({"type": "cue", "voice": "chime", "sweep": {"x": 1.0, "y": 1.0, "speed": 20.0}}),
+    )
+    .await;
+    let e = perf.error().await;
+    assert_eq!(e["code"], "invalid_cue", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("hall"), "{e}");
+    srv.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_places_cues_by_its_zone_and_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let driver = browser::chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let b = browser::browser(&driver, profile.path(), 400, 900).await;
+    // The phone stands in the front zone, 3 m across and 4 m from the stage.
+    b.goto(&format!("http://{}/?zone=front&x=3&y=4", srv.addr))
+        .await
+        .unwrap();
+    page_value(
+        &b,
+        "return document.getElementById('sync').dataset.state === 'synced' || null;",
+    )
+    .await;
+    let text = browser::text_of(&b, "#place-text").await.unwrap();
+    assert_eq!(text, "place: 3.0 m across, 4.0 m from the stage");
+    b.find(fantoccini::Locator::Css("#sound-on"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser::wait_text(&b, "#sound-state", "sound on").await;
+
+    let mut perf = Client::performer(srv.addr).await;
+    for cue in [
+        // A wave from the middle of the stage edge at 20 m/s: 5 m away, 250 ms later.
+        json!({"type": "cue", "voice": "chime", "lead_ms": 300, "sweep": {"x": 6.0, "y": 0.0, "speed": 20.0}}),
+        // For the back only: not this phone.
+        json!({"type": "cue", "voice": "chime", "zones": ["back"]}),
+        // A source 5 m away with a 10 m radius: half the gain.
+        json!({"type": "cue", "voice": "pulse", "lead_ms": 300, "source": {"x": 3.0, "y": 9.0, "radius": 10.0}}),
+        // Out of reach.
+        json!({"type": "cue", "voice": "pulse", "source": {"x": 20.0, "y": 28.0, "radius": 5.0}}),
+    ] {
+        perf.send(cue).await;
+    }
+    let log = page_value(
+        &b,
+        "return globalThis.tuttiCues.length >= 4 ? globalThis.tuttiCues : null;",
+    )
+    .await;
+    let e = &log[0];
+    assert_eq!(e["state"], "scheduled", "{e}");
+    assert!((e["delayMs"].as_f64().unwrap() - 250.0).abs() < 1e-9, "{e}");
+    // Played 250 ms after the cue's own time: 300 + 250 ms after the server took it.
+    let ahead = e["localMs"].as_f64().unwrap() - e["received"].as_f64().unwrap();
+    assert!(250.0 < ahead && ahead <= 550.0 + 5.0, "{ahead}: {e}");
+    assert_eq!(log[1]["state"], "other zones", "{}", log[1]);
+    assert_eq!(log[2]["state"], "scheduled", "{}", log[2]);
+    assert!(
+        (log[2]["gain"].as_f64().unwrap() - 0.5).abs() < 1e-9,
+        "{}",
+        log[2]
+    );
+    assert_eq!(log[3]["state"], "out of reach", "{}", log[3]);
+
+    // Tapping the plan moves the phone: the bottom-right corner is the back right.
+    let plan = b.find(fantoccini::Locator::Css("#plan")).await.unwrap();
+    let (_, _, w, h) = plan.rectangle().await.unwrap();
+    b.execute(
+        "const r = document.getElementById('plan').getBoundingClientRect(); \
+         document.getElementById('plan').dispatchEvent(new MouseEvent('click', \
+           {clientX: r.left + r.width * 0.75, clientY: r.top + r.height * 0.5, bubbles: true}));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert!(w > 0.0 && h > 0.0);
+    // (A click lands on a whole pixel: within a pixel's worth of metres.)
+    let text = browser::text_of(&b, "#place-text").await.unwrap();
+    let nums: Vec<f64> = text
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let px = 24.0 / w;
+    assert!(
+        nums.len() == 2 && (nums[0] - 18.0).abs() <= 2.0 * px && (nums[1] - 15.0).abs() <= 2.0 * px,
+        "{text}"
+    );
+    b.close().await.unwrap();
+    srv.shutdown().await.unwrap();
+}

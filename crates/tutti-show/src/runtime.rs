@@ -27,7 +27,7 @@ use tutti_consensus::{
     Engine, InputError, InputValue, Member, Override, OverrideKind, OverrideMode, ParamId,
     ParticipantId, Snapshot, ZoneId,
 };
-use tutti_protocol::{ErrorCode, FrameError, OverrideModeName, SessionAction};
+use tutti_protocol::{ErrorCode, FrameError, OverrideModeName, SessionAction, Source, Sweep};
 use tutti_spec::{ParamKindName, PieceSpec};
 use tutti_store::{NewOverride, ShowStatus, SnapshotRow, Store};
 
@@ -399,7 +399,47 @@ impl ShowRuntime {
     /// A cue: `voice` (one of the piece's phone voices) to play on every phone `lead_ms`
     /// from now (the piece's lead when absent). Nothing is stored; a show that has ended
     /// takes no cue.
-    pub fn cue(&self, voice: &str, lead_ms: Option<u32>) -> Result<Cue, FrameError> {
+    ///
+    /// `zones` (names of the piece's zones), `sweep` and `source` (points in the piece's
+    /// hall) are checked here and passed to the phones, which apply them by their own zone
+    /// and place.
+    pub fn cue(
+        &self,
+        voice: &str,
+        lead_ms: Option<u32>,
+        zones: Option<&[String]>,
+        sweep: Option<Sweep>,
+        source: Option<Source>,
+    ) -> Result<Cue, FrameError> {
+        for z in zones.unwrap_or_default() {
+            if self.spec.zone_index(z).is_none() {
+                return Err(FrameError::new(
+                    ErrorCode::UnknownZone,
+                    format!("the piece has no zone '{z}'"),
+                ));
+            }
+        }
+        let points = [
+            sweep.map(|w| (w.x, w.y, "sweep")),
+            source.map(|s| (s.x, s.y, "source")),
+        ];
+        for (x, y, what) in points.into_iter().flatten() {
+            let Some(h) = self.spec.phone.hall else {
+                return Err(FrameError::new(
+                    ErrorCode::InvalidCue,
+                    format!("a {what} needs the piece's hall ([phone] hall = {{ width, depth }})"),
+                ));
+            };
+            if !(0.0..=h.width).contains(&x) || !(0.0..=h.depth).contains(&y) {
+                return Err(FrameError::new(
+                    ErrorCode::InvalidCue,
+                    format!(
+                        "the {what} at ({x}, {y}) is outside the hall (0–{} × 0–{} m)",
+                        h.width, h.depth
+                    ),
+                ));
+            }
+        }
         if self.spec.phone.voice(voice).is_none() {
             let known: Vec<&str> = self
                 .spec

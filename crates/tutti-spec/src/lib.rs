@@ -95,6 +95,21 @@ pub struct PhoneSpec {
     /// The voices (at most 16), synthesised on each phone with Web Audio.
     #[serde(default)]
     pub voices: Vec<PhoneVoice>,
+    /// The hall's floor, for positional cues: each phone checks in by tapping its place on
+    /// a plan of it. Absent: cues cannot be positional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hall: Option<Hall>,
+}
+
+/// The floor of the hall, metres: x across (0 = the left wall as the stage sees it), y from
+/// the stage (0) to the back.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hall {
+    /// Metres across (1–1,000).
+    pub width: f64,
+    /// Metres from the stage to the back (1–1,000).
+    pub depth: f64,
 }
 
 impl Default for PhoneSpec {
@@ -102,6 +117,7 @@ impl Default for PhoneSpec {
         PhoneSpec {
             lead_ms: default_lead_ms(),
             voices: Vec::new(),
+            hall: None,
         }
     }
 }

@@ -214,6 +214,21 @@ fn phone_voices_are_checked_field_by_field() {
     assert_eq!(err_field(&phone(&many)), "phone.voices");
     assert!(err_field(&voice("wave = \"kazoo\"")).starts_with("parse:"));
     assert!(err_field(&voice("colour = 1")).starts_with("parse:"));
+    assert_eq!(
+        err_field(&phone("hall = { width = 0.5, depth = 10.0 }")),
+        "phone.hall.width"
+    );
+    assert_eq!(
+        err_field(&phone("hall = { width = 20.0, depth = 1e9 }")),
+        "phone.hall.depth"
+    );
+    assert_eq!(
+        demo.phone.hall,
+        Some(Hall {
+            width: 24.0,
+            depth: 30.0
+        })
+    );
     // A valid voice round-trips.
     let ok = PieceSpec::from_toml(&voice("wave = \"noise\"\nhold_ms = 20.0")).unwrap();
     assert_eq!(PieceSpec::from_json(&ok.to_json()).unwrap(), ok);

@@ -114,6 +114,16 @@ fn validate_phone(ph: &crate::PhoneSpec) -> Result<(), SpecError> {
             format!("must be 20–2000 ms (got {})", ph.lead_ms),
         ));
     }
+    if let Some(h) = ph.hall {
+        for (field, x) in [("width", h.width), ("depth", h.depth)] {
+            if !x.is_finite() || !(1.0..=1_000.0).contains(&x) {
+                return Err(SpecError::invalid(
+                    format!("phone.hall.{field}"),
+                    format!("must be 1–1000 metres (got {x})"),
+                ));
+            }
+        }
+    }
     if ph.voices.len() > 16 {
         return Err(SpecError::invalid("phone.voices", "at most 16 voices"));
     }
