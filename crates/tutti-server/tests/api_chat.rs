@@ -1053,3 +1053,85 @@ async fn bad_bodies_get_the_envelope_and_write_nothing() {
     assert_eq!(my_rooms(&a, "").await, vec![room_id]);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_direct_room_asked_for_at_once_is_made_once() {
+    let app = TestApp::spawn().await;
+    let (a, a_id) = app.user("ann", "performer").await;
+    let (b, b_id) = app.user("bob", "performer").await;
+    let (_, c_id) = app.user("cid", "crew").await;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        // Half ask as A, half as B: the same three people each time.
+        let (api, body) = if i % 2 == 0 {
+            (
+                a.clone(),
+                json!({"kind": "direct", "members": [b_id, c_id]}),
+            )
+        } else {
+            (
+                b.clone(),
+                json!({"kind": "direct", "members": [c_id, a_id]}),
+            )
+        };
+        tasks.push(tokio::spawn(
+            async move { api.post("/chat/rooms", body).await },
+        ));
+    }
+    let mut statuses = Vec::new();
+    let mut ids = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        statuses.push(r.status);
+        ids.push(id_of(&r.json()));
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![200, 200, 200, 200, 200, 201]);
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_chat_route_is_in_the_openapi_document() {
+    let app = TestApp::spawn().await;
+    let doc = app.anon().get("/openapi.json").await.ok(200);
+    for (path, method) in [
+        ("/api/v1/chat/rooms", "get"),
+        ("/api/v1/chat/rooms", "post"),
+        ("/api/v1/chat/rooms/{id}", "get"),
+        ("/api/v1/chat/rooms/{id}/members", "get"),
+        ("/api/v1/chat/rooms/{id}/members", "post"),
+        ("/api/v1/chat/rooms/{id}/members/{user_id}", "delete"),
+        ("/api/v1/chat/rooms/{id}/involvement", "put"),
+        ("/api/v1/chat/rooms/{id}/read", "post"),
+        ("/api/v1/chat/rooms/{id}/messages", "get"),
+        ("/api/v1/chat/rooms/{id}/messages", "post"),
+        ("/api/v1/chat/rooms/{id}/events", "get"),
+        ("/api/v1/chat/messages/{id}", "patch"),
+        ("/api/v1/chat/messages/{id}", "delete"),
+        ("/api/v1/chat/messages/{id}/boosts", "post"),
+        ("/api/v1/chat/messages/{id}/boosts", "delete"),
+        ("/api/v1/chat/search", "get"),
+        ("/api/v1/chat/searches/recent", "get"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is documented");
+        assert!(op["responses"].get("default").is_some(), "{method} {path}");
+    }
+    let chat_paths = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|p| p.starts_with("/api/v1/chat/"))
+        .count();
+    assert_eq!(
+        chat_paths, 12,
+        "a chat route added here is listed above too"
+    );
+    // Both answers of a post and of a room creation are documented.
+    for path in ["/api/v1/chat/rooms", "/api/v1/chat/rooms/{id}/messages"] {
+        let responses = &doc["paths"][path]["post"]["responses"];
+        assert!(responses.get("200").is_some() && responses.get("201").is_some());
+    }
+    app.shutdown().await;
+}
