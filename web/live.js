@@ -80,6 +80,8 @@ export class LiveClient {
     this.lastReport = -Infinity;
     this.cuesLate = 0; // cues received too late to play on this connection (phone-audio.js counts)
     this.reportedLate = 0;
+    this.soundOn = false; // phone-audio.js sets it: reported so performers see phones ready
+    this.reportedSound = false;
     this.onWake = () => {
       if (document.visibilityState === 'visible') this.sync.clear(); // the clock may have paused
       if (!this.stopped && !this.ws) this._connect();
@@ -295,6 +297,7 @@ export class LiveClient {
       this.sync.clear();
       this.cuesLate = 0;
       this.reportedLate = 0;
+      this.reportedSound = false;
       clearTimeout(this.syncTimer);
       this._syncSend();
     }
@@ -327,12 +330,17 @@ export class LiveClient {
     if (this.sync.add({ t0, t1: msg.t1, t2: msg.t2, t3 })) return; // refused: not counted
     const e = this.sync.estimate();
     this._emit('sync', e);
-    const due = t3 - this.lastReport >= SYNC_REPORT_EVERY_MS || this.cuesLate !== this.reportedLate;
-    if (due && this.sync.length >= 8) {
+    const changed = this.cuesLate !== this.reportedLate || this.soundOn !== this.reportedSound;
+    if ((t3 - this.lastReport >= SYNC_REPORT_EVERY_MS || changed) && this.sync.length >= 8) {
       this.lastReport = t3;
       this.reportedLate = this.cuesLate;
+      this.reportedSound = this.soundOn;
       this._send({
-        type: 'sync_report', error_ms: Math.min(e.errorMs, 60_000), offset_ms: e.offsetMs, cues_late: this.cuesLate,
+        type: 'sync_report',
+        error_ms: Math.min(e.errorMs, 60_000),
+        offset_ms: e.offsetMs,
+        cues_late: this.cuesLate,
+        sound_on: this.soundOn,
       });
     }
   }

@@ -388,7 +388,7 @@ function renderPhones(s) {
   $('phone-stats').replaceChildren(
     group('Clock sync', [['reporting', n(s.sync?.reporting)],
       ...Object.entries(within).map(([k, v]) => [k === 'more' ? 'worse than 20 ms' : `within ${k} ms`, n(v)])]),
-    group('Cues', Object.entries(s.cues || {}).map(([k, v]) => [k, n(v)])),
+    group('Cues', Object.entries(s.cues || {}).map(([k, v]) => [k.replace(/_/g, ' '), n(v)])),
   );
 }
 

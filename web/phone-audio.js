@@ -124,11 +124,13 @@ export class PhoneAudio {
     }
     if (this.ctx.state !== 'running') await this.ctx.resume();
     this._keepAwake();
+    this.client.soundOn = this.enabled && !this.muted;
     return this.enabled;
   }
 
   setMuted(muted) {
     this.muted = muted;
+    this.client.soundOn = this.enabled && !muted;
     if (this.master) this.master.gain.setValueAtTime(muted ? 0 : 1, this.ctx.currentTime);
   }
 

@@ -106,6 +106,8 @@ struct Conn {
     cues: Bucket,
     /// Late cues this connection has reported so far.
     cues_late: u64,
+    /// Whether its last report said its sound is on (counted in `phones_ready`).
+    sound_on: bool,
     /// The sync-quality class this connection last reported (`HubStats::sync`).
     sync_class: Option<usize>,
     /// Closed by the server for misbehaving: stop reading.
@@ -150,6 +152,7 @@ pub async fn serve(peer: Arc<Peer>, leftover: Vec<u8>, hub: Arc<Hub>, echo: bool
         syncs: Bucket::new(SYNCS_PER_S, SYNCS_PER_S),
         cues: Bucket::new(CUES_PER_S, CUES_PER_S),
         cues_late: 0,
+        sound_on: false,
         sync_class: None,
         over: false,
         rate_limited_since_notice: 0,
@@ -335,6 +338,9 @@ impl Conn {
         if let Some(c) = self.sync_class.take() {
             self.hub.stats.sync.leave(c);
         }
+        if std::mem::take(&mut self.sound_on) {
+            self.hub.stats.phones_ready.fetch_sub(1, Relaxed);
+        }
         if let Some(Joined {
             show,
             participant: Some(lease),
@@ -496,9 +502,21 @@ impl Conn {
             ClientFrame::SyncReport {
                 error_ms,
                 cues_late,
+                sound_on,
                 ..
             } => {
                 self.sync_class = Some(self.hub.stats.sync.report(self.sync_class, error_ms));
+                if let Some(on) = sound_on {
+                    if on != self.sound_on {
+                        self.sound_on = on;
+                        let ready = &self.hub.stats.phones_ready;
+                        if on {
+                            ready.fetch_add(1, Relaxed);
+                        } else {
+                            ready.fetch_sub(1, Relaxed);
+                        }
+                    }
+                }
                 if let Some(n) = cues_late {
                     // A count since the connection joined: only what is new is added.
                     let new = n.saturating_sub(self.cues_late);

@@ -339,6 +339,9 @@ pub enum ClientFrame {
         /// Cues this connection received too late to play, since it joined.
         #[serde(default)]
         cues_late: Option<u64>,
+        /// Whether this phone has sound on (enabled by a tap and not muted): ready for cues.
+        #[serde(default)]
+        sound_on: Option<bool>,
     },
     /// Performer: play a voice on every phone of the show, `lead_ms` from now.
     Cue {

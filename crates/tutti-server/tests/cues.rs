@@ -163,6 +163,24 @@ async fn bad_cues_get_their_codes_and_send_nothing() {
             .await;
     }
     stats_until(&mut perf, |s| s["cues"]["late"] == 5).await;
+
+    // Phones ready: counted once per connection while its sound is on, until it leaves.
+    for on in [true, true] {
+        phone
+            .send(json!({"type": "sync_report", "error_ms": 1.0, "sound_on": on}))
+            .await;
+    }
+    stats_until(&mut perf, |s| s["cues"]["phones_ready"] == 1).await;
+    phone
+        .send(json!({"type": "sync_report", "error_ms": 1.0, "sound_on": false}))
+        .await;
+    stats_until(&mut perf, |s| s["cues"]["phones_ready"] == 0).await;
+    phone
+        .send(json!({"type": "sync_report", "error_ms": 1.0, "sound_on": true}))
+        .await;
+    stats_until(&mut perf, |s| s["cues"]["phones_ready"] == 1).await;
+    drop(phone);
+    stats_until(&mut perf, |s| s["cues"]["phones_ready"] == 0).await;
     srv.shutdown().await.unwrap();
 }
 
@@ -200,6 +218,8 @@ async fn the_page_plays_cues_on_time_and_drops_late_ones() {
     browser::wait_text(&b, "#sound-state", "sound on").await;
 
     let mut perf = Client::performer(srv.addr).await;
+    // The phone's sound is on: the performers see one phone ready.
+    stats_until(&mut perf, |s| s["cues"]["phones_ready"] == 1).await;
     let started = Instant::now();
     perf.send(json!({"type": "cue", "voice": "chime", "lead_ms": 400, "seq": 1}))
         .await;
@@ -255,6 +275,7 @@ async fn the_page_plays_cues_on_time_and_drops_late_ones() {
     )
     .await;
     assert!(text.as_str().unwrap().contains("within 1 ms"), "{text}");
+    assert!(text.as_str().unwrap().contains("phones ready: 1"), "{text}");
     p.close().await.unwrap();
 
     // The voices rendered offline, through the same code: each cue's sound starts at its

@@ -69,6 +69,8 @@ pub struct HubStats {
     pub cues_undelivered: AtomicU64,
     /// Cues phones reported receiving too late to play.
     pub cues_late: AtomicU64,
+    /// Connections whose last report says their sound is on (ready for cues).
+    pub phones_ready: AtomicUsize,
 }
 
 /// Upper ends of the sync-quality classes, milliseconds (the last class is everything above).
@@ -156,13 +158,15 @@ impl HubStats {
         self.tick_max_us.fetch_max(us, Relaxed);
     }
 
-    /// `{"sent", "delivered", "undelivered", "late"}`: the cue counters.
+    /// `{"sent", "delivered", "undelivered", "late", "phones_ready"}`: the cue counters and
+    /// the phones with sound on.
     pub fn cues_json(&self) -> serde_json::Value {
         serde_json::json!({
             "sent": self.cues_sent.load(Relaxed),
             "delivered": self.cue_deliveries.load(Relaxed),
             "undelivered": self.cues_undelivered.load(Relaxed),
             "late": self.cues_late.load(Relaxed),
+            "phones_ready": self.phones_ready.load(Relaxed),
         })
     }
 
