@@ -43,6 +43,11 @@ FRAMES = [
     {"type": "reset", "seq": 7},
     {"type": "bypass", "on": True, "seq": 8},
     {"type": "ping", "id": 99},
+    {"type": "sync", "id": 12, "t0": 48213.4},
+    {"type": "sync_report", "error_ms": 0.8, "offset_ms": 1523.25, "cues_late": 0, "sound_on": True},
+    {"type": "cue", "voice": "chime", "seq": 9},
+    {"type": "cue", "voice": "chime", "zones": ["front"], "sweep": {"x": 12.0, "y": 0.0, "speed": 20.0}},
+    {"type": "cue", "voice": "pulse", "source": {"x": 6.0, "y": 25.0, "radius": 10.0}},
 ]
 for i, f in enumerate(FRAMES):
     put("protocol_frame", f"{i:02}-{f['type']}.json", json.dumps(f))
@@ -282,6 +287,13 @@ BODIES = [
     ("wizard_session", {"pack": "ambient"}),
     ("wizard_answer", {"question": "rate", "answer": 20}),
     ("wizard_draft", {"piece_id": 1, "note": "from the wizard"}),
+    ("chat_room", {"kind": "closed", "ensemble_id": 1, "name": "Crew", "members": [2, 3]}),
+    ("chat_member", {"user_id": 2}),
+    ("chat_involvement", {"involvement": "mentions"}),
+    ("chat_read", {"seq": 12}),
+    ("chat_message", {"client_message_id": "m-1", "text": "**hello** @ann", "reply_to": 3}),
+    ("chat_edit", {"text": "hello again"}),
+    ("chat_boost", {"content": "bravo!"}),
 ]
 for i, (name, body) in enumerate(BODIES):
     put("api_body", f"{i:02}-{name}.json", bytes([i]) + json.dumps(body).encode())

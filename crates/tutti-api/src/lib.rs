@@ -204,7 +204,7 @@ impl ApiState {
 
 /// The name of every JSON request body type of `/api/v1`, for [`check_body`].
 #[doc(hidden)]
-pub const BODY_TYPES: [&str; 24] = [
+pub const BODY_TYPES: [&str; 31] = [
     "setup",
     "login",
     "refresh",
@@ -229,6 +229,13 @@ pub const BODY_TYPES: [&str; 24] = [
     "wizard_session",
     "wizard_answer",
     "wizard_draft",
+    "chat_room",
+    "chat_member",
+    "chat_involvement",
+    "chat_read",
+    "chat_message",
+    "chat_edit",
+    "chat_boost",
 ];
 
 /// Parses and validates `bytes` as a JSON body of the named type (one of [`BODY_TYPES`])

@@ -52,6 +52,13 @@ pub(crate) fn check_body(name: &str, bytes: &[u8]) -> Option<Result<(), ApiError
         "new_spec" => parse_body::<pieces::NewSpecIn>(h, bytes).map(drop),
         "new_show" => parse_body::<shows::NewShowIn>(h, bytes).map(drop),
         "show_transition" => parse_body::<shows::ShowTransitionIn>(h, bytes).map(drop),
+        "chat_room" => parse_body::<chat::NewRoomIn>(h, bytes).map(drop),
+        "chat_member" => parse_body::<chat::NewRoomMemberIn>(h, bytes).map(drop),
+        "chat_involvement" => parse_body::<chat::InvolvementBody>(h, bytes).map(drop),
+        "chat_read" => parse_body::<chat::MarkReadIn>(h, bytes).map(drop),
+        "chat_message" => parse_body::<chat::NewMessageIn>(h, bytes).map(drop),
+        "chat_edit" => parse_body::<chat::EditMessageIn>(h, bytes).map(drop),
+        "chat_boost" => parse_body::<chat::BoostIn>(h, bytes).map(drop),
         _ => return None,
     })
 }
