@@ -441,6 +441,11 @@ pub struct SyncAt {
     pub estimated_error_ms: Option<Spread>,
     /// The estimators' worst case (`Estimate::bound_ms`).
     pub bound_ms: Option<Spread>,
+    /// |The drift the estimators fitted|, parts per million (compare with
+    /// `drift_ppm_max`, the largest drift the clocks really have).
+    pub drift_ppm: Option<Spread>,
+    /// Clients whose estimator had fitted a drift.
+    pub drift_fitted: u64,
     /// Clients whose true error was within their estimator's bound.
     pub within_bound: u64,
 }
@@ -869,10 +874,12 @@ impl SyncFigures {
             let when = a.after_s.map_or("end".to_string(), |s| format!("{s:.0} s"));
             let _ = writeln!(
                 t,
-                "  sync {when:>5}  true error p50/p95/p99/max {} ms; estimator's error {} ms, bound {} ms; {} of {} within bound{}",
+                "  sync {when:>5}  true error p50/p95/p99/max {} ms; estimator's error {} ms, bound {} ms; drift fitted by {} ({} ppm); {} of {} within bound{}",
                 fmt(&a.true_error_ms),
                 fmt(&a.estimated_error_ms),
                 fmt(&a.bound_ms),
+                thousands(a.drift_fitted),
+                fmt(&a.drift_ppm),
                 thousands(a.within_bound),
                 thousands(a.clients),
                 if a.without_estimate > 0 {

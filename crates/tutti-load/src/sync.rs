@@ -273,6 +273,8 @@ pub(crate) struct Sample {
     pub error_ms: f64,
     /// The estimator's worst case.
     pub bound_ms: f64,
+    /// The drift the estimator fitted (0 until it fits one), parts per million.
+    pub drift_ppm: f64,
 }
 
 /// What one client's clock sync came to.
@@ -354,6 +356,7 @@ impl SyncClient {
             true_error_ms: e.show_time(self.local(at)) - truth,
             error_ms: e.error_ms,
             bound_ms: e.bound_ms,
+            drift_ppm: e.drift_ppm,
         }
     }
 
@@ -492,6 +495,8 @@ fn at_figures(after_s: Option<f64>, samples: &[Option<Sample>]) -> SyncAt {
         true_error_ms: pick(|s| s.true_error_ms),
         estimated_error_ms: pick(|s| s.error_ms),
         bound_ms: pick(|s| s.bound_ms),
+        drift_ppm: pick(|s| s.drift_ppm),
+        drift_fitted: got.iter().filter(|s| s.drift_ppm != 0.0).count() as u64,
         within_bound: got
             .iter()
             .filter(|s| s.true_error_ms.abs() <= s.bound_ms)

@@ -119,7 +119,9 @@ async fn sync_clients_converge_against_the_reference() {
         let t = a.true_error_ms.expect("true errors");
         let e = a.estimated_error_ms.expect("estimated errors");
         let b = a.bound_ms.expect("bounds");
-        for s in [t, e, b] {
+        let d = a.drift_ppm.expect("drifts");
+        assert!(a.drift_fitted <= a.clients);
+        for s in [t, e, b, d] {
             assert!(s.p50 >= 0.0 && s.p50 <= s.p95 && s.p95 <= s.p99 && s.p99 <= s.max);
         }
     }
