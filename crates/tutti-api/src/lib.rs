@@ -97,6 +97,15 @@ pub trait LiveHook: Send + Sync + 'static {
     }
 }
 
+/// What the API tells chat's live side after a chat change made through a route committed:
+/// the room and the `seq` of the change, so that live subscribers get it too (the live side
+/// reads the event from the store). Implemented by the chat service in the composition root;
+/// the API knows nothing of it. It must return at once (it may spawn work).
+pub trait ChatNotifier: Send + Sync + 'static {
+    /// Room `room_id` committed the change with this `seq`.
+    fn chat_changed(&self, room_id: i64, seq: u64);
+}
+
 /// The API's shared state. Cheap to clone.
 #[derive(Clone)]
 pub struct ApiState {
@@ -110,6 +119,8 @@ pub struct ApiState {
     pub(crate) passwords: Arc<limits::PasswordGate>,
     pub(crate) guests: Arc<limits::RateLimiter>,
     pub(crate) live: Option<Arc<dyn LiveHook>>,
+    /// Chat's live side, told of every chat change committed here.
+    pub(crate) chat: Option<Arc<dyn ChatNotifier>>,
     /// The event streams (SSE and WebSocket), when the event system runs.
     pub(crate) events: Option<tutti_events::EventStreams>,
     /// The domain packs of the guided setup (`wizard.rs`).
@@ -139,6 +150,7 @@ impl ApiState {
             caches: Arc::new(cache::Caches::default()),
             logins: Arc::new(limits::LoginLimiter::default()),
             live: None,
+            chat: None,
             events: None,
             wizard: wizard::default_wizard(),
             reports: Arc::new(tokio::sync::Semaphore::new(2)),
@@ -189,6 +201,19 @@ impl ApiState {
     pub fn with_live(mut self, hook: Arc<dyn LiveHook>) -> ApiState {
         self.live = Some(hook);
         self
+    }
+
+    /// Tells `chat` of every chat change committed through the routes.
+    pub fn with_chat(mut self, chat: Arc<dyn ChatNotifier>) -> ApiState {
+        self.chat = Some(chat);
+        self
+    }
+
+    /// A chat change committed: tell chat's live side.
+    pub(crate) fn chat_changed(&self, room_id: i64, seq: u64) {
+        if let Some(c) = &self.chat {
+            c.chat_changed(room_id, seq);
+        }
     }
 
     /// The password-hashing slots (see [`limits::PasswordGate`]).

@@ -20,6 +20,20 @@ async fn band(app: &TestApp) -> (Api, i64, Api, i64, i64) {
     (owner, owner_id, crew, crew_id, eid)
 }
 
+/// "All Talk", made by first-run setup: every staff account is in it. Its id.
+async fn all_talk(app: &TestApp) -> i64 {
+    let list = app.admin.get("/chat/rooms").await.ok(200);
+    let found: Vec<i64> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == "All Talk")
+        .map(id_of)
+        .collect();
+    assert_eq!(found.len(), 1, "{list}");
+    found[0]
+}
+
 /// Creates a room as `api`; its id.
 async fn room(api: &Api, body: Value) -> i64 {
     id_of(&api.post("/chat/rooms", body).await.ok(201))
@@ -192,9 +206,12 @@ async fn rooms_are_created_listed_with_unread_counts_and_direct_rooms_are_unique
     // Lists: each sees their own rooms only.
     assert_eq!(
         my_rooms(&crew, "").await,
-        vec![open_id, direct_id, id_of(&three)]
+        vec![all_talk(&app).await, open_id, direct_id, id_of(&three)]
     );
-    assert_eq!(my_rooms(&outsider, "").await, vec![id_of(&three)]);
+    assert_eq!(
+        my_rooms(&outsider, "").await,
+        vec![all_talk(&app).await, id_of(&three)]
+    );
     outsider
         .get(&format!("/chat/rooms/{open_id}"))
         .await
@@ -205,8 +222,10 @@ async fn rooms_are_created_listed_with_unread_counts_and_direct_rooms_are_unique
     post(&owner, open_id, "m2", "anyone?").await;
     post(&crew, open_id, "m3", "me").await;
     let list = crew.get("/chat/rooms").await.ok(200);
-    assert_eq!(list["items"][0]["unread"], 2, "{list}");
-    assert_eq!(list["items"][0]["last_seq"], 3, "{list}");
+    // Item 0 is "All Talk" (made by setup); then the open room.
+    assert_eq!(list["items"][1]["id"], open_id, "{list}");
+    assert_eq!(list["items"][1]["unread"], 2, "{list}");
+    assert_eq!(list["items"][1]["last_seq"], 3, "{list}");
     let marked = crew
         .post(&format!("/chat/rooms/{open_id}/read"), json!({"seq": 2}))
         .await
@@ -1050,7 +1069,7 @@ async fn bad_bodies_get_the_envelope_and_write_nothing() {
     // Nothing of all that was stored: one room, one message.
     let log = events(&a, room_id, 0).await;
     assert_eq!(kinds(&log), vec![(1, "message_posted".into())]);
-    assert_eq!(my_rooms(&a, "").await, vec![room_id]);
+    assert_eq!(my_rooms(&a, "").await, vec![all_talk(&app).await, room_id]);
     app.shutdown().await;
 }
 
@@ -1134,4 +1153,67 @@ async fn every_chat_route_is_in_the_openapi_document() {
         assert!(responses.get("200").is_some() && responses.get("201").is_some());
     }
     app.shutdown().await;
+}
+
+/// The ids and names of the rooms the caller lists.
+async fn listed(api: &Api) -> Vec<(i64, String)> {
+    api.get("/chat/rooms").await.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (id_of(r), r["name"].as_str().unwrap_or("").to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn setup_makes_all_talk_for_every_staff_account_and_each_show_gets_a_room() {
+    let app = TestApp::spawn().await;
+    // First-run setup made "All Talk"; every staff account finds it on its first look.
+    let all_talk_id = all_talk(&app).await;
+    let admin_rooms = listed(&app.admin).await;
+    assert_eq!(admin_rooms.len(), 1, "{admin_rooms:?}");
+    let (all_talk, name) = admin_rooms[0].clone();
+    assert_eq!((all_talk, name.as_str()), (all_talk_id, "All Talk"));
+    let (owner, _, crew, crew_id, eid) = band(&app).await;
+    assert!(listed(&crew).await.contains(&(all_talk, "All Talk".into())));
+    post(&crew, all_talk, "hello-all", "hello everyone").await;
+    let (aud, _) = app.user("aud2", "audience").await;
+    aud.get("/chat/rooms").await.err(403, "forbidden");
+
+    // A show's room is made with the show, for its ensemble's members.
+    let piece = owner.published_piece(eid, "gig").await;
+    let show = owner.show(piece, "performance").await;
+    let show_id = id_of(&show);
+    let rooms = crew.get("/chat/rooms").await.ok(200);
+    let show_room = rooms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["show_id"] == json!(show_id))
+        .unwrap_or_else(|| panic!("no show room in {rooms}"))
+        .clone();
+    assert_eq!(show_room["kind"], "show");
+    assert_eq!(show_room["read_only"], false);
+    let room_id = id_of(&show_room);
+    post(&crew, room_id, "c1", "house open").await;
+    // Outsiders do not see it.
+    let (outsider, _) = app.user("otto", "crew").await;
+    outsider
+        .get(&format!("/chat/rooms/{room_id}/events"))
+        .await
+        .err(404, "not_found");
+
+    // It turns read-only as the show ends: posting is refused, nothing stored.
+    owner.show_to(show_id, "live").await;
+    owner.show_to(show_id, "ended").await;
+    let room = crew.get(&format!("/chat/rooms/{room_id}")).await.ok(200);
+    assert_eq!(room["read_only"], true);
+    crew.post(
+        &format!("/chat/rooms/{room_id}/messages"),
+        json!({"client_message_id": "c2", "text": "after"}),
+    )
+    .await
+    .err(409, "room_read_only");
+    assert_eq!(kinds(&events(&crew, room_id, 0).await).len(), 1);
+    let _ = crew_id;
 }

@@ -235,7 +235,9 @@ fn create_first_admin(conn: &Connection, u: &NewUser) -> Result<UserRow, StoreEr
             value: "an account already exists".into(),
         });
     }
-    insert_user(conn, u)
+    let admin = insert_user(conn, u)?;
+    crate::chat::create_all_talk(conn, admin.id, u.at_ms)?;
+    Ok(admin)
 }
 
 /// Revokes the user's sessions and token families (and their tokens), except `keep`. Returns how
@@ -975,7 +977,8 @@ impl Store {
 
     /// First-run setup: creates `u` as an admin (its `role` is ignored) if and only if no
     /// account exists yet, atomically. Otherwise [`StoreError::Conflict`] with `what: "setup"`.
-    /// Appends `account.created`.
+    /// Appends `account.created`. In the same savepoint it creates "All Talk", the chat room
+    /// every signed-in account belongs to, with the admin as its first member.
     pub async fn create_first_admin(&self, mut u: NewUser) -> Result<UserRow, StoreError> {
         u.role = UserRole::Admin;
         validate_new_user(&u)?;

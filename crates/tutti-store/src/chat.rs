@@ -56,6 +56,14 @@ pub const MAX_CHAT_CLIENT_ID_LEN: usize = 64;
 pub const MAX_CHAT_DIRECT_MEMBERS: usize = 32;
 /// The most members a room can be created with in one call.
 pub const MAX_CHAT_INITIAL_MEMBERS: usize = 1000;
+/// The password hash of every audience identity: it has the shape the schema asks of a hash
+/// (`$argon2id$…`) but is no PHC string, so no password verifies against it and sign-in
+/// refuses it like a wrong password.
+pub const AUDIENCE_PASSWORD_HASH: &str = "$argon2id$audience-cannot-sign-in";
+/// The most characters in an audience member's display name (as `tutti_chat::DisplayName`).
+pub const MAX_CHAT_AUDIENCE_NAME_CHARS: usize = 64;
+/// The name of the room every signed-in account belongs to.
+pub const ALL_TALK: &str = "All Talk";
 /// The most characters in a search query.
 pub const MAX_CHAT_SEARCH_CHARS: usize = 500;
 /// The most hits one search returns.
@@ -200,6 +208,25 @@ pub struct ChatRoomRow {
     /// Who created it.
     pub created_by: Option<i64>,
     /// Creation time, unix milliseconds.
+    pub created_at_ms: i64,
+    /// "All Talk": the one room every signed-in (non-audience) account belongs to, joined on
+    /// their first look (see [`Store::chat_open_rooms_to_join`]).
+    pub everyone: bool,
+}
+
+/// An audience member who chats: a user of role `audience` that can never sign in, tied to
+/// one show (and, for a phone with a device token, to its guest row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatAudienceRow {
+    /// The user (role `audience`).
+    pub user_id: i64,
+    /// The show whose room they may use.
+    pub show_id: i64,
+    /// The guest (device token) it belongs to; `None` for an anonymous joiner.
+    pub guest_id: Option<i64>,
+    /// The name they chose.
+    pub display_name: String,
+    /// When it was made, unix milliseconds.
     pub created_at_ms: i64,
 }
 
@@ -551,7 +578,7 @@ fn seq_col(r: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
 
 const ROOM_COLS: &str =
     "r.id, r.kind, r.ensemble_id, r.show_id, r.name, r.read_only, r.last_seq, r.created_by, \
-     r.created_at_ms";
+     r.created_at_ms, r.everyone";
 
 fn room_row(r: &Row<'_>) -> rusqlite::Result<ChatRoomRow> {
     Ok(ChatRoomRow {
@@ -564,6 +591,7 @@ fn room_row(r: &Row<'_>) -> rusqlite::Result<ChatRoomRow> {
         last_seq: seq_col(r, 6)?,
         created_by: r.get(7)?,
         created_at_ms: r.get(8)?,
+        everyone: r.get::<_, i64>(9)? != 0,
     })
 }
 
@@ -940,25 +968,30 @@ fn rooms_of(conn: &Connection, user_id: i64) -> Result<Vec<ChatRoomListing>, Sto
         |r| {
             Ok(ChatRoomListing {
                 room: room_row(r)?,
-                member: member_row_at(r, 9)?,
-                unread: seq_col(r, 14)?,
+                member: member_row_at(r, 10)?,
+                unread: seq_col(r, 15)?,
             })
         },
     )
 }
 
-/// The open rooms of the user's ensembles that the user is not a member of yet (an open room
-/// is for every member of its ensemble: whoever joined the ensemble after the room was made
-/// joins it on their next look).
+/// The rooms the user belongs in but is not a member of yet: the open rooms and show rooms of
+/// the user's ensembles (for every member of the ensemble: whoever joined the ensemble after
+/// the room was made joins it on their next look) and, for an active non-audience account,
+/// "All Talk".
 fn open_rooms_to_join(conn: &Connection, user_id: i64) -> Result<Vec<i64>, StoreError> {
     rows(
         conn,
         "finding open rooms to join",
         "SELECT r.id FROM chat_rooms r \
          JOIN memberships e ON e.ensemble_id = r.ensemble_id AND e.user_id = ?1 \
-         WHERE r.kind = 'open' AND NOT EXISTS \
+         WHERE r.kind IN ('open', 'show') AND NOT EXISTS \
            (SELECT 1 FROM chat_members m WHERE m.room_id = r.id AND m.user_id = ?1) \
-         ORDER BY r.id",
+         UNION \
+         SELECT r.id FROM chat_rooms r JOIN users u ON u.id = ?1 \
+         WHERE r.everyone = 1 AND u.role <> 'audience' AND u.active = 1 AND NOT EXISTS \
+           (SELECT 1 FROM chat_members m WHERE m.room_id = r.id AND m.user_id = ?1) \
+         ORDER BY 1",
         [user_id],
         |r| r.get(0),
     )
@@ -1441,6 +1474,193 @@ fn recent_searches(conn: &Connection, user_id: i64) -> Result<Vec<ChatRecentSear
     )
 }
 
+// ---------------------------------------------------------------- show rooms, All Talk, audience
+
+/// Creates the room of a new show (in the savepoint that creates the show): named after its
+/// code, in its piece's ensemble, with the ensemble's members (the show's staff) as members.
+pub(crate) fn create_show_room(
+    conn: &Connection,
+    show_id: i64,
+    ensemble_id: Option<i64>,
+    code: &str,
+    at_ms: i64,
+) -> Result<ChatRoomRow, StoreError> {
+    let members = match ensemble_id {
+        Some(e) => rows(
+            conn,
+            "listing a show's staff",
+            "SELECT user_id FROM memberships WHERE ensemble_id = ?1 ORDER BY user_id",
+            [e],
+            |r| r.get::<_, i64>(0),
+        )?,
+        None => Vec::new(),
+    };
+    let name: String = format!("Show {code}")
+        .chars()
+        .take(MAX_CHAT_ROOM_NAME_CHARS)
+        .collect();
+    insert_room(
+        conn,
+        &NewChatRoom {
+            kind: ChatRoomKind::Show,
+            ensemble_id,
+            show_id: Some(show_id),
+            name: Some(name),
+            created_by: None,
+            members,
+            at_ms,
+        },
+        None,
+    )
+}
+
+/// Makes a show's room read-only (in the savepoint that ends the show). A show without a
+/// room (none can exist after migration 8) is left alone.
+pub(crate) fn end_show_room(conn: &Connection, show_id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE chat_rooms SET read_only = 1 WHERE show_id = ?1")
+        .and_then(|mut s| s.execute([show_id]))
+        .map_err(db("making a show's room read-only"))?;
+    Ok(())
+}
+
+/// Creates "All Talk" with `admin` as its creator and first member (first-run setup, in the
+/// savepoint that creates the first admin), unless it exists.
+pub(crate) fn create_all_talk(conn: &Connection, admin: i64, at_ms: i64) -> Result<(), StoreError> {
+    const OP: &str = "creating All Talk";
+    if exists(conn, OP, "SELECT 1 FROM chat_rooms WHERE everyone = ?1", 1)? {
+        return Ok(());
+    }
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO chat_rooms (kind, name, everyone, created_by, created_at_ms) \
+             VALUES ('closed', ?1, 1, ?2, ?3) RETURNING id",
+        )
+        .and_then(|mut s| s.query_row(params![ALL_TALK, admin, at_ms], |r| r.get(0)))
+        .map_err(db(OP))?;
+    insert_member(conn, id, admin, Involvement::Everything, at_ms)?;
+    Ok(())
+}
+
+fn all_talk(conn: &Connection) -> Result<Option<ChatRoomRow>, StoreError> {
+    const OP: &str = "reading All Talk";
+    conn.prepare_cached(&format!(
+        "SELECT {ROOM_COLS} FROM chat_rooms r WHERE r.everyone = 1"
+    ))
+    .map_err(db(OP))?
+    .query_row([], room_row)
+    .optional()
+    .map_err(db(OP))
+}
+
+const AUDIENCE_SELECT: &str = "SELECT a.user_id, a.show_id, a.guest_id, u.display_name, \
+     a.created_at_ms FROM chat_audience a JOIN users u ON u.id = a.user_id";
+
+fn audience_row(r: &Row<'_>) -> rusqlite::Result<ChatAudienceRow> {
+    Ok(ChatAudienceRow {
+        user_id: r.get(0)?,
+        show_id: r.get(1)?,
+        guest_id: r.get(2)?,
+        display_name: r.get(3)?,
+        created_at_ms: r.get(4)?,
+    })
+}
+
+fn audience(conn: &Connection, user_id: i64) -> Result<Option<ChatAudienceRow>, StoreError> {
+    const OP: &str = "reading an audience identity";
+    conn.prepare_cached(&format!("{AUDIENCE_SELECT} WHERE a.user_id = ?1"))
+        .map_err(db(OP))?
+        .query_row([user_id], audience_row)
+        .optional()
+        .map_err(db(OP))
+}
+
+/// The audience identity of a guest, or of an anonymous joiner of `show_id` (`guest_id`
+/// `None`: always a new one). A guest's existing identity is returned, its name changed to
+/// `name` when given.
+fn audience_identity(
+    conn: &Connection,
+    show_id: i64,
+    guest_id: Option<i64>,
+    name: Option<&str>,
+    at_ms: i64,
+) -> Result<ChatAudienceRow, StoreError> {
+    const OP: &str = "making an audience identity";
+    if !exists(conn, OP, "SELECT 1 FROM shows WHERE id = ?1", show_id)? {
+        return Err(not_found("show", show_id));
+    }
+    if let Some(guest) = guest_id {
+        let guest_show: Option<i64> = conn
+            .prepare_cached("SELECT show_id FROM guests WHERE id = ?1")
+            .map_err(db(OP))?
+            .query_row([guest], |r| r.get(0))
+            .optional()
+            .map_err(db(OP))?;
+        match guest_show {
+            None => return Err(not_found("guest", guest)),
+            Some(s) if s != show_id => {
+                return Err(invalid(
+                    "guest_id",
+                    &guest.to_string(),
+                    format!("the guest belongs to show {s}, not to show {show_id}"),
+                ))
+            }
+            Some(_) => {}
+        }
+        let found = conn
+            .prepare_cached(&format!("{AUDIENCE_SELECT} WHERE a.guest_id = ?1"))
+            .map_err(db(OP))?
+            .query_row([guest], audience_row)
+            .optional()
+            .map_err(db(OP))?;
+        if let Some(mut row) = found {
+            if let Some(name) = name.filter(|n| *n != row.display_name) {
+                conn.prepare_cached("UPDATE users SET display_name = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![row.user_id, name]))
+                    .map_err(db(OP))?;
+                name.clone_into(&mut row.display_name);
+            }
+            return Ok(row);
+        }
+    }
+    let name = name.unwrap_or("Guest");
+    // A username no account can take (usernames refuse `~`), made unique by the row's id.
+    let user_id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO users (username, display_name, password_hash, role, active, \
+             created_at_ms, password_changed_at_ms) \
+             VALUES ('~audience-pending', ?1, ?2, 'audience', 1, ?3, ?3) RETURNING id",
+        )
+        .and_then(|mut s| s.query_row(params![name, AUDIENCE_PASSWORD_HASH, at_ms], |r| r.get(0)))
+        .map_err(db(OP))?;
+    conn.prepare_cached("UPDATE users SET username = '~audience-' || id WHERE id = ?1")
+        .and_then(|mut s| s.execute([user_id]))
+        .map_err(db(OP))?;
+    conn.prepare_cached(
+        "INSERT INTO chat_audience (user_id, show_id, guest_id, created_at_ms) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![user_id, show_id, guest_id, at_ms]))
+    .map_err(db(OP))?;
+    audience(conn, user_id)?.ok_or_else(|| StoreError::Internal("audience row vanished".into()))
+}
+
+/// Makes an audience identity a member of its show's room (on its first message); the room
+/// and the membership (the existing one when it is already a member).
+fn join_show_room_as_audience(
+    conn: &Connection,
+    user_id: i64,
+    at_ms: i64,
+) -> Result<(ChatRoomRow, ChatMemberRow), StoreError> {
+    let who = audience(conn, user_id)?.ok_or_else(|| not_found("audience identity", user_id))?;
+    let room =
+        room_by_show(conn, who.show_id)?.ok_or_else(|| not_found("show room", who.show_id))?;
+    if let Some(m) = member(conn, room.id, user_id)? {
+        return Ok((room, m));
+    }
+    let m = insert_member(conn, room.id, user_id, Involvement::Everything, at_ms)?;
+    Ok((room, m))
+}
+
 // ---------------------------------------------------------------- Store methods
 
 impl Store {
@@ -1591,7 +1811,66 @@ impl Store {
         self.read(move |c| members(c, room_id)).await
     }
 
-    /// The ids of the open rooms of the user's ensembles that the user has not joined yet.
+    /// "All Talk", the room every signed-in account belongs to (none before first-run setup).
+    pub async fn chat_all_talk(&self) -> Result<Option<ChatRoomRow>, StoreError> {
+        self.read(all_talk).await
+    }
+
+    /// The audience identity of a guest (its device token's row) of `show_id`: made on the
+    /// first call (a user of role `audience` that can never sign in), the same one after,
+    /// renamed to `name` when given. `name` is a display name the caller checked with
+    /// `tutti_chat::DisplayName` (here: 1–64 characters, no control characters).
+    pub async fn chat_guest_identity(
+        &self,
+        show_id: i64,
+        guest_id: i64,
+        name: Option<&str>,
+        at_ms: i64,
+    ) -> Result<ChatAudienceRow, StoreError> {
+        model::validate_time("at_ms", at_ms)?;
+        if let Some(n) = name {
+            model::validate_text("display_name", n, MAX_CHAT_AUDIENCE_NAME_CHARS)?;
+        }
+        let name = name.map(str::to_owned);
+        self.write(move |c| audience_identity(c, show_id, Some(guest_id), name.as_deref(), at_ms))
+            .await
+    }
+
+    /// A new audience identity for an anonymous joiner of `show_id` (from the QR code) with
+    /// the display name they chose (checked as for [`Store::chat_guest_identity`]).
+    pub async fn chat_anonymous_identity(
+        &self,
+        show_id: i64,
+        name: &str,
+        at_ms: i64,
+    ) -> Result<ChatAudienceRow, StoreError> {
+        model::validate_time("at_ms", at_ms)?;
+        model::validate_text("display_name", name, MAX_CHAT_AUDIENCE_NAME_CHARS)?;
+        let name = name.to_owned();
+        self.write(move |c| audience_identity(c, show_id, None, Some(&name), at_ms))
+            .await
+    }
+
+    /// The audience identity of this user, if it is one.
+    pub async fn chat_audience(&self, user_id: i64) -> Result<Option<ChatAudienceRow>, StoreError> {
+        self.read(move |c| audience(c, user_id)).await
+    }
+
+    /// Makes an audience identity a member of its show's room (when it first chats); returns
+    /// the room and the membership. Whether the show is live is the caller's check (the room
+    /// turns read-only when it ends, which the store enforces on posts).
+    pub async fn chat_join_show_room(
+        &self,
+        user_id: i64,
+        at_ms: i64,
+    ) -> Result<(ChatRoomRow, ChatMemberRow), StoreError> {
+        model::validate_time("at_ms", at_ms)?;
+        self.write(move |c| join_show_room_as_audience(c, user_id, at_ms))
+            .await
+    }
+
+    /// The ids of the rooms the user belongs in and has not joined yet: open and show rooms of
+    /// their ensembles, and "All Talk" for staff.
     pub async fn chat_open_rooms_to_join(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
         self.read(move |c| open_rooms_to_join(c, user_id)).await
     }

@@ -108,9 +108,10 @@ pub use model::{
 };
 
 pub use chat::{
-    ChatBoostRow, ChatEvent, ChatEventKind, ChatEventPage, ChatMemberRow, ChatMessageRow,
-    ChatPosted, ChatRecentSearch, ChatRoomKind, ChatRoomListing, ChatRoomRow, ChatSearchHit,
-    ChatSnippetPart, Involvement, NewChatMessage, NewChatRoom, CHAT_RECENT_SEARCHES,
+    ChatAudienceRow, ChatBoostRow, ChatEvent, ChatEventKind, ChatEventPage, ChatMemberRow,
+    ChatMessageRow, ChatPosted, ChatRecentSearch, ChatRoomKind, ChatRoomListing, ChatRoomRow,
+    ChatSearchHit, ChatSnippetPart, Involvement, NewChatMessage, NewChatRoom, ALL_TALK,
+    AUDIENCE_PASSWORD_HASH, CHAT_RECENT_SEARCHES, MAX_CHAT_AUDIENCE_NAME_CHARS,
     MAX_CHAT_BOOST_CHARS, MAX_CHAT_CLIENT_ID_LEN, MAX_CHAT_DIRECT_MEMBERS,
     MAX_CHAT_INITIAL_MEMBERS, MAX_CHAT_PAGE, MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS,
     MAX_CHAT_SEARCH_HITS, MAX_CHAT_TEXT_CHARS,

@@ -557,10 +557,12 @@ pub(crate) fn create_show(
         }
         Err(e) => return Err(db("creating a show")(e)),
     };
+    let ensemble = piece_ensemble(conn, piece_id)?;
+    crate::chat::create_show_room(conn, id, ensemble, code, now_ms)?;
     event(
         conn,
         EventKind::ShowCreated,
-        piece_ensemble(conn, piece_id)?,
+        ensemble,
         format!("show:{id}"),
         json!({
             "show_id": id,
@@ -620,6 +622,9 @@ pub(crate) fn set_show_status(
         ])
     })
     .map_err(db("updating a show's status"))?;
+    if to == ShowStatus::Ended {
+        crate::chat::end_show_room(conn, show_id)?;
+    }
     event(
         conn,
         EventKind::ShowTransitioned,

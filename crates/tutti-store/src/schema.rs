@@ -4,7 +4,7 @@
 //! Migrations are append-only: a released migration must never be edited, only followed by a new
 //! one (migration 2 is issue 6's accounts, ensembles, idempotency keys, outbox and webhooks;
 //! migration 4 is issue 13's performance memory, migration 5 its faster text indexing; migration 7
-//! is issue 12's chat). This module must never run anything but schema changes.
+//! is issue 12's chat, migration 8 its audience identities, show rooms and "All Talk"). This module must never run anything but schema changes.
 
 use rusqlite_migration::{Migrations, M};
 
@@ -458,6 +458,45 @@ CREATE TABLE chat_searches (
 CREATE INDEX chat_searches_recent ON chat_searches(user_id, at_ms);
 "#;
 
+/// Migration 8 (issue 12): who chats from the audience, a room for every show, "All Talk".
+///
+/// An audience member who chats is a `users` row of role `audience` whose password hash is a
+/// placeholder no password verifies (see `chat::AUDIENCE_PASSWORD_HASH`), with a username no
+/// staff account can take (it starts with `~`, which usernames refuse); `chat_audience` ties
+/// it to its show and, for a phone with a device token, one-to-one to its `guests` row.
+/// Every existing show gets its room (read-only when the show has ended) with the members of
+/// its piece's ensemble. `chat_rooms.everyone` marks the one room every signed-in (non-audience)
+/// account belongs to, "All Talk": a `closed` room of no ensemble that staff join on their
+/// first look; installations that already have staff get it here.
+const V8: &str = r#"
+ALTER TABLE chat_rooms ADD COLUMN everyone INTEGER NOT NULL DEFAULT 0 CHECK (everyone IN (0, 1));
+CREATE UNIQUE INDEX chat_rooms_one_everyone ON chat_rooms(everyone) WHERE everyone = 1;
+
+CREATE TABLE chat_audience (
+    user_id       INTEGER PRIMARY KEY REFERENCES users(id),
+    show_id       INTEGER NOT NULL REFERENCES shows(id),
+    guest_id      INTEGER UNIQUE REFERENCES guests(id),
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX chat_audience_by_show ON chat_audience(show_id);
+
+INSERT INTO chat_rooms (kind, ensemble_id, show_id, name, read_only, created_at_ms)
+SELECT 'show', p.ensemble_id, s.id, substr('Show ' || s.code, 1, 100), s.status = 'ended',
+       s.created_at_ms
+FROM shows s JOIN pieces p ON p.id = s.piece_id
+WHERE NOT EXISTS (SELECT 1 FROM chat_rooms r WHERE r.show_id = s.id);
+
+INSERT OR IGNORE INTO chat_members (room_id, user_id, involvement, created_at_ms)
+SELECT r.id, m.user_id, 'everything', r.created_at_ms
+FROM chat_rooms r JOIN memberships m ON m.ensemble_id = r.ensemble_id
+WHERE r.kind = 'show';
+
+INSERT INTO chat_rooms (kind, name, everyone, created_at_ms)
+SELECT 'closed', 'All Talk', 1, min(created_at_ms) FROM users WHERE role <> 'audience'
+HAVING count(*) > 0;
+"#;
+
 const STEPS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2).foreign_key_check(),
@@ -466,6 +505,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V5).foreign_key_check(),
     M::up(V6).foreign_key_check(),
     M::up(V7).foreign_key_check(),
+    M::up(V8).foreign_key_check(),
 ];
 
 /// Every migration, oldest first.

@@ -15,7 +15,8 @@ use tempfile::TempDir;
 use tokio::task::JoinSet;
 use tutti_store::{
     ChatEvent, ChatEventKind, ChatRoomKind, ChatRoomRow, EnsembleRole, Involvement, NewChatMessage,
-    NewChatRoom, NewUser, ShowKind, Store, StoreConfig, StoreError, UserRole, MAX_CHAT_TEXT_CHARS,
+    NewChatRoom, NewPiece, NewShow, NewSpecDraft, NewUser, ShowKind, ShowStatus, Store,
+    StoreConfig, StoreError, UserRole, ALL_TALK, AUDIENCE_PASSWORD_HASH, MAX_CHAT_TEXT_CHARS,
 };
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
@@ -728,14 +729,14 @@ async fn rooms_memberships_and_unread() {
         members: vec![],
         at_ms: T0,
     };
+    // A show's room is made with the show (migration 8): a second one is refused.
     let made = store
-        .chat_create_room(show_room.clone())
+        .chat_show_room(show.id)
         .await
-        .expect("show room");
-    assert_eq!(
-        store.chat_show_room(show.id).await.expect("read"),
-        Some(made.clone())
-    );
+        .expect("read")
+        .expect("the show's room");
+    assert_eq!(made.kind, ChatRoomKind::Show);
+    assert!(!made.read_only);
     let err = store
         .chat_create_room(show_room)
         .await
@@ -1330,4 +1331,259 @@ fn kill9_keeps_every_acknowledged_message_and_no_gap() {
         assert_eq!(retry.seq, *seq);
         store.close().await.expect("close");
     });
+}
+
+/// An ensemble owned by `owner` with `crew` in it, a piece with a published spec, and a show of
+/// it (migration 8: the show's room is made with it).
+async fn ensemble_show(store: &Store, owner: i64, crew: i64, code: &str) -> (i64, i64) {
+    let ens = store
+        .create_ensemble(&format!("ens-{code}").to_lowercase(), "Band", owner, T0)
+        .await
+        .expect("ensemble");
+    store
+        .add_member(ens.id, crew, EnsembleRole::Crew, T0)
+        .await
+        .expect("crew member");
+    let piece = store
+        .create_piece(NewPiece {
+            ensemble_id: ens.id,
+            slug: format!("piece-{code}").to_lowercase(),
+            title: "Piece".into(),
+            at_ms: T0,
+        })
+        .await
+        .expect("piece");
+    let v = store
+        .create_spec_draft(NewSpecDraft {
+            piece_id: piece.id,
+            spec_json: r#"{"params":[]}"#.into(),
+            created_by: None,
+            note: None,
+            at_ms: T0,
+        })
+        .await
+        .expect("draft")
+        .version;
+    store.publish_spec(piece.id, v, T0).await.expect("publish");
+    let show = store
+        .create_show_for_piece(NewShow {
+            piece_id: piece.id,
+            spec_version: None,
+            code: code.into(),
+            kind: ShowKind::Performance,
+            at_ms: T0,
+        })
+        .await
+        .expect("show");
+    (ens.id, show.id)
+}
+
+#[tokio::test]
+async fn a_show_gets_its_room_with_its_staff_and_the_room_turns_read_only_as_the_show_ends() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let owner = user(&store, "owner").await;
+    let crew = user(&store, "crew").await;
+    let later = user(&store, "later").await;
+    let (ens, show) = ensemble_show(&store, owner, crew, "GIG1").await;
+
+    let room = store
+        .chat_show_room(show)
+        .await
+        .expect("read")
+        .expect("made with the show");
+    assert_eq!(room.kind, ChatRoomKind::Show);
+    assert_eq!(room.ensemble_id, Some(ens));
+    assert_eq!(room.name.as_deref(), Some("Show GIG1"));
+    assert!(!room.read_only);
+    let members: Vec<i64> = store
+        .chat_members(room.id)
+        .await
+        .expect("members")
+        .iter()
+        .map(|m| m.user_id)
+        .collect();
+    assert_eq!(members, vec![owner, crew]);
+
+    // Who joins the ensemble later finds the show's room among the rooms to join.
+    assert!(!store
+        .chat_open_rooms_to_join(later)
+        .await
+        .expect("to join")
+        .contains(&room.id));
+    store
+        .add_member(ens, later, EnsembleRole::Performer, T0)
+        .await
+        .expect("join ensemble");
+    assert!(store
+        .chat_open_rooms_to_join(later)
+        .await
+        .expect("to join")
+        .contains(&room.id));
+
+    store
+        .chat_post(msg(room.id, crew, "c1", "doors open"))
+        .await
+        .expect("post while scheduled");
+    store
+        .set_show_status(show, ShowStatus::Live, T0 + 5)
+        .await
+        .expect("live");
+    assert!(!store.chat_room(room.id).await.unwrap().unwrap().read_only);
+    store
+        .set_show_status(show, ShowStatus::Ended, T0 + 10)
+        .await
+        .expect("end");
+    let ended = store.chat_room(room.id).await.unwrap().unwrap();
+    assert!(
+        ended.read_only,
+        "read-only in the savepoint that ended the show"
+    );
+    let err = store
+        .chat_post(msg(room.id, crew, "c2", "too late"))
+        .await
+        .expect_err("read-only");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "read-only room",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(all_events(&store, room.id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn audience_identities_are_one_per_guest_never_sign_in_and_join_their_shows_room_to_chat() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    let owner = user(&store, "owner").await;
+    let crew = user(&store, "crew").await;
+    let (_, show) = ensemble_show(&store, owner, crew, "GIG2").await;
+    let (_, other_show) = ensemble_show(&store, owner, crew, "GIG3").await;
+    let guest = store
+        .create_guest(show, [7u8; 32], T0)
+        .await
+        .expect("guest");
+
+    let first = store
+        .chat_guest_identity(show, guest.id, Some("Ada"), T0)
+        .await
+        .expect("identity");
+    assert_eq!(first.show_id, show);
+    assert_eq!(first.guest_id, Some(guest.id));
+    assert_eq!(first.display_name, "Ada");
+    // The same guest is the same identity; a new name renames it.
+    let again = store
+        .chat_guest_identity(show, guest.id, None, T0 + 1)
+        .await
+        .expect("again");
+    assert_eq!(again.user_id, first.user_id);
+    let renamed = store
+        .chat_guest_identity(show, guest.id, Some("Ada L."), T0 + 2)
+        .await
+        .expect("rename");
+    assert_eq!(
+        (renamed.user_id, renamed.display_name.as_str()),
+        (first.user_id, "Ada L.")
+    );
+    // A guest of another show is refused.
+    let err = store
+        .chat_guest_identity(other_show, guest.id, Some("X"), T0)
+        .await
+        .expect_err("wrong show");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+
+    // The user behind it: role audience, a username no account can take, a hash no
+    // password verifies (it is no PHC string at all).
+    let u = store.user(first.user_id).await.unwrap().expect("user");
+    assert_eq!(u.role, UserRole::Audience);
+    assert!(u.username.starts_with('~'), "{}", u.username);
+    let creds = store
+        .user_credentials(&u.username)
+        .await
+        .unwrap()
+        .expect("creds");
+    assert_eq!(creds.password_hash, AUDIENCE_PASSWORD_HASH);
+    assert!(!creds.password_hash.contains("$v="));
+
+    // Anonymous joiners get a new identity each time.
+    let a1 = store
+        .chat_anonymous_identity(show, "Bo", T0)
+        .await
+        .expect("anon");
+    let a2 = store
+        .chat_anonymous_identity(show, "Bo", T0)
+        .await
+        .expect("anon");
+    assert_ne!(a1.user_id, a2.user_id);
+    assert_eq!(a1.guest_id, None);
+    assert!(store.chat_anonymous_identity(show, "", T0).await.is_err());
+
+    // Audience members are not in "All Talk" nor in rooms to join.
+    assert!(store
+        .chat_open_rooms_to_join(a1.user_id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // They become members of their show's room when they first chat, once.
+    let (room, m) = store
+        .chat_join_show_room(first.user_id, T0 + 3)
+        .await
+        .expect("join");
+    assert_eq!(room.show_id, Some(show));
+    assert_eq!(m.user_id, first.user_id);
+    let (room2, _) = store
+        .chat_join_show_room(first.user_id, T0 + 4)
+        .await
+        .expect("join again");
+    assert_eq!(room2.id, room.id);
+    store
+        .chat_post(msg(room.id, first.user_id, "p1", "bravo"))
+        .await
+        .expect("audience post");
+    assert!(store.chat_join_show_room(crew, T0).await.is_err());
+}
+
+#[tokio::test]
+async fn first_run_setup_makes_all_talk_which_staff_join_on_first_look() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = open(&dir);
+    assert_eq!(store.chat_all_talk().await.unwrap(), None);
+    let admin = store
+        .create_first_admin(NewUser {
+            username: "root".into(),
+            display_name: "Root".into(),
+            password_hash: HASH.into(),
+            role: UserRole::Admin,
+            at_ms: T0,
+        })
+        .await
+        .expect("setup")
+        .id;
+    let all = store.chat_all_talk().await.unwrap().expect("All Talk");
+    assert_eq!(all.name.as_deref(), Some(ALL_TALK));
+    assert!(all.everyone);
+    assert_eq!(all.kind, ChatRoomKind::Closed);
+    assert_eq!(all.ensemble_id, None);
+    assert!(store.chat_member(all.id, admin).await.unwrap().is_some());
+
+    let crew = user(&store, "crew").await;
+    assert_eq!(
+        store.chat_open_rooms_to_join(crew).await.unwrap(),
+        vec![all.id]
+    );
+    store
+        .chat_add_member(all.id, crew, Involvement::Everything, T0)
+        .await
+        .expect("join");
+    assert!(store
+        .chat_open_rooms_to_join(crew)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tutti_store::{
     KeepCredential, NewAuthSession, NewTokenPair, NewUser, RotateRefresh, UserRole, UserRow,
+    AUDIENCE_PASSWORD_HASH,
 };
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -245,6 +246,10 @@ async fn login(
     }
     let slot = s.passwords.slot()?;
     let creds = s.store.user_credentials(&body.username).await?;
+    // An audience member who chats (`tutti_store::AUDIENCE_PASSWORD_HASH`) never signs in: its
+    // placeholder is no hash, and it is verified as the missing user's dummy is, so the
+    // answer and the work are a wrong password's.
+    let creds = creds.filter(|c| c.password_hash != AUDIENCE_PASSWORD_HASH);
     let hash = creds.as_ref().map(|c| c.password_hash.clone());
     if !auth::verify_password(slot, hash, body.password).await {
         s.logins.failed(&body.username, ip, s.now_ms());

@@ -8,7 +8,9 @@
 //!   have one everywhere, as in the rest of the API): whoever leaves the ensemble stops reading
 //!   its rooms at once, and the search drops their hits. An **open** room is every member of
 //!   its ensemble: a member who is not in it yet joins it on their first look (listing their
-//!   rooms, reading or posting), so open rooms need no member list kept by hand.
+//!   rooms, reading or posting), so open rooms need no member list kept by hand. The same
+//!   holds for a show's room (made with the show; its audience chats over `/live/v1`) and for
+//!   "All Talk" (made by first-run setup; every staff account belongs to it).
 //! - **Moderating** (editing or deleting someone else's message): admins anywhere; in a room of
 //!   an ensemble, its crew, performers and owners who may read the room. Authors edit and delete
 //!   their own messages.
@@ -193,11 +195,12 @@ impl ApiState {
         };
         let in_ensemble = room.ensemble_id.is_none() || ensemble_role.is_some();
         let mut member = self.store.chat_member(room_id, caller.id()).await?;
-        if member.is_none()
-            && need == RoomNeed::Read
-            && room.kind == ChatRoomKind::Open
-            && ensemble_role.is_some()
-        {
+        // Open and show rooms are every member of their ensemble's, "All Talk" every staff
+        // account's (the caller is staff): they join on their first look.
+        let belongs = (matches!(room.kind, ChatRoomKind::Open | ChatRoomKind::Show)
+            && ensemble_role.is_some())
+            || room.everyone;
+        if member.is_none() && need == RoomNeed::Read && belongs {
             member = Some(self.join_open_room(room_id, caller.id()).await?);
         }
         let reads = in_ensemble && member.is_some();
@@ -1181,6 +1184,9 @@ async fn post_message(
             })
             .await
             .map_err(store_err)?;
+        if !posted.duplicate {
+            s.chat_changed(id, posted.seq);
+        }
         let boosts = if posted.duplicate {
             s.store.chat_boosts(posted.message.id).await?
         } else {
@@ -1360,10 +1366,12 @@ async fn edit_message(
         input_problem(&mut p, "text", &e);
         ApiError::validation(p.0)
     })?;
-    s.store
+    let ev = s
+        .store
         .chat_edit(message.id, caller.id(), text.as_str(), s.now_ms())
         .await
         .map_err(store_err)?;
+    s.chat_changed(ev.room_id, ev.seq);
     Ok(ApiJson(current_message(&s, message.id).await?))
 }
 
@@ -1390,10 +1398,12 @@ async fn delete_message(
 ) -> Result<ApiJson<MessageOut>, ApiError> {
     let (message, access) = s.message_access(&caller, id, RoomNeed::See).await?;
     may_change(&caller, &message, &access)?;
-    s.store
+    let ev = s
+        .store
         .chat_delete(message.id, caller.id(), s.now_ms())
         .await
         .map_err(store_err)?;
+    s.chat_changed(ev.room_id, ev.seq);
     Ok(ApiJson(current_message(&s, message.id).await?))
 }
 
@@ -1438,6 +1448,7 @@ async fn boost_message(
             .chat_boost(message.id, caller.id(), boost.as_str(), s.now_ms())
             .await
             .map_err(store_err)?;
+        s.chat_changed(event.room_id, event.seq);
         Ok((StatusCode::CREATED, to_value(&EventOut::from(event))?))
     })
     .await
@@ -1483,6 +1494,7 @@ async fn unboost_message(
         .chat_unboost(message.id, caller.id(), boost.as_str(), s.now_ms())
         .await
         .map_err(store_err)?;
+    s.chat_changed(event.room_id, event.seq);
     Ok(ApiJson(event.into()))
 }
 
