@@ -75,6 +75,24 @@ pub enum ErrorCode {
     /// A positional cue the piece's hall cannot take (no hall, a point outside it, a speed
     /// or radius out of range).
     InvalidCue,
+    /// Chat: no such room or message, or one the connection may not see.
+    NotFound,
+    /// Chat: the room is read-only (its show ended): nothing can be posted, edited or boosted.
+    RoomReadOnly,
+    /// Chat: a room `seq` the room has not reached.
+    FutureSeq,
+    /// Chat: a text, boost or name with nothing in it.
+    Empty,
+    /// Chat: a text over 4,000 characters, a boost over 16, a name over 64.
+    TooLong,
+    /// Chat: a character that hides or reorders text (bidirectional overrides, zero-width).
+    ForbiddenCharacter,
+    /// Chat: a control character (other than newline and tab in a message).
+    ControlCharacter,
+    /// Chat: a client message id that is not 1–64 of `A-Z a-z 0-9 . _ : -`.
+    InvalidFormat,
+    /// Chat: the change was already made (the same boost twice, a message already deleted).
+    Conflict,
 }
 
 impl ErrorCode {
@@ -108,11 +126,20 @@ impl ErrorCode {
             ErrorCode::StorageUnavailable => "storage_unavailable",
             ErrorCode::UnknownVoice => "unknown_voice",
             ErrorCode::InvalidCue => "invalid_cue",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RoomReadOnly => "room_read_only",
+            ErrorCode::FutureSeq => "future_seq",
+            ErrorCode::Empty => "empty",
+            ErrorCode::TooLong => "too_long",
+            ErrorCode::ForbiddenCharacter => "forbidden_character",
+            ErrorCode::ControlCharacter => "control_character",
+            ErrorCode::InvalidFormat => "invalid_format",
+            ErrorCode::Conflict => "conflict",
         }
     }
 
     /// Every code, for counters and documentation tests.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 36] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -140,6 +167,15 @@ impl ErrorCode {
         ErrorCode::StorageUnavailable,
         ErrorCode::UnknownVoice,
         ErrorCode::InvalidCue,
+        ErrorCode::NotFound,
+        ErrorCode::RoomReadOnly,
+        ErrorCode::FutureSeq,
+        ErrorCode::Empty,
+        ErrorCode::TooLong,
+        ErrorCode::ForbiddenCharacter,
+        ErrorCode::ControlCharacter,
+        ErrorCode::InvalidFormat,
+        ErrorCode::Conflict,
     ];
 }
 
@@ -363,7 +399,110 @@ pub enum ClientFrame {
         #[serde(default)]
         seq: Option<u64>,
     },
+    /// Chat: sign this connection in as a staff account (an API access token), for a
+    /// connection that is not a show's audience (the `/chat` page). Answered by `chat_hello`.
+    ChatAuth {
+        /// A bearer access token of the management API.
+        token: String,
+    },
+    /// Chat: the display name an audience member chats under (1–64 characters). Answered by
+    /// `chat_hello`.
+    ChatName {
+        /// The name.
+        name: String,
+    },
+    /// Chat: follow rooms from the last `seq` seen in each: the missed events come first
+    /// (paged, then `chat_caught_up`), then live ones, none twice.
+    ChatSub {
+        /// The rooms, each with the last room `seq` the client has (0 for everything).
+        rooms: Vec<ChatSubRoom>,
+    },
+    /// Chat: stop following rooms.
+    ChatUnsub {
+        /// Room ids.
+        rooms: Vec<i64>,
+    },
+    /// Chat: post a message; answered by `chat_ack` once committed (a retry with the same
+    /// `client_id` is answered with the original).
+    ChatPost {
+        /// The room.
+        room: i64,
+        /// The sender's own id for the message: 1–64 of `A-Z a-z 0-9 . _ : -`.
+        client_id: String,
+        /// 1–4,000 characters of light formatting.
+        text: String,
+        /// The message it replies to (same room).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+        /// Echoed in `chat_ack` or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Chat: replace a message's text (its author, or a moderator).
+    ChatEdit {
+        /// The message.
+        message: i64,
+        /// The new text.
+        text: String,
+        /// Echoed in `chat_ack` or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Chat: delete a message (its author, or a moderator).
+    ChatDelete {
+        /// The message.
+        message: i64,
+        /// Echoed in `chat_ack` or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Chat: add (or with `remove`, take back) a boost of 1–16 characters.
+    ChatBoost {
+        /// The message.
+        message: i64,
+        /// The boost.
+        content: String,
+        /// Take the caller's boost with this content back.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        remove: bool,
+        /// Echoed in `chat_ack` or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Chat: the member has read the room up to `read_seq`; answered by `chat_unread`.
+    ChatRead {
+        /// The room.
+        room: i64,
+        /// The room `seq` read up to.
+        read_seq: u64,
+    },
+    /// Chat: the user is typing in a room (sent to the room's others; never stored).
+    ChatTyping {
+        /// The room.
+        room: i64,
+    },
+    /// Chat: the heartbeat that keeps the connection in its rooms' presence.
+    ChatHere {},
 }
+
+/// A room to follow and the last room `seq` the client has of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSubRoom {
+    /// The room.
+    pub room: i64,
+    /// The last room `seq` seen (0 for everything).
+    #[serde(default)]
+    pub after_seq: u64,
+}
+
+/// Most rooms one `chat_sub` or `chat_unsub` may name.
+pub const MAX_CHAT_SUB_ROOMS: usize = 64;
+/// Largest chat frame that carries a message's text (`chat_post`, `chat_edit`): 4,000
+/// characters of up to four bytes, escaped.
+pub const MAX_CHAT_FRAME_BYTES: usize = 24 * 1024;
+/// Longest staff token `chat_auth` carries.
+pub const MAX_CHAT_TOKEN: usize = 256;
 
 /// A wave across the hall from `(x, y)` at `speed` metres a second.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
@@ -406,7 +545,7 @@ pub const MAX_CUE_LEAD_MS: u32 = 10_000;
 /// The largest sync error a `sync_report` may state, milliseconds (a minute).
 pub const MAX_SYNC_ERROR_MS: f64 = 60_000.0;
 
-const KNOWN_TYPES: [&str; 12] = [
+const KNOWN_TYPES: [&str; 23] = [
     "join",
     "input",
     "vote",
@@ -419,6 +558,17 @@ const KNOWN_TYPES: [&str; 12] = [
     "sync",
     "sync_report",
     "cue",
+    "chat_auth",
+    "chat_name",
+    "chat_sub",
+    "chat_unsub",
+    "chat_post",
+    "chat_edit",
+    "chat_delete",
+    "chat_boost",
+    "chat_read",
+    "chat_typing",
+    "chat_here",
 ];
 
 fn check_name(field: &str, s: &str) -> Result<(), FrameError> {
@@ -441,7 +591,21 @@ impl ClientFrame {
     /// where that can still be read (an error frame echoes it, so a client can tell which
     /// of its frames was refused).
     pub fn read(text: &str) -> Result<ClientFrame, Unreadable> {
-        if text.len() > MAX_FRAME_BYTES {
+        // Frames with a message's text may be larger; every other kind is held to
+        // MAX_FRAME_BYTES after parsing (parsing at most MAX_CHAT_FRAME_BYTES costs little).
+        if text.len() > MAX_CHAT_FRAME_BYTES {
+            return Err(Unreadable {
+                error: FrameError::new(
+                    ErrorCode::FrameTooLarge,
+                    format!(
+                        "frame of {} bytes is over the {MAX_CHAT_FRAME_BYTES}-byte limit",
+                        text.len()
+                    ),
+                ),
+                seq: None,
+            });
+        }
+        if text.len() > MAX_FRAME_BYTES && !carries_text(text) {
             return Err(Unreadable {
                 error: FrameError::new(
                     ErrorCode::FrameTooLarge,
@@ -556,9 +720,69 @@ impl ClientFrame {
                     ));
                 }
             }
+            ClientFrame::ChatAuth { token } if token.is_empty() || token.len() > MAX_CHAT_TOKEN => {
+                return Err(FrameError::new(
+                    ErrorCode::BadFrame,
+                    format!("token must be 1–{MAX_CHAT_TOKEN} bytes"),
+                ));
+            }
+            ClientFrame::ChatSub { rooms } => {
+                if rooms.is_empty() || rooms.len() > MAX_CHAT_SUB_ROOMS {
+                    return Err(FrameError::new(
+                        ErrorCode::BadFrame,
+                        format!("rooms must list 1–{MAX_CHAT_SUB_ROOMS} rooms"),
+                    ));
+                }
+                if rooms.iter().any(|r| i64::try_from(r.after_seq).is_err()) {
+                    return Err(FrameError::new(
+                        ErrorCode::FutureSeq,
+                        "after_seq is beyond any room's sequence",
+                    ));
+                }
+            }
+            ClientFrame::ChatUnsub { rooms }
+                if rooms.is_empty() || rooms.len() > MAX_CHAT_SUB_ROOMS =>
+            {
+                return Err(FrameError::new(
+                    ErrorCode::BadFrame,
+                    format!("rooms must list 1–{MAX_CHAT_SUB_ROOMS} rooms"),
+                ));
+            }
+            ClientFrame::ChatPost { client_id, .. }
+                if client_id.is_empty() || client_id.len() > MAX_NAME =>
+            {
+                return Err(FrameError::new(
+                    ErrorCode::InvalidFormat,
+                    format!("client_id must be 1–{MAX_NAME} bytes"),
+                ));
+            }
+            ClientFrame::ChatRead { read_seq, .. } if i64::try_from(*read_seq).is_err() => {
+                return Err(FrameError::new(
+                    ErrorCode::FutureSeq,
+                    "read_seq is beyond any room's sequence",
+                ));
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether this is a chat frame (handled by the chat service, not the show).
+    pub fn is_chat(&self) -> bool {
+        matches!(
+            self,
+            ClientFrame::ChatAuth { .. }
+                | ClientFrame::ChatName { .. }
+                | ClientFrame::ChatSub { .. }
+                | ClientFrame::ChatUnsub { .. }
+                | ClientFrame::ChatPost { .. }
+                | ClientFrame::ChatEdit { .. }
+                | ClientFrame::ChatDelete { .. }
+                | ClientFrame::ChatBoost { .. }
+                | ClientFrame::ChatRead { .. }
+                | ClientFrame::ChatTyping { .. }
+                | ClientFrame::ChatHere {}
+        )
     }
 
     /// The frame's `seq`, if it carries one.
@@ -571,13 +795,36 @@ impl ClientFrame {
             | ClientFrame::Session { seq, .. }
             | ClientFrame::Reset { seq }
             | ClientFrame::Bypass { seq, .. }
-            | ClientFrame::Cue { seq, .. } => *seq,
+            | ClientFrame::Cue { seq, .. }
+            | ClientFrame::ChatPost { seq, .. }
+            | ClientFrame::ChatEdit { seq, .. }
+            | ClientFrame::ChatDelete { seq, .. }
+            | ClientFrame::ChatBoost { seq, .. } => *seq,
             ClientFrame::Join { .. }
             | ClientFrame::Ping { .. }
             | ClientFrame::Sync { .. }
-            | ClientFrame::SyncReport { .. } => None,
+            | ClientFrame::SyncReport { .. }
+            | ClientFrame::ChatAuth { .. }
+            | ClientFrame::ChatName { .. }
+            | ClientFrame::ChatSub { .. }
+            | ClientFrame::ChatUnsub { .. }
+            | ClientFrame::ChatRead { .. }
+            | ClientFrame::ChatTyping { .. }
+            | ClientFrame::ChatHere {} => None,
         }
     }
+}
+
+/// Whether a frame over [`MAX_FRAME_BYTES`] is one of the kinds that carry a message's text
+/// (`chat_post`, `chat_edit`), which may be larger: only its `type` is read.
+fn carries_text(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Kind<'_>>(text)
+        .is_ok_and(|k| k.kind == "chat_post" || k.kind == "chat_edit")
 }
 
 /// Turn a serde failure into the right code: only the failure path pays for this.
@@ -857,6 +1104,127 @@ pub enum ServerFrame {
         /// The show clock when the reply was written, milliseconds.
         t2: f64,
     },
+    /// Chat: who this connection chats as, and its rooms (reply to `chat_auth`, `chat_name`).
+    ChatHello {
+        /// The user id.
+        user: i64,
+        /// The display name.
+        name: String,
+        /// The rooms it may follow.
+        rooms: Vec<ChatRoomInfo>,
+    },
+    /// Chat: one event of a room's sequence (live, or missed and caught up).
+    ChatEvent(ChatEventInfo),
+    /// Chat: the missed events of a room have all been sent; live ones follow.
+    ChatCaughtUp {
+        /// The room.
+        room: i64,
+        /// The last room `seq` sent.
+        room_seq: u64,
+    },
+    /// Chat: a change was committed (a retried post: the original message).
+    ChatAck {
+        /// The `seq` of the frame it answers.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        seq: Option<u64>,
+        /// The room.
+        room: i64,
+        /// The room `seq` of the change (of the original post, for a retry).
+        room_seq: u64,
+        /// The message.
+        message: i64,
+        /// The message's client id.
+        client_id: String,
+        /// A retried post: nothing was written.
+        duplicate: bool,
+    },
+    /// Chat: who is in a room now.
+    ChatPresence {
+        /// The room.
+        room: i64,
+        /// The people there, by user id.
+        here: Vec<ChatPerson>,
+    },
+    /// Chat: someone is typing in a room.
+    ChatTyping {
+        /// The room.
+        room: i64,
+        /// Who.
+        user: i64,
+        /// Their display name.
+        name: String,
+    },
+    /// Chat: the member's unread messages in a room.
+    ChatUnread {
+        /// The room.
+        room: i64,
+        /// The room `seq` read up to.
+        read_seq: u64,
+        /// Messages of others, not deleted, after it.
+        unread: u64,
+    },
+}
+
+/// A room in `chat_hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRoomInfo {
+    /// The room id.
+    pub room: i64,
+    /// `open`, `closed`, `direct` or `show`.
+    pub kind: String,
+    /// Its name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    /// Nothing can be posted (a show that ended, or a show not live for its audience).
+    pub read_only: bool,
+    /// Its latest `seq`.
+    pub last_seq: u64,
+    /// Unread messages of others (0 where the connection is not a member yet).
+    pub unread: u64,
+}
+
+/// A person in `chat_presence`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatPerson {
+    /// The user id.
+    pub user: i64,
+    /// The display name.
+    pub name: String,
+}
+
+/// A `chat_event` frame's fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatEventInfo {
+    /// The room.
+    pub room: i64,
+    /// Its place in the room's sequence.
+    pub room_seq: u64,
+    /// `message_posted`, `message_edited`, `message_deleted`, `boost_added`, `boost_removed`.
+    pub kind: String,
+    /// The message.
+    pub message: i64,
+    /// Its author.
+    pub author: i64,
+    /// The author's display name.
+    pub author_name: String,
+    /// The author's client id for it.
+    pub client_id: String,
+    /// Who made the change.
+    pub actor: i64,
+    /// When, Unix milliseconds.
+    pub at: i64,
+    /// The text of a post or edit (absent once deleted).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub text: Option<String>,
+    /// That text rendered to safe HTML.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub html: Option<String>,
+    /// A boost's content.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub boost: Option<String>,
+    /// The message it replies to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reply_to: Option<i64>,
 }
 
 impl ServerFrame {
@@ -983,6 +1351,43 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn chat_frames_carrying_text_may_be_larger_than_others() {
+        let text = "é".repeat(4000);
+        let post = format!(r#"{{"type":"chat_post","room":1,"client_id":"a","text":"{text}"}}"#);
+        assert!(post.len() > MAX_FRAME_BYTES);
+        assert!(matches!(
+            ClientFrame::parse(&post),
+            Ok(ClientFrame::ChatPost { .. })
+        ));
+        let sub = format!(
+            r#"{{"type":"chat_sub","rooms":[{{"room":1}}],"pad":"{}"}}"#,
+            "x".repeat(5000)
+        );
+        assert_eq!(code(&sub), ErrorCode::FrameTooLarge);
+        let huge = format!(
+            r#"{{"type":"chat_post","room":1,"client_id":"a","text":"{}"}}"#,
+            "x".repeat(MAX_CHAT_FRAME_BYTES)
+        );
+        assert_eq!(code(&huge), ErrorCode::FrameTooLarge);
+        assert_eq!(
+            code(r#"{"type":"chat_sub","rooms":[]}"#),
+            ErrorCode::BadFrame
+        );
+        assert_eq!(
+            code(r#"{"type":"chat_sub","rooms":[{"room":1,"after_seq":18446744073709551615}]}"#),
+            ErrorCode::FutureSeq
+        );
+        let u =
+            ClientFrame::read(r#"{"type":"chat_post","room":1,"client_id":"","text":"x","seq":5}"#)
+                .unwrap_err();
+        assert_eq!((u.error.code, u.seq), (ErrorCode::InvalidFormat, Some(5)));
+        assert!(ClientFrame::parse(r#"{"type":"chat_here"}"#)
+            .unwrap()
+            .is_chat());
+        assert!(!ClientFrame::parse(r#"{"type":"ping"}"#).unwrap().is_chat());
     }
 
     #[test]

@@ -7,6 +7,25 @@ use tutti_protocol::{ErrorCode, Role};
 
 use crate::metrics::Histogram;
 
+/// Error frames by code, one counter per entry of `ErrorCode::ALL` (an array longer than
+/// the standard library's `Default` covers).
+#[derive(Debug)]
+pub struct ErrorCounts(pub [AtomicU64; ErrorCode::ALL.len()]);
+
+impl Default for ErrorCounts {
+    fn default() -> Self {
+        ErrorCounts(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl std::ops::Deref for ErrorCounts {
+    type Target = [AtomicU64; ErrorCode::ALL.len()];
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 /// Hub-wide counters.
 #[derive(Debug, Default)]
 pub struct HubStats {
@@ -27,7 +46,7 @@ pub struct HubStats {
     /// Inputs and votes refused (any error).
     pub inputs_rejected: AtomicU64,
     /// Error frames by code (index = position in `ErrorCode::ALL`).
-    pub errors: [AtomicU64; ErrorCode::ALL.len()],
+    pub errors: ErrorCounts,
     /// Error frames not sent because a connection exceeded the error-frame budget.
     pub errors_suppressed: AtomicU64,
     /// Duration of the last tick's computation, in microseconds.

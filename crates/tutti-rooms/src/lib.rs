@@ -1,0 +1,499 @@
+//! Chat's live side (issue 12): a registry of rooms with their subscribers, the events of each
+//! room fanned out to them in `seq` order, exact catch-up from the store before live events,
+//! presence, typing indicators and unread counts. Transports use it through a [`Session`] per
+//! connection: frames in (`tutti_protocol::ClientFrame`'s chat frames), serialized frames out.
+//!
+//! # Order, loss and duplicates
+//! Every change is made through the store first and published only after its commit
+//! ([`Rooms::publish`], also called by the management API through its notifier). A room keeps
+//! the `seq` it published last and publishes only the next one: an event that arrives ahead of
+//! one still in flight makes the room read the missing ones from the store and publish them in
+//! order. A session subscribes to a room *before* it reads the room's backlog from the store,
+//! then reads the backlog in pages, then hands out the live events it queued meanwhile,
+//! skipping each one whose `seq` it has already handed out: nothing is missed, nothing is sent
+//! twice. A session that meets a `seq` further ahead than the next one reads the gap from the
+//! store.
+//!
+//! # Bounded queues
+//! Each session has one bounded queue of frames serialized once per event (shared bytes). When
+//! it is full, the room marks the session behind in that room and stops queueing its events;
+//! the session, when its transport next asks for frames, reads what it missed from the store
+//! (the same exact catch-up), so a slow reader costs store reads, never memory, and never loses
+//! an event. Presence and typing frames are dropped when the queue is full (the next presence
+//! change sends the whole list again).
+//!
+//! Must never: know about sockets, WebSocket framing or HTTP; hold a lock across `.await`;
+//! publish a change that is not committed; hand a session an event of a room it may not read;
+//! send one event twice or skip one to a session.
+
+mod clock;
+mod session;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+use tutti_chat::{render_html, MessageText};
+use tutti_protocol::{ChatEventInfo, ChatPerson, ErrorCode, FrameError, ServerFrame};
+use tutti_store::{ChatEvent, Store, StoreError};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use session::{Origin, Session};
+
+/// A boxed future, as [`StaffAuth`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A staff account signed in by a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staff {
+    /// The user id.
+    pub user: i64,
+    /// The display name.
+    pub name: String,
+    /// An admin (moderates every room).
+    pub admin: bool,
+}
+
+/// Checks a staff access token (the composition root asks the management API). The service
+/// knows nothing of how tokens are made.
+pub trait StaffAuth: Send + Sync {
+    /// The staff account of an access token, or `None` (unknown, expired, revoked, audience).
+    fn staff<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Option<Staff>>;
+}
+
+/// Refuses every token (tests and tools without accounts).
+pub struct NoStaff;
+
+impl StaffAuth for NoStaff {
+    fn staff<'a>(&'a self, _token: &'a str) -> BoxFuture<'a, Option<Staff>> {
+        Box::pin(std::future::ready(None))
+    }
+}
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct RoomsConfig {
+    /// Frames a session may have queued (events, presence, typing) before it is behind.
+    pub queue: usize,
+    /// How long a session stays in a room's presence after its last frame, milliseconds.
+    pub presence_ttl_ms: i64,
+    /// A session's typing indicators per room: at most one per this many milliseconds.
+    pub typing_every_ms: i64,
+    /// Events read from the store per catch-up page (1–1000).
+    pub page: u32,
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        RoomsConfig {
+            queue: 512,
+            presence_ttl_ms: 30_000,
+            typing_every_ms: 2_000,
+            page: 200,
+        }
+    }
+}
+
+/// One queued frame: an event of a room (`seq` ≥ 1) or an ephemeral frame (`seq` 0).
+#[derive(Debug, Clone)]
+pub(crate) struct Pushed {
+    pub(crate) room: i64,
+    pub(crate) seq: u64,
+    pub(crate) frame: Arc<str>,
+}
+
+/// A session's end of the queue, as rooms see it.
+pub(crate) struct Subscriber {
+    pub(crate) id: u64,
+    tx: mpsc::Sender<Pushed>,
+    /// Rooms whose events no longer fit: the session catches up from the store.
+    lagged: Mutex<HashSet<i64>>,
+}
+
+impl Subscriber {
+    fn push(&self, p: Pushed) {
+        let mut lagged = lock(&self.lagged);
+        if p.seq > 0 && lagged.contains(&p.room) {
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(p)) = self.tx.try_send(p) {
+            if p.seq > 0 {
+                lagged.insert(p.room);
+            }
+        }
+    }
+
+    /// The rooms this subscriber fell behind in (queueing resumes for them at once).
+    pub(crate) fn take_lagged(&self) -> Vec<i64> {
+        lock(&self.lagged).drain().collect()
+    }
+}
+
+/// Who is in a room: per user, their name and each session's last sign of life.
+#[derive(Default)]
+struct Here {
+    name: String,
+    sessions: HashMap<u64, i64>,
+}
+
+#[derive(Default)]
+struct RoomState {
+    /// The last `seq` published (unknown until the first).
+    head: Option<u64>,
+    subs: HashMap<u64, Arc<Subscriber>>,
+    here: HashMap<i64, Here>,
+}
+
+impl RoomState {
+    fn broadcast(&self, room: i64, seq: u64, frame: &Arc<str>, except: Option<u64>) {
+        for (id, sub) in &self.subs {
+            if Some(*id) != except {
+                sub.push(Pushed {
+                    room,
+                    seq,
+                    frame: frame.clone(),
+                });
+            }
+        }
+    }
+
+    fn presence_frame(&self, room: i64) -> Arc<str> {
+        let mut here: Vec<ChatPerson> = self
+            .here
+            .iter()
+            .map(|(user, h)| ChatPerson {
+                user: *user,
+                name: h.name.clone(),
+            })
+            .collect();
+        here.sort_by_key(|p| p.user);
+        Arc::from(ServerFrame::ChatPresence { room, here }.to_json())
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Most display names kept in memory (the cache is emptied when it grows past this).
+const NAMES_CACHED: usize = 10_000;
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) auth: Arc<dyn StaffAuth>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: RoomsConfig,
+    rooms: Mutex<HashMap<i64, RoomState>>,
+    names: Mutex<HashMap<i64, String>>,
+    next_session: AtomicU64,
+}
+
+/// The chat service: rooms and their subscribers over the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Rooms {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// A store error in the live protocol's words (the codes of `docs/protocol.md`, the same as
+/// the management API's chat routes).
+pub fn store_error(e: StoreError) -> FrameError {
+    match e {
+        StoreError::NotFound { what, id } => {
+            FrameError::new(ErrorCode::NotFound, format!("no {what} {id}"))
+        }
+        StoreError::Conflict {
+            what: "read-only room",
+            ..
+        } => FrameError::new(
+            ErrorCode::RoomReadOnly,
+            "the room is read-only: nothing can be posted, edited or boosted in it",
+        ),
+        StoreError::Conflict { what, value } => {
+            FrameError::new(ErrorCode::Conflict, format!("{what}: {value}"))
+        }
+        StoreError::Invalid { field, reason, .. } if reason.contains("from the future") => {
+            FrameError::new(ErrorCode::FutureSeq, format!("{field}: {reason}"))
+        }
+        StoreError::Invalid { field, reason, .. } => {
+            FrameError::new(ErrorCode::BadFrame, format!("{field}: {reason}"))
+        }
+        e @ StoreError::Storage { .. } => {
+            FrameError::new(ErrorCode::StorageUnavailable, e.to_string())
+        }
+        e => {
+            tracing::warn!(error = %e, "chat: a store operation failed");
+            FrameError::new(
+                ErrorCode::Internal,
+                "the change could not be made; nothing changed",
+            )
+        }
+    }
+}
+
+impl Rooms {
+    /// The service over a store.
+    pub fn new(
+        store: Store,
+        auth: Arc<dyn StaffAuth>,
+        clock: Arc<dyn Clock>,
+        config: RoomsConfig,
+    ) -> Rooms {
+        Rooms {
+            inner: Arc::new(Inner {
+                store,
+                auth,
+                clock,
+                config,
+                rooms: Mutex::new(HashMap::new()),
+                names: Mutex::new(HashMap::new()),
+                next_session: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// A session for one connection: a show's audience or (`Origin::Staff`) a connection that
+    /// signs in with `chat_auth`.
+    pub fn session(&self, origin: Origin) -> Session {
+        let id = self.inner.next_session.fetch_add(1, Relaxed);
+        let (tx, rx) = mpsc::channel(self.inner.config.queue.max(1));
+        let sub = Arc::new(Subscriber {
+            id,
+            tx,
+            lagged: Mutex::new(HashSet::new()),
+        });
+        Session::new(self.clone(), origin, sub, rx)
+    }
+
+    /// Publishes a committed event to the room's subscribers, in `seq` order (an event ahead of
+    /// the next makes the room read the missing ones from the store first). Rooms nobody
+    /// follows cost nothing.
+    pub async fn publish(&self, event: ChatEvent) {
+        let room = event.room_id;
+        let Some(head) = self.head_before(room, event.seq) else {
+            return;
+        };
+        if head + 1 == event.seq || head == 0 {
+            let frame = self.event_frame(&event).await;
+            if self.publish_next(room, event.seq, &frame) {
+                return;
+            }
+        }
+        self.fill(room, event.seq).await;
+    }
+
+    /// A room advanced to at least `seq` (the management API's notifier: it names the change,
+    /// the room reads what it has not published yet from the store).
+    pub async fn advanced(&self, room: i64, seq: u64) {
+        if self.head_before(room, seq).is_some() {
+            self.fill(room, seq).await;
+        }
+    }
+
+    /// The room's published head when `seq` is news to it (`Some(0)`: none yet); `None` when
+    /// nobody follows the room or `seq` was published.
+    fn head_before(&self, room: i64, seq: u64) -> Option<u64> {
+        let rooms = lock(&self.inner.rooms);
+        let st = rooms.get(&room)?;
+        match st.head {
+            Some(h) if seq <= h => None,
+            Some(h) => Some(h),
+            None => Some(0),
+        }
+    }
+
+    /// Publishes `frame` as event `seq` if it is the room's next (or the room has published
+    /// nothing yet); whether it did.
+    fn publish_next(&self, room: i64, seq: u64, frame: &Arc<str>) -> bool {
+        let mut rooms = lock(&self.inner.rooms);
+        let Some(st) = rooms.get_mut(&room) else {
+            return true;
+        };
+        match st.head {
+            Some(h) if seq <= h => true,
+            Some(h) if seq != h + 1 => false,
+            _ => {
+                st.head = Some(seq);
+                st.broadcast(room, seq, frame, None);
+                true
+            }
+        }
+    }
+
+    /// Reads the room's events after its head from the store and publishes them in order,
+    /// until `until` is published.
+    async fn fill(&self, room: i64, until: u64) {
+        loop {
+            let Some(head) = self.head_before(room, until) else {
+                return;
+            };
+            let page = match self
+                .inner
+                .store
+                .chat_events_after(room, head, self.inner.config.page.clamp(1, 1000))
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, room, "chat: reading events to publish failed");
+                    return;
+                }
+            };
+            if page.events.is_empty() {
+                return;
+            }
+            for e in &page.events {
+                let frame = self.event_frame(e).await;
+                // A page starts right after the head read: a refusal here means another
+                // publisher got ahead; the next turn reads from the newer head.
+                self.publish_next(room, e.seq, &frame);
+            }
+        }
+    }
+
+    /// An event as its `chat_event` frame (the text rendered to safe HTML).
+    pub(crate) async fn event_frame(&self, e: &ChatEvent) -> Arc<str> {
+        let author_name = self.name_of(e.author_id).await;
+        let html = e
+            .text
+            .as_deref()
+            .and_then(|t| MessageText::parse(t).ok())
+            .map(|t| render_html(&t));
+        Arc::from(
+            ServerFrame::ChatEvent(ChatEventInfo {
+                room: e.room_id,
+                room_seq: e.seq,
+                kind: e.kind.as_str().to_owned(),
+                message: e.message_id,
+                author: e.author_id,
+                author_name,
+                client_id: e.client_message_id.clone(),
+                actor: e.actor_id,
+                at: e.at_ms,
+                text: e.text.clone(),
+                html,
+                boost: e.boost.clone(),
+                reply_to: e.reply_to,
+            })
+            .to_json(),
+        )
+    }
+
+    /// A user's display name (cached).
+    pub(crate) async fn name_of(&self, user: i64) -> String {
+        if let Some(n) = lock(&self.inner.names).get(&user) {
+            return n.clone();
+        }
+        let name = match self.inner.store.user(user).await {
+            Ok(Some(u)) => u.display_name,
+            _ => format!("user {user}"),
+        };
+        self.remember_name(user, &name);
+        name
+    }
+
+    pub(crate) fn remember_name(&self, user: i64, name: &str) {
+        let mut names = lock(&self.inner.names);
+        if names.len() >= NAMES_CACHED {
+            names.clear();
+        }
+        names.insert(user, name.to_owned());
+    }
+
+    /// Adds a subscriber to a room (before its backlog is read).
+    pub(crate) fn subscribe(&self, room: i64, sub: &Arc<Subscriber>) {
+        lock(&self.inner.rooms)
+            .entry(room)
+            .or_default()
+            .subs
+            .insert(sub.id, sub.clone());
+    }
+
+    /// Removes a subscriber from a room, and from its presence; the room is forgotten when
+    /// nobody follows it.
+    pub(crate) fn unsubscribe(&self, room: i64, session: u64) {
+        let mut rooms = lock(&self.inner.rooms);
+        let Some(st) = rooms.get_mut(&room) else {
+            return;
+        };
+        st.subs.remove(&session);
+        let left = leave(st, session);
+        if st.subs.is_empty() {
+            rooms.remove(&room);
+        } else if left {
+            let frame = st.presence_frame(room);
+            st.broadcast(room, 0, &frame, None);
+        }
+    }
+
+    /// A sign of life of `session` (user `user`) in `room`: it is in the room's presence.
+    pub(crate) fn touch(&self, room: i64, session: u64, user: i64, name: &str) {
+        let now = self.inner.clock.now_ms();
+        let mut rooms = lock(&self.inner.rooms);
+        let Some(st) = rooms.get_mut(&room) else {
+            return;
+        };
+        let here = st.here.entry(user).or_default();
+        let new = here.sessions.is_empty();
+        name.clone_into(&mut here.name);
+        here.sessions.insert(session, now);
+        if new {
+            let frame = st.presence_frame(room);
+            st.broadcast(room, 0, &frame, None);
+        }
+    }
+
+    /// The room's presence frame now (for a session that just subscribed).
+    pub(crate) fn presence(&self, room: i64) -> Option<Arc<str>> {
+        lock(&self.inner.rooms)
+            .get(&room)
+            .map(|st| st.presence_frame(room))
+    }
+
+    /// Sends a typing indicator to the room's other sessions.
+    pub(crate) fn typing(&self, room: i64, session: u64, frame: &Arc<str>) {
+        if let Some(st) = lock(&self.inner.rooms).get(&room) {
+            st.broadcast(room, 0, frame, Some(session));
+        }
+    }
+
+    /// Drops from every room's presence the sessions silent for longer than the presence TTL
+    /// and tells the rooms; how many people left. The composition root calls it every second;
+    /// tests call it after moving their clock.
+    pub fn sweep_presence(&self) -> usize {
+        let cutoff = self.inner.clock.now_ms() - self.inner.config.presence_ttl_ms;
+        let mut gone = 0;
+        let mut rooms = lock(&self.inner.rooms);
+        for (room, st) in rooms.iter_mut() {
+            let before = st.here.len();
+            for here in st.here.values_mut() {
+                here.sessions.retain(|_, seen| *seen >= cutoff);
+            }
+            st.here.retain(|_, h| !h.sessions.is_empty());
+            if st.here.len() != before {
+                gone += before - st.here.len();
+                let frame = st.presence_frame(*room);
+                st.broadcast(*room, 0, &frame, None);
+            }
+        }
+        gone
+    }
+
+    /// Rooms followed now, and sessions following them (for `/metrics` and tests).
+    pub fn counts(&self) -> (usize, usize) {
+        let rooms = lock(&self.inner.rooms);
+        (rooms.len(), rooms.values().map(|r| r.subs.len()).sum())
+    }
+}
+
+/// Removes a session from a room's presence; whether a person left.
+fn leave(st: &mut RoomState, session: u64) -> bool {
+    let before = st.here.len();
+    for here in st.here.values_mut() {
+        here.sessions.remove(&session);
+    }
+    st.here.retain(|_, h| !h.sessions.is_empty());
+    st.here.len() != before
+}

@@ -1,0 +1,333 @@
+//! The chat service over a real SQLite store, without any transport: sessions driven by frames,
+//! time moved by a manual clock. What is checked: every event handed out once and in order
+//! (when the session's queue overflows, when events are published out of order or through
+//! the API's path, when the backlog and live events overlap), presence expiring exactly at the
+//! TTL, typing limited and never stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+use tutti_protocol::{ChatSubRoom, ClientFrame};
+use tutti_rooms::{BoxFuture, ManualClock, Origin, Rooms, RoomsConfig, Session, Staff, StaffAuth};
+use tutti_store::{
+    ChatRoomKind, NewChatMessage, NewChatRoom, NewUser, Store, StoreConfig, UserRole,
+};
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+const T0: i64 = 1_700_000_000_000;
+
+/// Tokens are `user:<id>` (the test's own scheme).
+struct Tokens;
+
+impl StaffAuth for Tokens {
+    fn staff<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Option<Staff>> {
+        let user = token.strip_prefix("user:").and_then(|u| u.parse().ok());
+        Box::pin(async move {
+            user.map(|user| Staff {
+                user,
+                name: format!("u{user}"),
+                admin: false,
+            })
+        })
+    }
+}
+
+struct World {
+    _dir: TempDir,
+    store: Store,
+    clock: Arc<ManualClock>,
+    rooms: Rooms,
+    room: i64,
+    users: Vec<i64>,
+}
+
+async fn world(config: RoomsConfig) -> World {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path().join("tutti.db"))).unwrap();
+    let mut users = Vec::new();
+    for i in 0..3 {
+        users.push(
+            store
+                .create_user(NewUser {
+                    username: format!("u{i}"),
+                    display_name: format!("u{i}"),
+                    password_hash: HASH.into(),
+                    role: UserRole::Crew,
+                    at_ms: T0,
+                })
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let room = store
+        .chat_create_room(NewChatRoom {
+            kind: ChatRoomKind::Closed,
+            ensemble_id: None,
+            show_id: None,
+            name: Some("r".into()),
+            created_by: None,
+            members: users.clone(),
+            at_ms: T0,
+        })
+        .await
+        .unwrap()
+        .id;
+    let clock = Arc::new(ManualClock::new(T0));
+    let rooms = Rooms::new(store.clone(), Arc::new(Tokens), clock.clone(), config);
+    World {
+        _dir: dir,
+        store,
+        clock,
+        rooms,
+        room,
+        users,
+    }
+}
+
+impl World {
+    async fn session(&self, user: i64) -> Session {
+        let mut s = self.rooms.session(Origin::Staff);
+        let hello = s
+            .handle(ClientFrame::ChatAuth {
+                token: format!("user:{user}"),
+            })
+            .await
+            .unwrap();
+        assert!(hello[0].contains("chat_hello"));
+        s
+    }
+
+    /// Posts as `user` through the store, as a REST route does, then tells the service.
+    async fn post_elsewhere(&self, user: i64, i: u64) -> u64 {
+        let p = self
+            .store
+            .chat_post(NewChatMessage {
+                room_id: self.room,
+                author_id: user,
+                client_message_id: format!("x{i}"),
+                text: format!("m{i}"),
+                reply_to: None,
+                at_ms: T0,
+            })
+            .await
+            .unwrap();
+        p.seq
+    }
+}
+
+async fn sub(s: &mut Session, room: i64, after: u64) {
+    let out = s
+        .handle(ClientFrame::ChatSub {
+            rooms: vec![ChatSubRoom {
+                room,
+                after_seq: after,
+            }],
+        })
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+}
+
+/// The next frame as JSON (a guard against a hang, not a timing requirement).
+async fn next(s: &mut Session) -> Value {
+    let f = tokio::time::timeout(Duration::from_secs(10), s.next())
+        .await
+        .expect("a frame");
+    serde_json::from_str(&f).unwrap()
+}
+
+/// The next frame of type `ty`, passing over presence frames and catch-up markers.
+async fn next_type(s: &mut Session, ty: &str) -> Value {
+    loop {
+        let v = next(s).await;
+        if v["type"] == ty {
+            return v;
+        }
+        assert!(
+            v["type"] == "chat_presence" || v["type"] == "chat_caught_up",
+            "waiting for {ty}: {v}"
+        );
+    }
+}
+
+/// The frames the session hands out now (until it has had nothing for a moment: this can
+/// only make a test pass that should fail when the machine is very slow, never the reverse
+/// for the checks below, which look for frames that must not be there).
+async fn drain(s: &mut Session) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Ok(f) = tokio::time::timeout(Duration::from_millis(50), s.next()).await {
+        out.push(serde_json::from_str(&f).unwrap());
+    }
+    out
+}
+
+/// Whether the session has no event to hand out now.
+async fn idle(s: &mut Session) -> bool {
+    drain(s).await.iter().all(|v| v["type"] != "chat_event")
+}
+
+#[tokio::test]
+async fn a_session_whose_queue_overflows_catches_up_from_the_store_without_loss() {
+    let w = world(RoomsConfig {
+        queue: 4,
+        page: 7,
+        ..RoomsConfig::default()
+    })
+    .await;
+    let mut reader = w.session(w.users[0]).await;
+    sub(&mut reader, w.room, 0).await;
+    assert_eq!(
+        next_type(&mut reader, "chat_caught_up").await["room_seq"],
+        0
+    );
+    // 50 changes while the reader reads nothing: its queue holds 4.
+    for i in 1..=50 {
+        let seq = w.post_elsewhere(w.users[1], i).await;
+        w.rooms.advanced(w.room, seq).await;
+    }
+    let mut got = Vec::new();
+    while got.len() < 50 {
+        let v = next(&mut reader).await;
+        match v["type"].as_str().unwrap() {
+            "chat_event" => got.push(v["room_seq"].as_u64().unwrap()),
+            "chat_caught_up" | "chat_presence" => {}
+            other => panic!("{other}: {v}"),
+        }
+    }
+    assert_eq!(got, (1..=50).collect::<Vec<_>>());
+    // And live again after that, once.
+    let seq = w.post_elsewhere(w.users[1], 51).await;
+    w.rooms.advanced(w.room, seq).await;
+    assert_eq!(next_type(&mut reader, "chat_event").await["room_seq"], 51);
+    assert!(idle(&mut reader).await);
+}
+
+#[tokio::test]
+async fn events_published_out_of_order_or_twice_reach_subscribers_once_in_order() {
+    let w = world(RoomsConfig::default()).await;
+    let mut s = w.session(w.users[0]).await;
+    sub(&mut s, w.room, 0).await;
+    next_type(&mut s, "chat_caught_up").await;
+    for i in 1..=6 {
+        w.post_elsewhere(w.users[1], i).await;
+    }
+    let events = w
+        .store
+        .chat_events_after(w.room, 0, 10)
+        .await
+        .unwrap()
+        .events;
+    // Through the service's own path: the third's publication comes first, so the room
+    // reads the first two from the store; the others come again, late.
+    w.rooms.publish(events[2].clone()).await;
+    w.rooms.publish(events[0].clone()).await;
+    w.rooms.publish(events[1].clone()).await;
+    w.rooms.publish(events[2].clone()).await;
+    // Through the API's notice: the sixth first, then the fourth, twice.
+    w.rooms.advanced(w.room, 6).await;
+    w.rooms.advanced(w.room, 4).await;
+    w.rooms.advanced(w.room, 4).await;
+    let mut seqs = Vec::new();
+    for _ in 0..6 {
+        seqs.push(
+            next_type(&mut s, "chat_event").await["room_seq"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+    assert!(idle(&mut s).await);
+}
+
+#[tokio::test]
+async fn a_backlog_and_live_events_that_overlap_are_handed_out_once() {
+    let w = world(RoomsConfig {
+        page: 2,
+        ..RoomsConfig::default()
+    })
+    .await;
+    for i in 1..=5 {
+        w.post_elsewhere(w.users[1], i).await;
+    }
+    let mut s = w.session(w.users[0]).await;
+    sub(&mut s, w.room, 1).await;
+    // Posted after the subscription, before the backlog was read: in both.
+    let late = w.post_elsewhere(w.users[1], 6).await;
+    w.rooms.advanced(w.room, late).await;
+    let mut got = Vec::new();
+    loop {
+        let v = next(&mut s).await;
+        match v["type"].as_str().unwrap() {
+            "chat_event" => got.push(v["room_seq"].as_u64().unwrap()),
+            "chat_caught_up" => break,
+            _ => {}
+        }
+    }
+    assert_eq!(got, vec![2, 3, 4, 5, 6]);
+    assert!(idle(&mut s).await);
+}
+
+#[tokio::test]
+async fn presence_expires_at_the_ttl_by_the_injected_clock_and_typing_is_limited() {
+    let w = world(RoomsConfig {
+        presence_ttl_ms: 1_000,
+        typing_every_ms: 2_000,
+        ..RoomsConfig::default()
+    })
+    .await;
+    let mut a = w.session(w.users[0]).await;
+    let mut b = w.session(w.users[1]).await;
+    sub(&mut a, w.room, 0).await;
+    sub(&mut b, w.room, 0).await;
+    a.handle(ClientFrame::ChatHere {}).await.unwrap();
+    b.handle(ClientFrame::ChatHere {}).await.unwrap();
+    let here = |v: &Value| v["here"].as_array().unwrap().len();
+    loop {
+        let v = next_type(&mut b, "chat_presence").await;
+        if here(&v) == 2 {
+            break;
+        }
+    }
+    // 999 ms later nobody has gone; at 1,001 ms without a frame from A, A has.
+    w.clock.advance(600);
+    b.handle(ClientFrame::ChatHere {}).await.unwrap();
+    w.clock.advance(399);
+    assert_eq!(w.rooms.sweep_presence(), 0);
+    w.clock.advance(2);
+    assert_eq!(w.rooms.sweep_presence(), 1);
+    let last = drain(&mut b).await.pop().unwrap_or(Value::Null);
+    assert_eq!(last["type"], "chat_presence");
+    assert_eq!(last["here"][0]["user"].as_i64(), Some(w.users[1]), "{last}");
+    assert_eq!(here(&last), 1);
+
+    // Typing: one indicator per 2 s per room reaches the others; nothing is stored.
+    for _ in 0..3 {
+        a.handle(ClientFrame::ChatTyping { room: w.room })
+            .await
+            .unwrap();
+    }
+    let typing = drain(&mut b)
+        .await
+        .iter()
+        .filter(|v| v["type"] == "chat_typing")
+        .count();
+    assert_eq!(typing, 1);
+    w.clock.advance(2_000);
+    a.handle(ClientFrame::ChatTyping { room: w.room })
+        .await
+        .unwrap();
+    assert_eq!(next_type(&mut b, "chat_typing").await["user"], w.users[0]);
+    assert_eq!(
+        w.store.chat_room(w.room).await.unwrap().unwrap().last_seq,
+        0
+    );
+    // A session that ends leaves the room's followers.
+    assert_eq!(w.rooms.counts(), (1, 2));
+    drop(a);
+    assert_eq!(w.rooms.counts(), (1, 1));
+    drop(b);
+    assert_eq!(w.rooms.counts(), (0, 0));
+}
