@@ -6,13 +6,22 @@
 //!
 //! Per-connection memory is bounded: the peer's pending bytes (at most one partly
 //! written frame plus `peer::MAX_PENDING` of replies), the WebSocket reader's buffer, a
-//! token bucket.
+//! token bucket, the one chat frame of a read turn.
+//!
+//! Chat frames (`chat_*`) go to the hub's [`crate::Chat`] through a session made on the first
+//! one (an audience connection's is its show's; any other connection signs in with
+//! `chat_auth`). A read turn ends at a chat frame, which is handled before the next frame is
+//! read (replies stay in the order of the frames they answer), and the
+//! session's outgoing frames are written only while less than [`CHAT_WRITE_BELOW`] bytes wait
+//! for the socket: a chat reader that does not keep up leaves its frames in the session, which
+//! catches up from the store, instead of having replies dropped at `peer::MAX_PENDING`.
 //!
 //! Must never: queue state frames, let one client's flood change anyone else's influence,
 //! or disconnect a client for a bad frame (only frames over 64 KiB, which no honest
 //! client sends, and broken WebSocket framing close the socket, with a close frame saying
 //! why).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +40,7 @@ use tutti_show::{now_ms, status_str, Actor, OverrideRequest, ShowRuntime, SlotLe
 
 use crate::fanout::Published;
 use crate::peer::{Header, Peer, SockIo};
-use crate::{Hub, LiveShow};
+use crate::{ChatOrigin, ChatSession, Hub, LiveShow};
 
 /// How long a connection may stay without joining.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,6 +59,14 @@ const PINGS_PER_S: f64 = 5.0;
 const SYNCS_PER_S: f64 = 20.0;
 /// Cues a performer connection may send per second (and at once).
 const CUES_PER_S: f64 = 10.0;
+/// Chat changes (posts, edits, deletions, boosts) a connection may send per second (twice as
+/// many at once).
+const CHAT_WRITES_PER_S: f64 = 5.0;
+/// Other chat frames (sign-in, follow, read marks, typing, heartbeats) per second (twice as
+/// many at once).
+const CHAT_FRAMES_PER_S: f64 = 20.0;
+/// Chat frames are written only while fewer bytes than this wait for the socket.
+pub const CHAT_WRITE_BELOW: usize = 64 * 1024;
 
 /// A token bucket: `rate` per second, `burst` deep.
 struct Bucket {
@@ -87,6 +104,8 @@ struct Joined {
     show: Arc<ShowRuntime>,
     live: LiveShow,
     role: Role,
+    /// The guest id of a phone that joined with a device token.
+    guest: Option<i64>,
     participant: Option<SlotLease>,
     actor: Option<Actor>,
 }
@@ -104,6 +123,10 @@ struct Conn {
     pings: Bucket,
     syncs: Bucket,
     cues: Bucket,
+    chat_writes: Bucket,
+    chat_frames: Bucket,
+    /// The chat frame read in this turn, handled after it (a turn ends at a chat frame).
+    chat_inbox: VecDeque<tutti_protocol::ClientFrame>,
     /// Late cues this connection has reported so far.
     cues_late: u64,
     /// Whether its last report said its sound is on (counted in `phones_ready`).
@@ -151,6 +174,9 @@ pub async fn serve(peer: Arc<Peer>, leftover: Vec<u8>, hub: Arc<Hub>, echo: bool
         pings: Bucket::new(PINGS_PER_S, PINGS_PER_S * 2.0),
         syncs: Bucket::new(SYNCS_PER_S, SYNCS_PER_S),
         cues: Bucket::new(CUES_PER_S, CUES_PER_S),
+        chat_writes: Bucket::new(CHAT_WRITES_PER_S, CHAT_WRITES_PER_S * 2.0),
+        chat_frames: Bucket::new(CHAT_FRAMES_PER_S, CHAT_FRAMES_PER_S * 2.0),
+        chat_inbox: VecDeque::new(),
         cues_late: 0,
         sound_on: false,
         sync_class: None,
@@ -191,6 +217,14 @@ fn send_text_or_close(peer: &Peer, text: Option<Arc<str>>) -> Flow {
     }
 }
 
+/// The chat session's next frame; never, without a session.
+async fn chat_next(chat: &mut Option<Box<dyn ChatSession>>) -> Arc<str> {
+    match chat {
+        Some(c) => c.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Give the last bytes (a close reply) a moment to go out.
 async fn linger(peer: &Peer) {
     let until = tokio::time::Instant::now() + CLOSE_LINGER;
@@ -218,8 +252,12 @@ impl Conn {
         let peer = self.peer.clone();
         // The echo endpoint never joins: no join deadline.
         let joining = !self.echo;
+        // This connection's chat, once it sent a chat frame.
+        let mut chat: Option<Box<dyn ChatSession>> = None;
         loop {
             let pending = peer.has_pending();
+            let chat_room = chat.is_some() && peer.pending_len() < CHAT_WRITE_BELOW;
+            let chatting = chat.as_ref().is_some_and(|c| c.signed_in());
             let flow = tokio::select! {
                 r = peer.stream().readable(), if !more => match r {
                     Ok(()) => self.read_turn(ws).await,
@@ -231,7 +269,11 @@ impl Conn {
                     Ok(_) => Flow::Wait,
                     Err(_) => Flow::Closed,
                 },
-                () = &mut deadline, if joining && role.is_none() => {
+                f = chat_next(&mut chat), if chat_room => {
+                    let _ = peer.send_text(&f);
+                    Flow::Wait
+                }
+                () = &mut deadline, if joining && role.is_none() && !chatting => {
                     let _ = peer.send_close(&[]);
                     Flow::Closed
                 }
@@ -254,6 +296,9 @@ impl Conn {
                 _ = shutdown.changed() => Flow::Closed,
             };
             more = matches!(flow, Flow::More);
+            if !self.chat_inbox.is_empty() {
+                self.chat_turn(&mut chat).await;
+            }
             if role.is_none() {
                 if let Some(j) = &self.joined {
                     // (`join` moved the connection from pending to its role's count before
@@ -283,6 +328,59 @@ impl Conn {
         }
     }
 
+    /// Handles the chat frames read in the last turn (a session is made on the first).
+    async fn chat_turn(&mut self, chat: &mut Option<Box<dyn ChatSession>>) {
+        while let Some(frame) = self.chat_inbox.pop_front() {
+            let seq = frame.seq();
+            let Some(service) = self.hub.chat.clone() else {
+                self.error(
+                    FrameError::new(ErrorCode::Forbidden, "chat is not enabled on this server"),
+                    seq,
+                );
+                continue;
+            };
+            let write = matches!(
+                frame,
+                ClientFrame::ChatPost { .. }
+                    | ClientFrame::ChatEdit { .. }
+                    | ClientFrame::ChatDelete { .. }
+                    | ClientFrame::ChatBoost { .. }
+            );
+            let allowed = if write {
+                self.chat_writes.take()
+            } else {
+                self.chat_frames.take()
+            };
+            if !allowed {
+                let what = if write {
+                    format!("chat changes: at most {CHAT_WRITES_PER_S} per second")
+                } else {
+                    format!("chat frames: at most {CHAT_FRAMES_PER_S} per second")
+                };
+                self.error(FrameError::new(ErrorCode::RateLimited, what), seq);
+                continue;
+            }
+            let session = chat.get_or_insert_with(|| {
+                let origin = match &self.joined {
+                    Some(j) if j.role == Role::Audience => ChatOrigin::Audience {
+                        show: j.show.code.clone(),
+                        guest: j.guest,
+                    },
+                    _ => ChatOrigin::Staff,
+                };
+                service.session(origin)
+            });
+            match session.handle(frame).await {
+                Ok(replies) => {
+                    for r in replies {
+                        let _ = self.peer.send_text(&r);
+                    }
+                }
+                Err(e) => self.error(e, seq),
+            }
+        }
+    }
+
     /// Read and handle the frames that are there, up to [`READS_PER_TURN`].
     async fn read_turn(&mut self, ws: &mut WebSocketContext) -> Flow {
         let peer = self.peer.clone();
@@ -294,6 +392,11 @@ impl Conn {
                     self.on_message(msg).await;
                     if self.over {
                         return Flow::Closed;
+                    }
+                    if !self.chat_inbox.is_empty() {
+                        // The chat frame is handled before the next frame is read, so
+                        // replies keep the order of the frames they answer.
+                        return Flow::More;
                     }
                 }
                 Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -443,6 +546,11 @@ impl Conn {
         let seq = frame.seq();
         if let ClientFrame::Ping { id } = frame {
             self.send(ServerFrame::Pong { id });
+            return;
+        }
+        if frame.is_chat() {
+            // Handled after this turn (the session's frames are written by the loop).
+            self.chat_inbox.push_back(frame);
             return;
         }
         if let ClientFrame::Join {
@@ -717,6 +825,7 @@ impl Conn {
         }
         let mut participant = None;
         let mut actor = None;
+        let mut guest_id = None;
         let mut number = 0;
         match role {
             Role::Performer => {
@@ -740,6 +849,7 @@ impl Conn {
                 let lease = match token {
                     Some(device) => {
                         let guest = self.hub.admission.guest(device, &show).await?;
+                        guest_id = Some(guest);
                         show.join_guest(zone, guest, resume)?
                     }
                     None => show.join_audience(zone, resume)?,
@@ -824,6 +934,7 @@ impl Conn {
             show,
             live,
             role,
+            guest: guest_id,
             participant,
             actor,
         });

@@ -4,9 +4,12 @@
 //! `/live/v1/audio` ([`listen`]). The protocol is in `docs/protocol.md`; frame types are in
 //! `tutti-protocol`; shows and their ticks are `tutti-show`'s.
 //!
+//! Chat frames on the same socket go to the chat service through [`Chat`] (a [`ChatSession`]
+//! per connection), which the composition root wires; this crate only carries them.
+//!
 //! Must never: hold a lock across `.await`; let a slow or hostile connection delay others;
-//! know about the store, the management API or the sound backends (they come in through
-//! [`Admission`], [`PcmSource`] and the show's ticks).
+//! know about the store, the management API, the chat service or the sound backends (they
+//! come in through [`Admission`], [`Chat`], [`PcmSource`] and the show's ticks).
 
 mod conn;
 #[cfg(feature = "autobahn-echo")]
@@ -56,6 +59,44 @@ pub trait Admission: Send + Sync {
         token: &'a str,
         show: &'a ShowRuntime,
     ) -> BoxFuture<'a, Result<i64, FrameError>>;
+}
+
+/// Where a connection's chat comes from, as the chat service needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatOrigin {
+    /// Not a show's audience (a performer, a display, or a connection that joined no show,
+    /// like the `/chat` page): it signs in with `chat_auth`.
+    Staff,
+    /// A phone in show `show` (its code), with its guest id when it came with a device token.
+    Audience {
+        /// The show's code.
+        show: String,
+        /// The guest, if any.
+        guest: Option<i64>,
+    },
+}
+
+/// Chat over `/live/v1`: the chat service, as the hub sees it (the composition root
+/// implements it over the service; this crate knows nothing of rooms or the store).
+pub trait Chat: Send + Sync {
+    /// A chat session for one connection.
+    fn session(&self, origin: ChatOrigin) -> Box<dyn ChatSession>;
+}
+
+/// One connection's chat.
+pub trait ChatSession: Send {
+    /// Handles a chat frame; the replies to write at once, or one error (nothing changed).
+    fn handle(
+        &mut self,
+        frame: tutti_protocol::ClientFrame,
+    ) -> BoxFuture<'_, Result<Vec<String>, FrameError>>;
+
+    /// The next frame to write (events, catch-up, presence, typing): waits while there is
+    /// none; cancelling it loses nothing. The connection asks only when its socket has room.
+    fn next(&mut self) -> BoxFuture<'_, Arc<str>>;
+
+    /// Whether it chats as someone (signed in, or named): such a connection needs no `join`.
+    fn signed_in(&self) -> bool;
 }
 
 /// Admits performers by one fixed token and no guests (tests and tools).
@@ -143,6 +184,7 @@ pub struct Hub {
     shows: RwLock<HashMap<String, LiveShow>>,
     default_show: RwLock<Option<String>>,
     admission: Arc<dyn Admission>,
+    chat: Option<Arc<dyn Chat>>,
     /// Counters.
     pub stats: Arc<HubStats>,
     /// The performers' `stats` frame, refreshed once a second.
@@ -168,6 +210,7 @@ impl Hub {
             shows: RwLock::new(HashMap::new()),
             default_show: RwLock::new(None),
             admission,
+            chat: None,
             stats,
             stats_tx: watch::channel(Arc::from("{}")).0,
             monitor_tx: watch::channel(Arc::from("{}")).0,
@@ -176,6 +219,17 @@ impl Hub {
             connections: AtomicUsize::new(0),
             max_connections,
         }
+    }
+
+    /// Carries chat frames to `chat` (without it they are refused as `forbidden`).
+    pub fn with_chat(mut self, chat: Arc<dyn Chat>) -> Hub {
+        self.chat = Some(chat);
+        self
+    }
+
+    /// The chat service, if chat is on.
+    pub fn chat(&self) -> Option<&Arc<dyn Chat>> {
+        self.chat.as_ref()
     }
 
     /// Add a show; the first added becomes the default. Returns the sinks the hub needs

@@ -205,6 +205,11 @@ impl Peer {
         !self.out().pending.is_empty()
     }
 
+    /// How many bytes are waiting for the socket.
+    pub fn pending_len(&self) -> usize {
+        self.out().pending.len()
+    }
+
     /// Write `parts` in order, after anything pending, as far as the socket takes them;
     /// keep the rest pending. `Ok(true)` when something is left pending.
     pub fn write_locked(&self, out: &mut Out, parts: [&[u8]; 2]) -> io::Result<bool> {

@@ -193,6 +193,14 @@ pub struct LimitsConfig {
     /// either way.
     #[serde(default)]
     pub workers: usize,
+    /// Milliseconds a chat connection stays in its rooms' presence after its last chat frame
+    /// (100–3600000; clients send `chat_here` well within it).
+    #[serde(default = "default_presence_ttl_ms")]
+    pub chat_presence_ttl_ms: u64,
+}
+
+fn default_presence_ttl_ms() -> u64 {
+    30_000
 }
 
 impl LimitsConfig {
@@ -246,6 +254,7 @@ impl Default for Config {
                 max_connections: 15_000,
                 resume_grace_s: 120,
                 workers: 0,
+                chat_presence_ttl_ms: default_presence_ttl_ms(),
             },
             store: StoreTuning {
                 writer_queue: 4096,
@@ -357,6 +366,12 @@ impl Config {
         }
         if self.limits.workers > 256 {
             return bad("limits.workers", "must be 0 (automatic) to 256");
+        }
+        if !(100..=3_600_000).contains(&self.limits.chat_presence_ttl_ms) {
+            return bad(
+                "limits.chat_presence_ttl_ms",
+                "must be 100–3600000 milliseconds",
+            );
         }
         if self.limits.resume_grace_s > 86_400 {
             return bad("limits.resume_grace_s", "must be at most 86400 seconds");

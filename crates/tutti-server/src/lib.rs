@@ -11,6 +11,7 @@
 //! that on its own threads), or let one client's behaviour delay another's.
 
 pub mod admission;
+mod chat;
 pub mod config;
 mod error;
 pub mod limits;
@@ -276,12 +277,27 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         token: performer_token.clone(),
         api: api.clone(),
     };
-    let hub = Arc::new(Hub::new(
-        Arc::new(admission),
-        max_connections,
-        stats.clone(),
-        shutdown_rx.clone(),
-    ));
+    // Chat's live side: staff sign in with the API's tokens; the API tells it of REST changes.
+    let presence_ttl = Duration::from_millis(config.limits.chat_presence_ttl_ms);
+    let rooms = tutti_rooms::Rooms::new(
+        store.clone(),
+        Arc::new(chat::ApiStaff(api.clone())),
+        Arc::new(tutti_rooms::SystemClock),
+        tutti_rooms::RoomsConfig {
+            presence_ttl_ms: i64::try_from(config.limits.chat_presence_ttl_ms).unwrap_or(30_000),
+            ..tutti_rooms::RoomsConfig::default()
+        },
+    );
+    let api = api.with_chat(Arc::new(chat::Notifier(rooms.clone())));
+    let hub = Arc::new(
+        Hub::new(
+            Arc::new(admission),
+            max_connections,
+            stats.clone(),
+            shutdown_rx.clone(),
+        )
+        .with_chat(Arc::new(chat::LiveChat(rooms.clone()))),
+    );
     let join_url = format!("{base}/?show={}", show_row.code);
     let show = ShowRuntime::new(
         show_row.code.clone(),
@@ -304,7 +320,11 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         &config.osc.targets,
         Duration::from_millis(u64::from(config.osc.latency_ms)),
     )?;
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(chat::sweep_presence(
+        rooms.clone(),
+        presence_ttl,
+        shutdown_rx.clone(),
+    ))];
     if config.sound == config::SoundBackend::Supercollider {
         tasks.push(outputs.start_supercollider(
             &config.supercollider.settings(),

@@ -1,0 +1,85 @@
+//! Chat's wiring (issue 12): the chat service (`tutti-rooms`) behind the live hub's [`Chat`]
+//! trait, the management API's staff tokens behind the service's [`StaffAuth`], and the
+//! service behind the API's [`ChatNotifier`], so a change made through a REST route reaches
+//! live subscribers too. Dependencies stay one-way: neither the API nor the hub knows the
+//! service, and the service knows neither.
+//!
+//! Must never: hold chat logic (the service owns it) or a lock across `.await`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tutti_live::{BoxFuture, Chat, ChatOrigin, ChatSession};
+use tutti_protocol::{ClientFrame, FrameError};
+use tutti_rooms::{Origin, Rooms, Session, Staff, StaffAuth};
+use tutti_store::UserRole;
+
+/// The API's bearer access tokens as the chat service's staff sign-in.
+pub struct ApiStaff(pub tutti_api::ApiState);
+
+impl StaffAuth for ApiStaff {
+    fn staff<'a>(&'a self, token: &'a str) -> tutti_rooms::BoxFuture<'a, Option<Staff>> {
+        Box::pin(async move {
+            let caller = self.0.verify_access(token).await.ok()?;
+            (caller.user.role != UserRole::Audience && caller.user.active).then(|| Staff {
+                user: caller.user.id,
+                name: caller.user.display_name.clone(),
+                admin: caller.user.role == UserRole::Admin,
+            })
+        })
+    }
+}
+
+/// The service as the hub's [`Chat`].
+pub struct LiveChat(pub Rooms);
+
+struct LiveSession(Session);
+
+impl Chat for LiveChat {
+    fn session(&self, origin: ChatOrigin) -> Box<dyn ChatSession> {
+        let origin = match origin {
+            ChatOrigin::Staff => Origin::Staff,
+            ChatOrigin::Audience { show, guest } => Origin::Audience { show, guest },
+        };
+        Box::new(LiveSession(self.0.session(origin)))
+    }
+}
+
+impl ChatSession for LiveSession {
+    fn handle(&mut self, frame: ClientFrame) -> BoxFuture<'_, Result<Vec<String>, FrameError>> {
+        Box::pin(self.0.handle(frame))
+    }
+
+    fn next(&mut self) -> BoxFuture<'_, Arc<str>> {
+        Box::pin(self.0.next())
+    }
+
+    fn signed_in(&self) -> bool {
+        self.0.user().is_some()
+    }
+}
+
+/// The service as the API's [`tutti_api::ChatNotifier`]: the room reads the change from the
+/// store and publishes it in order (in a task: the route does not wait for subscribers).
+pub struct Notifier(pub Rooms);
+
+impl tutti_api::ChatNotifier for Notifier {
+    fn chat_changed(&self, room_id: i64, seq: u64) {
+        let rooms = self.0.clone();
+        tokio::spawn(async move { rooms.advanced(room_id, seq).await });
+    }
+}
+
+/// Expires silent connections from the rooms' presence, a few times per TTL, until shutdown.
+pub async fn sweep_presence(rooms: Rooms, ttl: Duration, mut shutdown: watch::Receiver<bool>) {
+    let every = (ttl / 4).clamp(Duration::from_millis(25), Duration::from_secs(1));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => { rooms.sweep_presence(); }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
