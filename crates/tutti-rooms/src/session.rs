@@ -139,6 +139,13 @@ impl Session {
             ClientFrame::ChatName { name } => self.name(&name).await?,
             ClientFrame::ChatSub { rooms } => {
                 self.subscribe(&rooms).await?;
+                // In the presence first (below), then told who is there.
+                self.heartbeat();
+                for r in &rooms {
+                    if let Some(p) = self.rooms.presence(r.room) {
+                        self.ready.push_back(p);
+                    }
+                }
                 Vec::new()
             }
             ClientFrame::ChatUnsub { rooms } => {
@@ -644,9 +651,6 @@ impl Session {
             self.delivered.insert(r.room, r.after_seq);
             self.catching.retain(|(x, _)| *x != r.room);
             self.catching.push_back((r.room, true));
-            if let Some(p) = self.rooms.presence(r.room) {
-                self.ready.push_back(p);
-            }
         }
         Ok(())
     }
