@@ -48,6 +48,18 @@ FRAMES = [
     {"type": "cue", "voice": "chime", "seq": 9},
     {"type": "cue", "voice": "chime", "zones": ["front"], "sweep": {"x": 12.0, "y": 0.0, "speed": 20.0}},
     {"type": "cue", "voice": "pulse", "source": {"x": 6.0, "y": 25.0, "radius": 10.0}},
+    # Chat (issue 12).
+    {"type": "chat_auth", "token": "tta_5kq2yZ7vQm1Xw8rN3bT6uH0pLs9eGdJf"},
+    {"type": "chat_name", "name": "Ada"},
+    {"type": "chat_sub", "rooms": [{"room": 2, "after_seq": 0}, {"room": 5, "after_seq": 41}]},
+    {"type": "chat_unsub", "rooms": [2]},
+    {"type": "chat_post", "room": 2, "client_id": "m-7f3a", "text": "Hello **everyone** @ana", "reply_to": 1, "seq": 1},
+    {"type": "chat_edit", "message": 1, "text": "Hello *everyone*", "seq": 2},
+    {"type": "chat_delete", "message": 1, "seq": 4},
+    {"type": "chat_boost", "message": 1, "content": "👏", "remove": True, "seq": 3},
+    {"type": "chat_read", "room": 2, "read_seq": 1},
+    {"type": "chat_typing", "room": 2},
+    {"type": "chat_here"},
 ]
 for i, f in enumerate(FRAMES):
     put("protocol_frame", f"{i:02}-{f['type']}.json", json.dumps(f))

@@ -27,7 +27,7 @@ async fn all_talk(app: &TestApp) -> i64 {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["name"] == "All Talk")
+        .filter(|r| r["everyone"] == true)
         .map(id_of)
         .collect();
     assert_eq!(found.len(), 1, "{list}");

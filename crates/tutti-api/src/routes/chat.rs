@@ -300,6 +300,8 @@ pub struct RoomOut {
     pub name: Option<String>,
     /// Nothing can be posted, edited or boosted (a show that ended).
     pub read_only: bool,
+    /// "All Talk": every staff account belongs to it (made by first-run setup).
+    pub everyone: bool,
     /// The `seq` of its latest event (0 before the first).
     pub last_seq: u64,
     /// Who created it.
@@ -321,6 +323,7 @@ impl RoomOut {
             show_id: room.show_id,
             name: room.name,
             read_only: room.read_only,
+            everyone: room.everyone,
             last_seq: room.last_seq,
             created_by: room.created_by,
             created_at_ms: room.created_at_ms,
