@@ -259,8 +259,17 @@ async fn a_dropped_client_gets_exactly_what_it_missed_in_order_then_live_events_
         )
         .await
         .ok(201);
+    bob_api
+        .req(
+            "PATCH",
+            &format!("/chat/messages/{}", first["message"]),
+            Some(json!({"text": "line 1, edited through REST"})),
+            &[],
+        )
+        .await
+        .ok(200);
     let head = rest_events(&bob_api, room).await.len() as u64;
-    assert_eq!(head, 10);
+    assert_eq!(head, 11);
 
     // Reconnect with the last seq seen: exactly the missed events, in order, then live ones.
     let (mut a, _) = Ws::staff(app.addr, &token(&app, "alice").await).await;
@@ -277,9 +286,12 @@ async fn a_dropped_client_gets_exactly_what_it_missed_in_order_then_live_events_
             "message_edited",
             "message_posted",
             "message_deleted",
-            "boost_added"
+            "boost_added",
+            "message_edited"
         ]
     );
+    assert_eq!(missed[8]["text"], "line 1, edited through REST");
+    assert_eq!(missed[8]["message"], first["message"]);
     // The deleted message's text is gone from the catch-up; the edit carries the new text.
     assert!(missed[5].get("text").is_none(), "{}", missed[5]);
     assert_eq!(missed[4]["text"], "six, edited");
