@@ -15,6 +15,10 @@
 //!   send `chat_name` first. It becomes a member of the room when it first writes.
 //! - Anything else about a room or message is `not_found`, as if it did not exist.
 //!
+//! A staff session's token is checked again with every frame (the API caches the check): once
+//! it has expired or was revoked, the session forgets who it was and every room it followed,
+//! and answers `unauthorized` until a fresh `chat_auth`.
+//!
 //! Must never: hand out an event of a room the session may not read, the same event twice, or
 //! a later event before an earlier one of the same room; hold a lock across `.await`.
 
@@ -67,6 +71,9 @@ pub struct Session {
     sub: Arc<Subscriber>,
     rx: mpsc::Receiver<Pushed>,
     who: Option<Who>,
+    /// The access token a staff session signed in with: checked again on every frame, so a
+    /// token that expires or is revoked (sign-out, deactivation) ends the session's chat.
+    token: Option<String>,
     show: Option<ShowCtx>,
     /// Rooms followed, with the last `seq` handed out of each.
     delivered: HashMap<i64, u64>,
@@ -112,6 +119,7 @@ impl Session {
             sub,
             rx,
             who: None,
+            token: None,
             show: None,
             delivered: HashMap::new(),
             catching: VecDeque::new(),
@@ -134,6 +142,15 @@ impl Session {
     /// nothing changed). Events, catch-up and presence come from [`Session::next`].
     pub async fn handle(&mut self, frame: ClientFrame) -> Result<Vec<String>, FrameError> {
         let seq = frame.seq();
+        if let Some(token) = self.token.clone() {
+            if self.rooms.inner.auth.staff(&token).await.is_none() {
+                self.sign_out();
+                return Err(FrameError::new(
+                    ErrorCode::Unauthorized,
+                    "the access token expired or was revoked: send chat_auth with a fresh one",
+                ));
+            }
+        }
         let out = match frame {
             ClientFrame::ChatAuth { token } => self.auth(&token).await?,
             ClientFrame::ChatName { name } => self.name(&name).await?,
@@ -324,6 +341,19 @@ impl Session {
         }
     }
 
+    /// Forgets who the session is and every room it followed (nothing more is handed out).
+    fn sign_out(&mut self) {
+        for room in self.delivered.keys() {
+            self.rooms.unsubscribe(*room, self.sub.id);
+        }
+        self.delivered.clear();
+        self.catching.clear();
+        self.ready.clear();
+        self.typed.clear();
+        self.who = None;
+        self.token = None;
+    }
+
     fn set_who(&mut self, who: Who) {
         self.rooms.remember_name(who.user, &who.name);
         self.who = Some(who);
@@ -352,6 +382,7 @@ impl Session {
             name: staff.name,
             admin: staff.admin,
         });
+        self.token = Some(token.to_owned());
         Ok(vec![self.hello().await?])
     }
 

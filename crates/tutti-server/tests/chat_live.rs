@@ -328,6 +328,58 @@ async fn a_dropped_client_gets_exactly_what_it_missed_in_order_then_live_events_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_ends_a_connections_chat_until_it_signs_in_again() {
+    let app = TestApp::spawn().await;
+    let (_, hal) = app.user("hal", "crew").await;
+    let (_, ida) = app.user("ida", "crew").await;
+    let room = id_of(
+        &app.admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "ops", "members": [hal, ida]}),
+            )
+            .await
+            .ok(201),
+    );
+    let hal_token = token(&app, "hal").await;
+    let (mut h, _) = Ws::staff(app.addr, &hal_token).await;
+    let (mut i, _) = Ws::staff(app.addr, &token(&app, "ida").await).await;
+    h.sub(&[(room, 0)]).await;
+    i.post(room, "i1", "one", 1).await;
+    assert_eq!(h.event().await["room_seq"], 1);
+
+    // Hal signs out through the API: the token is revoked; his next frame says so.
+    Api::new(app.addr)
+        .with(&hal_token)
+        .post_empty("/auth/logout")
+        .await
+        .ok(204);
+    h.send(json!({"type": "chat_here"})).await;
+    assert_eq!(h.error().await["code"], "unauthorized");
+    // He follows nothing any more: Ida's next post does not reach him (a pong comes first).
+    i.post(room, "i2", "two", 2).await;
+    h.send(json!({"type": "ping", "id": 3})).await;
+    loop {
+        let v = h.recv().await;
+        assert_ne!(v["type"], "chat_event", "{v}");
+        if v["type"] == "pong" {
+            break;
+        }
+    }
+    // Signed out, it is like a connection that never signed in.
+    h.send(json!({"type": "chat_sub", "rooms": [{"room": room}]}))
+        .await;
+    assert_eq!(h.error().await["code"], "forbidden");
+    // A fresh token signs him in again; he catches up from where he was.
+    h.send(json!({"type": "chat_auth", "token": token(&app, "hal").await}))
+        .await;
+    h.recv_type("chat_hello").await;
+    assert_eq!(seqs(&h.sub(&[(room, 1)]).await), vec![2]);
+    drop((h, i));
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_post_makes_one_message_and_every_ack_names_it() {
     let app = TestApp::spawn().await;
     let (_, carol) = app.user("carol", "crew").await;
