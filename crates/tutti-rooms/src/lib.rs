@@ -186,7 +186,9 @@ pub(crate) struct Inner {
     pub(crate) auth: Arc<dyn StaffAuth>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: RoomsConfig,
-    rooms: Mutex<HashMap<i64, RoomState>>,
+    /// The rooms someone follows, each behind its own lock (taken after this map's, never
+    /// the other way round), so rooms do not wait for each other's fan-out.
+    rooms: Mutex<HashMap<i64, Arc<Mutex<RoomState>>>>,
     names: Mutex<HashMap<i64, String>>,
     next_session: AtomicU64,
 }
@@ -292,11 +294,16 @@ impl Rooms {
         }
     }
 
+    /// A followed room's state (the map's lock is held only to find it).
+    fn room(&self, room: i64) -> Option<Arc<Mutex<RoomState>>> {
+        lock(&self.inner.rooms).get(&room).cloned()
+    }
+
     /// The room's published head when `seq` is news to it (`Some(0)`: none yet); `None` when
     /// nobody follows the room or `seq` was published.
     fn head_before(&self, room: i64, seq: u64) -> Option<u64> {
-        let rooms = lock(&self.inner.rooms);
-        let st = rooms.get(&room)?;
+        let state = self.room(room)?;
+        let st = lock(&state);
         match st.head {
             Some(h) if seq <= h => None,
             Some(h) => Some(h),
@@ -307,10 +314,10 @@ impl Rooms {
     /// Publishes `frame` as event `seq` if it is the room's next (or the room has published
     /// nothing yet); whether it did.
     fn publish_next(&self, room: i64, seq: u64, frame: &Arc<str>) -> bool {
-        let mut rooms = lock(&self.inner.rooms);
-        let Some(st) = rooms.get_mut(&room) else {
+        let Some(state) = self.room(room) else {
             return true;
         };
+        let mut st = lock(&state);
         match st.head {
             Some(h) if seq <= h => true,
             Some(h) if seq != h + 1 => false,
@@ -404,22 +411,22 @@ impl Rooms {
 
     /// Adds a subscriber to a room (before its backlog is read).
     pub(crate) fn subscribe(&self, room: i64, sub: &Arc<Subscriber>) {
-        lock(&self.inner.rooms)
-            .entry(room)
-            .or_default()
-            .subs
-            .insert(sub.id, sub.clone());
+        // Under the map's lock, so that an unsubscribe cannot drop the room in between.
+        let mut rooms = lock(&self.inner.rooms);
+        let state = rooms.entry(room).or_default();
+        lock(state).subs.insert(sub.id, sub.clone());
     }
 
     /// Removes a subscriber from a room, and from its presence; the room is forgotten when
     /// nobody follows it.
     pub(crate) fn unsubscribe(&self, room: i64, session: u64) {
         let mut rooms = lock(&self.inner.rooms);
-        let Some(st) = rooms.get_mut(&room) else {
+        let Some(state) = rooms.get(&room).cloned() else {
             return;
         };
+        let mut st = lock(&state);
         st.subs.remove(&session);
-        let left = leave(st, session);
+        let left = leave(&mut st, session);
         if st.subs.is_empty() {
             rooms.remove(&room);
         } else if left {
@@ -431,10 +438,10 @@ impl Rooms {
     /// A sign of life of `session` (user `user`) in `room`: it is in the room's presence.
     pub(crate) fn touch(&self, room: i64, session: u64, user: i64, name: &str) {
         let now = self.inner.clock.now_ms();
-        let mut rooms = lock(&self.inner.rooms);
-        let Some(st) = rooms.get_mut(&room) else {
+        let Some(state) = self.room(room) else {
             return;
         };
+        let mut st = lock(&state);
         let here = st.here.entry(user).or_default();
         let new = here.sessions.is_empty();
         name.clone_into(&mut here.name);
@@ -447,15 +454,13 @@ impl Rooms {
 
     /// The room's presence frame now (for a session that just subscribed).
     pub(crate) fn presence(&self, room: i64) -> Option<Arc<str>> {
-        lock(&self.inner.rooms)
-            .get(&room)
-            .map(|st| st.presence_frame(room))
+        self.room(room).map(|st| lock(&st).presence_frame(room))
     }
 
     /// Sends a typing indicator to the room's other sessions.
     pub(crate) fn typing(&self, room: i64, session: u64, frame: &Arc<str>) {
-        if let Some(st) = lock(&self.inner.rooms).get(&room) {
-            st.broadcast(room, 0, frame, Some(session));
+        if let Some(st) = self.room(room) {
+            lock(&st).broadcast(room, 0, frame, Some(session));
         }
     }
 
@@ -465,8 +470,12 @@ impl Rooms {
     pub fn sweep_presence(&self) -> usize {
         let cutoff = self.inner.clock.now_ms() - self.inner.config.presence_ttl_ms;
         let mut gone = 0;
-        let mut rooms = lock(&self.inner.rooms);
-        for (room, st) in rooms.iter_mut() {
+        let rooms: Vec<(i64, Arc<Mutex<RoomState>>)> = lock(&self.inner.rooms)
+            .iter()
+            .map(|(id, st)| (*id, st.clone()))
+            .collect();
+        for (room, state) in &rooms {
+            let mut st = lock(state);
             let before = st.here.len();
             for here in st.here.values_mut() {
                 here.sessions.retain(|_, seen| *seen >= cutoff);
@@ -484,7 +493,10 @@ impl Rooms {
     /// Rooms followed now, and sessions following them (for `/metrics` and tests).
     pub fn counts(&self) -> (usize, usize) {
         let rooms = lock(&self.inner.rooms);
-        (rooms.len(), rooms.values().map(|r| r.subs.len()).sum())
+        (
+            rooms.len(),
+            rooms.values().map(|r| lock(r).subs.len()).sum(),
+        )
     }
 }
 
