@@ -331,3 +331,73 @@ async fn presence_expires_at_the_ttl_by_the_injected_clock_and_typing_is_limited
     drop(b);
     assert_eq!(w.rooms.counts(), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_and_small_queues_still_give_every_reader_each_event_once_in_order() {
+    let w = Arc::new(
+        world(RoomsConfig {
+            queue: 8,
+            page: 5,
+            ..RoomsConfig::default()
+        })
+        .await,
+    );
+    const PER_WRITER: u64 = 40;
+    let writers = 3u64;
+    let total = PER_WRITER * writers;
+    // One reader follows from the start; another joins mid-stream from 0.
+    let mut early = w.session(w.users[0]).await;
+    sub(&mut early, w.room, 0).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..writers {
+        let w = w.clone();
+        tasks.spawn(async move {
+            let author = w.users[(t as usize) % w.users.len()];
+            let mut s = w.session(author).await;
+            for i in 0..PER_WRITER {
+                let out = s
+                    .handle(ClientFrame::ChatPost {
+                        room: w.room,
+                        client_id: format!("w{t}-{i}"),
+                        text: format!("{t}/{i}"),
+                        reply_to: None,
+                        seq: Some(i),
+                    })
+                    .await
+                    .expect("post");
+                assert!(out[0].contains("chat_ack"), "{out:?}");
+                if i % 7 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+    }
+    let w2 = w.clone();
+    let late = tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        let mut late = w2.session(w2.users[1]).await;
+        sub(&mut late, w2.room, 0).await;
+        late
+    });
+    let read_all = |mut s: Session| async move {
+        let mut got = Vec::new();
+        while (got.len() as u64) < total {
+            let v = next(&mut s).await;
+            if v["type"] == "chat_event" {
+                got.push(v["room_seq"].as_u64().unwrap());
+            }
+        }
+        (got, s)
+    };
+    let early_reader = tokio::spawn(read_all(early));
+    while let Some(r) = tasks.join_next().await {
+        r.expect("writer");
+    }
+    let late = late.await.expect("late reader");
+    let (late_got, mut late) = read_all(late).await;
+    let (early_got, mut early) = early_reader.await.expect("early reader");
+    let want: Vec<u64> = (1..=total).collect();
+    assert_eq!(early_got, want);
+    assert_eq!(late_got, want);
+    assert!(idle(&mut early).await && idle(&mut late).await);
+}
