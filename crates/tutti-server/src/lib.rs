@@ -423,7 +423,8 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
     };
     let app = router(hub.clone(), listen)
         .merge(tutti_api::router(api.clone()))
-        .layer(axum::Extension(web::MemoryMetrics(memory.clone())));
+        .layer(axum::Extension(web::MemoryMetrics(memory.clone())))
+        .layer(axum::Extension(web::ChatMetrics(rooms.clone())));
     let server = tokio::spawn(serve_http(listener, app, shutdown_rx.clone()));
 
     Ok(Running {

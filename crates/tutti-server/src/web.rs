@@ -135,6 +135,30 @@ pub async fn health() -> &'static str {
 #[derive(Clone)]
 pub struct MemoryMetrics(pub Option<tutti_memory::Memory>);
 
+/// The chat service whose rooms `/metrics` counts (a request extension set in `start`).
+#[derive(Clone)]
+pub struct ChatMetrics(pub tutti_rooms::Rooms);
+
+/// The chat service's lines of `/metrics`: rooms followed and the sessions following them.
+fn chat_metrics(out: &mut String, rooms: &tutti_rooms::Rooms) {
+    use crate::metrics::scalar;
+    let (followed, sessions) = rooms.counts();
+    scalar(
+        out,
+        "tutti_chat_rooms_followed",
+        "gauge",
+        "Chat rooms that live connections follow now.",
+        followed as f64,
+    );
+    scalar(
+        out,
+        "tutti_chat_room_followers",
+        "gauge",
+        "Live connections following a chat room, summed over rooms.",
+        sessions as f64,
+    );
+}
+
 /// The memory's lines of `/metrics`: its breaker, queue, spill and indexes.
 fn memory_metrics(out: &mut String, m: &tutti_memory::Memory) {
     use crate::metrics::scalar;
@@ -233,6 +257,7 @@ fn memory_metrics(out: &mut String, m: &tutti_memory::Memory) {
 pub async fn metrics(
     State(hub): State<Arc<Hub>>,
     memory: Option<axum::Extension<MemoryMetrics>>,
+    chat: Option<axum::Extension<ChatMetrics>>,
 ) -> Response {
     use crate::metrics::scalar;
     use std::sync::atomic::Ordering::Relaxed;
@@ -345,6 +370,9 @@ pub async fn metrics(
     }
     if let Some(axum::Extension(MemoryMetrics(Some(m)))) = &memory {
         memory_metrics(&mut out, m);
+    }
+    if let Some(axum::Extension(ChatMetrics(rooms))) = &chat {
+        chat_metrics(&mut out, rooms);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

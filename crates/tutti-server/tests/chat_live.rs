@@ -656,6 +656,11 @@ async fn presence_expires_without_a_heartbeat_and_typing_reaches_the_others() {
         }
         assert!(tokio::time::Instant::now() < deadline, "Dan never expired");
     }
+    // /metrics counts the room and its two followers.
+    let m = raw(app.addr, "GET", "/metrics", &[], b"").await;
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(text.contains("\ntutti_chat_room_followers 2\n"), "{text}");
+    assert!(text.contains("\ntutti_chat_rooms_followed "), "{text}");
     // Dan's next frame brings him back.
     d.send(json!({"type": "chat_here"})).await;
     loop {
