@@ -75,6 +75,8 @@ pub struct Session {
     /// token that expires or is revoked (sign-out, deactivation) ends the session's chat.
     token: Option<String>,
     show: Option<ShowCtx>,
+    /// The audience identity is a member of its show's room (known in this session).
+    show_member: bool,
     /// Rooms followed, with the last `seq` handed out of each.
     delivered: HashMap<i64, u64>,
     /// Rooms whose missed events are still to be read from the store, in order, each with
@@ -121,6 +123,7 @@ impl Session {
             who: None,
             token: None,
             show: None,
+            show_member: false,
             delivered: HashMap::new(),
             catching: VecDeque::new(),
             ready: VecDeque::new(),
@@ -617,6 +620,7 @@ impl Session {
                     }
                     self.join(room_id, who.user).await?;
                 }
+                return Ok(room);
             }
         }
         store
@@ -650,13 +654,17 @@ impl Session {
             ));
         }
         let user = self.audience_who().await?;
-        let at = self.rooms.inner.clock.now_ms();
-        self.rooms
-            .inner
-            .store
-            .chat_join_show_room(user, at)
-            .await
-            .map_err(store_error)?;
+        if !self.show_member {
+            // A member of the show's room from its first write (once: the store keeps it).
+            let at = self.rooms.inner.clock.now_ms();
+            self.rooms
+                .inner
+                .store
+                .chat_join_show_room(user, at)
+                .await
+                .map_err(store_error)?;
+            self.show_member = true;
+        }
         Ok(user)
     }
 
