@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use tutti_protocol::{ErrorCode, ParamInfo, ServerFrame, StateFrame};
 
+use crate::cues::CueShared;
 use crate::sync::{SyncClient, SyncOutcome, SyncShared};
 
 /// How long a TCP connect plus WebSocket handshake may take.
@@ -124,6 +125,8 @@ pub(crate) struct Shared {
     pub examples: Mutex<Vec<String>>,
     /// With `--sync`: the truth and the clocks' drift.
     pub sync: Option<SyncShared>,
+    /// With `--cues`: where reading clients record the cues they receive.
+    pub cues: Option<Arc<CueShared>>,
 }
 
 impl Shared {
@@ -133,6 +136,7 @@ impl Shared {
         rate: f64,
         phase: watch::Receiver<Phase>,
         sync: Option<SyncShared>,
+        cues: Option<Arc<CueShared>>,
     ) -> Shared {
         let hist = || {
             Mutex::new(
@@ -169,6 +173,7 @@ impl Shared {
             drops: Mutex::new(BTreeMap::new()),
             examples: Mutex::new(Vec::new()),
             sync,
+            cues,
         }
     }
 
@@ -379,8 +384,9 @@ pub(crate) struct Head<'a> {
     pub rate: Option<f64>,
     #[serde(default)]
     pub id: Option<u64>,
+    /// An ack's time (Unix milliseconds, whole) or a cue's (show clock, fractional).
     #[serde(default)]
-    pub at: Option<u64>,
+    pub at: Option<f64>,
 }
 
 /// What one client reports at the end.
@@ -402,6 +408,8 @@ pub(crate) struct Outcome {
     pub untracked: u64,
     /// With `--sync`, for clients that read everything.
     pub sync: Option<SyncOutcome>,
+    /// With `--cues`, for clients that read everything: our cues it received.
+    pub cues: u64,
 }
 
 pub(crate) type Ws = WebSocketStream<TcpStream>;
@@ -428,6 +436,10 @@ struct Client {
     /// With `--sync`: its clock and estimator, and a `sync_report` waiting to be sent.
     sync: Option<SyncClient>,
     sync_report: Option<String>,
+    /// With `--cues`: the last cue id this client read (0: none), and whether it counts
+    /// among the readers the cues are expected at.
+    last_cue_id: u64,
+    cue_reader: bool,
 }
 
 /// Run one client to the end of the run.
@@ -449,6 +461,7 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
             anomalies: 0,
             untracked: 0,
             sync: None,
+            cues: 0,
         },
         rng: Rng::new(seed),
         sent: VecDeque::new(),
@@ -462,6 +475,8 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
         settling: false,
         sync: None,
         sync_report: None,
+        last_cue_id: 0,
+        cue_reader: false,
     };
     let ws = match connect_and_join(&c.shared.endpoint, index).await {
         Ok((ws, _)) => ws,
@@ -475,6 +490,10 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
     if kind != Kind::Slow {
         if let Some(sync) = &c.shared.sync {
             c.sync = Some(SyncClient::new(sync, &mut c.rng, Instant::now()));
+        }
+        if let Some(cues) = &c.shared.cues {
+            cues.readers.fetch_add(1, Relaxed);
+            c.cue_reader = true;
         }
     }
     if kind == Kind::Moving {
@@ -499,6 +518,15 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
 pub(crate) async fn connect_and_join(
     ep: &Endpoint,
     index: u32,
+) -> Result<(Ws, ServerFrame), String> {
+    connect_and_join_as(ep, index, None).await
+}
+
+/// [`connect_and_join`], as a performer with `performer_token` when one is given.
+pub(crate) async fn connect_and_join_as(
+    ep: &Endpoint,
+    index: u32,
+    performer_token: Option<&str>,
 ) -> Result<(Ws, ServerFrame), String> {
     let sock = match ep.addr {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
@@ -532,10 +560,14 @@ pub(crate) async fn connect_and_join(
     let mut ws = tokio::time::timeout(CONNECT_TIMEOUT, connect)
         .await
         .map_err(|_| "connect: timed out".to_string())??;
-    let join = match &ep.show {
-        Some(code) => serde_json::json!({"type": "join", "show": code}),
-        None => serde_json::json!({"type": "join"}),
-    };
+    let mut join = serde_json::json!({"type": "join"});
+    if let Some(code) = &ep.show {
+        join["show"] = code.as_str().into();
+    }
+    if let Some(token) = performer_token {
+        join["role"] = "performer".into();
+        join["token"] = token.into();
+    }
     ws.send(Message::text(join.to_string()))
         .await
         .map_err(|e| format!("join: {}", ws_reason(&e)))?;
@@ -747,6 +779,10 @@ impl Client {
         }
         self.out.dropped = true;
         self.shared.dropped.fetch_add(1, Relaxed);
+        if let (true, Some(cues)) = (self.cue_reader, &self.shared.cues) {
+            self.cue_reader = false;
+            cues.readers.fetch_sub(1, Relaxed);
+        }
         Shared::count(&self.shared.drops, reason);
     }
 
@@ -787,7 +823,9 @@ impl Client {
                 self.on_state(tick, head.rate, text);
             }
             "ack" => match (head.seq, head.tick, head.at) {
-                (Some(seq), Some(tick), Some(at)) => self.on_ack(seq, tick, at),
+                (Some(seq), Some(tick), Some(at)) if at.is_finite() && at >= 0.0 => {
+                    self.on_ack(seq, tick, at as u64)
+                }
                 _ => self.parse_failure("an ack without seq, tick or at".into()),
             },
             "error" => {
@@ -818,6 +856,14 @@ impl Client {
                 }
             }
             "stats" => {}
+            "cue" => {
+                // Slow readers read cues a second late by design: only readers count.
+                if let (true, Some(cues)) = (self.cue_reader, &self.shared.cues) {
+                    if cues.record(&head, Instant::now(), &mut self.last_cue_id) {
+                        self.out.cues += 1;
+                    }
+                }
+            }
             "sync" if self.sync.is_some() => {
                 let now = Instant::now();
                 let answer = self.sync.as_mut().map(|s| s.on_answer(text, now));

@@ -22,6 +22,12 @@
 //! each estimate's true error against a reference connection with a tiny round trip, at 1,
 //! 2, 3, 5 and 10 s after joining and at the end, with convergence times (`sync`).
 //!
+//! With `--cues RATE` (and `--performer-token`) one performer connection sends `cue` frames
+//! through the measured window and every reading client records each cue it receives; the
+//! report gives, over cues × clients, the deliveries that came before their time (`at`),
+//! the late and the missing ones and the margins, timed against the show clock that the
+//! reference connection found (`cues`).
+//!
 //! Limits: one process holds at most its file-descriptor limit (raised at start from the
 //! soft to the hard limit) minus [`FD_MARGIN`] connections, and about 28,000 connections
 //! per source address (the ephemeral port range); past either, `run` refuses with an
@@ -29,7 +35,8 @@
 //! `--source-addrs`).
 //!
 //! Read in this order: [`options`] (what can be asked), `run` (the phases), `client`
-//! (one phone), `sync` (its clock sync and the truth), [`attack`] (the attackers),
+//! (one phone), `sync` (its clock sync and the truth), `cues` (the performer and the cues'
+//! deliveries), [`attack`] (the attackers),
 //! [`report`] (what comes out), [`calibrate`] (the floor).
 //!
 //! Must never: run without bound, hide a failure inside an average, or judge timing in
@@ -38,6 +45,7 @@
 pub mod attack;
 pub mod calibrate;
 mod client;
+mod cues;
 mod error;
 pub mod options;
 mod progress;

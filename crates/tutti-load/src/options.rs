@@ -37,6 +37,11 @@ pub const MAX_GARBAGE_RATE: f64 = 1000.0;
 pub const MAX_CHURN_RATE: f64 = 100.0;
 /// Largest clock drift `--sync-drift-ppm` may give the clients' clocks.
 pub const MAX_SYNC_DRIFT_PPM: f64 = 500.0;
+/// Fastest `--cues` rate, in cues per second (the server takes at most 10 a second from a
+/// performer connection and refuses more with `rate_limited`).
+pub const MAX_CUE_RATE: f64 = 10.0;
+/// Slowest `--cues` rate, in cues per second.
+pub const MIN_CUE_RATE: f64 = 0.1;
 
 /// Options of `tutti load` (flatten into a clap command with `#[command(flatten)]`).
 #[derive(Debug, Clone, PartialEq, clap::Args)]
@@ -128,6 +133,21 @@ pub struct LoadOptions {
     /// its own random offset of up to an hour either way.
     #[arg(long, default_value_t = 0.0)]
     pub sync_drift_ppm: f64,
+    /// Cues (issue 15): one performer connection (`--performer-token`) sends `cue` frames
+    /// at this many per second (0.1–10) through the measured window, and every reading
+    /// client records each `cue` it receives; the report gives how many of the deliveries
+    /// came before their time (`at`), their margins, the late and the missing ones, timed
+    /// against the show clock found by a reference connection (`--sync-reference`).
+    #[arg(long, value_name = "RATE")]
+    pub cues: Option<f64>,
+    /// With `--cues`: the server's performer token (`tutti serve --performer-token`), for
+    /// the performer connection that sends the cues.
+    #[arg(long, value_name = "TOKEN")]
+    pub performer_token: Option<String>,
+    /// With `--cues`: the phone voice every cue plays (absent: the piece's voices in turn,
+    /// from `welcome`'s `phone.voices`).
+    #[arg(long, value_name = "NAME")]
+    pub cue_voice: Option<String>,
 }
 
 impl Default for LoadOptions {
@@ -176,6 +196,20 @@ pub(crate) struct Plan {
     pub churn_rate: f64,
     /// With `--sync`: the reference connection's target and the clients' largest drift.
     pub sync: Option<SyncPlan>,
+    /// With `--cues`: the performer's rate, token and voice, and the reference's target.
+    pub cues: Option<CuePlan>,
+}
+
+/// What `--cues` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CuePlan {
+    /// Cues per second.
+    pub rate: f64,
+    pub token: String,
+    /// `--cue-voice`, checked against the piece's voices once `welcome` names them.
+    pub voice: Option<String>,
+    /// The reference connection that maps this machine's clock to the show clock.
+    pub reference: Target,
 }
 
 /// What `--sync` asks for.
@@ -336,26 +370,29 @@ impl LoadOptions {
                 ),
             ));
         }
-        if !self.sync && (self.sync_reference.is_some() || self.sync_drift_ppm != 0.0) {
+        let cueing = self.cues.is_some();
+        if !self.sync && !cueing && self.sync_reference.is_some() {
             return Err(LoadError::option(
-                if self.sync_reference.is_some() {
-                    "--sync-reference"
-                } else {
-                    "--sync-drift-ppm"
-                },
+                "--sync-reference",
+                "only means something with --sync or --cues",
+            ));
+        }
+        if !self.sync && self.sync_drift_ppm != 0.0 {
+            return Err(LoadError::option(
+                "--sync-drift-ppm",
                 "only means something with --sync",
             ));
         }
+        let reference = match &self.sync_reference {
+            None => target.clone(),
+            Some(url) => parse_url(url).map_err(|e| match e {
+                LoadError::Option { message, .. } => LoadError::option("--sync-reference", message),
+                other => other,
+            })?,
+        };
+        let cues = self.cue_plan(&reference)?;
         let sync = if self.sync {
-            let reference = match &self.sync_reference {
-                None => target.clone(),
-                Some(url) => parse_url(url).map_err(|e| match e {
-                    LoadError::Option { message, .. } => {
-                        LoadError::option("--sync-reference", message)
-                    }
-                    other => other,
-                })?,
-            };
+            let reference = reference.clone();
             let drift_ppm = within(
                 "--sync-drift-ppm",
                 self.sync_drift_ppm,
@@ -391,13 +428,14 @@ impl LoadOptions {
             churn: self.churn,
             churn_rate,
             sync,
+            cues,
         };
         let calibration = if self.calibrate {
             CALIBRATION_TIME
         } else {
             Duration::ZERO
         };
-        let reference = if plan.sync.is_some() {
+        let reference = if plan.sync.is_some() || plan.cues.is_some() {
             crate::sync::REFERENCE_TIME
         } else {
             Duration::ZERO
@@ -419,6 +457,62 @@ impl LoadOptions {
             ));
         }
         Ok(plan)
+    }
+
+    /// `--cues` and the options that go with it.
+    fn cue_plan(&self, reference: &Target) -> Result<Option<CuePlan>, LoadError> {
+        let Some(rate) = self.cues else {
+            for (option, given) in [
+                ("--performer-token", self.performer_token.is_some()),
+                ("--cue-voice", self.cue_voice.is_some()),
+            ] {
+                if given {
+                    return Err(LoadError::option(
+                        option,
+                        "only means something with --cues",
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        let rate = within(
+            "--cues",
+            rate,
+            MIN_CUE_RATE,
+            MAX_CUE_RATE,
+            "cues per second",
+        )?;
+        let max = tutti_protocol::MAX_NAME;
+        let token = match &self.performer_token {
+            None => {
+                return Err(LoadError::option(
+                    "--cues",
+                    "needs --performer-token: cues are sent by a performer connection \
+                     (the server's --performer-token)",
+                ))
+            }
+            Some(t) if t.is_empty() || t.len() > max => {
+                return Err(LoadError::option(
+                    "--performer-token",
+                    format!("a performer token is 1–{max} characters"),
+                ))
+            }
+            Some(t) => t.clone(),
+        };
+        if let Some(v) = &self.cue_voice {
+            if v.is_empty() || v.len() > max {
+                return Err(LoadError::option(
+                    "--cue-voice",
+                    format!("a voice name is 1–{max} characters"),
+                ));
+            }
+        }
+        Ok(Some(CuePlan {
+            rate,
+            token,
+            voice: self.cue_voice.clone(),
+            reference: reference.clone(),
+        }))
     }
 }
 

@@ -491,6 +491,119 @@ impl SyncFigures {
     }
 }
 
+/// The performer connection that sent the cues (`--cues`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CuePerformer {
+    /// Cues per second asked for.
+    pub rate: f64,
+    /// The voices it cued, in turn.
+    pub voices: Vec<String>,
+    /// The piece's lead (`welcome`'s `phone.lead_ms`): how far ahead of its time each cue
+    /// is sent, milliseconds.
+    pub lead_ms: f64,
+    /// `cue` frames sent (in the measured window).
+    pub sent: u64,
+    /// Of those, acknowledged by the server (each then went to every audience socket).
+    pub acked: u64,
+    /// Refusals, by error code.
+    pub refused: BTreeMap<String, u64>,
+    /// Why it stopped early, if it did.
+    pub problem: Option<String>,
+}
+
+/// A distribution of margins (`at` − arrival, show clock; negative is late), milliseconds.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct CueMargins {
+    /// Median.
+    pub p50: f64,
+    /// 5th percentile (95 % of deliveries had more).
+    pub p5: f64,
+    /// 1st percentile.
+    pub p1: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest (at most the lead, give or take the reference's bound).
+    pub max: f64,
+}
+
+/// One cue's deliveries.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CueLine {
+    /// The show's cue id (absent when no client got it).
+    pub id: Option<u64>,
+    /// Its time, show clock, milliseconds (absent when no client got it).
+    pub at_ms: Option<f64>,
+    /// Clients that received it.
+    pub received: u64,
+    /// Of those, before `at`.
+    pub before: u64,
+    /// Of those, at or after `at`.
+    pub late: u64,
+    /// Reading clients that never received it.
+    pub missing: u64,
+}
+
+/// Cues to every phone (`--cues`): did each reach every client before its time?
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CueFigures {
+    /// The performer connection.
+    pub performer: CuePerformer,
+    /// The reference that maps this machine's clock to the show clock for every client;
+    /// every margin may be off by up to its `bound_ms`.
+    pub reference: SyncReference,
+    /// Reading clients that joined (slow readers, which read one frame a second, excepted).
+    pub clients: u64,
+    /// Acknowledged cues × those clients.
+    pub expected: u64,
+    /// Deliveries received.
+    pub received: u64,
+    /// Of those, before their time.
+    pub before: u64,
+    /// Of those, at or after their time.
+    pub late: u64,
+    /// Deliveries never received (`expected − received`; a client that dropped misses the
+    /// cues after it left).
+    pub missing: u64,
+    /// `before / expected`, percent: the share of deliveries that came in time.
+    pub before_pct: f64,
+    /// Margins of the deliveries received (absent when none was).
+    pub margin_ms: Option<CueMargins>,
+    /// Cues that every client received.
+    pub cues_complete: u64,
+    /// Clients that received every cue.
+    pub clients_complete: u64,
+    /// Deliveries whose `at` differed from another client's for the same cue.
+    pub at_differs: u64,
+    /// Cue frames that were not ours (read before the performer's first cue, or with an id
+    /// past the cues it sent: another performer cued the show).
+    pub unknown: u64,
+    /// Cue frames whose id was not above the client's previous one.
+    pub out_of_order: u64,
+    /// Cue frames without an `id` or a finite `at`.
+    pub malformed: u64,
+    /// Cues in `per_cue`.
+    pub listed: u64,
+    /// The first cues (at most 1,000), one by one.
+    pub per_cue: Vec<CueLine>,
+}
+
+impl CueFigures {
+    /// Nothing went wrong that is not a matter of timing: the reference is consistent, the
+    /// performer ran to the end and every cue it sent was acknowledged, and every client
+    /// read each cue once, in order, with the same `at`. Late and missing deliveries are
+    /// the benchmark's figures, not failed checks.
+    pub fn consistent(&self) -> bool {
+        let p = &self.performer;
+        self.reference.consistent
+            && p.problem.is_none()
+            && p.refused.is_empty()
+            && p.acked == p.sent
+            && self.at_differs == 0
+            && self.out_of_order == 0
+            && self.malformed == 0
+    }
+}
+
 /// Correctness checks (never timing).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Checks {
@@ -509,6 +622,8 @@ pub struct Checks {
     pub attackers_handled: bool,
     /// With `--sync`, [`SyncFigures::consistent`] (true without).
     pub sync_consistent: bool,
+    /// With `--cues`, [`CueFigures::consistent`] (true without).
+    pub cues_consistent: bool,
 }
 
 /// Everything a run measured.
@@ -555,6 +670,8 @@ pub struct Report {
     pub calibration: Option<Calibration>,
     /// With `--sync`: clock sync and its true error.
     pub sync: Option<SyncFigures>,
+    /// With `--cues`: cues to every client, in time or not.
+    pub cues: Option<CueFigures>,
     /// Things worth knowing that are not failures.
     pub warnings: Vec<String>,
     /// Correctness checks.
@@ -748,6 +865,9 @@ impl Report {
         if let Some(y) = &self.sync {
             y.table(&mut t);
         }
+        if let Some(c) = &self.cues {
+            c.table(&mut t);
+        }
         for w in &self.warnings {
             let _ = writeln!(t, "  warning     {w}");
         }
@@ -762,6 +882,9 @@ impl Report {
         };
         if self.sync.is_some() {
             let _ = write!(attackers, ", sync {}", mark(k.sync_consistent));
+        }
+        if self.cues.is_some() {
+            let _ = write!(attackers, ", cues {}", mark(k.cues_consistent));
         }
         let _ = writeln!(
             t,
@@ -828,6 +951,25 @@ impl Report {
                     y.exchanges.refused,
                     y.exchanges.unknown_answers,
                     y.at.last().map_or(0, |a| a.without_estimate)
+                ));
+            }
+        }
+        if !k.cues_consistent {
+            if let Some(c) = &self.cues {
+                let p = &c.performer;
+                out.push(format!(
+                    "cues inconsistent: reference consistent {} ({}), performer {} ({} sent, {} \
+                     acknowledged, refused: {}), {} deliveries with another `at`, {} out of \
+                     order, {} malformed",
+                    c.reference.consistent,
+                    c.reference.problem.as_deref().unwrap_or("no problem"),
+                    p.problem.as_deref().unwrap_or("ran to the end"),
+                    p.sent,
+                    p.acked,
+                    map_line(&p.refused),
+                    c.at_differs,
+                    c.out_of_order,
+                    c.malformed
                 ));
             }
         }
@@ -898,6 +1040,60 @@ impl SyncFigures {
             thousands(c.converged + c.not_converged),
             fmt(&c.after_s)
         );
+    }
+}
+
+impl CueFigures {
+    /// The cue lines of the table.
+    fn table(&self, t: &mut String) {
+        let p = &self.performer;
+        let r = &self.reference;
+        let refused = if p.refused.is_empty() {
+            String::new()
+        } else {
+            format!(", refused {}", map_line(&p.refused))
+        };
+        let _ = writeln!(
+            t,
+            "  cues        {} sent at {}/s, {} acknowledged{refused} (voices {}; lead {:.0} ms); reference {} (truth within ±{:.3} ms{})",
+            thousands(p.sent),
+            p.rate,
+            thousands(p.acked),
+            p.voices.join(", "),
+            p.lead_ms,
+            r.url,
+            r.bound_ms,
+            if r.consistent { "" } else { ", INCONSISTENT" }
+        );
+        let _ = writeln!(
+            t,
+            "  cues        {} of {} deliveries before their time ({:.3} %), {} late, {} missing ({} clients; {} cues reached all, {} clients got all)",
+            thousands(self.before),
+            thousands(self.expected),
+            self.before_pct,
+            thousands(self.late),
+            thousands(self.missing),
+            thousands(self.clients),
+            thousands(self.cues_complete),
+            thousands(self.clients_complete)
+        );
+        let margins = self.margin_ms.map_or("-".to_string(), |m| {
+            format!(
+                "p50 {:.2} ms, p5 {:.2}, p1 {:.2}, min {:.2}, max {:.2}",
+                m.p50, m.p5, m.p1, m.min, m.max
+            )
+        });
+        let _ = writeln!(t, "  cues        margin (at - arrival) {margins}");
+        if self.unknown + self.out_of_order + self.malformed + self.at_differs > 0 {
+            let _ = writeln!(
+                t,
+                "  cues        {} not ours, {} out of order, {} malformed, {} with another at",
+                thousands(self.unknown),
+                thousands(self.out_of_order),
+                thousands(self.malformed),
+                thousands(self.at_differs)
+            );
+        }
     }
 }
 

@@ -5,8 +5,10 @@
 //! Phases: `Ramp` (connections at `--ramp` per second; moving clients start sending as
 //! soon as they join) → `Steady` (the measured window of `--duration`, opened once every
 //! connection attempt has succeeded or failed) → `Settle` (inputs stop; at most
-//! [`SETTLE_MAX`] waiting for every moving client's last ack) → `Stop`. The whole run is
-//! bounded by `--max-duration`.
+//! [`SETTLE_MAX`] waiting for every moving client's last ack; with `--cues`, also until
+//! every reading client got every acknowledged cue, at most 5 s past the last one's time)
+//! → `Stop`. With `--cues`, the performer joins right after the probe and sends only in the
+//! `Steady` window. The whole run is bounded by `--max-duration`.
 //!
 //! Must never: outlive `--max-duration` by more than the close timeout, or leave a
 //! client task running after it returns.
@@ -25,8 +27,10 @@ use tutti_protocol::ServerFrame;
 use crate::attack::{run_attacker, Attack, AttackKind, GarbageKind};
 use crate::calibrate::measure_floor;
 use crate::client::{
-    connect_and_join, run_client, Endpoint, InputGen, Kind, Outcome, Phase, Shared,
+    connect_and_join, connect_and_join_as, run_client, Endpoint, InputGen, Kind, Outcome, Phase,
+    Shared,
 };
+use crate::cues::{ClientCues, CueShared, Performer, PerformerOutcome};
 use crate::options::{Plan, CALIBRATION_TIME, TAIL_MARGIN};
 use crate::report::{
     Acks, Asked, Attackers, Calibration, Checks, Churn, Clients, Frames, Garbage, Inputs, Latency,
@@ -63,6 +67,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         })?;
     }
     let addr = resolve(&plan).await?;
+    let probe_addr = addr;
     let endpoint = Endpoint {
         addr,
         url: plan.target.url.clone(),
@@ -84,6 +89,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         show,
         state_hz,
         input_rate,
+        phone,
         ..
     } = welcome
     else {
@@ -126,11 +132,35 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         warnings.push("the probe client received no state within 5 s".into());
     }
 
-    // Clock sync: the reference finds the true show clock before any client starts.
-    let reference = match &plan.sync {
+    // Cues: the performer joins the probe's show now, so that a wrong token, a piece
+    // without phone voices or an unknown --cue-voice fail before anything starts.
+    let performer = match &plan.cues {
         None => None,
-        Some(sync) => {
-            let target = &sync.reference;
+        Some(cp) => Some(
+            join_performer(
+                cp,
+                phone.as_ref(),
+                Endpoint {
+                    addr: probe_addr,
+                    url: plan.target.url.clone(),
+                    sources: Vec::new(),
+                    show: Some(show.code.clone()),
+                },
+            )
+            .await?,
+        ),
+    };
+
+    // Clock sync and cues: the reference finds the true show clock before any client
+    // starts (one reference serves both: they ask for the same one).
+    let reference_target = plan
+        .sync
+        .as_ref()
+        .map(|s| &s.reference)
+        .or(plan.cues.as_ref().map(|c| &c.reference));
+    let reference = match reference_target {
+        None => None,
+        Some(target) => {
             let unreachable = |message: String| LoadError::Unreachable {
                 url: target.url.clone(),
                 message,
@@ -147,18 +177,27 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
                 .map_err(|m| unreachable(format!("sync reference: {m}")))?;
             let origin = Instant::now();
             let r = Reference::start(ws, origin).await.map_err(unreachable)?;
-            let shared = SyncShared {
-                origin,
-                truth_ms: r.first.mid(),
-                drift_ppm: sync.drift_ppm,
-            };
-            Some((r, shared))
+            Some((r, origin))
         }
     };
-    let (reference, sync_shared) = match reference {
-        Some((r, s)) => (Some(r), Some(s)),
-        None => (None, None),
+    let sync_shared = match (&plan.sync, &reference) {
+        (Some(sync), Some((r, origin))) => Some(SyncShared {
+            origin: *origin,
+            truth_ms: r.first.mid(),
+            drift_ppm: sync.drift_ppm,
+        }),
+        _ => None,
     };
+    let cue_shared = match (&plan.cues, &reference) {
+        (Some(cp), Some((r, origin))) => Some(Arc::new(CueShared::new(
+            *origin,
+            r.first.mid(),
+            cp.rate,
+            plan.duration,
+        ))),
+        _ => None,
+    };
+    let reference = reference.map(|(r, _)| r);
 
     let floor = if plan.calibrate {
         let size = state_bytes.unwrap_or(DEFAULT_STATE_BYTES);
@@ -191,8 +230,18 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         plan.rate,
         phase_rx.clone(),
         sync_shared,
+        cue_shared.clone(),
     ));
     let reference = reference.map(|r| tokio::spawn(r.watch(phase_rx.clone())));
+    let cue_lead_ms = performer.as_ref().map_or(0.0, Performer::lead_ms);
+    let performer = match (performer, &cue_shared) {
+        (Some(p), Some(cs)) => {
+            let (voices, rate) = (p.voices().to_vec(), p.rate());
+            let task = tokio::spawn(p.run(cs.clone(), phase_rx.clone()));
+            Some((task, voices, rate))
+        }
+        _ => None,
+    };
     let progress = std::io::stderr().is_terminal().then(|| {
         tokio::spawn(crate::progress::run(
             shared.clone(),
@@ -290,7 +339,17 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
     let settle_start = Instant::now();
     let _ = phase_tx.send(Phase::Settle);
     let settle_until = (settle_start + SETTLE_MAX).min(deadline.max(settle_start));
-    while shared.unsettled.load(Relaxed) > 0 && Instant::now() < settle_until {
+    // Cues: until every reading client got every cue, or the last one's time is well past.
+    let cues_pending = |now: Instant| {
+        cue_shared
+            .as_ref()
+            .is_some_and(|c| c.pending(cue_lead_ms, now) && now < deadline)
+    };
+    loop {
+        let now = Instant::now();
+        if !((shared.unsettled.load(Relaxed) > 0 && now < settle_until) || cues_pending(now)) {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let settle_s = settle_start.elapsed().as_secs_f64();
@@ -345,6 +404,18 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             }
         },
         None => None,
+    };
+    let performer = match (performer, &cue_shared) {
+        (Some((task, voices, rate)), Some(cs)) => {
+            match tokio::time::timeout(CLOSE_TIMEOUT, task).await {
+                Ok(Ok(o)) => Some(o),
+                _ => {
+                    warnings.push("the cue performer did not stop in time".into());
+                    Some(PerformerOutcome::stuck(rate, voices, cue_lead_ms, cs))
+                }
+            }
+        }
+        _ => None,
     };
     pool.shutdown().await;
     if truncated {
@@ -474,6 +545,17 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         }
         _ => None,
     };
+    let cues = match (&plan.cues, &cue_shared, &performer, &reference) {
+        (Some(cp), Some(cs), Some(p), Some(r)) => {
+            let clients: Vec<ClientCues> = readers
+                .iter()
+                .map(|o| ClientCues { received: o.cues })
+                .collect();
+            let reference = crate::sync::reference_figures(&cp.reference.url, r);
+            Some(crate::cues::figures(cs, p, reference, &clients))
+        }
+        _ => None,
+    };
     let checks = Checks {
         all_connected: connected == u64::from(plan.clients) && dropped == 0,
         frames_parsed: parse_failures == 0,
@@ -486,6 +568,10 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             || sync
                 .as_ref()
                 .is_some_and(crate::report::SyncFigures::consistent),
+        cues_consistent: plan.cues.is_none()
+            || cues
+                .as_ref()
+                .is_some_and(crate::report::CueFigures::consistent),
     };
     let expected = readers.len() as f64 * window_s * state_hz;
     Ok(Report {
@@ -572,6 +658,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         fd_limit: fd.soft,
         calibration,
         sync,
+        cues,
         warnings,
         checks,
     })
@@ -752,6 +839,67 @@ pub(crate) fn assign_kinds(clients: u32, moving: f64, slow: f64) -> Vec<Kind> {
         }
     }
     out
+}
+
+/// Join the performer that sends the cues, with the voices it will cue in turn.
+async fn join_performer(
+    cp: &crate::options::CuePlan,
+    phone: Option<&tutti_protocol::PhoneInfo>,
+    ep: Endpoint,
+) -> Result<Performer, LoadError> {
+    let Some(phone) = phone.filter(|p| !p.voices.is_empty()) else {
+        return Err(LoadError::option(
+            "--cues",
+            "the piece gives its phones no voices ([phone] in the piece): there is nothing to cue",
+        ));
+    };
+    let names: Vec<String> = phone.voices.iter().map(|v| v.name.clone()).collect();
+    let voices = match &cp.voice {
+        None => names,
+        Some(v) if names.contains(v) => vec![v.clone()],
+        Some(v) => {
+            return Err(LoadError::option(
+                "--cue-voice",
+                format!(
+                    "the piece has no phone voice '{v}': its voices are {}",
+                    names.join(", ")
+                ),
+            ))
+        }
+    };
+    let (ws, welcome) = connect_and_join_as(&ep, 0, Some(&cp.token))
+        .await
+        .map_err(|message| {
+            if message.starts_with("join refused") {
+                LoadError::option(
+                    "--performer-token",
+                    format!("the server refused the performer's join ({message})"),
+                )
+            } else {
+                LoadError::Unreachable {
+                    url: ep.url.clone(),
+                    message: format!("cue performer: {message}"),
+                }
+            }
+        })?;
+    match welcome {
+        ServerFrame::Welcome {
+            role: tutti_protocol::Role::Performer,
+            ..
+        } => {}
+        _ => {
+            return Err(LoadError::option(
+                "--performer-token",
+                "the server did not admit the performer as a performer",
+            ))
+        }
+    }
+    Ok(Performer::new(
+        ws,
+        voices,
+        f64::from(phone.lead_ms),
+        cp.rate,
+    ))
 }
 
 /// The first address of a target.

@@ -504,6 +504,24 @@ fn at_figures(after_s: Option<f64>, samples: &[Option<Sample>]) -> SyncAt {
     }
 }
 
+/// The reference's figures (for `--sync` and `--cues` alike).
+pub(crate) fn reference_figures(url: &str, reference: &ReferenceOutcome) -> SyncReference {
+    let (first, last) = (reference.first, reference.last);
+    let overlaps =
+        !last.known() || (last.lo <= first.hi && first.lo <= last.hi && last.lo <= last.hi);
+    SyncReference {
+        url: url.to_string(),
+        exchanges: reference.exchanges,
+        answered: reference.answered,
+        round_trip_min_ms: reference.min_rtt.is_finite().then_some(reference.min_rtt),
+        bound_ms: first.bound(),
+        later_bound_ms: last.known().then(|| last.bound()),
+        later_shift_ms: last.known().then(|| last.mid() - first.mid()),
+        consistent: overlaps && reference.problem.is_none(),
+        problem: reference.problem.clone(),
+    }
+}
+
 /// The report's sync figures from every syncing client's outcome and the reference's.
 pub(crate) fn figures(
     window_s: f64,
@@ -530,21 +548,8 @@ pub(crate) fn figures(
     let sum = |f: fn(&SyncOutcome) -> u64| outcomes.iter().map(|o| f(o)).sum::<u64>();
     let (sent, answered) = (sum(|o| o.sent), sum(|o| o.answered));
     let in_window = sum(|o| o.sent_in_window);
-    let (first, last) = (reference.first, reference.last);
-    let overlaps =
-        !last.known() || (last.lo <= first.hi && first.lo <= last.hi && last.lo <= last.hi);
     SyncFigures {
-        reference: SyncReference {
-            url: reference_url.to_string(),
-            exchanges: reference.exchanges,
-            answered: reference.answered,
-            round_trip_min_ms: reference.min_rtt.is_finite().then_some(reference.min_rtt),
-            bound_ms: first.bound(),
-            later_bound_ms: last.known().then(|| last.bound()),
-            later_shift_ms: last.known().then(|| last.mid() - first.mid()),
-            consistent: overlaps && reference.problem.is_none(),
-            problem: reference.problem.clone(),
-        },
+        reference: reference_figures(reference_url, reference),
         drift_ppm_max: drift_ppm,
         clients: outcomes.len() as u64,
         exchanges: SyncExchanges {
