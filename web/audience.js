@@ -235,7 +235,7 @@ client
     setText($('title'), title);
     document.title = `${title} · Tutti`;
     build(w.params || []);
-    $('sound').hidden = !w.phone?.voices?.length;
+    $('sound').hidden = !(w.phone?.voices?.length || w.phone?.drones?.length);
     buildPlan(w.phone?.voices?.length ? w.phone.hall : null);
     status = w.show?.status ?? status;
     banner();

@@ -1,5 +1,6 @@
 // phone-audio.js — the phone as an instrument (issue 15): plays the piece's phone voices
-// when a performer cues them, in step with every other phone.
+// when a performer cues them, in step with every other phone, and its drones, continuous
+// voices whose level (and pitch) follow a parameter's collective value, smoothed here.
 //
 // A `cue` frame says which voice to play and when, on the show clock. With LiveClient's sync
 // estimate (sync.js) that time becomes a time on this page's clock, then on the AudioContext's
@@ -83,6 +84,75 @@ export async function renderOffline(voices, cues, seconds, sampleRate = 48_000) 
   return ctx.startRendering();
 }
 
+/**
+ * Where a drone should be for a parameter's collective value: {gain, freq}. `param` is the
+ * parameter from `welcome` ({min, max}); its range maps to 0–`drone.gain`, and to
+ * `freq`–`freq_to` when the pitch follows too.
+ */
+export function droneTarget(drone, param, value) {
+  const lo = param?.min ?? 0;
+  const hi = param?.max ?? 1;
+  const x = hi > lo && Number.isFinite(value) ? Math.min(Math.max((value - lo) / (hi - lo), 0), 1) : 0;
+  const freq = Number.isFinite(drone.freq_to) ? drone.freq + (drone.freq_to - drone.freq) * x : drone.freq;
+  return { gain: drone.gain * x, freq };
+}
+
+/** One drone sounding in `ctx` into `dest`, silent until told a target. */
+export class Drone {
+  constructor(ctx, dest, drone) {
+    this.drone = drone;
+    this.ctx = ctx;
+    this.env = ctx.createGain();
+    this.env.gain.value = 0;
+    this.env.connect(dest);
+    if (drone.wave === 'noise') {
+      const n = ctx.sampleRate; // a second of noise, looped
+      const buf = ctx.createBuffer(1, n, ctx.sampleRate);
+      const data = buf.getChannelData(0);
+      let seed = 0x2545f491;
+      for (let i = 0; i < n; i += 1) {
+        seed = (seed * 1664525 + 1013904223) >>> 0;
+        data[i] = seed / 2 ** 31 - 1;
+      }
+      this.src = ctx.createBufferSource();
+      this.src.buffer = buf;
+      this.src.loop = true;
+    } else {
+      this.src = ctx.createOscillator();
+      this.src.type = drone.wave;
+      this.src.frequency.value = drone.freq;
+    }
+    this.src.connect(this.env);
+    this.src.start();
+    this.target = { gain: 0, freq: drone.freq };
+  }
+
+  /** Glide towards `target` ({gain, freq}) from `t` (ctx seconds): 95 % in `smooth_ms`. */
+  set(target, t) {
+    const tau = Math.max(this.drone.smooth_ms, 1) / 3000;
+    this.env.gain.setTargetAtTime(target.gain, t, tau);
+    if (this.src.frequency) this.src.frequency.setTargetAtTime(target.freq, t, tau);
+    this.target = target;
+  }
+
+  stop() {
+    try { this.src.stop(); } catch { /* not started */ }
+    this.env.disconnect();
+  }
+}
+
+/**
+ * Render one drone offline through the same code as live: `steps` are [{t, value}] (seconds,
+ * the parameter's collective value from then on), `param` its {min, max}. Returns the
+ * rendered AudioBuffer (mono), for tests and for a composer to hear a drone's response.
+ */
+export async function renderDrone(drone, param, steps, seconds, sampleRate = 48_000) {
+  const ctx = new OfflineAudioContext(1, Math.ceil(seconds * sampleRate), sampleRate);
+  const d = new Drone(ctx, ctx.destination, drone);
+  for (const s of steps) d.set(droneTarget(drone, param, s.value), s.t);
+  return ctx.startRendering();
+}
+
 export class PhoneAudio {
   /** client: a LiveClient (its `sync` estimator and `cuesLate` counter are used). */
   constructor(client) {
@@ -96,15 +166,21 @@ export class PhoneAudio {
     this.muted = false;
     this.wakeLock = null;
     this.log = [];
+    this.droneSpecs = []; // from welcome.phone.drones
+    this.params = new Map(); // name → {min, max}, for the drones
+    this.drones = new Map(); // name → Drone, once sound is enabled
+    this.lastState = null;
     globalThis.tuttiCues = this.log;
+    globalThis.tuttiDrones = {};
     client.on('welcome', (w) => this._welcome(w));
     client.on('cue', (c) => this._cue(c));
+    client.on('state', (s) => this._state(s));
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible' && this.ctx) this._keepAwake();
     });
   }
 
-  get hasVoices() { return this.voices.size > 0; }
+  get hasVoices() { return this.voices.size > 0 || this.droneSpecs.length > 0; }
 
   get enabled() { return !!this.ctx && this.ctx.state === 'running'; }
 
@@ -112,6 +188,35 @@ export class PhoneAudio {
     this.voices = new Map((w.phone?.voices || []).map((v) => [v.name, v]));
     this.leadMs = w.phone?.lead_ms ?? 150;
     this.hall = w.phone?.hall || null;
+    this.params = new Map((w.params || []).map((p) => [p.name, p]));
+    const specs = w.phone?.drones || [];
+    if (JSON.stringify(specs) !== JSON.stringify(this.droneSpecs)) {
+      for (const d of this.drones.values()) d.stop();
+      this.drones.clear();
+      this.droneSpecs = specs;
+      if (this.ctx) this._startDrones();
+    }
+  }
+
+  _startDrones() {
+    for (const spec of this.droneSpecs) {
+      if (!this.drones.has(spec.name)) this.drones.set(spec.name, new Drone(this.ctx, this.master, spec));
+    }
+    if (this.lastState) this._state(this.lastState);
+  }
+
+  /** Each state moves the drones towards the collective values they follow. */
+  _state(s) {
+    this.lastState = s;
+    if (!this.drones.size) return;
+    const now = this.ctx.currentTime;
+    for (const d of this.drones.values()) {
+      const v = s.params?.[d.drone.follow]?.value;
+      if (!Number.isFinite(v)) continue;
+      const target = droneTarget(d.drone, this.params.get(d.drone.follow), v);
+      if (target.gain !== d.target.gain || target.freq !== d.target.freq) d.set(target, now);
+      globalThis.tuttiDrones[d.drone.name] = target;
+    }
   }
 
   /** Call from a tap: creates (or resumes) the AudioContext and asks for a wake lock. */
@@ -123,6 +228,7 @@ export class PhoneAudio {
       this.master.connect(this.ctx.destination);
     }
     if (this.ctx.state !== 'running') await this.ctx.resume();
+    this._startDrones();
     this._keepAwake();
     this.client.soundOn = this.enabled && !this.muted;
     return this.enabled;

@@ -31,8 +31,8 @@ use tungstenite::protocol::{Role as WsRole, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 use tutti_consensus::ParticipantId;
 use tutti_protocol::{
-    ClientFrame, ErrorCode, FrameError, ParamInfo, PhoneInfo, Role, ServerFrame, ShowInfo,
-    VoiceInfo,
+    ClientFrame, DroneInfo, ErrorCode, FrameError, ParamInfo, PhoneInfo, Role, ServerFrame,
+    ShowInfo, VoiceInfo,
 };
 use tutti_spec::ParamKindName;
 
@@ -903,28 +903,42 @@ impl Conn {
             tick_hz: show.spec.tick_hz,
             state_hz: show.spec.state_hz,
             input_rate: show.spec.input_rate,
-            phone: (!show.spec.phone.voices.is_empty()).then(|| PhoneInfo {
-                lead_ms: show.spec.phone.lead_ms,
-                voices: show
-                    .spec
-                    .phone
-                    .voices
-                    .iter()
-                    .map(|v| VoiceInfo {
-                        name: v.name.clone(),
-                        wave: serde_json::to_value(v.wave)
-                            .ok()
-                            .and_then(|w| w.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
-                        freq: v.freq,
-                        gain: v.gain,
-                        attack_ms: v.attack_ms,
-                        hold_ms: v.hold_ms,
-                        release_ms: v.release_ms,
-                    })
-                    .collect(),
-                hall: show.spec.phone.hall.map(|h| [h.width, h.depth]),
-            }),
+            phone: (!show.spec.phone.voices.is_empty() || !show.spec.phone.drones.is_empty()).then(
+                || PhoneInfo {
+                    lead_ms: show.spec.phone.lead_ms,
+                    voices: show
+                        .spec
+                        .phone
+                        .voices
+                        .iter()
+                        .map(|v| VoiceInfo {
+                            name: v.name.clone(),
+                            wave: wave_name(v.wave),
+                            freq: v.freq,
+                            gain: v.gain,
+                            attack_ms: v.attack_ms,
+                            hold_ms: v.hold_ms,
+                            release_ms: v.release_ms,
+                        })
+                        .collect(),
+                    hall: show.spec.phone.hall.map(|h| [h.width, h.depth]),
+                    drones: show
+                        .spec
+                        .phone
+                        .drones
+                        .iter()
+                        .map(|d| DroneInfo {
+                            name: d.name.clone(),
+                            follow: d.follow.clone(),
+                            wave: wave_name(d.wave),
+                            freq: d.freq,
+                            freq_to: d.freq_to,
+                            gain: d.gain,
+                            smooth_ms: d.smooth_ms,
+                        })
+                        .collect(),
+                },
+            ),
         };
         // Counted under its role before the welcome goes out, so a client that got its
         // welcome is never missing from the counts.
@@ -940,4 +954,12 @@ impl Conn {
         });
         Ok(welcome)
     }
+}
+
+/// A phone voice's waveform as the protocol names it (`sine`, …, the spec's own names).
+fn wave_name(w: tutti_spec::Wave) -> String {
+    serde_json::to_value(w)
+        .ok()
+        .and_then(|w| w.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

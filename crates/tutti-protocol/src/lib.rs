@@ -985,6 +985,31 @@ pub struct PhoneInfo {
     /// The hall's floor, metres `[width, depth]`, when cues can be positional.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub hall: Option<[f64; 2]>,
+    /// The continuous voices that follow a parameter (the piece's `[[phone.drones]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub drones: Vec<DroneInfo>,
+}
+
+/// One continuous phone voice, in `welcome`: its gain follows `follow`'s collective value
+/// (the parameter's range mapped to 0–`gain`), its pitch glides from `freq` to `freq_to`
+/// when given; each phone smooths the changes over about `smooth_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroneInfo {
+    /// Name.
+    pub name: String,
+    /// The continuous parameter it follows.
+    pub follow: String,
+    /// sine | triangle | square | sawtooth | noise.
+    pub wave: String,
+    /// Hz at the bottom of the parameter's range.
+    pub freq: f64,
+    /// Hz at its top, when the pitch follows too.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub freq_to: Option<f64>,
+    /// Gain at the top of the range, 0–1.
+    pub gain: f64,
+    /// Milliseconds to about 95 % of a change.
+    pub smooth_ms: f64,
 }
 
 /// One phone voice, in `welcome` (the piece's `[[phone.voices]]`).

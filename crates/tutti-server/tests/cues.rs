@@ -483,3 +483,80 @@ async fn the_page_places_cues_by_its_zone_and_place() {
     b.close().await.unwrap();
     srv.shutdown().await.unwrap();
 }
+
+/// A drone (the demo's `hum`, following `intensity`): live, the page moves it towards the
+/// collective value the states carry (a performer's lock at the top, then the bottom);
+/// offline, through the same code, its level follows a step to 95 % within `smooth_ms` and
+/// its pitch glides to `freq_to`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drones_follow_the_collective_value_smoothed_on_the_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (_phone, w) = Client::audience(srv.addr).await;
+    let hum = &w["phone"]["drones"][0];
+    assert_eq!(
+        (&hum["name"], &hum["follow"]),
+        (&json!("hum"), &json!("intensity")),
+        "{w}"
+    );
+
+    let driver = browser::chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let b = browser::browser(&driver, profile.path(), 400, 800).await;
+    b.goto(&format!("http://{}/", srv.addr)).await.unwrap();
+    b.find(fantoccini::Locator::Css("#sound-on"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser::wait_text(&b, "#sound-state", "sound on").await;
+    let mut perf = Client::performer(srv.addr).await;
+    for (seq, value, gain, freq) in [(1, 1.0, 0.12, 165.0), (2, 0.0, 0.0, 110.0)] {
+        perf.send(json!({"type": "override", "param": "intensity", "mode": "lock", "value": value, "seq": seq}))
+            .await;
+        perf.recv_type("ack").await;
+        let script = format!(
+            "const d = globalThis.tuttiDrones.hum; \
+             return d && Math.abs(d.gain - {gain}) < 1e-9 && Math.abs(d.freq - {freq}) < 1e-9 ? d : null;"
+        );
+        page_value(&b, &script).await;
+    }
+
+    // Offline: silent at the bottom, a step to the top at 0.5 s; smooth_ms 400.
+    let got = b
+        .execute_async(
+            r#"const done = arguments[0];
+               import('/web/phone-audio.js').then(async (m) => {
+                 const drone = {name: 'hum', follow: 'x', wave: 'sine', freq: 110, freq_to: 220, gain: 0.5, smooth_ms: 400};
+                 const param = {min: -1, max: 1};
+                 const buf = await m.renderDrone(drone, param, [{t: 0, value: -1}, {t: 0.5, value: 1}], 2.0);
+                 const x = buf.getChannelData(0);
+                 const sr = buf.sampleRate;
+                 const rms = (a, b) => { let s = 0; for (let i = Math.round(a * sr); i < Math.round(b * sr); i += 1) s += x[i] * x[i]; return Math.sqrt(s / (Math.round(b * sr) - Math.round(a * sr))); };
+                 // Zero crossings upward over the last half second: the pitch reached.
+                 let up = 0;
+                 for (let i = Math.round(1.5 * sr); i < x.length; i += 1) if (x[i - 1] < 0 && x[i] >= 0) up += 1;
+                 done({before: rms(0.1, 0.5), at95: rms(0.88, 0.92), end: rms(1.6, 2.0), hz: up * 2,
+                       mid: m.droneTarget(drone, param, 0)});
+               }, (e) => done(String(e)));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let f = |k: &str| got[k].as_f64().unwrap_or_else(|| panic!("{got}"));
+    let full = 0.5 / 2f64.sqrt(); // a sine at gain 0.5
+    assert!(f("before") < 1e-4, "{got}");
+    assert!((f("end") - full).abs() < 0.01 * full, "{got}");
+    // 0.4 s after the step (the middle of the window at 0.88–0.92 s) it is at about 95 %.
+    let at = f("at95") / full;
+    assert!(
+        (0.92..0.975).contains(&at),
+        "at smooth_ms: {at} of the target, {got}"
+    );
+    assert!((f("hz") - 220.0).abs() <= 2.0, "{got}");
+    let mid = (got["mid"]["gain"].as_f64(), got["mid"]["freq"].as_f64());
+    assert_eq!(mid, (Some(0.25), Some(165.0)), "{got}");
+    b.close().await.unwrap();
+    srv.shutdown().await.unwrap();
+}

@@ -214,6 +214,25 @@ impl PieceSpec {
                 );
             }
         }
+        if !self.phone.drones.is_empty() {
+            let _ = writeln!(out, "\n## Phone drones ({})\n", self.phone.drones.len());
+            out.push_str("| drone | follows | wave | frequency | gain | smoothing |\n|---|---|---|---|---|---|\n");
+            for d in &self.phone.drones {
+                let freq = match d.freq_to {
+                    Some(to) => format!("{}–{} Hz", num(d.freq), num(to)),
+                    None => format!("{} Hz", num(d.freq)),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:?} | {freq} | 0–{} | {} ms |",
+                    cell(&d.name),
+                    cell(&d.follow),
+                    d.wave,
+                    num(d.gain),
+                    num(d.smooth_ms)
+                );
+            }
+        }
         out
     }
 }

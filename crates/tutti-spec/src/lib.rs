@@ -99,6 +99,46 @@ pub struct PhoneSpec {
     /// a plan of it. Absent: cues cannot be positional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hall: Option<Hall>,
+    /// Continuous voices (at most 4) that sound on every phone whose sound is on, their level
+    /// (and optionally their pitch) following a continuous parameter's collective value,
+    /// smoothed on the phone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drones: Vec<PhoneDrone>,
+}
+
+/// A continuous phone voice: a drone whose gain follows a parameter's collective value
+/// (its range mapped to 0–`gain`), and whose pitch glides from `freq` to `freq_to` over the
+/// same range when `freq_to` is set. Each phone smooths the changes (`smooth_ms`), so a state
+/// at 5 per second becomes a continuous sound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneDrone {
+    /// Name, `[a-z0-9_-]{1,32}`, distinct from the cue voices'.
+    pub name: String,
+    /// The continuous parameter it follows.
+    pub follow: String,
+    /// sine | triangle | square | sawtooth | noise (default sine).
+    #[serde(default)]
+    pub wave: Wave,
+    /// Frequency at the bottom of the parameter's range, Hz (20–20,000; ignored by noise).
+    #[serde(default = "default_voice_freq")]
+    pub freq: f64,
+    /// Frequency at its top, Hz (20–20,000): absent, the pitch stays at `freq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freq_to: Option<f64>,
+    /// Gain at the top of the range (0–1); silent at the bottom.
+    #[serde(default = "default_drone_gain")]
+    pub gain: f64,
+    /// How quickly a phone follows a change, milliseconds to about 95 % (10–10,000).
+    #[serde(default = "default_smooth_ms")]
+    pub smooth_ms: f64,
+}
+
+fn default_drone_gain() -> f64 {
+    0.15
+}
+fn default_smooth_ms() -> f64 {
+    300.0
 }
 
 /// The floor of the hall, metres: x across (0 = the left wall as the stage sees it), y from
@@ -118,6 +158,7 @@ impl Default for PhoneSpec {
             lead_ms: default_lead_ms(),
             voices: Vec::new(),
             hall: None,
+            drones: Vec::new(),
         }
     }
 }

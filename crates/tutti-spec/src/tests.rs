@@ -213,6 +213,38 @@ fn phone_voices_are_checked_field_by_field() {
         .collect();
     assert_eq!(err_field(&phone(&many)), "phone.voices");
     assert!(err_field(&voice("wave = \"kazoo\"")).starts_with("parse:"));
+    // Drones follow a continuous parameter, within their ranges, under distinct names.
+    assert_eq!(demo.phone.drones[0].follow, "intensity");
+    let drone = |extra: &str| {
+        phone(&format!(
+            "[[phone.drones]]\nname = \"d\"\nfollow = \"x\"\n{extra}"
+        ))
+    };
+    assert!(PieceSpec::from_toml(&drone("freq_to = 330.0")).is_ok());
+    assert_eq!(
+        err_field(&phone("[[phone.drones]]\nname = \"d\"\nfollow = \"nope\"")),
+        "phone.drones[0].follow"
+    );
+    assert_eq!(
+        err_field(&drone("freq_to = 1e6")),
+        "phone.drones[0].freq_to"
+    );
+    assert_eq!(err_field(&drone("gain = -0.1")), "phone.drones[0].gain");
+    assert_eq!(
+        err_field(&drone("smooth_ms = 1.0")),
+        "phone.drones[0].smooth_ms"
+    );
+    assert_eq!(
+        err_field(&phone(
+            "[[phone.voices]]\nname = \"a\"\n[[phone.drones]]\nname = \"a\"\nfollow = \"x\""
+        )),
+        "phone.drones[0].name"
+    );
+    let five: String = (0..5)
+        .map(|i| format!("[[phone.drones]]\nname = \"d{i}\"\nfollow = \"x\"\n"))
+        .collect();
+    assert_eq!(err_field(&phone(&five)), "phone.drones");
+    assert!(err_field(&phone("[[phone.drones]]\nname = \"d\"")).starts_with("parse:"));
     assert!(err_field(&voice("colour = 1")).starts_with("parse:"));
     assert_eq!(
         err_field(&phone("hall = { width = 0.5, depth = 10.0 }")),

@@ -103,8 +103,61 @@ impl PieceSpec {
             }
             validate_param(&f, p)?;
         }
-        validate_phone(&self.phone)
+        validate_phone(&self.phone)?;
+        validate_drones(self)
     }
+}
+
+fn validate_drones(spec: &crate::PieceSpec) -> Result<(), SpecError> {
+    let ph = &spec.phone;
+    if ph.drones.len() > 4 {
+        return Err(SpecError::invalid("phone.drones", "at most 4 drones"));
+    }
+    let mut seen: HashSet<&str> = ph.voices.iter().map(|v| v.name.as_str()).collect();
+    for (i, d) in ph.drones.iter().enumerate() {
+        let f = format!("phone.drones[{i}]");
+        if !name_ok(&d.name, 32, true) {
+            return Err(SpecError::invalid(
+                format!("{f}.name"),
+                "must be 1–32 characters of a-z, 0-9, '-' or '_'",
+            ));
+        }
+        if !seen.insert(d.name.as_str()) {
+            return Err(SpecError::invalid(
+                format!("{f}.name"),
+                format!("'{}' is already a voice or drone", d.name),
+            ));
+        }
+        match spec.params.iter().find(|p| p.name == d.follow) {
+            None => {
+                return Err(SpecError::invalid(
+                    format!("{f}.follow"),
+                    format!("no parameter '{}'", d.follow),
+                ))
+            }
+            Some(p) if p.kind != ParamKindName::Continuous => {
+                return Err(SpecError::invalid(
+                    format!("{f}.follow"),
+                    format!("'{}' is not a continuous parameter", d.follow),
+                ))
+            }
+            Some(_) => {}
+        }
+        for (field, x, lo, hi) in [
+            ("freq", d.freq, 20.0, 20_000.0),
+            ("freq_to", d.freq_to.unwrap_or(d.freq), 20.0, 20_000.0),
+            ("gain", d.gain, 0.0, 1.0),
+            ("smooth_ms", d.smooth_ms, 10.0, 10_000.0),
+        ] {
+            if !x.is_finite() || !(lo..=hi).contains(&x) {
+                return Err(SpecError::invalid(
+                    format!("{f}.{field}"),
+                    format!("must be {lo}–{hi} (got {x})"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_phone(ph: &crate::PhoneSpec) -> Result<(), SpecError> {
