@@ -6,11 +6,16 @@
 // frame left and its answer arrived, t1/t2 the show clock when the server read it and
 // answered. The smallest uplink (t1 - t0) and the smallest downlink (t3 - t2) of the window
 // bound the offset from both sides; the estimate is their midpoint. Drift is fitted once the
-// exchanges span half a minute. A clock step (the page slept) starts the window afresh.
+// exchanges span half a minute, and used only when it stands out of the noise. A clock step (the page slept) starts the window afresh.
 // It never reads a clock, touches the DOM or sends anything: LiveClient drives it.
 
 export const MAX_EXCHANGES = 512;
 export const STEP_EVIDENCE = 4;
+export const DRIFT_MIN_BINS = 4; // bins a drift is fitted from
+// Standard errors from zero before a drift is believed, by bins less two (Student's t,
+// two-sided 99 %; beyond the table 2.9), as tutti-sync's DRIFT_T_99.
+export const DRIFT_T_99 = [63.657, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169];
+const driftT = (df) => DRIFT_T_99[Math.max(df, 1) - 1] ?? 2.9;
 
 export const DEFAULTS = Object.freeze({
   windowMs: 600_000,
@@ -138,7 +143,7 @@ export class SyncEstimator {
       points.push([(bestUp[1] + bestDown[1]) / 2, (bestUp[0] - bestDown[0]) / 2]);
     }
     const span = points.length ? points[points.length - 1][0] - points[0][0] : 0;
-    if (points.length < 3 || span < this.config.driftSpanMs) return 0;
+    if (points.length < DRIFT_MIN_BINS || span < this.config.driftSpanMs) return 0;
     const k = points.length;
     let mx = 0;
     let my = 0;
@@ -153,6 +158,11 @@ export class SyncEstimator {
     }
     const slope = sxy / sxx;
     if (!Number.isFinite(slope) || Math.abs(slope) * 1e6 > this.config.maxDriftPpm) return 0;
+    // Believed only when it stands out of the bins' own scatter (as tutti-sync).
+    let residual = 0;
+    for (const [x, y] of points) residual += (y - my - slope * (x - mx)) ** 2;
+    const standardError = Math.sqrt(residual / (k - 2) / sxx);
+    if (Math.abs(slope) < driftT(k - 2) * standardError) return 0;
     return slope;
   }
 

@@ -29,6 +29,21 @@ use std::collections::VecDeque;
 /// step (fewer could all have been slow).
 pub const STEP_EVIDENCE: usize = 4;
 
+/// Drift is fitted from at least this many bins (two degrees of freedom left over for the
+/// scatter that decides whether the slope is believed).
+pub const DRIFT_MIN_BINS: usize = 4;
+
+/// A fitted drift is used only when it is this far from zero in standard errors, by the
+/// number of bins less two (Student's t, two-sided 99 %; beyond the table, 2.9): with few
+/// bins the scatter itself is poorly known, so the bar is higher.
+pub const DRIFT_T_99: [f64; 10] = [
+    63.657, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169,
+];
+
+fn drift_t(df: usize) -> f64 {
+    DRIFT_T_99.get(df.saturating_sub(1)).copied().unwrap_or(2.9)
+}
+
 /// Most exchanges an estimator keeps, whatever its configuration.
 pub const MAX_EXCHANGES: usize = 512;
 
@@ -330,7 +345,9 @@ impl Estimator {
 
     /// The drift (a fraction, not ppm): the offset of each `bin_ms` of exchanges (from its
     /// fastest one-way trips) fitted against local time by least squares, once there are
-    /// three bins spanning `drift_span_ms`; 0 before, or when the slope is not believable.
+    /// [`DRIFT_MIN_BINS`] bins spanning `drift_span_ms`; 0 before, or when the slope is not
+    /// believable (beyond `max_drift_ppm`, or within [`DRIFT_T_99`]'s standard errors of
+    /// zero).
     fn fit_drift(&self) -> f64 {
         let bin = self.config.bin_ms.max(1.0);
         let mut points: Vec<(f64, f64)> = Vec::new();
@@ -356,7 +373,7 @@ impl Estimator {
             ));
         }
         let span = points.last().map_or(0.0, |l| l.0) - points.first().map_or(0.0, |f| f.0);
-        if points.len() < 3 || span < self.config.drift_span_ms {
+        if points.len() < DRIFT_MIN_BINS || span < self.config.drift_span_ms {
             return 0.0;
         }
         let k = points.len() as f64;
@@ -369,6 +386,17 @@ impl Estimator {
         }
         let slope = sxy / sxx;
         if !slope.is_finite() || slope.abs() * 1e6 > self.config.max_drift_ppm {
+            return 0.0;
+        }
+        // Believed only when it stands out of the bins' own scatter: with a few exchanges per
+        // bin under jitter, the bins' offsets scatter by milliseconds, and a slope fitted to
+        // noise would move the estimate further than no drift at all.
+        let residual: f64 = points
+            .iter()
+            .map(|(x, y)| (y - my - slope * (x - mx)).powi(2))
+            .sum();
+        let standard_error = (residual / (k - 2.0) / sxx).sqrt();
+        if slope.abs() < drift_t(points.len() - 2) * standard_error {
             return 0.0;
         }
         slope

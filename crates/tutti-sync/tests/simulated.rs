@@ -173,3 +173,37 @@ fn a_burst_of_delayed_replies_does_not_move_the_estimate() {
         "before {before:?}, after {after:?}"
     );
 }
+
+/// Clocks that do not drift, followed for a minute: the bins' scatter under jitter must not
+/// be taken for a drift (a slope fitted to noise moves the estimate by milliseconds, as the
+/// emulated-network benchmark showed), so the error stays where it was after a few seconds.
+#[test]
+fn jitter_is_not_taken_for_drift() {
+    let mut rng = fastrand::Rng::with_seed(19);
+    let mut net = net(20);
+    let mut errors = Vec::new();
+    let mut fitted = 0;
+    for i in 0..200 {
+        let phone = Phone {
+            offset_ms: rng.f64() * 2e9,
+            drift: 0.0,
+        };
+        let mut est = Estimator::default();
+        let for_ms = 30_000.0 + 1_000.0 * (i % 31) as f64; // 30–60 s after joining
+        let end = run(&phone, &mut net, 1_000.0, for_ms, &mut est);
+        let e = est.estimate().unwrap();
+        if e.drift_ppm != 0.0 {
+            fitted += 1;
+        }
+        let local = phone.local(end);
+        errors.push((e.show_time(local) - (local + phone.true_offset(end))).abs());
+    }
+    let (p95, p99) = (percentile(&mut errors, 0.95), percentile(&mut errors, 0.99));
+    println!("30–60 s, no drift: offset error p95 {p95:.3} ms, p99 {p99:.3} ms; a drift fitted by {fitted} of 200");
+    assert!(p95 <= 2.0, "p95 {p95} ms");
+    assert!(p99 <= 5.0, "p99 {p99} ms");
+    assert!(
+        fitted <= 10,
+        "a drift fitted to noise by {fitted} of 200 phones"
+    );
+}
