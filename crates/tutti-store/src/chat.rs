@@ -125,6 +125,14 @@ macro_rules! chat_enum {
     };
 }
 
+mod moderation;
+
+pub use moderation::{
+    filter_match, ChatModAction, ChatModLogRow, ChatRefusal, ChatRestrictionKind,
+    ChatRestrictionRow, ChatRoomSettings, MAX_CHAT_FILTER_WORDS, MAX_CHAT_FILTER_WORD_CHARS,
+    MAX_CHAT_MOD_LOG_PAGE, MAX_CHAT_REASON_CHARS, MAX_CHAT_SLOW_MODE_S,
+};
+
 chat_enum!(
     /// What kind of room.
     ChatRoomKind, "room kind", [
@@ -303,6 +311,9 @@ pub struct ChatMessageRow {
     pub deleted_at_ms: Option<i64>,
     /// Who deleted it.
     pub deleted_by: Option<i64>,
+    /// Posted while its author was shadow-muted: shown only to its author and the room's
+    /// moderators.
+    pub hidden: bool,
 }
 
 /// The answer to [`Store::chat_post`].
@@ -341,6 +352,11 @@ pub struct ChatEvent {
     pub client_message_id: String,
     /// The message it replies to.
     pub reply_to: Option<i64>,
+    /// The message is hidden (its author was shadow-muted): hand this event only to the
+    /// author and the room's moderators.
+    pub hidden: bool,
+    /// A deletion by a moderator of someone else's message (a removal everyone sees as such).
+    pub moderated: bool,
 }
 
 /// A page of a room's events.
@@ -609,7 +625,7 @@ fn member_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ChatMemberRow> {
 
 const MESSAGE_COLS: &str =
     "id, room_id, author_id, client_message_id, body, reply_to, posted_seq, last_seq, \
-     created_at_ms, edited_at_ms, edited_by, deleted_at_ms, deleted_by";
+     created_at_ms, edited_at_ms, edited_by, deleted_at_ms, deleted_by, hidden";
 
 fn message_row(r: &Row<'_>) -> rusqlite::Result<ChatMessageRow> {
     Ok(ChatMessageRow {
@@ -626,6 +642,7 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<ChatMessageRow> {
         edited_by: r.get(10)?,
         deleted_at_ms: r.get(11)?,
         deleted_by: r.get(12)?,
+        hidden: r.get::<_, i64>(13)? != 0,
     })
 }
 
@@ -642,12 +659,14 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<ChatEvent> {
         author_id: r.get(8)?,
         client_message_id: r.get(9)?,
         reply_to: r.get(10)?,
+        hidden: r.get::<_, i64>(11)? != 0,
+        moderated: r.get::<_, i64>(12)? != 0,
     })
 }
 
 const EVENT_SELECT: &str =
     "SELECT e.room_id, e.seq, e.kind, e.message_id, e.actor_id, e.at_ms, e.text, e.boost, \
-     m.author_id, m.client_message_id, m.reply_to \
+     m.author_id, m.client_message_id, m.reply_to, m.hidden, e.moderated \
      FROM chat_events e JOIN chat_messages m ON m.id = e.message_id";
 
 // ---------------------------------------------------------------- rooms
@@ -960,7 +979,7 @@ fn rooms_of(conn: &Connection, user_id: i64) -> Result<Vec<ChatRoomListing>, Sto
             "SELECT {ROOM_COLS}, {MEMBER_COLS}, \
              (SELECT count(*) FROM chat_messages x WHERE x.room_id = r.id \
                 AND x.posted_seq > m.last_read_seq AND x.deleted_at_ms IS NULL \
-                AND x.author_id <> m.user_id) \
+                AND x.author_id <> m.user_id AND x.hidden = 0) \
              FROM chat_members m JOIN chat_rooms r ON r.id = m.room_id \
              WHERE m.user_id = ?1 ORDER BY r.id"
         ),
@@ -1115,6 +1134,7 @@ fn post(conn: &Connection, m: &NewChatMessage) -> Result<ChatPosted, StoreError>
         return Err(read_only(room.id));
     }
     require_member(conn, m.room_id, m.author_id)?;
+    let hidden = moderation::check_post(conn, &room, m.author_id, &m.text, m.at_ms)?;
     if let Some(target) = m.reply_to {
         let replied = require_message(conn, target)?;
         if replied.room_id != m.room_id {
@@ -1128,8 +1148,8 @@ fn post(conn: &Connection, m: &NewChatMessage) -> Result<ChatPosted, StoreError>
     let id: i64 = conn
         .prepare_cached(
             "INSERT INTO chat_messages (room_id, author_id, client_message_id, body, reply_to, \
-             posted_seq, last_seq, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) \
-             RETURNING id",
+             posted_seq, last_seq, created_at_ms, hidden) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8) RETURNING id",
         )
         .and_then(|mut s| {
             s.query_row(
@@ -1140,7 +1160,8 @@ fn post(conn: &Connection, m: &NewChatMessage) -> Result<ChatPosted, StoreError>
                     m.text,
                     m.reply_to,
                     seq,
-                    m.at_ms
+                    m.at_ms,
+                    i64::from(hidden)
                 ],
                 |r| r.get(0),
             )
@@ -1199,11 +1220,14 @@ fn edit(
     event_at(conn, m.room_id, seq)
 }
 
+/// Deletes a message; `removal` (a moderator removing someone else's message, with the reason)
+/// marks the event `moderated` and writes the audit entry in the same savepoint.
 fn delete(
     conn: &Connection,
     message_id: i64,
     deleter_id: i64,
     at_ms: i64,
+    removal: Option<Option<&str>>,
 ) -> Result<ChatEvent, StoreError> {
     const OP: &str = "deleting a chat message";
     let m = require_message(conn, message_id)?;
@@ -1238,6 +1262,22 @@ fn delete(
         None,
         None,
     )?;
+    if let Some(reason) = removal {
+        conn.prepare_cached("UPDATE chat_events SET moderated = 1 WHERE room_id = ?1 AND seq = ?2")
+            .and_then(|mut s| s.execute(params![m.room_id, seq]))
+            .map_err(db(OP))?;
+        moderation::log(
+            conn,
+            m.room_id,
+            deleter_id,
+            ChatModAction::MessageRemoved,
+            Some(m.author_id),
+            Some(message_id),
+            &serde_json::json!({"seq": seq}),
+            reason,
+            at_ms,
+        )?;
+    }
     event_at(conn, m.room_id, seq)
 }
 
@@ -1416,6 +1456,7 @@ fn search(
          snippet(chat_fts, 0, char(2), char(3), '…', 24), chat_fts.rank \
          FROM chat_fts JOIN chat_messages m ON m.id = chat_fts.rowid \
          WHERE chat_fts MATCH ?1 AND m.deleted_at_ms IS NULL \
+         AND (m.hidden = 0 OR m.author_id = ?2) \
          AND m.room_id IN (SELECT room_id FROM chat_members WHERE user_id = ?2) \
          ORDER BY chat_fts.rank, m.id LIMIT ?3",
         params![fts, user_id, i64::from(limit)],
@@ -1915,7 +1956,25 @@ impl Store {
         at_ms: i64,
     ) -> Result<ChatEvent, StoreError> {
         model::validate_time("at_ms", at_ms)?;
-        self.write(move |c| delete(c, message_id, deleter_id, at_ms))
+        self.write(move |c| delete(c, message_id, deleter_id, at_ms, None))
+            .await
+    }
+
+    /// A moderator removes someone else's message: a deletion (as [`Store::chat_delete`])
+    /// whose event says it was a moderator's (`moderated`), with its audit entry (and the
+    /// reason, shown to moderators) in the same savepoint. Whether `moderator_id` moderates
+    /// the room is the caller's check.
+    pub async fn chat_remove(
+        &self,
+        message_id: i64,
+        moderator_id: i64,
+        reason: Option<&str>,
+        at_ms: i64,
+    ) -> Result<ChatEvent, StoreError> {
+        model::validate_time("at_ms", at_ms)?;
+        moderation::validate_reason(reason)?;
+        let reason = reason.map(str::to_owned);
+        self.write(move |c| delete(c, message_id, moderator_id, at_ms, Some(reason.as_deref())))
             .await
     }
 

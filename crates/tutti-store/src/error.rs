@@ -78,6 +78,10 @@ pub enum StoreError {
         /// The value.
         value: String,
     },
+    /// Chat moderation refused a post (the author is muted or banned in the room, slow mode
+    /// asks them to wait, or the text holds a filtered word): nothing was stored.
+    #[error("{0}")]
+    ChatRefused(crate::chat::ChatRefusal),
     /// A referenced row does not exist.
     #[error("{what} {id} not found")]
     NotFound {

@@ -497,6 +497,53 @@ SELECT 'closed', 'All Talk', 1, min(created_at_ms) FROM users WHERE role <> 'aud
 HAVING count(*) > 0;
 "#;
 
+/// Migration 9 (issue 12, item 8): moderation. Per room: slow mode (seconds between one
+/// user's messages) and a word filter (`chat_room_settings`, a row only once a moderator set
+/// something). Per user in a room: one restriction at a time (`mute`, `shadow_mute` or `ban`,
+/// with who set it and why). A shadow-muted author's messages are stored with `hidden = 1`:
+/// they take their `seq` like any other (the sequence stays gap-free) and are handed only to
+/// their author and the room's moderators. A deletion's event records whether a moderator
+/// removed someone else's message (`moderated`). `chat_mod_log` is the audit log of every
+/// moderation action, written in the savepoint of the action itself.
+const V9: &str = r#"
+CREATE TABLE chat_room_settings (
+    room_id       INTEGER PRIMARY KEY REFERENCES chat_rooms(id),
+    slow_mode_s   INTEGER NOT NULL DEFAULT 0 CHECK (slow_mode_s BETWEEN 0 AND 3600),
+    filter_json   TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(filter_json)),
+    updated_by    INTEGER REFERENCES users(id),
+    updated_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE chat_restrictions (
+    room_id       INTEGER NOT NULL REFERENCES chat_rooms(id),
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    kind          TEXT    NOT NULL CHECK (kind IN ('mute', 'shadow_mute', 'ban')),
+    reason        TEXT    CHECK (reason IS NULL OR length(reason) <= 500),
+    created_by    INTEGER NOT NULL REFERENCES users(id),
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+) STRICT, WITHOUT ROWID;
+
+ALTER TABLE chat_messages ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1));
+ALTER TABLE chat_events ADD COLUMN moderated INTEGER NOT NULL DEFAULT 0 CHECK (moderated IN (0, 1));
+
+CREATE INDEX chat_messages_by_author ON chat_messages(room_id, author_id, created_at_ms);
+
+CREATE TABLE chat_mod_log (
+    id             INTEGER PRIMARY KEY,
+    room_id        INTEGER NOT NULL REFERENCES chat_rooms(id),
+    actor_id       INTEGER NOT NULL REFERENCES users(id),
+    action         TEXT    NOT NULL CHECK (length(action) BETWEEN 1 AND 64),
+    target_user_id INTEGER REFERENCES users(id),
+    message_id     INTEGER REFERENCES chat_messages(id),
+    detail_json    TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(detail_json)),
+    reason         TEXT    CHECK (reason IS NULL OR length(reason) <= 500),
+    at_ms          INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX chat_mod_log_by_room ON chat_mod_log(room_id, id);
+"#;
+
 const STEPS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2).foreign_key_check(),
@@ -506,6 +553,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V6).foreign_key_check(),
     M::up(V7).foreign_key_check(),
     M::up(V8).foreign_key_check(),
+    M::up(V9).foreign_key_check(),
 ];
 
 /// Every migration, oldest first.

@@ -1,0 +1,299 @@
+//! Chat moderation in the store (issue 12, item 8; migration 9): restrictions, slow mode and
+//! the word filter enforced by the post itself, shadow-muted posts kept in the sequence but
+//! hidden, moderators' removals, and the audit log — against a real SQLite file.
+
+use tempfile::TempDir;
+use tutti_store::{
+    ChatModAction, ChatRefusal, ChatRestrictionKind, ChatRoomKind, ChatRoomRow, NewChatMessage,
+    NewChatRoom, NewUser, Store, StoreConfig, StoreError, UserRole,
+};
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+const T0: i64 = 1_700_000_000_000;
+
+fn open(dir: &TempDir) -> Store {
+    Store::open(StoreConfig::new(dir.path().join("tutti.db"))).expect("open store")
+}
+
+async fn user(store: &Store, name: &str, role: UserRole) -> i64 {
+    store
+        .create_user(NewUser {
+            username: name.into(),
+            display_name: name.into(),
+            password_hash: HASH.into(),
+            role,
+            at_ms: T0,
+        })
+        .await
+        .expect("create user")
+        .id
+}
+
+async fn room(store: &Store, members: &[i64]) -> ChatRoomRow {
+    store
+        .chat_create_room(NewChatRoom {
+            kind: ChatRoomKind::Closed,
+            ensemble_id: None,
+            show_id: None,
+            name: Some("lobby".into()),
+            created_by: members.first().copied(),
+            members: members.to_vec(),
+            at_ms: T0,
+        })
+        .await
+        .expect("create room")
+}
+
+fn msg(room_id: i64, author_id: i64, id: &str, text: &str, at_ms: i64) -> NewChatMessage {
+    NewChatMessage {
+        room_id,
+        author_id,
+        client_message_id: id.into(),
+        text: text.into(),
+        reply_to: None,
+        at_ms,
+    }
+}
+
+fn refusal(r: Result<impl std::fmt::Debug, StoreError>) -> ChatRefusal {
+    match r {
+        Err(StoreError::ChatRefused(why)) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Admin (moderator), and two plain accounts in a room of no ensemble.
+async fn setup(store: &Store) -> (i64, i64, i64, ChatRoomRow) {
+    let admin = user(store, "admin", UserRole::Admin).await;
+    let ann = user(store, "ann", UserRole::Crew).await;
+    let bob = user(store, "bob", UserRole::Crew).await;
+    let r = room(store, &[admin, ann, bob]).await;
+    (admin, ann, bob, r)
+}
+
+#[tokio::test]
+async fn mute_and_ban_refuse_posts_and_use_up_no_seq() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let (admin, ann, bob, r) = setup(&store).await;
+    store
+        .chat_restrict(
+            r.id,
+            ann,
+            ChatRestrictionKind::Mute,
+            admin,
+            Some("spam"),
+            T0,
+        )
+        .await
+        .unwrap();
+    store
+        .chat_restrict(r.id, bob, ChatRestrictionKind::Ban, admin, None, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(store.chat_post(msg(r.id, ann, "a", "hi", T0)).await),
+        ChatRefusal::Muted
+    );
+    assert_eq!(
+        refusal(store.chat_post(msg(r.id, bob, "b", "hi", T0)).await),
+        ChatRefusal::Banned
+    );
+    assert_eq!(store.chat_room(r.id).await.unwrap().unwrap().last_seq, 0);
+    // Lifting the mute lets ann post; the room's first seq is 1.
+    let lifted = store
+        .chat_unrestrict(r.id, ann, admin, None, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(lifted.kind, ChatRestrictionKind::Mute);
+    let posted = store
+        .chat_post(msg(r.id, ann, "a", "hi", T0 + 2))
+        .await
+        .unwrap();
+    assert_eq!(posted.seq, 1);
+    // A moderator cannot be restricted; lifting nothing is not found.
+    assert!(matches!(
+        store
+            .chat_restrict(r.id, admin, ChatRestrictionKind::Ban, admin, None, T0)
+            .await,
+        Err(StoreError::Conflict {
+            what: "moderator",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.chat_unrestrict(r.id, ann, admin, None, T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let list = store.chat_restrictions(r.id).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].user_id, list[0].kind),
+        (bob, ChatRestrictionKind::Ban)
+    );
+}
+
+#[tokio::test]
+async fn slow_mode_and_the_filter_hold_for_everyone_but_moderators() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let (admin, ann, _bob, r) = setup(&store).await;
+    let s = store
+        .chat_set_room_settings(r.id, admin, 10, vec![" Spoiler ".into(), "boo".into()], T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.slow_mode_s, s.filter.clone()),
+        (10, vec!["Spoiler".into(), "boo".into()])
+    );
+    assert_eq!(store.chat_room_settings(r.id).await.unwrap(), s);
+
+    store
+        .chat_post(msg(r.id, ann, "1", "first", T0))
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(
+            store
+                .chat_post(msg(r.id, ann, "2", "second", T0 + 2_500))
+                .await
+        ),
+        ChatRefusal::SlowMode {
+            retry_after_s: 8,
+            slow_mode_s: 10
+        }
+    );
+    // A retry of the first send is answered with the original, slow mode or not.
+    assert!(
+        store
+            .chat_post(msg(r.id, ann, "1", "first", T0 + 1))
+            .await
+            .unwrap()
+            .duplicate
+    );
+    store
+        .chat_post(msg(r.id, ann, "3", "third", T0 + 10_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(
+            store
+                .chat_post(msg(r.id, ann, "4", "a SPOILER!", T0 + 30_000))
+                .await
+        ),
+        ChatRefusal::Filtered {
+            word: "Spoiler".into()
+        }
+    );
+    // Not a whole word: accepted.
+    store
+        .chat_post(msg(r.id, ann, "5", "booking", T0 + 40_000))
+        .await
+        .unwrap();
+    // The admin moderates: neither rule applies.
+    store
+        .chat_post(msg(r.id, admin, "m1", "boo", T0))
+        .await
+        .unwrap();
+    store
+        .chat_post(msg(r.id, admin, "m2", "boo", T0))
+        .await
+        .unwrap();
+    assert!(store
+        .chat_set_room_settings(r.id, admin, 3601, vec![], T0)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn shadow_muted_posts_take_their_seq_but_are_hidden() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let (admin, ann, bob, r) = setup(&store).await;
+    store
+        .chat_restrict(r.id, ann, ChatRestrictionKind::ShadowMute, admin, None, T0)
+        .await
+        .unwrap();
+    let p = store
+        .chat_post(msg(r.id, ann, "s", "secret words", T0))
+        .await
+        .unwrap();
+    assert!(p.message.hidden);
+    let q = store
+        .chat_post(msg(r.id, bob, "v", "visible words", T0))
+        .await
+        .unwrap();
+    assert!(!q.message.hidden);
+    let page = store.chat_events_after(r.id, 0, 100).await.unwrap();
+    let seqs: Vec<(u64, bool)> = page.events.iter().map(|e| (e.seq, e.hidden)).collect();
+    assert_eq!(seqs, [(1, true), (2, false)]);
+    // Others do not find it or count it as unread; its author finds it.
+    assert!(store
+        .chat_search(bob, "secret", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.chat_search(ann, "secret", 10).await.unwrap().len(), 1);
+    let bobs = store.chat_rooms_of(bob).await.unwrap();
+    assert_eq!(bobs[0].unread, 0);
+}
+
+#[tokio::test]
+async fn a_moderators_removal_is_marked_and_audited() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let (admin, ann, bob, r) = setup(&store).await;
+    let p = store
+        .chat_post(msg(r.id, ann, "x", "rude", T0))
+        .await
+        .unwrap();
+    let own = store
+        .chat_post(msg(r.id, bob, "y", "mine", T0))
+        .await
+        .unwrap();
+    let ev = store
+        .chat_remove(p.message.id, admin, Some("rude"), T0 + 5)
+        .await
+        .unwrap();
+    assert!(ev.moderated);
+    let ev = store
+        .chat_delete(own.message.id, bob, T0 + 6)
+        .await
+        .unwrap();
+    assert!(!ev.moderated);
+    store
+        .chat_restrict(
+            r.id,
+            ann,
+            ChatRestrictionKind::Ban,
+            admin,
+            Some("again"),
+            T0 + 7,
+        )
+        .await
+        .unwrap();
+    store
+        .chat_set_room_settings(r.id, admin, 5, vec![], T0 + 8)
+        .await
+        .unwrap();
+    let log = store.chat_mod_log(r.id, None, 100).await.unwrap();
+    let actions: Vec<ChatModAction> = log.iter().map(|l| l.action).collect();
+    assert_eq!(
+        actions,
+        [
+            ChatModAction::SettingsChanged,
+            ChatModAction::Restricted,
+            ChatModAction::MessageRemoved
+        ]
+    );
+    assert_eq!(log[1].target_user_id, Some(ann));
+    assert_eq!(log[1].reason.as_deref(), Some("again"));
+    assert_eq!(log[1].detail["kind"], "ban");
+    assert_eq!(log[2].message_id, Some(p.message.id));
+    assert_eq!(log[2].actor_id, admin);
+    let older = store
+        .chat_mod_log(r.id, Some(log[1].id), 100)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 1);
+}
