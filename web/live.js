@@ -14,6 +14,7 @@
 //   command  {seq, label, status: 'pending'|'ok'|'error'|'lost', error}  (performer commands)
 //   sync     the clock-sync estimate (sync.js), after each exchange: {offsetMs, errorMs, boundMs, …}
 //   cue      a cue frame (phone-audio.js plays it)
+//   chat     any `chat_*` frame from the server (chat.js reads them: the chat shares this socket)
 //
 // With `sync` (on by default for the audience) it keeps the page's clock in step with the show
 // clock: `sync` exchanges at the estimator's pace (ten a second after joining, then one every
@@ -151,6 +152,12 @@ export class LiveClient {
     return seq;
   }
 
+  /** Send a frame of another module (chat.js) on this connection; false when not joined. */
+  sendFrame(frame) { return this._send(frame); }
+
+  /** The next `seq` for a frame sent through sendFrame (one numbering per connection). */
+  nextSeq() { return ++this.seq; }
+
   // ---- connection ----
 
   _resumeKey() { return `tutti.resume.${this.role}.${this.show || ''}`; }
@@ -274,7 +281,9 @@ export class LiveClient {
       case 'error': return this._error(msg);
       case 'sync': return this._syncAnswer(msg, this.lastRx);
       case 'cue': return this._emit('cue', msg);
-      default: return undefined; // pong and future frames
+      default:
+        if (typeof msg.type === 'string' && msg.type.startsWith('chat_')) return this._emit('chat', msg);
+        return undefined; // pong and future frames
     }
   }
 

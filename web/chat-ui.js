@@ -1,0 +1,312 @@
+// chat-ui.js — one chat room on a page: its messages, who is here and typing, and a composer
+// with @mention autocomplete; shared by the `/chat` page and the audience page's chat tab.
+//
+// A message's body is the HTML the server rendered (chat_event `html`, or the REST message's
+// `html`): every character escaped, an allow-list of tags, links only to http/https
+// (`tutti-chat`). Nothing else the page shows is ever parsed as HTML: names, plain texts of
+// posts still being sent and search snippets are set as text.
+//
+// Test hooks:
+//   ol.messages > li.msg[data-message=ID][data-seq=POSTED_SEQ]   one message; .msg-body its HTML;
+//                          .author its author; class "deleted" once deleted, "mine" if own
+//   li.msg.pending          a post not yet acknowledged (its text only)
+//   .boosts button[data-boost=CONTENT]   a boost and its count (aria-pressed: one's own)
+//   textarea.composer-text  the composer (Enter sends, Shift+Enter is a new line)
+//   ul.mentions li[role=option]  the @mention suggestions
+//   .presence .typing .readonly-note
+
+import { h, setText } from './ui.js';
+
+const QUICK_BOOSTS = ['👍', '👏', '❤️', '😂'];
+
+function clock(ms) {
+  const d = new Date(ms);
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+export class RoomView {
+  /**
+   * opts: {onOlder(room) → Promise (scroll back; absent: no button), mentionNames(room) → [name],
+   *        announce: whether new messages are read out (aria-live)}
+   */
+  constructor(client, opts = {}) {
+    this.client = client;
+    this.opts = opts;
+    this.roomId = null;
+    this.items = new Map(); // message id → {li, v}
+    this.pendingEls = new Map(); // client id → li
+    this.mention = null; // {start, options, active}
+    const uid = Math.random().toString(36).slice(2, 8);
+    this.ids = { text: `chat-text-${uid}`, list: `chat-list-${uid}`, mentions: `chat-mentions-${uid}` };
+
+    this.presence = h('p', { class: 'presence muted' });
+    this.older = h('button', { type: 'button', class: 'btn small older', hidden: true, onclick: () => this._older() }, 'Load older messages');
+    this.list = h('ol', { class: 'messages', id: this.ids.list, 'aria-label': 'Messages', tabindex: '0' });
+    this.typingEl = h('p', { class: 'typing muted', 'aria-live': 'polite' });
+    this.announcer = h('div', { class: 'sr-only', 'aria-live': 'polite', 'aria-atomic': 'false' });
+    this.readonly = h('p', { class: 'readonly-note banner', hidden: true, role: 'status' });
+    this.text = h('textarea', {
+      class: 'composer-text', id: this.ids.text, rows: '2', maxlength: '4000', autocomplete: 'off',
+      'aria-autocomplete': 'list', 'aria-controls': this.ids.mentions, 'aria-expanded': 'false',
+      placeholder: 'Message (Enter sends, Shift+Enter: new line)',
+    });
+    this.mentions = h('ul', { class: 'mentions', id: this.ids.mentions, role: 'listbox', 'aria-label': 'People to mention', hidden: true });
+    this.sendBtn = h('button', { type: 'submit', class: 'btn send' }, 'Send');
+    this.form = h('form', { class: 'composer' },
+      h('label', { for: this.ids.text, class: 'sr-only' }, 'Message'),
+      this.mentions, this.text, this.sendBtn);
+    this.el = h('div', { class: 'room-view' }, this.presence, this.older, this.list, this.typingEl,
+      this.readonly, this.form, this.announcer);
+
+    this.form.addEventListener('submit', (ev) => { ev.preventDefault(); this._send(); });
+    this.text.addEventListener('keydown', (ev) => this._key(ev));
+    this.text.addEventListener('input', () => {
+      if (this.roomId != null && this.text.value.trim()) client.typing(this.roomId);
+      this._suggest();
+    });
+    this.text.addEventListener('blur', () => setTimeout(() => this._closeMentions(), 150));
+    this.list.addEventListener('scroll', () => {
+      if (this.list.scrollTop < 40 && !this.older.hidden && !this.loadingOlder) this._older();
+    });
+
+    client.on('room', ({ room }) => { if (room.id === this.roomId) this.render(); });
+    client.on('ack', () => this.render());
+    client.on('failed', ({ room, error }) => {
+      if (room.id === this.roomId) { this.render(); this.say(`Not sent: ${error.message || error.code}`); }
+    });
+    client.on('posted', ({ room, message, live }) => {
+      if (room.id !== this.roomId || !live || message.author === client.me) return;
+      const div = h('div', {}, `${message.authorName}: ${message.text}`);
+      this.announcer.append(div);
+      while (this.announcer.childNodes.length > 5) this.announcer.firstChild.remove();
+    });
+    client.on('presence', ({ room }) => { if (room.id === this.roomId) this._presence(); });
+    client.on('typing', ({ room }) => { if (room.id === this.roomId) this._typing(); });
+    client.on('hello', () => this._writable());
+  }
+
+  /** A short text read out and shown under the list (errors of the composer). */
+  say(text) { setText(this.typingEl, text); }
+
+  show(roomId) {
+    if (this.roomId === roomId) return;
+    this.roomId = roomId;
+    this.items.clear();
+    this.pendingEls.clear();
+    this.list.replaceChildren();
+    this.text.value = '';
+    this._writable();
+    this._presence();
+    this._typing();
+    this.render();
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  _room() { return this.roomId == null ? null : this.client.room(this.roomId); }
+
+  _writable(note = null) {
+    const r = this._room();
+    const ro = !r || r.readOnly || !!note;
+    this.readonly.hidden = !ro || !r;
+    setText(this.readonly, note || (r?.readOnly ? 'This room is read-only: the show has ended. You can still read it.' : ''));
+    this.text.disabled = ro;
+    this.sendBtn.disabled = ro;
+  }
+
+  /** Close the composer with a notice (or open it again with null). */
+  setNotice(note) { this._writable(note); }
+
+  _presence() {
+    const r = this._room();
+    const names = (r?.here || []).map((p) => p.name);
+    setText(this.presence, names.length ? `Here now: ${names.join(', ')}` : '');
+  }
+
+  _typing() {
+    const names = this.roomId == null ? [] : this.client.typists(this.roomId);
+    setText(this.typingEl, names.length === 0 ? '' : `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} typing…`);
+  }
+
+  async _older() {
+    const r = this._room();
+    if (!r || !this.opts.onOlder || r.noOlder) return;
+    this.loadingOlder = true;
+    const before = this.list.scrollHeight - this.list.scrollTop;
+    try { await this.opts.onOlder(r); } finally { this.loadingOlder = false; }
+    this.list.scrollTop = this.list.scrollHeight - before; // keep the reader's place
+  }
+
+  /** Bring the list in line with the room (keyed by message id; in posted order). */
+  render() {
+    const r = this._room();
+    if (!r) return;
+    const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 60;
+    const msgs = r.list();
+    const keep = new Set();
+    let i = 0;
+    for (const m of msgs) {
+      keep.add(m.id);
+      let item = this.items.get(m.id);
+      if (!item) { item = { li: h('li', { class: 'msg', 'data-message': m.id, 'data-seq': m.postedSeq }), v: -1 }; this.items.set(m.id, item); }
+      if (item.v !== m.lastSeq) { this._fill(item.li, m); item.v = m.lastSeq; }
+      if (this.list.children[i] !== item.li) this.list.insertBefore(item.li, this.list.children[i] || null);
+      i += 1;
+    }
+    for (const [id, item] of this.items) if (!keep.has(id)) { item.li.remove(); this.items.delete(id); }
+    // Posts on their way (not yet acknowledged): their text only, after the messages.
+    const pendingNow = new Set();
+    for (const [cid, p] of this.client.pending) {
+      if (p.room !== r.id) continue;
+      if ([...r.messages.values()].some((m) => m.clientId === cid && m.author === this.client.me)) continue;
+      pendingNow.add(cid);
+      let li = this.pendingEls.get(cid);
+      if (!li) {
+        li = h('li', { class: 'msg pending' }, h('div', { class: 'msg-head' }, h('span', { class: 'author' }, this.client.myName || 'you'), ' ', h('span', { class: 'muted' }, 'sending…')), h('div', { class: 'msg-body' }, h('p', {}, p.text)));
+        this.pendingEls.set(cid, li);
+      }
+      this.list.append(li);
+    }
+    for (const [cid, li] of this.pendingEls) if (!pendingNow.has(cid)) { li.remove(); this.pendingEls.delete(cid); }
+    this.older.hidden = !this.opts.onOlder || r.noOlder;
+    if (atBottom) this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  _fill(li, m) {
+    const c = this.client;
+    li.className = `msg${m.deleted ? ' deleted' : ''}${c.mine(m) ? ' mine' : ''}`;
+    li.dataset.seq = String(m.postedSeq);
+    const head = h('div', { class: 'msg-head' },
+      h('span', { class: 'author' }, m.authorName),
+      ' ', h('time', { datetime: new Date(m.at).toISOString(), class: 'muted' }, clock(m.at)),
+      m.edited && !m.deleted ? h('span', { class: 'muted edited' }, ' (edited)') : null);
+    const body = h('div', { class: 'msg-body' });
+    if (m.deleted) body.append(h('p', { class: 'muted' }, 'This message was deleted.'));
+    else body.innerHTML = m.html; // rendered and sanitized by the server (tutti-chat)
+    const parts = [head, body];
+    if (!m.deleted) {
+      const boosts = h('div', { class: 'boosts' });
+      for (const [content, who] of m.boosts) {
+        const mineB = who.has(c.me);
+        boosts.append(h('button', {
+          type: 'button', class: 'btn small boost', 'data-boost': content, 'aria-pressed': String(mineB),
+          'aria-label': `${content} ${who.size}${mineB ? ', yours: remove' : ''}`,
+          onclick: () => c.boost(m.id, content, mineB),
+        }, `${content} ${who.size}`));
+      }
+      const ro = c.room(m.room).readOnly;
+      const actions = h('div', { class: 'msg-actions' });
+      if (!ro) {
+        const pick = h('span', { class: 'quick-boosts' }, QUICK_BOOSTS.map((b) => h('button', {
+          type: 'button', class: 'btn small', 'aria-label': `Boost with ${b}`, onclick: () => c.boost(m.id, b),
+        }, b)));
+        actions.append(pick);
+        if (c.mine(m)) {
+          actions.append(
+            h('button', { type: 'button', class: 'btn small edit', onclick: () => this._edit(li, m) }, 'Edit'),
+            h('button', { type: 'button', class: 'btn small danger delete', onclick: (ev) => this._delete(ev.currentTarget, m) }, 'Delete'));
+        }
+      }
+      parts.push(boosts, actions);
+    }
+    li.replaceChildren(...parts);
+  }
+
+  _delete(btn, m) {
+    // Two presses: the first arms the button (no dialog), the second deletes.
+    if (!btn.dataset.armed) { btn.dataset.armed = '1'; setText(btn, 'Delete?'); return; }
+    this.client.remove(m.id);
+  }
+
+  _edit(li, m) {
+    const id = `edit-${m.id}`;
+    const area = h('textarea', { id, class: 'edit-text', rows: '2', maxlength: '4000' });
+    area.value = m.text;
+    const done = () => { const it = this.items.get(m.id); if (it) it.v = -1; this.render(); };
+    const form = h('form', { class: 'edit-form' },
+      h('label', { for: id, class: 'sr-only' }, 'Edit message'), area,
+      h('button', { type: 'submit', class: 'btn small' }, 'Save'),
+      h('button', { type: 'button', class: 'btn small', onclick: done }, 'Cancel'));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const t = area.value.trim();
+      if (t && t !== m.text) this.client.edit(m.id, t);
+      done();
+    });
+    area.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') { ev.preventDefault(); done(); }
+      if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+    });
+    li.querySelector('.msg-body')?.replaceWith(form);
+    area.focus();
+  }
+
+  _send() {
+    const text = this.text.value.trim();
+    if (!text || this.roomId == null || this.text.disabled) return;
+    this.client.post(this.roomId, text);
+    this.text.value = '';
+    this._closeMentions();
+    this.render();
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  // ---- @mention autocomplete ----
+
+  _suggest() {
+    const caret = this.text.selectionStart;
+    const before = this.text.value.slice(0, caret);
+    const m = /(^|\s)@([\w.-]{0,32})$/.exec(before);
+    const names = m && this.opts.mentionNames ? this.opts.mentionNames(this._room()) : [];
+    const q = m ? m[2].toLowerCase() : '';
+    const options = names.filter((n) => n.toLowerCase().startsWith(q) && n.toLowerCase() !== q).slice(0, 6);
+    if (!m || !options.length) { this._closeMentions(); return; }
+    this.mention = { start: caret - m[2].length, options, active: 0 };
+    this._drawMentions();
+  }
+
+  _drawMentions() {
+    const { options, active } = this.mention;
+    this.mentions.replaceChildren(...options.map((n, i) => h('li', {
+      role: 'option', id: `${this.ids.mentions}-${i}`, 'aria-selected': String(i === active),
+      onmousedown: (ev) => { ev.preventDefault(); this._accept(i); },
+    }, `@${n}`)));
+    this.mentions.hidden = false;
+    this.text.setAttribute('aria-expanded', 'true');
+    this.text.setAttribute('aria-activedescendant', `${this.ids.mentions}-${active}`);
+  }
+
+  _closeMentions() {
+    this.mention = null;
+    this.mentions.hidden = true;
+    this.mentions.replaceChildren();
+    this.text.setAttribute('aria-expanded', 'false');
+    this.text.removeAttribute('aria-activedescendant');
+  }
+
+  _accept(i) {
+    const { start, options } = this.mention;
+    const caret = this.text.selectionStart;
+    const v = this.text.value;
+    const insert = `${options[i]} `;
+    this.text.value = v.slice(0, start) + insert + v.slice(caret);
+    const at = start + insert.length;
+    this.text.setSelectionRange(at, at);
+    this._closeMentions();
+    this.text.focus();
+  }
+
+  _key(ev) {
+    if (this.mention) {
+      const n = this.mention.options.length;
+      if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+        ev.preventDefault();
+        this.mention.active = (this.mention.active + (ev.key === 'ArrowDown' ? 1 : n - 1)) % n;
+        this._drawMentions();
+        return;
+      }
+      if (ev.key === 'Enter' || ev.key === 'Tab') { ev.preventDefault(); this._accept(this.mention.active); return; }
+      if (ev.key === 'Escape') { ev.preventDefault(); this._closeMentions(); return; }
+    }
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); this._send(); }
+  }
+}
