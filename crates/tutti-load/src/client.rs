@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use tutti_protocol::{ErrorCode, ParamInfo, ServerFrame, StateFrame};
 
+use crate::chat::{ChatClient, ChatShared, CHAT_SEQ_BASE};
 use crate::cues::CueShared;
 use crate::sync::{SyncClient, SyncOutcome, SyncShared};
 
@@ -127,6 +128,8 @@ pub(crate) struct Shared {
     pub sync: Option<SyncShared>,
     /// With `--cues`: where reading clients record the cues they receive.
     pub cues: Option<Arc<CueShared>>,
+    /// With `--chat-senders`: where reading clients record the chat they read and post.
+    pub chat: Option<Arc<ChatShared>>,
 }
 
 impl Shared {
@@ -137,6 +140,7 @@ impl Shared {
         phase: watch::Receiver<Phase>,
         sync: Option<SyncShared>,
         cues: Option<Arc<CueShared>>,
+        chat: Option<Arc<ChatShared>>,
     ) -> Shared {
         let hist = || {
             Mutex::new(
@@ -174,6 +178,7 @@ impl Shared {
             examples: Mutex::new(Vec::new()),
             sync,
             cues,
+            chat,
         }
     }
 
@@ -410,6 +415,8 @@ pub(crate) struct Outcome {
     pub sync: Option<SyncOutcome>,
     /// With `--cues`, for clients that read everything: our cues it received.
     pub cues: u64,
+    /// With `--chat-senders`: it followed the show's room.
+    pub chat_followed: bool,
 }
 
 pub(crate) type Ws = WebSocketStream<TcpStream>;
@@ -440,6 +447,9 @@ struct Client {
     /// among the readers the cues are expected at.
     last_cue_id: u64,
     cue_reader: bool,
+    /// With `--chat-senders`: its chat, and a frame waiting to be sent (`chat_sub`).
+    chat: Option<ChatClient>,
+    chat_out: Option<String>,
 }
 
 /// Run one client to the end of the run.
@@ -462,6 +472,7 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
             untracked: 0,
             sync: None,
             cues: 0,
+            chat_followed: false,
         },
         rng: Rng::new(seed),
         sent: VecDeque::new(),
@@ -477,6 +488,8 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
         sync_report: None,
         last_cue_id: 0,
         cue_reader: false,
+        chat: None,
+        chat_out: None,
     };
     let ws = match connect_and_join(&c.shared.endpoint, index).await {
         Ok((ws, _)) => ws,
@@ -495,6 +508,11 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
             cues.readers.fetch_add(1, Relaxed);
             c.cue_reader = true;
         }
+        if let Some(chat) = &c.shared.chat {
+            let client = ChatClient::new(chat, index);
+            c.chat_out = Some(client.hello());
+            c.chat = Some(client);
+        }
     }
     if kind == Kind::Moving {
         c.shared.unsettled.fetch_add(1, Relaxed);
@@ -507,6 +525,7 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
     if let Some(sync) = c.sync.take() {
         c.out.sync = Some(sync.finish(Instant::now()));
     }
+    c.out.chat_followed = c.chat.as_ref().is_some_and(ChatClient::following);
     if let Some(mut ws) = ws {
         let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
     }
@@ -654,8 +673,24 @@ impl Client {
             .as_ref()
             .map_or_else(Instant::now, SyncClient::next_wake);
         let mut sync_timer = Box::pin(tokio::time::sleep_until(first.into()));
+        // Chat: senders post at their share of --chat-rate through the window only.
+        let chat_sender = self.chat.as_ref().is_some_and(|c| c.sender);
+        let chat_period = self
+            .shared
+            .chat
+            .as_ref()
+            .map_or(Duration::from_secs(1), |c| {
+                Duration::from_secs_f64(1.0 / c.per_sender)
+            });
+        let chat_first = tokio::time::Instant::now() + chat_period.mul_f64(self.rng.unit());
+        let mut chat_timer = tokio::time::interval_at(chat_first, chat_period);
+        chat_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut steady = *self.shared.phase.borrow() == Phase::Steady;
         loop {
-            if let Some(frame) = self.sync_report.take() {
+            for frame in [self.sync_report.take(), self.chat_out.take()]
+                .into_iter()
+                .flatten()
+            {
                 if let Err(e) = ws.send(Message::text(frame)).await {
                     self.drop_reason(ws_reason(&e));
                     return None;
@@ -678,6 +713,7 @@ impl Client {
                 },
                 (rx, p) = &mut phase => {
                     phase = Box::pin(next_phase(rx));
+                    steady = p == Phase::Steady;
                     if p >= Phase::Settle {
                         sending = false;
                         self.settling = true;
@@ -697,6 +733,14 @@ impl Client {
                             self.drop_reason(ws_reason(&e));
                             return None;
                         }
+                    }
+                },
+                _ = chat_timer.tick(), if chat_sender && steady => {
+                    let (Some(chat), Some(shared)) = (self.chat.as_mut(), self.shared.chat.as_ref()) else { continue };
+                    let Some(frame) = chat.post(shared, Instant::now()) else { continue };
+                    if let Err(e) = ws.send(Message::text(frame)).await {
+                        self.drop_reason(ws_reason(&e));
+                        return None;
                     }
                 },
                 _ = ping_timer.tick(), if pinging => {
@@ -783,6 +827,9 @@ impl Client {
             self.cue_reader = false;
             cues.readers.fetch_sub(1, Relaxed);
         }
+        if let (Some(chat), Some(shared)) = (&self.chat, &self.shared.chat) {
+            chat.left(shared);
+        }
         Shared::count(&self.shared.drops, reason);
     }
 
@@ -828,6 +875,11 @@ impl Client {
                 }
                 _ => self.parse_failure("an ack without seq, tick or at".into()),
             },
+            "error" if head.seq.is_some_and(|s| s >= CHAT_SEQ_BASE) => {
+                if let Some(chat) = &self.shared.chat {
+                    chat.refused(head.code.as_deref().unwrap_or(""));
+                }
+            }
             "error" => {
                 let code = head.code.as_deref().unwrap_or("");
                 let i = ErrorCode::ALL
@@ -871,6 +923,18 @@ impl Client {
                     Some(Ok(report)) => self.sync_report = report,
                     Some(Err(e)) => self.parse_failure(e),
                     None => {}
+                }
+            }
+            kind if kind.starts_with("chat_") && self.chat.is_some() => {
+                let (Some(chat), Some(shared)) = (self.chat.as_mut(), self.shared.chat.as_ref())
+                else {
+                    return;
+                };
+                let now = Instant::now();
+                match chat.on_frame(shared, kind, text, now, self.shared.in_window(now)) {
+                    Ok(Some(frame)) => self.chat_out = Some(frame),
+                    Ok(None) => {}
+                    Err(e) => self.parse_failure(e),
                 }
             }
             other => {

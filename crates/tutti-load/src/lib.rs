@@ -44,6 +44,7 @@
 
 pub mod attack;
 pub mod calibrate;
+mod chat;
 mod client;
 mod cues;
 mod error;

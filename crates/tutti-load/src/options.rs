@@ -148,6 +148,17 @@ pub struct LoadOptions {
     /// from `welcome`'s `phone.voices`).
     #[arg(long, value_name = "NAME")]
     pub cue_voice: Option<String>,
+    /// Chat (issue 12): every reading client (slow readers excepted) also follows its
+    /// show's room over its socket (`chat_name`, `chat_sub`), and this many of them post
+    /// (`--chat-rate` messages a second in all) through the measured window; every delivery
+    /// is checked against the room's sequence (no gap, no duplicate, in order) and timed
+    /// from post to delivery.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub chat_senders: u32,
+    /// With `--chat-senders`: messages per second in all (at most 4 per sender, under the
+    /// server's 5 chat changes a second per connection; at most 10,000).
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub chat_rate: f64,
 }
 
 impl Default for LoadOptions {
@@ -198,6 +209,16 @@ pub(crate) struct Plan {
     pub sync: Option<SyncPlan>,
     /// With `--cues`: the performer's rate, token and voice, and the reference's target.
     pub cues: Option<CuePlan>,
+    /// With `--chat-senders`: how many post, and how fast in all.
+    pub chat: Option<ChatPlan>,
+}
+
+/// What `--chat-senders` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChatPlan {
+    pub senders: u32,
+    /// Messages per second in all.
+    pub rate: f64,
 }
 
 /// What `--cues` asks for.
@@ -391,6 +412,7 @@ impl LoadOptions {
             })?,
         };
         let cues = self.cue_plan(&reference)?;
+        let chat = self.chat_plan()?;
         let sync = if self.sync {
             let reference = reference.clone();
             let drift_ppm = within(
@@ -429,6 +451,7 @@ impl LoadOptions {
             churn_rate,
             sync,
             cues,
+            chat,
         };
         let calibration = if self.calibrate {
             CALIBRATION_TIME
@@ -457,6 +480,51 @@ impl LoadOptions {
             ));
         }
         Ok(plan)
+    }
+
+    /// `--chat-senders` and `--chat-rate`.
+    fn chat_plan(&self) -> Result<Option<ChatPlan>, LoadError> {
+        if self.chat_senders == 0 {
+            if self.chat_rate != 0.0 {
+                return Err(LoadError::option(
+                    "--chat-rate",
+                    "only means something with --chat-senders",
+                ));
+            }
+            return Ok(None);
+        }
+        if self.chat_senders > self.clients {
+            return Err(LoadError::option(
+                "--chat-senders",
+                format!(
+                    "{} senders but only {} clients (--clients)",
+                    self.chat_senders, self.clients
+                ),
+            ));
+        }
+        let rate = within(
+            "--chat-rate",
+            self.chat_rate,
+            0.1,
+            crate::chat::MAX_CHAT_RATE,
+            "messages per second",
+        )?;
+        let per_sender = rate / f64::from(self.chat_senders);
+        if per_sender > crate::chat::MAX_RATE_PER_SENDER {
+            return Err(LoadError::option(
+                "--chat-rate",
+                format!(
+                    "{rate} messages a second from {} senders is {per_sender:.2} each, over {} \
+                     (the server takes 5 chat changes a second per connection): add senders",
+                    self.chat_senders,
+                    crate::chat::MAX_RATE_PER_SENDER
+                ),
+            ));
+        }
+        Ok(Some(ChatPlan {
+            senders: self.chat_senders,
+            rate,
+        }))
     }
 
     /// `--cues` and the options that go with it.

@@ -604,6 +604,104 @@ impl CueFigures {
     }
 }
 
+/// Chat in the show's room (`--chat-senders`): every delivery checked against the room's
+/// sequence and timed from post to delivery.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChatFigures {
+    /// Clients that posted.
+    pub senders: u32,
+    /// Messages per second asked for, in all.
+    pub rate: f64,
+    /// Posts sent.
+    pub posted: u64,
+    /// Posts acknowledged (`chat_ack`, after the commit).
+    pub acked: u64,
+    /// Acks that said `duplicate` (the generator never retries, so none should).
+    pub duplicate_acks: u64,
+    /// Chat error frames, by code.
+    pub refused: BTreeMap<String, u64>,
+    /// The room's last acknowledged `room_seq`.
+    pub last_seq: u64,
+    /// Clients that followed the room.
+    pub followers: u64,
+    /// Events read in order, in all.
+    pub deliveries: u64,
+    /// Messages posted in the window and delivered in it.
+    pub deliveries_in_window: u64,
+    /// `deliveries_in_window` per second of the window.
+    pub deliveries_per_s: f64,
+    /// Post → delivery, milliseconds (absent when nothing was delivered in the window).
+    pub latency_ms: Option<Spread>,
+    /// Deliveries timed.
+    pub latency_samples: u64,
+    /// `room_seq`s skipped (never read) by followers.
+    pub gaps: u64,
+    /// Events read twice, or out of order.
+    pub duplicates: u64,
+    /// Chat frames the generator could not read.
+    pub malformed: u64,
+    /// Followers that read up to `last_seq`.
+    pub followers_complete: u64,
+    /// Followers still connected that had not.
+    pub followers_incomplete: u64,
+    /// Followers that dropped before the end.
+    pub followers_dropped: u64,
+}
+
+impl ChatFigures {
+    /// Every post answered and acknowledged once, no gap, no duplicate, nothing unreadable,
+    /// every follower still connected caught up to the end. Latency is the benchmark's figure.
+    pub fn consistent(&self) -> bool {
+        self.refused.is_empty()
+            && self.acked == self.posted
+            && self.duplicate_acks == 0
+            && self.gaps == 0
+            && self.duplicates == 0
+            && self.malformed == 0
+            && self.followers_incomplete == 0
+    }
+
+    fn table(&self, t: &mut String) {
+        let refused = if self.refused.is_empty() {
+            String::new()
+        } else {
+            format!(", refused {}", map_line(&self.refused))
+        };
+        let _ = writeln!(
+            t,
+            "  chat        {} senders at {}/s in all: {} posted, {} acknowledged{refused}; room at seq {}",
+            thousands(u64::from(self.senders)),
+            self.rate,
+            thousands(self.posted),
+            thousands(self.acked),
+            thousands(self.last_seq)
+        );
+        let lat = self.latency_ms.map_or("-".to_string(), |l| {
+            format!(
+                "p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1}",
+                l.p50, l.p95, l.p99, l.max
+            )
+        });
+        let _ = writeln!(
+            t,
+            "  chat        {} followers, {} deliveries in the window ({:.0}/s), post->delivery {lat}",
+            thousands(self.followers),
+            thousands(self.deliveries_in_window),
+            self.deliveries_per_s
+        );
+        let _ = writeln!(
+            t,
+            "  chat        {} gaps, {} duplicates, {} malformed; {} followers complete, {} behind, {} dropped",
+            thousands(self.gaps),
+            thousands(self.duplicates),
+            thousands(self.malformed),
+            thousands(self.followers_complete),
+            thousands(self.followers_incomplete),
+            thousands(self.followers_dropped)
+        );
+    }
+}
+
 /// Correctness checks (never timing).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Checks {
@@ -624,6 +722,8 @@ pub struct Checks {
     pub sync_consistent: bool,
     /// With `--cues`, [`CueFigures::consistent`] (true without).
     pub cues_consistent: bool,
+    /// With `--chat-senders`, [`ChatFigures::consistent`] (true without).
+    pub chat_consistent: bool,
 }
 
 /// Everything a run measured.
@@ -672,6 +772,8 @@ pub struct Report {
     pub sync: Option<SyncFigures>,
     /// With `--cues`: cues to every client, in time or not.
     pub cues: Option<CueFigures>,
+    /// With `--chat-senders`: chat in the show's room.
+    pub chat: Option<ChatFigures>,
     /// Things worth knowing that are not failures.
     pub warnings: Vec<String>,
     /// Correctness checks.
@@ -868,6 +970,9 @@ impl Report {
         if let Some(c) = &self.cues {
             c.table(&mut t);
         }
+        if let Some(c) = &self.chat {
+            c.table(&mut t);
+        }
         for w in &self.warnings {
             let _ = writeln!(t, "  warning     {w}");
         }
@@ -885,6 +990,9 @@ impl Report {
         }
         if self.cues.is_some() {
             let _ = write!(attackers, ", cues {}", mark(k.cues_consistent));
+        }
+        if self.chat.is_some() {
+            let _ = write!(attackers, ", chat {}", mark(k.chat_consistent));
         }
         let _ = writeln!(
             t,
@@ -951,6 +1059,23 @@ impl Report {
                     y.exchanges.refused,
                     y.exchanges.unknown_answers,
                     y.at.last().map_or(0, |a| a.without_estimate)
+                ));
+            }
+        }
+        if !k.chat_consistent {
+            if let Some(c) = &self.chat {
+                out.push(format!(
+                    "chat inconsistent: {} posted, {} acknowledged ({} duplicate), refused: {}, \
+                     {} gaps, {} duplicates, {} malformed, {} followers behind the last seq {}",
+                    c.posted,
+                    c.acked,
+                    c.duplicate_acks,
+                    map_line(&c.refused),
+                    c.gaps,
+                    c.duplicates,
+                    c.malformed,
+                    c.followers_incomplete,
+                    c.last_seq
                 ));
             }
         }

@@ -26,6 +26,7 @@ use tutti_protocol::ServerFrame;
 
 use crate::attack::{run_attacker, Attack, AttackKind, GarbageKind};
 use crate::calibrate::measure_floor;
+use crate::chat::{ChatShared, CHAT_SETTLE};
 use crate::client::{
     connect_and_join, connect_and_join_as, run_client, Endpoint, InputGen, Kind, Outcome, Phase,
     Shared,
@@ -224,6 +225,14 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         ],
     );
     let (phase_tx, phase_rx) = watch::channel(Phase::Ramp);
+    let chat_shared = plan.chat.as_ref().map(|c| {
+        Arc::new(ChatShared::new(
+            Instant::now(),
+            u32::try_from(u64::from(plan.clients) + plan.attackers()).unwrap_or(u32::MAX),
+            c.senders,
+            c.rate,
+        ))
+    });
     let shared = Arc::new(Shared::new(
         endpoint,
         inputs,
@@ -231,6 +240,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         phase_rx.clone(),
         sync_shared,
         cue_shared.clone(),
+        chat_shared.clone(),
     ));
     let reference = reference.map(|r| tokio::spawn(r.watch(phase_rx.clone())));
     let cue_lead_ms = performer.as_ref().map_or(0.0, Performer::lead_ms);
@@ -345,9 +355,19 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             .as_ref()
             .is_some_and(|c| c.pending(cue_lead_ms, now) && now < deadline)
     };
+    // Chat: until every post is answered and every follower read up to the last one.
+    let chat_until = (settle_start + CHAT_SETTLE).min(deadline.max(settle_start));
+    let chat_pending = |now: Instant| {
+        chat_shared
+            .as_ref()
+            .is_some_and(|c| c.pending() && now < chat_until)
+    };
     loop {
         let now = Instant::now();
-        if !((shared.unsettled.load(Relaxed) > 0 && now < settle_until) || cues_pending(now)) {
+        if !((shared.unsettled.load(Relaxed) > 0 && now < settle_until)
+            || cues_pending(now)
+            || chat_pending(now))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -556,6 +576,13 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         }
         _ => None,
     };
+    let chat = chat_shared.as_ref().map(|c| {
+        let dropped = outcomes
+            .iter()
+            .filter(|o| o.dropped && o.chat_followed)
+            .count() as u64;
+        c.figures(window_s, dropped)
+    });
     let checks = Checks {
         all_connected: connected == u64::from(plan.clients) && dropped == 0,
         frames_parsed: parse_failures == 0,
@@ -572,6 +599,10 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             || cues
                 .as_ref()
                 .is_some_and(crate::report::CueFigures::consistent),
+        chat_consistent: plan.chat.is_none()
+            || chat
+                .as_ref()
+                .is_some_and(crate::report::ChatFigures::consistent),
     };
     let expected = readers.len() as f64 * window_s * state_hz;
     Ok(Report {
@@ -659,6 +690,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         calibration,
         sync,
         cues,
+        chat,
         warnings,
         checks,
     })
