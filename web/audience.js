@@ -15,6 +15,7 @@
 
 import { LiveClient } from './live.js';
 import { PhoneAudio } from './phone-audio.js';
+import { startAudienceChat } from './audience-chat.js';
 import { h, setText, fmt, position, queryParam, scheduler, toaster, showConn, describeError } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
@@ -22,6 +23,7 @@ const show = queryParam('show');
 const client = new LiveClient({ show, role: 'audience', zone: queryParam('zone'), seat: queryParam('seat') });
 const toast = toaster($('toast'));
 const phone = new PhoneAudio(client);
+startAudienceChat(client, show); // the chat tab, on this same connection
 const views = new Map(); // param name → view (see buildSlider / buildVote)
 let signature = '';
 let status = null; // show status: scheduled | live | paused | ended

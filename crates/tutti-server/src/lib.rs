@@ -608,6 +608,7 @@ pub fn router(hub: Arc<Hub>, listen: Listen) -> Router {
         .route("/", get(web::audience))
         .route("/perform", get(web::perform))
         .route("/display", get(web::display))
+        .route("/chat", get(web::chat))
         .route("/web/{*path}", get(web::file))
         .route("/qr.svg", get(web::qr))
         .layer(axum::middleware::map_response(web::security_headers));

@@ -74,6 +74,11 @@ pub async fn perform() -> Response {
     asset("perform.html")
 }
 
+/// `/chat` — staff chat (signs in through the API; the chat rides on `/live/v1`).
+pub async fn chat() -> Response {
+    asset("chat.html")
+}
+
 /// `/display` — the big screen.
 pub async fn display() -> Response {
     asset("display.html")

@@ -48,6 +48,8 @@ async fn every_page_and_asset_carries_the_security_headers() {
         ("/", 200, "text/html"),
         ("/perform", 200, "text/html"),
         ("/display", 200, "text/html"),
+        ("/chat", 200, "text/html"),
+        ("/web/chat.js", 200, "javascript"),
         ("/web/setup.html", 200, "text/html"),
         ("/web/app.css", 200, "text/css"),
         ("/web/audience.js", 200, "javascript"),

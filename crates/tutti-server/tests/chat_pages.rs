@@ -1,0 +1,593 @@
+//! The chat pages in headless Chromium (issue 12, item 10), against a real server and store:
+//! two audience pages of a live show chat with each other through the chat tab (one
+//! connection each); XSS payloads posted through REST render inert; the staff page `/chat`
+//! signs in, shows unread markers, posts and finds the post by search; a page whose socket is
+//! dropped catches up exactly (each message once, in order, edits and deletions applied).
+//! Every wait polls the page for a condition (with a guard against a hang), never a fixed sleep.
+
+#[path = "api_support/mod.rs"]
+mod api_support;
+#[path = "common/browser.rs"]
+#[allow(dead_code)]
+mod browser;
+
+use std::time::Duration;
+
+use api_support::*;
+use fantoccini::Client as Browser;
+use serde_json::{json, Value};
+
+/// Polls `expr` (a JS expression) until it is truthy; its value. Fails after 20 s.
+async fn until(b: &Browser, what: &str, expr: &str) -> Value {
+    let script = format!("try {{ return ({expr}) || null; }} catch (e) {{ return null; }}");
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = b
+            .execute(&script, vec![])
+            .await
+            .expect("the page runs scripts");
+        if !last.is_null() && last != json!(false) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: never true ({expr}); last {last}");
+}
+
+async fn js(b: &Browser, script: &str) -> Value {
+    b.execute(script, vec![])
+        .await
+        .expect("the page runs scripts")
+}
+
+/// The texts of the messages a page shows (acknowledged ones), in order: (posted seq, text).
+async fn shown(b: &Browser) -> Vec<(u64, String)> {
+    let v = js(
+        b,
+        "return [...document.querySelectorAll('ol.messages > li.msg:not(.pending)')]\
+           .map((li) => [Number(li.dataset.seq), li.querySelector('.msg-body').textContent.trim()]);",
+    )
+    .await;
+    serde_json::from_value(v).unwrap()
+}
+
+/// A live show of a fresh ensemble of `owner`; (show id, join code, chat room id).
+async fn live_show(owner: &Api) -> (i64, String, i64) {
+    let eid = owner.ensemble("band").await;
+    let pid = owner.published_piece(eid, "aria").await;
+    let show = owner.show(pid, "performance").await;
+    let id = id_of(&show);
+    owner.show_to(id, "live").await;
+    let code = show["code"].as_str().unwrap().to_owned();
+    let rooms = owner.get("/chat/rooms").await.ok(200);
+    let room = rooms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["show_id"] == id)
+        .map(id_of)
+        .unwrap_or_else(|| panic!("no room of show {id}: {rooms}"));
+    (id, code, room)
+}
+
+async fn post(api: &Api, room: i64, cid: &str, text: &str) -> Value {
+    api.post(
+        &format!("/chat/rooms/{room}/messages"),
+        json!({"client_message_id": cid, "text": text}),
+    )
+    .await
+    .ok(201)
+}
+
+/// Signs in on the `/chat` page as `name` (password `{name}-password`) and waits for the rooms.
+async fn sign_in(b: &Browser, addr: std::net::SocketAddr, name: &str) {
+    b.goto(&format!("http://{addr}/chat")).await.unwrap();
+    until(
+        b,
+        "the sign-in form",
+        "!document.getElementById('login').hidden",
+    )
+    .await;
+    b.execute(
+        "const f = document.getElementById('login');\
+         f.username.value = arguments[0]; f.password.value = arguments[1]; f.requestSubmit();",
+        vec![json!(name), json!(format!("{name}-password"))],
+    )
+    .await
+    .unwrap();
+    until(
+        b,
+        "signed in and connected",
+        "document.getElementById('conn').dataset.state === 'live' && document.querySelector('#rooms button')",
+    )
+    .await;
+}
+
+/// Types into the composer with real key presses and sends with Enter.
+async fn type_and_send(b: &Browser, text: &str) {
+    let area = b
+        .find(fantoccini::Locator::Css("textarea.composer-text"))
+        .await
+        .expect("a composer");
+    area.send_keys(&format!("{text}\u{E007}")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_audience_pages_chat_through_the_tab_on_their_one_connection() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.user("olga", "performer").await;
+    let (show, code, room) = live_show(&owner).await;
+    let driver = browser::chromedriver().await;
+    let mut pages = Vec::new();
+    for (i, name) in ["Ada", "Bo"].iter().enumerate() {
+        let profile = app.dir.path().join(format!("profile-{i}"));
+        let b = browser::browser(&driver, &profile, 390, 800).await;
+        b.goto(&format!("http://{}/?show={code}", app.addr))
+            .await
+            .unwrap();
+        until(
+            &b,
+            "joined",
+            "document.getElementById('conn').dataset.state === 'live'",
+        )
+        .await;
+        b.find(fantoccini::Locator::Css("#tab-chat"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(
+            &b,
+            "asked for a name",
+            "!document.getElementById('chat-name').hidden",
+        )
+        .await;
+        let input = b
+            .find(fantoccini::Locator::Css("#chat-name-input"))
+            .await
+            .unwrap();
+        input.send_keys(&format!("{name}\u{E007}")).await.unwrap();
+        let hello_room = until(
+            &b,
+            "in the show's room",
+            "window.tuttiAudienceChat.chat.ready && window.tuttiAudienceChat.view.roomId",
+        )
+        .await;
+        assert_eq!(hello_room, json!(room));
+        until(
+            &b,
+            "composer open",
+            "!document.querySelector('textarea.composer-text').disabled",
+        )
+        .await;
+        pages.push(b);
+    }
+
+    type_and_send(&pages[0], "Hello from **Ada**").await;
+    until(
+        &pages[1],
+        "Ada's message on Bo's page",
+        "[...document.querySelectorAll('li.msg:not(.pending)')].some((li) => li.querySelector('.author').textContent === 'Ada' && li.querySelector('.msg-body strong')?.textContent === 'Ada')",
+    )
+    .await;
+    type_and_send(&pages[1], "Hi Ada").await;
+    until(
+        &pages[0],
+        "Bo's answer on Ada's page",
+        "document.querySelectorAll('li.msg:not(.pending)').length === 2",
+    )
+    .await;
+    for b in &pages {
+        let msgs = shown(b).await;
+        assert_eq!(
+            msgs,
+            vec![(1, "Hello from Ada".to_owned()), (2, "Hi Ada".to_owned())],
+            "each message once, in order"
+        );
+    }
+    // The show ends: the tab says so and the composer closes; the messages stay readable.
+    owner.show_to(show, "ended").await;
+    for b in &pages {
+        until(b, "read-only notice", "document.querySelector('.readonly-note') && !document.querySelector('.readonly-note').hidden && document.querySelector('textarea.composer-text').disabled").await;
+        let note = js(
+            b,
+            "return document.querySelector('.readonly-note').textContent;",
+        )
+        .await;
+        assert!(note.as_str().unwrap().contains("ended"), "{note}");
+        assert_eq!(shown(b).await.len(), 2);
+    }
+    browser::assert_no_csp_violations(&pages[0]).await;
+    for b in pages {
+        b.close().await.unwrap();
+    }
+    drop(driver);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xss_payloads_posted_through_rest_render_inert() {
+    let app = TestApp::spawn().await;
+    let (ana, ana_id) = app.user("ana", "crew").await;
+    let room = id_of(
+        &app.admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "crew", "members": [ana_id]}),
+            )
+            .await
+            .ok(201),
+    );
+    let payloads = [
+        "<img src=x onerror=\"window.__xss = 1\">",
+        "<script>window.__xss = 2</script>",
+        "[click me](javascript:window.__xss=3)",
+        "<a href=\"javascript:window.__xss=4\">link</a>",
+        "[quoted](http://example.com/\" onmouseover=\"window.__xss=5)",
+        "![pic](x\" onerror=\"window.__xss=6)",
+        "<svg onload=\"window.__xss=7\"></svg> <iframe src=\"javascript:window.__xss=8\"></iframe>",
+        "`<img src=x onerror=window.__xss=9>` and **<b onclick=\"window.__xss=10\">bold</b>**",
+    ];
+    for (i, p) in payloads.iter().enumerate() {
+        post(&ana, room, &format!("x{i}"), p).await;
+    }
+    let driver = browser::chromedriver().await;
+    let b = browser::browser(&driver, &app.dir.path().join("profile"), 1200, 900).await;
+    sign_in(&b, app.addr, "ana").await;
+    js(
+        &b,
+        &format!("document.querySelector('#rooms button[data-room=\"{room}\"]').click();"),
+    )
+    .await;
+    until(
+        &b,
+        "every payload shown",
+        &format!(
+            "document.querySelectorAll('li.msg:not(.pending)').length === {}",
+            payloads.len()
+        ),
+    )
+    .await;
+    // Hover and click every link of the messages: nothing may run.
+    js(
+        &b,
+        "for (const a of document.querySelectorAll('.msg-body a')) {\
+           a.dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));\
+           a.addEventListener('click', (e) => e.preventDefault(), {once: true});\
+           a.click();\
+         }",
+    )
+    .await;
+    let report = js(
+        &b,
+        "const bodies = [...document.querySelectorAll('.msg-body')];\
+         const els = bodies.flatMap((b) => [...b.querySelectorAll('*')]);\
+         return {\
+           flag: window.__xss ?? null,\
+           bad: els.filter((e) => ['IMG','SCRIPT','SVG','IFRAME','OBJECT','EMBED','B','STYLE'].includes(e.tagName.toUpperCase())).map((e) => e.outerHTML),\
+           handlers: els.filter((e) => [...e.attributes].some((a) => a.name.startsWith('on'))).map((e) => e.outerHTML),\
+           hrefs: [...document.querySelectorAll('.msg-body a')].map((a) => a.getAttribute('href')),\
+           text: bodies.map((b) => b.textContent).join('\\n'),\
+         };",
+    )
+    .await;
+    assert_eq!(report["flag"], Value::Null, "a payload ran: {report}");
+    assert_eq!(report["bad"], json!([]), "{report}");
+    assert_eq!(report["handlers"], json!([]), "{report}");
+    for href in report["hrefs"].as_array().unwrap() {
+        let href = href.as_str().unwrap_or("");
+        assert!(
+            href.starts_with("http://") || href.starts_with("https://"),
+            "a link to another scheme: {report}"
+        );
+    }
+    // The payloads are shown as text, not dropped.
+    let text = report["text"].as_str().unwrap();
+    for shown_as_text in [
+        "<script>window.__xss = 2</script>",
+        "<img src=x onerror=window.__xss=9>",
+    ] {
+        assert!(
+            text.contains(shown_as_text),
+            "{shown_as_text:?} not shown as text: {text}"
+        );
+    }
+    browser::assert_no_csp_violations(&b).await;
+    b.close().await.unwrap();
+    drop(driver);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_signs_in_shows_unread_posts_and_finds_the_post() {
+    let app = TestApp::spawn().await;
+    let (ana, ana_id) = app.user("ana", "crew").await;
+    let (bob, bob_id) = app.user("bob", "crew").await;
+    let crew = id_of(
+        &app.admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "crew", "members": [ana_id, bob_id]}),
+            )
+            .await
+            .ok(201),
+    );
+    post(&app.admin, crew, "a1", "Soundcheck at five").await;
+    post(&app.admin, crew, "a2", "Bring the cables").await;
+
+    let driver = browser::chromedriver().await;
+    let b = browser::browser(&driver, &app.dir.path().join("profile"), 390, 844).await;
+    sign_in(&b, app.addr, "ana").await;
+    // Rooms with unread markers: All Talk (opened first, so read) and crew with 2 unread.
+    let marker = until(
+        &b,
+        "crew's unread marker",
+        &format!(
+            "document.querySelector('#rooms button[data-room=\"{crew}\"] .unread')?.textContent"
+        ),
+    )
+    .await;
+    assert_eq!(marker, json!("2"));
+    let names = js(
+        &b,
+        "return [...document.querySelectorAll('#rooms .room-name')].map((e) => e.textContent);",
+    )
+    .await;
+    assert!(
+        names.as_array().unwrap().iter().any(|n| n == "All Talk"),
+        "{names}"
+    );
+
+    // Open crew: the history through REST, the marker cleared (read up to the latest).
+    js(
+        &b,
+        &format!("document.querySelector('#rooms button[data-room=\"{crew}\"]').click();"),
+    )
+    .await;
+    until(
+        &b,
+        "crew's history",
+        "document.querySelectorAll('li.msg:not(.pending)').length === 2",
+    )
+    .await;
+    until(
+        &b,
+        "marker cleared",
+        &format!("document.querySelector('#rooms button[data-room=\"{crew}\"] .unread').textContent === ''"),
+    )
+    .await;
+    assert_eq!(
+        shown(&b).await,
+        vec![
+            (1, "Soundcheck at five".into()),
+            (2, "Bring the cables".into())
+        ]
+    );
+    // The page marked it read on the server (chat_read): nothing unread there either.
+    let mut unread = Value::Null;
+    for _ in 0..100 {
+        let rooms = ana.get("/chat/rooms").await.ok(200);
+        unread = rooms["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == crew)
+            .map(|r| r["unread"].clone())
+            .unwrap_or_default();
+        if unread == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(unread, 0);
+
+    // Bob posts while Ana reads; then Ana answers him, picking his name after `@` with the
+    // keyboard, and sends with Enter: acknowledged, shown once as her own; the server has it.
+    post(&bob, crew, "b1", "Ready when you are").await;
+    until(
+        &b,
+        "Bob's live post",
+        "document.querySelectorAll('li.msg:not(.pending)').length === 3",
+    )
+    .await;
+    let area = b
+        .find(fantoccini::Locator::Css("textarea.composer-text"))
+        .await
+        .unwrap();
+    area.send_keys("@b").await.unwrap();
+    let option = until(&b, "a mention suggestion", "document.querySelector('ul.mentions:not([hidden]) li[role=option][aria-selected=true]')?.textContent").await;
+    assert_eq!(option, json!("@bob"));
+    area.send_keys("\u{E007}").await.unwrap(); // Enter picks the suggestion
+    let value = js(
+        &b,
+        "return document.querySelector('textarea.composer-text').value;",
+    )
+    .await;
+    assert_eq!(value, json!("@bob "));
+    type_and_send(&b, "Zebra crossing at the back door").await;
+    until(&b, "own post shown", "document.querySelectorAll('li.msg.mine:not(.pending)').length === 1 && !document.querySelector('li.msg.pending')").await;
+    let mine = js(
+        &b,
+        "return document.querySelector('li.msg.mine .msg-body').textContent.trim();",
+    )
+    .await;
+    assert_eq!(mine, json!("@bob Zebra crossing at the back door"));
+    let events = app
+        .admin
+        .get(&format!("/chat/rooms/{crew}/events?after_seq=0"))
+        .await
+        .ok(200);
+    assert_eq!(events["head_seq"], 4, "{events}");
+    assert_eq!(
+        events["items"][3]["text"],
+        "@bob Zebra crossing at the back door"
+    );
+
+    // A boost on it, through the page.
+    js(
+        &b,
+        "document.querySelector('li.msg.mine .quick-boosts button').click();",
+    )
+    .await;
+    until(
+        &b,
+        "the boost shown",
+        "document.querySelector('li.msg.mine .boosts button[aria-pressed=\"true\"]')",
+    )
+    .await;
+
+    // Search finds it, the matched word highlighted (as text).
+    b.find(fantoccini::Locator::Css("#search-q"))
+        .await
+        .unwrap()
+        .send_keys("zebra\u{E007}")
+        .await
+        .unwrap();
+    let hit = until(
+        &b,
+        "a search hit",
+        "document.querySelector('#results-list li[data-message] mark')?.textContent",
+    )
+    .await;
+    assert_eq!(hit.as_str().map(str::to_lowercase), Some("zebra".into()));
+    let snippet = js(
+        &b,
+        "return document.querySelector('#results-list li .snippet').textContent;",
+    )
+    .await;
+    assert!(snippet.as_str().unwrap().contains("crossing"), "{snippet}");
+
+    // Edit and delete one's own message from the page.
+    js(
+        &b,
+        "document.querySelector('li.msg.mine button.edit').click();",
+    )
+    .await;
+    let area = b
+        .find(fantoccini::Locator::Css("li.msg.mine textarea.edit-text"))
+        .await
+        .unwrap();
+    area.clear().await.unwrap();
+    area.send_keys("Zebra crossing at the *front* door\u{E007}")
+        .await
+        .unwrap();
+    until(&b, "edited", "document.querySelector('li.msg.mine .msg-body em')?.textContent === 'front' && document.querySelector('li.msg.mine .edited')").await;
+    js(
+        &b,
+        "document.querySelector('li.msg.mine button.delete').click();",
+    )
+    .await;
+    js(
+        &b,
+        "document.querySelector('li.msg.mine button.delete').click();",
+    )
+    .await;
+    until(
+        &b,
+        "deleted",
+        "document.querySelector('li.msg.mine.deleted')",
+    )
+    .await;
+    browser::assert_no_csp_violations(&b).await;
+    b.close().await.unwrap();
+    drop(driver);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_whose_socket_drops_catches_up_exactly() {
+    let app = TestApp::spawn().await;
+    let (_, ana_id) = app.user("ana", "crew").await;
+    let crew = id_of(
+        &app.admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "crew", "members": [ana_id]}),
+            )
+            .await
+            .ok(201),
+    );
+    let driver = browser::chromedriver().await;
+    let b = browser::browser(&driver, &app.dir.path().join("profile"), 1200, 900).await;
+    sign_in(&b, app.addr, "ana").await;
+    js(
+        &b,
+        &format!("document.querySelector('#rooms button[data-room=\"{crew}\"]').click();"),
+    )
+    .await;
+    let first = post(&app.admin, crew, "m1", "one").await;
+    post(&app.admin, crew, "m2", "two").await;
+    until(
+        &b,
+        "the live messages",
+        "document.querySelectorAll('li.msg:not(.pending)').length === 2",
+    )
+    .await;
+
+    // Drop the socket (and keep the page from reconnecting until the changes are made).
+    js(
+        &b,
+        "const s = window.tuttiChat.socket; s.hold = true; s.ws.close();",
+    )
+    .await;
+    until(
+        &b,
+        "disconnected",
+        "document.getElementById('conn').dataset.state === 'reconnecting'",
+    )
+    .await;
+    let mut texts = Vec::new();
+    for i in 3..=7 {
+        texts.push(format!("missed {i}"));
+        post(&app.admin, crew, &format!("m{i}"), &format!("missed {i}")).await;
+    }
+    app.admin
+        .req(
+            "PATCH",
+            &format!("/chat/messages/{}", id_of(&first)),
+            Some(json!({"text": "one, edited while away"})),
+            &[],
+        )
+        .await
+        .ok(200);
+    let gone = post(&app.admin, crew, "m8", "deleted while away").await;
+    app.admin
+        .req(
+            "DELETE",
+            &format!("/chat/messages/{}", id_of(&gone)),
+            None,
+            &[],
+        )
+        .await
+        .ok(200);
+    js(&b, "window.tuttiChat.socket.release();").await;
+    until(
+        &b,
+        "reconnected",
+        "document.getElementById('conn').dataset.state === 'live'",
+    )
+    .await;
+    until(&b, "caught up", &format!("window.tuttiChat.client.room({crew}).caughtUp && window.tuttiChat.client.room({crew}).lastSeq === 10")).await;
+    // Then a live one, after the catch-up.
+    post(&app.admin, crew, "m9", "live again").await;
+    until(&b, "the live one", "[...document.querySelectorAll('li.msg')].some((li) => li.textContent.includes('live again'))").await;
+
+    let got = shown(&b).await;
+    let mut want = vec![
+        (1, "one, edited while away".to_owned()),
+        (2, "two".to_owned()),
+    ];
+    for (i, t) in texts.iter().enumerate() {
+        want.push((i as u64 + 3, t.clone()));
+    }
+    want.push((9, "This message was deleted.".to_owned()));
+    want.push((11, "live again".to_owned()));
+    assert_eq!(
+        got, want,
+        "each message once, in order, with the changes made while away"
+    );
+    b.close().await.unwrap();
+    drop(driver);
+    app.shutdown().await;
+}
