@@ -561,6 +561,14 @@ async fn a_page_whose_socket_drops_catches_up_exactly() {
         )
         .await
         .ok(200);
+    // A post typed while away waits, shown as sending, and goes out once back.
+    type_and_send(&b, "typed while away").await;
+    until(
+        &b,
+        "a pending post",
+        "document.querySelector('li.msg.pending')?.textContent.includes('typed while away')",
+    )
+    .await;
     js(&b, "window.tuttiChat.socket.release();").await;
     until(
         &b,
@@ -568,8 +576,8 @@ async fn a_page_whose_socket_drops_catches_up_exactly() {
         "document.getElementById('conn').dataset.state === 'live'",
     )
     .await;
-    until(&b, "caught up", &format!("window.tuttiChat.client.room({crew}).caughtUp && window.tuttiChat.client.room({crew}).lastSeq === 10")).await;
-    // Then a live one, after the catch-up.
+    until(&b, "caught up", &format!("window.tuttiChat.client.room({crew}).caughtUp && window.tuttiChat.client.room({crew}).lastSeq >= 11 && !document.querySelector('li.msg.pending')")).await;
+    // Then a live one, after the catch-up and the post sent again.
     post(&app.admin, crew, "m9", "live again").await;
     until(&b, "the live one", "[...document.querySelectorAll('li.msg')].some((li) => li.textContent.includes('live again'))").await;
 
@@ -582,7 +590,8 @@ async fn a_page_whose_socket_drops_catches_up_exactly() {
         want.push((i as u64 + 3, t.clone()));
     }
     want.push((9, "This message was deleted.".to_owned()));
-    want.push((11, "live again".to_owned()));
+    want.push((11, "typed while away".to_owned()));
+    want.push((12, "live again".to_owned()));
     assert_eq!(
         got, want,
         "each message once, in order, with the changes made while away"
