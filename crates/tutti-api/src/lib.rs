@@ -104,6 +104,12 @@ pub trait LiveHook: Send + Sync + 'static {
 pub trait ChatNotifier: Send + Sync + 'static {
     /// Room `room_id` committed the change with this `seq`.
     fn chat_changed(&self, room_id: i64, seq: u64);
+
+    /// User `user_id` was banned from room `room_id` (committed): close their live sessions
+    /// in that room at once. Does nothing unless implemented.
+    fn chat_banned(&self, room_id: i64, user_id: i64) {
+        let _ = (room_id, user_id);
+    }
 }
 
 /// The API's shared state. Cheap to clone.
@@ -213,6 +219,13 @@ impl ApiState {
     pub(crate) fn chat_changed(&self, room_id: i64, seq: u64) {
         if let Some(c) = &self.chat {
             c.chat_changed(room_id, seq);
+        }
+    }
+
+    /// A ban committed: tell chat's live side to close the user's sessions in the room.
+    pub(crate) fn chat_banned(&self, room_id: i64, user_id: i64) {
+        if let Some(c) = &self.chat {
+            c.chat_banned(room_id, user_id);
         }
     }
 

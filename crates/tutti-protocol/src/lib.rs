@@ -93,6 +93,14 @@ pub enum ErrorCode {
     InvalidFormat,
     /// Chat: the change was already made (the same boost twice, a message already deleted).
     Conflict,
+    /// Chat: the sender is muted in the room (a moderator's restriction).
+    Muted,
+    /// Chat: the sender is banned from the room: it can neither read nor post there.
+    Banned,
+    /// Chat: the room's slow mode; the message says how many seconds to wait.
+    SlowMode,
+    /// Chat: the message contains a word or phrase of the room's filter (named in the message).
+    Filtered,
 }
 
 impl ErrorCode {
@@ -135,11 +143,15 @@ impl ErrorCode {
             ErrorCode::ControlCharacter => "control_character",
             ErrorCode::InvalidFormat => "invalid_format",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::Muted => "muted",
+            ErrorCode::Banned => "banned",
+            ErrorCode::SlowMode => "slow_mode",
+            ErrorCode::Filtered => "filtered",
         }
     }
 
     /// Every code, for counters and documentation tests.
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 40] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -176,6 +188,10 @@ impl ErrorCode {
         ErrorCode::ControlCharacter,
         ErrorCode::InvalidFormat,
         ErrorCode::Conflict,
+        ErrorCode::Muted,
+        ErrorCode::Banned,
+        ErrorCode::SlowMode,
+        ErrorCode::Filtered,
     ];
 }
 
@@ -1250,6 +1266,13 @@ pub struct ChatEventInfo {
     /// The message it replies to.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reply_to: Option<i64>,
+    /// A `message_deleted` by a moderator, not by its author (a removal); absent otherwise.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub moderated: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl ServerFrame {

@@ -32,13 +32,13 @@ mod session;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 use tutti_chat::{render_html, MessageText};
 use tutti_protocol::{ChatEventInfo, ChatPerson, ErrorCode, FrameError, ServerFrame};
-use tutti_store::{ChatEvent, Store, StoreError};
+use tutti_store::{ChatEvent, ChatRefusal, Store, StoreError};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use session::{Origin, Session};
@@ -103,6 +103,9 @@ pub(crate) struct Pushed {
     pub(crate) room: i64,
     pub(crate) seq: u64,
     pub(crate) frame: Arc<str>,
+    /// The author of a hidden (shadow-muted) message this event concerns: only that author
+    /// and the room's moderators are handed it; others skip its `seq`.
+    pub(crate) hidden_author: Option<i64>,
 }
 
 /// A session's end of the queue, as rooms see it.
@@ -111,6 +114,10 @@ pub(crate) struct Subscriber {
     tx: mpsc::Sender<Pushed>,
     /// Rooms whose events no longer fit: the session catches up from the store.
     lagged: Mutex<HashSet<i64>>,
+    /// The user the session chats as (0 until known), so a ban finds its sessions.
+    pub(crate) user: AtomicI64,
+    /// Rooms the session's user was banned from: it stops following them at once.
+    kicked: Mutex<HashSet<i64>>,
 }
 
 impl Subscriber {
@@ -129,6 +136,11 @@ impl Subscriber {
     /// The rooms this subscriber fell behind in (queueing resumes for them at once).
     pub(crate) fn take_lagged(&self) -> Vec<i64> {
         lock(&self.lagged).drain().collect()
+    }
+
+    /// The rooms this subscriber's user was banned from since the last call.
+    pub(crate) fn take_kicked(&self) -> Vec<i64> {
+        lock(&self.kicked).drain().collect()
     }
 }
 
@@ -149,12 +161,24 @@ struct RoomState {
 
 impl RoomState {
     fn broadcast(&self, room: i64, seq: u64, frame: &Arc<str>, except: Option<u64>) {
+        self.broadcast_event(room, seq, frame, except, None);
+    }
+
+    fn broadcast_event(
+        &self,
+        room: i64,
+        seq: u64,
+        frame: &Arc<str>,
+        except: Option<u64>,
+        hidden_author: Option<i64>,
+    ) {
         for (id, sub) in &self.subs {
             if Some(*id) != except {
                 sub.push(Pushed {
                     room,
                     seq,
                     frame: frame.clone(),
+                    hidden_author,
                 });
             }
         }
@@ -205,6 +229,15 @@ pub fn store_error(e: StoreError) -> FrameError {
     match e {
         StoreError::NotFound { what, id } => {
             FrameError::new(ErrorCode::NotFound, format!("no {what} {id}"))
+        }
+        StoreError::ChatRefused(why) => {
+            let code = match why {
+                ChatRefusal::Muted => ErrorCode::Muted,
+                ChatRefusal::Banned => ErrorCode::Banned,
+                ChatRefusal::SlowMode { .. } => ErrorCode::SlowMode,
+                ChatRefusal::Filtered { .. } => ErrorCode::Filtered,
+            };
+            FrameError::new(code, why.to_string())
         }
         StoreError::Conflict {
             what: "read-only room",
@@ -265,6 +298,8 @@ impl Rooms {
             id,
             tx,
             lagged: Mutex::new(HashSet::new()),
+            user: AtomicI64::new(0),
+            kicked: Mutex::new(HashSet::new()),
         });
         Session::new(self.clone(), origin, sub, rx)
     }
@@ -279,7 +314,7 @@ impl Rooms {
         };
         if head + 1 == event.seq || head == 0 {
             let frame = self.event_frame(&event).await;
-            if self.publish_next(room, event.seq, &frame) {
+            if self.publish_next(room, event.seq, &frame, hidden_author(&event)) {
                 return;
             }
         }
@@ -313,7 +348,13 @@ impl Rooms {
 
     /// Publishes `frame` as event `seq` if it is the room's next (or the room has published
     /// nothing yet); whether it did.
-    fn publish_next(&self, room: i64, seq: u64, frame: &Arc<str>) -> bool {
+    fn publish_next(
+        &self,
+        room: i64,
+        seq: u64,
+        frame: &Arc<str>,
+        hidden_author: Option<i64>,
+    ) -> bool {
         let Some(state) = self.room(room) else {
             return true;
         };
@@ -323,7 +364,7 @@ impl Rooms {
             Some(h) if seq != h + 1 => false,
             _ => {
                 st.head = Some(seq);
-                st.broadcast(room, seq, frame, None);
+                st.broadcast_event(room, seq, frame, None, hidden_author);
                 true
             }
         }
@@ -355,7 +396,7 @@ impl Rooms {
                 let frame = self.event_frame(e).await;
                 // A page starts right after the head read: a refusal here means another
                 // publisher got ahead; the next turn reads from the newer head.
-                self.publish_next(room, e.seq, &frame);
+                self.publish_next(room, e.seq, &frame, hidden_author(e));
             }
         }
     }
@@ -383,9 +424,32 @@ impl Rooms {
                 html,
                 boost: e.boost.clone(),
                 reply_to: e.reply_to,
+                moderated: e.moderated,
             })
             .to_json(),
         )
+    }
+
+    /// Closes the chat of every session of `user` in `room` (a ban committed): each stops
+    /// following the room at once, is told `banned`, and leaves its presence. The management
+    /// API calls it through its notifier after the ban's commit.
+    pub fn kick(&self, room: i64, user: i64) {
+        let Some(state) = self.room(room) else {
+            return;
+        };
+        let st = lock(&state);
+        for sub in st.subs.values() {
+            if sub.user.load(Relaxed) == user {
+                lock(&sub.kicked).insert(room);
+                // Wakes a session waiting for frames (dropped once the room is left).
+                let _ = sub.tx.try_send(Pushed {
+                    room,
+                    seq: 0,
+                    frame: Arc::from(""),
+                    hidden_author: None,
+                });
+            }
+        }
     }
 
     /// A user's display name (cached).
@@ -498,6 +562,11 @@ impl Rooms {
             rooms.values().map(|r| lock(r).subs.len()).sum(),
         )
     }
+}
+
+/// The author whose moderators alone see this event (a hidden message's).
+fn hidden_author(e: &ChatEvent) -> Option<i64> {
+    e.hidden.then_some(e.author_id)
 }
 
 /// Removes a session from a room's presence; whether a person left.

@@ -22,7 +22,8 @@
 //! Must never: hand out an event of a room the session may not read, the same event twice, or
 //! a later event before an earlier one of the same room; hold a lock across `.await`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -86,6 +87,8 @@ pub struct Session {
     ready: VecDeque<Arc<str>>,
     /// When this session last sent a typing indicator, per room.
     typed: HashMap<i64, i64>,
+    /// Followed rooms this session moderates: it is handed hidden (shadow-muted) messages.
+    moderated: HashSet<i64>,
 }
 
 fn input(e: &ChatInputError) -> FrameError {
@@ -128,6 +131,7 @@ impl Session {
             catching: VecDeque::new(),
             ready: VecDeque::new(),
             typed: HashMap::new(),
+            moderated: HashSet::new(),
         }
     }
 
@@ -186,7 +190,7 @@ impl Session {
             } => vec![self.post(seq, room, &client_id, &text, reply_to).await?],
             ClientFrame::ChatEdit { message, text, .. } => {
                 let text = MessageText::parse(&text).map_err(|e| input(&e))?;
-                let (who, _) = self.changeable(message, true).await?;
+                let (who, _, _) = self.changeable(message, true).await?;
                 let at = self.rooms.inner.clock.now_ms();
                 let ev = self
                     .rooms
@@ -198,15 +202,16 @@ impl Session {
                 vec![self.acked(seq, ev).await]
             }
             ClientFrame::ChatDelete { message, .. } => {
-                let (who, _) = self.changeable(message, true).await?;
+                let (who, _, author) = self.changeable(message, true).await?;
                 let at = self.rooms.inner.clock.now_ms();
-                let ev = self
-                    .rooms
-                    .inner
-                    .store
-                    .chat_delete(message, who, at)
-                    .await
-                    .map_err(store_error)?;
+                let store = &self.rooms.inner.store;
+                // Someone else's message: a moderator's removal, marked and audited.
+                let ev = if author == who {
+                    store.chat_delete(message, who, at).await
+                } else {
+                    store.chat_remove(message, who, None, at).await
+                }
+                .map_err(store_error)?;
                 vec![self.acked(seq, ev).await]
             }
             ClientFrame::ChatBoost {
@@ -216,7 +221,7 @@ impl Session {
                 ..
             } => {
                 let boost = Boost::parse(&content).map_err(|e| input(&e))?;
-                let (who, _) = self.changeable(message, false).await?;
+                let (who, _, _) = self.changeable(message, false).await?;
                 let at = self.rooms.inner.clock.now_ms();
                 let store = &self.rooms.inner.store;
                 let ev = if remove {
@@ -247,6 +252,9 @@ impl Session {
             if let Some(f) = self.ready.pop_front() {
                 return f;
             }
+            if self.kicked() {
+                continue;
+            }
             for room in self.sub.take_lagged() {
                 self.behind(room);
             }
@@ -257,7 +265,16 @@ impl Session {
             let Some(p) = self.rx.recv().await else {
                 return std::future::pending().await;
             };
+            if self.kicked() {
+                // Handed out first; this frame is looked at again only if its room is kept.
+                if !self.delivered.contains_key(&p.room) {
+                    continue;
+                }
+            }
             if p.seq == 0 {
+                if p.frame.is_empty() {
+                    continue;
+                }
                 if self.delivered.contains_key(&p.room) {
                     return p.frame;
                 }
@@ -271,6 +288,11 @@ impl Session {
             }
             if p.seq == *last + 1 {
                 *last = p.seq;
+                if p.hidden_author
+                    .is_some_and(|a| !self.sees_hidden(p.room, a))
+                {
+                    continue;
+                }
                 return p.frame;
             }
             // Further ahead than the next: read the gap (and this one) from the store.
@@ -304,8 +326,10 @@ impl Session {
                 let mut last = after;
                 for e in &page.events {
                     if e.seq == last + 1 {
-                        let frame = self.rooms.event_frame(e).await;
-                        self.ready.push_back(frame);
+                        if !e.hidden || self.sees_hidden(room, e.author_id) {
+                            let frame = self.rooms.event_frame(e).await;
+                            self.ready.push_back(frame);
+                        }
                         last = e.seq;
                     }
                 }
@@ -336,6 +360,38 @@ impl Session {
         }
     }
 
+    /// Whether this session is handed the hidden messages of `author` in `room`: it is the
+    /// author, or it moderates the room.
+    fn sees_hidden(&self, room: i64, author: i64) -> bool {
+        self.user() == Some(author) || self.moderated.contains(&room)
+    }
+
+    /// Leaves the rooms the user was banned from (each answered with a `banned` error frame);
+    /// whether there were any.
+    fn kicked(&mut self) -> bool {
+        let rooms = self.sub.take_kicked();
+        let any = !rooms.is_empty();
+        for room in rooms {
+            if self.delivered.remove(&room).is_some() {
+                self.catching.retain(|(r, _)| *r != room);
+                self.moderated.remove(&room);
+                self.rooms.unsubscribe(room, self.sub.id);
+                let why = tutti_store::ChatRefusal::Banned;
+                self.ready.push_back(Arc::from(
+                    ServerFrame::error(
+                        FrameError::new(
+                            ErrorCode::Banned,
+                            format!("room {room}: {why}; this connection no longer follows it"),
+                        ),
+                        None,
+                    )
+                    .to_json(),
+                ));
+            }
+        }
+        any
+    }
+
     fn heartbeat(&self) {
         if let Some(w) = &self.who {
             for room in self.delivered.keys() {
@@ -353,12 +409,15 @@ impl Session {
         self.catching.clear();
         self.ready.clear();
         self.typed.clear();
+        self.moderated.clear();
         self.who = None;
+        self.sub.user.store(0, Relaxed);
         self.token = None;
     }
 
     fn set_who(&mut self, who: Who) {
         self.rooms.remember_name(who.user, &who.name);
+        self.sub.user.store(who.user, Relaxed);
         self.who = Some(who);
     }
 
@@ -584,6 +643,30 @@ impl Session {
     /// The room if this session may read it (staff: joining one it belongs in); `not_found`
     /// otherwise.
     async fn readable(&mut self, room_id: i64) -> Result<ChatRoomRow, FrameError> {
+        let room = self.readable_room(room_id).await?;
+        // A guest's identity outlives its connections: know it before reading, so a ban holds.
+        if self.who.is_none() && matches!(self.origin, Origin::Audience { guest: Some(_), .. }) {
+            self.audience_who().await?;
+        }
+        if let Some(user) = self.user() {
+            let banned = self
+                .rooms
+                .inner
+                .store
+                .chat_restriction(room.id, user)
+                .await
+                .map_err(store_error)?
+                .is_some_and(|r| r.kind == tutti_store::ChatRestrictionKind::Ban);
+            if banned {
+                return Err(store_error(StoreError::ChatRefused(
+                    tutti_store::ChatRefusal::Banned,
+                )));
+            }
+        }
+        Ok(room)
+    }
+
+    async fn readable_room(&mut self, room_id: i64) -> Result<ChatRoomRow, FrameError> {
         let store = self.rooms.inner.store.clone();
         match &self.origin {
             Origin::Audience { .. } => {
@@ -673,6 +756,7 @@ impl Session {
         let mut checked = Vec::with_capacity(rooms.len());
         for r in rooms {
             let room = self.readable(r.room).await?;
+            let moderates = self.moderates(&room).await?;
             if r.after_seq > room.last_seq {
                 return Err(FrameError::new(
                     ErrorCode::FutureSeq,
@@ -682,9 +766,14 @@ impl Session {
                     ),
                 ));
             }
-            checked.push(*r);
+            checked.push((*r, moderates));
         }
-        for r in checked {
+        for (r, moderates) in checked {
+            if moderates {
+                self.moderated.insert(r.room);
+            } else {
+                self.moderated.remove(&r.room);
+            }
             // Subscribed first, then the backlog is read (in `next`): nothing falls between.
             self.rooms.subscribe(r.room, &self.sub);
             self.delivered.insert(r.room, r.after_seq);
@@ -736,6 +825,8 @@ impl Session {
                     author_id: m.author_id,
                     client_message_id: m.client_message_id.clone(),
                     reply_to: m.reply_to,
+                    hidden: m.hidden,
+                    moderated: false,
                 })
                 .await;
         }
@@ -767,7 +858,11 @@ impl Session {
 
     /// The user who may change (`own`: edit or delete; otherwise boost) message `id`: its
     /// author or a moderator for edits and deletions, any writer for boosts.
-    async fn changeable(&mut self, id: i64, own: bool) -> Result<(i64, ChatRoomRow), FrameError> {
+    async fn changeable(
+        &mut self,
+        id: i64,
+        own: bool,
+    ) -> Result<(i64, ChatRoomRow, i64), FrameError> {
         let m = self
             .rooms
             .inner
@@ -786,7 +881,7 @@ impl Session {
                 "only the author, the crew of the room's ensemble or an admin may change this message",
             ));
         }
-        Ok((user, room))
+        Ok((user, room, m.author_id))
     }
 
     async fn moderates(&self, room: &ChatRoomRow) -> Result<bool, FrameError> {

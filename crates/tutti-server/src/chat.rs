@@ -69,6 +69,10 @@ impl tutti_api::ChatNotifier for Notifier {
         let rooms = self.0.clone();
         tokio::spawn(async move { rooms.advanced(room_id, seq).await });
     }
+
+    fn chat_banned(&self, room_id: i64, user_id: i64) {
+        self.0.kick(room_id, user_id);
+    }
 }
 
 /// Expires silent connections from the rooms' presence, a few times per TTL, until shutdown.

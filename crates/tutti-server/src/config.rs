@@ -56,6 +56,21 @@ pub struct Config {
     pub memory: crate::memory::MemorySettings,
     /// Webhook deliveries.
     pub webhooks: WebhooksConfig,
+    /// The management API's clock: the system's, unless a test sets a manual one
+    /// (`tutti_api::Clock::manual`) to move time without waiting. No file or variable sets it.
+    #[serde(skip)]
+    pub api_clock: ApiClock,
+}
+
+/// The management API's clock as part of the configuration; it is no setting, so any two
+/// compare equal.
+#[derive(Debug, Clone, Default)]
+pub struct ApiClock(pub tutti_api::Clock);
+
+impl PartialEq for ApiClock {
+    fn eq(&self, _: &ApiClock) -> bool {
+        true
+    }
 }
 
 /// Webhook deliveries.
@@ -273,6 +288,7 @@ impl Default for Config {
                 allow_private: false,
             },
             memory: crate::memory::MemorySettings::default(),
+            api_clock: ApiClock::default(),
         }
     }
 }

@@ -271,7 +271,8 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
     // The API's state comes first: the hub admits performers and guests through it.
     let api = tutti_api::ApiState::new(store.clone(), config.api.to_api_config(base.clone()))
         .with_wizard(Arc::new(packs))
-        .with_webhook_targets(targets.clone());
+        .with_webhook_targets(targets.clone())
+        .with_clock(config.api_clock.0.clone());
     let stats = Arc::new(HubStats::default());
     let admission = admission::ServerAdmission {
         token: performer_token.clone(),

@@ -1132,6 +1132,12 @@ async fn every_chat_route_is_in_the_openapi_document() {
         ("/api/v1/chat/messages/{id}/boosts", "delete"),
         ("/api/v1/chat/search", "get"),
         ("/api/v1/chat/searches/recent", "get"),
+        ("/api/v1/chat/rooms/{id}/settings", "get"),
+        ("/api/v1/chat/rooms/{id}/settings", "put"),
+        ("/api/v1/chat/rooms/{id}/restrictions", "get"),
+        ("/api/v1/chat/rooms/{id}/restrictions/{user_id}", "put"),
+        ("/api/v1/chat/rooms/{id}/restrictions/{user_id}", "delete"),
+        ("/api/v1/chat/rooms/{id}/moderation-log", "get"),
     ] {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is documented");
@@ -1144,7 +1150,7 @@ async fn every_chat_route_is_in_the_openapi_document() {
         .filter(|p| p.starts_with("/api/v1/chat/"))
         .count();
     assert_eq!(
-        chat_paths, 12,
+        chat_paths, 16,
         "a chat route added here is listed above too"
     );
     // Both answers of a post and of a room creation are documented.
@@ -1216,4 +1222,322 @@ async fn setup_makes_all_talk_for_every_staff_account_and_each_show_gets_a_room(
     .err(409, "room_read_only");
     assert_eq!(kinds(&events(&crew, room_id, 0).await).len(), 1);
     let _ = crew_id;
+}
+
+// ---------------------------------------------------------------- moderation (item 8)
+
+/// `PUT path body` as `api`.
+async fn put(api: &Api, path: &str, body: Value) -> Res {
+    api.req("PUT", path, Some(body), &[]).await
+}
+
+/// The actions of a room's moderation log, newest first, as (action, target).
+async fn mod_log(api: &Api, room_id: i64) -> Vec<(String, Option<i64>)> {
+    let page = api
+        .get(&format!("/chat/rooms/{room_id}/moderation-log"))
+        .await
+        .ok(200);
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["target_user_id"].as_i64(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_muted_or_banned_user_cannot_post_and_only_moderators_moderate() {
+    let app = TestApp::spawn().await;
+    let (ann, ann_id) = app.user("ann", "crew").await;
+    let (bob, bob_id) = app.user("bob", "crew").await;
+    let (stranger, _) = app.user("sam", "crew").await;
+    let admin_id = app.admin.get("/me").await.ok(200)["id"].as_i64().unwrap();
+    let r = closed(&app.admin, &[ann_id, bob_id]).await;
+    let restrict = |who: i64| format!("/chat/rooms/{r}/restrictions/{who}");
+
+    // A member who does not moderate is 403; someone outside the room 404.
+    put(&ann, &restrict(bob_id), json!({"kind": "ban"}))
+        .await
+        .err(403, "forbidden");
+    put(&stranger, &restrict(bob_id), json!({"kind": "ban"}))
+        .await
+        .err(404, "not_found");
+    ann.get(&format!("/chat/rooms/{r}/restrictions"))
+        .await
+        .err(403, "forbidden");
+    ann.get(&format!("/chat/rooms/{r}/moderation-log"))
+        .await
+        .err(403, "forbidden");
+    put(
+        &ann,
+        &format!("/chat/rooms/{r}/settings"),
+        json!({"slow_mode_s": 5, "filter": []}),
+    )
+    .await
+    .err(403, "forbidden");
+    put(&app.admin, &restrict(bob_id), json!({"kind": "gag"}))
+        .await
+        .err(422, "validation_failed");
+
+    // The admin mutes ann and bans bob.
+    let m = put(
+        &app.admin,
+        &restrict(ann_id),
+        json!({"kind": "mute", "reason": "shouting"}),
+    )
+    .await
+    .ok(200);
+    assert_eq!(m["kind"], "mute");
+    assert_eq!(m["created_by"], admin_id);
+    put(&app.admin, &restrict(bob_id), json!({"kind": "ban"}))
+        .await
+        .ok(200);
+    ann.post(
+        &format!("/chat/rooms/{r}/messages"),
+        json!({"client_message_id": "a1", "text": "hello?"}),
+    )
+    .await
+    .err(403, "muted");
+    bob.post(
+        &format!("/chat/rooms/{r}/messages"),
+        json!({"client_message_id": "b1", "text": "hello?"}),
+    )
+    .await
+    .err(403, "banned");
+    // A banned user cannot read either; a muted one still reads.
+    bob.get(&format!("/chat/rooms/{r}/events"))
+        .await
+        .err(403, "banned");
+    ann.get(&format!("/chat/rooms/{r}/events")).await.ok(200);
+    // A moderator (here the admin) cannot be restricted.
+    put(&app.admin, &restrict(admin_id), json!({"kind": "mute"}))
+        .await
+        .err(409, "conflict");
+
+    let list = app
+        .admin
+        .get(&format!("/chat/rooms/{r}/restrictions"))
+        .await
+        .ok(200);
+    let kinds: Vec<(i64, String)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["user_id"].as_i64().unwrap(),
+                x["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [(ann_id, "mute".to_owned()), (bob_id, "ban".to_owned())]
+    );
+
+    // Lifting the mute lets ann post; lifting nothing is 404.
+    let lifted = app
+        .admin
+        .req(
+            "DELETE",
+            &format!("{}?reason=calm", restrict(ann_id)),
+            None,
+            &[],
+        )
+        .await
+        .ok(200);
+    assert_eq!(lifted["kind"], "mute");
+    app.admin
+        .req("DELETE", &restrict(ann_id), None, &[])
+        .await
+        .err(404, "not_found");
+    post(&ann, r, "a2", "sorry").await;
+
+    let log = mod_log(&app.admin, r).await;
+    assert_eq!(
+        log,
+        [
+            ("unrestricted".to_owned(), Some(ann_id)),
+            ("restricted".to_owned(), Some(bob_id)),
+            ("restricted".to_owned(), Some(ann_id)),
+        ]
+    );
+    let page = app
+        .admin
+        .get(&format!("/chat/rooms/{r}/moderation-log?limit=1"))
+        .await
+        .ok(200);
+    assert_eq!(page["items"][0]["reason"], "calm");
+    assert_eq!(page["items"][0]["actor_id"], admin_id);
+    assert!(page["next_before_id"].is_i64(), "{page}");
+
+    // In a room of an ensemble, its crew moderates.
+    let (owner, _, crew, _, eid) = band(&app).await;
+    let open = room(
+        &owner,
+        json!({"kind": "open", "ensemble_id": eid, "name": "band"}),
+    )
+    .await;
+    put(
+        &crew,
+        &format!("/chat/rooms/{open}/settings"),
+        json!({"slow_mode_s": 2, "filter": ["boo"]}),
+    )
+    .await
+    .ok(200);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn slow_mode_waits_by_the_api_clock_and_the_filter_refuses_words() {
+    let clock = tutti_api::Clock::manual(tutti_api::now_ms());
+    let c = clock.clone();
+    let app =
+        TestApp::spawn_with(move |cfg| cfg.api_clock = tutti_server::config::ApiClock(c)).await;
+    let (ann, ann_id) = app.user("ann", "crew").await;
+    let r = closed(&app.admin, &[ann_id]).await;
+    let settings = put(
+        &app.admin,
+        &format!("/chat/rooms/{r}/settings"),
+        json!({"slow_mode_s": 30, "filter": [" Spoiler ", "spoiler", "the end"]}),
+    )
+    .await
+    .ok(200);
+    assert_eq!(settings["filter"], json!(["Spoiler", "the end"]));
+    // Readers see the slow mode, not the filter.
+    let seen = ann.get(&format!("/chat/rooms/{r}/settings")).await.ok(200);
+    assert_eq!(seen["slow_mode_s"], 30);
+    assert!(seen["filter"].is_null(), "{seen}");
+
+    post(&ann, r, "1", "first").await;
+    let refused = ann
+        .post(
+            &format!("/chat/rooms/{r}/messages"),
+            json!({"client_message_id": "2", "text": "second"}),
+        )
+        .await;
+    let e = refused.err(429, "slow_mode");
+    assert_eq!(e["details"]["retry_after_s"], 30);
+    assert_eq!(e["details"]["slow_mode_s"], 30);
+    assert_eq!(refused.header("retry-after"), Some("30"));
+    clock.advance(29_000);
+    let e = ann
+        .post(
+            &format!("/chat/rooms/{r}/messages"),
+            json!({"client_message_id": "2", "text": "second"}),
+        )
+        .await
+        .err(429, "slow_mode");
+    assert_eq!(e["details"]["retry_after_s"], 1);
+    clock.advance(1_000);
+    post(&ann, r, "2", "second").await;
+    // A retry of a committed send is answered, slow mode or not.
+    let retry = ann
+        .post(
+            &format!("/chat/rooms/{r}/messages"),
+            json!({"client_message_id": "2", "text": "second"}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(retry["text"], "second");
+
+    clock.advance(60_000);
+    let e = ann
+        .post(
+            &format!("/chat/rooms/{r}/messages"),
+            json!({"client_message_id": "3", "text": "a big SPOILER: The End."}),
+        )
+        .await
+        .err(422, "filtered");
+    assert_eq!(e["details"]["word"], "Spoiler");
+    // A word inside another word is not filtered.
+    post(&ann, r, "4", "spoilers ahead").await;
+    // The admin moderates: no slow mode, no filter.
+    post(&app.admin, r, "m1", "spoiler").await;
+    post(&app.admin, r, "m2", "spoiler again").await;
+    // Bad settings.
+    put(
+        &app.admin,
+        &format!("/chat/rooms/{r}/settings"),
+        json!({"slow_mode_s": 3601, "filter": ["!!"]}),
+    )
+    .await
+    .err(422, "validation_failed");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn shadow_muted_posts_reach_their_author_and_moderators_and_removals_say_so() {
+    let app = TestApp::spawn().await;
+    let (ann, ann_id) = app.user("ann", "crew").await;
+    let (bob, bob_id) = app.user("bob", "crew").await;
+    let r = closed(&app.admin, &[ann_id, bob_id]).await;
+    put(
+        &app.admin,
+        &format!("/chat/rooms/{r}/restrictions/{ann_id}"),
+        json!({"kind": "shadow_mute"}),
+    )
+    .await
+    .ok(200);
+    let hidden = post(&ann, r, "s", "nobody sees this").await;
+    assert_eq!(hidden["hidden"], true);
+    let seen = post(&bob, r, "v", "everyone sees this").await;
+    // The author and the moderator see both; bob only his own (seq 1 stays taken).
+    assert_eq!(kinds(&events(&ann, r, 0).await).len(), 2);
+    assert_eq!(kinds(&events(&app.admin, r, 0).await).len(), 2);
+    let bobs = events(&bob, r, 0).await;
+    assert_eq!(kinds(&bobs), [(2, "message_posted".to_owned())]);
+    assert_eq!(bobs["next_after_seq"], 2);
+    let listed = bob.get(&format!("/chat/rooms/{r}/messages")).await.ok(200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert!(found(&bob, "nobody").await.is_empty());
+
+    // A moderator's removal of bob's message is marked on its event and audited; bob's own
+    // deletion is not.
+    app.admin
+        .req(
+            "DELETE",
+            &format!("/chat/messages/{}", id_of(&seen)),
+            None,
+            &[],
+        )
+        .await
+        .ok(200);
+    let own = post(&bob, r, "w", "mine").await;
+    bob.req(
+        "DELETE",
+        &format!("/chat/messages/{}", id_of(&own)),
+        None,
+        &[],
+    )
+    .await
+    .ok(200);
+    let page = events(&bob, r, 2).await;
+    let removed: Vec<(String, bool)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["moderated"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            ("message_deleted".to_owned(), true),
+            ("message_posted".to_owned(), false),
+            ("message_deleted".to_owned(), false),
+        ]
+    );
+    let log = mod_log(&app.admin, r).await;
+    assert_eq!(log[0], ("message_removed".to_owned(), Some(bob_id)));
+    app.shutdown().await;
 }

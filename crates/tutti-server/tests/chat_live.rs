@@ -790,3 +790,122 @@ async fn bad_chat_input_gets_stable_codes_and_stores_nothing() {
     drop((f, g));
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_hides_shadow_muted_posts_from_the_audience_and_a_ban_closes_chat_at_once() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.user("olga", "performer").await;
+    let eid = owner.ensemble("band").await;
+    let pid = owner.published_piece(eid, "aria").await;
+    let show = owner.show(pid, "performance").await;
+    owner.show_to(id_of(&show), "live").await;
+    let code = show["code"].as_str().unwrap().to_owned();
+
+    // The owner (a moderator) and two guests follow the show's room.
+    let (mut staff, hello) = Ws::staff(app.addr, &token(&app, "olga").await).await;
+    let room = owner_rooms(&hello)
+        .iter()
+        .find(|(_, name)| *name == format!("Show {code}"))
+        .map(|(id, _)| *id)
+        .expect("the show's room");
+    staff.sub(&[(room, 0)]).await;
+    let (dev_a, dev_b) = (
+        device_token(&app, &code).await,
+        device_token(&app, &code).await,
+    );
+    let mut ada = phone(&app, &code, Some(&dev_a)).await;
+    ada.send(json!({"type": "chat_name", "name": "Ada"})).await;
+    let ada_id = ada.recv_type("chat_hello").await["user"].as_i64().unwrap();
+    ada.sub(&[(room, 0)]).await;
+    let mut bea = phone(&app, &code, Some(&dev_b)).await;
+    bea.send(json!({"type": "chat_name", "name": "Bea"})).await;
+    let bea_id = bea.recv_type("chat_hello").await["user"].as_i64().unwrap();
+    bea.sub(&[(room, 0)]).await;
+    let restrict = |who: i64| format!("/chat/rooms/{room}/restrictions/{who}");
+
+    // Shadow-muted: Ada's post is acknowledged and reaches her and the moderator, not Bea.
+    owner
+        .req(
+            "PUT",
+            &restrict(ada_id),
+            Some(json!({"kind": "shadow_mute"})),
+            &[],
+        )
+        .await
+        .ok(200);
+    let ack = ada.post(room, "a1", "psst", 1).await;
+    assert_eq!(ack["room_seq"], 1);
+    assert_eq!(ada.event().await["text"], "psst");
+    let seen = staff.event().await;
+    assert_eq!(
+        (seen["room_seq"].as_u64(), seen["text"].as_str()),
+        (Some(1), Some("psst"))
+    );
+    staff.post(room, "s1", "welcome", 2).await;
+    let next = bea.event().await;
+    assert_eq!(
+        (next["room_seq"].as_u64(), next["text"].as_str()),
+        (Some(2), Some("welcome")),
+        "Bea skips the hidden post"
+    );
+    // Catching up from the start, another audience member gets only the visible event.
+    let mut cy = phone(&app, &code, None).await;
+    cy.send(json!({"type": "chat_name", "name": "Cy"})).await;
+    cy.recv_type("chat_hello").await;
+    assert_eq!(seqs(&cy.sub(&[(room, 0)]).await), [2]);
+    drop(cy);
+
+    // A moderator's removal of someone else's message says so on the event everyone gets.
+    let _ = (seen, next);
+    let bea_msg = bea.post(room, "b0", "boo", 2).await["message"]
+        .as_i64()
+        .unwrap();
+    let (mut crew_ws, _) = Ws::staff(app.addr, &token(&app, "olga").await).await;
+    crew_ws
+        .send(json!({"type": "chat_delete", "message": bea_msg, "seq": 5}))
+        .await;
+    crew_ws.ack().await;
+    let removed = loop {
+        let e = bea.event().await;
+        if e["kind"] == "message_deleted" {
+            break e;
+        }
+    };
+    assert_eq!(removed["message"], bea_msg);
+    assert_eq!(removed["moderated"], true);
+
+    // Muted: Ada is told so; nothing is stored.
+    owner
+        .req("PUT", &restrict(ada_id), Some(json!({"kind": "mute"})), &[])
+        .await
+        .ok(200);
+    ada.send(
+        json!({"type": "chat_post", "room": room, "client_id": "a2", "text": "hey", "seq": 2}),
+    )
+    .await;
+    assert_eq!(ada.error().await["code"], "muted");
+
+    // Banned: Bea's chat in the room is closed at once, and she can follow it no more.
+    owner
+        .req("PUT", &restrict(bea_id), Some(json!({"kind": "ban"})), &[])
+        .await
+        .ok(200);
+    let closed = bea.error().await;
+    assert_eq!(closed["code"], "banned", "{closed}");
+    bea.send(
+        json!({"type": "chat_post", "room": room, "client_id": "b1", "text": "hey", "seq": 3}),
+    )
+    .await;
+    assert_eq!(bea.error().await["code"], "banned");
+    bea.send(json!({"type": "chat_sub", "rooms": [{"room": room}]}))
+        .await;
+    assert_eq!(bea.error().await["code"], "banned");
+    // The staff's next post does not reach her.
+    staff.post(room, "s2", "on we go", 6).await;
+    assert_eq!(ada.event().await["text"], "on we go");
+    bea.send(json!({"type": "ping", "id": 1})).await;
+    let pong = bea.recv().await;
+    assert_eq!(pong["type"], "pong", "{pong}");
+    drop((staff, ada, bea, crew_ws));
+    app.shutdown().await;
+}

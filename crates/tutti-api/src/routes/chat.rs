@@ -37,10 +37,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tutti_chat::{Boost, ChatInputError, ClientMessageId, MessageText};
 use tutti_store::{
-    ChatBoostRow, ChatEvent, ChatMemberRow, ChatMessageRow, ChatRoomKind, ChatRoomRow,
-    ChatSearchHit, EnsembleRole, Involvement, NewChatMessage, NewChatRoom, StoreError, UserRole,
-    MAX_CHAT_DIRECT_MEMBERS, MAX_CHAT_INITIAL_MEMBERS, MAX_CHAT_PAGE, MAX_CHAT_ROOM_NAME_CHARS,
-    MAX_CHAT_SEARCH_CHARS, MAX_CHAT_SEARCH_HITS,
+    ChatBoostRow, ChatEvent, ChatMemberRow, ChatMessageRow, ChatRefusal, ChatRestrictionKind,
+    ChatRoomKind, ChatRoomRow, ChatSearchHit, EnsembleRole, Involvement, NewChatMessage,
+    NewChatRoom, StoreError, UserRole, MAX_CHAT_DIRECT_MEMBERS, MAX_CHAT_INITIAL_MEMBERS,
+    MAX_CHAT_PAGE, MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS, MAX_CHAT_SEARCH_HITS,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -66,6 +66,7 @@ pub(super) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(boost_message, unboost_message))
         .routes(routes!(search))
         .routes(routes!(recent_searches))
+        .merge(super::chat_moderation::routes())
 }
 
 /// Default page of events.
@@ -79,8 +80,16 @@ const DEFAULT_HITS: u32 = 20;
 // ---------------------------------------------------------------- errors
 
 /// A store error in chat's words: the generic mapping names ensembles where chat means rooms.
-fn store_err(e: StoreError) -> ApiError {
+pub(super) fn store_err(e: StoreError) -> ApiError {
     match e {
+        StoreError::ChatRefused(why) => refused(&why),
+        StoreError::Conflict {
+            what: "moderator", ..
+        } => ApiError::conflict(
+            "conflict",
+            "a moderator of the room (an admin or a member of its ensemble) cannot be restricted",
+        )
+        .with_details(json!({"what": "moderator"})),
         StoreError::Conflict {
             what: "read-only room",
             ..
@@ -104,6 +113,29 @@ fn store_err(e: StoreError) -> ApiError {
         )
         .with_details(json!({"what": "boost"})),
         other => other.into(),
+    }
+}
+
+/// A post refused by moderation: `403 muted`, `403 banned`, `429 slow_mode` (with
+/// `Retry-After` and `details.retry_after_s`), `422 filtered` (with `details.word`).
+pub(super) fn refused(why: &ChatRefusal) -> ApiError {
+    match why {
+        ChatRefusal::Muted => ApiError::new(StatusCode::FORBIDDEN, "muted", why.to_string()),
+        ChatRefusal::Banned => ApiError::new(StatusCode::FORBIDDEN, "banned", why.to_string()),
+        ChatRefusal::SlowMode {
+            retry_after_s,
+            slow_mode_s,
+        } => {
+            let mut e = ApiError::rate_limited(u64::from(*retry_after_s), why.to_string());
+            e.code = "slow_mode";
+            e.with_details(json!({"retry_after_s": retry_after_s, "slow_mode_s": slow_mode_s}))
+        }
+        ChatRefusal::Filtered { word } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "filtered",
+            why.to_string(),
+        )
+        .with_details(json!({"word": word})),
     }
 }
 
@@ -155,19 +187,20 @@ fn input_problem(p: &mut Problems, field: &str, e: &ChatInputError) {
 // ---------------------------------------------------------------- access
 
 /// The caller's standing in a room.
-struct RoomAccess {
-    room: ChatRoomRow,
+pub(super) struct RoomAccess {
+    pub(super) room: ChatRoomRow,
     /// They may read it (messages, events) and post.
     reads: bool,
-    /// They may edit and delete others' messages.
-    moderates: bool,
+    /// They may edit and delete others' messages, and moderate the room (settings,
+    /// restrictions, the audit log).
+    pub(super) moderates: bool,
     /// They may add and remove members.
     manages: bool,
 }
 
 /// What a route needs of the caller in a room.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum RoomNeed {
+pub(super) enum RoomNeed {
     /// Read it: join an open room of one's ensemble, otherwise be a member.
     Read,
     /// See it to manage it: readers, and managers (admins of any room, owners of its
@@ -177,7 +210,7 @@ enum RoomNeed {
 
 impl ApiState {
     /// The caller's access to a room; 404 for anyone who may not see it.
-    async fn room_access(
+    pub(super) async fn room_access(
         &self,
         caller: &Caller,
         room_id: i64,
@@ -203,8 +236,21 @@ impl ApiState {
         if member.is_none() && need == RoomNeed::Read && belongs {
             member = Some(self.join_open_room(room_id, caller.id()).await?);
         }
-        let reads = in_ensemble && member.is_some();
+        let mut reads = in_ensemble && member.is_some();
         let moderates = caller.is_admin() || (reads && ensemble_role.is_some());
+        if reads && !moderates {
+            let banned = self
+                .store
+                .chat_restriction(room_id, caller.id())
+                .await?
+                .is_some_and(|r| r.kind == ChatRestrictionKind::Ban);
+            if banned {
+                if need == RoomNeed::Read {
+                    return Err(refused(&ChatRefusal::Banned));
+                }
+                reads = false;
+            }
+        }
         let manages = caller.is_admin()
             || (reads && room.created_by == Some(caller.id()))
             || ensemble_role == Some(EnsembleRole::Owner);
@@ -432,6 +478,9 @@ pub struct MessageOut {
     pub deleted_at_ms: Option<i64>,
     /// Who deleted it.
     pub deleted_by: Option<i64>,
+    /// Posted while its author was shadow-muted: only its author and the room's moderators
+    /// see it.
+    pub hidden: bool,
     /// Its boosts, oldest first.
     pub boosts: Vec<BoostOut>,
 }
@@ -461,6 +510,7 @@ impl MessageOut {
             deleted: m.deleted_at_ms.is_some(),
             deleted_at_ms: m.deleted_at_ms,
             deleted_by: m.deleted_by,
+            hidden: m.hidden,
             boosts: boosts.into_iter().map(BoostOut::from).collect(),
         }
     }
@@ -494,6 +544,8 @@ pub struct EventOut {
     pub client_message_id: String,
     /// The message it replies to.
     pub reply_to: Option<i64>,
+    /// A `message_deleted` by a moderator, not by the author: a removal.
+    pub moderated: bool,
 }
 
 impl From<ChatEvent> for EventOut {
@@ -511,6 +563,7 @@ impl From<ChatEvent> for EventOut {
             author_id: e.author_id,
             client_message_id: e.client_message_id,
             reply_to: e.reply_to,
+            moderated: e.moderated,
         }
     }
 }
@@ -1251,8 +1304,16 @@ async fn room_events(
         .await
         .map_err(store_err)?;
     let next_after_seq = page.events.last().map_or(after, |e| e.seq);
+    // A shadow-muted author's events reach only the author and moderators: others skip
+    // them (their `seq`s stay taken, so `next_after_seq` still moves past them).
+    let me = caller.id();
     Ok(ApiJson(EventPage {
-        items: page.events.into_iter().map(EventOut::from).collect(),
+        items: page
+            .events
+            .into_iter()
+            .filter(|e| !e.hidden || access.moderates || e.author_id == me)
+            .map(EventOut::from)
+            .collect(),
         head_seq: page.head_seq,
         more: page.more,
         next_after_seq,
@@ -1296,7 +1357,7 @@ async fn list_messages(
     ApiQuery(q): ApiQuery<MessagesQuery>,
 ) -> Result<ApiJson<MessagePage>, ApiError> {
     let id = check_id("chat room", id)?;
-    s.room_access(&caller, id, RoomNeed::Read).await?;
+    let access = s.room_access(&caller, id, RoomNeed::Read).await?;
     let limit = q.limit.unwrap_or(DEFAULT_MESSAGES);
     let rows = s
         .store
@@ -1310,6 +1371,9 @@ async fn list_messages(
     };
     let mut items = Vec::with_capacity(rows.len());
     for m in rows {
+        if m.hidden && !access.moderates && m.author_id != caller.id() {
+            continue;
+        }
         let boosts = s.store.chat_boosts(m.id).await?;
         items.push(MessageOut::new(m, boosts));
     }
@@ -1401,11 +1465,17 @@ async fn delete_message(
 ) -> Result<ApiJson<MessageOut>, ApiError> {
     let (message, access) = s.message_access(&caller, id, RoomNeed::See).await?;
     may_change(&caller, &message, &access)?;
-    let ev = s
-        .store
-        .chat_delete(message.id, caller.id(), s.now_ms())
-        .await
-        .map_err(store_err)?;
+    // Someone else's message: a moderator's removal, marked as such and audited.
+    let ev = if message.author_id == caller.id() {
+        s.store
+            .chat_delete(message.id, caller.id(), s.now_ms())
+            .await
+    } else {
+        s.store
+            .chat_remove(message.id, caller.id(), None, s.now_ms())
+            .await
+    }
+    .map_err(store_err)?;
     s.chat_changed(ev.room_id, ev.seq);
     Ok(ApiJson(current_message(&s, message.id).await?))
 }

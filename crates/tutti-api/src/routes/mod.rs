@@ -6,6 +6,7 @@
 
 pub(crate) mod accounts;
 mod chat;
+mod chat_moderation;
 mod ensembles;
 mod events;
 mod memory;
@@ -59,6 +60,8 @@ pub(crate) fn check_body(name: &str, bytes: &[u8]) -> Option<Result<(), ApiError
         "chat_message" => parse_body::<chat::NewMessageIn>(h, bytes).map(drop),
         "chat_edit" => parse_body::<chat::EditMessageIn>(h, bytes).map(drop),
         "chat_boost" => parse_body::<chat::BoostIn>(h, bytes).map(drop),
+        "chat_settings" => parse_body::<chat_moderation::RoomSettingsIn>(h, bytes).map(drop),
+        "chat_restriction" => parse_body::<chat_moderation::RestrictionIn>(h, bytes).map(drop),
         _ => return None,
     })
 }
