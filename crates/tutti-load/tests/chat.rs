@@ -4,25 +4,12 @@
 //! the store holds. Bad options are refused with errors that name them. Correctness only:
 //! post→delivery latency is reported, never asserted.
 
-use tutti_load::{run, LoadOptions};
-use tutti_server::{Config, Running};
+mod common;
 
-async fn server(dir: &std::path::Path) -> Running {
-    let defaults = Config::default();
-    let cfg = Config {
-        data_dir: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        osc: tutti_server::config::OscConfig {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            ..defaults.osc.clone()
-        },
-        ..defaults
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    tutti_server::start(cfg, listener)
-        .await
-        .expect("server starts")
-}
+use common::server;
+
+use tutti_load::{run, LoadOptions};
+use tutti_server::Running;
 
 fn options(running: &Running) -> LoadOptions {
     LoadOptions {

@@ -4,6 +4,10 @@
 //! attackers alongside, checked against the server's own counters; plus option errors
 //! and the calibration floor.
 
+mod common;
+
+use common::server;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -13,25 +17,7 @@ use std::time::Duration;
 use tutti_load::attack::GarbageKind;
 use tutti_load::{measure_floor, run, LoadError, LoadOptions};
 use tutti_protocol::ErrorCode;
-use tutti_server::{Config, Running};
-
-async fn server(dir: &std::path::Path) -> Running {
-    let defaults = Config::default();
-    let cfg = Config {
-        data_dir: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        osc: tutti_server::config::OscConfig {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            ..defaults.osc.clone()
-        },
-        performer_token: "load-test-token".into(),
-        ..defaults
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    tutti_server::start(cfg, listener)
-        .await
-        .expect("server starts")
-}
+use tutti_server::Running;
 
 fn options(running: &Running) -> LoadOptions {
     LoadOptions {

@@ -3,31 +3,16 @@
 //! every figure, the reference found the truth, every client converged, nothing was refused,
 //! and the server counted every client's `sync_report`. Correctness only, never timing.
 
+mod common;
+
+use common::server;
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tutti_load::{run, LoadOptions};
-use tutti_server::{Config, Running};
-
-async fn server(dir: &std::path::Path) -> Running {
-    let defaults = Config::default();
-    let cfg = Config {
-        data_dir: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        osc: tutti_server::config::OscConfig {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            ..defaults.osc.clone()
-        },
-        performer_token: "load-test-token".into(),
-        ..defaults
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    tutti_server::start(cfg, listener)
-        .await
-        .expect("server starts")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_clients_converge_against_the_reference() {
