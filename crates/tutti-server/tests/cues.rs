@@ -184,6 +184,17 @@ async fn bad_cues_get_their_codes_and_send_nothing() {
     srv.shutdown().await.unwrap();
 }
 
+/// Taps the audience page's "sound on" and waits until the page says it is on.
+async fn sound_on(b: &fantoccini::Client) {
+    b.find(fantoccini::Locator::Css("#sound-on"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser::wait_text(b, "#sound-state", "sound on").await;
+}
+
 /// Polls `script` in the page until it returns something other than null.
 async fn page_value(b: &fantoccini::Client, script: &str) -> Value {
     for _ in 0..150 {
@@ -209,13 +220,7 @@ async fn the_page_plays_cues_on_time_and_drops_late_ones() {
         "return document.getElementById('sync').dataset.state === 'synced' || null;",
     )
     .await;
-    b.find(fantoccini::Locator::Css("#sound-on"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser::wait_text(&b, "#sound-state", "sound on").await;
+    sound_on(&b).await;
 
     let mut perf = Client::performer(srv.addr).await;
     // The phone's sound is on: the performers see one phone ready.
@@ -416,13 +421,7 @@ async fn the_page_places_cues_by_its_zone_and_place() {
     .await;
     let text = browser::text_of(&b, "#place-text").await.unwrap();
     assert_eq!(text, "place: 3.0 m across, 4.0 m from the stage");
-    b.find(fantoccini::Locator::Css("#sound-on"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser::wait_text(&b, "#sound-state", "sound on").await;
+    sound_on(&b).await;
 
     let mut perf = Client::performer(srv.addr).await;
     for cue in [
@@ -504,13 +503,7 @@ async fn drones_follow_the_collective_value_smoothed_on_the_phone() {
     let profile = tempfile::tempdir().unwrap();
     let b = browser::browser(&driver, profile.path(), 400, 800).await;
     b.goto(&format!("http://{}/", srv.addr)).await.unwrap();
-    b.find(fantoccini::Locator::Css("#sound-on"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser::wait_text(&b, "#sound-state", "sound on").await;
+    sound_on(&b).await;
     let mut perf = Client::performer(srv.addr).await;
     for (seq, value, gain, freq) in [(1, 1.0, 0.12, 165.0), (2, 0.0, 0.0, 110.0)] {
         perf.send(json!({"type": "override", "param": "intensity", "mode": "lock", "value": value, "seq": seq}))
