@@ -90,6 +90,9 @@ impl TickSink for DetailFeed {
 /// round past the next publish.
 const YIELD_EVERY: usize = 1024;
 
+/// Writes of a state round between two looks for a cue (a few hundred microseconds).
+const CUE_CHECK_EVERY: usize = 128;
+
 /// Cues a shard may fall behind before it drops them (and counts them undelivered).
 pub const CUE_QUEUE: usize = 64;
 /// A delivery later than this after its publish counts as late, whatever the rate: at a
@@ -229,9 +232,7 @@ async fn run_shard(
                 continue;
             }
             Some(Err(RecvError::Lagged(n))) => {
-                stats
-                    .cues_undelivered
-                    .fetch_add(n * peers.len() as u64, Relaxed);
+                lagged(n, &peers, &stats);
                 continue;
             }
             Some(Err(RecvError::Closed)) => break,
@@ -264,6 +265,10 @@ async fn run_shard(
                 // The connection task sees the failure on its next read and cleans up.
                 Delivery::Failed => peer.close(),
             }
+            if (k + 1) % CUE_CHECK_EVERY == 0 {
+                // A cue does not wait for the rest of a state round: it has a time.
+                cue_now(&mut cues, &peers, &stats).await;
+            }
             if (k + 1) % YIELD_EVERY == 0 {
                 tokio::task::yield_now().await;
             }
@@ -279,6 +284,25 @@ async fn run_shard(
     for p in peers {
         p.close();
     }
+}
+
+/// Cues that came while a shard is in a state round: written at once, to every socket.
+async fn cue_now(cues: &mut broadcast::Receiver<Bytes>, peers: &[Arc<Peer>], stats: &HubStats) {
+    loop {
+        match cues.try_recv() {
+            Ok(frame) => send_cue(peers, &frame, stats).await,
+            Err(broadcast::error::TryRecvError::Lagged(n)) => lagged(n, peers, stats),
+            // Empty, or closed: the shard's loop sees a close next time round.
+            Err(_) => return,
+        }
+    }
+}
+
+/// A shard fell `n` cues behind: they are not delivered to its sockets.
+fn lagged(n: u64, peers: &[Arc<Peer>], stats: &HubStats) {
+    stats
+        .cues_undelivered
+        .fetch_add(n * peers.len() as u64, Relaxed);
 }
 
 /// Write a cue frame to every open socket of a shard, behind whatever each has pending.

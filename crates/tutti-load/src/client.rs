@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -30,6 +30,7 @@ use tutti_protocol::{ErrorCode, ParamInfo, ServerFrame, StateFrame};
 
 use crate::chat::{ChatClient, ChatShared, CHAT_SEQ_BASE};
 use crate::cues::CueShared;
+use crate::stamped::Stamped;
 use crate::sync::{SyncClient, SyncOutcome, SyncShared};
 
 /// How long a TCP connect plus WebSocket handshake may take.
@@ -85,6 +86,8 @@ pub(crate) struct Endpoint {
     pub url: String,
     pub sources: Vec<IpAddr>,
     pub show: Option<String>,
+    /// Stamp every read with the kernel's arrival time (`--cues`).
+    pub rx_stamps: bool,
 }
 
 /// Counters and histograms all clients write to.
@@ -419,7 +422,7 @@ pub(crate) struct Outcome {
     pub chat_followed: bool,
 }
 
-pub(crate) type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<Stamped>;
 
 struct Client {
     shared: Arc<Shared>,
@@ -447,6 +450,8 @@ struct Client {
     /// among the readers the cues are expected at.
     last_cue_id: u64,
     cue_reader: bool,
+    /// When the kernel received the frame being handled (with `--cues`).
+    rx_at: Option<Instant>,
     /// With `--chat-senders`: its chat, and a frame waiting to be sent (`chat_sub`).
     chat: Option<ChatClient>,
     chat_out: Option<String>,
@@ -488,6 +493,7 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
         sync_report: None,
         last_cue_id: 0,
         cue_reader: false,
+        rx_at: None,
         chat: None,
         chat_out: None,
     };
@@ -565,6 +571,8 @@ pub(crate) async fn connect_and_join_as(
         stream
             .set_nodelay(true)
             .map_err(|e| format!("connect: {}", io_reason(&e)))?;
+        let stream = Stamped::new(stream, ep.rx_stamps)
+            .map_err(|e| format!("SO_TIMESTAMPNS: {}", io_reason(&e)))?;
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(0)
@@ -699,7 +707,10 @@ impl Client {
             tokio::select! {
                 biased;
                 msg = ws.next() => match msg {
-                    Some(Ok(Message::Text(t))) => self.on_text(t.as_str()),
+                    Some(Ok(Message::Text(t))) => {
+                        self.rx_at = ws.get_ref().last_rx();
+                        self.on_text(t.as_str());
+                    }
                     Some(Ok(Message::Binary(_))) => self.parse_failure("a binary frame".into()),
                     Some(Ok(Message::Close(_))) | None => {
                         self.drop_reason("closed by the server".into());
@@ -911,7 +922,9 @@ impl Client {
             "cue" => {
                 // Slow readers read cues a second late by design: only readers count.
                 if let (true, Some(cues)) = (self.cue_reader, &self.shared.cues) {
-                    if cues.record(&head, Instant::now(), &mut self.last_cue_id) {
+                    let now = Instant::now();
+                    let reached = self.rx_at.unwrap_or(now);
+                    if cues.record(&head, reached, now, &mut self.last_cue_id) {
                         self.out.cues += 1;
                     }
                 }

@@ -57,8 +57,10 @@ fn mono_ms(origin: Instant, at: Instant) -> f64 {
 /// One cue's deliveries.
 struct Slot {
     received: AtomicU64,
-    /// Of those, before `at` (margin > 0).
+    /// Of those, before `at` (margin > 0) when they reached the client's socket.
     before: AtomicU64,
+    /// Of those, before `at` when the client's task read them.
+    before_read: AtomicU64,
     /// `at` as the first client read it (`f64` bits; `u64::MAX`: none yet).
     at_bits: AtomicU64,
     /// Deliveries whose `at` differed from the first one's.
@@ -110,6 +112,7 @@ impl CueShared {
                 .map(|_| Slot {
                     received: AtomicU64::new(0),
                     before: AtomicU64::new(0),
+                    before_read: AtomicU64::new(0),
                     at_bits: AtomicU64::new(u64::MAX),
                     at_differs: AtomicU64::new(0),
                 })
@@ -158,9 +161,16 @@ impl CueShared {
         self.received() < want && now < until
     }
 
-    /// A `cue` frame a client read at `now`; `last_id` is that client's last cue id (0:
-    /// none), updated. Returns whether it was one of ours.
-    pub fn record(&self, head: &Head<'_>, now: Instant, last_id: &mut u64) -> bool {
+    /// A `cue` frame that reached a client's socket at `reached` (the kernel's stamp) and
+    /// that the client read at `read`; `last_id` is that client's last cue id (0: none),
+    /// updated. Returns whether it was one of ours. The margins are the arrival's.
+    pub fn record(
+        &self,
+        head: &Head<'_>,
+        reached: Instant,
+        read: Instant,
+        last_id: &mut u64,
+    ) -> bool {
         let (Some(id), Some(at)) = (head.id, head.at.filter(|a| a.is_finite())) else {
             self.malformed.fetch_add(1, Relaxed);
             return false;
@@ -186,11 +196,14 @@ impl CueShared {
             self.unknown.fetch_add(1, Relaxed);
             return false;
         };
-        let arrival = mono_ms(self.origin, now) + self.truth_ms;
+        let arrival = mono_ms(self.origin, reached) + self.truth_ms;
         let margin_ms = at - arrival;
         slot.received.fetch_add(1, Relaxed);
         if margin_ms > 0.0 {
             slot.before.fetch_add(1, Relaxed);
+        }
+        if at > mono_ms(self.origin, read) + self.truth_ms {
+            slot.before_read.fetch_add(1, Relaxed);
         }
         match slot
             .at_bits
@@ -429,6 +442,15 @@ fn margin_quantile(early: &Histogram<u64>, late: &Histogram<u64>, q: f64) -> f64
     }
 }
 
+/// `part / whole`, percent (0 when `whole` is).
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole > 0 {
+        part as f64 / whole as f64 * 100.0
+    } else {
+        0.0
+    }
+}
+
 /// The report's cue figures.
 pub(crate) fn figures(
     shared: &CueShared,
@@ -447,6 +469,7 @@ pub(crate) fn figures(
         .sum();
     let received: u64 = ours.iter().map(|s| s.received.load(Relaxed)).sum();
     let before: u64 = ours.iter().map(|s| s.before.load(Relaxed)).sum();
+    let before_read: u64 = ours.iter().map(|s| s.before_read.load(Relaxed)).sum();
     let expected = cues as u64 * readers;
     let early = shared.early.lock().unwrap_or_else(|p| p.into_inner());
     let late = shared.late.lock().unwrap_or_else(|p| p.into_inner());
@@ -502,11 +525,9 @@ pub(crate) fn figures(
         before,
         late: received.saturating_sub(before),
         missing: expected.saturating_sub(received),
-        before_pct: if expected > 0 {
-            before as f64 / expected as f64 * 100.0
-        } else {
-            0.0
-        },
+        before_pct: pct(before, expected),
+        before_read,
+        before_read_pct: pct(before_read, expected),
         margin_ms,
         cues_complete: ours
             .iter()
@@ -546,20 +567,25 @@ mod tests {
         assert_eq!(s.capacity(), 4);
         let mut last = 0;
         // Before the performer starts: not ours.
-        assert!(!s.record(&head(7, 1500.0), origin, &mut last));
+        assert!(!s.record(&head(7, 1500.0), origin, origin, &mut last));
         s.started.store(true, Relaxed);
         // Cue 8 due at show 1150 (ours 150): read at ours 100 → 50 ms early.
         let at = |ms: u64| origin + Duration::from_millis(ms);
-        assert!(s.record(&head(8, 1150.0), at(100), &mut last));
+        // Reached its socket at ours 100 (50 ms early), read at 140 (still early).
+        assert!(s.record(&head(8, 1150.0), at(100), at(140), &mut last));
         let mut other = 0;
         assert!(
-            s.record(&head(8, 1150.0), at(160), &mut other),
+            s.record(&head(8, 1150.0), at(160), at(160), &mut other),
             "late by 10 ms"
         );
-        assert!(!s.record(&head(8, 1150.0), at(170), &mut other), "a repeat");
-        assert!(s.record(&head(9, 1650.0), at(600), &mut other));
         assert!(
-            !s.record(&head(40, 9000.0), at(700), &mut other),
+            !s.record(&head(8, 1150.0), at(170), at(170), &mut other),
+            "a repeat"
+        );
+        // In time at the socket, read 10 ms after its time.
+        assert!(s.record(&head(9, 1650.0), at(600), at(660), &mut other));
+        assert!(
+            !s.record(&head(40, 9000.0), at(700), at(700), &mut other),
             "beyond the slots"
         );
         let performer = PerformerOutcome {
@@ -592,6 +618,7 @@ mod tests {
         assert_eq!((f.unknown, f.out_of_order, f.malformed), (2, 1, 0));
         assert_eq!((f.cues_complete, f.clients_complete), (1, 1));
         assert_eq!(f.before_pct, 50.0);
+        assert_eq!((f.before_read, f.before_read_pct), (1, 25.0));
         let m = f.margin_ms.unwrap();
         assert!((m.max - 50.0).abs() < 0.05, "{m:?}");
         assert!((m.min + 10.0).abs() < 0.05, "{m:?}");

@@ -52,6 +52,7 @@ pub mod options;
 mod progress;
 pub mod report;
 mod run;
+mod stamped;
 mod sync;
 mod sys;
 

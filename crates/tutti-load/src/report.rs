@@ -564,8 +564,14 @@ pub struct CueFigures {
     /// Deliveries never received (`expected − received`; a client that dropped misses the
     /// cues after it left).
     pub missing: u64,
-    /// `before / expected`, percent: the share of deliveries that came in time.
+    /// `before / expected`, percent: the share of deliveries that came in time (reached the
+    /// client's socket before their time: the kernel's receive stamp).
     pub before_pct: f64,
+    /// Deliveries this generator's client tasks *read* before their time (a reading thread
+    /// shared by thousands of clients reads them later than a phone would).
+    pub before_read: u64,
+    /// `before_read / expected`, percent.
+    pub before_read_pct: f64,
     /// Margins of the deliveries received (absent when none was).
     pub margin_ms: Option<CueMargins>,
     /// Cues that every client received.
@@ -1192,10 +1198,11 @@ impl CueFigures {
         );
         let _ = writeln!(
             t,
-            "  cues        {} of {} deliveries before their time ({:.3} %), {} late, {} missing ({} clients; {} cues reached all, {} clients got all)",
+            "  cues        {} of {} deliveries reached their socket before their time ({:.3} %; read before it {:.3} %), {} late, {} missing ({} clients; {} cues reached all, {} clients got all)",
             thousands(self.before),
             thousands(self.expected),
             self.before_pct,
+            self.before_read_pct,
             thousands(self.late),
             thousands(self.missing),
             thousands(self.clients),
@@ -1208,7 +1215,10 @@ impl CueFigures {
                 m.p50, m.p5, m.p1, m.min, m.max
             )
         });
-        let _ = writeln!(t, "  cues        margin (at - arrival) {margins}");
+        let _ = writeln!(
+            t,
+            "  cues        margin (at - arrival at the socket) {margins}"
+        );
         if self.unknown + self.out_of_order + self.malformed + self.at_differs > 0 {
             let _ = writeln!(
                 t,

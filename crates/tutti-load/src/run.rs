@@ -74,6 +74,8 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         url: plan.target.url.clone(),
         sources: plan.source_addrs.clone(),
         show: plan.show.clone(),
+        // With cues, a delivery's arrival is the kernel's (see `stamped`).
+        rx_stamps: plan.cues.is_some(),
     };
 
     // Probe: one client joins first, so a wrong URL or show fails fast and clearly, and
@@ -146,6 +148,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
                     url: plan.target.url.clone(),
                     sources: Vec::new(),
                     show: Some(show.code.clone()),
+                    rx_stamps: false,
                 },
             )
             .await?,
@@ -172,6 +175,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
                 url: target.url.clone(),
                 sources: Vec::new(),
                 show: plan.show.clone(),
+                rx_stamps: false,
             };
             let (ws, _) = connect_and_join(&ep, 0)
                 .await

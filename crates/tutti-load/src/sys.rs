@@ -1,5 +1,6 @@
 //! The operating system's side: file-descriptor limits, CPU time of this process and of
-//! its threads, the server's CPU time and memory from `/proc`, the ephemeral port range.
+//! its threads, the server's CPU time and memory from `/proc`, the ephemeral port range, and
+//! the kernel's receive time of what a socket reads (`SO_TIMESTAMPNS`).
 //! These are the only `unsafe` calls of the crate (plain libc calls with owned buffers).
 //!
 //! Must never: change anything but this process's own soft file-descriptor limit.
@@ -156,4 +157,68 @@ mod tests {
         assert!(lim.soft >= 1 && lim.soft <= lim.hard);
         assert!(process_cpu(u32::MAX).is_err());
     }
+}
+
+/// Ask the kernel to stamp what `fd` (a TCP socket) receives with the time it arrived
+/// (`SO_TIMESTAMPNS`; read back by [`recv_stamped`]).
+#[allow(unsafe_code)]
+pub(crate) fn enable_rx_stamps(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a valid c_int for the duration of the call, and its size is passed.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// `recvmsg` into `dst`: the bytes read and, when the socket has [`enable_rx_stamps`], the
+/// time the kernel received the newest of them (nanoseconds since the Unix epoch; for TCP
+/// the last segment the read took from).
+#[allow(unsafe_code)]
+pub(crate) fn recv_stamped(
+    fd: std::os::fd::RawFd,
+    dst: &mut [u8],
+) -> std::io::Result<(usize, Option<i128>)> {
+    let mut iov = libc::iovec {
+        iov_base: dst.as_mut_ptr().cast(),
+        iov_len: dst.len(),
+    };
+    // Room for one timespec message, aligned as a cmsghdr wants.
+    let mut control = [0u64; 8];
+    // SAFETY: an all-zero msghdr is a valid empty one; the pointers set below outlive the
+    // call, and the lengths are those of the buffers they point to.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at `iov` (over `dst`) and `control`, both alive and writable.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: the CMSG_* walk stays within `msg.msg_controllen` bytes of `control`, which
+    // the kernel filled; the timespec is read unaligned from the message's data.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let t: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                stamp = Some(i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, stamp))
 }
