@@ -23,6 +23,7 @@ const show = queryParam('show');
 const client = new LiveClient({ show, role: 'audience', zone: queryParam('zone'), seat: queryParam('seat') });
 const toast = toaster($('toast'));
 const phone = new PhoneAudio(client);
+window.tuttiSync = () => client.sync.estimate(); // the clock estimate, for tests and diagnostics
 startAudienceChat(client, show); // the chat tab, on this same connection
 const views = new Map(); // param name → view (see buildSlider / buildVote)
 let signature = '';

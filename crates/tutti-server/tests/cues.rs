@@ -553,3 +553,134 @@ async fn drones_follow_the_collective_value_smoothed_on_the_phone() {
     b.close().await.unwrap();
     srv.shutdown().await.unwrap();
 }
+
+/// The show clock's epoch on this machine's wall clock (Unix ms), from the fastest of 15
+/// sync exchanges over plain loopback: (epoch, bound). A page's true show time at its
+/// `performance.now()` = L is `timeOrigin + L − epoch`.
+async fn show_epoch(c: &mut Client) -> (f64, f64) {
+    let unix_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            * 1000.0
+    };
+    let mut best = (f64::NAN, f64::INFINITY);
+    for id in 0..15 {
+        let a = unix_ms();
+        c.send(json!({"type": "sync", "id": 1000 + id, "t0": 0.0}))
+            .await;
+        let r = c.recv_type("sync").await;
+        let b = unix_ms();
+        let (t1, t2) = (r["t1"].as_f64().unwrap(), r["t2"].as_f64().unwrap());
+        let half = ((b - a) - (t2 - t1)) / 2.0;
+        if half < best.1 {
+            best = ((a + b) / 2.0 - (t1 + t2) / 2.0, half);
+        }
+    }
+    best
+}
+
+/// Several pages at once, each behind its own emulated network (20 ± 10 ms each way, in
+/// order) and each with its own clock (a page's `performance.now()` counts from its own
+/// load, seconds apart): each estimates the show clock within the bound it claims, and
+/// one cue is scheduled by every page at the same moment of the show clock, within those
+/// bounds of each other. The truth is the show clock read over plain loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_behind_a_jittery_network_sync_and_schedule_together() {
+    const PAGES: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let driver = browser::chromedriver().await;
+    let mut relays = Vec::new();
+    let mut pages = Vec::new();
+    let mut profiles = Vec::new();
+    for i in 0..PAGES {
+        let relay = netdelay::delay_relay(srv.addr, 20.0, 10.0, 0x5eed + i as u64).await;
+        let profile = tempfile::tempdir().unwrap();
+        let b = browser::browser(&driver, profile.path(), 400, 800).await;
+        b.goto(&format!("http://{}/", relay.addr)).await.unwrap();
+        relays.push(relay);
+        pages.push(b);
+        profiles.push(profile);
+        // Pages loaded apart have clocks apart.
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    }
+    for b in &pages {
+        page_value(
+            b,
+            "return document.getElementById('sync').dataset.state === 'synced' || null;",
+        )
+        .await;
+        sound_on(b).await;
+    }
+    // Three seconds after the last page joined (the issue's convergence time).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+
+    let mut perf = Client::performer(srv.addr).await;
+    stats_until(&mut perf, |s| s["cues"]["phones_ready"] == PAGES as u64).await;
+    let (epoch, truth_bound) = show_epoch(&mut perf).await;
+    let read = r#"const done = arguments[0];
+        import('/web/sync.js').then((m) => {
+          const e = window.tuttiSync();
+          const local = performance.now();
+          done({ show: m.showTime(e, local), local, origin: performance.timeOrigin,
+                 error: e.errorMs, bound: e.boundMs });
+        }, (e) => done({ failed: String(e) }));"#;
+    let mut origins = Vec::new();
+    let mut bounds = Vec::new();
+    for (i, b) in pages.iter().enumerate() {
+        let v = b.execute_async(read, vec![]).await.unwrap();
+        assert!(v["failed"].is_null(), "{v}");
+        let origin = v["origin"].as_f64().unwrap();
+        let truth = origin + v["local"].as_f64().unwrap() - epoch;
+        let err = v["show"].as_f64().unwrap() - truth;
+        let bound = v["bound"].as_f64().unwrap();
+        println!(
+            "page {i}: clock {:+.1} ms from the show's, estimate off by {err:+.3} ms (claims error {:.3}, bound {bound:.3}; truth within ±{truth_bound:.3})",
+            origin - epoch,
+            v["error"].as_f64().unwrap()
+        );
+        // Chromium coarsens timeOrigin to 0.1 ms; the truth has its own bound.
+        assert!(
+            err.abs() <= bound + truth_bound + 0.1,
+            "page {i}: off by {err} ms, beyond its bound {bound}: {v}"
+        );
+        origins.push(origin);
+        bounds.push(bound);
+    }
+    // The page clocks really are apart.
+    assert!(
+        origins.windows(2).all(|w| w[1] - w[0] > 500.0),
+        "{origins:?}"
+    );
+
+    // One cue: every page schedules it at the same show time, within its bound.
+    perf.send(json!({"type": "cue", "voice": "chime", "lead_ms": 400, "seq": 1}))
+        .await;
+    perf.recv_type("ack").await;
+    let mut onsets = Vec::new();
+    for (i, b) in pages.iter().enumerate() {
+        let e = page_value(b, "return globalThis.tuttiCues[0] || null;").await;
+        assert_eq!(e["state"], "scheduled", "page {i}: {e}");
+        let at = e["at"].as_f64().unwrap();
+        let onset = origins[i] + e["localMs"].as_f64().unwrap() - epoch;
+        println!(
+            "page {i}: scheduled {:+.3} ms from the cue's time",
+            onset - at
+        );
+        assert!(
+            (onset - at).abs() <= bounds[i] + truth_bound + 0.1,
+            "page {i}: onset {onset} for a cue at {at}: {e}"
+        );
+        onsets.push(onset);
+    }
+    let spread = onsets.iter().cloned().fold(f64::MIN, f64::max)
+        - onsets.iter().cloned().fold(f64::MAX, f64::min);
+    println!("onset spread across {PAGES} pages: {spread:.3} ms");
+    for b in pages {
+        b.close().await.unwrap();
+    }
+    drop(relays);
+    srv.shutdown().await.unwrap();
+}

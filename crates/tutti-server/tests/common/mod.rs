@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod netdelay;
 
 use std::net::SocketAddr;
 use std::path::Path;
