@@ -119,7 +119,10 @@ export class RoomView {
   _presence() {
     const r = this._room();
     const names = (r?.here || []).map((p) => p.name);
-    setText(this.presence, names.length ? `Here now: ${names.join(', ')}` : '');
+    // A big room names only its first few: the others are counted.
+    const others = Math.max(0, (r?.hereCount || 0) - names.length);
+    const more = others ? ` and ${others.toLocaleString('en')} ${others === 1 ? 'other' : 'others'}` : '';
+    setText(this.presence, names.length ? `Here now: ${names.join(', ')}${more}` : '');
   }
 
   _typing() {

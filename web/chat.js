@@ -47,7 +47,8 @@ class Room {
     this.followed = false; // followed on the current connection
     this.caughtUp = false;
     this.messages = new Map(); // id → message
-    this.here = []; // [{user, name}]
+    this.here = []; // [{user, name}]: all, or the first few of a big room
+    this.hereCount = 0; // how many people are here (may exceed here.length)
     this.typing = new Map(); // user → {name, until}
     this.oldestSeq = null; // posted_seq of the oldest message loaded (for scrolling back)
     this.noOlder = false;
@@ -100,7 +101,7 @@ export class ChatClient {
   /** The connection is gone: rooms must be followed again on the next one. */
   disconnected() {
     this.ready = false;
-    for (const r of this.rooms.values()) { r.followed = false; r.caughtUp = false; r.here = []; r.typing.clear(); }
+    for (const r of this.rooms.values()) { r.followed = false; r.caughtUp = false; r.here = []; r.hereCount = 0; r.typing.clear(); }
   }
 
   // ---- frames from the server ----
@@ -123,6 +124,7 @@ export class ChatClient {
       case 'chat_presence': {
         const r = this.room(msg.room);
         r.here = Array.isArray(msg.here) ? msg.here : [];
+        r.hereCount = Number.isInteger(msg.count) ? Math.max(msg.count, r.here.length) : r.here.length;
         for (const p of r.here) this.names.set(p.user, p.name);
         return this._emit('presence', { room: r });
       }

@@ -1183,7 +1183,10 @@ pub enum ServerFrame {
     ChatPresence {
         /// The room.
         room: i64,
-        /// The people there, by user id.
+        /// How many people are there.
+        count: u64,
+        /// The people there in user id order: all of them, or the first few in a big room
+        /// (fewer than `count`).
         here: Vec<ChatPerson>,
     },
     /// Chat: someone is typing in a room.

@@ -19,8 +19,19 @@
 //! it is full, the room marks the session behind in that room and stops queueing its events;
 //! the session, when its transport next asks for frames, reads what it missed from the store
 //! (the same exact catch-up), so a slow reader costs store reads, never memory, and never loses
-//! an event. Presence and typing frames are dropped when the queue is full (the next presence
-//! change sends the whole list again).
+//! an event. Presence and typing frames are dropped when the queue is full (the room's next
+//! presence frame says it all again).
+//!
+//! # Presence in big rooms
+//! A room's presence changes with every arrival and departure, and it goes to every follower:
+//! sent whole on every change, a room filling up with N people would cost N² frames of up to N
+//! names. So a room sends at most one presence frame per `presence_every_ms` (its clock's
+//! milliseconds): a change when none went out for that long is sent at once, later changes
+//! wait and go out together when the interval has passed ([`Rooms::sweep_presence`], which the
+//! composition root calls a few times a second, sends them). A frame carries the number of
+//! people there and the first `presence_list` of them in user id order (kept sorted, so a
+//! frame costs that many names, not the room's size). A session that subscribes gets the
+//! room's current presence at once, whatever the interval.
 //!
 //! Must never: know about sockets, WebSocket framing or HTTP; hold a lock across `.await`;
 //! publish a change that is not committed; hand a session an event of a room it may not read;
@@ -29,7 +40,7 @@
 mod clock;
 mod session;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -84,6 +95,12 @@ pub struct RoomsConfig {
     pub typing_every_ms: i64,
     /// Events read from the store per catch-up page (1–1000).
     pub page: u32,
+    /// A room sends at most one presence frame per this many milliseconds (0: every change
+    /// at once); changes in between go out together at the end of the interval.
+    pub presence_every_ms: i64,
+    /// The most people a presence frame names (the first ones in user id order); its count
+    /// is always the room's whole.
+    pub presence_list: usize,
 }
 
 impl Default for RoomsConfig {
@@ -93,6 +110,8 @@ impl Default for RoomsConfig {
             presence_ttl_ms: 30_000,
             typing_every_ms: 2_000,
             page: 200,
+            presence_every_ms: 1_000,
+            presence_list: 50,
         }
     }
 }
@@ -156,7 +175,12 @@ struct RoomState {
     /// The last `seq` published (unknown until the first).
     head: Option<u64>,
     subs: HashMap<u64, Arc<Subscriber>>,
-    here: HashMap<i64, Here>,
+    /// Who is here, in user id order (a presence frame names the first few).
+    here: BTreeMap<i64, Here>,
+    /// When the room last sent its presence to its followers (its clock's milliseconds).
+    presence_sent: Option<i64>,
+    /// The presence changed since it was last sent.
+    presence_due: bool,
 }
 
 impl RoomState {
@@ -184,17 +208,48 @@ impl RoomState {
         }
     }
 
-    fn presence_frame(&self, room: i64) -> Arc<str> {
-        let mut here: Vec<ChatPerson> = self
+    /// The room's presence now: how many people, and the first `list` of them.
+    fn presence_frame(&self, room: i64, list: usize) -> Arc<str> {
+        let here: Vec<ChatPerson> = self
             .here
             .iter()
+            .take(list)
             .map(|(user, h)| ChatPerson {
                 user: *user,
                 name: h.name.clone(),
             })
             .collect();
-        here.sort_by_key(|p| p.user);
-        Arc::from(ServerFrame::ChatPresence { room, here }.to_json())
+        Arc::from(
+            ServerFrame::ChatPresence {
+                room,
+                count: self.here.len() as u64,
+                here,
+            }
+            .to_json(),
+        )
+    }
+
+    /// The presence changed at `now`: sent at once when the room sent none for
+    /// `config.presence_every_ms`, otherwise left for [`RoomState::flush_presence`].
+    fn presence_changed(&mut self, room: i64, now: i64, config: &RoomsConfig) {
+        self.presence_due = true;
+        self.flush_presence(room, now, config);
+    }
+
+    /// Sends the presence to every follower if it changed and the interval since the last
+    /// one has passed.
+    fn flush_presence(&mut self, room: i64, now: i64, config: &RoomsConfig) {
+        if !self.presence_due
+            || self
+                .presence_sent
+                .is_some_and(|at| now.saturating_sub(at) < config.presence_every_ms)
+        {
+            return;
+        }
+        self.presence_due = false;
+        self.presence_sent = Some(now);
+        let frame = self.presence_frame(room, config.presence_list);
+        self.broadcast(room, 0, &frame, None);
     }
 }
 
@@ -489,13 +544,13 @@ impl Rooms {
             return;
         };
         let mut st = lock(&state);
-        st.subs.remove(&session);
-        let left = leave(&mut st, session);
+        let user = st.subs.remove(&session).map(|s| s.user.load(Relaxed));
+        let left = leave(&mut st, session, user);
         if st.subs.is_empty() {
             rooms.remove(&room);
         } else if left {
-            let frame = st.presence_frame(room);
-            st.broadcast(room, 0, &frame, None);
+            let now = self.inner.clock.now_ms();
+            st.presence_changed(room, now, &self.inner.config);
         }
     }
 
@@ -511,14 +566,15 @@ impl Rooms {
         name.clone_into(&mut here.name);
         here.sessions.insert(session, now);
         if new {
-            let frame = st.presence_frame(room);
-            st.broadcast(room, 0, &frame, None);
+            st.presence_changed(room, now, &self.inner.config);
         }
     }
 
     /// The room's presence frame now (for a session that just subscribed).
     pub(crate) fn presence(&self, room: i64) -> Option<Arc<str>> {
-        self.room(room).map(|st| lock(&st).presence_frame(room))
+        let list = self.inner.config.presence_list;
+        self.room(room)
+            .map(|st| lock(&st).presence_frame(room, list))
     }
 
     /// Sends a typing indicator to the room's other sessions.
@@ -528,11 +584,13 @@ impl Rooms {
         }
     }
 
-    /// Drops from every room's presence the sessions silent for longer than the presence TTL
-    /// and tells the rooms; how many people left. The composition root calls it every second;
-    /// tests call it after moving their clock.
+    /// Drops from every room's presence the sessions silent for longer than the presence TTL,
+    /// and sends each room's presence that changed since it was last sent once
+    /// `presence_every_ms` has passed since then; how many people left. The composition root
+    /// calls it a few times a second; tests call it after moving their clock.
     pub fn sweep_presence(&self) -> usize {
-        let cutoff = self.inner.clock.now_ms() - self.inner.config.presence_ttl_ms;
+        let now = self.inner.clock.now_ms();
+        let cutoff = now - self.inner.config.presence_ttl_ms;
         let mut gone = 0;
         let rooms: Vec<(i64, Arc<Mutex<RoomState>>)> = lock(&self.inner.rooms)
             .iter()
@@ -547,9 +605,9 @@ impl Rooms {
             st.here.retain(|_, h| !h.sessions.is_empty());
             if st.here.len() != before {
                 gone += before - st.here.len();
-                let frame = st.presence_frame(*room);
-                st.broadcast(*room, 0, &frame, None);
+                st.presence_due = true;
             }
+            st.flush_presence(*room, now, &self.inner.config);
         }
         gone
     }
@@ -569,8 +627,23 @@ fn hidden_author(e: &ChatEvent) -> Option<i64> {
     e.hidden.then_some(e.author_id)
 }
 
-/// Removes a session from a room's presence; whether a person left.
-fn leave(st: &mut RoomState, session: u64) -> bool {
+/// Removes a session of `user` (0: it chatted as nobody, so it is in no presence) from a
+/// room's presence; whether a person left.
+fn leave(st: &mut RoomState, session: u64, user: Option<i64>) -> bool {
+    let Some(user) = user.filter(|u| *u != 0) else {
+        return false;
+    };
+    if let Some(here) = st.here.get_mut(&user) {
+        if here.sessions.remove(&session).is_some() {
+            let gone = here.sessions.is_empty();
+            if gone {
+                st.here.remove(&user);
+            }
+            return gone;
+        }
+    }
+    // Not under its user (which a session does not change while it follows rooms): look
+    // everywhere rather than leave it there until it expires.
     let before = st.here.len();
     for here in st.here.values_mut() {
         here.sessions.remove(&session);

@@ -2,7 +2,8 @@
 //! time moved by a manual clock. What is checked: every event handed out once and in order
 //! (when the session's queue overflows, when events are published out of order or through
 //! the API's path, when the backlog and live events overlap), presence expiring exactly at the
-//! TTL, typing limited and never stored.
+//! TTL, presence in a big room sent at most once per interval with its count and a bounded
+//! list (a newcomer still told at once), typing limited and never stored.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,10 +45,15 @@ struct World {
 }
 
 async fn world(config: RoomsConfig) -> World {
+    world_of(config, 3).await
+}
+
+/// A world whose room has `people` members (user ids in increasing order).
+async fn world_of(config: RoomsConfig, people: usize) -> World {
     let dir = TempDir::new().unwrap();
     let store = Store::open(StoreConfig::new(dir.path().join("tutti.db"))).unwrap();
     let mut users = Vec::new();
-    for i in 0..3 {
+    for i in 0..people {
         users.push(
             store
                 .create_user(NewUser {
@@ -400,4 +406,110 @@ async fn concurrent_writers_and_small_queues_still_give_every_reader_each_event_
     assert_eq!(early_got, want);
     assert_eq!(late_got, want);
     assert!(idle(&mut early).await && idle(&mut late).await);
+}
+
+/// The presence frames among `frames`.
+fn presences(frames: &[Value]) -> Vec<Value> {
+    frames
+        .iter()
+        .filter(|v| v["type"] == "chat_presence")
+        .cloned()
+        .collect()
+}
+
+/// The user ids a presence frame names.
+fn named(p: &Value) -> Vec<i64> {
+    p["here"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["user"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_big_room_sends_its_presence_once_per_interval_with_a_count_and_newcomers_get_it_at_once()
+{
+    const PEOPLE: usize = 60;
+    const LIST: usize = 5;
+    let w = world_of(
+        RoomsConfig {
+            presence_ttl_ms: 10_000,
+            presence_every_ms: 1_000,
+            presence_list: LIST,
+            ..RoomsConfig::default()
+        },
+        PEOPLE,
+    )
+    .await;
+    // The first to come: told the presence at once, and the room's first change goes out at
+    // once too (nothing was sent before).
+    let mut watcher = w.session(w.users[0]).await;
+    sub(&mut watcher, w.room, 0).await;
+    let first = presences(&drain(&mut watcher).await);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first
+        .iter()
+        .all(|p| p["count"] == 1 && named(p) == w.users[..1]));
+
+    // Everyone else arrives at the same moment: each newcomer is told the room as it is now,
+    // at once (the count exact, the first LIST people by user id); the followers get nothing
+    // more within the interval.
+    let mut others = Vec::new();
+    for (i, user) in w.users[1..].iter().enumerate() {
+        let mut s = w.session(*user).await;
+        sub(&mut s, w.room, 0).await;
+        let p = next_type(&mut s, "chat_presence").await;
+        let count = i + 2;
+        assert_eq!(p["count"].as_u64(), Some(count as u64), "{p}");
+        assert_eq!(named(&p), w.users[..count.min(LIST)]);
+        others.push(s);
+    }
+    assert!(presences(&drain(&mut watcher).await).is_empty());
+    w.clock.advance(999);
+    assert_eq!(w.rooms.sweep_presence(), 0);
+    assert!(presences(&drain(&mut watcher).await).is_empty());
+    // When the interval has passed: one frame for all those arrivals.
+    w.clock.advance(1);
+    assert_eq!(w.rooms.sweep_presence(), 0);
+    let p = presences(&drain(&mut watcher).await);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0]["count"].as_u64(), Some(PEOPLE as u64));
+    assert_eq!(named(&p[0]), w.users[..LIST]);
+    // Nothing changed since: nothing more is sent.
+    w.clock.advance(1_000);
+    w.rooms.sweep_presence();
+    assert!(presences(&drain(&mut watcher).await).is_empty());
+
+    // Ten leave: the first departure goes out at once (the last frame is a second old), the
+    // nine after it together at the end of the interval.
+    others.drain(..10);
+    let p = presences(&drain(&mut watcher).await);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0]["count"].as_u64(), Some(PEOPLE as u64 - 1));
+    w.clock.advance(1_000);
+    w.rooms.sweep_presence();
+    let p = presences(&drain(&mut watcher).await);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0]["count"].as_u64(), Some(PEOPLE as u64 - 10));
+    let mut left = vec![w.users[0]];
+    left.extend_from_slice(&w.users[11..11 + LIST - 1]);
+    assert_eq!(named(&p[0]), left);
+
+    // Expiry: only the watcher and five others keep a heartbeat; the rest expire at the TTL,
+    // in one frame.
+    w.clock.advance(5_000);
+    watcher.handle(ClientFrame::ChatHere {}).await.unwrap();
+    for s in &mut others[..5] {
+        s.handle(ClientFrame::ChatHere {}).await.unwrap();
+    }
+    w.clock.advance(2_001);
+    assert_eq!(w.rooms.sweep_presence(), PEOPLE - 10 - 6);
+    let p = presences(&drain(&mut watcher).await);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0]["count"].as_u64(), Some(6));
+    let mut kept = vec![w.users[0]];
+    kept.extend_from_slice(&w.users[11..16]);
+    assert_eq!(named(&p[0]), kept[..LIST]);
+    assert_eq!(w.rooms.counts(), (1, PEOPLE - 10));
 }

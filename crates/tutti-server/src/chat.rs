@@ -75,9 +75,18 @@ impl tutti_api::ChatNotifier for Notifier {
     }
 }
 
-/// Expires silent connections from the rooms' presence, a few times per TTL, until shutdown.
-pub async fn sweep_presence(rooms: Rooms, ttl: Duration, mut shutdown: watch::Receiver<bool>) {
-    let every = (ttl / 4).clamp(Duration::from_millis(25), Duration::from_secs(1));
+/// Expires silent connections from the rooms' presence and sends the presence changes that
+/// waited for the end of their room's interval (`presence_every`), a few times per TTL and per
+/// interval, until shutdown.
+pub async fn sweep_presence(
+    rooms: Rooms,
+    ttl: Duration,
+    presence_every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = (ttl / 4)
+        .min(presence_every / 4)
+        .clamp(Duration::from_millis(25), Duration::from_secs(1));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

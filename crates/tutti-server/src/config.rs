@@ -212,10 +212,19 @@ pub struct LimitsConfig {
     /// (100–3600000; clients send `chat_here` well within it).
     #[serde(default = "default_presence_ttl_ms")]
     pub chat_presence_ttl_ms: u64,
+    /// A chat room sends its followers at most one presence frame per this many
+    /// milliseconds (0–60000; 0: every arrival and departure at once, which costs a frame
+    /// to every follower per arrival in a big room).
+    #[serde(default = "default_presence_every_ms")]
+    pub chat_presence_every_ms: u64,
 }
 
 fn default_presence_ttl_ms() -> u64 {
     30_000
+}
+
+fn default_presence_every_ms() -> u64 {
+    1_000
 }
 
 impl LimitsConfig {
@@ -270,6 +279,7 @@ impl Default for Config {
                 resume_grace_s: 120,
                 workers: 0,
                 chat_presence_ttl_ms: default_presence_ttl_ms(),
+                chat_presence_every_ms: default_presence_every_ms(),
             },
             store: StoreTuning {
                 writer_queue: 4096,
@@ -387,6 +397,12 @@ impl Config {
             return bad(
                 "limits.chat_presence_ttl_ms",
                 "must be 100–3600000 milliseconds",
+            );
+        }
+        if self.limits.chat_presence_every_ms > 60_000 {
+            return bad(
+                "limits.chat_presence_every_ms",
+                "must be 0–60000 milliseconds",
             );
         }
         if self.limits.resume_grace_s > 86_400 {

@@ -280,12 +280,15 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
     };
     // Chat's live side: staff sign in with the API's tokens; the API tells it of REST changes.
     let presence_ttl = Duration::from_millis(config.limits.chat_presence_ttl_ms);
+    let presence_every = Duration::from_millis(config.limits.chat_presence_every_ms);
     let rooms = tutti_rooms::Rooms::new(
         store.clone(),
         Arc::new(chat::ApiStaff(api.clone())),
         Arc::new(tutti_rooms::SystemClock),
         tutti_rooms::RoomsConfig {
             presence_ttl_ms: i64::try_from(config.limits.chat_presence_ttl_ms).unwrap_or(30_000),
+            presence_every_ms: i64::try_from(config.limits.chat_presence_every_ms)
+                .unwrap_or(1_000),
             ..tutti_rooms::RoomsConfig::default()
         },
     );
@@ -324,6 +327,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
     let mut tasks = vec![tokio::spawn(chat::sweep_presence(
         rooms.clone(),
         presence_ttl,
+        presence_every,
         shutdown_rx.clone(),
     ))];
     if config.sound == config::SoundBackend::Supercollider {
