@@ -12,9 +12,12 @@
 //! one (an audience connection's is its show's; any other connection signs in with
 //! `chat_auth`). A read turn ends at a chat frame, which is handled before the next frame is
 //! read (replies stay in the order of the frames they answer), and the
-//! session's outgoing frames are written only while less than [`CHAT_WRITE_BELOW`] bytes wait
-//! for the socket: a chat reader that does not keep up leaves its frames in the session, which
-//! catches up from the store, instead of having replies dropped at `peer::MAX_PENDING`.
+//! session's outgoing frames are written only while nothing waits for the socket (no pending
+//! bytes, no state waiting in the peer's slot), as many as are ready at once (up to
+//! [`CHAT_BATCH`] bytes) in one write: a chat reader that does not keep up leaves its frames in
+//! the session, which catches up from the store, instead of having replies dropped at
+//! `peer::MAX_PENDING`, and a phone's state frames, which go out as soon as the pending bytes
+//! have, are never held behind more than one batch of chat.
 //!
 //! Must never: queue state frames, let one client's flood change anyone else's influence,
 //! or disconnect a client for a bad frame (only frames over 64 KiB, which no honest
@@ -65,8 +68,9 @@ const CHAT_WRITES_PER_S: f64 = 5.0;
 /// Other chat frames (sign-in, follow, read marks, typing, heartbeats) per second (twice as
 /// many at once).
 const CHAT_FRAMES_PER_S: f64 = 20.0;
-/// Chat frames are written only while fewer bytes than this wait for the socket.
-pub const CHAT_WRITE_BELOW: usize = 64 * 1024;
+/// Most bytes of chat frames written in one go (frames ready at once are written together,
+/// one write for many; a frame larger than this goes alone).
+pub const CHAT_BATCH: usize = 16 * 1024;
 
 /// A token bucket: `rate` per second, `burst` deep.
 struct Bucket {
@@ -225,6 +229,35 @@ async fn chat_next(chat: &mut Option<Box<dyn ChatSession>>) -> Arc<str> {
     }
 }
 
+/// Writes `first` and the chat frames that are ready now behind it (up to [`CHAT_BATCH`]
+/// bytes) to the peer in one write; `batch` is the reused buffer.
+fn send_chat(
+    peer: &Peer,
+    chat: &mut Option<Box<dyn ChatSession>>,
+    first: &str,
+    batch: &mut Vec<u8>,
+) {
+    batch.clear();
+    let push = |batch: &mut Vec<u8>, f: &str| {
+        batch.extend_from_slice(Header::text(f.len()).as_bytes());
+        batch.extend_from_slice(f.as_bytes());
+    };
+    push(batch, first);
+    if let Some(c) = chat.as_mut() {
+        while batch.len() < CHAT_BATCH {
+            match c.try_next() {
+                Some(f) => push(batch, &f),
+                None => break,
+            }
+        }
+    }
+    let _ = peer.send([batch, &[]]);
+    if batch.capacity() > 4 * CHAT_BATCH {
+        // A rare huge frame: do not keep its buffer.
+        *batch = Vec::new();
+    }
+}
+
 /// Give the last bytes (a close reply) a moment to go out.
 async fn linger(peer: &Peer) {
     let until = tokio::time::Instant::now() + CLOSE_LINGER;
@@ -254,9 +287,10 @@ impl Conn {
         let joining = !self.echo;
         // This connection's chat, once it sent a chat frame.
         let mut chat: Option<Box<dyn ChatSession>> = None;
+        let mut chat_batch = Vec::new();
         loop {
             let pending = peer.has_pending();
-            let chat_room = chat.is_some() && peer.pending_len() < CHAT_WRITE_BELOW;
+            let chat_room = chat.is_some() && !pending;
             let chatting = chat.as_ref().is_some_and(|c| c.signed_in());
             let flow = tokio::select! {
                 r = peer.stream().readable(), if !more => match r {
@@ -270,7 +304,7 @@ impl Conn {
                     Err(_) => Flow::Closed,
                 },
                 f = chat_next(&mut chat), if chat_room => {
-                    let _ = peer.send_text(&f);
+                    send_chat(&peer, &mut chat, &f, &mut chat_batch);
                     Flow::Wait
                 }
                 () = &mut deadline, if joining && role.is_none() && !chatting => {

@@ -95,6 +95,13 @@ pub trait ChatSession: Send {
     /// none; cancelling it loses nothing. The connection asks only when its socket has room.
     fn next(&mut self) -> BoxFuture<'_, Arc<str>>;
 
+    /// The next frame if one is ready now, without waiting or reading storage (`None`: only
+    /// [`ChatSession::next`] can tell; nothing is lost). The connection writes the frames
+    /// ready at once together. By default, none.
+    fn try_next(&mut self) -> Option<Arc<str>> {
+        None
+    }
+
     /// Whether it chats as someone (signed in, or named): such a connection needs no `join`.
     fn signed_in(&self) -> bool;
 }

@@ -5,22 +5,27 @@
 //! Every byte for the client goes through [`Peer::write`] under one short lock, so frames
 //! from the two writers never interleave: a frame the socket takes only in part leaves the
 //! rest in `pending`, which goes out before anything else. A state frame is written only
-//! when nothing is pending; otherwise it is skipped (latest wins).
+//! when nothing is pending; otherwise it waits in the peer's one state slot (latest wins: a
+//! newer state replaces it, nothing more is kept) and is written as soon as the pending bytes
+//! are out, before any reply, chat or cue frame written after it. So a busy socket — a chat
+//! room's frames, replies — delays a phone's state by at most what was pending, and never
+//! starves it.
 //!
 //! Must never: block (every write is `try_write`), hold the lock across `.await`, or queue
 //! more than [`MAX_PENDING`] bytes of replies for a client that does not read.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use tutti_show::TickTimes;
 
 /// Reply bytes a client that does not read may have waiting; replies beyond are dropped.
-/// (State frames are never queued: they are skipped while anything is pending.)
+/// (State frames are never queued: one waits, latest wins, while anything is pending.)
 pub const MAX_PENDING: usize = 256 * 1024;
 
 /// A WebSocket frame header for an unmasked, final frame (server to client).
@@ -97,6 +102,16 @@ pub struct Out {
     acks: [(u64, u64); MAX_ACKS],
     /// Entries of `acks` in use.
     n_acks: usize,
+    /// The newest state that found bytes pending: written (with its acks) as soon as they are
+    /// out, unless a newer state replaces it first.
+    waiting: Option<Waiting>,
+}
+
+/// A state frame waiting for the pending bytes to go out.
+struct Waiting {
+    frame: Bytes,
+    tick: u64,
+    times: Arc<TickTimes>,
 }
 
 impl Out {
@@ -138,7 +153,8 @@ impl Out {
 pub enum Delivery {
     /// The socket took it (possibly in part; the rest is pending).
     Written,
-    /// The client is not reading fast enough: skipped, nothing written.
+    /// The client is not reading fast enough: nothing written now. The state waits in the
+    /// peer's slot and goes out when the socket drains, unless a newer state comes first.
     Skipped,
     /// The socket failed: the client is gone.
     Failed,
@@ -186,7 +202,8 @@ impl Peer {
     /// may follow a close frame). Checked under the outgoing lock, so a state written
     /// concurrently goes before the close frame, never after.
     pub fn retire(&self) {
-        let _out = self.out();
+        let mut out = self.out();
+        out.waiting = None;
         self.closed.store(true, Relaxed);
     }
 
@@ -200,20 +217,21 @@ impl Peer {
         }
     }
 
-    /// Whether bytes are waiting for the socket.
+    /// Whether bytes (or a state frame) are waiting for the socket.
     pub fn has_pending(&self) -> bool {
-        !self.out().pending.is_empty()
-    }
-
-    /// How many bytes are waiting for the socket.
-    pub fn pending_len(&self) -> usize {
-        self.out().pending.len()
+        let out = self.out();
+        !out.pending.is_empty() || out.waiting.is_some()
     }
 
     /// Write `parts` in order, after anything pending, as far as the socket takes them;
     /// keep the rest pending. `Ok(true)` when something is left pending.
     pub fn write_locked(&self, out: &mut Out, parts: [&[u8]; 2]) -> io::Result<bool> {
         self.flush_locked(out)?;
+        if let Some(w) = out.waiting.take() {
+            // The socket is full and a state waits: it keeps its place ahead of these bytes.
+            let mut acks = Vec::new();
+            self.write_state(out, &w.frame, w.tick, &w.times, &mut acks, true);
+        }
         if !out.pending.is_empty() {
             keep_rest(&mut out.pending, parts, 0);
             return Ok(true);
@@ -225,13 +243,23 @@ impl Peer {
         Ok(keep_rest(&mut out.pending, parts, n))
     }
 
+    /// One `writev` of both parts when nothing is pending (none when something is: they
+    /// must wait for it, as if the socket took none of them).
+    fn writev_after(&self, out: &Out, parts: [&[u8]; 2]) -> io::Result<usize> {
+        if out.pending.is_empty() {
+            self.writev(parts)
+        } else {
+            Ok(0)
+        }
+    }
+
     /// One `writev` of both parts.
     fn writev(&self, parts: [&[u8]; 2]) -> io::Result<usize> {
         self.stream
             .try_write_vectored(&[IoSlice::new(parts[0]), IoSlice::new(parts[1])])
     }
 
-    /// Write what is pending as far as the socket takes it.
+    /// Write what is pending as far as the socket takes it, then the state waiting for it.
     pub fn flush_locked(&self, out: &mut Out) -> io::Result<()> {
         while !out.pending.is_empty() {
             match self.stream.try_write(&out.pending) {
@@ -239,11 +267,52 @@ impl Peer {
                 Ok(n) => {
                     out.pending.drain(..n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
             }
         }
+        if let Some(w) = out.waiting.take() {
+            if !self.is_closed() {
+                let mut acks = Vec::new();
+                if let Some(Delivery::Skipped) =
+                    self.write_state(out, &w.frame, w.tick, &w.times, &mut acks, false)
+                {
+                    out.waiting = Some(w);
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// One `writev` of the acks due with the state of `tick` and the state frame, with
+    /// nothing pending; `None` when written (the rest, if any, now pending; with `commit`,
+    /// all of it when the socket took nothing), `Some(Skipped)` when the socket took nothing,
+    /// `Some(Failed)` when it failed.
+    fn write_state(
+        &self,
+        out: &mut Out,
+        frame: &[u8],
+        tick: u64,
+        times: &TickTimes,
+        scratch: &mut Vec<u8>,
+        commit: bool,
+    ) -> Option<Delivery> {
+        scratch.clear();
+        let acks = out.acks_due(tick);
+        for &(seq, t) in acks {
+            ack_frame(scratch, seq, t, times.at_most(t));
+        }
+        let n_acks = acks.len();
+        let n = match self.writev_after(out, [scratch, frame]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && commit => 0,
+            // Nothing written: the acks wait for the next state.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Delivery::Skipped),
+            Err(_) => return Some(Delivery::Failed),
+        };
+        out.acks_sent(n_acks);
+        keep_rest(&mut out.pending, [scratch, frame], n);
+        None
     }
 
     /// Write a reply frame (a whole frame's bytes). Replies beyond [`MAX_PENDING`] for a
@@ -283,49 +352,65 @@ impl Peer {
     pub fn flush(&self) -> io::Result<bool> {
         let mut out = self.out();
         self.flush_locked(&mut out)?;
-        Ok(!out.pending.is_empty())
+        Ok(!out.pending.is_empty() || out.waiting.is_some())
     }
 
-    /// Write one audience state frame unless the client is behind, with an ack in front of
-    /// it for each tick it reflects that applied an input of this client not yet
-    /// acknowledged, dated by `times`. `scratch` holds the ack frames.
+    /// Write one audience state frame, with an ack in front of it for each tick it reflects
+    /// that applied an input of this client not yet acknowledged, dated by `times`.
+    /// `scratch` holds the ack frames. While bytes are pending (the client is behind) it is
+    /// not written but waits in the peer's state slot, replacing any older one, and the
+    /// connection task is woken to write it when the socket drains.
     pub fn deliver(
         &self,
-        frame: &[u8],
+        frame: &Bytes,
         tick: u64,
-        times: &TickTimes,
+        times: &Arc<TickTimes>,
         scratch: &mut Vec<u8>,
     ) -> Delivery {
         let mut out = self.out();
         if self.is_closed() {
             return Delivery::Skipped;
         }
+        // A newer state replaces the one waiting.
+        out.waiting = None;
         if !out.pending.is_empty() {
             if self.flush_locked(&mut out).is_err() {
                 return Delivery::Failed;
             }
             if !out.pending.is_empty() {
-                return Delivery::Skipped;
+                return self.wait(out, frame, tick, times);
             }
         }
-        scratch.clear();
-        let acks = out.acks_due(tick);
-        for &(seq, t) in acks {
-            ack_frame(scratch, seq, t, times.at_most(t));
+        match self.write_state(&mut out, frame, tick, times, scratch, false) {
+            Some(Delivery::Skipped) => self.wait(out, frame, tick, times),
+            Some(d) => d,
+            None => {
+                if !out.pending.is_empty() {
+                    drop(out);
+                    self.wake.notify_one();
+                }
+                Delivery::Written
+            }
         }
-        let n_acks = acks.len();
-        let n = match self.writev([scratch, frame]) {
-            Ok(n) => n,
-            // Nothing written: the acks wait for the next state.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Delivery::Skipped,
-            Err(_) => return Delivery::Failed,
-        };
-        out.acks_sent(n_acks);
-        if keep_rest(&mut out.pending, [scratch, frame], n) {
-            drop(out);
-            self.wake.notify_one();
-        }
-        Delivery::Written
+    }
+
+    /// Keep a state that could not be written in the slot, and wake the connection task to
+    /// write it when the socket has room.
+    fn wait(
+        &self,
+        mut out: MutexGuard<'_, Out>,
+        frame: &Bytes,
+        tick: u64,
+        times: &Arc<TickTimes>,
+    ) -> Delivery {
+        out.waiting = Some(Waiting {
+            frame: frame.clone(),
+            tick,
+            times: times.clone(),
+        });
+        drop(out);
+        self.wake.notify_one();
+        Delivery::Skipped
     }
 }
 
@@ -443,6 +528,116 @@ mod tests {
         let kept = peer.out().pending.len();
         assert!(kept <= MAX_PENDING + pong.len(), "{kept} bytes kept");
         drop(client);
+    }
+
+    /// The payloads of the server-to-client frames in `bytes` (unmasked, lengths < 64 KiB).
+    fn payloads(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let (len, head) = match bytes[1] {
+                126 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+                n => (usize::from(n), 2),
+            };
+            out.push(bytes[head..head + len].to_vec());
+            bytes = &bytes[head + len..];
+        }
+        out
+    }
+
+    /// A state that finds the socket full of other frames (a busy chat room's) is not lost
+    /// to them: it waits, the newest replacing an older one, and goes out as soon as the
+    /// pending bytes have, ahead of the frames written after it.
+    #[tokio::test]
+    async fn a_state_that_finds_bytes_pending_waits_and_goes_out_before_later_frames() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        client.set_recv_buffer_size(4096).unwrap();
+        client.connect(&addr.into()).unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        let peer = Peer::new(server);
+        let times = Arc::new(TickTimes::new(0));
+        let reply = text_frame(&[b'r'; 1000]);
+        let mut replies = 1;
+        while !peer.send([&reply, &[]]).unwrap() {
+            replies += 1;
+        }
+        let older = Bytes::from(text_frame(b"{\"state\":1}"));
+        let newer = Bytes::from(text_frame(b"{\"state\":2}"));
+        let mut scratch = Vec::new();
+        assert_eq!(
+            peer.deliver(&older, 1, &times, &mut scratch),
+            Delivery::Skipped
+        );
+        assert_eq!(
+            peer.deliver(&newer, 2, &times, &mut scratch),
+            Delivery::Skipped
+        );
+        assert!(peer.has_pending());
+        peer.send_text("after").unwrap();
+        // The client reads everything; the server writes as the socket drains, then closes.
+        let reader = tokio::task::spawn_blocking(move || {
+            let mut all = Vec::new();
+            std::io::Read::read_to_end(&mut std::net::TcpStream::from(client), &mut all).unwrap();
+            all
+        });
+        while peer.flush().unwrap() {
+            peer.stream().writable().await.unwrap();
+        }
+        peer.close();
+        let got = payloads(&reader.await.unwrap());
+        let mut want = vec![reply[4..].to_vec(); replies];
+        want.push(b"{\"state\":2}".to_vec());
+        want.push(b"after".to_vec());
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "frames out of order or lost");
+    }
+
+    /// A closing connection drops the state waiting for it: nothing follows a close frame.
+    #[tokio::test]
+    async fn a_waiting_state_never_follows_a_close_frame() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        client.set_recv_buffer_size(4096).unwrap();
+        client.connect(&addr.into()).unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        let peer = Peer::new(server);
+        let times = Arc::new(TickTimes::new(0));
+        let reply = text_frame(&[b'r'; 1000]);
+        let mut replies = 1;
+        while !peer.send([&reply, &[]]).unwrap() {
+            replies += 1;
+        }
+        let state = Bytes::from(text_frame(b"{\"state\":1}"));
+        let mut scratch = Vec::new();
+        assert_eq!(
+            peer.deliver(&state, 1, &times, &mut scratch),
+            Delivery::Skipped
+        );
+        peer.send_close(&[]).unwrap();
+        let reader = tokio::task::spawn_blocking(move || {
+            let mut all = Vec::new();
+            std::io::Read::read_to_end(&mut std::net::TcpStream::from(client), &mut all).unwrap();
+            all
+        });
+        while peer.flush().unwrap() {
+            peer.stream().writable().await.unwrap();
+        }
+        let _ = socket2::SockRef::from(peer.stream()).shutdown(std::net::Shutdown::Both);
+        let all = reader.await.unwrap();
+        let got = payloads(&all);
+        assert_eq!(got.len(), replies + 1);
+        assert!(got[..replies].iter().all(|p| *p == reply[4..]));
+        assert_eq!(&all[all.len() - 2..], Header::close(0).as_bytes());
     }
 
     #[test]

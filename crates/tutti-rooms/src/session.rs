@@ -265,39 +265,68 @@ impl Session {
             let Some(p) = self.rx.recv().await else {
                 return std::future::pending().await;
             };
-            if self.kicked() {
-                // Handed out first; this frame is looked at again only if its room is kept.
-                if !self.delivered.contains_key(&p.room) {
-                    continue;
-                }
+            if let Some(f) = self.take(p) {
+                return f;
             }
-            if p.seq == 0 {
-                if p.frame.is_empty() {
-                    continue;
-                }
-                if self.delivered.contains_key(&p.room) {
-                    return p.frame;
-                }
-                continue;
-            }
-            let Some(last) = self.delivered.get_mut(&p.room) else {
-                continue;
-            };
-            if p.seq <= *last {
-                continue;
-            }
-            if p.seq == *last + 1 {
-                *last = p.seq;
-                if p.hidden_author
-                    .is_some_and(|a| !self.sees_hidden(p.room, a))
-                {
-                    continue;
-                }
-                return p.frame;
-            }
-            // Further ahead than the next: read the gap (and this one) from the store.
-            self.behind(p.room);
         }
+    }
+
+    /// The next frame if one is there now, without waiting or reading the store (`None`:
+    /// [`Session::next`] would have to; the frame stays for it). For a transport that writes
+    /// the frames ready at once together.
+    pub fn try_next(&mut self) -> Option<Arc<str>> {
+        loop {
+            if let Some(f) = self.ready.pop_front() {
+                return Some(f);
+            }
+            if self.kicked() {
+                continue;
+            }
+            for room in self.sub.take_lagged() {
+                self.behind(room);
+            }
+            if !self.catching.is_empty() {
+                return None;
+            }
+            let p = self.rx.try_recv().ok()?;
+            if let Some(f) = self.take(p) {
+                return Some(f);
+            }
+        }
+    }
+
+    /// A frame from the queue: the frame to hand out, or `None` when it is not this
+    /// session's to see (a room no longer followed, an event already handed out, a hidden
+    /// one) or it opened a gap to read from the store.
+    fn take(&mut self, p: Pushed) -> Option<Arc<str>> {
+        if self.kicked() {
+            // Handed out first; this frame is looked at again only if its room is kept.
+            if !self.delivered.contains_key(&p.room) {
+                return None;
+            }
+        }
+        if p.seq == 0 {
+            if p.frame.is_empty() || !self.delivered.contains_key(&p.room) {
+                return None;
+            }
+            return Some(p.frame);
+        }
+        let last = self.delivered.get_mut(&p.room)?;
+        if p.seq <= *last {
+            return None;
+        }
+        if p.seq == *last + 1 {
+            *last = p.seq;
+            if p.hidden_author
+                .is_some_and(|a| !self.sees_hidden(p.room, a))
+            {
+                return None;
+            }
+            return Some(p.frame);
+        }
+        // Further ahead than the next: read the gap (and this one) from the store.
+        self.behind(p.room);
+        None
     }
 
     /// The session missed events of a followed room: read them from the store next.

@@ -55,6 +55,10 @@ impl ChatSession for LiveSession {
         Box::pin(self.0.next())
     }
 
+    fn try_next(&mut self) -> Option<Arc<str>> {
+        self.0.try_next()
+    }
+
     fn signed_in(&self) -> bool {
         self.0.user().is_some()
     }
