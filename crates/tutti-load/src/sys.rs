@@ -135,30 +135,6 @@ pub(crate) fn ephemeral_ports() -> Option<u64> {
     hi.checked_sub(lo).map(|d| d + 1)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_own_figures() {
-        let me = std::process::id();
-        // Burn a little CPU so the counters move.
-        let mut x = 0u64;
-        for i in 0..2_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
-        }
-        assert_ne!(std::hint::black_box(x), 1);
-        assert!(cpu_time(Who::Process) > Duration::ZERO);
-        assert!(cpu_time(Who::Thread) > Duration::ZERO);
-        process_cpu(me).unwrap();
-        assert!(rss_bytes(Some(me)).unwrap() > 0);
-        assert!(rss_bytes(None).unwrap() > 0);
-        let lim = raise_fd_limit().unwrap();
-        assert!(lim.soft >= 1 && lim.soft <= lim.hard);
-        assert!(process_cpu(u32::MAX).is_err());
-    }
-}
-
 /// Ask the kernel to stamp what `fd` (a TCP socket) receives with the time it arrived
 /// (`SO_TIMESTAMPNS`; read back by [`recv_stamped`]).
 #[allow(unsafe_code)]
@@ -221,4 +197,28 @@ pub(crate) fn recv_stamped(
         }
     }
     Ok((n as usize, stamp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_figures() {
+        let me = std::process::id();
+        // Burn a little CPU so the counters move.
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert_ne!(std::hint::black_box(x), 1);
+        assert!(cpu_time(Who::Process) > Duration::ZERO);
+        assert!(cpu_time(Who::Thread) > Duration::ZERO);
+        process_cpu(me).unwrap();
+        assert!(rss_bytes(Some(me)).unwrap() > 0);
+        assert!(rss_bytes(None).unwrap() > 0);
+        let lim = raise_fd_limit().unwrap();
+        assert!(lim.soft >= 1 && lim.soft <= lim.hard);
+        assert!(process_cpu(u32::MAX).is_err());
+    }
 }
