@@ -161,6 +161,7 @@ $('sound-on').addEventListener('click', async () => {
   $('sound-on').hidden = on;
   $('sound-mute').hidden = !on;
   $('sound-test').hidden = !on;
+  $('sound-calibrate').hidden = !on;
   soundState(on ? 'sound on' : 'sound is blocked by the browser');
 });
 $('sound-mute').addEventListener('click', () => {
@@ -171,6 +172,13 @@ $('sound-mute').addEventListener('click', () => {
   soundState(muted ? 'muted' : 'sound on');
 });
 $('sound-test').addEventListener('click', () => phone.test());
+// Acoustic calibration: a chirp the performer's laptop times (hold the phone next to it).
+$('sound-calibrate').addEventListener('click', () => {
+  soundState(phone.calibrate() ? 'calibrating: hold the phone by the performer\'s laptop' : 'calibration needs sound on and a connection');
+});
+phone.onCalibration = (ms, entry) => {
+  soundState(`calibrated: heard ${entry.offsetMs >= 0 ? '+' : ''}${entry.offsetMs.toFixed(1)} ms, correcting ${ms.toFixed(1)} ms`);
+};
 
 // Check-in: the phone's place on a plan of the hall (metres; x across, y from the stage),
 // kept for the show in sessionStorage; `?x=&y=` sets it too.

@@ -74,6 +74,7 @@ export class LiveClient {
     this.sentResume = null;
     this.fatal = null; // the code of a refused join, until start() again
     this.syncOn = opts.sync ?? this.role === 'audience';
+    this.syncReports = opts.syncReports ?? this.role === 'audience'; // a phone's, for the performers' stats
     this.sync = new SyncEstimator();
     this.syncTimer = 0;
     this.syncSent = new Map(); // id → t0 of exchanges awaiting their answer
@@ -281,6 +282,7 @@ export class LiveClient {
       case 'error': return this._error(msg);
       case 'sync': return this._syncAnswer(msg, this.lastRx);
       case 'cue': return this._emit('cue', msg);
+      case 'chirp': case 'calibration': return this._emit(msg.type, msg);
       default:
         if (typeof msg.type === 'string' && msg.type.startsWith('chat_')) return this._emit('chat', msg);
         return undefined; // pong and future frames
@@ -340,7 +342,7 @@ export class LiveClient {
     const e = this.sync.estimate();
     this._emit('sync', e);
     const changed = this.cuesLate !== this.reportedLate || this.soundOn !== this.reportedSound;
-    if ((t3 - this.lastReport >= SYNC_REPORT_EVERY_MS || changed) && this.sync.length >= 8) {
+    if (this.syncReports && (t3 - this.lastReport >= SYNC_REPORT_EVERY_MS || changed) && this.sync.length >= 8) {
       this.lastReport = t3;
       this.reportedLate = this.cuesLate;
       this.reportedSound = this.soundOn;

@@ -18,11 +18,14 @@
 //   #meter-l #meter-r [data-rms-dbfs] (latest RMS, 0.1 dB)  #spectrum (canvas)  #sound-summary
 //   #listen (aria-pressed)  #listen-state[data-state=off|connecting|buffering|playing|closed|error]
 //   #memory: the Memory panel (its own hooks in web/memory-panel.js)
+//   #calib-listen (aria-pressed)  #calib-state  #calib-log li[data-heard=true|false]: the
+//   phones' calibration chirps heard by this computer's microphone (web/calibrate.js)
 
 import { LiveClient } from './live.js';
 import { soundPanel } from './audio/sound-panel.js';
 import { Trajectories } from './trajectory.js';
 import { memoryPanel } from './memory-panel.js';
+import { ChirpEar } from './calibrate.js';
 import {
   h, svg, setText, fmt, pct, position, decimals, queryParam, scheduler, toaster, showConn,
   describeError, shareBars,
@@ -44,6 +47,7 @@ const trajectories = new Trajectories($('trajectories'));
 let showCode = null;
 // ---- memory: suggestions from past shows (web/memory-panel.js) ----
 const memory = memoryPanel($('memory'), () => currentToken, () => showCode);
+const calibration = new ChirpEar();
 
 // ---- report ----
 // Opens the show's report (the same page `tutti report` writes) in a new tab through a
@@ -392,13 +396,36 @@ function renderPhones(s) {
   );
 }
 
+// ---- calibration: phones' chirps heard by this computer's microphone ----
+$('calib-listen').addEventListener('click', async () => {
+  if (calibration.listening) {
+    calibration.stop();
+  } else {
+    try { await calibration.listen(); } catch (e) { setText($('calib-state'), `microphone: ${e.message || e}`); return; }
+  }
+  $('calib-listen').setAttribute('aria-pressed', String(calibration.listening));
+  setText($('calib-state'), calibration.listening
+    ? 'listening: a phone held by this computer taps Calibrate'
+    : 'not listening');
+});
+calibration.onResult = (r) => {
+  const text = r.heard
+    ? `phone ${r.participant}: heard ${r.offsetMs >= 0 ? '+' : ''}${r.offsetMs.toFixed(1)} ms (match ${r.score.toFixed(2)})${r.sent ? ', sent' : ', not sent: offline'}`
+    : `phone ${r.participant}: ${r.why}${r.score ? ` (match ${r.score.toFixed(2)})` : ''}`;
+  const li = h('li', { 'data-heard': String(!!r.heard) }, text);
+  $('calib-log').prepend(li);
+  while ($('calib-log').children.length > 20) $('calib-log').lastChild.remove();
+};
+
 // ---- connection ----
 function connect(token) {
   client?.stop();
   $('token-form').hidden = true;
   $('dash').hidden = false;
   currentToken = token;
-  client = new LiveClient({ show, role: 'performer', token });
+  // Synced to the show clock (without reporting as a phone) to time the phones' chirps.
+  client = new LiveClient({ show, role: 'performer', token, sync: true, syncReports: false });
+  calibration.attach(client);
   client
     .on('conn', ({ state, reason }) => {
       showConn($('conn'), state);

@@ -6,7 +6,11 @@
 // estimate (sync.js) that time becomes a time on this page's clock, then on the AudioContext's
 // clock, less the output's latency (`outputLatency`, else `baseLatency`) so the sound leaves
 // the speaker at the moment, not just the buffer. A cue whose moment has passed is dropped,
-// never played late, and counted (LiveClient reports the count to the performers). Sound needs
+// never played late, and counted (LiveClient reports the count to the performers). Where the
+// browser does not know its output latency (or gets it wrong), an acoustic calibration adds to
+// it: the phone plays a chirp at a show-clock time, the performer's laptop microphone (perform
+// page, calibrate.js) times when it was heard, and the phone adds heard − due to its latency
+// (kept in localStorage for the device). Sound needs
 // a tap first (browsers, iOS above all, keep audio locked until the user acts); mute always
 // works; a wake lock keeps the screen on while sound is enabled, where the browser allows.
 // It never sends frames itself and never plays anything before the user enabled sound.
@@ -14,6 +18,63 @@
 import { localTime } from './sync.js';
 
 const LOG_MAX = 100;
+/** The calibration chirp: a rising sweep, short and unmistakable to a matched filter. */
+export const CHIRP = { from: 1000, to: 4000, seconds: 0.06, gain: 0.6 };
+const CALIBRATION_KEY = 'tutti.calibration_ms';
+/** The largest calibration kept, milliseconds (the server's limit per answer, too). */
+export const MAX_CALIBRATION_MS = 1000;
+
+/** Build the chirp's nodes in `ctx`, sounding from `t` (seconds on ctx's clock) into `dest`. */
+export function playChirp(ctx, dest, t) {
+  const end = t + CHIRP.seconds;
+  const env = ctx.createGain();
+  env.gain.setValueAtTime(0, t);
+  env.gain.linearRampToValueAtTime(CHIRP.gain, t + 0.002);
+  env.gain.setValueAtTime(CHIRP.gain, end - 0.002);
+  env.gain.linearRampToValueAtTime(0, end);
+  env.connect(dest);
+  const osc = ctx.createOscillator();
+  osc.frequency.setValueAtTime(CHIRP.from, t);
+  osc.frequency.linearRampToValueAtTime(CHIRP.to, end);
+  osc.connect(env);
+  osc.start(t);
+  osc.stop(end + 0.01);
+  return end;
+}
+
+/** The chirp as samples at `sampleRate` (the matched filter's template), through the same code. */
+export async function chirpTemplate(sampleRate = 48_000) {
+  const ctx = new OfflineAudioContext(1, Math.ceil(CHIRP.seconds * sampleRate) + 1, sampleRate);
+  playChirp(ctx, ctx.destination, 0);
+  return (await ctx.startRendering()).getChannelData(0);
+}
+
+/**
+ * Where the chirp `template` starts in `x` (samples), searched from `from` to `to`: the
+ * start with the highest normalized cross-correlation, {index, score} (score 0–1; a chirp
+ * heard through air and a microphone scores well above 0.3, noise well below). Null when
+ * the window is shorter than the template.
+ */
+export function detectChirp(x, template, from = 0, to = x.length) {
+  const n = template.length;
+  const last = Math.min(to, x.length - n);
+  if (last < from) return null;
+  let tt = 0;
+  for (let j = 0; j < n; j += 1) tt += template[j] * template[j];
+  // Running energy of the window under the template.
+  let xx = 0;
+  for (let j = 0; j < n; j += 1) xx += x[from + j] * x[from + j];
+  let best = { index: from, score: 0 };
+  for (let i = from; i <= last; i += 1) {
+    if (i > from) xx += x[i + n - 1] * x[i + n - 1] - x[i - 1] * x[i - 1];
+    if (xx <= 1e-12) continue;
+    let dot = 0;
+    for (let j = 0; j < n; j += 1) dot += x[i + j] * template[j];
+    const score = dot / Math.sqrt(tt * xx);
+    if (score > best.score) best = { index: i, score };
+  }
+  return best;
+}
 
 /**
  * Where a cue leaves this phone: {play, gain, delayMs, why}. `me` is {zone, x, y} (x/y in
@@ -153,6 +214,14 @@ export async function renderDrone(drone, param, steps, seconds, sampleRate = 48_
   return ctx.startRendering();
 }
 
+/** This device's stored calibration, milliseconds (0 when none). */
+function loadCalibration() {
+  try {
+    const v = Number(localStorage.getItem(CALIBRATION_KEY));
+    return Number.isFinite(v) ? Math.max(-MAX_CALIBRATION_MS, Math.min(MAX_CALIBRATION_MS, v)) : 0;
+  } catch { return 0; }
+}
+
 export class PhoneAudio {
   /** client: a LiveClient (its `sync` estimator and `cuesLate` counter are used). */
   constructor(client) {
@@ -170,11 +239,18 @@ export class PhoneAudio {
     this.params = new Map(); // name → {min, max}, for the drones
     this.drones = new Map(); // name → Drone, once sound is enabled
     this.lastState = null;
+    this.calibrationMs = loadCalibration();
+    this.chirps = new Map(); // id → the chirp this phone played, awaiting its calibration
+    this.onCalibration = null; // (ms, entry) => void, for the page
+    globalThis.tuttiCalibration = this.calibrationMs;
+    globalThis.tuttiChirps = [];
     globalThis.tuttiCues = this.log;
     globalThis.tuttiDrones = {};
     client.on('welcome', (w) => this._welcome(w));
     client.on('cue', (c) => this._cue(c));
     client.on('state', (s) => this._state(s));
+    client.on('chirp', (c) => this._chirp(c));
+    client.on('calibration', (c) => this._calibration(c));
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible' && this.ctx) this._keepAwake();
     });
@@ -255,11 +331,57 @@ export class PhoneAudio {
     } catch { /* not allowed here (no gesture, battery saver): the screen may sleep */ }
   }
 
-  /** The output's latency in seconds, as the browser reports it. */
+  /** The output's latency in seconds: as the browser reports it, plus the calibration. */
   latency() {
     const c = this.ctx;
     if (!c) return 0;
-    return Number.isFinite(c.outputLatency) && c.outputLatency > 0 ? c.outputLatency : (c.baseLatency || 0);
+    const reported = Number.isFinite(c.outputLatency) && c.outputLatency > 0 ? c.outputLatency : (c.baseLatency || 0);
+    return reported + this.calibrationMs / 1000;
+  }
+
+  /** Ask for a calibration chirp (hold the phone by the performer's laptop). False when sound is off. */
+  calibrate() {
+    if (!this.enabled) return false;
+    return this.client.sendFrame({ type: 'chirp' });
+  }
+
+  /** Our chirp: played at its time like a cue, and remembered until its calibration comes. */
+  _chirp(msg) {
+    const est = this.client.sync.estimate();
+    const entry = { id: msg.id, at: msg.at, localMs: null, ctxTime: null, state: '' };
+    if (msg.participant !== this.client.welcome?.participant) entry.state = 'not ours';
+    else if (!this.enabled) entry.state = 'sound off';
+    else if (!est) entry.state = 'unsynced';
+    else {
+      entry.localMs = localTime(est, msg.at);
+      const now = this.ctx.currentTime;
+      const t = now + (entry.localMs - performance.now()) / 1000 - this.latency();
+      entry.ctxTime = t;
+      entry.latencyMs = this.latency() * 1000;
+      if (t < now) entry.state = 'late';
+      else {
+        playChirp(this.ctx, this.master, t);
+        entry.state = 'scheduled';
+        this.chirps.set(msg.id, entry);
+        if (this.chirps.size > 8) this.chirps.delete(this.chirps.keys().next().value);
+      }
+    }
+    globalThis.tuttiChirps.push(entry);
+    if (globalThis.tuttiChirps.length > LOG_MAX) globalThis.tuttiChirps.shift();
+  }
+
+  /** A performer timed our chirp: heard `offset_ms` late, so we start that much earlier. */
+  _calibration(msg) {
+    const entry = this.chirps.get(msg.id);
+    if (!entry || !Number.isFinite(msg.offset_ms)) return;
+    this.chirps.delete(msg.id);
+    const ms = Math.max(-MAX_CALIBRATION_MS, Math.min(MAX_CALIBRATION_MS, this.calibrationMs + msg.offset_ms));
+    this.calibrationMs = ms;
+    globalThis.tuttiCalibration = ms;
+    try { localStorage.setItem(CALIBRATION_KEY, String(ms)); } catch { /* no storage: this visit only */ }
+    entry.state = 'calibrated';
+    entry.offsetMs = msg.offset_ms;
+    this.onCalibration?.(ms, entry);
   }
 
   _cue(msg) {

@@ -62,6 +62,8 @@ const PINGS_PER_S: f64 = 5.0;
 const SYNCS_PER_S: f64 = 20.0;
 /// Cues a performer connection may send per second (and at once).
 const CUES_PER_S: f64 = 10.0;
+/// A phone may ask for a calibration chirp once every this many seconds.
+const CHIRP_EVERY_S: f64 = 2.0;
 /// Chat changes (posts, edits, deletions, boosts) a connection may send per second (twice as
 /// many at once).
 const CHAT_WRITES_PER_S: f64 = 5.0;
@@ -127,6 +129,7 @@ struct Conn {
     pings: Bucket,
     syncs: Bucket,
     cues: Bucket,
+    chirps: Bucket,
     chat_writes: Bucket,
     chat_frames: Bucket,
     /// The chat frame read in this turn, handled after it (a turn ends at a chat frame).
@@ -178,6 +181,7 @@ pub async fn serve(peer: Arc<Peer>, leftover: Vec<u8>, hub: Arc<Hub>, echo: bool
         pings: Bucket::new(PINGS_PER_S, PINGS_PER_S * 2.0),
         syncs: Bucket::new(SYNCS_PER_S, SYNCS_PER_S),
         cues: Bucket::new(CUES_PER_S, CUES_PER_S),
+        chirps: Bucket::new(1.0 / CHIRP_EVERY_S, 1.0),
         chat_writes: Bucket::new(CHAT_WRITES_PER_S, CHAT_WRITES_PER_S * 2.0),
         chat_frames: Bucket::new(CHAT_FRAMES_PER_S, CHAT_FRAMES_PER_S * 2.0),
         chat_inbox: VecDeque::new(),
@@ -704,6 +708,51 @@ impl Conn {
                 }
                 return;
             }
+            ClientFrame::Chirp {} => {
+                let result = match &joined.participant {
+                    None => Err(FrameError::new(
+                        ErrorCode::Forbidden,
+                        "chirps are for audience connections",
+                    )),
+                    Some(_) if !self.chirps.take() => Err(FrameError::new(
+                        ErrorCode::RateLimited,
+                        format!("chirps: at most one every {CHIRP_EVERY_S} seconds"),
+                    )),
+                    Some(lease) => Ok(joined.live.calibration.chirp(
+                        lease.id.slot,
+                        &self.peer,
+                        joined.show.clock_ms(),
+                    )),
+                };
+                match result {
+                    Ok(frame) => self.send(frame),
+                    Err(e) => self.error(e, None),
+                }
+                return;
+            }
+            ClientFrame::Calibrated { id, offset_ms, .. } => {
+                let result = if joined.actor.is_none() {
+                    Err(FrameError::new(
+                        ErrorCode::Forbidden,
+                        "calibrations need a performer connection",
+                    ))
+                } else {
+                    joined.live.calibration.answer(id, offset_ms)
+                };
+                match result {
+                    Ok(()) => {
+                        if let Some(seq) = seq {
+                            self.send(ServerFrame::Ack {
+                                seq,
+                                tick: 0,
+                                at: now_ms(),
+                            });
+                        }
+                    }
+                    Err(e) => self.error(e, seq),
+                }
+                return;
+            }
             _ => {}
         }
         let show = joined.show.clone();
@@ -978,6 +1027,9 @@ impl Conn {
         // welcome is never missing from the counts.
         self.hub.stats.pending.fetch_sub(1, Relaxed);
         self.hub.stats.role(role).fetch_add(1, Relaxed);
+        if role == Role::Performer {
+            live.calibration.add_performer(&self.peer);
+        }
         self.joined = Some(Joined {
             show,
             live,

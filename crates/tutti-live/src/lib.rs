@@ -11,6 +11,7 @@
 //! know about the store, the management API, the chat service or the sound backends (they
 //! come in through [`Admission`], [`Chat`], [`PcmSource`] and the show's ticks).
 
+pub mod calibrate;
 mod conn;
 #[cfg(feature = "autobahn-echo")]
 pub mod echo;
@@ -157,6 +158,8 @@ pub struct LiveShow {
     pub fanout: Arc<Fanout>,
     /// The detailed state for performers and displays.
     pub detail: Arc<DetailFeed>,
+    /// Phones' calibration chirps and the performers who time them.
+    pub calibration: Arc<calibrate::Calibrations>,
 }
 
 impl LiveShow {
@@ -247,6 +250,7 @@ impl Hub {
         let live = LiveShow {
             fanout: Arc::new(Fanout::new(&show)),
             detail: Arc::new(DetailFeed::default()),
+            calibration: Arc::default(),
             runtime: show,
         };
         let sinks: Vec<Arc<dyn TickSink>> = vec![live.fanout.clone(), live.detail.clone()];

@@ -75,6 +75,8 @@ pub enum ErrorCode {
     /// A positional cue the piece's hall cannot take (no hall, a point outside it, a speed
     /// or radius out of range).
     InvalidCue,
+    /// A `calibrated` for a chirp this show did not play recently, or already answered.
+    UnknownChirp,
     /// Chat: no such room or message, or one the connection may not see.
     NotFound,
     /// Chat: the room is read-only (its show ended): nothing can be posted, edited or boosted.
@@ -134,6 +136,7 @@ impl ErrorCode {
             ErrorCode::StorageUnavailable => "storage_unavailable",
             ErrorCode::UnknownVoice => "unknown_voice",
             ErrorCode::InvalidCue => "invalid_cue",
+            ErrorCode::UnknownChirp => "unknown_chirp",
             ErrorCode::NotFound => "not_found",
             ErrorCode::RoomReadOnly => "room_read_only",
             ErrorCode::FutureSeq => "future_seq",
@@ -151,7 +154,7 @@ impl ErrorCode {
     }
 
     /// Every code, for counters and documentation tests.
-    pub const ALL: [ErrorCode; 40] = [
+    pub const ALL: [ErrorCode; 41] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -179,6 +182,7 @@ impl ErrorCode {
         ErrorCode::StorageUnavailable,
         ErrorCode::UnknownVoice,
         ErrorCode::InvalidCue,
+        ErrorCode::UnknownChirp,
         ErrorCode::NotFound,
         ErrorCode::RoomReadOnly,
         ErrorCode::FutureSeq,
@@ -415,6 +419,20 @@ pub enum ClientFrame {
         #[serde(default)]
         seq: Option<u64>,
     },
+    /// Audience: play the calibration chirp soon (answered with `chirp`, which the show's
+    /// performers get too, so a microphone can time it).
+    Chirp {},
+    /// Performer: how late (positive) or early a phone's chirp was heard, milliseconds
+    /// (±[`MAX_CALIBRATION_MS`]); passed to that phone as `calibration`.
+    Calibrated {
+        /// The chirp's id.
+        id: u64,
+        /// Heard minus due, milliseconds.
+        offset_ms: f64,
+        /// Echoed in `ack`.
+        #[serde(default)]
+        seq: Option<u64>,
+    },
     /// Chat: sign this connection in as a staff account (an API access token), for a
     /// connection that is not a show's audience (the `/chat` page). Answered by `chat_hello`.
     ChatAuth {
@@ -561,7 +579,11 @@ pub const MAX_CUE_LEAD_MS: u32 = 10_000;
 /// The largest sync error a `sync_report` may state, milliseconds (a minute).
 pub const MAX_SYNC_ERROR_MS: f64 = 60_000.0;
 
-const KNOWN_TYPES: [&str; 23] = [
+/// The largest correction a `calibrated` may carry, milliseconds (a phone's output is
+/// late by tens of milliseconds, not seconds).
+pub const MAX_CALIBRATION_MS: f64 = 1_000.0;
+
+const KNOWN_TYPES: [&str; 25] = [
     "join",
     "input",
     "vote",
@@ -574,6 +596,8 @@ const KNOWN_TYPES: [&str; 23] = [
     "sync",
     "sync_report",
     "cue",
+    "chirp",
+    "calibrated",
     "chat_auth",
     "chat_name",
     "chat_sub",
@@ -736,6 +760,20 @@ impl ClientFrame {
                     ));
                 }
             }
+            ClientFrame::Calibrated { offset_ms, .. } => {
+                if !offset_ms.is_finite() {
+                    return Err(FrameError::new(
+                        ErrorCode::NotFinite,
+                        "offset_ms is not finite",
+                    ));
+                }
+                if offset_ms.abs() > MAX_CALIBRATION_MS {
+                    return Err(FrameError::new(
+                        ErrorCode::OutOfRange,
+                        format!("offset_ms must be within ±{MAX_CALIBRATION_MS} milliseconds"),
+                    ));
+                }
+            }
             ClientFrame::ChatAuth { token } if token.is_empty() || token.len() > MAX_CHAT_TOKEN => {
                 return Err(FrameError::new(
                     ErrorCode::BadFrame,
@@ -812,6 +850,7 @@ impl ClientFrame {
             | ClientFrame::Reset { seq }
             | ClientFrame::Bypass { seq, .. }
             | ClientFrame::Cue { seq, .. }
+            | ClientFrame::Calibrated { seq, .. }
             | ClientFrame::ChatPost { seq, .. }
             | ClientFrame::ChatEdit { seq, .. }
             | ClientFrame::ChatDelete { seq, .. }
@@ -820,6 +859,7 @@ impl ClientFrame {
             | ClientFrame::Ping { .. }
             | ClientFrame::Sync { .. }
             | ClientFrame::SyncReport { .. }
+            | ClientFrame::Chirp {}
             | ClientFrame::ChatAuth { .. }
             | ClientFrame::ChatName { .. }
             | ClientFrame::ChatSub { .. }
@@ -1132,6 +1172,24 @@ pub enum ServerFrame {
         /// Each phone plays it at a gain falling with its distance from this point.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         source: Option<Source>,
+    },
+    /// The calibration chirp a phone asked for: it plays it at show-clock time `at`; the
+    /// show's performers get the same frame, to time it with a microphone.
+    Chirp {
+        /// The show's chirp number.
+        id: u64,
+        /// The phone's participant number.
+        participant: u32,
+        /// When the chirp is due to leave the phone's speaker: show clock, milliseconds.
+        at: f64,
+    },
+    /// To the phone whose chirp was timed: how late (positive) it was heard, milliseconds.
+    /// The phone adds it to its output-latency correction.
+    Calibration {
+        /// The chirp's id.
+        id: u64,
+        /// Heard minus due, milliseconds.
+        offset_ms: f64,
     },
     /// Reply to `sync`: when the show clock received it and when it replied.
     Sync {

@@ -52,20 +52,38 @@ pub async fn chromedriver() -> Driver {
 }
 
 pub async fn browser(driver: &Driver, profile: &Path, width: u32, height: u32) -> Browser {
+    browser_with(driver, profile, width, height, &[]).await
+}
+
+/// [`browser`] with more command-line switches (a fake microphone, say).
+pub async fn browser_with(
+    driver: &Driver,
+    profile: &Path,
+    width: u32,
+    height: u32,
+    extra: &[String],
+) -> Browser {
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    args.push(format!("--window-size={width},{height}"));
+    args.extend(extra.iter().cloned());
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic",
-                "--autoplay-policy=no-user-gesture-required",
-                format!("--user-data-dir={}", profile.display()),
-                format!("--window-size={width},{height}")
-            ]
-        }),
+        json!({ "binary": "/usr/bin/chromium", "args": args }),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
