@@ -377,14 +377,31 @@ function renderStats(s) {
 }
 
 // ---- phones: cues, sync quality, late cues ----
-function buildCues(phone) {
+function buildCues(phone, zones) {
   const voices = phone?.voices || [];
   $('phones').hidden = voices.length === 0;
+  // To whom: every phone, or one section (a zone of the seat map: call and response); with
+  // the piece's hall, as a wave from the stage across the seats.
+  const to = h('select', { id: 'cue-to', 'aria-label': 'Cue which phones' },
+    h('option', { value: '' }, 'every phone'),
+    ...(zones || []).map((z) => h('option', { value: z }, `section ${z}`)));
+  to.hidden = !(zones || []).length;
+  const hall = phone?.hall;
+  const wave = h('input', { id: 'cue-wave', type: 'checkbox' });
+  const waveLabel = h('label', { class: 'muted' }, wave, ' as a wave from the stage');
+  waveLabel.hidden = !hall;
+  const cue = (voice) => {
+    const frame = { type: 'cue', voice };
+    if (to.value) frame.zones = [to.value];
+    if (hall && wave.checked) frame.sweep = { x: hall[0] / 2, y: 0, speed: 20 };
+    const label = `cue ${voice}${to.value ? ` to ${to.value}` : ''}${frame.sweep ? ' (wave)' : ''}`;
+    client.command(frame, label);
+  };
   $('cues').replaceChildren(...voices.map((v) => {
     const b = h('button', { class: 'btn', type: 'button', 'data-voice': v.name }, `Cue ${v.name}`);
-    b.addEventListener('click', () => client.command({ type: 'cue', voice: v.name }, `cue ${v.name}`));
+    b.addEventListener('click', () => cue(v.name));
     return b;
-  }));
+  }), to, waveLabel);
 }
 function renderPhones(s) {
   const n = (x) => (typeof x === 'number' ? String(x) : '–');
@@ -447,7 +464,7 @@ function connect(token) {
       trajectories.setParams(w.params || []);
       status = w.show?.status ?? status;
       build(w.params || []);
-      buildCues(w.phone);
+      buildCues(w.phone, w.zones);
       updateControls();
     })
     .on('state', (s) => {

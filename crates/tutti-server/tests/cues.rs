@@ -273,6 +273,34 @@ async fn the_page_plays_cues_on_time_and_drops_late_ones() {
         (&json!("pulse"), &json!("scheduled")),
         "{e}"
     );
+    // A section (a zone of the seat map) as a wave from the stage: the page, in no zone,
+    // leaves it to the others.
+    p.execute(
+        "const s = document.getElementById('cue-to'); s.value = 'front'; \
+         document.getElementById('cue-wave').checked = true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    p.find(fantoccini::Locator::Css("#cues button[data-voice=chime]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let e = page_value(&b, "return globalThis.tuttiCues[3] || null;").await;
+    assert_eq!(
+        (&e["voice"], &e["state"]),
+        (&json!("chime"), &json!("other zones")),
+        "{e}"
+    );
+    let logged = page_value(
+        &p,
+        "const t = document.getElementById('log').textContent; \
+         return t.includes('cue chime to front (wave)') ? t : null;",
+    )
+    .await;
+    assert!(logged.is_string());
     let text = page_value(
         &p,
         "const t = document.getElementById('phone-stats').textContent; \
