@@ -158,6 +158,28 @@ export function droneTarget(drone, param, value) {
   return { gain: drone.gain * x, freq };
 }
 
+/**
+ * A moving source's share of a drone's gain at this phone (0–1): `source` is {x, y, radius}
+ * (x and y name continuous parameters), `params` name → {min, max}, `values` name →
+ * collective value, `me` {x, y} in metres (null: the middle of the hall), `hall` [width,
+ * depth]. The point is x's range across the width and y's from the stage to the back; the
+ * gain falls linearly from 1 at the point to 0 at `radius` metres. 1 without a source.
+ */
+export function sourceGain(source, params, values, me, hall) {
+  if (!source || !hall) return 1;
+  const [w, d] = hall;
+  const at = (name, size) => {
+    const p = params.get(name);
+    const v = values[name];
+    if (!p || !Number.isFinite(v) || !(p.max > p.min)) return size / 2;
+    return Math.min(Math.max((v - p.min) / (p.max - p.min), 0), 1) * size;
+  };
+  const x = Number.isFinite(me?.x) ? me.x : w / 2;
+  const y = Number.isFinite(me?.y) ? me.y : d / 2;
+  const dist = Math.hypot(x - at(source.x, w), y - at(source.y, d));
+  return Math.max(0, 1 - dist / source.radius);
+}
+
 /** One drone sounding in `ctx` into `dest`, silent until told a target. */
 export class Drone {
   constructor(ctx, dest, drone) {
@@ -286,10 +308,13 @@ export class PhoneAudio {
     this.lastState = s;
     if (!this.drones.size) return;
     const now = this.ctx.currentTime;
+    const values = {};
+    for (const [name, p] of Object.entries(s.params || {})) values[name] = p?.value;
     for (const d of this.drones.values()) {
-      const v = s.params?.[d.drone.follow]?.value;
+      const v = values[d.drone.follow];
       if (!Number.isFinite(v)) continue;
       const target = droneTarget(d.drone, this.params.get(d.drone.follow), v);
+      target.gain *= sourceGain(d.drone.source, this.params, values, this.place, this.hall);
       if (target.gain !== d.target.gain || target.freq !== d.target.freq) d.set(target, now);
       globalThis.tuttiDrones[d.drone.name] = target;
     }

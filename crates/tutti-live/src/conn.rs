@@ -34,8 +34,8 @@ use tungstenite::protocol::{Role as WsRole, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 use tutti_consensus::ParticipantId;
 use tutti_protocol::{
-    ClientFrame, DroneInfo, ErrorCode, FrameError, ParamInfo, PhoneInfo, Role, ServerFrame,
-    ShowInfo, VoiceInfo,
+    ClientFrame, DroneInfo, DroneSourceInfo, ErrorCode, FrameError, ParamInfo, PhoneInfo, Role,
+    ServerFrame, ShowInfo, VoiceInfo,
 };
 use tutti_spec::ParamKindName;
 
@@ -1018,6 +1018,11 @@ impl Conn {
                             freq_to: d.freq_to,
                             gain: d.gain,
                             smooth_ms: d.smooth_ms,
+                            source: d.source.as_ref().map(|s| DroneSourceInfo {
+                                x: s.x.clone(),
+                                y: s.y.clone(),
+                                radius: s.radius,
+                            }),
                         })
                         .collect(),
                 },

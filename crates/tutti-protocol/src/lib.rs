@@ -1066,6 +1066,21 @@ pub struct DroneInfo {
     pub gain: f64,
     /// Milliseconds to about 95 % of a change.
     pub smooth_ms: f64,
+    /// A moving source: the continuous parameters `x` (across the hall) and `y` (from the
+    /// stage) place it; a phone's gain falls from 1 at the point to 0 at `radius` metres.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<DroneSourceInfo>,
+}
+
+/// Where a drone sounds from (see [`DroneInfo::source`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroneSourceInfo {
+    /// The parameter that moves it across the hall.
+    pub x: String,
+    /// The parameter that moves it from the stage to the back.
+    pub y: String,
+    /// Metres.
+    pub radius: f64,
 }
 
 /// One phone voice, in `welcome` (the piece's `[[phone.voices]]`).

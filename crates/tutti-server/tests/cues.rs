@@ -1056,3 +1056,58 @@ async fn the_performer_page_hears_chirps_through_the_microphone() {
     p.close().await.unwrap();
     srv.shutdown().await.unwrap();
 }
+
+/// A drone with a moving source (the demo's `hum`, placed by `width` across the hall and
+/// `space` from the stage, radius 12 m): a phone at (6, 7.5) m plays it at full gain when
+/// the collective values put the point on it, at half gain 6 m away, and not at all 12 m
+/// away — the performer's locks standing in for the audience moving it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drone_sounds_from_a_point_the_collective_values_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    let piece = dir.path().join("piece.toml");
+    let text = tutti_spec::DEMO_TOML.replace(
+        "smooth_ms = 400.0",
+        "smooth_ms = 400.0\nsource = { x = \"width\", y = \"space\", radius = 12.0 }",
+    );
+    assert_ne!(text, tutti_spec::DEMO_TOML);
+    std::fs::write(&piece, text).unwrap();
+    cfg.piece = Some(piece);
+    let srv = start_with(cfg).await;
+    let (_phone, w) = Client::audience(srv.addr).await;
+    assert_eq!(
+        w["phone"]["drones"][0]["source"],
+        json!({"x": "width", "y": "space", "radius": 12.0}),
+        "{w}"
+    );
+
+    let driver = browser::chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let b = browser::browser(&driver, profile.path(), 400, 800).await;
+    b.goto(&format!("http://{}/?x=6&y=7.5", srv.addr))
+        .await
+        .unwrap();
+    sound_on(&b).await;
+    let mut perf = Client::performer(srv.addr).await;
+    let mut seq = 0;
+    let mut lock = |param: &'static str, value: f64| {
+        seq += 1;
+        json!({"type": "override", "param": param, "mode": "lock", "value": value, "seq": seq})
+    };
+    for f in [lock("intensity", 1.0), lock("space", 0.25)] {
+        perf.send(f).await;
+        perf.recv_type("ack").await;
+    }
+    // width 0.25 → x = 6 m: on the phone; 0.5 → 12 m: 6 m away; 0.75 → 18 m: 12 m away.
+    for (width, gain) in [(0.25, 0.12), (0.5, 0.06), (0.75, 0.0)] {
+        perf.send(lock("width", width)).await;
+        perf.recv_type("ack").await;
+        let script = format!(
+            "const d = globalThis.tuttiDrones.hum; \
+             return d && Math.abs(d.gain - {gain}) < 1e-9 ? d : null;"
+        );
+        page_value(&b, &script).await;
+    }
+    b.close().await.unwrap();
+    srv.shutdown().await.unwrap();
+}

@@ -222,11 +222,21 @@ impl PieceSpec {
                     Some(to) => format!("{}–{} Hz", num(d.freq), num(to)),
                     None => format!("{} Hz", num(d.freq)),
                 };
+                let follows = match &d.source {
+                    Some(s) => format!(
+                        "{}, from the point ({}, {}) within {} m",
+                        d.follow,
+                        s.x,
+                        s.y,
+                        num(s.radius)
+                    ),
+                    None => d.follow.clone(),
+                };
                 let _ = writeln!(
                     out,
                     "| {} | {} | {:?} | {freq} | 0–{} | {} ms |",
                     cell(&d.name),
-                    cell(&d.follow),
+                    cell(&follows),
                     d.wave,
                     num(d.gain),
                     num(d.smooth_ms)

@@ -132,6 +132,25 @@ pub struct PhoneDrone {
     /// How quickly a phone follows a change, milliseconds to about 95 % (10–10,000).
     #[serde(default = "default_smooth_ms")]
     pub smooth_ms: f64,
+    /// A moving source: the drone sounds from a point of the hall that two continuous
+    /// parameters move, so the audience (or a performer's override) carries it through the
+    /// room; each phone's gain falls with its distance from the point. Needs the hall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<DroneSource>,
+}
+
+/// Where a drone sounds from: `x`'s range mapped across the hall's width, `y`'s from the
+/// stage (its minimum) to the back (its maximum); a phone at the point plays the drone at
+/// full gain, one `radius` metres away or further not at all, linearly between.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DroneSource {
+    /// The continuous parameter that moves it across the hall.
+    pub x: String,
+    /// The continuous parameter that moves it from the stage to the back.
+    pub y: String,
+    /// Metres (0.5–2,000).
+    pub radius: f64,
 }
 
 fn default_drone_gain() -> f64 {

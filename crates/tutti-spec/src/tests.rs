@@ -240,6 +240,27 @@ fn phone_voices_are_checked_field_by_field() {
         )),
         "phone.drones[0].name"
     );
+    // A moving source: two continuous parameters and a radius, in a hall.
+    let hall = "hall = { width = 20.0, depth = 30.0 }\n";
+    let moving = |src: &str| {
+        phone(&format!(
+            "{hall}[[phone.drones]]\nname = \"d\"\nfollow = \"x\"\nsource = {src}"
+        ))
+    };
+    assert!(PieceSpec::from_toml(&moving("{ x = \"x\", y = \"x\", radius = 8.0 }")).is_ok());
+    assert_eq!(
+        err_field(&moving("{ x = \"nope\", y = \"x\", radius = 8.0 }")),
+        "phone.drones[0].source.x"
+    );
+    assert_eq!(
+        err_field(&moving("{ x = \"x\", y = \"x\", radius = 0.1 }")),
+        "phone.drones[0].source.radius"
+    );
+    assert_eq!(
+        err_field(&drone("source = { x = \"x\", y = \"x\", radius = 8.0 }")),
+        "phone.drones[0].source"
+    );
+    assert!(err_field(&moving("{ x = \"x\", radius = 8.0 }")).starts_with("parse:"));
     let five: String = (0..5)
         .map(|i| format!("[[phone.drones]]\nname = \"d{i}\"\nfollow = \"x\"\n"))
         .collect();

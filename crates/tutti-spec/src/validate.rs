@@ -128,20 +128,31 @@ fn validate_drones(spec: &crate::PieceSpec) -> Result<(), SpecError> {
                 format!("'{}' is already a voice or drone", d.name),
             ));
         }
-        match spec.params.iter().find(|p| p.name == d.follow) {
-            None => {
+        let continuous =
+            |field: String, name: &str| match spec.params.iter().find(|p| p.name == name) {
+                None => Err(SpecError::invalid(field, format!("no parameter '{name}'"))),
+                Some(p) if p.kind != ParamKindName::Continuous => Err(SpecError::invalid(
+                    field,
+                    format!("'{name}' is not a continuous parameter"),
+                )),
+                Some(_) => Ok(()),
+            };
+        continuous(format!("{f}.follow"), &d.follow)?;
+        if let Some(s) = &d.source {
+            if ph.hall.is_none() {
                 return Err(SpecError::invalid(
-                    format!("{f}.follow"),
-                    format!("no parameter '{}'", d.follow),
-                ))
+                    format!("{f}.source"),
+                    "a moving source needs the piece's hall ([phone] hall = { width, depth })",
+                ));
             }
-            Some(p) if p.kind != ParamKindName::Continuous => {
+            continuous(format!("{f}.source.x"), &s.x)?;
+            continuous(format!("{f}.source.y"), &s.y)?;
+            if !s.radius.is_finite() || !(0.5..=2_000.0).contains(&s.radius) {
                 return Err(SpecError::invalid(
-                    format!("{f}.follow"),
-                    format!("'{}' is not a continuous parameter", d.follow),
-                ))
+                    format!("{f}.source.radius"),
+                    format!("must be 0.5–2000 metres (got {})", s.radius),
+                ));
             }
-            Some(_) => {}
         }
         for (field, x, lo, hi) in [
             ("freq", d.freq, 20.0, 20_000.0),
