@@ -604,7 +604,13 @@ fn here(p: &Value) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_expires_without_a_heartbeat_and_typing_reaches_the_others() {
-    let app = TestApp::spawn_with(|c| c.limits.chat_presence_ttl_ms = 400).await;
+    // A short TTL, and presence sent at most every 100 ms (a quarter of it: changes are not
+    // coalesced away before they are seen).
+    let app = TestApp::spawn_with(|c| {
+        c.limits.chat_presence_ttl_ms = 400;
+        c.limits.chat_presence_every_ms = 100;
+    })
+    .await;
     let (_, dan) = app.user("dan", "crew").await;
     let (_, eve) = app.user("eve", "crew").await;
     let room = id_of(
@@ -661,13 +667,24 @@ async fn presence_expires_without_a_heartbeat_and_typing_reaches_the_others() {
     let text = String::from_utf8_lossy(&m.body).to_string();
     assert!(text.contains("\ntutti_chat_room_followers 2\n"), "{text}");
     assert!(text.contains("\ntutti_chat_rooms_followed "), "{text}");
-    // Dan's next frame brings him back.
+    // Dan's next frame brings him back (in the room's next presence frame: at most one a
+    // second, so Eve keeps her heartbeat meanwhile).
     d.send(json!({"type": "chat_here"})).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let v = e.recv().await;
-        if v["type"] == "chat_presence" && here(&v) == vec![dan, eve] {
-            break;
+        tokio::select! {
+            _ = beat.tick() => e.send(json!({"type": "chat_here"})).await,
+            v = e.recv() => {
+                if v["type"] == "chat_presence" && here(&v) == vec![dan, eve] {
+                    assert_eq!(v["count"], 2, "{v}");
+                    break;
+                }
+            }
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Dan never came back"
+        );
     }
     drop((d, e));
     app.shutdown().await;
