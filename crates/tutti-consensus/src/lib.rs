@@ -107,5 +107,5 @@ pub use crowd::{LatestInput, Member, MAX_READMIT_SLOT};
 pub use engine::{Engine, InputValue};
 pub use error::{ConfigError, Error, InputError, OverrideError, PartialsError};
 pub use overrides::{ActiveOverride, Override, OverrideKind, OverrideMode};
-pub use partials::{ParamPartial, Partials};
+pub use partials::{ParamPartial, Partials, SparseParam, SparsePartials};
 pub use snapshot::{ParamOutput, Snapshot};

@@ -11,6 +11,11 @@
 //! Weights are kept as `stored × 2^log2_scale`, so partials exported at the same time with
 //! very different magnitudes never overflow or underflow when merged.
 //!
+//! [`SparsePartials`] is the same summary with only the histogram bins that hold weight (a
+//! node's crowd of a few phones fills a few of a parameter's 256 bins): what nodes ship, and
+//! what [`Partials::merge_sparse`] adds in O(bins used), with the same result as the dense
+//! merge to the bit.
+//!
 //! This module must never see individual inputs or participants: a partial is a summary only.
 
 use serde::{Deserialize, Serialize};
@@ -121,6 +126,65 @@ impl ParamPartial {
             for (a, b) in self.bin_wu.iter_mut().zip(&other.bin_wu) {
                 *a = *a * sa + b * sb;
             }
+        }
+    }
+
+    /// Adds `other` (sparse; weights additionally scaled by `2^shift`): the same arithmetic
+    /// as [`ParamPartial::merge_from`] on the dense form, touching only `other`'s bins unless
+    /// `other` is on a larger scale than `self` (then `self` is rescaled once).
+    fn merge_sparse_from(&mut self, other: &SparseParam, shift: f64) {
+        self.inputs += other.inputs;
+        let other_scale = other.log2_scale + shift;
+        if other.sum_w <= 0.0 {
+            // Nothing weighs anything there.
+        } else if self.sum_w <= 0.0 {
+            self.log2_scale = other_scale;
+            self.sum_w = other.sum_w;
+            self.sum_wu = other.sum_wu;
+            self.sum_wu2 = other.sum_wu2;
+            self.bin_w.fill(0.0);
+            self.bin_wu.fill(0.0);
+            for &(i, w, wu) in &other.bins {
+                self.bin_w[i as usize] = w;
+                self.bin_wu[i as usize] = wu;
+            }
+        } else {
+            let l = self.log2_scale.max(other_scale);
+            let sa = (self.log2_scale - l).exp2();
+            let sb = (other_scale - l).exp2();
+            self.log2_scale = l;
+            self.sum_w = self.sum_w * sa + other.sum_w * sb;
+            self.sum_wu = self.sum_wu * sa + other.sum_wu * sb;
+            self.sum_wu2 = self.sum_wu2 * sa + other.sum_wu2 * sb;
+            if sa != 1.0 {
+                for a in self.bin_w.iter_mut().chain(self.bin_wu.iter_mut()) {
+                    *a *= sa;
+                }
+            }
+            for &(i, w, wu) in &other.bins {
+                let i = i as usize;
+                self.bin_w[i] += w * sb;
+                self.bin_wu[i] += wu * sb;
+            }
+        }
+    }
+
+    fn to_sparse(&self) -> SparseParam {
+        SparseParam {
+            log2_scale: self.log2_scale,
+            inputs: self.inputs,
+            sum_w: self.sum_w,
+            sum_wu: self.sum_wu,
+            sum_wu2: self.sum_wu2,
+            len: self.bin_w.len() as u32,
+            bins: self
+                .bin_w
+                .iter()
+                .zip(&self.bin_wu)
+                .enumerate()
+                .filter(|(_, (w, wu))| **w != 0.0 || **wu != 0.0)
+                .map(|(i, (w, wu))| (i as u32, *w, *wu))
+                .collect(),
         }
     }
 
@@ -306,6 +370,32 @@ impl Partials {
         self.check_values()
     }
 
+    /// The same summary with only the bins that hold weight (for the wire).
+    pub fn to_sparse(&self) -> SparsePartials {
+        SparsePartials {
+            time: self.time,
+            half_life: self.half_life,
+            participants: self.participants,
+            params: self.params.iter().map(ParamPartial::to_sparse).collect(),
+        }
+    }
+
+    /// Adds sparse `other` into `self`: the same result as merging its dense form, in time
+    /// proportional to the bins it uses. `other` is checked first (layout, finite
+    /// non-negative sums, bins in range and in order); on error `self` is unchanged.
+    pub fn merge_sparse(&mut self, other: &SparsePartials) -> Result<(), PartialsError> {
+        other.check_against(self.params.iter().map(|p| p.bin_w.len()), self.half_life)?;
+        let shift = match self.half_life {
+            Some(h) if other.time != self.time => (other.time - self.time) / h,
+            _ => 0.0,
+        };
+        self.participants += other.participants;
+        for (a, b) in self.params.iter_mut().zip(&other.params) {
+            a.merge_sparse_from(b, shift);
+        }
+        Ok(())
+    }
+
     /// Adds `other` into `self`. Associative and commutative up to float rounding.
     ///
     /// Partials taken at different times are combined at `self`'s time: `other`'s weights are
@@ -321,6 +411,132 @@ impl Partials {
         self.participants += other.participants;
         for (a, b) in self.params.iter_mut().zip(&other.params) {
             a.merge_from(b, shift);
+        }
+        Ok(())
+    }
+}
+
+/// One parameter's partial with only the bins that hold weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SparseParam {
+    log2_scale: f64,
+    inputs: u64,
+    sum_w: f64,
+    sum_wu: f64,
+    sum_wu2: f64,
+    /// Bins of the dense form.
+    len: u32,
+    /// (bin, Σw, Σw·u) of the bins that hold weight, bins increasing.
+    bins: Vec<(u32, f64, f64)>,
+}
+
+/// [`Partials`] with only the histogram bins that hold weight: what nodes ship
+/// ([`Partials::to_sparse`], [`Partials::merge_sparse`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SparsePartials {
+    time: f64,
+    half_life: Option<f64>,
+    participants: u64,
+    params: Vec<SparseParam>,
+}
+
+impl SparsePartials {
+    /// The time the weights refer to.
+    pub fn time(&self) -> f64 {
+        self.time
+    }
+
+    /// Participants joined.
+    pub fn participants(&self) -> u64 {
+        self.participants
+    }
+
+    /// Bins that hold weight, over every parameter.
+    pub fn bins_used(&self) -> usize {
+        self.params.iter().map(|p| p.bins.len()).sum()
+    }
+
+    /// Checks that these fit an engine configured with `cfg`: its parameters and bins, its
+    /// half-life, finite non-negative sums, bins in range and increasing (use it on partials
+    /// received from elsewhere).
+    pub fn check(&self, cfg: &EngineConfig) -> Result<(), PartialsError> {
+        self.check_against(
+            cfg.params.iter().map(|p| ParamPartial::bins_for(&p.kind)),
+            cfg.recency_half_life,
+        )
+    }
+
+    fn check_against(
+        &self,
+        bins: impl ExactSizeIterator<Item = usize>,
+        half_life: Option<f64>,
+    ) -> Result<(), PartialsError> {
+        let shape = |what: String, expected: String, found: String| PartialsError::Shape {
+            what,
+            expected,
+            found,
+        };
+        if self.params.len() != bins.len() {
+            return Err(shape(
+                "params".to_owned(),
+                bins.len().to_string(),
+                self.params.len().to_string(),
+            ));
+        }
+        if self.half_life.map(f64::to_bits) != half_life.map(f64::to_bits) {
+            return Err(shape(
+                "half_life".to_owned(),
+                format!("{half_life:?}"),
+                format!("{:?}", self.half_life),
+            ));
+        }
+        if !self.time.is_finite() {
+            return Err(PartialsError::Invalid {
+                what: "time".to_owned(),
+                value: self.time,
+            });
+        }
+        for (i, (p, n)) in self.params.iter().zip(bins).enumerate() {
+            if p.len as usize != n {
+                return Err(shape(
+                    format!("params[{i}].bins"),
+                    n.to_string(),
+                    p.len.to_string(),
+                ));
+            }
+            let bad = |what: &str, value: f64| PartialsError::Invalid {
+                what: format!("params[{i}].{what}"),
+                value,
+            };
+            if !p.log2_scale.is_finite() {
+                return Err(bad("log2_scale", p.log2_scale));
+            }
+            for (what, v) in [
+                ("sum_w", p.sum_w),
+                ("sum_wu", p.sum_wu),
+                ("sum_wu2", p.sum_wu2),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(bad(what, v));
+                }
+            }
+            let mut next = 0u64;
+            for &(b, w, wu) in &p.bins {
+                if u64::from(b) < next || b as usize >= n {
+                    return Err(shape(
+                        format!("params[{i}].bin"),
+                        format!("increasing, below {n}"),
+                        b.to_string(),
+                    ));
+                }
+                next = u64::from(b) + 1;
+                if !(w.is_finite() && w >= 0.0) {
+                    return Err(bad("bin_w", w));
+                }
+                if !(wu.is_finite() && wu >= 0.0) {
+                    return Err(bad("bin_wu", wu));
+                }
+            }
         }
         Ok(())
     }

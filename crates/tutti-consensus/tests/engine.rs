@@ -1159,3 +1159,83 @@ fn a_bad_member_is_refused_and_changes_nothing() {
     let next = e.join(None, 1.0).unwrap();
     assert!(next.slot > p.slot && next.slot < 7, "{next:?}");
 }
+
+#[test]
+fn sparse_partials_merge_exactly_like_dense_ones() {
+    let cfg = EngineConfig {
+        params: vec![
+            ParamConfig::continuous(0.0, 1.0, 0.5),
+            ParamConfig {
+                kind: ParamKind::Discrete {
+                    choices: 3,
+                    default: 0,
+                    hysteresis: 0.05,
+                },
+                aggregation: Aggregation::Plurality,
+                smoothing: Smoothing::default(),
+            },
+        ],
+        recency_half_life: Some(2.0),
+        ..EngineConfig::default()
+    };
+    // Shards of different sizes with inputs at different times (so their scales differ).
+    let mut shards: Vec<Engine> = (0..5).map(|_| Engine::new(cfg.clone()).unwrap()).collect();
+    for i in 0..40u32 {
+        let s = &mut shards[(i % 5) as usize];
+        let p = s.join(None, 1.0).unwrap();
+        let t = f64::from(i) * 0.3;
+        s.submit(p, ParamId(0), c(f64::from((i * 13) % 17) / 16.0), t)
+            .unwrap();
+        s.submit(p, ParamId(1), InputValue::Choice(i % 3), t)
+            .unwrap();
+    }
+    let now = 12.5;
+    // In several orders, with the dense result as the reference.
+    for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]] {
+        let mut dense = Partials::empty(&cfg, now);
+        let mut sparse = Partials::empty(&cfg, now);
+        for &k in &order {
+            let p = shards[k].partials(now - 0.1 * k as f64);
+            dense.merge(&p).unwrap();
+            let sp = p.to_sparse();
+            assert!(sp.bins_used() < 40, "{} bins used", sp.bins_used());
+            sparse.merge_sparse(&sp).unwrap();
+        }
+        assert_eq!(sparse, dense, "order {order:?}");
+    }
+    // Through serde, forged: a bin out of range or out of order, a negative weight.
+    let good = shards[0].partials(now).to_sparse();
+    let json = serde_json::to_value(&good).unwrap();
+    let bins = json["params"][0]["bins"].as_array().unwrap().clone();
+    assert!(bins.len() >= 2);
+    let forge = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut j = json.clone();
+        f(&mut j);
+        let sp: tutti_consensus::SparsePartials = serde_json::from_value(j).unwrap();
+        let mut into = Partials::empty(&cfg, now);
+        let before = into.clone();
+        let e = into.merge_sparse(&sp).unwrap_err();
+        assert_eq!(into, before, "unchanged on error");
+        assert!(sp.check(&cfg).is_err());
+        e
+    };
+    assert!(matches!(
+        forge(&|j| j["params"][0]["bins"][0][0] = 256.into()),
+        tutti_consensus::PartialsError::Shape { .. }
+    ));
+    assert!(matches!(
+        forge(&|j| {
+            let b = j["params"][0]["bins"].as_array_mut().unwrap();
+            b.swap(0, 1);
+        }),
+        tutti_consensus::PartialsError::Shape { .. }
+    ));
+    assert!(matches!(
+        forge(&|j| j["params"][0]["bins"][0][1] = (-1.0).into()),
+        tutti_consensus::PartialsError::Invalid { .. }
+    ));
+    assert!(matches!(
+        forge(&|j| j["params"][1]["len"] = 4.into()),
+        tutti_consensus::PartialsError::Shape { .. }
+    ));
+}
