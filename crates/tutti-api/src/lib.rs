@@ -66,7 +66,13 @@ pub struct ApiConfig {
     /// Guest tokens one client address may ask for per minute (all at once, then refilled
     /// evenly); more get 429 `rate_limited`.
     pub guests_per_minute: u32,
+    /// Largest chat attachment in bytes; larger uploads get 413 `payload_too_large` and
+    /// nothing is stored.
+    pub attachment_limit: usize,
 }
+
+/// The default largest chat attachment: 10 MiB.
+pub const DEFAULT_ATTACHMENT_LIMIT: usize = 10 << 20;
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -79,6 +85,7 @@ impl Default for ApiConfig {
             secure_cookies: false,
             password_hash_concurrency: 0,
             guests_per_minute: 120,
+            attachment_limit: DEFAULT_ATTACHMENT_LIMIT,
         }
     }
 }

@@ -19,13 +19,22 @@
 //! URLs in text are linked the same way. No attribute other than a link's `href` (written from
 //! the parsed URL) and fixed `rel`/`class` values is ever written.
 //!
+//! # Attachments
+//! [`attach`] judges a file by its bytes alone ([`sniff`]: an allow-list of images, PDF, plain
+//! text and audio; markup refused), checks an image's dimensions from its header before
+//! decoding it, and makes its thumbnail ([`image_info`]); storing the files is the store's.
+//!
 //! # Must never
 //! Know about sockets, HTTP, WebSockets or the database; let a byte of user input reach the
 //! HTML unescaped; link to anything but `http`/`https`; panic on any input.
 
+pub mod attach;
 mod input;
 mod render;
 
+pub use attach::{
+    image_dimensions, image_info, sanitize_file_name, sniff, AttachError, ImageInfo, MediaType,
+};
 pub use input::{
     Boost, ChatInputError, ClientMessageId, DisplayName, MessageText, MAX_BOOST_CHARS,
     MAX_CLIENT_MESSAGE_ID_LEN, MAX_DISPLAY_NAME_CHARS, MAX_MESSAGE_CHARS,

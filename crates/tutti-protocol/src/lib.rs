@@ -1345,6 +1345,33 @@ pub struct ChatEventInfo {
     /// A `message_deleted` by a moderator, not by its author (a removal); absent otherwise.
     #[serde(skip_serializing_if = "is_false", default)]
     pub moderated: bool,
+    /// The files a `message_posted` carries, in order; absent when none (and once deleted).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub attachments: Vec<ChatAttachmentInfo>,
+}
+
+/// A file carried by a chat message (`chat_event`'s `attachments`). Its bytes are downloaded
+/// through the management API (`GET /api/v1/chat/attachments/{id}`, and `/thumbnail` for an
+/// image's thumbnail) by whoever may read the room.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ChatAttachmentInfo {
+    /// The attachment's id.
+    pub id: i64,
+    /// Its name for showing (sanitised; it decides nothing).
+    pub name: String,
+    /// Its media type, sniffed from its bytes.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// An image's width in pixels.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub width: Option<u32>,
+    /// An image's height in pixels.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub height: Option<u32>,
+    /// An image has a thumbnail (at most 320 pixels on its longest side).
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub thumbnail: bool,
 }
 
 fn is_false(b: &bool) -> bool {

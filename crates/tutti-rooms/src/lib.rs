@@ -48,8 +48,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 use tutti_chat::{render_html, MessageText};
-use tutti_protocol::{ChatEventInfo, ChatPerson, ErrorCode, FrameError, ServerFrame};
-use tutti_store::{ChatEvent, ChatRefusal, Store, StoreError};
+use tutti_protocol::{
+    ChatAttachmentInfo, ChatEventInfo, ChatPerson, ErrorCode, FrameError, ServerFrame,
+};
+use tutti_store::{ChatAttachmentRow, ChatEvent, ChatRefusal, Store, StoreError};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use session::{Origin, Session};
@@ -480,6 +482,7 @@ impl Rooms {
                 boost: e.boost.clone(),
                 reply_to: e.reply_to,
                 moderated: e.moderated,
+                attachments: e.attachments.iter().map(attachment_info).collect(),
             })
             .to_json(),
         )
@@ -623,6 +626,19 @@ impl Rooms {
 }
 
 /// The author whose moderators alone see this event (a hidden message's).
+/// An attachment as the `chat_event` frame describes it.
+fn attachment_info(a: &ChatAttachmentRow) -> ChatAttachmentInfo {
+    ChatAttachmentInfo {
+        id: a.id,
+        name: a.name.clone(),
+        media_type: a.media_type.clone(),
+        size: a.size,
+        width: a.width,
+        height: a.height,
+        thumbnail: a.thumbnail_sha256.is_some(),
+    }
+}
+
 fn hidden_author(e: &ChatEvent) -> Option<i64> {
     e.hidden.then_some(e.author_id)
 }

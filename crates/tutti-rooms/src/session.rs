@@ -856,6 +856,7 @@ impl Session {
                     reply_to: m.reply_to,
                     hidden: m.hidden,
                     moderated: false,
+                    attachments: m.attachments.clone(),
                 })
                 .await;
         }

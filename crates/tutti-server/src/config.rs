@@ -114,6 +114,14 @@ pub struct ApiSettings {
     /// Guest tokens (`POST /api/v1/join/{code}/guests`) one client address may ask for per
     /// minute, 1–100000: that many at once, then refilled evenly; more get 429 `rate_limited`.
     pub guests_per_minute: u32,
+    /// Largest chat attachment in bytes (1 KiB–256 MiB, default 10 MiB); larger uploads get
+    /// 413 `payload_too_large` and nothing is stored.
+    #[serde(default = "default_attachment_limit")]
+    pub attachment_limit_bytes: usize,
+}
+
+fn default_attachment_limit() -> usize {
+    tutti_api::DEFAULT_ATTACHMENT_LIMIT
 }
 
 impl ApiSettings {
@@ -128,6 +136,7 @@ impl ApiSettings {
             secure_cookies: self.secure_cookies,
             password_hash_concurrency: self.password_hash_concurrency,
             guests_per_minute: self.guests_per_minute,
+            attachment_limit: self.attachment_limit_bytes,
         }
     }
 }
@@ -293,6 +302,7 @@ impl Default for Config {
                 secure_cookies: false,
                 password_hash_concurrency: 0,
                 guests_per_minute: 120,
+                attachment_limit_bytes: default_attachment_limit(),
             },
             webhooks: WebhooksConfig {
                 allow_private: false,
@@ -440,6 +450,9 @@ impl Config {
         }
         if !(1024..=64 << 20).contains(&self.api.body_limit_bytes) {
             return bad("api.body_limit_bytes", "must be 1024–67108864");
+        }
+        if !(1024..=256 << 20).contains(&self.api.attachment_limit_bytes) {
+            return bad("api.attachment_limit_bytes", "must be 1024–268435456");
         }
         if !(60..=86_400).contains(&self.api.access_token_ttl_s) {
             return bad("api.access_token_ttl_s", "must be 60–86400 seconds");

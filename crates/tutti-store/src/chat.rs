@@ -125,7 +125,13 @@ macro_rules! chat_enum {
     };
 }
 
+mod attachments;
 mod moderation;
+
+pub use attachments::{
+    sha256_hex, ChatAttachmentRow, NewChatAttachment, MAX_CHAT_ATTACHMENT_NAME_CHARS,
+    MAX_CHAT_MESSAGE_ATTACHMENTS,
+};
 
 pub use moderation::{
     filter_match, ChatModAction, ChatModLogRow, ChatRefusal, ChatRestrictionKind,
@@ -314,6 +320,8 @@ pub struct ChatMessageRow {
     /// Posted while its author was shadow-muted: shown only to its author and the room's
     /// moderators.
     pub hidden: bool,
+    /// The files it carries, in order (none once deleted).
+    pub attachments: Vec<ChatAttachmentRow>,
 }
 
 /// The answer to [`Store::chat_post`].
@@ -357,6 +365,8 @@ pub struct ChatEvent {
     pub hidden: bool,
     /// A deletion by a moderator of someone else's message (a removal everyone sees as such).
     pub moderated: bool,
+    /// The files a post carries, in order (empty for other kinds, and once deleted).
+    pub attachments: Vec<ChatAttachmentRow>,
 }
 
 /// A page of a room's events.
@@ -643,6 +653,7 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<ChatMessageRow> {
         deleted_at_ms: r.get(11)?,
         deleted_by: r.get(12)?,
         hidden: r.get::<_, i64>(13)? != 0,
+        attachments: Vec::new(),
     })
 }
 
@@ -661,7 +672,25 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<ChatEvent> {
         reply_to: r.get(10)?,
         hidden: r.get::<_, i64>(11)? != 0,
         moderated: r.get::<_, i64>(12)? != 0,
+        attachments: Vec::new(),
     })
+}
+
+/// Fills a message's attachments (rows are read without them).
+fn with_attachments(
+    conn: &Connection,
+    mut m: ChatMessageRow,
+) -> Result<ChatMessageRow, StoreError> {
+    m.attachments = attachments::of_message(conn, m.id)?;
+    Ok(m)
+}
+
+/// Fills a post event's attachments.
+fn event_with_attachments(conn: &Connection, mut e: ChatEvent) -> Result<ChatEvent, StoreError> {
+    if e.kind == ChatEventKind::MessagePosted {
+        e.attachments = attachments::of_message(conn, e.message_id)?;
+    }
+    Ok(e)
 }
 
 const EVENT_SELECT: &str =
@@ -1026,7 +1055,9 @@ fn message(conn: &Connection, id: i64) -> Result<Option<ChatMessageRow>, StoreEr
     .map_err(db(OP))?
     .query_row([id], message_row)
     .optional()
-    .map_err(db(OP))
+    .map_err(db(OP))?
+    .map(|m| with_attachments(conn, m))
+    .transpose()
 }
 
 fn require_message(conn: &Connection, id: i64) -> Result<ChatMessageRow, StoreError> {
@@ -1106,9 +1137,10 @@ fn event_at(conn: &Connection, room_id: i64, seq: i64) -> Result<ChatEvent, Stor
     .optional()
     .map_err(db(OP))?
     .ok_or_else(|| StoreError::Internal(format!("event {seq} of room {room_id} vanished")))
+    .and_then(|e| event_with_attachments(conn, e))
 }
 
-fn post(conn: &Connection, m: &NewChatMessage) -> Result<ChatPosted, StoreError> {
+fn post(conn: &Connection, m: &NewChatMessage, attached: &[i64]) -> Result<ChatPosted, StoreError> {
     const OP: &str = "posting a chat message";
     let original = conn
         .prepare_cached(&format!(
@@ -1123,6 +1155,7 @@ fn post(conn: &Connection, m: &NewChatMessage) -> Result<ChatPosted, StoreError>
         .optional()
         .map_err(db(OP))?;
     if let Some(message) = original {
+        let message = with_attachments(conn, message)?;
         return Ok(ChatPosted {
             seq: message.posted_seq,
             message,
@@ -1167,6 +1200,7 @@ fn post(conn: &Connection, m: &NewChatMessage) -> Result<ChatPosted, StoreError>
             )
         })
         .map_err(db(OP))?;
+    attachments::link(conn, id, m.room_id, m.author_id, attached)?;
     append_event(
         conn,
         m.room_id,
@@ -1251,6 +1285,7 @@ fn delete(
     conn.prepare_cached("DELETE FROM chat_boosts WHERE message_id = ?1")
         .and_then(|mut s| s.execute([message_id]))
         .map_err(db(OP))?;
+    attachments::unlink(conn, message_id)?;
     append_event(
         conn,
         m.room_id,
@@ -1410,6 +1445,10 @@ fn events_after(
     )?;
     let more = events.len() > limit as usize;
     events.truncate(limit as usize);
+    let events = events
+        .into_iter()
+        .map(|e| event_with_attachments(conn, e))
+        .collect::<Result<Vec<_>, _>>()?;
     let head_seq = events.last().map_or(head, |e| e.seq.max(head));
     Ok(ChatEventPage {
         events,
@@ -1438,7 +1477,10 @@ fn messages_before(
         ),
         params![room_id, before, i64::from(limit)],
         message_row,
-    )
+    )?
+    .into_iter()
+    .map(|m| with_attachments(conn, m))
+    .collect()
 }
 
 // ---------------------------------------------------------------- search
@@ -1925,10 +1967,24 @@ impl Store {
     /// (room, author, client message id) returns the original and writes nothing. The author
     /// must be a member and the room writable; a reply must be to a message of the same room.
     pub async fn chat_post(&self, m: NewChatMessage) -> Result<ChatPosted, StoreError> {
+        self.chat_post_attached(m, Vec::new()).await
+    }
+
+    /// [`Store::chat_post`] with attachments: uploads ([`Store::chat_attach`]) of the author in
+    /// the same room that no message carries yet, at most
+    /// [`MAX_CHAT_MESSAGE_ATTACHMENTS`], each once; linked in the post's savepoint (one that is
+    /// not the author's, of another room or already posted refuses the whole post). A retry
+    /// answers the original message, with its own attachments.
+    pub async fn chat_post_attached(
+        &self,
+        m: NewChatMessage,
+        attachments: Vec<i64>,
+    ) -> Result<ChatPosted, StoreError> {
         model::validate_time("at_ms", m.at_ms)?;
         validate_client_id(&m.client_message_id)?;
         validate_message_text(&m.text)?;
-        self.write(move |c| post(c, &m)).await
+        attachments::validate_ids(&attachments)?;
+        self.write(move |c| post(c, &m, &attachments)).await
     }
 
     /// Replaces a message's text (not of a deleted message, not in a read-only room) and

@@ -108,16 +108,16 @@ pub use model::{
 };
 
 pub use chat::{
-    filter_match, ChatAudienceRow, ChatBoostRow, ChatEvent, ChatEventKind, ChatEventPage,
-    ChatMemberRow, ChatMessageRow, ChatModAction, ChatModLogRow, ChatPosted, ChatRecentSearch,
-    ChatRefusal, ChatRestrictionKind, ChatRestrictionRow, ChatRoomKind, ChatRoomListing,
-    ChatRoomRow, ChatRoomSettings, ChatSearchHit, ChatSnippetPart, Involvement, NewChatMessage,
-    NewChatRoom, ALL_TALK, AUDIENCE_PASSWORD_HASH, CHAT_RECENT_SEARCHES,
-    MAX_CHAT_AUDIENCE_NAME_CHARS, MAX_CHAT_BOOST_CHARS, MAX_CHAT_CLIENT_ID_LEN,
-    MAX_CHAT_DIRECT_MEMBERS, MAX_CHAT_FILTER_WORDS, MAX_CHAT_FILTER_WORD_CHARS,
-    MAX_CHAT_INITIAL_MEMBERS, MAX_CHAT_MOD_LOG_PAGE, MAX_CHAT_PAGE, MAX_CHAT_REASON_CHARS,
-    MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS, MAX_CHAT_SEARCH_HITS, MAX_CHAT_SLOW_MODE_S,
-    MAX_CHAT_TEXT_CHARS,
+    filter_match, sha256_hex, ChatAttachmentRow, ChatAudienceRow, ChatBoostRow, ChatEvent,
+    ChatEventKind, ChatEventPage, ChatMemberRow, ChatMessageRow, ChatModAction, ChatModLogRow,
+    ChatPosted, ChatRecentSearch, ChatRefusal, ChatRestrictionKind, ChatRestrictionRow,
+    ChatRoomKind, ChatRoomListing, ChatRoomRow, ChatRoomSettings, ChatSearchHit, ChatSnippetPart,
+    Involvement, NewChatAttachment, NewChatMessage, NewChatRoom, ALL_TALK, AUDIENCE_PASSWORD_HASH,
+    CHAT_RECENT_SEARCHES, MAX_CHAT_ATTACHMENT_NAME_CHARS, MAX_CHAT_AUDIENCE_NAME_CHARS,
+    MAX_CHAT_BOOST_CHARS, MAX_CHAT_CLIENT_ID_LEN, MAX_CHAT_DIRECT_MEMBERS, MAX_CHAT_FILTER_WORDS,
+    MAX_CHAT_FILTER_WORD_CHARS, MAX_CHAT_INITIAL_MEMBERS, MAX_CHAT_MESSAGE_ATTACHMENTS,
+    MAX_CHAT_MOD_LOG_PAGE, MAX_CHAT_PAGE, MAX_CHAT_REASON_CHARS, MAX_CHAT_ROOM_NAME_CHARS,
+    MAX_CHAT_SEARCH_CHARS, MAX_CHAT_SEARCH_HITS, MAX_CHAT_SLOW_MODE_S, MAX_CHAT_TEXT_CHARS,
 };
 pub use memory::{
     MemChunkRow, MemContext, MemCounts, MemEpisodeFull, MemEpisodeRow, MemJournalRow, MemOp,

@@ -4,7 +4,8 @@
 //! Migrations are append-only: a released migration must never be edited, only followed by a new
 //! one (migration 2 is issue 6's accounts, ensembles, idempotency keys, outbox and webhooks;
 //! migration 4 is issue 13's performance memory, migration 5 its faster text indexing; migration 7
-//! is issue 12's chat, migration 8 its audience identities, show rooms and "All Talk"). This module must never run anything but schema changes.
+//! is issue 12's chat, migration 8 its audience identities, show rooms and "All Talk", migration 9 its moderation,
+//! migration 10 its attachments). This module must never run anything but schema changes.
 
 use rusqlite_migration::{Migrations, M};
 
@@ -544,6 +545,34 @@ CREATE TABLE chat_mod_log (
 CREATE INDEX chat_mod_log_by_room ON chat_mod_log(room_id, id);
 "#;
 
+/// Migration 10 (issue 12, item 2): attachments. One row per upload: its room and uploader,
+/// the SHA-256 of its bytes (the name of its file under `attachments/` in the data directory,
+/// see `chat/attachments.rs`), the media type sniffed from the bytes, the size, the sanitised
+/// name, an image's dimensions and its thumbnail's SHA-256. An upload is unattached
+/// (`message_id` NULL) until a message takes it, at a `position` (0–3) of that message.
+const V10: &str = r#"
+CREATE TABLE chat_attachments (
+    id            INTEGER PRIMARY KEY,
+    room_id       INTEGER NOT NULL REFERENCES chat_rooms(id),
+    uploader_id   INTEGER NOT NULL REFERENCES users(id),
+    sha256        TEXT    NOT NULL CHECK (length(sha256) = 64),
+    media_type    TEXT    NOT NULL CHECK (length(media_type) BETWEEN 1 AND 100),
+    size          INTEGER NOT NULL CHECK (size >= 1),
+    name          TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    width         INTEGER CHECK (width IS NULL OR width >= 1),
+    height        INTEGER CHECK (height IS NULL OR height >= 1),
+    thumb_sha256  TEXT    CHECK (thumb_sha256 IS NULL OR length(thumb_sha256) = 64),
+    message_id    INTEGER REFERENCES chat_messages(id),
+    position      INTEGER CHECK (position IS NULL OR position BETWEEN 0 AND 3),
+    created_at_ms INTEGER NOT NULL,
+    CHECK ((message_id IS NULL) = (position IS NULL)),
+    UNIQUE (message_id, position)
+) STRICT;
+
+CREATE INDEX chat_attachments_by_message ON chat_attachments(message_id)
+    WHERE message_id IS NOT NULL;
+"#;
+
 const STEPS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2).foreign_key_check(),
@@ -554,6 +583,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V7).foreign_key_check(),
     M::up(V8).foreign_key_check(),
     M::up(V9).foreign_key_check(),
+    M::up(V10).foreign_key_check(),
 ];
 
 /// Every migration, oldest first.

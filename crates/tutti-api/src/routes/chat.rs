@@ -40,12 +40,14 @@ use tutti_store::{
     ChatBoostRow, ChatEvent, ChatMemberRow, ChatMessageRow, ChatRefusal, ChatRestrictionKind,
     ChatRoomKind, ChatRoomRow, ChatSearchHit, EnsembleRole, Involvement, NewChatMessage,
     NewChatRoom, StoreError, UserRole, MAX_CHAT_DIRECT_MEMBERS, MAX_CHAT_INITIAL_MEMBERS,
-    MAX_CHAT_PAGE, MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS, MAX_CHAT_SEARCH_HITS,
+    MAX_CHAT_MESSAGE_ATTACHMENTS, MAX_CHAT_PAGE, MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS,
+    MAX_CHAT_SEARCH_HITS,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use super::chat_attachments::AttachmentOut;
 use super::{check_id, to_value};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -67,6 +69,7 @@ pub(super) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(search))
         .routes(routes!(recent_searches))
         .merge(super::chat_moderation::routes())
+        .merge(super::chat_attachments::routes())
 }
 
 /// Default page of events.
@@ -107,6 +110,10 @@ pub(super) fn store_err(e: StoreError) -> ApiError {
             ..
         } => ApiError::conflict("conflict", "the message was deleted")
             .with_details(json!({"what": "deleted message"})),
+        StoreError::Conflict {
+            what: "attachment",
+            value,
+        } => ApiError::conflict("conflict", value).with_details(json!({"what": "attachment"})),
         StoreError::Conflict { what: "boost", .. } => ApiError::conflict(
             "already_exists",
             "you already boosted this message with this content",
@@ -483,6 +490,8 @@ pub struct MessageOut {
     pub hidden: bool,
     /// Its boosts, oldest first.
     pub boosts: Vec<BoostOut>,
+    /// The files it carries, in order (none once deleted).
+    pub attachments: Vec<AttachmentOut>,
 }
 
 /// Safe HTML for a stored text ("" for a deleted message's empty text).
@@ -512,6 +521,7 @@ impl MessageOut {
             deleted_by: m.deleted_by,
             hidden: m.hidden,
             boosts: boosts.into_iter().map(BoostOut::from).collect(),
+            attachments: m.attachments.into_iter().map(AttachmentOut::from).collect(),
         }
     }
 }
@@ -546,6 +556,9 @@ pub struct EventOut {
     pub reply_to: Option<i64>,
     /// A `message_deleted` by a moderator, not by the author: a removal.
     pub moderated: bool,
+    /// The files a `message_posted` carries, in order (empty for other kinds and once the
+    /// message is deleted).
+    pub attachments: Vec<AttachmentOut>,
 }
 
 impl From<ChatEvent> for EventOut {
@@ -564,6 +577,7 @@ impl From<ChatEvent> for EventOut {
             client_message_id: e.client_message_id,
             reply_to: e.reply_to,
             moderated: e.moderated,
+            attachments: e.attachments.into_iter().map(AttachmentOut::from).collect(),
         }
     }
 }
@@ -1173,6 +1187,10 @@ pub struct NewMessageIn {
     pub text: String,
     /// The message it replies to (in the same room).
     pub reply_to: Option<i64>,
+    /// Uploads of the caller in this room that no message carries yet
+    /// (`POST /chat/rooms/{id}/attachments`), at most 4, each once.
+    #[serde(default)]
+    pub attachments: Vec<i64>,
 }
 
 impl Validate for NewMessageIn {
@@ -1185,6 +1203,18 @@ impl Validate for NewMessageIn {
         }
         if self.reply_to.is_some_and(|id| id < 1) {
             p.add("reply_to", "must be a message id (≥ 1)");
+        }
+        if self.attachments.len() > MAX_CHAT_MESSAGE_ATTACHMENTS {
+            p.add(
+                "attachments",
+                format!("at most {MAX_CHAT_MESSAGE_ATTACHMENTS} attachments per message"),
+            );
+        } else if self.attachments.iter().any(|&id| id < 1) {
+            p.add("attachments", "each must be an attachment id (≥ 1)");
+        } else if (1..self.attachments.len())
+            .any(|i| self.attachments[..i].contains(&self.attachments[i]))
+        {
+            p.add("attachments", "an attachment is listed twice");
         }
     }
 }
@@ -1230,14 +1260,17 @@ async fn post_message(
     idem::run(&s, caller.id(), req.idem, async {
         let posted = s
             .store
-            .chat_post(NewChatMessage {
-                room_id: id,
-                author_id: caller.id(),
-                client_message_id: body.client_message_id.clone(),
-                text: text.into_string(),
-                reply_to: body.reply_to,
-                at_ms: s.now_ms(),
-            })
+            .chat_post_attached(
+                NewChatMessage {
+                    room_id: id,
+                    author_id: caller.id(),
+                    client_message_id: body.client_message_id.clone(),
+                    text: text.into_string(),
+                    reply_to: body.reply_to,
+                    at_ms: s.now_ms(),
+                },
+                body.attachments.clone(),
+            )
             .await
             .map_err(store_err)?;
         if !posted.duplicate {

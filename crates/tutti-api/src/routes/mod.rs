@@ -6,6 +6,7 @@
 
 pub(crate) mod accounts;
 mod chat;
+mod chat_attachments;
 mod chat_moderation;
 mod ensembles;
 mod events;
