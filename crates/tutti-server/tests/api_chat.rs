@@ -1138,6 +1138,9 @@ async fn every_chat_route_is_in_the_openapi_document() {
         ("/api/v1/chat/rooms/{id}/restrictions/{user_id}", "put"),
         ("/api/v1/chat/rooms/{id}/restrictions/{user_id}", "delete"),
         ("/api/v1/chat/rooms/{id}/moderation-log", "get"),
+        ("/api/v1/chat/rooms/{id}/attachments", "post"),
+        ("/api/v1/chat/attachments/{id}", "get"),
+        ("/api/v1/chat/attachments/{id}/thumbnail", "get"),
     ] {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is documented");
@@ -1150,7 +1153,7 @@ async fn every_chat_route_is_in_the_openapi_document() {
         .filter(|p| p.starts_with("/api/v1/chat/"))
         .count();
     assert_eq!(
-        chat_paths, 16,
+        chat_paths, 19,
         "a chat route added here is listed above too"
     );
     // Both answers of a post and of a room creation are documented.
