@@ -1,6 +1,7 @@
 //! Tutti on several nodes (issue 14): the bus is NATS, never a home-made substitute. This
-//! crate holds what talks to it: the connection ([`connect`]) and a show's leadership as a
-//! lease in a JetStream key-value bucket ([`Leases`]).
+//! crate holds what talks to it: the connection ([`connect`]), the subjects a show's
+//! partials and states travel on ([`partials_subject`], [`state_subject`]), and a show's
+//! leadership as a lease in a JetStream key-value bucket ([`Leases`]).
 //!
 //! A lease is one key per show in a bucket whose entries expire a TTL after their last
 //! write (the bucket's `max_age`; no per-key TTL needed). The tests run PyPI's
@@ -20,6 +21,16 @@
 mod lease;
 
 pub use lease::{Held, LeaseError, Leases};
+
+/// The subject an edge publishes a show's partials on (`tutti_cluster::PartialsMsg`).
+pub fn partials_subject(show: &str) -> String {
+    format!("tutti.show.{show}.partials")
+}
+
+/// The subject a show's conductor publishes its states on (`tutti_cluster::StateMsg`).
+pub fn state_subject(show: &str) -> String {
+    format!("tutti.show.{show}.state")
+}
 
 /// Why the bus cannot be reached.
 #[derive(Debug, thiserror::Error)]
