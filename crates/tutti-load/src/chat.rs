@@ -9,7 +9,9 @@
 //! The clock: every client shares this process's monotonic clock, so a message carries the
 //! time it was sent (`t=` microseconds since the run's origin, in its text) and a follower's
 //! delivery latency is its own read time less that. The read time is when the client's task
-//! handled the frame, so a generator short of CPU makes latencies larger, never smaller.
+//! handled the frame, so a generator short of CPU makes latencies larger, never smaller. The
+//! arrival time is beside it: the kernel's receive stamp of the client's socket (see
+//! `stamped`), when the message reached the phone, whatever the generator's threads were doing.
 //!
 //! Completeness: after the window the senders stop; the run waits (at most [`CHAT_SETTLE`])
 //! until every post was answered and every follower has read up to the room's last
@@ -73,6 +75,8 @@ pub(crate) struct ChatShared {
     duplicates: AtomicU64,
     malformed: AtomicU64,
     latency: Vec<Mutex<Histogram<u64>>>,
+    /// Post → arrival at the follower's socket, microseconds, sharded.
+    arrival: Vec<Mutex<Histogram<u64>>>,
 }
 
 impl ChatShared {
@@ -102,6 +106,7 @@ impl ChatShared {
             duplicates: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             latency: (0..SHARDS).map(|_| hist()).collect(),
+            arrival: (0..SHARDS).map(|_| hist()).collect(),
         }
     }
 
@@ -139,18 +144,23 @@ impl ChatShared {
 
     /// The figures for the report.
     pub fn figures(&self, window_s: f64, dropped_followers: u64) -> ChatFigures {
-        let mut all = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)
-            .expect("static histogram bounds");
-        for h in &self.latency {
-            let _ = all.add(&*h.lock().unwrap_or_else(|p| p.into_inner()));
-        }
-        let ms = |q: f64| all.value_at_quantile(q) as f64 / 1000.0;
-        let latency_ms = (!all.is_empty()).then(|| Spread {
-            p50: ms(0.5),
-            p95: ms(0.95),
-            p99: ms(0.99),
-            max: all.max() as f64 / 1000.0,
-        });
+        let spread = |shards: &[Mutex<Histogram<u64>>]| {
+            let mut all = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .expect("static histogram bounds");
+            for h in shards {
+                let _ = all.add(&*h.lock().unwrap_or_else(|p| p.into_inner()));
+            }
+            let ms = |q: f64| all.value_at_quantile(q) as f64 / 1000.0;
+            let spread = (!all.is_empty()).then(|| Spread {
+                p50: ms(0.5),
+                p95: ms(0.95),
+                p99: ms(0.99),
+                max: all.max() as f64 / 1000.0,
+            });
+            (spread, all.len())
+        };
+        let (latency_ms, samples) = spread(&self.latency);
+        let (arrival_ms, _) = spread(&self.arrival);
         let last = self.last_acked_seq.load(Relaxed);
         let (mut complete, mut incomplete) = (0, 0);
         for p in self.progress.iter() {
@@ -178,7 +188,8 @@ impl ChatShared {
             deliveries_in_window: in_window,
             deliveries_per_s: in_window as f64 / window_s.max(1e-9),
             latency_ms,
-            latency_samples: all.len(),
+            arrival_ms,
+            latency_samples: samples,
             gaps: self.gaps.load(Relaxed),
             duplicates: self.duplicates.load(Relaxed),
             malformed: self.malformed.load(Relaxed),
@@ -270,6 +281,7 @@ impl ChatClient {
         kind: &str,
         text: &str,
         now: Instant,
+        arrived: Option<Instant>,
         in_window: bool,
     ) -> Result<Option<String>, String> {
         let head: ChatHead<'_> = match serde_json::from_str(text) {
@@ -334,6 +346,13 @@ impl ChatClient {
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .saturating_record(us.min(MAX_LATENCY_US));
+                        if let Some(at) = arrived {
+                            let us = shared.us(at).saturating_sub(sent).max(1);
+                            shared.arrival[self.index as usize % SHARDS]
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .saturating_record(us.min(MAX_LATENCY_US));
+                        }
                     }
                 }
                 Ok(None)

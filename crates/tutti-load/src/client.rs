@@ -450,7 +450,7 @@ struct Client {
     /// among the readers the cues are expected at.
     last_cue_id: u64,
     cue_reader: bool,
-    /// When the kernel received the frame being handled (with `--cues`).
+    /// When the kernel received the frame being handled (with `--cues` or chat).
     rx_at: Option<Instant>,
     /// With `--chat-senders`: its chat, and a frame waiting to be sent (`chat_sub`).
     chat: Option<ChatClient>,
@@ -944,7 +944,14 @@ impl Client {
                     return;
                 };
                 let now = Instant::now();
-                match chat.on_frame(shared, kind, text, now, self.shared.in_window(now)) {
+                match chat.on_frame(
+                    shared,
+                    kind,
+                    text,
+                    now,
+                    self.rx_at,
+                    self.shared.in_window(now),
+                ) {
                     Ok(Some(frame)) => self.chat_out = Some(frame),
                     Ok(None) => {}
                     Err(e) => self.parse_failure(e),

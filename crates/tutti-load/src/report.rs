@@ -636,8 +636,11 @@ pub struct ChatFigures {
     pub deliveries_in_window: u64,
     /// `deliveries_in_window` per second of the window.
     pub deliveries_per_s: f64,
-    /// Post → delivery, milliseconds (absent when nothing was delivered in the window).
+    /// Post → delivery (read by the follower's task), milliseconds (absent when nothing was
+    /// delivered in the window).
     pub latency_ms: Option<Spread>,
+    /// Post → arrival at the follower's socket (the kernel's receive stamp), milliseconds.
+    pub arrival_ms: Option<Spread>,
     /// Deliveries timed.
     pub latency_samples: u64,
     /// `room_seq`s skipped (never read) by followers.
@@ -688,9 +691,15 @@ impl ChatFigures {
                 l.p50, l.p95, l.p99, l.max
             )
         });
+        let arr = self.arrival_ms.map_or("-".to_string(), |l| {
+            format!(
+                "p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1}",
+                l.p50, l.p95, l.p99, l.max
+            )
+        });
         let _ = writeln!(
             t,
-            "  chat        {} followers, {} deliveries in the window ({:.0}/s), post->delivery {lat}",
+            "  chat        {} followers, {} deliveries in the window ({:.0}/s), post->delivery {lat}; post->arrival at the socket {arr}",
             thousands(self.followers),
             thousands(self.deliveries_in_window),
             self.deliveries_per_s

@@ -74,8 +74,8 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         url: plan.target.url.clone(),
         sources: plan.source_addrs.clone(),
         show: plan.show.clone(),
-        // With cues, a delivery's arrival is the kernel's (see `stamped`).
-        rx_stamps: plan.cues.is_some(),
+        // With cues or chat, a delivery's arrival is the kernel's (see `stamped`).
+        rx_stamps: plan.cues.is_some() || plan.chat.is_some(),
     };
 
     // Probe: one client joins first, so a wrong URL or show fails fast and clearly, and
