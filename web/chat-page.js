@@ -5,6 +5,8 @@
 // (ChatSocket, chat.js), which follows every room of the user from its latest seq; a room's
 // history comes from `GET /chat/rooms/{id}/messages` (newest first, paged back by
 // `before_seq`), and search from `GET /chat/search` (snippets drawn as text with <mark>).
+// Attachments: uploaded through `POST /chat/rooms/{id}/attachments`, posted with the message
+// through REST, and their bytes fetched with the token and shown from `blob:` URLs.
 //
 // Test hooks (besides chat-ui.js's):
 //   #login (form: username, password)   #app   #who   #conn
@@ -32,22 +34,39 @@ function saveAuth(a) {
 let auth = loadAuth(); // {access_token, refresh_token, user}
 let refreshing = null;
 
+/** The API's error envelope as an Error (code, status, message: the API's own words). */
+function apiError(res, text) {
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  const e = data?.error || { code: `http_${res.status}`, message: res.status === 413 ? 'the file is too large' : text.slice(0, 200) };
+  const err = new Error(e.message || e.code);
+  err.code = e.code;
+  err.status = res.status;
+  return err;
+}
+
 async function raw(method, path, body, token) {
   const headers = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(API + path, { method, headers, credentials: 'omit', body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
+  if (!res.ok) throw apiError(res, text);
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
-  if (!res.ok) {
-    const e = data?.error || { code: `http_${res.status}`, message: text.slice(0, 200) };
-    const err = new Error(e.message || e.code);
-    err.code = e.code;
-    err.status = res.status;
-    throw err;
-  }
   return data;
+}
+
+/** `fn(token)` with the access token, once more with a fresh one after a 401. */
+async function withToken(fn) {
+  try {
+    return await fn(auth?.access_token);
+  } catch (e) {
+    if (e.status !== 401 || !auth) throw e;
+    const t = await refresh();
+    if (!t) throw e;
+    return fn(t);
+  }
 }
 
 /** A fresh access token (one refresh at a time); null when signed out. */
@@ -61,14 +80,42 @@ async function refresh() {
 }
 
 async function api(method, path, body) {
-  try {
-    return await raw(method, path, body, auth?.access_token);
-  } catch (e) {
-    if (e.status !== 401 || !auth) throw e;
-    const t = await refresh();
-    if (!t) throw e;
-    return raw(method, path, body, t);
-  }
+  return withToken((t) => raw(method, path, body, t));
+}
+
+// ---- attachments (the API's bytes need the bearer token: no <img src> can send it) ----
+
+/** Uploads a File to a room (`POST /chat/rooms/{id}/attachments?name=`): the attachment. */
+function uploadFile(roomId, file) {
+  return withToken(async (token) => {
+    const res = await fetch(`${API}/chat/rooms/${roomId}/attachments?name=${encodeURIComponent(file.name)}`, {
+      method: 'POST', credentials: 'omit', body: file,
+      headers: { accept: 'application/json', 'content-type': 'application/octet-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    });
+    const text = await res.text();
+    if (!res.ok) throw apiError(res, text);
+    return JSON.parse(text);
+  });
+}
+
+/** An attachment's bytes (`/chat/attachments/{id}` or its `/thumbnail`) as a Blob. */
+function fetchBlob(path) {
+  return withToken(async (token) => {
+    const res = await fetch(API + path, { credentials: 'omit', headers: token ? { authorization: `Bearer ${token}` } : {} });
+    if (!res.ok) throw apiError(res, await res.text());
+    return res.blob();
+  });
+}
+
+let postCount = 0;
+/** Posts a message with files through REST (`chat_post` on /live/v1 carries none); the
+ *  message is shown at once and its live event, when it comes, is skipped as already applied. */
+async function postWithFiles(roomId, text, ids) {
+  postCount += 1;
+  const clientId = `f-${Date.now().toString(36)}-${postCount}-${Math.random().toString(36).slice(2, 8)}`;
+  const m = await api('POST', `/chat/rooms/${roomId}/messages`, { client_message_id: clientId, text, attachments: ids });
+  socket?.client.upsert(roomId, [m]);
+  return m;
 }
 
 function showError(text) {
@@ -196,7 +243,7 @@ function start(user) {
     client: { backlog: 0 }, // history comes through REST
   });
   const c = socket.client;
-  view = new RoomView(c, { onOlder: loadOlder, mentionNames });
+  view = new RoomView(c, { onOlder: loadOlder, mentionNames, files: { upload: uploadFile, fetch: fetchBlob, post: postWithFiles } });
   $('room').replaceChildren(view.el);
   socket.on('conn', ({ state }) => showConn($('conn'), state));
   c.on('hello', () => { drawRooms(); if (current == null) { const first = [...c.rooms.values()].find((r) => r.kind); if (first) openRoom(first.id); } });

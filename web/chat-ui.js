@@ -14,10 +14,29 @@
 //   textarea.composer-text  the composer (Enter sends, Shift+Enter is a new line)
 //   ul.mentions li[role=option]  the @mention suggestions
 //   .presence .typing .readonly-note
+//   Attachments (opts.files, the `/chat` page only): button.attach opens input.attach-input
+//   (type=file); ul.attach-chips li.chip[data-state=uploading|ready] a file to send (its
+//   button.remove); p.attach-error the refusals, as text ("NAME: the API's message").
+//   A message's .attachments: img.att-thumb (in button.att-open) for an image, button.att-file
+//   for other files; without opts.files (the audience tab) span.att-name, text only.
+//
+// File names are user input: they are only ever set as text or as attributes (alt, download).
 
 import { h, setText } from './ui.js';
 
 const QUICK_BOOSTS = ['👍', '👏', '❤️', '😂'];
+export const MAX_FILES = 4; // attachments per message (the API's limit)
+
+/** A size for people: "512 B", "1.5 KB", "2.3 MB". */
+export function humanSize(n) {
+  if (!(n >= 0)) return '';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
 
 function clock(ms) {
   const d = new Date(ms);
@@ -27,7 +46,10 @@ function clock(ms) {
 export class RoomView {
   /**
    * opts: {onOlder(room) → Promise (scroll back; absent: no button), mentionNames(room) → [name],
-   *        announce: whether new messages are read out (aria-live)}
+   *        announce: whether new messages are read out (aria-live),
+   *        files: {upload(roomId, File) → attachment, fetch(path) → Blob,
+   *                post(roomId, text, [attachment id]) → message} (absent: no attach button,
+   *                and attachments are shown as names and sizes only)}
    */
   constructor(client, opts = {}) {
     this.client = client;
@@ -52,11 +74,34 @@ export class RoomView {
     });
     this.mentions = h('ul', { class: 'mentions', id: this.ids.mentions, role: 'listbox', 'aria-label': 'People to mention', hidden: true });
     this.sendBtn = h('button', { type: 'submit', class: 'btn send' }, 'Send');
+    this.chips = []; // files to send: {file, att (once uploaded), done (a Promise), li}
+    this.blobs = new Map(); // path → Promise of a blob: URL (revoked when the room changes)
+    this.files = opts.files || null;
+    this.attachBtn = null;
+    if (this.files) {
+      this.fileInput = h('input', { type: 'file', class: 'attach-input', multiple: true, hidden: true, tabindex: '-1' });
+      this.attachBtn = h('button', { type: 'button', class: 'btn attach', 'aria-label': 'Attach files', title: 'Attach files (at most 4)', onclick: () => this.fileInput.click() }, '📎');
+      this.fileInput.addEventListener('change', () => { this._addFiles([...this.fileInput.files]); this.fileInput.value = ''; });
+      this.chipList = h('ul', { class: 'attach-chips', 'aria-label': 'Files to send', hidden: true });
+      this.attachError = h('p', { class: 'attach-error banner', role: 'alert', hidden: true });
+      // Files pasted or dropped onto the composer are attached the same way.
+      this.text.addEventListener('paste', (ev) => {
+        const list = [...(ev.clipboardData?.files || [])];
+        if (list.length) { ev.preventDefault(); this._addFiles(list); }
+      });
+    }
     this.form = h('form', { class: 'composer' },
       h('label', { for: this.ids.text, class: 'sr-only' }, 'Message'),
-      this.mentions, this.text, this.sendBtn);
+      this.mentions, this.attachBtn, this.fileInput, this.text, this.sendBtn);
+    if (this.files) {
+      this.form.addEventListener('dragover', (ev) => { if (ev.dataTransfer?.types.includes('Files')) ev.preventDefault(); });
+      this.form.addEventListener('drop', (ev) => {
+        const list = [...(ev.dataTransfer?.files || [])];
+        if (list.length) { ev.preventDefault(); this._addFiles(list); }
+      });
+    }
     this.el = h('div', { class: 'room-view' }, this.presence, this.older, this.list, this.typingEl,
-      this.readonly, this.form, this.announcer);
+      this.readonly, this.chipList, this.attachError, this.form, this.announcer);
 
     this.form.addEventListener('submit', (ev) => { ev.preventDefault(); this._send(); });
     this.text.addEventListener('keydown', (ev) => this._key(ev));
@@ -95,6 +140,10 @@ export class RoomView {
     this.pendingEls.clear();
     this.list.replaceChildren();
     this.text.value = '';
+    this._clearChips();
+    this._attachSay([]);
+    for (const url of this.blobs.values()) url.then((u) => URL.revokeObjectURL(u), () => {});
+    this.blobs.clear();
     this._writable();
     this._presence();
     this._typing();
@@ -111,6 +160,7 @@ export class RoomView {
     setText(this.readonly, note || (r?.readOnly ? 'This room is read-only: the show has ended. You can still read it.' : ''));
     this.text.disabled = ro;
     this.sendBtn.disabled = ro;
+    if (this.attachBtn) this.attachBtn.disabled = ro;
   }
 
   /** Close the composer with a notice (or open it again with null). */
@@ -209,9 +259,161 @@ export class RoomView {
             h('button', { type: 'button', class: 'btn small danger delete', onclick: (ev) => this._delete(ev.currentTarget, m) }, 'Delete'));
         }
       }
+      if (m.attachments?.length) parts.push(this._attachments(m));
       parts.push(boosts, actions);
     }
     li.replaceChildren(...parts);
+  }
+
+  // ---- attachments in messages ----
+
+  /** A blob: URL of an attachment's bytes (fetched once per room view). */
+  _blobUrl(path) {
+    let p = this.blobs.get(path);
+    if (!p) {
+      p = this.files.fetch(path).then((b) => URL.createObjectURL(b));
+      p.catch(() => this.blobs.delete(path)); // fetched again next time
+      this.blobs.set(path, p);
+    }
+    return p;
+  }
+
+  _attachments(m) {
+    const box = h('ul', { class: 'attachments', 'aria-label': 'Attachments' });
+    for (const a of m.attachments) {
+      const label = `${a.name} (${humanSize(a.size)})`;
+      if (!this.files) {
+        // No credentials (the audience tab): the file's name and size, as text.
+        box.append(h('li', { 'data-attachment': a.id }, h('span', { class: 'att-name' }, `📎 ${label}`)));
+        continue;
+      }
+      const base = `/chat/attachments/${a.id}`;
+      if (a.thumbnail) {
+        const img = h('img', { class: 'att-thumb', alt: a.name });
+        if (a.width && a.height) {
+          const k = Math.min(1, 320 / Math.max(a.width, a.height));
+          img.width = Math.max(1, Math.round(a.width * k));
+          img.height = Math.max(1, Math.round(a.height * k));
+        }
+        const note = h('span', { class: 'att-size muted' }, humanSize(a.size));
+        this._blobUrl(`${base}/thumbnail`).then((u) => { img.src = u; },
+          (e) => setText(note, `${humanSize(a.size)} · not loaded: ${e.message}`));
+        const open = h('button', { type: 'button', class: 'att-open', 'aria-label': `Open image ${label}`,
+          onclick: () => this._openImage(base, a, note) }, img);
+        box.append(h('li', { 'data-attachment': a.id, class: 'att-image' }, open, ' ', note));
+      } else {
+        const note = h('span', { class: 'att-size muted' }, humanSize(a.size));
+        const btn = h('button', { type: 'button', class: 'btn small att-file', 'aria-label': `Download ${label}`,
+          onclick: () => this._download(base, a, note) }, `📎 ${a.name}`);
+        box.append(h('li', { 'data-attachment': a.id }, btn, ' ', note));
+      }
+    }
+    return box;
+  }
+
+  /** The full image in a dialog (its bytes fetched with the token, shown from a blob: URL). */
+  async _openImage(base, a, note) {
+    let url;
+    try { url = await this._blobUrl(base); } catch (e) { setText(note, `${humanSize(a.size)} · not loaded: ${e.message}`); return; }
+    const close = h('button', { type: 'button', class: 'btn small', autofocus: true }, 'Close');
+    const dlg = h('dialog', { class: 'att-dialog', 'aria-label': a.name },
+      h('img', { class: 'att-full', alt: a.name, src: url }),
+      h('p', {}, h('a', { href: url, download: a.name }, `Download ${a.name}`), ' ', close));
+    close.addEventListener('click', () => dlg.close());
+    dlg.addEventListener('close', () => dlg.remove());
+    this.el.append(dlg);
+    dlg.showModal();
+  }
+
+  /** A file saved under its name (fetched with the token, then an <a download> of a blob: URL). */
+  async _download(base, a, note) {
+    try {
+      const url = await this._blobUrl(base);
+      const link = h('a', { href: url, download: a.name, hidden: true });
+      this.el.append(link);
+      link.click();
+      link.remove();
+    } catch (e) {
+      setText(note, `${humanSize(a.size)} · not downloaded: ${e.message}`);
+    }
+  }
+
+  // ---- attachments in the composer ----
+
+  _attachSay(lines) {
+    if (!this.attachError) return;
+    this.attachError.hidden = !lines.length;
+    this.attachError.replaceChildren(...lines.map((t) => h('span', { class: 'attach-error-line' }, t, h('br'))));
+  }
+
+  _drawChips() {
+    this.chipList.hidden = !this.chips.length;
+    this.chipList.replaceChildren(...this.chips.map((c) => c.li));
+  }
+
+  _clearChips() {
+    this.chips = [];
+    if (this.chipList) this._drawChips();
+  }
+
+  /** Uploads the chosen files at once (at most MAX_FILES on a message) and shows them as chips. */
+  _addFiles(list) {
+    if (this.roomId == null || this.text.disabled) return;
+    const roomId = this.roomId;
+    const errors = [];
+    for (const file of list) {
+      if (this.chips.length >= MAX_FILES) { errors.push(`${file.name}: not added, at most ${MAX_FILES} files per message`); continue; }
+      const state = h('span', { class: 'chip-state muted' }, 'uploading…');
+      const chip = { file, att: null };
+      const remove = h('button', { type: 'button', class: 'btn small remove', 'aria-label': `Remove ${file.name}`,
+        onclick: () => { this.chips = this.chips.filter((c) => c !== chip); this._drawChips(); this.text.focus(); } }, '×');
+      chip.li = h('li', { class: 'chip', 'data-state': 'uploading' },
+        h('span', { class: 'chip-name' }, file.name), ' ', h('span', { class: 'chip-size muted' }, humanSize(file.size)), ' ', state, remove);
+      chip.done = this.files.upload(roomId, file).then((att) => {
+        chip.att = att;
+        chip.li.dataset.state = 'ready';
+        setText(state, '');
+      }, (e) => {
+        // Refused (415 unsupported_media_type, 413, 422 image_too_large, …): named, with the
+        // API's reason, and not sent.
+        this.chips = this.chips.filter((c) => c !== chip);
+        if (this.roomId === roomId) { this._drawChips(); this._attachSay([...this._errorLines(), `${file.name}: ${e.message || e.code}`]); }
+      });
+      this.chips.push(chip);
+    }
+    this._attachSay(errors);
+    this._drawChips();
+  }
+
+  _errorLines() {
+    return [...this.attachError.querySelectorAll('.attach-error-line')].map((e) => e.textContent);
+  }
+
+  async _sendWithFiles(text) {
+    const roomId = this.roomId;
+    this.sending = true;
+    this.sendBtn.disabled = true;
+    try {
+      await Promise.all(this.chips.map((c) => c.done));
+      if (this.roomId !== roomId) return;
+      const ready = this.chips.filter((c) => c.att);
+      if (!ready.length && !text) return;
+      if (!ready.length) { this.client.post(roomId, text); this.text.value = ''; this.render(); return; }
+      const n = ready.length;
+      const body = text || `📎 ${n === 1 ? 'a file' : `${n} files`}`;
+      await this.files.post(roomId, body, ready.map((c) => c.att.id));
+      if (this.roomId !== roomId) return;
+      if (this.text.value.trim() === text) this.text.value = '';
+      this.chips = this.chips.filter((c) => !ready.includes(c));
+      this._drawChips();
+      this._attachSay([]);
+      this.list.scrollTop = this.list.scrollHeight;
+    } catch (e) {
+      if (this.roomId === roomId) this._attachSay([...this._errorLines(), `Not sent: ${e.message || e.code}`]);
+    } finally {
+      this.sending = false;
+      this._writable();
+    }
   }
 
   _delete(btn, m) {
@@ -245,7 +447,9 @@ export class RoomView {
 
   _send() {
     const text = this.text.value.trim();
-    if (!text || this.roomId == null || this.text.disabled) return;
+    if (this.roomId == null || this.text.disabled) return;
+    if (this.chips.length) { this._closeMentions(); if (!this.sending) this._sendWithFiles(text); return; }
+    if (!text) return;
     this.client.post(this.roomId, text);
     this.text.value = '';
     this._closeMentions();

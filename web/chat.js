@@ -17,6 +17,7 @@
 // Events (client.on(type, fn) calls fn(detail)):
 //   hello     the chat_hello frame (the rooms were updated)
 //   room      {room}: a room's messages changed (posted, edited, deleted, boosted, loaded)
+//             (a message's `attachments`: its files' metadata, attachmentsOf below)
 //   posted    {room, message, live}: a new message (live: after the room's catch-up)
 //   caught_up {room}
 //   presence  {room}   typing {room}   unread {room}
@@ -33,6 +34,24 @@ function randomId() {
   const a = new Uint8Array(9);
   crypto.getRandomValues(a);
   return 'c-' + Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * A message's files as chat-ui.js draws them: {id, name, mediaType, size, width, height,
+ * thumbnail}. A live `chat_event` says `thumbnail: true`; a REST message has `thumbnail_url`.
+ * Names are user input: only ever shown as text.
+ */
+export function attachmentsOf(list) {
+  if (!Array.isArray(list)) return [];
+  return list.filter((a) => Number.isInteger(a?.id)).map((a) => ({
+    id: a.id,
+    name: String(a.name ?? ''),
+    mediaType: String(a.media_type ?? ''),
+    size: Number(a.size) || 0,
+    width: a.width ?? null,
+    height: a.height ?? null,
+    thumbnail: !!(a.thumbnail || a.thumbnail_url),
+  }));
 }
 
 class Room {
@@ -196,6 +215,7 @@ export class ChatClient {
             id: e.message, room: e.room, author: e.author, authorName: e.author_name ?? this.nameOf(e.author),
             clientId: e.client_id, text: e.text ?? '', html: e.html ?? '', at: e.at, postedSeq: e.room_seq,
             lastSeq: e.room_seq, edited: false, deleted: false, replyTo: e.reply_to ?? null, boosts: new Map(),
+            attachments: attachmentsOf(e.attachments),
           };
           if (e.text == null) m.deleted = true; // deleted since: the catch-up carries no text
           r.messages.set(m.id, m);
@@ -211,7 +231,7 @@ export class ChatClient {
         break;
       case 'message_deleted':
         if (!m) return;
-        m.deleted = true; m.text = ''; m.html = '';
+        m.deleted = true; m.text = ''; m.html = ''; m.attachments = [];
         break;
       case 'boost_added':
       case 'boost_removed': {
@@ -229,6 +249,13 @@ export class ChatClient {
 
   /** Messages as the REST API lists them (`GET /chat/rooms/{id}/messages`), e.g. older pages. */
   addMessages(roomId, items, nextBeforeSeq) {
+    const r = this.upsert(roomId, items, false);
+    if (nextBeforeSeq == null) r.noOlder = true;
+    this._emit('room', { room: r });
+  }
+
+  /** REST messages (e.g. one the page just posted through the API), without paging. */
+  upsert(roomId, items, emit = true) {
     const r = this.room(roomId);
     for (const it of items) {
       const old = r.messages.get(it.id);
@@ -243,11 +270,12 @@ export class ChatClient {
         clientId: it.client_message_id, text: it.text, html: it.html, at: it.created_at_ms,
         postedSeq: it.posted_seq, lastSeq: it.last_seq, edited: it.edited_at_ms != null,
         deleted: it.deleted, replyTo: it.reply_to ?? null, boosts,
+        attachments: it.deleted ? [] : attachmentsOf(it.attachments),
       });
       if (r.oldestSeq == null || it.posted_seq < r.oldestSeq) r.oldestSeq = it.posted_seq;
     }
-    if (nextBeforeSeq == null) r.noOlder = true;
-    this._emit('room', { room: r });
+    if (emit) this._emit('room', { room: r });
+    return r;
   }
 
   // ---- frames to the server ----

@@ -42,9 +42,11 @@ fn asset(path: &str) -> Response {
 /// image (`/qr.svg`), `fetch` to the API and the WebSocket to the same host and port
 /// (CSP level 3 matches `ws:`/`wss:` of the page's own origin with `'self'`). Images may
 /// also be `data:` URLs: each page's empty icon (`<link rel="icon" href="data:,">`, so
-/// browsers do not ask for `/favicon.ico`). No inline script or style attribute is
+/// browsers do not ask for `/favicon.ico`), and `blob:` URLs: chat attachments, which the
+/// `/chat` page downloads with its bearer token and shows from a `blob:` URL of the bytes
+/// (an `<img src>` cannot send the token). No inline script or style attribute is
 /// allowed: the scripts set styles through the CSSOM.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Adds the security headers to a page or asset response (a `map_response` layer on the

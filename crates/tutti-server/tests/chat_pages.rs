@@ -2,7 +2,9 @@
 //! two audience pages of a live show chat with each other through the chat tab (one
 //! connection each); XSS payloads posted through REST render inert; the staff page `/chat`
 //! signs in, shows unread markers, posts and finds the post by search; a page whose socket is
-//! dropped catches up exactly (each message once, in order, edits and deletions applied).
+//! dropped catches up exactly (each message once, in order, edits and deletions applied);
+//! `/chat` attaches files (thumbnails drawn from `blob:` URLs, names as text, the API's
+//! refusals named) and the audience tab shows a file's name and size only.
 //! Every wait polls the page for a condition (with a guard against a hang), never a fixed sleep.
 
 #[path = "api_support/mod.rs"]
@@ -186,6 +188,44 @@ async fn two_audience_pages_chat_through_the_tab_on_their_one_connection() {
             "each message once, in order"
         );
     }
+    // A performer posts a file through the API: the phones (no API credentials) show its name
+    // and size as text, and offer no attach button.
+    let tiny = png_bytes(8, 8);
+    let auth = format!("Bearer {}", owner.token.as_deref().unwrap());
+    let att = raw(
+        owner.addr,
+        "POST",
+        &format!("/api/v1/chat/rooms/{room}/attachments?name=tiny.png"),
+        &[("authorization", &auth)],
+        &tiny,
+    )
+    .await
+    .ok(201);
+    owner
+        .post(
+            &format!("/chat/rooms/{room}/messages"),
+            json!({"client_message_id": "o1", "text": "The plot", "attachments": [id_of(&att)]}),
+        )
+        .await
+        .ok(201);
+    for b in &pages {
+        let shown_file = until(
+            b,
+            "the file's name on the phone",
+            "document.querySelector('li.msg:not(.pending) .attachments span.att-name')?.textContent",
+        )
+        .await;
+        assert_eq!(
+            shown_file,
+            json!(format!("📎 tiny.png ({})", human_size(tiny.len())))
+        );
+        let extra = js(
+            b,
+            "return document.querySelectorAll('.attachments img, .attachments button, button.attach, input[type=file]').length;",
+        )
+        .await;
+        assert_eq!(extra, json!(0));
+    }
     // The show ends: the tab says so and the composer closes; the messages stay readable.
     owner.show_to(show, "ended").await;
     for b in &pages {
@@ -196,7 +236,7 @@ async fn two_audience_pages_chat_through_the_tab_on_their_one_connection() {
         )
         .await;
         assert!(note.as_str().unwrap().contains("ended"), "{note}");
-        assert_eq!(shown(b).await.len(), 2);
+        assert_eq!(shown(b).await.len(), 3);
     }
     browser::assert_no_csp_violations(&pages[0]).await;
     for b in pages {
@@ -596,6 +636,267 @@ async fn a_page_whose_socket_drops_catches_up_exactly() {
         got, want,
         "each message once, in order, with the changes made while away"
     );
+    b.close().await.unwrap();
+    drop(driver);
+    app.shutdown().await;
+}
+
+/// A PNG of `w`×`h` pixels (a gradient, so it is not all one colour).
+fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 90]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// What the page shows as a size (chat-ui.js `humanSize`), for the sizes these tests use.
+fn human_size(n: usize) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else {
+        format!("{:.1} KB", n as f64 / 1024.0)
+    }
+}
+
+/// Chooses files in the composer's file input (what the attach button opens), as a person
+/// picking them in the file dialog would.
+async fn choose_files(b: &Browser, paths: &[&std::path::Path]) {
+    let input = b
+        .find(fantoccini::Locator::Css("input.attach-input"))
+        .await
+        .expect("the composer's file input");
+    let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    input.send_keys(&list.join("\n")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_attaches_files_shows_thumbnails_and_names_refusals() {
+    let app = TestApp::spawn().await;
+    let (ana, ana_id) = app.user("ana", "crew").await;
+    let crew = id_of(
+        &app.admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "crew", "members": [ana_id]}),
+            )
+            .await
+            .ok(201),
+    );
+    let files = app.dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let stage = files.join("stage.png");
+    std::fs::write(&stage, png_bytes(40, 30)).unwrap();
+    let evil_name = "<img src=x onerror=window.__xss=1>.png";
+    let evil = files.join(evil_name);
+    std::fs::write(&evil, png_bytes(8, 8)).unwrap();
+    let notes = files.join("notes.txt");
+    std::fs::write(&notes, "Cables: 4 XLR, 2 jack.\n").unwrap();
+    let page = files.join("page.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html><body><script>window.__xss = 2</script></body></html>",
+    )
+    .unwrap();
+
+    let driver = browser::chromedriver().await;
+    let b = browser::browser(&driver, &app.dir.path().join("profile"), 390, 844).await;
+    sign_in(&b, app.addr, "ana").await;
+    js(
+        &b,
+        &format!("document.querySelector('#rooms button[data-room=\"{crew}\"]').click();"),
+    )
+    .await;
+    until(
+        &b,
+        "crew open",
+        &format!("window.tuttiChat.view.roomId === {crew} && !document.querySelector('textarea.composer-text').disabled"),
+    )
+    .await;
+    // The attach button is a real button with a name, and opens the hidden file input.
+    let button = js(
+        &b,
+        "const b = document.querySelector('form.composer button.attach');\
+         return b && {tag: b.tagName, label: b.getAttribute('aria-label'), type: b.type,\
+           input: document.querySelector('input.attach-input[type=file]').hidden};",
+    )
+    .await;
+    assert_eq!(
+        button,
+        json!({"tag": "BUTTON", "label": "Attach files", "type": "button", "input": true})
+    );
+
+    // Three files chosen: uploaded at once, shown as chips with their names as text.
+    choose_files(&b, &[&stage, &evil, &notes]).await;
+    until(
+        &b,
+        "three chips uploaded",
+        "document.querySelectorAll('ul.attach-chips li.chip[data-state=ready]').length === 3",
+    )
+    .await;
+    let chips = js(
+        &b,
+        "return [...document.querySelectorAll('ul.attach-chips li.chip')].map((li) => [\
+           li.querySelector('.chip-name').textContent, li.querySelector('.chip-size').textContent,\
+           li.querySelector('button.remove').getAttribute('aria-label'), li.querySelectorAll('img').length]);",
+    )
+    .await;
+    assert_eq!(
+        chips,
+        json!([
+            [
+                "stage.png",
+                human_size(png_bytes(40, 30).len()),
+                "Remove stage.png",
+                0
+            ],
+            [
+                evil_name,
+                human_size(png_bytes(8, 8).len()),
+                format!("Remove {evil_name}"),
+                0
+            ],
+            ["notes.txt", "23 B", "Remove notes.txt", 0],
+        ])
+    );
+    type_and_send(&b, "Stage plot").await;
+    // The message: two thumbnails loaded from blob: URLs (alt: the names), a download button
+    // for the text file; the name with markup shown as text (the server replaced < and >).
+    let thumbs = until(
+        &b,
+        "thumbnails loaded",
+        "(() => { const imgs = [...document.querySelectorAll('li.msg:not(.pending) .attachments img.att-thumb')];\
+           return imgs.length === 2 && imgs.every((i) => i.complete && i.naturalWidth > 0)\
+             && imgs.map((i) => [i.alt, i.naturalWidth, i.naturalHeight, i.src.startsWith('blob:')]); })()",
+    )
+    .await;
+    let evil_shown = "_img src=x onerror=window.__xss=1_.png";
+    assert_eq!(
+        thumbs,
+        json!([["stage.png", 40, 30, true], [evil_shown, 8, 8, true]])
+    );
+    let rest = js(
+        &b,
+        "const li = document.querySelector('li.msg:not(.pending)');\
+         return {xss: window.__xss ?? null, body: li.querySelector('.msg-body').textContent.trim(),\
+           imgs: li.querySelectorAll('img').length,\
+           file: li.querySelector('.attachments button.att-file')?.textContent,\
+           fileLabel: li.querySelector('.attachments button.att-file')?.getAttribute('aria-label'),\
+           open: [...li.querySelectorAll('button.att-open')].map((b) => b.getAttribute('aria-label')),\
+           chips: document.querySelectorAll('ul.attach-chips li').length};",
+    )
+    .await;
+    assert_eq!(
+        rest,
+        json!({
+            "xss": null, "body": "Stage plot", "imgs": 2,
+            "file": "📎 notes.txt", "fileLabel": "Download notes.txt (23 B)",
+            "open": [format!("Open image stage.png ({})", human_size(png_bytes(40, 30).len())),
+                     format!("Open image {evil_shown} ({})", human_size(png_bytes(8, 8).len()))],
+            "chips": 0,
+        })
+    );
+    // The server has one message carrying the three files, in order.
+    let msgs = ana
+        .get(&format!("/chat/rooms/{crew}/messages"))
+        .await
+        .ok(200);
+    let items = msgs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{msgs}");
+    let names: Vec<&str> = items[0]["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["stage.png", evil_shown, "notes.txt"]);
+
+    // The full image opens from the thumbnail (fetched with the token, a blob: URL).
+    js(&b, "document.querySelector('button.att-open').click();").await;
+    let full = until(
+        &b,
+        "the full image",
+        "(() => { const i = document.querySelector('dialog.att-dialog[open] img.att-full');\
+           return i && i.complete && i.naturalWidth > 0 && [i.alt, i.naturalWidth, i.src.startsWith('blob:')]; })()",
+    )
+    .await;
+    assert_eq!(full, json!(["stage.png", 40, true]));
+    js(
+        &b,
+        "document.querySelector('dialog.att-dialog button').click();",
+    )
+    .await;
+    until(
+        &b,
+        "dialog closed",
+        "!document.querySelector('dialog.att-dialog')",
+    )
+    .await;
+
+    // An HTML file is refused by the API: the error names the file and the API's reason, no
+    // chip stays, and the next post carries no file.
+    choose_files(&b, &[&page]).await;
+    let error = until(
+        &b,
+        "the refusal shown",
+        "(() => { const e = document.querySelector('p.attach-error'); return e && !e.hidden && e.textContent; })()",
+    )
+    .await;
+    let error = error.as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "page.html: the file's content is HTML, XML or SVG markup, which is not accepted"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        js(
+            &b,
+            "return document.querySelectorAll('ul.attach-chips li').length;"
+        )
+        .await,
+        json!(0)
+    );
+    type_and_send(&b, "No file here").await;
+    until(
+        &b,
+        "the second post shown",
+        "document.querySelectorAll('li.msg:not(.pending)').length === 2 && !document.querySelector('li.msg.pending')",
+    )
+    .await;
+    let msgs = ana
+        .get(&format!("/chat/rooms/{crew}/messages"))
+        .await
+        .ok(200);
+    let items = msgs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{msgs}");
+    let second = items.iter().find(|m| m["text"] == "No file here").unwrap();
+    assert_eq!(second["attachments"], json!([]), "{msgs}");
+    assert_eq!(js(&b, "return window.__xss ?? null;").await, Value::Null);
+
+    // More than four files: the fifth is not added, and the page says so.
+    choose_files(&b, &[&stage, &stage, &notes, &notes, &evil]).await;
+    let error = until(
+        &b,
+        "the limit named",
+        "(() => { const e = document.querySelector('p.attach-error'); return e && !e.hidden && e.textContent; })()",
+    )
+    .await;
+    assert_eq!(
+        error,
+        json!(format!(
+            "{evil_name}: not added, at most 4 files per message"
+        ))
+    );
+    assert_eq!(
+        js(
+            &b,
+            "return document.querySelectorAll('ul.attach-chips li').length;"
+        )
+        .await,
+        json!(4)
+    );
+
+    browser::assert_no_csp_violations(&b).await;
     b.close().await.unwrap();
     drop(driver);
     app.shutdown().await;
