@@ -29,6 +29,9 @@ fuzz_target!(|data: &[u8]| {
 
     let mut states = StateInbox::new("ABC123");
     if states.accept(data).is_ok() {
-        assert_eq!(states.accept(data).map_err(|e| e.kind()).err(), Some("replayed"));
+        assert_eq!(
+            states.accept(data).map_err(|e| e.kind()).err(),
+            Some("replayed")
+        );
     }
 });

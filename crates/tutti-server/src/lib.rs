@@ -287,8 +287,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         Arc::new(tutti_rooms::SystemClock),
         tutti_rooms::RoomsConfig {
             presence_ttl_ms: i64::try_from(config.limits.chat_presence_ttl_ms).unwrap_or(30_000),
-            presence_every_ms: i64::try_from(config.limits.chat_presence_every_ms)
-                .unwrap_or(1_000),
+            presence_every_ms: i64::try_from(config.limits.chat_presence_every_ms).unwrap_or(1_000),
             ..tutti_rooms::RoomsConfig::default()
         },
     );
