@@ -964,9 +964,10 @@ fn chirps_wav(path: &std::path::Path, seconds: u32) {
 }
 
 /// The performer page's ear through a real capture path: Chromium's fake microphone plays a
-/// chirp every second; listening, the page finds them one second apart (to the sample on
-/// the context's clock, within 2 ms once mapped to the page's clock) with a clear match,
-/// after the first second (the fake device may pad its start). (Whether a phone's speaker is late needs a real room: no test machine has
+/// chirp every second; listening, the page finds them with a clear match, never closer than
+/// a second, and one second apart to the sample on the context's clock (within 2 ms once
+/// mapped to the page's clock) where the fake device did not pad a gap with silence (it may,
+/// at its start and on a loaded machine). (Whether a phone's speaker is late needs a real room: no test machine has
 /// one; this checks everything from the microphone's samples on.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_performer_page_hears_chirps_through_the_microphone() {
@@ -1008,11 +1009,11 @@ async fn the_performer_page_hears_chirps_through_the_microphone() {
         "listening: a phone held by this computer taps Calibrate",
     )
     .await;
-    // Four and a half seconds of microphone kept.
+    // Five and a half seconds of microphone kept.
     page_value(
         &p,
         "const e = globalThis.tuttiEar; \
-         return e.blocks.length * 2048 >= 4.5 * e.ctx.sampleRate || null;",
+         return e.blocks.length * 2048 >= 5.5 * e.ctx.sampleRate || null;",
     )
     .await;
     let hits = p
@@ -1024,7 +1025,7 @@ async fn the_performer_page_hears_chirps_through_the_microphone() {
                const hits = [];
                // The fake device may pad its first moments (a start-up underrun): from 1 s on.
                let a = ear.blocks[0].time + 1.0;
-               while (a + 1.0 < end - 0.1 && hits.length < 3) {
+               while (a + 1.0 < end - 0.1 && hits.length < 4) {
                  const h = ear.find(a, a + 1.0);
                  if (!h) break;
                  hits.push({ time: h.time, local: h.localMs, score: h.score });
@@ -1038,18 +1039,26 @@ async fn the_performer_page_hears_chirps_through_the_microphone() {
     let list = hits["hits"].as_array().unwrap();
     assert!(list.len() >= 2, "{hits}");
     let sr = hits["sr"].as_f64().unwrap();
+    // The fake device paces its file by a timer: on a loaded machine it may pad a gap with
+    // silence, which delays what follows (never advances it). So no pair may be closer
+    // than a second, and at least one pair must be a second apart to the sample.
+    let mut exact = 0;
     for w in list.windows(2) {
         let dt = w[1]["time"].as_f64().unwrap() - w[0]["time"].as_f64().unwrap();
         assert!(
-            (dt - 1.0).abs() <= 1.5 / sr,
+            dt >= 1.0 - 1.5 / sr,
             "{dt} s apart on the context's clock: {hits}"
         );
-        let dl = w[1]["local"].as_f64().unwrap() - w[0]["local"].as_f64().unwrap();
-        assert!(
-            (dl - 1000.0).abs() <= 2.0,
-            "{dl} ms apart on the page's clock: {hits}"
-        );
+        if (dt - 1.0).abs() <= 1.5 / sr {
+            exact += 1;
+            let dl = w[1]["local"].as_f64().unwrap() - w[0]["local"].as_f64().unwrap();
+            assert!(
+                (dl - 1000.0).abs() <= 2.0,
+                "{dl} ms apart on the page's clock: {hits}"
+            );
+        }
     }
+    assert!(exact >= 1, "no two chirps a second apart: {hits}");
     for h in list {
         assert!(h["score"].as_f64().unwrap() > 0.5, "{hits}");
     }
