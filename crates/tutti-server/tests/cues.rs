@@ -195,6 +195,15 @@ async fn sound_on(b: &fantoccini::Client) {
     browser::wait_text(b, "#sound-state", "sound on").await;
 }
 
+/// Waits until the audience page says its clock is synced.
+async fn synced(b: &fantoccini::Client) {
+    page_value(
+        b,
+        "return document.getElementById('sync').dataset.state === 'synced' || null;",
+    )
+    .await;
+}
+
 /// Polls `script` in the page until it returns something other than null.
 async fn page_value(b: &fantoccini::Client, script: &str) -> Value {
     for _ in 0..150 {
@@ -215,11 +224,7 @@ async fn the_page_plays_cues_on_time_and_drops_late_ones() {
     let profile = tempfile::tempdir().unwrap();
     let b = browser::browser(&driver, profile.path(), 400, 800).await;
     b.goto(&format!("http://{}/", srv.addr)).await.unwrap();
-    page_value(
-        &b,
-        "return document.getElementById('sync').dataset.state === 'synced' || null;",
-    )
-    .await;
+    synced(&b).await;
     sound_on(&b).await;
 
     let mut perf = Client::performer(srv.addr).await;
@@ -442,11 +447,7 @@ async fn the_page_places_cues_by_its_zone_and_place() {
     b.goto(&format!("http://{}/?zone=front&x=3&y=4", srv.addr))
         .await
         .unwrap();
-    page_value(
-        &b,
-        "return document.getElementById('sync').dataset.state === 'synced' || null;",
-    )
-    .await;
+    synced(&b).await;
     let text = browser::text_of(&b, "#place-text").await.unwrap();
     assert_eq!(text, "place: 3.0 m across, 4.0 m from the stage");
     sound_on(&b).await;
@@ -635,11 +636,7 @@ async fn pages_behind_a_jittery_network_sync_and_schedule_together() {
         tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     }
     for b in &pages {
-        page_value(
-            b,
-            "return document.getElementById('sync').dataset.state === 'synced' || null;",
-        )
-        .await;
+        synced(b).await;
         sound_on(b).await;
     }
     // Three seconds after the last page joined (the convergence time).
@@ -826,11 +823,7 @@ async fn the_page_calibrates_its_output_from_a_performers_answer() {
     let profile = tempfile::tempdir().unwrap();
     let b = browser::browser(&driver, profile.path(), 400, 800).await;
     b.goto(&format!("http://{}/", srv.addr)).await.unwrap();
-    page_value(
-        &b,
-        "return document.getElementById('sync').dataset.state === 'synced' || null;",
-    )
-    .await;
+    synced(&b).await;
     sound_on(&b).await;
     let mut perf = Client::performer(srv.addr).await;
 
