@@ -307,33 +307,15 @@ impl Partials {
         bins: impl ExactSizeIterator<Item = usize>,
         half_life: Option<f64>,
     ) -> Result<(), PartialsError> {
-        let mismatch = |what: String, expected: String, found: String| PartialsError::Shape {
-            what,
-            expected,
-            found,
-        };
-        if self.params.len() != bins.len() {
-            return Err(mismatch(
-                "params".to_owned(),
-                bins.len().to_string(),
-                self.params.len().to_string(),
-            ));
-        }
+        check_count_and_half_life(self.params.len(), self.half_life, bins.len(), half_life)?;
         for (i, (p, n)) in self.params.iter().zip(bins).enumerate() {
             if p.bin_w.len() != n || p.bin_wu.len() != n {
-                return Err(mismatch(
+                return Err(shape_error(
                     format!("params[{i}].bins"),
-                    n.to_string(),
+                    n,
                     format!("{}/{}", p.bin_w.len(), p.bin_wu.len()),
                 ));
             }
-        }
-        if self.half_life.map(f64::to_bits) != half_life.map(f64::to_bits) {
-            return Err(mismatch(
-                "half_life".to_owned(),
-                format!("{half_life:?}"),
-                format!("{:?}", self.half_life),
-            ));
         }
         Ok(())
     }
@@ -471,25 +453,7 @@ impl SparsePartials {
         bins: impl ExactSizeIterator<Item = usize>,
         half_life: Option<f64>,
     ) -> Result<(), PartialsError> {
-        let shape = |what: String, expected: String, found: String| PartialsError::Shape {
-            what,
-            expected,
-            found,
-        };
-        if self.params.len() != bins.len() {
-            return Err(shape(
-                "params".to_owned(),
-                bins.len().to_string(),
-                self.params.len().to_string(),
-            ));
-        }
-        if self.half_life.map(f64::to_bits) != half_life.map(f64::to_bits) {
-            return Err(shape(
-                "half_life".to_owned(),
-                format!("{half_life:?}"),
-                format!("{:?}", self.half_life),
-            ));
-        }
+        check_count_and_half_life(self.params.len(), self.half_life, bins.len(), half_life)?;
         if !self.time.is_finite() {
             return Err(PartialsError::Invalid {
                 what: "time".to_owned(),
@@ -498,11 +462,7 @@ impl SparsePartials {
         }
         for (i, (p, n)) in self.params.iter().zip(bins).enumerate() {
             if p.len as usize != n {
-                return Err(shape(
-                    format!("params[{i}].bins"),
-                    n.to_string(),
-                    p.len.to_string(),
-                ));
+                return Err(shape_error(format!("params[{i}].bins"), n, p.len));
             }
             let bad = |what: &str, value: f64| PartialsError::Invalid {
                 what: format!("params[{i}].{what}"),
@@ -523,10 +483,10 @@ impl SparsePartials {
             let mut next = 0u64;
             for &(b, w, wu) in &p.bins {
                 if u64::from(b) < next || b as usize >= n {
-                    return Err(shape(
+                    return Err(shape_error(
                         format!("params[{i}].bin"),
                         format!("increasing, below {n}"),
-                        b.to_string(),
+                        b,
                     ));
                 }
                 next = u64::from(b) + 1;
@@ -540,4 +500,38 @@ impl SparsePartials {
         }
         Ok(())
     }
+}
+
+/// A layout difference between two partials: `what` expected `expected`, found `found`.
+fn shape_error(
+    what: impl Into<String>,
+    expected: impl ToString,
+    found: impl ToString,
+) -> PartialsError {
+    PartialsError::Shape {
+        what: what.into(),
+        expected: expected.to_string(),
+        found: found.to_string(),
+    }
+}
+
+/// The parts of a layout check that dense and sparse partials share: the number of
+/// parameters and the recency half-life.
+fn check_count_and_half_life(
+    found_params: usize,
+    found_half_life: Option<f64>,
+    params: usize,
+    half_life: Option<f64>,
+) -> Result<(), PartialsError> {
+    if found_params != params {
+        return Err(shape_error("params", params, found_params));
+    }
+    if found_half_life.map(f64::to_bits) != half_life.map(f64::to_bits) {
+        return Err(shape_error(
+            "half_life",
+            format!("{half_life:?}"),
+            format!("{found_half_life:?}"),
+        ));
+    }
+    Ok(())
 }
