@@ -544,11 +544,10 @@ mod tests {
         out
     }
 
-    /// A state that finds the socket full of other frames (a busy chat room's) is not lost
-    /// to them: it waits, the newest replacing an older one, and goes out as soon as the
-    /// pending bytes have, ahead of the frames written after it.
-    #[tokio::test]
-    async fn a_state_that_finds_bytes_pending_waits_and_goes_out_before_later_frames() {
+    /// A peer on a real socket with small buffers, written full of 1,000-byte reply frames
+    /// until bytes are left pending: (peer, the client's socket, the reply frame, replies
+    /// written).
+    async fn full_peer() -> (Peer, socket2::Socket, Vec<u8>, usize) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client =
@@ -560,12 +559,21 @@ mod tests {
             .set_send_buffer_size(4096)
             .unwrap();
         let peer = Peer::new(server);
-        let times = Arc::new(TickTimes::new(0));
         let reply = text_frame(&[b'r'; 1000]);
         let mut replies = 1;
         while !peer.send([&reply, &[]]).unwrap() {
             replies += 1;
         }
+        (peer, client, reply, replies)
+    }
+
+    /// A state that finds the socket full of other frames (a busy chat room's) is not lost
+    /// to them: it waits, the newest replacing an older one, and goes out as soon as the
+    /// pending bytes have, ahead of the frames written after it.
+    #[tokio::test]
+    async fn a_state_that_finds_bytes_pending_waits_and_goes_out_before_later_frames() {
+        let (peer, client, reply, replies) = full_peer().await;
+        let times = Arc::new(TickTimes::new(0));
         let older = Bytes::from(text_frame(b"{\"state\":1}"));
         let newer = Bytes::from(text_frame(b"{\"state\":2}"));
         let mut scratch = Vec::new();
@@ -600,23 +608,8 @@ mod tests {
     /// A closing connection drops the state waiting for it: nothing follows a close frame.
     #[tokio::test]
     async fn a_waiting_state_never_follows_a_close_frame() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        client.set_recv_buffer_size(4096).unwrap();
-        client.connect(&addr.into()).unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        socket2::SockRef::from(&server)
-            .set_send_buffer_size(4096)
-            .unwrap();
-        let peer = Peer::new(server);
+        let (peer, client, reply, replies) = full_peer().await;
         let times = Arc::new(TickTimes::new(0));
-        let reply = text_frame(&[b'r'; 1000]);
-        let mut replies = 1;
-        while !peer.send([&reply, &[]]).unwrap() {
-            replies += 1;
-        }
         let state = Bytes::from(text_frame(b"{\"state\":1}"));
         let mut scratch = Vec::new();
         assert_eq!(
