@@ -145,15 +145,43 @@ pub struct OverrideData {
     pub detail: Option<Value>,
 }
 
-/// `chat.message` data (reserved; chat arrives in a later issue).
+/// `chat.*` data: a change in an open or show room (direct and closed rooms emit no events;
+/// see `tutti-store`'s `chat/published.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatData {
-    /// The show the message was sent in.
+    /// The room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<i64>,
+    /// The show, for a show's room.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub show_id: Option<i64>,
-    /// The text.
+    /// The message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<i64>,
+    /// The change's place in the room's sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The message's author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<i64>,
+    /// Who made the change (the author for a post; the editor, deleter or booster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<i64>,
+    /// The author's display name (posts and edits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_name: Option<String>,
+    /// The text (posts and edits; removed from the stored event once the message is deleted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The message it replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// A deletion by a moderator of someone else's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderated: Option<bool>,
+    /// The boost added or removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boost: Option<String>,
 }
 
 /// `webhook.created` data (never the secret).
@@ -231,9 +259,21 @@ pub enum Event {
     /// `override.applied`
     #[serde(rename = "override.applied")]
     OverrideApplied(OverrideData),
-    /// `chat.message` (reserved)
+    /// `chat.message`
     #[serde(rename = "chat.message")]
     ChatMessage(ChatData),
+    /// `chat.message_edited`
+    #[serde(rename = "chat.message_edited")]
+    ChatMessageEdited(ChatData),
+    /// `chat.message_deleted`
+    #[serde(rename = "chat.message_deleted")]
+    ChatMessageDeleted(ChatData),
+    /// `chat.boost_added`
+    #[serde(rename = "chat.boost_added")]
+    ChatBoostAdded(ChatData),
+    /// `chat.boost_removed`
+    #[serde(rename = "chat.boost_removed")]
+    ChatBoostRemoved(ChatData),
     /// `webhook.created`
     #[serde(rename = "webhook.created")]
     WebhookCreated(WebhookCreatedData),
@@ -261,6 +301,10 @@ impl Event {
             Self::ShowTransitioned(_) => EventKind::ShowTransitioned,
             Self::OverrideApplied(_) => EventKind::OverrideApplied,
             Self::ChatMessage(_) => EventKind::ChatMessage,
+            Self::ChatMessageEdited(_) => EventKind::ChatMessageEdited,
+            Self::ChatMessageDeleted(_) => EventKind::ChatMessageDeleted,
+            Self::ChatBoostAdded(_) => EventKind::ChatBoostAdded,
+            Self::ChatBoostRemoved(_) => EventKind::ChatBoostRemoved,
             Self::WebhookCreated(_) => EventKind::WebhookCreated,
             Self::WebhookDisabled(_) => EventKind::WebhookDisabled,
         }

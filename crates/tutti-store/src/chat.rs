@@ -139,6 +139,13 @@ pub use moderation::{
     MAX_CHAT_MOD_LOG_PAGE, MAX_CHAT_REASON_CHARS, MAX_CHAT_SLOW_MODE_S,
 };
 
+mod bots;
+mod published;
+
+pub use bots::{
+    ChatBotRow, NewChatBot, BOT_PASSWORD_HASH, MAX_CHAT_BOT_NAME_CHARS, MAX_CHAT_BOT_URL_LEN,
+};
+
 chat_enum!(
     /// What kind of room.
     ChatRoomKind, "room kind", [
@@ -1984,7 +1991,8 @@ impl Store {
         validate_client_id(&m.client_message_id)?;
         validate_message_text(&m.text)?;
         attachments::validate_ids(&attachments)?;
-        self.write(move |c| post(c, &m, &attachments)).await
+        self.write(move |c| post(c, &m, &attachments).and_then(|p| published::posted(c, p)))
+            .await
     }
 
     /// Replaces a message's text (not of a deleted message, not in a read-only room) and
@@ -1999,8 +2007,10 @@ impl Store {
         model::validate_time("at_ms", at_ms)?;
         validate_message_text(text)?;
         let text = text.to_owned();
-        self.write(move |c| edit(c, message_id, editor_id, &text, at_ms))
-            .await
+        self.write(move |c| {
+            edit(c, message_id, editor_id, &text, at_ms).and_then(|e| published::changed(c, e))
+        })
+        .await
     }
 
     /// Deletes a message (also in a read-only room): its text leaves the message, the index
@@ -2012,8 +2022,10 @@ impl Store {
         at_ms: i64,
     ) -> Result<ChatEvent, StoreError> {
         model::validate_time("at_ms", at_ms)?;
-        self.write(move |c| delete(c, message_id, deleter_id, at_ms, None))
-            .await
+        self.write(move |c| {
+            delete(c, message_id, deleter_id, at_ms, None).and_then(|e| published::changed(c, e))
+        })
+        .await
     }
 
     /// A moderator removes someone else's message: a deletion (as [`Store::chat_delete`])
@@ -2030,8 +2042,11 @@ impl Store {
         model::validate_time("at_ms", at_ms)?;
         moderation::validate_reason(reason)?;
         let reason = reason.map(str::to_owned);
-        self.write(move |c| delete(c, message_id, moderator_id, at_ms, Some(reason.as_deref())))
-            .await
+        self.write(move |c| {
+            delete(c, message_id, moderator_id, at_ms, Some(reason.as_deref()))
+                .and_then(|e| published::changed(c, e))
+        })
+        .await
     }
 
     /// Adds a boost (1–16 characters) by a member; the same content twice by one user on one
@@ -2046,8 +2061,10 @@ impl Store {
         model::validate_time("at_ms", at_ms)?;
         validate_boost(content)?;
         let content = content.to_owned();
-        self.write(move |c| boost(c, message_id, user_id, &content, at_ms))
-            .await
+        self.write(move |c| {
+            boost(c, message_id, user_id, &content, at_ms).and_then(|e| published::changed(c, e))
+        })
+        .await
     }
 
     /// Removes the user's boost with this content.
@@ -2061,8 +2078,10 @@ impl Store {
         model::validate_time("at_ms", at_ms)?;
         validate_boost(content)?;
         let content = content.to_owned();
-        self.write(move |c| unboost(c, message_id, user_id, &content, at_ms))
-            .await
+        self.write(move |c| {
+            unboost(c, message_id, user_id, &content, at_ms).and_then(|e| published::changed(c, e))
+        })
+        .await
     }
 
     /// The message with this id (deleted ones too, with empty text).

@@ -119,6 +119,9 @@ pub use chat::{
     MAX_CHAT_MOD_LOG_PAGE, MAX_CHAT_PAGE, MAX_CHAT_REASON_CHARS, MAX_CHAT_ROOM_NAME_CHARS,
     MAX_CHAT_SEARCH_CHARS, MAX_CHAT_SEARCH_HITS, MAX_CHAT_SLOW_MODE_S, MAX_CHAT_TEXT_CHARS,
 };
+pub use chat::{
+    ChatBotRow, NewChatBot, BOT_PASSWORD_HASH, MAX_CHAT_BOT_NAME_CHARS, MAX_CHAT_BOT_URL_LEN,
+};
 pub use memory::{
     MemChunkRow, MemContext, MemCounts, MemEpisodeFull, MemEpisodeRow, MemJournalRow, MemOp,
     MemStatus, MemStepRow, MemTextHit, MemWrite, MemWriteDone, MAX_MEM_CHUNK, MAX_MEM_KEY_LEN,

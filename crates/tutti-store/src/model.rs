@@ -270,9 +270,21 @@ pub enum EventKind {
     /// `override.applied`
     #[serde(rename = "override.applied")]
     OverrideApplied,
-    /// `chat.message` (reserved)
+    /// `chat.message`: a message posted in an open or show room (see `chat/published.rs`)
     #[serde(rename = "chat.message")]
     ChatMessage,
+    /// `chat.message_edited`
+    #[serde(rename = "chat.message_edited")]
+    ChatMessageEdited,
+    /// `chat.message_deleted`
+    #[serde(rename = "chat.message_deleted")]
+    ChatMessageDeleted,
+    /// `chat.boost_added`
+    #[serde(rename = "chat.boost_added")]
+    ChatBoostAdded,
+    /// `chat.boost_removed`
+    #[serde(rename = "chat.boost_removed")]
+    ChatBoostRemoved,
     /// `webhook.created`
     #[serde(rename = "webhook.created")]
     WebhookCreated,
@@ -283,7 +295,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in a stable order.
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 21] = [
         Self::AccountCreated,
         Self::AccountDeactivated,
         Self::AccountPasswordChanged,
@@ -301,6 +313,10 @@ impl EventKind {
         Self::ChatMessage,
         Self::WebhookCreated,
         Self::WebhookDisabled,
+        Self::ChatMessageEdited,
+        Self::ChatMessageDeleted,
+        Self::ChatBoostAdded,
+        Self::ChatBoostRemoved,
     ];
 
     /// The stored (and serialized) name, e.g. `piece.created`.
@@ -323,6 +339,10 @@ impl EventKind {
             Self::ChatMessage => "chat.message",
             Self::WebhookCreated => "webhook.created",
             Self::WebhookDisabled => "webhook.disabled",
+            Self::ChatMessageEdited => "chat.message_edited",
+            Self::ChatMessageDeleted => "chat.message_deleted",
+            Self::ChatBoostAdded => "chat.boost_added",
+            Self::ChatBoostRemoved => "chat.boost_removed",
         }
     }
 }

@@ -573,6 +573,32 @@ CREATE INDEX chat_attachments_by_message ON chat_attachments(message_id)
     WHERE message_id IS NOT NULL;
 "#;
 
+/// Migration 11 (issue 12, item 7): chat bots. A bot is a `users` row of role `audience` (so it
+/// has no management rights and never joins "All Talk") whose password hash is a placeholder no
+/// password verifies, with its row here: the SHA-256 of its key (the key itself is shown once,
+/// at creation and at each rotation), an optional outgoing webhook URL and the secret its
+/// deliveries are signed with (kept like a webhook's, since signing needs it), the ensemble
+/// whose owners and performers manage it (none: admins only), and when it was deleted. Chat
+/// changes now reach the outbox (`chat/published.rs`); deleting a message scrubs its text from
+/// its earlier events there, found by subject (`outbox_by_subject`).
+const V11: &str = r#"
+CREATE TABLE chat_bots (
+    user_id           INTEGER PRIMARY KEY REFERENCES users(id),
+    ensemble_id       INTEGER REFERENCES ensembles(id),
+    key_hash          BLOB    NOT NULL UNIQUE CHECK (length(key_hash) = 32),
+    webhook_url       TEXT    CHECK (webhook_url IS NULL OR length(webhook_url) BETWEEN 1 AND 2000),
+    webhook_secret    TEXT    NOT NULL CHECK (length(webhook_secret) BETWEEN 16 AND 200),
+    created_by        INTEGER REFERENCES users(id),
+    created_at_ms     INTEGER NOT NULL,
+    key_rotated_at_ms INTEGER NOT NULL,
+    deleted_at_ms     INTEGER
+) STRICT;
+
+CREATE INDEX chat_bots_by_ensemble ON chat_bots(ensemble_id) WHERE ensemble_id IS NOT NULL;
+
+CREATE INDEX outbox_by_subject ON outbox(subject);
+"#;
+
 const STEPS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2).foreign_key_check(),
@@ -584,6 +610,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V8).foreign_key_check(),
     M::up(V9).foreign_key_check(),
     M::up(V10).foreign_key_check(),
+    M::up(V11).foreign_key_check(),
 ];
 
 /// Every migration, oldest first.

@@ -1,0 +1,117 @@
+//! Chat changes as outbox events (issue 12, item 7): `chat.message`, `chat.message_edited`,
+//! `chat.message_deleted`, `chat.boost_added` and `chat.boost_removed`, appended in the same
+//! savepoint as the change itself (the store's `chat_post`, `chat_edit`, `chat_delete`,
+//! `chat_remove`, `chat_boost` and `chat_unboost` call [`changed`] on the writer thread), so
+//! issue 6's event stream and signed webhooks see exactly the committed chat changes.
+//!
+//! # Which rooms
+//! Only **open and show rooms** emit events, scoped to the room's ensemble (a show room's is its
+//! piece's ensemble): every member of that ensemble may read those rooms anyway, and the event
+//! stream and webhooks are per ensemble. Closed rooms (even of an ensemble: they are for their
+//! listed members only), direct rooms and rooms of no ensemble ("All Talk") emit nothing, so a
+//! direct or closed conversation never reaches an ensemble-wide webhook. Events hidden from
+//! the room (a shadow-muted author's, or any the room hands only to author and moderators)
+//! emit nothing either.
+//!
+//! # Deletion
+//! Deleting a message removes `text` from the earlier `chat.message` and `chat.message_edited`
+//! events of that message still in the outbox (found by their subject, `chat_message:<id>`), as
+//! it does from the room's own events: a stream that replays the outbox later does not get the
+//! deleted text. A webhook delivery already made cannot be taken back.
+//!
+//! Must never: append an event for a room other than an open or show room, for a change that
+//! did not commit, or carry an attachment's bytes or anything but the message's own fields.
+
+use rusqlite::{params, Connection};
+use serde_json::{json, Map, Value};
+
+use super::{event_at, require_room, ChatEvent, ChatPosted, ChatRoomKind};
+use crate::error::{db, StoreError};
+use crate::model::{EventKind, NewEvent};
+use crate::ops;
+
+/// The outbox subject of a message's events.
+fn subject(message_id: i64) -> String {
+    format!("chat_message:{message_id}")
+}
+
+/// Appends the outbox event of a new post (nothing for a retry, which wrote nothing).
+pub(crate) fn posted(conn: &Connection, p: ChatPosted) -> Result<ChatPosted, StoreError> {
+    if !p.duplicate {
+        let e = event_at(
+            conn,
+            p.message.room_id,
+            i64::try_from(p.seq).unwrap_or(i64::MAX),
+        )?;
+        changed(conn, e)?;
+    }
+    Ok(p)
+}
+
+/// Appends the outbox event of a room event just written (see the module's rules), and on a
+/// deletion scrubs the message's text from its earlier outbox events. Returns the event.
+pub(crate) fn changed(conn: &Connection, e: ChatEvent) -> Result<ChatEvent, StoreError> {
+    const OP: &str = "publishing a chat event";
+    let kind = match e.kind.as_str() {
+        "message_posted" => EventKind::ChatMessage,
+        "message_edited" => EventKind::ChatMessageEdited,
+        "message_deleted" => EventKind::ChatMessageDeleted,
+        "boost_added" => EventKind::ChatBoostAdded,
+        "boost_removed" => EventKind::ChatBoostRemoved,
+        _ => return Ok(e),
+    };
+    if kind == EventKind::ChatMessageDeleted {
+        conn.prepare_cached(
+            "UPDATE outbox SET data_json = json_remove(data_json, '$.text') \
+             WHERE subject = ?1 AND kind IN ('chat.message', 'chat.message_edited')",
+        )
+        .and_then(|mut s| s.execute([subject(e.message_id)]))
+        .map_err(db(OP))?;
+    }
+    let room = require_room(conn, e.room_id)?;
+    let Some(ensemble_id) = room.ensemble_id else {
+        return Ok(e);
+    };
+    if !matches!(room.kind, ChatRoomKind::Open | ChatRoomKind::Show) || e.hidden {
+        return Ok(e);
+    }
+    let author_name: String = conn
+        .prepare_cached("SELECT display_name FROM users WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![e.author_id], |r| r.get(0)))
+        .map_err(db(OP))?;
+    let mut data = Map::new();
+    data.insert("room_id".into(), json!(e.room_id));
+    if let Some(show) = room.show_id {
+        data.insert("show_id".into(), json!(show));
+    }
+    data.insert("message_id".into(), json!(e.message_id));
+    data.insert("seq".into(), json!(e.seq));
+    data.insert("author_id".into(), json!(e.author_id));
+    data.insert("actor_id".into(), json!(e.actor_id));
+    match kind {
+        EventKind::ChatMessage | EventKind::ChatMessageEdited => {
+            data.insert("author_name".into(), json!(author_name));
+            data.insert("text".into(), json!(e.text));
+            if let Some(r) = e.reply_to {
+                data.insert("reply_to".into(), json!(r));
+            }
+        }
+        EventKind::ChatMessageDeleted => {
+            data.insert("moderated".into(), json!(e.moderated));
+        }
+        _ => {
+            data.insert("boost".into(), json!(e.boost));
+        }
+    }
+    ops::append_event(
+        conn,
+        &NewEvent {
+            kind,
+            ensemble_id: Some(ensemble_id),
+            subject: subject(e.message_id),
+            data: Value::Object(data),
+            at_ms: e.at_ms,
+        },
+    )?;
+    Ok(e)
+}
