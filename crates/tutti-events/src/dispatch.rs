@@ -35,7 +35,7 @@ use crate::event::EventRecord;
 use crate::signature::{sign, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
 use crate::target::{GuardedConnector, TargetForbidden, TargetPolicy};
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<GuardedConnector>, Full<Bytes>>;
+pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<GuardedConnector>, Full<Bytes>>;
 
 /// Largest response body read (and thrown away) from a receiver.
 const MAX_RESPONSE_BODY: usize = 64 << 10;

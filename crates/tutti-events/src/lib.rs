@@ -13,7 +13,9 @@
 //!    ([`signature`]), only to addresses its [`TargetPolicy`] allows ([`target`]), retries
 //!    with jittered exponential backoff, and records every outcome (the delivery log); the
 //!    store disables a webhook after repeated failures and appends `webhook.disabled`.
-//! 4. **Streams** ([`stream`]) follow the bus for authorized clients, replaying from the outbox by
+//! 4. **Signed calls** ([`call`]): one signed POST whose answer matters, for chat bots'
+//!    outgoing webhooks (the API waits for the answer; nothing is retried or stored here).
+//! 5. **Streams** ([`stream`]) follow the bus for authorized clients, replaying from the outbox by
 //!    id when they start late or lag.
 //!
 //! # Starting it
@@ -34,6 +36,7 @@
 //! (receivers dedupe on the `tutti-delivery` header), to `http://` and `https://` receivers.
 
 mod bus;
+pub mod call;
 mod config;
 pub mod dispatch;
 mod error;
@@ -50,6 +53,7 @@ use tokio::task::JoinHandle;
 use tutti_store::Store;
 
 pub use bus::{BusRecvError, EventBus, Subscription};
+pub use call::{Answer, CallError, SignedCaller};
 pub use config::{BusConfig, DispatcherConfig, EventsConfig, RelayConfig, StreamConfig};
 pub use dispatch::{backoff_delay, check_webhook_url};
 pub use error::EventsError;
