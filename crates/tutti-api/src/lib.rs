@@ -21,6 +21,7 @@
 //! shown once; the store keeps sha256 hashes).
 
 pub mod auth;
+mod bots;
 mod cache;
 pub mod error;
 pub mod extract;
@@ -69,7 +70,13 @@ pub struct ApiConfig {
     /// Largest chat attachment in bytes; larger uploads get 413 `payload_too_large` and
     /// nothing is stored.
     pub attachment_limit: usize,
+    /// How long a chat bot's outgoing webhook has to answer before the failure message is
+    /// posted instead (default 7 s).
+    pub bot_timeout: std::time::Duration,
 }
+
+/// The default time a chat bot's webhook has to answer: 7 s.
+pub const DEFAULT_BOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(7);
 
 /// The default largest chat attachment: 10 MiB.
 pub const DEFAULT_ATTACHMENT_LIMIT: usize = 10 << 20;
@@ -86,6 +93,7 @@ impl Default for ApiConfig {
             password_hash_concurrency: 0,
             guests_per_minute: 120,
             attachment_limit: DEFAULT_ATTACHMENT_LIMIT,
+            bot_timeout: DEFAULT_BOT_TIMEOUT,
         }
     }
 }
@@ -145,6 +153,8 @@ pub struct ApiState {
     /// Where webhooks may point (checked on the URL's text at creation; the dispatcher checks
     /// resolved addresses at delivery).
     pub(crate) webhook_targets: Arc<tutti_events::TargetPolicy>,
+    /// Chat bots' outgoing webhooks (`bots.rs`), connecting where `webhook_targets` allows.
+    pub(crate) bots: Arc<bots::BotCalls>,
     /// The performance memory (`routes::memory`), when the server runs it.
     pub(crate) memory: Option<tutti_memory::Memory>,
     /// Where the API reads the time.
@@ -171,12 +181,14 @@ impl ApiState {
             memory: None,
             clock: Clock::system(),
             webhook_targets: Arc::new(tutti_events::TargetPolicy::default()),
+            bots: Arc::new(bots::BotCalls::new(tutti_events::TargetPolicy::default())),
         }
     }
 
     /// Uses this policy for new webhooks' URLs (default: public addresses only); give it the
     /// same policy as the dispatcher.
     pub fn with_webhook_targets(mut self, policy: tutti_events::TargetPolicy) -> ApiState {
+        self.bots = Arc::new(bots::BotCalls::new(policy.clone()));
         self.webhook_targets = Arc::new(policy);
         self
     }

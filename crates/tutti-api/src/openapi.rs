@@ -49,6 +49,16 @@ impl Modify for Security {
                     .build(),
             ),
         );
+        // Chat bots (`/chat/bot/...`) send `Authorization: Bot <key>`.
+        components.add_security_scheme(
+            "bot",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "'Bot <key>': a chat bot's key (never in the URL)",
+                ),
+            )),
+        );
     }
 }
 

@@ -118,6 +118,14 @@ pub struct ApiSettings {
     /// 413 `payload_too_large` and nothing is stored.
     #[serde(default = "default_attachment_limit")]
     pub attachment_limit_bytes: usize,
+    /// How long a chat bot's outgoing webhook has to answer, in milliseconds (100–60000,
+    /// default 7000); past it the bot posts that it did not answer in time.
+    #[serde(default = "default_bot_timeout_ms")]
+    pub bot_timeout_ms: u64,
+}
+
+fn default_bot_timeout_ms() -> u64 {
+    u64::try_from(tutti_api::DEFAULT_BOT_TIMEOUT.as_millis()).unwrap_or(7000)
 }
 
 fn default_attachment_limit() -> usize {
@@ -137,6 +145,7 @@ impl ApiSettings {
             password_hash_concurrency: self.password_hash_concurrency,
             guests_per_minute: self.guests_per_minute,
             attachment_limit: self.attachment_limit_bytes,
+            bot_timeout: std::time::Duration::from_millis(self.bot_timeout_ms),
         }
     }
 }
@@ -303,6 +312,7 @@ impl Default for Config {
                 password_hash_concurrency: 0,
                 guests_per_minute: 120,
                 attachment_limit_bytes: default_attachment_limit(),
+                bot_timeout_ms: default_bot_timeout_ms(),
             },
             webhooks: WebhooksConfig {
                 allow_private: false,
@@ -453,6 +463,9 @@ impl Config {
         }
         if !(1024..=256 << 20).contains(&self.api.attachment_limit_bytes) {
             return bad("api.attachment_limit_bytes", "must be 1024–268435456");
+        }
+        if !(100..=60_000).contains(&self.api.bot_timeout_ms) {
+            return bad("api.bot_timeout_ms", "must be 100–60000 milliseconds");
         }
         if !(60..=86_400).contains(&self.api.access_token_ttl_s) {
             return bad("api.access_token_ttl_s", "must be 60–86400 seconds");

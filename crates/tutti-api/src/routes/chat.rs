@@ -70,6 +70,7 @@ pub(super) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(recent_searches))
         .merge(super::chat_moderation::routes())
         .merge(super::chat_attachments::routes())
+        .merge(super::chat_bots::routes())
 }
 
 /// Default page of events.
@@ -147,7 +148,7 @@ pub(super) fn refused(why: &ChatRefusal) -> ApiError {
 }
 
 /// 409 `room_read_only`.
-fn read_only() -> ApiError {
+pub(super) fn read_only() -> ApiError {
     ApiError::conflict(
         "room_read_only",
         "the room is read-only: nothing can be posted, edited or boosted in it",
@@ -163,7 +164,7 @@ fn direct_fixed() -> ApiError {
 }
 
 /// 422 `future_seq`: a `seq` the room has not reached.
-fn future_seq(field: &str, seq: u64, head: u64) -> ApiError {
+pub(super) fn future_seq(field: &str, seq: u64, head: u64) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "future_seq",
@@ -172,17 +173,17 @@ fn future_seq(field: &str, seq: u64, head: u64) -> ApiError {
     .with_details(json!({"field": field, "head_seq": head}))
 }
 
-fn room_not_found(id: i64) -> ApiError {
+pub(super) fn room_not_found(id: i64) -> ApiError {
     ApiError::not_found(format!("chat room {id}"))
 }
 
-fn message_not_found(id: i64) -> ApiError {
+pub(super) fn message_not_found(id: i64) -> ApiError {
     ApiError::not_found(format!("chat message {id}"))
 }
 
 /// Adds a chat input problem under `field` (the newtypes name their own field, which may
 /// differ from the request's: a boost's is `content`).
-fn input_problem(p: &mut Problems, field: &str, e: &ChatInputError) {
+pub(super) fn input_problem(p: &mut Problems, field: &str, e: &ChatInputError) {
     let message = e.to_string();
     let own = e.field();
     let problem = message
@@ -502,7 +503,7 @@ fn html_of(text: &str) -> String {
 }
 
 impl MessageOut {
-    fn new(m: ChatMessageRow, boosts: Vec<ChatBoostRow>) -> Self {
+    pub(super) fn new(m: ChatMessageRow, boosts: Vec<ChatBoostRow>) -> Self {
         MessageOut {
             html: html_of(&m.text),
             id: m.id,
@@ -779,8 +780,9 @@ async fn check_people(
             return Err(ApiError::field(name, format!("no user {user_id}")));
         };
         if let Some(eid) = ensemble_id {
-            let in_it =
-                user.role == UserRole::Admin || s.store.membership(eid, user_id).await?.is_some();
+            let in_it = user.role == UserRole::Admin
+                || s.store.membership(eid, user_id).await?.is_some()
+                || super::chat_bots::may_join(s, user_id, eid).await?;
             if !in_it {
                 return Err(ApiError::field(
                     name,
@@ -1275,6 +1277,7 @@ async fn post_message(
             .map_err(store_err)?;
         if !posted.duplicate {
             s.chat_changed(id, posted.seq);
+            s.call_bots(&posted.message);
         }
         let boosts = if posted.duplicate {
             s.store.chat_boosts(posted.message.id).await?

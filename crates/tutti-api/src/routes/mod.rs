@@ -7,6 +7,7 @@
 pub(crate) mod accounts;
 mod chat;
 mod chat_attachments;
+mod chat_bots;
 mod chat_moderation;
 mod ensembles;
 mod events;

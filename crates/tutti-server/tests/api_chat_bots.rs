@@ -1,0 +1,859 @@
+//! Chat bots and chat events (issue 12, item 7) against a real server, a real SQLite store and
+//! a real local HTTP receiver (an axum listener in the test): bots managed over REST, acting
+//! with their key in a header (never the URL), kept to their rooms and their own messages;
+//! outgoing webhooks signed as issue 6's, answered in the room as the bot, with a clear
+//! failure message on a timeout or a bad answer; chat events on the event history, streams and
+//! signed webhooks, never from a direct room. No test measures time: the short bot timeout is a
+//! setting, and waits poll until a condition holds.
+
+#[path = "api_support/mod.rs"]
+mod api_support;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api_support::*;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+/// One request the receiver got: its path, `tutti-event`, `tutti-signature` and body.
+#[derive(Debug, Clone)]
+struct Got {
+    path: String,
+    event: String,
+    signature: String,
+    body: Vec<u8>,
+}
+
+impl Got {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    /// Checks the signature with `secret`, as a receiver does.
+    fn verify(&self, secret: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        tutti_events::signature::verify(
+            secret,
+            &self.signature,
+            &self.body,
+            now,
+            Duration::from_secs(300),
+        )
+        .expect("a valid signature");
+        assert!(tutti_events::signature::verify(
+            "another-secret-entirely",
+            &self.signature,
+            &self.body,
+            now,
+            Duration::from_secs(300)
+        )
+        .is_err());
+    }
+}
+
+type Log = Arc<Mutex<Vec<Got>>>;
+
+fn record(log: &Log, path: &str, headers: &HeaderMap, body: &Bytes) -> Value {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    log.lock().unwrap().push(Got {
+        path: path.to_owned(),
+        event: h("tutti-event"),
+        signature: h("tutti-signature"),
+        body: body.to_vec(),
+    });
+    serde_json::from_slice(body).unwrap_or(Value::Null)
+}
+
+/// A real HTTP receiver on a loopback port: `/text` answers `text/plain`, `/json` answers
+/// `{"text": ...}`, `/fail` answers 500, `/slow` never answers, `/hook` (event webhooks)
+/// answers 204; each records what it got.
+async fn receiver() -> (SocketAddr, Log) {
+    let log: Log = Arc::default();
+    let app = Router::new()
+        .route(
+            "/text",
+            post(|State(log): State<Log>, h: HeaderMap, b: Bytes| async move {
+                let v = record(&log, "/text", &h, &b);
+                let text = v["message"]["text"].as_str().unwrap_or_default().to_owned();
+                (
+                    [("content-type", "text/plain; charset=utf-8")],
+                    format!("echo: {text}"),
+                )
+            }),
+        )
+        .route(
+            "/json",
+            post(|State(log): State<Log>, h: HeaderMap, b: Bytes| async move {
+                let v = record(&log, "/json", &h, &b);
+                axum::Json(json!({"text": format!("hello {}", v["author"]["name"].as_str().unwrap_or("?"))}))
+            }),
+        )
+        .route(
+            "/fail",
+            post(|State(log): State<Log>, h: HeaderMap, b: Bytes| async move {
+                record(&log, "/fail", &h, &b);
+                (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response()
+            }),
+        )
+        .route(
+            "/slow",
+            post(|State(log): State<Log>, h: HeaderMap, b: Bytes| async move {
+                record(&log, "/slow", &h, &b);
+                std::future::pending::<()>().await;
+                "never"
+            }),
+        )
+        .route(
+            "/hook",
+            post(|State(log): State<Log>, h: HeaderMap, b: Bytes| async move {
+                record(&log, "/hook", &h, &b);
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, log)
+}
+
+/// A server whose webhooks and bots may reach loopback (the receiver), with a short bot
+/// timeout.
+async fn app() -> TestApp {
+    TestApp::spawn_with(|cfg| {
+        cfg.webhooks.allow_private = true;
+        cfg.api.bot_timeout_ms = 300;
+    })
+    .await
+}
+
+/// Creates a bot as `api`; (its id, key, webhook secret).
+async fn bot(api: &Api, body: Value) -> (i64, String, String) {
+    let out = api.post("/chat/bots", body).await.ok(201);
+    (
+        out["bot"]["id"].as_i64().unwrap(),
+        out["key"].as_str().unwrap().to_owned(),
+        out["webhook_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A request as the bot with `key` (`Authorization: Bot <key>`).
+async fn as_bot(app: &TestApp, key: &str, method: &str, path: &str, body: Option<Value>) -> Res {
+    let auth = format!("Bot {key}");
+    app.anon()
+        .req(method, path, body, &[("authorization", &auth)])
+        .await
+}
+
+/// Every event of a room (as a staff member).
+async fn room_events(api: &Api, room: i64) -> Vec<Value> {
+    api.get(&format!("/chat/rooms/{room}/events?after_seq=0&limit=1000"))
+        .await
+        .ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Waits until the room has a post by `author` replying to `to`; that event.
+async fn reply_by(api: &Api, room: i64, author: i64, to: i64) -> Value {
+    let mut found = Value::Null;
+    for _ in 0..300 {
+        if let Some(e) = room_events(api, room).await.into_iter().find(|e| {
+            e["kind"] == "message_posted" && e["author_id"] == author && e["reply_to"] == to
+        }) {
+            found = e;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !found.is_null(),
+        "no reply by {author} to {to} in room {room}"
+    );
+    found
+}
+
+/// Posts as a staff member; the message.
+async fn say(api: &Api, room: i64, id: &str, text: &str) -> Value {
+    api.post(
+        &format!("/chat/rooms/{room}/messages"),
+        json!({"client_message_id": id, "text": text}),
+    )
+    .await
+    .ok(201)
+}
+
+#[tokio::test]
+async fn a_mentioned_or_messaged_bot_answers_in_the_room_as_itself() {
+    let (rx, log) = receiver().await;
+    let app = app().await;
+    let admin = &app.admin;
+    let (echo_id, _, echo_secret) = bot(
+        admin,
+        json!({"name": "echo", "webhook_url": format!("http://{rx}/text")}),
+    )
+    .await;
+    let (greeter_id, _, _) = bot(
+        admin,
+        json!({"name": "greeter", "webhook_url": format!("http://{rx}/json")}),
+    )
+    .await;
+    let room = id_of(
+        &admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "desk", "members": [echo_id, greeter_id]}),
+            )
+            .await
+            .ok(201),
+    );
+
+    // A mention: the bot gets the message signed, and its text answer is posted as the bot,
+    // replying to the message.
+    let m = say(admin, room, "m1", "hi @Echo, how are you?").await;
+    let mid = m["id"].as_i64().unwrap();
+    let reply = reply_by(admin, room, echo_id, mid).await;
+    assert_eq!(reply["text"], "echo: hi @Echo, how are you?", "{reply}");
+    let got = log.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "only the mentioned bot was called: {got:?}");
+    let call = &got[0];
+    assert_eq!(
+        (call.path.as_str(), call.event.as_str()),
+        ("/text", "chat.bot_call")
+    );
+    call.verify(&echo_secret);
+    let payload = call.json();
+    assert_eq!(payload["reason"], "mention");
+    assert_eq!(payload["room"]["id"], room);
+    assert_eq!(payload["message"]["id"], mid);
+    assert_eq!(payload["message"]["seq"], m["posted_seq"]);
+    assert_eq!(payload["message"]["text"], "hi @Echo, how are you?");
+    assert_eq!(payload["author"]["name"], "The Admin");
+    assert_eq!(payload["bot"], json!({"id": echo_id, "name": "echo"}));
+
+    // A JSON answer `{"text": ...}` works the same.
+    let m = say(admin, room, "m2", "@greeter hello").await;
+    let reply = reply_by(admin, room, greeter_id, m["id"].as_i64().unwrap()).await;
+    assert_eq!(reply["text"], "hello The Admin");
+
+    // A direct room with the bot: every message calls it, no mention needed.
+    let direct = admin
+        .post(
+            "/chat/rooms",
+            json!({"kind": "direct", "members": [echo_id]}),
+        )
+        .await
+        .ok(201);
+    let direct = id_of(&direct);
+    let m = say(admin, direct, "d1", "just between us").await;
+    let reply = reply_by(admin, direct, echo_id, m["id"].as_i64().unwrap()).await;
+    assert_eq!(reply["text"], "echo: just between us");
+    let last = log.lock().unwrap().last().unwrap().json();
+    assert_eq!(last["reason"], "direct");
+
+    // A bot's own posts call no bot (no loops), and a retried post calls nobody again.
+    let calls = log.lock().unwrap().len();
+    say(admin, room, "m3", "nobody here").await;
+    admin
+        .post(
+            &format!("/chat/rooms/{room}/messages"),
+            json!({"client_message_id": "m1", "text": "hi @Echo, how are you?"}),
+        )
+        .await
+        .ok(200);
+    // The reply of the direct room is the last write; a later post's reply would follow
+    // a later call, and none was made.
+    let events = room_events(admin, room).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["author_id"] == echo_id || e["author_id"] == greeter_id)
+            .count(),
+        2,
+        "{events:?}"
+    );
+    assert_eq!(log.lock().unwrap().len(), calls);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_timeout_or_a_bad_answer_posts_a_clear_failure_message() {
+    let (rx, log) = receiver().await;
+    let app = app().await;
+    let admin = &app.admin;
+    let mut ids = Vec::new();
+    for (name, path) in [("sleepy", "slow"), ("broken", "fail")] {
+        let (id, _, _) = bot(
+            admin,
+            json!({"name": name, "webhook_url": format!("http://{rx}/{path}")}),
+        )
+        .await;
+        ids.push(id);
+    }
+    let room = id_of(
+        &admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "ops", "members": ids}),
+            )
+            .await
+            .ok(201),
+    );
+    // The poster's request does not wait for the bots: it is answered while the slow bot
+    // still holds its call (the receiver never answers it).
+    let m = say(admin, room, "x", "@sleepy @broken status?").await;
+    let mid = m["id"].as_i64().unwrap();
+    let slow = reply_by(admin, room, ids[0], mid).await;
+    assert_eq!(slow["text"], "Bot sleepy did not answer within 0.3 s.");
+    let broken = reply_by(admin, room, ids[1], mid).await;
+    assert_eq!(
+        broken["text"],
+        "Bot broken answered HTTP 500 instead of a reply."
+    );
+    let paths: Vec<String> = log.lock().unwrap().iter().map(|g| g.path.clone()).collect();
+    assert!(paths.contains(&"/slow".to_owned()) && paths.contains(&"/fail".to_owned()));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bot_key_works_only_in_the_header_and_only_while_current() {
+    let app = app().await;
+    let admin = &app.admin;
+    let (id, key, _) = bot(admin, json!({"name": "keyed"})).await;
+    let me = as_bot(&app, &key, "GET", "/chat/bot/me", None)
+        .await
+        .ok(200);
+    assert_eq!(
+        (me["id"].as_i64(), me["name"].as_str()),
+        (Some(id), Some("keyed"))
+    );
+    assert!(me.get("key").is_none(), "{me}");
+
+    // In the URL: refused with its own code, with or without the header.
+    for q in ["key", "token", "access_token", "bot_key"] {
+        let e = app
+            .anon()
+            .get(&format!("/chat/bot/me?{q}={key}"))
+            .await
+            .err(400, "key_in_url");
+        assert!(!e.to_string().contains(&key), "{e}");
+        as_bot(&app, &key, "GET", &format!("/chat/bot/rooms?{q}=x"), None)
+            .await
+            .err(400, "key_in_url");
+    }
+    // A wrong key, no key, a bearer token: 401.
+    as_bot(&app, "tbot_wrong", "GET", "/chat/bot/me", None)
+        .await
+        .err(401, "unauthorized");
+    app.anon()
+        .get("/chat/bot/me")
+        .await
+        .err(401, "unauthorized");
+    admin.get("/chat/bot/me").await.err(401, "unauthorized");
+    // A bot key is no bearer token on staff routes.
+    app.anon()
+        .with(&key)
+        .get("/chat/rooms")
+        .await
+        .err(401, "unauthorized");
+
+    // Rotation: the old key stops, the new one works; the key is never listed.
+    let rotated = admin
+        .post_empty(&format!("/chat/bots/{id}/key"))
+        .await
+        .ok(200);
+    let new_key = rotated["key"].as_str().unwrap();
+    assert_ne!(new_key, key);
+    as_bot(&app, &key, "GET", "/chat/bot/me", None)
+        .await
+        .err(401, "unauthorized");
+    as_bot(&app, new_key, "GET", "/chat/bot/me", None)
+        .await
+        .ok(200);
+    let list = admin.get("/chat/bots").await.ok(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains(new_key) && !list.to_string().contains("tbot_"));
+
+    // Deletion: the key stops and the name is free again.
+    let gone = admin
+        .req("DELETE", &format!("/chat/bots/{id}"), None, &[])
+        .await
+        .ok(200);
+    assert_eq!(gone["deleted"], true);
+    as_bot(&app, new_key, "GET", "/chat/bot/me", None)
+        .await
+        .err(401, "unauthorized");
+    admin
+        .get(&format!("/chat/bots/{id}"))
+        .await
+        .err(404, "not_found");
+    bot(admin, json!({"name": "keyed"})).await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bot_acts_only_in_its_rooms_and_changes_only_its_own_messages() {
+    let app = app().await;
+    let admin = &app.admin;
+    let (id, key, _) = bot(admin, json!({"name": "worker"})).await;
+    let (_, carl) = app.user("carl", "crew").await;
+    let mine = id_of(
+        &admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "with bot", "members": [id, carl]}),
+            )
+            .await
+            .ok(201),
+    );
+    let other = id_of(
+        &admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "without", "members": [carl]}),
+            )
+            .await
+            .ok(201),
+    );
+    let rooms = as_bot(&app, &key, "GET", "/chat/bot/rooms", None)
+        .await
+        .ok(200);
+    let ids: Vec<i64> = rooms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id_of)
+        .collect();
+    assert_eq!(ids, vec![mine]);
+
+    // Not its room: 404 for reading and posting, nothing written.
+    let before = room_events(admin, other).await.len();
+    as_bot(
+        &app,
+        &key,
+        "POST",
+        &format!("/chat/bot/rooms/{other}/messages"),
+        Some(json!({"client_message_id": "a", "text": "let me in"})),
+    )
+    .await
+    .err(404, "not_found");
+    as_bot(
+        &app,
+        &key,
+        "GET",
+        &format!("/chat/bot/rooms/{other}/events"),
+        None,
+    )
+    .await
+    .err(404, "not_found");
+    let theirs = say(admin, other, "o1", "private").await;
+    as_bot(
+        &app,
+        &key,
+        "POST",
+        &format!("/chat/bot/messages/{}/boosts", theirs["id"]),
+        Some(json!({"content": "+1"})),
+    )
+    .await
+    .err(404, "not_found");
+    assert_eq!(room_events(admin, other).await.len(), before + 1);
+
+    // Its room: post (idempotent), read by after_seq, boost others', change only its own.
+    let admins = say(admin, mine, "a1", "welcome").await;
+    let path = format!("/chat/bot/rooms/{mine}/messages");
+    let posted = as_bot(
+        &app,
+        &key,
+        "POST",
+        &path,
+        Some(json!({"client_message_id": "b1", "text": "on it", "reply_to": admins["id"]})),
+    )
+    .await
+    .ok(201);
+    assert_eq!(posted["author_id"], id);
+    as_bot(
+        &app,
+        &key,
+        "POST",
+        &path,
+        Some(json!({"client_message_id": "b1", "text": "on it"})),
+    )
+    .await
+    .ok(200);
+    let page = as_bot(
+        &app,
+        &key,
+        "GET",
+        &format!("/chat/bot/rooms/{mine}/events?after_seq=1"),
+        None,
+    )
+    .await
+    .ok(200);
+    let seqs: Vec<u64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![2]);
+    as_bot(
+        &app,
+        &key,
+        "GET",
+        &format!("/chat/bot/rooms/{mine}/events?after_seq=99"),
+        None,
+    )
+    .await
+    .err(422, "future_seq");
+    as_bot(
+        &app,
+        &key,
+        "POST",
+        &format!("/chat/bot/messages/{}/boosts", admins["id"]),
+        Some(json!({"content": "🎉"})),
+    )
+    .await
+    .ok(201);
+    let others = format!("/chat/bot/messages/{}", admins["id"]);
+    as_bot(
+        &app,
+        &key,
+        "PATCH",
+        &others,
+        Some(json!({"text": "hijacked"})),
+    )
+    .await
+    .err(403, "forbidden");
+    as_bot(&app, &key, "DELETE", &others, None)
+        .await
+        .err(403, "forbidden");
+    let own = format!("/chat/bot/messages/{}", posted["id"]);
+    let edited = as_bot(&app, &key, "PATCH", &own, Some(json!({"text": "done"})))
+        .await
+        .ok(200);
+    assert_eq!(edited["text"], "done");
+    let deleted = as_bot(&app, &key, "DELETE", &own, None).await.ok(200);
+    assert_eq!(deleted["deleted"], true);
+    let kinds: Vec<String> = room_events(admin, mine)
+        .await
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "message_posted",
+            "message_posted",
+            "boost_added",
+            "message_edited",
+            "message_deleted"
+        ]
+    );
+    assert_eq!(
+        room_events(admin, mine).await[0]["text"],
+        "welcome",
+        "the others' message is untouched"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_bot_input_gets_a_stable_code_and_stores_nothing() {
+    let app = app().await;
+    let admin = &app.admin;
+    let long = "b".repeat(33);
+    let long_url = format!("http://example.com/{}", "x".repeat(2000));
+    for (body, field) in [
+        (json!({"name": long}), "name"),
+        (json!({"name": "two words"}), "name"),
+        (json!({"name": ""}), "name"),
+        (
+            json!({"name": "ok", "webhook_url": "ftp://example.com/hook"}),
+            "webhook_url",
+        ),
+        (
+            json!({"name": "ok", "webhook_url": "javascript:alert(1)"}),
+            "webhook_url",
+        ),
+        (
+            json!({"name": "ok", "webhook_url": long_url}),
+            "webhook_url",
+        ),
+    ] {
+        let e = admin
+            .post("/chat/bots", body.clone())
+            .await
+            .err(422, "validation_failed");
+        assert_eq!(e["details"][0]["field"], field, "{body}: {e}");
+    }
+    // A forbidden target (metadata), an unknown field, a taken name.
+    admin
+        .post(
+            "/chat/bots",
+            json!({"name": "ok", "webhook_url": "http://169.254.169.254/"}),
+        )
+        .await
+        .err(422, "webhook_target_forbidden");
+    admin
+        .post("/chat/bots", json!({"name": "ok", "key": "mine"}))
+        .await
+        .err(422, "validation_failed");
+    admin
+        .post("/chat/bots", json!({"name": "ADMIN"}))
+        .await
+        .err(409, "already_exists");
+    // Staff who are not admins make bots only for an ensemble they edit.
+    let (carl, _) = app.user("carl", "crew").await;
+    carl.post("/chat/bots", json!({"name": "mine"}))
+        .await
+        .err(403, "forbidden");
+    assert_eq!(admin.get("/chat/bots").await.ok(200)["items"], json!([]));
+    // Nobody was created: the name is free.
+    bot(admin, json!({"name": "ok"})).await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn ensemble_owners_manage_their_bots_and_add_them_to_their_rooms() {
+    let app = app().await;
+    let (olive, _) = app.user("olive", "performer").await;
+    let (carl, carl_id) = app.user("carl", "crew").await;
+    let eid = olive.ensemble("band").await;
+    olive.add_member(eid, carl_id, "crew").await;
+    let (id, _, _) = bot(&olive, json!({"name": "bandbot", "ensemble_id": eid})).await;
+    // Crew of the ensemble neither make nor see its bots.
+    carl.post("/chat/bots", json!({"name": "x", "ensemble_id": eid}))
+        .await
+        .err(403, "forbidden");
+    carl.get(&format!("/chat/bots/{id}"))
+        .await
+        .err(404, "not_found");
+    assert_eq!(carl.get("/chat/bots").await.ok(200)["items"], json!([]));
+    assert_eq!(olive.get("/chat/bots").await.ok(200)["items"][0]["id"], id);
+    // The ensemble's open room takes the bot as a member.
+    let room = id_of(
+        &olive
+            .post(
+                "/chat/rooms",
+                json!({"kind": "open", "ensemble_id": eid, "name": "all"}),
+            )
+            .await
+            .ok(201),
+    );
+    olive
+        .post(
+            &format!("/chat/rooms/{room}/members"),
+            json!({"user_id": id}),
+        )
+        .await
+        .ok(201);
+    // Another ensemble's room does not.
+    let other = app.admin.ensemble("other").await;
+    let elsewhere = id_of(
+        &app.admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "open", "ensemble_id": other, "name": "o"}),
+            )
+            .await
+            .ok(201),
+    );
+    app.admin
+        .post(
+            &format!("/chat/rooms/{elsewhere}/members"),
+            json!({"user_id": id}),
+        )
+        .await
+        .err(422, "validation_failed");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_events_reach_the_event_stream_and_signed_webhooks_but_not_from_direct_rooms() {
+    let (rx, log) = receiver().await;
+    let app = app().await;
+    let (olive, _) = app.user("olive", "performer").await;
+    let (_, carl_id) = app.user("carl", "crew").await;
+    let eid = olive.ensemble("band").await;
+    olive.add_member(eid, carl_id, "crew").await;
+    let hook = olive
+        .post(
+            &format!("/ensembles/{eid}/webhooks"),
+            json!({"url": format!("http://{rx}/hook")}),
+        )
+        .await
+        .ok(201);
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let room = id_of(
+        &olive
+            .post(
+                "/chat/rooms",
+                json!({"kind": "open", "ensemble_id": eid, "name": "all"}),
+            )
+            .await
+            .ok(201),
+    );
+    // A direct message and a closed room of the ensemble: never on the stream.
+    let direct = id_of(
+        &olive
+            .post(
+                "/chat/rooms",
+                json!({"kind": "direct", "members": [carl_id]}),
+            )
+            .await
+            .ok(201),
+    );
+    say(&olive, direct, "d", "secret plans").await;
+    let closed = id_of(
+        &olive
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "ensemble_id": eid, "name": "few"}),
+            )
+            .await
+            .ok(201),
+    );
+    say(&olive, closed, "c", "closed talk").await;
+
+    let m = say(&olive, room, "o1", "curtain in five").await;
+    let mid = m["id"].as_i64().unwrap();
+    olive
+        .post(
+            &format!("/chat/messages/{mid}/boosts"),
+            json!({"content": "👏"}),
+        )
+        .await
+        .ok(201);
+    olive
+        .req(
+            "PATCH",
+            &format!("/chat/messages/{mid}"),
+            Some(json!({"text": "curtain in ten"})),
+            &[],
+        )
+        .await
+        .ok(200);
+
+    // The stream (WebSocket) carries the post with its text, scoped to the ensemble.
+    let ev = ws_event(&olive, "chat.message").await;
+    assert_eq!(ev["ensemble_id"], eid);
+    assert_eq!(ev["subject"], format!("chat_message:{mid}"));
+    assert_eq!(ev["data"]["room_id"], room);
+    assert_eq!(ev["data"]["message_id"], mid);
+    assert_eq!(ev["data"]["text"], "curtain in five");
+    assert_eq!(ev["data"]["author_name"], "olive");
+    assert_eq!(
+        ws_event(&olive, "chat.boost_added").await["data"]["boost"],
+        "👏"
+    );
+    assert_eq!(
+        ws_event(&olive, "chat.message_edited").await["data"]["text"],
+        "curtain in ten"
+    );
+
+    // A signed webhook delivery of the post reaches the receiver.
+    let mut delivered = None;
+    for _ in 0..300 {
+        delivered = log
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|g| g.path == "/hook" && g.event == "chat.message")
+            .cloned();
+        if delivered.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delivered = delivered.expect("a chat.message webhook delivery");
+    delivered.verify(&secret);
+    assert_eq!(delivered.json()["data"]["text"], "curtain in five");
+
+    // Deleting the message takes its text out of the stored events too.
+    olive
+        .req("DELETE", &format!("/chat/messages/{mid}"), None, &[])
+        .await
+        .ok(200);
+    ws_event(&olive, "chat.message_deleted").await;
+    let history = app.admin.get("/events?limit=100").await.ok(200);
+    let text = history.to_string();
+    assert!(
+        !text.contains("secret plans") && !text.contains("closed talk"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("curtain in"),
+        "deleted text stays in the history: {text}"
+    );
+    let chat: Vec<&Value> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("chat."))
+        .collect();
+    assert!(
+        chat.iter().all(|e| e["data"]["room_id"] == room),
+        "{chat:?}"
+    );
+    assert_eq!(chat.len(), 4, "{chat:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_bot_route_is_in_the_openapi_document() {
+    let app = TestApp::spawn().await;
+    let doc = app.anon().get("/openapi.json").await.ok(200);
+    let routes = [
+        ("/api/v1/chat/bots", "get", "bearer"),
+        ("/api/v1/chat/bots", "post", "bearer"),
+        ("/api/v1/chat/bots/{id}", "get", "bearer"),
+        ("/api/v1/chat/bots/{id}", "patch", "bearer"),
+        ("/api/v1/chat/bots/{id}", "delete", "bearer"),
+        ("/api/v1/chat/bots/{id}/key", "post", "bearer"),
+        ("/api/v1/chat/bot/me", "get", "bot"),
+        ("/api/v1/chat/bot/rooms", "get", "bot"),
+        ("/api/v1/chat/bot/rooms/{id}/events", "get", "bot"),
+        ("/api/v1/chat/bot/rooms/{id}/messages", "post", "bot"),
+        ("/api/v1/chat/bot/messages/{id}", "patch", "bot"),
+        ("/api/v1/chat/bot/messages/{id}", "delete", "bot"),
+        ("/api/v1/chat/bot/messages/{id}/boosts", "post", "bot"),
+    ];
+    for (path, method, scheme) in routes {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is documented");
+        assert!(op["responses"].get("default").is_some(), "{method} {path}");
+        assert!(
+            op["security"][0].get(scheme).is_some(),
+            "{method} {path}: {op}"
+        );
+    }
+    let bot_paths = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|p| p.starts_with("/api/v1/chat/bot"))
+        .count();
+    assert_eq!(bot_paths, 9, "a bot route added here is listed above too");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bot"]["name"],
+        "Authorization"
+    );
+    app.shutdown().await;
+}
