@@ -17,7 +17,8 @@
 //! through the store like any post and then told to chat's live side
 //! ([`ApiState::chat_changed`]), so followers get it in the room's order.
 //!
-//! Posts that call bots: those made through the REST API (`POST /chat/rooms/{id}/messages`).
+//! Posts that call bots: those made through the REST API (`POST /chat/rooms/{id}/messages`)
+//! and over `/live/v1` (the composition root calls [`ApiState::chat_posted_live`]).
 //!
 //! Must never: wait for a bot on the poster's request, call an address the webhook target
 //! policy refuses, post a reply that `tutti_chat::MessageText` refuses, or put the secret or a
@@ -150,6 +151,19 @@ impl ApiState {
         tokio::spawn(async move {
             if let Err(e) = s.call_bots_now(m).await {
                 tracing::warn!(error = %e.message, "calling chat bots failed");
+            }
+        });
+    }
+
+    /// A post committed over `/live/v1` (not a retry): call the bots it calls, as
+    /// [`ApiState::call_bots`] does for the API's own posts. Returns at once.
+    pub fn chat_posted_live(&self, message_id: i64) {
+        let s = self.clone();
+        tokio::spawn(async move {
+            match s.store.chat_message(message_id).await {
+                Ok(Some(m)) => s.call_bots(&m),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "reading a live post for chat bots failed"),
             }
         });
     }

@@ -73,11 +73,19 @@ pub enum ChatInputError {
         /// What the format is.
         reason: &'static str,
     },
+    /// A `/play` command with a sound Tutti does not have.
+    #[error("{field}: /play knows no sound {name:?}; the sounds are {}", crate::SOUNDS.join(", "))]
+    UnknownSound {
+        /// What was refused.
+        field: &'static str,
+        /// The name asked for (at most 32 characters of it).
+        name: String,
+    },
 }
 
 impl ChatInputError {
     /// A stable code for the wire: `empty`, `too_long`, `invalid_utf8`, `forbidden_character`,
-    /// `control_character` or `invalid_format`.
+    /// `control_character`, `invalid_format` or `unknown_sound`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Empty { .. } => "empty",
@@ -86,6 +94,7 @@ impl ChatInputError {
             Self::ForbiddenCharacter { .. } => "forbidden_character",
             Self::ControlCharacter { .. } => "control_character",
             Self::Format { .. } => "invalid_format",
+            Self::UnknownSound { .. } => "unknown_sound",
         }
     }
 
@@ -97,7 +106,8 @@ impl ChatInputError {
             | Self::InvalidUtf8 { field }
             | Self::ForbiddenCharacter { field, .. }
             | Self::ControlCharacter { field, .. }
-            | Self::Format { field, .. } => field,
+            | Self::Format { field, .. }
+            | Self::UnknownSound { field, .. } => field,
         }
     }
 }
@@ -200,7 +210,15 @@ impl MessageText {
         }
         check_chars_len(FIELD, kept, MAX_MESSAGE_CHARS)?;
         check_chars(FIELD, kept, &['\n', '\t'])?;
+        if let Some(Err(name)) = crate::sounds::play_command(kept) {
+            return Err(ChatInputError::UnknownSound { field: FIELD, name });
+        }
         Ok(Self(kept.to_owned()))
+    }
+
+    /// The sound a `/play <sound>` message plays, if it is one.
+    pub fn sound(&self) -> Option<&'static str> {
+        crate::sounds::play_command(&self.0).and_then(Result::ok)
     }
 
     /// [`MessageText::parse`] for raw bytes (refused unless UTF-8).

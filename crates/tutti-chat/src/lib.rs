@@ -19,6 +19,10 @@
 //! URLs in text are linked the same way. No attribute other than a link's `href` (written from
 //! the parsed URL) and fixed `rel`/`class` values is ever written.
 //!
+//! # Sounds
+//! A message `/play <sound>` plays one of [`SOUNDS`] on the pages following its room
+//! ([`MessageText::sound`]); an unknown name is refused when the text is parsed.
+//!
 //! # Attachments
 //! [`attach`] judges a file by its bytes alone ([`sniff`]: an allow-list of images, PDF, plain
 //! text and audio; markup refused), checks an image's dimensions from its header before
@@ -31,6 +35,7 @@
 pub mod attach;
 mod input;
 mod render;
+mod sounds;
 
 pub use attach::{
     image_dimensions, image_info, sanitize_file_name, sniff, AttachError, ImageInfo, MediaType,
@@ -40,3 +45,4 @@ pub use input::{
     MAX_CLIENT_MESSAGE_ID_LEN, MAX_DISPLAY_NAME_CHARS, MAX_MESSAGE_CHARS,
 };
 pub use render::{mentions, render_html, render_html_with, MAX_MENTIONS};
+pub use sounds::{play_command, SOUNDS};

@@ -31,10 +31,10 @@ impl StaffAuth for ApiStaff {
     }
 }
 
-/// The service as the hub's [`Chat`].
-pub struct LiveChat(pub Rooms);
+/// The service as the hub's [`Chat`]; the API's state calls chat bots for live posts.
+pub struct LiveChat(pub Rooms, pub tutti_api::ApiState);
 
-struct LiveSession(Session);
+struct LiveSession(Session, tutti_api::ApiState);
 
 impl Chat for LiveChat {
     fn session(&self, origin: ChatOrigin) -> Box<dyn ChatSession> {
@@ -42,13 +42,23 @@ impl Chat for LiveChat {
             ChatOrigin::Staff => Origin::Staff,
             ChatOrigin::Audience { show, guest } => Origin::Audience { show, guest },
         };
-        Box::new(LiveSession(self.0.session(origin)))
+        Box::new(LiveSession(self.0.session(origin), self.1.clone()))
     }
 }
 
 impl ChatSession for LiveSession {
     fn handle(&mut self, frame: ClientFrame) -> BoxFuture<'_, Result<Vec<String>, FrameError>> {
-        Box::pin(self.0.handle(frame))
+        let post = matches!(frame, ClientFrame::ChatPost { .. });
+        Box::pin(async move {
+            let replies = self.0.handle(frame).await?;
+            if post {
+                // A new post (not a retry) may call chat bots, as a post through the API does.
+                for id in replies.iter().filter_map(|r| new_post(r)) {
+                    self.1.chat_posted_live(id);
+                }
+            }
+            Ok(replies)
+        })
     }
 
     fn next(&mut self) -> BoxFuture<'_, Arc<str>> {
@@ -62,6 +72,14 @@ impl ChatSession for LiveSession {
     fn signed_in(&self) -> bool {
         self.0.user().is_some()
     }
+}
+
+/// The message id of a `chat_ack` for a new post (not a retry).
+fn new_post(reply: &str) -> Option<i64> {
+    let v: serde_json::Value = serde_json::from_str(reply).ok()?;
+    (v["type"] == "chat_ack" && v["duplicate"] == false)
+        .then(|| v["message"].as_i64())
+        .flatten()
 }
 
 /// The service as the API's [`tutti_api::ChatNotifier`]: the room reads the change from the

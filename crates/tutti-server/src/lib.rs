@@ -299,7 +299,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
             stats.clone(),
             shutdown_rx.clone(),
         )
-        .with_chat(Arc::new(chat::LiveChat(rooms.clone()))),
+        .with_chat(Arc::new(chat::LiveChat(rooms.clone(), api.clone()))),
     );
     let join_url = format!("{base}/?show={}", show_row.code);
     let show = ShowRuntime::new(

@@ -857,3 +857,70 @@ async fn every_bot_route_is_in_the_openapi_document() {
     );
     app.shutdown().await;
 }
+
+type LiveWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next frame of this type on a `/live/v1` connection (others skipped).
+async fn next_frame(ws: &mut LiveWs, kind: &str) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("a frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+async fn send_frame(ws: &mut LiveWs, v: Value) {
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(v.to_string()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_post_over_the_live_socket_calls_the_bot_too() {
+    let (rx, log) = receiver().await;
+    let app = app().await;
+    let admin = &app.admin;
+    let (echo_id, _, secret) = bot(
+        admin,
+        json!({"name": "echo", "webhook_url": format!("http://{rx}/text")}),
+    )
+    .await;
+    let room = id_of(
+        &admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "live", "members": [echo_id]}),
+            )
+            .await
+            .ok(201),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/live/v1", app.addr))
+        .await
+        .expect("websocket connects");
+    let token = admin.token.clone().unwrap();
+    send_frame(&mut ws, json!({"type": "chat_auth", "token": token})).await;
+    next_frame(&mut ws, "chat_hello").await;
+    send_frame(
+        &mut ws,
+        json!({"type": "chat_post", "room": room, "client_id": "live-1",
+            "text": "@echo over the socket"}),
+    )
+    .await;
+    let ack = next_frame(&mut ws, "chat_ack").await;
+    let mid = ack["message"].as_i64().unwrap();
+    let reply = reply_by(admin, room, echo_id, mid).await;
+    assert_eq!(reply["text"], "echo: @echo over the socket");
+    log.lock().unwrap().last().unwrap().verify(&secret);
+    app.shutdown().await;
+}
