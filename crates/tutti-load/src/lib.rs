@@ -36,7 +36,7 @@
 //!
 //! Read in this order: [`options`] (what can be asked), `run` (the phases), `client`
 //! (one phone), `sync` (its clock sync and the truth), `cues` (the performer and the cues'
-//! deliveries), [`attack`] (the attackers),
+//! deliveries), [`storm`] (the chat reconnect storm), [`attack`] (the attackers),
 //! [`report`] (what comes out), [`calibrate`] (the floor).
 //!
 //! Must never: run without bound, hide a failure inside an average, or judge timing in
@@ -53,6 +53,7 @@ mod progress;
 pub mod report;
 mod run;
 mod stamped;
+pub mod storm;
 mod sync;
 mod sys;
 
@@ -61,3 +62,4 @@ pub use error::LoadError;
 pub use options::LoadOptions;
 pub use report::Report;
 pub use run::{run, FD_MARGIN, SETTLE_MAX};
+pub use storm::{run_storm, StormReport};

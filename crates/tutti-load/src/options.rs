@@ -159,6 +159,12 @@ pub struct LoadOptions {
     /// server's 5 chat changes a second per connection; at most 10,000).
     #[arg(long, value_name = "RATE", default_value_t = 0.0)]
     pub chat_rate: f64,
+    /// Chat reconnect storm (issue 12), instead of the usual run: `--clients` phones follow
+    /// the show's room, drop at once, the room moves this many events on (1–10,000), and
+    /// every phone reconnects at the same moment and follows it again from its last
+    /// `room_seq`; each must get exactly what it missed. Uses `--threads` worker threads.
+    #[arg(long, value_name = "EVENTS_BEHIND")]
+    pub chat_storm: Option<u64>,
 }
 
 impl Default for LoadOptions {

@@ -584,6 +584,35 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
+        Command::Load(opts) if opts.chat_storm.is_some() => {
+            let behind = opts.chat_storm.unwrap_or(0);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(opts.threads.max(1))
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(&ServerError::Config(format!("tokio runtime: {e}"))),
+            };
+            match rt.block_on(tutti_load::run_storm(&opts, behind)) {
+                Ok(report) => {
+                    if opts.json {
+                        println!("{:#}", serde_json::json!(report));
+                    } else {
+                        print!("{}", report.table());
+                    }
+                    if report.passed() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("tutti load: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Load(opts) => {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
