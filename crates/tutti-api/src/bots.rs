@@ -143,7 +143,9 @@ impl ApiState {
     /// A post committed through a route (not a retry): call the bots it calls, in the
     /// background (see the module's documentation). Returns at once.
     pub(crate) fn call_bots(&self, message: &ChatMessageRow) {
-        if message.hidden {
+        // Shadow-muted: never; held by the room's audience delay: when it is released
+        // (`chat_posted_live` again, from the release), so crew can catch it first.
+        if message.hidden || message.held_until_ms.is_some() {
             return;
         }
         let s = self.clone();

@@ -159,7 +159,10 @@ enum Flow {
 /// The WebSocket layer's limits for client frames (public for the fuzz target `ws_read`).
 pub fn ws_config() -> WebSocketConfig {
     let mut c = WebSocketConfig::default();
-    c.read_buffer_size = 4096;
+    // A phone's frames are small (an input is about 100 bytes): a 1 KiB buffer per
+    // connection reads them in one go, and grows for the rare large frame (a chat post)
+    // while it is read. Ten thousand idle phones each holding 4 KiB cost 30 MiB more.
+    c.read_buffer_size = 1024;
     c.max_message_size = Some(MAX_MESSAGE);
     c.max_frame_size = Some(MAX_MESSAGE);
     c
@@ -234,14 +237,12 @@ async fn chat_next(chat: &mut Option<Box<dyn ChatSession>>) -> Arc<str> {
 }
 
 /// Writes `first` and the chat frames that are ready now behind it (up to [`CHAT_BATCH`]
-/// bytes) to the peer in one write; `batch` is the reused buffer.
-fn send_chat(
-    peer: &Peer,
-    chat: &mut Option<Box<dyn ChatSession>>,
-    first: &str,
-    batch: &mut Vec<u8>,
-) {
-    batch.clear();
+/// bytes) to the peer in one write. The buffer lives only for the write: an idle connection
+/// keeps none (thousands of phones each holding their largest batch cost more than an
+/// allocation per write).
+fn send_chat(peer: &Peer, chat: &mut Option<Box<dyn ChatSession>>, first: &str) {
+    let mut batch = Vec::with_capacity(first.len() + 16);
+    let batch = &mut batch;
     let push = |batch: &mut Vec<u8>, f: &str| {
         batch.extend_from_slice(Header::text(f.len()).as_bytes());
         batch.extend_from_slice(f.as_bytes());
@@ -256,10 +257,6 @@ fn send_chat(
         }
     }
     let _ = peer.send([batch, &[]]);
-    if batch.capacity() > 4 * CHAT_BATCH {
-        // A rare huge frame: do not keep its buffer.
-        *batch = Vec::new();
-    }
 }
 
 /// Give the last bytes (a close reply) a moment to go out.
@@ -291,7 +288,6 @@ impl Conn {
         let joining = !self.echo;
         // This connection's chat, once it sent a chat frame.
         let mut chat: Option<Box<dyn ChatSession>> = None;
-        let mut chat_batch = Vec::new();
         loop {
             let pending = peer.has_pending();
             let chat_room = chat.is_some() && !pending;
@@ -308,7 +304,7 @@ impl Conn {
                     Err(_) => Flow::Closed,
                 },
                 f = chat_next(&mut chat), if chat_room => {
-                    send_chat(&peer, &mut chat, &f, &mut chat_batch);
+                    send_chat(&peer, &mut chat, &f);
                     Flow::Wait
                 }
                 () = &mut deadline, if joining && role.is_none() && !chatting => {
@@ -383,6 +379,10 @@ impl Conn {
                     | ClientFrame::ChatEdit { .. }
                     | ClientFrame::ChatDelete { .. }
                     | ClientFrame::ChatBoost { .. }
+                    | ClientFrame::ChatVote { .. }
+                    | ClientFrame::ChatAnswered { .. }
+                    | ClientFrame::ChatPin { .. }
+                    | ClientFrame::ChatApprove { .. }
             );
             let allowed = if write {
                 self.chat_writes.take()
@@ -403,6 +403,9 @@ impl Conn {
                     Some(j) if j.role == Role::Audience => ChatOrigin::Audience {
                         show: j.show.code.clone(),
                         guest: j.guest,
+                    },
+                    Some(j) if j.role == Role::Display => ChatOrigin::Display {
+                        show: j.show.code.clone(),
                     },
                     _ => ChatOrigin::Staff,
                 };

@@ -65,9 +65,15 @@ pub trait Admission: Send + Sync {
 /// Where a connection's chat comes from, as the chat service needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatOrigin {
-    /// Not a show's audience (a performer, a display, or a connection that joined no show,
-    /// like the `/chat` page): it signs in with `chat_auth`.
+    /// Not a show's audience (a performer, or a connection that joined no show, like the
+    /// `/chat` page): it signs in with `chat_auth`.
     Staff,
+    /// A display of show `show` (its code): anonymous and read-only, it follows only its
+    /// show's wall (the messages crew approved for the big screen).
+    Display {
+        /// The show's code.
+        show: String,
+    },
     /// A phone in show `show` (its code), with its guest id when it came with a device token.
     Audience {
         /// The show's code.

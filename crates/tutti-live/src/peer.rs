@@ -27,6 +27,9 @@ use tutti_show::TickTimes;
 /// Reply bytes a client that does not read may have waiting; replies beyond are dropped.
 /// (State frames are never queued: one waits, latest wins, while anything is pending.)
 pub const MAX_PENDING: usize = 256 * 1024;
+/// Largest emptied pending buffer a connection keeps (a frame or two); a larger one, left by a
+/// backlog, is freed once written, so the many phones that were once behind hold nothing.
+const PENDING_KEPT: usize = 4 * 1024;
 
 /// A WebSocket frame header for an unmasked, final frame (server to client).
 pub struct Header {
@@ -270,6 +273,10 @@ impl Peer {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
             }
+        }
+        if out.pending.capacity() > PENDING_KEPT {
+            // The client caught up: it does not keep the buffer of its backlog.
+            out.pending = Vec::new();
         }
         if let Some(w) = out.waiting.take() {
             if !self.is_closed() {

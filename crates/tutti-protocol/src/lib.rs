@@ -103,6 +103,8 @@ pub enum ErrorCode {
     SlowMode,
     /// Chat: the message contains a word or phrase of the room's filter (named in the message).
     Filtered,
+    /// Chat: `/play` with a sound Tutti does not have (the message lists the ones it has).
+    UnknownSound,
 }
 
 impl ErrorCode {
@@ -150,11 +152,12 @@ impl ErrorCode {
             ErrorCode::Banned => "banned",
             ErrorCode::SlowMode => "slow_mode",
             ErrorCode::Filtered => "filtered",
+            ErrorCode::UnknownSound => "unknown_sound",
         }
     }
 
     /// Every code, for counters and documentation tests.
-    pub const ALL: [ErrorCode; 41] = [
+    pub const ALL: [ErrorCode; 42] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -196,6 +199,7 @@ impl ErrorCode {
         ErrorCode::Banned,
         ErrorCode::SlowMode,
         ErrorCode::Filtered,
+        ErrorCode::UnknownSound,
     ];
 }
 
@@ -468,10 +472,60 @@ pub enum ClientFrame {
         /// The message it replies to (same room).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        /// Post it as a `question` (anyone in a show's room) or an `announcement` (crew, at
+        /// most 500 characters, to every phone of the show).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flag: Option<String>,
         /// Echoed in `chat_ack` or `error`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
     },
+    /// Chat: vote for a question (or with `remove`, take the vote back); one per person.
+    ChatVote {
+        /// The question.
+        message: i64,
+        /// Take the caller's vote back.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        remove: bool,
+        /// Echoed in `chat_ack` or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Chat: crew mark a question answered.
+    ChatAnswered {
+        /// The question.
+        message: i64,
+        /// Echoed in `chat_ack` or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Chat: crew pin a message in its room (or with `remove`, unpin it).
+    ChatPin {
+        /// The message.
+        message: i64,
+        /// Unpin it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        remove: bool,
+        /// Echoed in `chat_ack` or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Chat: crew approve a message for the big screen's wall (or with `reject`, keep it off
+    /// or take it down).
+    ChatApprove {
+        /// The message.
+        message: i64,
+        /// Reject it instead.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reject: bool,
+        /// Echoed in `chat_ack` or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Chat: a show's connection without a chat identity (a phone that chose no name yet, a
+    /// display) asks for its show's room: answered by `chat_hello` with user 0; a display is
+    /// then handed only the wall's events of the room it follows.
+    ChatShow {},
     /// Chat: replace a message's text (its author, or a moderator).
     ChatEdit {
         /// The message.
@@ -583,7 +637,7 @@ pub const MAX_SYNC_ERROR_MS: f64 = 60_000.0;
 /// late by tens of milliseconds, not seconds).
 pub const MAX_CALIBRATION_MS: f64 = 1_000.0;
 
-const KNOWN_TYPES: [&str; 25] = [
+const KNOWN_TYPES: [&str; 30] = [
     "join",
     "input",
     "vote",
@@ -609,6 +663,11 @@ const KNOWN_TYPES: [&str; 25] = [
     "chat_read",
     "chat_typing",
     "chat_here",
+    "chat_vote",
+    "chat_answered",
+    "chat_pin",
+    "chat_approve",
+    "chat_show",
 ];
 
 fn check_name(field: &str, s: &str) -> Result<(), FrameError> {
@@ -836,6 +895,11 @@ impl ClientFrame {
                 | ClientFrame::ChatRead { .. }
                 | ClientFrame::ChatTyping { .. }
                 | ClientFrame::ChatHere {}
+                | ClientFrame::ChatVote { .. }
+                | ClientFrame::ChatAnswered { .. }
+                | ClientFrame::ChatPin { .. }
+                | ClientFrame::ChatApprove { .. }
+                | ClientFrame::ChatShow {}
         )
     }
 
@@ -854,7 +918,11 @@ impl ClientFrame {
             | ClientFrame::ChatPost { seq, .. }
             | ClientFrame::ChatEdit { seq, .. }
             | ClientFrame::ChatDelete { seq, .. }
-            | ClientFrame::ChatBoost { seq, .. } => *seq,
+            | ClientFrame::ChatBoost { seq, .. }
+            | ClientFrame::ChatVote { seq, .. }
+            | ClientFrame::ChatAnswered { seq, .. }
+            | ClientFrame::ChatPin { seq, .. }
+            | ClientFrame::ChatApprove { seq, .. } => *seq,
             ClientFrame::Join { .. }
             | ClientFrame::Ping { .. }
             | ClientFrame::Sync { .. }
@@ -866,7 +934,8 @@ impl ClientFrame {
             | ClientFrame::ChatUnsub { .. }
             | ClientFrame::ChatRead { .. }
             | ClientFrame::ChatTyping { .. }
-            | ClientFrame::ChatHere {} => None,
+            | ClientFrame::ChatHere {}
+            | ClientFrame::ChatShow {} => None,
         }
     }
 }
@@ -1316,7 +1385,10 @@ pub struct ChatEventInfo {
     pub room: i64,
     /// Its place in the room's sequence.
     pub room_seq: u64,
-    /// `message_posted`, `message_edited`, `message_deleted`, `boost_added`, `boost_removed`.
+    /// `message_posted`, `message_edited`, `message_deleted`, `boost_added`, `boost_removed`;
+    /// the live-show extras `vote_added`, `vote_removed`, `question_answered`,
+    /// `message_pinned`, `message_unpinned`, `wall_approved` (`text`: the text approved),
+    /// `wall_rejected`.
     pub kind: String,
     /// The message.
     pub message: i64,
@@ -1345,9 +1417,24 @@ pub struct ChatEventInfo {
     /// A `message_deleted` by a moderator, not by its author (a removal); absent otherwise.
     #[serde(skip_serializing_if = "is_false", default)]
     pub moderated: bool,
+    /// Written while the message was held by the room's audience delay: only its author and
+    /// the room's moderators get it; a later `message_released` shows it to everyone. Absent
+    /// when false.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub held: bool,
+    /// The sound a `/play <sound>` message plays (on `message_posted` and `message_released`
+    /// only; a page plays it when the event arrives live, not in catch-up). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sound: Option<String>,
     /// The files a `message_posted` carries, in order; absent when none (and once deleted).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub attachments: Vec<ChatAttachmentInfo>,
+    /// The message is a `question` or an `announcement` (on every event of that message).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flag: Option<String>,
+    /// `vote_added`, `vote_removed`: the question's vote count after it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub votes: Option<u64>,
 }
 
 /// A file carried by a chat message (`chat_event`'s `attachments`). Its bytes are downloaded

@@ -40,18 +40,18 @@
 mod clock;
 mod session;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tutti_chat::{render_html, MessageText};
 use tutti_protocol::{
     ChatAttachmentInfo, ChatEventInfo, ChatPerson, ErrorCode, FrameError, ServerFrame,
 };
-use tutti_store::{ChatAttachmentRow, ChatEvent, ChatRefusal, Store, StoreError};
+use tutti_store::{ChatAttachmentRow, ChatEvent, ChatEventKind, ChatRefusal, Store, StoreError};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use session::{Origin, Session};
@@ -127,12 +127,31 @@ pub(crate) struct Pushed {
     /// The author of a hidden (shadow-muted) message this event concerns: only that author
     /// and the room's moderators are handed it; others skip its `seq`.
     pub(crate) hidden_author: Option<i64>,
+    /// An event a display's wall shows (`wall_approved`, `wall_rejected`, `message_deleted`):
+    /// a display session is handed only these.
+    pub(crate) wall: bool,
 }
+
+/// Who an event is for: its hidden author (see [`Pushed::hidden_author`]) and whether a
+/// display's wall takes it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Vis {
+    pub(crate) hidden_author: Option<i64>,
+    pub(crate) wall: bool,
+}
+
+/// Most slots an emptied session queue keeps.
+const QUEUE_KEPT: usize = 8;
 
 /// A session's end of the queue, as rooms see it.
 pub(crate) struct Subscriber {
     pub(crate) id: u64,
-    tx: mpsc::Sender<Pushed>,
+    /// Frames waiting for the session, at most `cap` (an empty queue holds no allocation:
+    /// thousands of idle phones each keeping a channel's block cost megabytes).
+    queue: Mutex<VecDeque<Pushed>>,
+    cap: usize,
+    /// Wakes the session when a frame is queued (a permit is kept if it is not waiting).
+    queued: Notify,
     /// Rooms whose events no longer fit: the session catches up from the store.
     lagged: Mutex<HashSet<i64>>,
     /// The user the session chats as (0 until known), so a ban finds its sessions.
@@ -147,10 +166,36 @@ impl Subscriber {
         if p.seq > 0 && lagged.contains(&p.room) {
             return;
         }
-        if let Err(mpsc::error::TrySendError::Full(p)) = self.tx.try_send(p) {
+        let mut queue = lock(&self.queue);
+        if queue.len() >= self.cap {
             if p.seq > 0 {
                 lagged.insert(p.room);
             }
+            return;
+        }
+        queue.push_back(p);
+        drop(queue);
+        self.queued.notify_one();
+    }
+
+    /// The next queued frame, if one is there.
+    pub(crate) fn try_pop(&self) -> Option<Pushed> {
+        let mut queue = lock(&self.queue);
+        let p = queue.pop_front();
+        if queue.is_empty() && queue.capacity() > QUEUE_KEPT {
+            // A burst went out: an idle session gives its room back.
+            *queue = VecDeque::new();
+        }
+        p
+    }
+
+    /// The next queued frame, waiting for one.
+    pub(crate) async fn pop(&self) -> Pushed {
+        loop {
+            if let Some(p) = self.try_pop() {
+                return p;
+            }
+            self.queued.notified().await;
         }
     }
 
@@ -187,7 +232,7 @@ struct RoomState {
 
 impl RoomState {
     fn broadcast(&self, room: i64, seq: u64, frame: &Arc<str>, except: Option<u64>) {
-        self.broadcast_event(room, seq, frame, except, None);
+        self.broadcast_event(room, seq, frame, except, Vis::default());
     }
 
     fn broadcast_event(
@@ -196,7 +241,7 @@ impl RoomState {
         seq: u64,
         frame: &Arc<str>,
         except: Option<u64>,
-        hidden_author: Option<i64>,
+        vis: Vis,
     ) {
         for (id, sub) in &self.subs {
             if Some(*id) != except {
@@ -204,7 +249,8 @@ impl RoomState {
                     room,
                     seq,
                     frame: frame.clone(),
-                    hidden_author,
+                    hidden_author: vis.hidden_author,
+                    wall: vis.wall,
                 });
             }
         }
@@ -272,6 +318,39 @@ pub(crate) struct Inner {
     rooms: Mutex<HashMap<i64, Arc<Mutex<RoomState>>>>,
     names: Mutex<HashMap<i64, String>>,
     next_session: AtomicU64,
+    /// Recent events' rendered frames, so a crowd catching up at once renders each event once.
+    frames: Mutex<FrameCache>,
+}
+
+/// Most rendered frames kept per room (its latest events).
+const FRAMES_PER_ROOM: usize = 1024;
+/// Most rooms whose frames are kept (past it, the cache starts over).
+const FRAME_ROOMS: usize = 256;
+
+/// Rendered `chat_event` frames by room and `seq`. An event never changes once written except
+/// that deleting its message clears its text (and attachments), so each frame is kept with
+/// whether it carried text, and a row without text never takes a frame that had some.
+#[derive(Default)]
+struct FrameCache {
+    rooms: HashMap<i64, BTreeMap<u64, (bool, Arc<str>)>>,
+}
+
+impl FrameCache {
+    fn get(&self, e: &ChatEvent) -> Option<Arc<str>> {
+        let (had_text, frame) = self.rooms.get(&e.room_id)?.get(&e.seq)?;
+        (*had_text == e.text.is_some()).then(|| frame.clone())
+    }
+
+    fn put(&mut self, e: &ChatEvent, frame: &Arc<str>) {
+        if self.rooms.len() >= FRAME_ROOMS && !self.rooms.contains_key(&e.room_id) {
+            self.rooms.clear();
+        }
+        let room = self.rooms.entry(e.room_id).or_default();
+        room.insert(e.seq, (e.text.is_some(), frame.clone()));
+        while room.len() > FRAMES_PER_ROOM {
+            room.pop_first();
+        }
+    }
 }
 
 /// The chat service: rooms and their subscribers over the store. Cheap to clone.
@@ -342,6 +421,7 @@ impl Rooms {
                 rooms: Mutex::new(HashMap::new()),
                 names: Mutex::new(HashMap::new()),
                 next_session: AtomicU64::new(1),
+                frames: Mutex::new(FrameCache::default()),
             }),
         }
     }
@@ -350,15 +430,16 @@ impl Rooms {
     /// signs in with `chat_auth`.
     pub fn session(&self, origin: Origin) -> Session {
         let id = self.inner.next_session.fetch_add(1, Relaxed);
-        let (tx, rx) = mpsc::channel(self.inner.config.queue.max(1));
         let sub = Arc::new(Subscriber {
             id,
-            tx,
+            queue: Mutex::new(VecDeque::new()),
+            cap: self.inner.config.queue.max(1),
+            queued: Notify::new(),
             lagged: Mutex::new(HashSet::new()),
             user: AtomicI64::new(0),
             kicked: Mutex::new(HashSet::new()),
         });
-        Session::new(self.clone(), origin, sub, rx)
+        Session::new(self.clone(), origin, sub)
     }
 
     /// Publishes a committed event to the room's subscribers, in `seq` order (an event ahead of
@@ -371,7 +452,7 @@ impl Rooms {
         };
         if head + 1 == event.seq || head == 0 {
             let frame = self.event_frame(&event).await;
-            if self.publish_next(room, event.seq, &frame, hidden_author(&event)) {
+            if self.publish_next(room, event.seq, &frame, vis(&event)) {
                 return;
             }
         }
@@ -383,6 +464,28 @@ impl Rooms {
     pub async fn advanced(&self, room: i64, seq: u64) {
         if self.head_before(room, seq).is_some() {
             self.fill(room, seq).await;
+        }
+    }
+
+    /// Releases the audience messages whose room delay has ended (`message_released` events,
+    /// committed by the store) and publishes each to the room's followers; the messages
+    /// released. A store that cannot be written is logged and tried again on the next call.
+    pub async fn release_held(&self) -> Vec<i64> {
+        let now = self.inner.clock.now_ms();
+        match self.inner.store.chat_release_due(now).await {
+            Ok(released) => {
+                for (room, seq, _) in &released {
+                    self.advanced(*room, *seq).await;
+                }
+                released
+                    .into_iter()
+                    .map(|(_, _, message)| message)
+                    .collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "chat: releasing held messages failed");
+                Vec::new()
+            }
         }
     }
 
@@ -405,13 +508,7 @@ impl Rooms {
 
     /// Publishes `frame` as event `seq` if it is the room's next (or the room has published
     /// nothing yet); whether it did.
-    fn publish_next(
-        &self,
-        room: i64,
-        seq: u64,
-        frame: &Arc<str>,
-        hidden_author: Option<i64>,
-    ) -> bool {
+    fn publish_next(&self, room: i64, seq: u64, frame: &Arc<str>, vis: Vis) -> bool {
         let Some(state) = self.room(room) else {
             return true;
         };
@@ -421,7 +518,7 @@ impl Rooms {
             Some(h) if seq != h + 1 => false,
             _ => {
                 st.head = Some(seq);
-                st.broadcast_event(room, seq, frame, None, hidden_author);
+                st.broadcast_event(room, seq, frame, None, vis);
                 true
             }
         }
@@ -453,20 +550,30 @@ impl Rooms {
                 let frame = self.event_frame(e).await;
                 // A page starts right after the head read: a refusal here means another
                 // publisher got ahead; the next turn reads from the newer head.
-                self.publish_next(room, e.seq, &frame, hidden_author(e));
+                self.publish_next(room, e.seq, &frame, vis(e));
             }
         }
     }
 
     /// An event as its `chat_event` frame (the text rendered to safe HTML).
     pub(crate) async fn event_frame(&self, e: &ChatEvent) -> Arc<str> {
+        if let Some(frame) = lock(&self.inner.frames).get(e) {
+            return frame;
+        }
         let author_name = self.name_of(e.author_id).await;
-        let html = e
-            .text
-            .as_deref()
-            .and_then(|t| MessageText::parse(t).ok())
-            .map(|t| render_html(&t));
-        Arc::from(
+        let parsed = e.text.as_deref().and_then(|t| MessageText::parse(t).ok());
+        let html = parsed.as_ref().map(render_html);
+        let sound = parsed
+            .as_ref()
+            .and_then(MessageText::sound)
+            .filter(|_| {
+                matches!(
+                    e.kind,
+                    ChatEventKind::MessagePosted | ChatEventKind::MessageReleased
+                )
+            })
+            .map(str::to_owned);
+        let frame: Arc<str> = Arc::from(
             ServerFrame::ChatEvent(ChatEventInfo {
                 room: e.room_id,
                 room_seq: e.seq,
@@ -482,10 +589,36 @@ impl Rooms {
                 boost: e.boost.clone(),
                 reply_to: e.reply_to,
                 moderated: e.moderated,
+                held: e.held,
+                sound,
                 attachments: e.attachments.iter().map(attachment_info).collect(),
+                flag: e.flag.map(|f| f.as_str().to_owned()),
+                votes: e.votes,
             })
             .to_json(),
-        )
+        );
+        lock(&self.inner.frames).put(e, &frame);
+        frame
+    }
+
+    /// Hands an ephemeral frame (not of the room's sequence) to every session of `user`
+    /// following `room` but `except`.
+    pub(crate) fn to_user(&self, room: i64, user: i64, frame: &Arc<str>, except: u64) {
+        let Some(state) = self.room(room) else {
+            return;
+        };
+        let st = lock(&state);
+        for (id, sub) in &st.subs {
+            if *id != except && sub.user.load(Relaxed) == user {
+                sub.push(Pushed {
+                    room,
+                    seq: 0,
+                    frame: frame.clone(),
+                    hidden_author: None,
+                    wall: false,
+                });
+            }
+        }
     }
 
     /// Closes the chat of every session of `user` in `room` (a ban committed): each stops
@@ -500,11 +633,12 @@ impl Rooms {
             if sub.user.load(Relaxed) == user {
                 lock(&sub.kicked).insert(room);
                 // Wakes a session waiting for frames (dropped once the room is left).
-                let _ = sub.tx.try_send(Pushed {
+                sub.push(Pushed {
                     room,
                     seq: 0,
                     frame: Arc::from(""),
                     hidden_author: None,
+                    wall: false,
                 });
             }
         }
@@ -641,6 +775,21 @@ fn attachment_info(a: &ChatAttachmentRow) -> ChatAttachmentInfo {
 
 fn hidden_author(e: &ChatEvent) -> Option<i64> {
     e.hidden.then_some(e.author_id)
+}
+
+/// Whether a display's wall takes this event.
+pub(crate) fn wall_event(e: &ChatEvent) -> bool {
+    matches!(
+        e.kind,
+        ChatEventKind::WallApproved | ChatEventKind::WallRejected | ChatEventKind::MessageDeleted
+    )
+}
+
+fn vis(e: &ChatEvent) -> Vis {
+    Vis {
+        hidden_author: hidden_author(e),
+        wall: wall_event(e),
+    }
 }
 
 /// Removes a session of `user` (0: it chatted as nobody, so it is in no presence) from a

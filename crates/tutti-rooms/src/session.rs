@@ -13,6 +13,13 @@
 //!   store's `chat_guest_identity` / `chat_anonymous_identity`): a guest with a device token
 //!   gets one on its first write (named "Guest" until `chat_name`), an anonymous joiner must
 //!   send `chat_name` first. It becomes a member of the room when it first writes.
+//! - Live-show extras (show rooms): anyone who writes there may post a question
+//!   (`chat_post` with `flag: "question"`) and vote for one (`chat_vote`, once); moderators
+//!   alone announce (`flag: "announcement"`), mark questions answered (`chat_answered`), pin
+//!   (`chat_pin`) and approve for the wall (`chat_approve`); others are told `forbidden`.
+//! - A display of a show (`Origin::Display`) is anonymous and read-only: after `chat_show` it
+//!   follows its show's room, and is handed only the wall's events (approvals, rejections,
+//!   deletions); it advances past the others' `seq` as it does past hidden ones.
 //! - Anything else about a room or message is `not_found`, as if it did not exist.
 //!
 //! A staff session's token is checked again with every frame (the API caches the check): once
@@ -26,11 +33,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
 use tutti_chat::{Boost, ChatInputError, ClientMessageId, DisplayName, MessageText};
 use tutti_protocol::{ChatRoomInfo, ChatSubRoom, ClientFrame, ErrorCode, FrameError, ServerFrame};
 use tutti_store::{
-    ChatEvent, ChatEventKind, ChatRoomRow, Involvement, NewChatMessage, ShowStatus, StoreError,
+    ChatEvent, ChatEventKind, ChatFlag, ChatRoomRow, Involvement, NewChatMessage, ShowStatus,
+    StoreError, MAX_CHAT_ANNOUNCEMENT_CHARS,
 };
 
 use crate::{store_error, Pushed, Rooms, Subscriber};
@@ -47,6 +54,11 @@ pub enum Origin {
         show: String,
         /// The guest (device token), if any.
         guest: Option<i64>,
+    },
+    /// A display of show `show` (its code): anonymous, read-only, the wall only.
+    Display {
+        /// The show's code.
+        show: String,
     },
 }
 
@@ -70,7 +82,6 @@ pub struct Session {
     rooms: Rooms,
     origin: Origin,
     sub: Arc<Subscriber>,
-    rx: mpsc::Receiver<Pushed>,
     who: Option<Who>,
     /// The access token a staff session signed in with: checked again on every frame, so a
     /// token that expires or is revoked (sign-out, deactivation) ends the session's chat.
@@ -98,6 +109,7 @@ fn input(e: &ChatInputError) -> FrameError {
         "forbidden_character" => ErrorCode::ForbiddenCharacter,
         "control_character" => ErrorCode::ControlCharacter,
         "invalid_format" => ErrorCode::InvalidFormat,
+        "unknown_sound" => ErrorCode::UnknownSound,
         _ => ErrorCode::BadFrame,
     };
     FrameError::new(code, e.to_string())
@@ -111,18 +123,16 @@ fn forbidden(why: &str) -> FrameError {
     FrameError::new(ErrorCode::Forbidden, why)
 }
 
+/// Most frames of room a waiting session keeps in its ready queue (a catch-up's page needs
+/// more, and gives it back once written).
+const READY_KEPT: usize = 16;
+
 impl Session {
-    pub(crate) fn new(
-        rooms: Rooms,
-        origin: Origin,
-        sub: Arc<Subscriber>,
-        rx: mpsc::Receiver<Pushed>,
-    ) -> Session {
+    pub(crate) fn new(rooms: Rooms, origin: Origin, sub: Arc<Subscriber>) -> Session {
         Session {
             rooms,
             origin,
             sub,
-            rx,
             who: None,
             token: None,
             show: None,
@@ -186,8 +196,70 @@ impl Session {
                 client_id,
                 text,
                 reply_to,
+                flag: None,
                 ..
             } => vec![self.post(seq, room, &client_id, &text, reply_to).await?],
+            ClientFrame::ChatPost {
+                room,
+                client_id,
+                text,
+                flag: Some(flag),
+                ..
+            } => vec![
+                self.post_flagged(seq, room, &client_id, &text, &flag)
+                    .await?,
+            ],
+            ClientFrame::ChatVote {
+                message, remove, ..
+            } => {
+                let (who, _, _) = self.changeable(message, false).await?;
+                let at = self.rooms.inner.clock.now_ms();
+                let ev = self
+                    .rooms
+                    .inner
+                    .store
+                    .chat_vote(message, who, !remove, at)
+                    .await
+                    .map_err(store_error)?;
+                vec![self.acked(seq, ev).await]
+            }
+            ClientFrame::ChatAnswered { message, .. } => {
+                let who = self.crew_change(message, "mark questions answered").await?;
+                let at = self.rooms.inner.clock.now_ms();
+                let store = &self.rooms.inner.store;
+                let ev = store
+                    .chat_answer(message, who, at)
+                    .await
+                    .map_err(store_error)?;
+                vec![self.acked(seq, ev).await]
+            }
+            ClientFrame::ChatPin {
+                message, remove, ..
+            } => {
+                let who = self.crew_change(message, "pin messages").await?;
+                let at = self.rooms.inner.clock.now_ms();
+                let store = &self.rooms.inner.store;
+                let ev = store
+                    .chat_pin(message, who, !remove, at)
+                    .await
+                    .map_err(store_error)?;
+                vec![self.acked(seq, ev).await]
+            }
+            ClientFrame::ChatApprove {
+                message, reject, ..
+            } => {
+                let who = self
+                    .crew_change(message, "approve messages for the wall")
+                    .await?;
+                let at = self.rooms.inner.clock.now_ms();
+                let store = &self.rooms.inner.store;
+                let ev = store
+                    .chat_wall(message, who, !reject, at)
+                    .await
+                    .map_err(store_error)?;
+                vec![self.acked(seq, ev).await]
+            }
+            ClientFrame::ChatShow {} => vec![self.show_hello().await?],
             ClientFrame::ChatEdit { message, text, .. } => {
                 let text = MessageText::parse(&text).map_err(|e| input(&e))?;
                 let (who, _, _) = self.changeable(message, true).await?;
@@ -262,9 +334,11 @@ impl Session {
                 self.catch_up_page(room, announce).await;
                 continue;
             }
-            let Some(p) = self.rx.recv().await else {
-                return std::future::pending().await;
-            };
+            if self.ready.capacity() > READY_KEPT {
+                // A catch-up's page went out: an idle session does not keep its room.
+                self.ready = VecDeque::new();
+            }
+            let p = self.sub.pop().await;
             if let Some(f) = self.take(p) {
                 return f;
             }
@@ -288,7 +362,7 @@ impl Session {
             if !self.catching.is_empty() {
                 return None;
             }
-            let p = self.rx.try_recv().ok()?;
+            let p = self.sub.try_pop()?;
             if let Some(f) = self.take(p) {
                 return Some(f);
             }
@@ -306,7 +380,7 @@ impl Session {
             }
         }
         if p.seq == 0 {
-            if p.frame.is_empty() || !self.delivered.contains_key(&p.room) {
+            if p.frame.is_empty() || !self.delivered.contains_key(&p.room) || self.display() {
                 return None;
             }
             return Some(p.frame);
@@ -319,6 +393,7 @@ impl Session {
             *last = p.seq;
             if p.hidden_author
                 .is_some_and(|a| !self.sees_hidden(p.room, a))
+                || (self.display() && !p.wall)
             {
                 return None;
             }
@@ -355,7 +430,8 @@ impl Session {
                 let mut last = after;
                 for e in &page.events {
                     if e.seq == last + 1 {
-                        if !e.hidden || self.sees_hidden(room, e.author_id) {
+                        let shown = !e.hidden || self.sees_hidden(room, e.author_id);
+                        if shown && (!self.display() || crate::wall_event(e)) {
                             let frame = self.rooms.event_frame(e).await;
                             self.ready.push_back(frame);
                         }
@@ -482,8 +558,10 @@ impl Session {
         if let Some(s) = self.show {
             return Ok(s);
         }
-        let Origin::Audience { show, guest } = &self.origin else {
-            return Err(forbidden("not an audience connection"));
+        let (show, guest) = match &self.origin {
+            Origin::Audience { show, guest } => (show, guest),
+            Origin::Display { show } => (show, &None),
+            Origin::Staff => return Err(forbidden("not an audience connection")),
         };
         let store = &self.rooms.inner.store;
         let row = store
@@ -507,6 +585,11 @@ impl Session {
 
     async fn name(&mut self, name: &str) -> Result<Vec<String>, FrameError> {
         let name = DisplayName::parse(name).map_err(|e| input(&e))?;
+        if self.display() {
+            return Err(forbidden(
+                "a display does not chat: send chat_show to follow the wall",
+            ));
+        }
         if self.origin == Origin::Staff {
             return Err(forbidden(
                 "chat_name is for a show's audience; staff sign in with chat_auth",
@@ -698,7 +781,7 @@ impl Session {
     async fn readable_room(&mut self, room_id: i64) -> Result<ChatRoomRow, FrameError> {
         let store = self.rooms.inner.store.clone();
         match &self.origin {
-            Origin::Audience { .. } => {
+            Origin::Audience { .. } | Origin::Display { .. } => {
                 let ctx = self.show().await?;
                 if room_id != ctx.room_id {
                     return Err(not_found("room", room_id));
@@ -751,6 +834,9 @@ impl Session {
                 .as_ref()
                 .map(|w| w.user)
                 .ok_or_else(|| forbidden("send chat_auth first"));
+        }
+        if self.display() {
+            return Err(forbidden("a display is read-only"));
         }
         let ctx = self.show().await?;
         if room.read_only {
@@ -854,9 +940,12 @@ impl Session {
                     author_id: m.author_id,
                     client_message_id: m.client_message_id.clone(),
                     reply_to: m.reply_to,
-                    hidden: m.hidden,
+                    hidden: m.hidden || m.held_until_ms.is_some(),
+                    held: m.held_until_ms.is_some(),
                     moderated: false,
                     attachments: m.attachments.clone(),
+                    flag: None,
+                    votes: None,
                 })
                 .await;
         }
@@ -914,6 +1003,120 @@ impl Session {
         Ok((user, room, m.author_id))
     }
 
+    /// A display session (the wall only).
+    fn display(&self) -> bool {
+        matches!(self.origin, Origin::Display { .. })
+    }
+
+    /// The moderator who may make a crew-only change (`what`) to message `id`; `forbidden`
+    /// for anyone else who may read it.
+    async fn crew_change(&mut self, id: i64, what: &str) -> Result<i64, FrameError> {
+        let (user, room, _) = self.changeable(id, false).await?;
+        if !self.moderates(&room).await? {
+            return Err(forbidden(&format!(
+                "only the crew of the room's ensemble or an admin may {what}"
+            )));
+        }
+        Ok(user)
+    }
+
+    /// `chat_show`: the show's room for a show connection that need not chat (a phone before
+    /// it chose a name, a display): `chat_hello` with user 0 until it has an identity.
+    async fn show_hello(&mut self) -> Result<String, FrameError> {
+        if self.origin == Origin::Staff {
+            return Err(forbidden("chat_show is for a show's phones and displays"));
+        }
+        if self.who.is_some() {
+            return self.hello().await;
+        }
+        let ctx = self.show().await?;
+        let store = self.rooms.inner.store.clone();
+        let room = store
+            .chat_room(ctx.room_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| not_found("room", ctx.room_id))?;
+        let live = self.show_live(ctx.show_id).await?;
+        Ok(ServerFrame::ChatHello {
+            user: 0,
+            name: String::new(),
+            rooms: vec![ChatRoomInfo {
+                room: room.id,
+                kind: room.kind.as_str().to_owned(),
+                name: room.name,
+                read_only: room.read_only || !live || self.display(),
+                last_seq: room.last_seq,
+                unread: 0,
+            }],
+        }
+        .to_json())
+    }
+
+    /// A question or an announcement (moderators only), published from the store.
+    async fn post_flagged(
+        &mut self,
+        seq: Option<u64>,
+        room_id: i64,
+        client_id: &str,
+        text: &str,
+        flag: &str,
+    ) -> Result<String, FrameError> {
+        let flag: ChatFlag = flag.parse().map_err(|_| {
+            FrameError::new(
+                ErrorCode::InvalidChoice,
+                "flag must be \"question\" or \"announcement\"",
+            )
+        })?;
+        let client_id = ClientMessageId::parse(client_id).map_err(|e| input(&e))?;
+        let text = MessageText::parse(text).map_err(|e| input(&e))?;
+        if flag == ChatFlag::Announcement
+            && text.as_str().chars().count() > MAX_CHAT_ANNOUNCEMENT_CHARS
+        {
+            return Err(FrameError::new(
+                ErrorCode::TooLong,
+                format!("an announcement holds at most {MAX_CHAT_ANNOUNCEMENT_CHARS} characters"),
+            ));
+        }
+        let room = self.readable(room_id).await?;
+        let author = self.writer(&room).await?;
+        if flag == ChatFlag::Announcement && !self.moderates(&room).await? {
+            return Err(forbidden(
+                "only the crew of the room's ensemble or an admin may announce",
+            ));
+        }
+        let at = self.rooms.inner.clock.now_ms();
+        let posted = self
+            .rooms
+            .inner
+            .store
+            .chat_post_flagged(
+                NewChatMessage {
+                    room_id,
+                    author_id: author,
+                    client_message_id: client_id.as_str().to_owned(),
+                    text: text.into_string(),
+                    reply_to: None,
+                    at_ms: at,
+                },
+                flag,
+            )
+            .await
+            .map_err(store_error)?;
+        if !posted.duplicate {
+            self.rooms.advanced(room_id, posted.seq).await;
+        }
+        let m = &posted.message;
+        Ok(ServerFrame::ChatAck {
+            seq,
+            room: room_id,
+            room_seq: posted.seq,
+            message: m.id,
+            client_id: m.client_message_id.clone(),
+            duplicate: posted.duplicate,
+        }
+        .to_json())
+    }
+
     async fn moderates(&self, room: &ChatRoomRow) -> Result<bool, FrameError> {
         let Some(who) = &self.who else {
             return Ok(false);
@@ -967,12 +1170,17 @@ impl Session {
             .into_iter()
             .find(|l| l.room.id == room_id)
             .map_or(0, |l| l.unread);
-        Ok(ServerFrame::ChatUnread {
+        let frame = ServerFrame::ChatUnread {
             room: room_id,
             read_seq: m.last_read_seq,
             unread,
         }
-        .to_json())
+        .to_json();
+        // The user's other connections following the room (another tab, another device)
+        // learn the new count too.
+        self.rooms
+            .to_user(room_id, user, &Arc::from(frame.as_str()), self.sub.id);
+        Ok(frame)
     }
 
     async fn typing(&mut self, room_id: i64) -> Result<(), FrameError> {

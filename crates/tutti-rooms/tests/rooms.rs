@@ -367,6 +367,7 @@ async fn concurrent_writers_and_small_queues_still_give_every_reader_each_event_
                         client_id: format!("w{t}-{i}"),
                         text: format!("{t}/{i}"),
                         reply_to: None,
+                        flag: None,
                         seq: Some(i),
                     })
                     .await

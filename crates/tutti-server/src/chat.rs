@@ -41,6 +41,7 @@ impl Chat for LiveChat {
         let origin = match origin {
             ChatOrigin::Staff => Origin::Staff,
             ChatOrigin::Audience { show, guest } => Origin::Audience { show, guest },
+            ChatOrigin::Display { show } => Origin::Display { show },
         };
         Box::new(LiveSession(self.0.session(origin), self.1.clone()))
     }
@@ -97,23 +98,60 @@ impl tutti_api::ChatNotifier for Notifier {
     }
 }
 
-/// Expires silent connections from the rooms' presence and sends the presence changes that
-/// waited for the end of their room's interval (`presence_every`), a few times per TTL and per
-/// interval, until shutdown.
+/// Expires silent connections from the rooms' presence, sends the presence changes that
+/// waited for the end of their room's interval (`presence_every`), and releases the audience
+/// messages whose room delay ended (calling the chat bots they call then, as a post does), a
+/// few times per TTL and per interval (at least every 250 ms), until shutdown.
 pub async fn sweep_presence(
     rooms: Rooms,
+    api: tutti_api::ApiState,
     ttl: Duration,
     presence_every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let every = (ttl / 4)
         .min(presence_every / 4)
-        .clamp(Duration::from_millis(25), Duration::from_secs(1));
+        .clamp(Duration::from_millis(25), Duration::from_millis(250));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => { rooms.sweep_presence(); }
+            _ = tick.tick() => {
+                rooms.sweep_presence();
+                for message in rooms.release_held().await {
+                    api.chat_posted_live(message);
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// How long an upload may wait for a message to take it before it is forgotten.
+pub const UNPOSTED_UPLOAD_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How often unposted uploads and unneeded attachment files are swept.
+const UPLOAD_SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Forgets uploads no message took within [`UNPOSTED_UPLOAD_TTL`] and removes the files no
+/// row names any more (deleted messages' too), at start and every 10 minutes, until shutdown.
+pub async fn sweep_uploads(store: tutti_store::Store, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(UPLOAD_SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let cutoff = std::time::SystemTime::now()
+                    .checked_sub(UNPOSTED_UPLOAD_TTL)
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+                match store.chat_sweep_uploads(cutoff).await {
+                    Ok(s) if s.rows + s.files > 0 => {
+                        tracing::info!(uploads = s.rows, files = s.files, "swept chat attachments");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "sweeping chat attachments failed"),
+                }
+            }
             _ = shutdown.changed() => return,
         }
     }

@@ -323,12 +323,16 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         &config.osc.targets,
         Duration::from_millis(u64::from(config.osc.latency_ms)),
     )?;
-    let mut tasks = vec![tokio::spawn(chat::sweep_presence(
-        rooms.clone(),
-        presence_ttl,
-        presence_every,
-        shutdown_rx.clone(),
-    ))];
+    let mut tasks = vec![
+        tokio::spawn(chat::sweep_presence(
+            rooms.clone(),
+            api.clone(),
+            presence_ttl,
+            presence_every,
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(chat::sweep_uploads(store.clone(), shutdown_rx.clone())),
+    ];
     if config.sound == config::SoundBackend::Supercollider {
         tasks.push(outputs.start_supercollider(
             &config.supercollider.settings(),

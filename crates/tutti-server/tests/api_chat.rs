@@ -1141,6 +1141,18 @@ async fn every_chat_route_is_in_the_openapi_document() {
         ("/api/v1/chat/rooms/{id}/attachments", "post"),
         ("/api/v1/chat/attachments/{id}", "get"),
         ("/api/v1/chat/attachments/{id}/thumbnail", "get"),
+        ("/api/v1/chat/rooms/{id}/questions", "get"),
+        ("/api/v1/chat/rooms/{id}/questions", "post"),
+        ("/api/v1/chat/rooms/{id}/pins", "get"),
+        ("/api/v1/chat/rooms/{id}/wall", "get"),
+        ("/api/v1/chat/rooms/{id}/announcements", "get"),
+        ("/api/v1/chat/rooms/{id}/announcements", "post"),
+        ("/api/v1/chat/messages/{id}/vote", "put"),
+        ("/api/v1/chat/messages/{id}/vote", "delete"),
+        ("/api/v1/chat/messages/{id}/answered", "put"),
+        ("/api/v1/chat/messages/{id}/pin", "put"),
+        ("/api/v1/chat/messages/{id}/pin", "delete"),
+        ("/api/v1/chat/messages/{id}/wall", "put"),
     ] {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is documented");
@@ -1154,7 +1166,7 @@ async fn every_chat_route_is_in_the_openapi_document() {
         .filter(|p| p.starts_with("/api/v1/chat/") && !p.starts_with("/api/v1/chat/bot"))
         .count();
     assert_eq!(
-        chat_paths, 19,
+        chat_paths, 27,
         "a chat route added here is listed above too"
     );
     // Both answers of a post and of a room creation are documented.

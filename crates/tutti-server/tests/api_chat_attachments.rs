@@ -372,3 +372,53 @@ async fn only_posters_upload_and_only_readers_download() {
         .ok(204);
     bob.get(&url).await.err(404, "not_found");
 }
+
+async fn upload_keyed(api: &Api, room: i64, name: &str, key: &str, bytes: &[u8]) -> Res {
+    let auth = format!("Bearer {}", api.token.as_deref().unwrap_or(""));
+    raw(
+        api.addr,
+        "POST",
+        &format!("/api/v1/chat/rooms/{room}/attachments?name={name}"),
+        &[("authorization", &auth), ("idempotency-key", key)],
+        bytes,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_upload_with_its_idempotency_key_is_answered_with_the_first() {
+    let app = TestApp::spawn().await;
+    let (api, uid) = app.user("ann", "crew").await;
+    let room = room_with(&app, &[uid]).await;
+    let first = upload_keyed(&api, room, "a.txt", "up-1", b"hello world").await;
+    let a = first.ok(201);
+    assert!(first.header("idempotent-replayed").is_none());
+    // The same request again: the same upload, replayed; no second row.
+    let again = upload_keyed(&api, room, "a.txt", "up-1", b"hello world").await;
+    assert_eq!(again.ok(201)["id"], a["id"]);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    // The key with other bytes, or another name, is refused; nothing is stored.
+    upload_keyed(&api, room, "a.txt", "up-1", b"other bytes")
+        .await
+        .err(422, "idempotency_key_reused");
+    upload_keyed(&api, room, "b.txt", "up-1", b"hello world")
+        .await
+        .err(422, "idempotency_key_reused");
+    // A malformed key is refused before the body counts.
+    upload_keyed(&api, room, "a.txt", "", b"hello world")
+        .await
+        .err(422, "validation_failed");
+    // Without a key, each upload is its own.
+    let b = upload(&api, room, "a.txt", b"hello world").await.ok(201);
+    assert_ne!(b["id"], a["id"]);
+    let c = upload_keyed(&api, room, "a.txt", "up-2", b"hello world")
+        .await
+        .ok(201);
+    assert_ne!(c["id"], a["id"]);
+    assert_eq!(
+        stored_files(app.dir.path()).len(),
+        1,
+        "one file for the same bytes"
+    );
+    app.shutdown().await;
+}

@@ -315,15 +315,29 @@ async fn a_dropped_client_gets_exactly_what_it_missed_in_order_then_live_events_
     let pong = a.recv_type("pong").await;
     assert_eq!(pong["id"], 7);
 
-    // Unread counts from the read mark.
+    // Unread counts from the read mark; Alice's other connection (another tab) learns the
+    // same count at once, Bob's does not.
+    let (mut a2, _) = Ws::staff(app.addr, &token(&app, "alice").await).await;
+    a2.sub(&[(room, head + 2)]).await;
     a.send(json!({"type": "chat_read", "room": room, "read_seq": 3}))
         .await;
     let unread = a.recv_type("chat_unread").await;
     assert_eq!(unread["read_seq"], 3);
     // Bob's posts after seq 3, not deleted: b4, b5, b6, b8, rest-2.
     assert_eq!(unread["unread"], 5, "{unread}");
+    let other = a2.recv_type("chat_unread").await;
+    assert_eq!(
+        (other["read_seq"].as_u64(), other["unread"].as_u64()),
+        (Some(3), Some(5))
+    );
+    b.send(json!({"type": "ping", "id": 8})).await;
+    assert_eq!(
+        b.recv_past_events("pong").await["id"],
+        8,
+        "no unread count of Alice's for Bob"
+    );
     let _ = (alice, bob);
-    drop((a, b));
+    drop((a, a2, b));
     app.shutdown().await;
 }
 
@@ -924,5 +938,170 @@ async fn moderation_hides_shadow_muted_posts_from_the_audience_and_a_ban_closes_
     let pong = bea.recv().await;
     assert_eq!(pong["type"], "pong", "{pong}");
     drop((staff, ada, bea, crew_ws));
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audience_post_waits_out_the_rooms_delay_for_all_but_its_author_and_moderators() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.user("olga", "performer").await;
+    let eid = owner.ensemble("band").await;
+    let pid = owner.published_piece(eid, "aria").await;
+    let show = owner.show(pid, "performance").await;
+    owner.show_to(id_of(&show), "live").await;
+    let code = show["code"].as_str().unwrap().to_owned();
+    let (mut staff, hello) = Ws::staff(app.addr, &token(&app, "olga").await).await;
+    let room = owner_rooms(&hello)
+        .iter()
+        .find(|(_, name)| *name == format!("Show {code}"))
+        .map(|(id, _)| *id)
+        .expect("the show's room");
+    staff.sub(&[(room, 0)]).await;
+    let settings = |delay: u32| json!({"slow_mode_s": 0, "filter": [], "audience_delay_s": delay});
+    let path = format!("/chat/rooms/{room}/settings");
+    let set = owner
+        .req("PUT", &path, Some(settings(1)), &[])
+        .await
+        .ok(200);
+    assert_eq!(set["audience_delay_s"], 1);
+    // Out of range: refused, naming the field; the setting stays.
+    let bad = owner.req("PUT", &path, Some(settings(61)), &[]).await;
+    let err = bad.err(422, "validation_failed");
+    assert!(err.to_string().contains("audience_delay_s"), "{err}");
+    let kept = owner.req("GET", &path, None, &[]).await.ok(200);
+    assert_eq!(kept["audience_delay_s"], 1);
+
+    let mut ada = phone(&app, &code, Some(&device_token(&app, &code).await)).await;
+    ada.send(json!({"type": "chat_name", "name": "Ada"})).await;
+    ada.recv_type("chat_hello").await;
+    ada.sub(&[(room, 0)]).await;
+    let mut bea = phone(&app, &code, Some(&device_token(&app, &code).await)).await;
+    bea.send(json!({"type": "chat_name", "name": "Bea"})).await;
+    bea.recv_type("chat_hello").await;
+    bea.sub(&[(room, 0)]).await;
+
+    // Ada's post is acknowledged at once and reaches her and the moderator marked held.
+    let ack = ada.post(room, "a1", "first look", 1).await;
+    assert_eq!(ack["room_seq"], 1);
+    let own = ada.event().await;
+    assert_eq!(
+        (own["text"].as_str(), own["held"].as_bool()),
+        (Some("first look"), Some(true))
+    );
+    let seen = staff.event().await;
+    assert_eq!(
+        (seen["room_seq"].as_u64(), seen["held"].as_bool()),
+        (Some(1), Some(true))
+    );
+    // Crew are not held: Bea gets the crew's line first, then Ada's when its second is up.
+    staff.post(room, "s1", "welcome", 2).await;
+    let first = bea.event().await;
+    assert_eq!(
+        (first["room_seq"].as_u64(), first["text"].as_str()),
+        (Some(2), Some("welcome"))
+    );
+    assert!(first.get("held").is_none(), "{first}");
+    let released = bea.event().await;
+    assert_eq!(released["kind"], "message_released", "{released}");
+    assert_eq!(released["message"], ack["message"]);
+    assert_eq!(released["text"], "first look");
+    assert_eq!(released["author_name"], "Ada");
+    assert!(released["html"].as_str().unwrap().contains("first look"));
+    let released_seq = released["room_seq"].as_u64().unwrap();
+    // The author learns of the release too (the same event, after the crew's line).
+    assert_eq!(ada.event().await["room_seq"].as_u64(), Some(2));
+    assert_eq!(ada.event().await["room_seq"].as_u64(), Some(released_seq));
+
+    // A held post that a moderator removes in time never reaches Bea at all.
+    owner
+        .req("PUT", &path, Some(settings(60)), &[])
+        .await
+        .ok(200);
+    let rude = ada.post(room, "a2", "something rude", 2).await["message"]
+        .as_i64()
+        .unwrap();
+    staff
+        .send(json!({"type": "chat_delete", "message": rude, "seq": 9}))
+        .await;
+    staff.ack().await;
+    staff.post(room, "s2", "on we go", 10).await;
+    let next = bea.event().await;
+    assert_eq!(
+        next["text"], "on we go",
+        "Bea never sees the removed post: {next}"
+    );
+
+    // Catching up from the start, another phone gets exactly what everyone may see.
+    let mut cy = phone(&app, &code, None).await;
+    cy.send(json!({"type": "chat_name", "name": "Cy"})).await;
+    cy.recv_type("chat_hello").await;
+    let events = cy.sub(&[(room, 0)]).await;
+    let kinds: Vec<(u64, &str)> = events
+        .iter()
+        .map(|e| (e["room_seq"].as_u64().unwrap(), e["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (2, "message_posted"),
+            (released_seq, "message_released"),
+            (next["room_seq"].as_u64().unwrap(), "message_posted"),
+        ]
+    );
+    assert_eq!(events[1]["text"], "first look");
+    // The event stream (issue 6) learns of the held message once, at its release, and
+    // never of the removed one.
+    let history = owner.get("/events?limit=100").await.ok(200);
+    let texts: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "chat.message")
+        .filter_map(|e| e["data"]["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["welcome", "first look", "on we go"], "{history}");
+    drop((staff, ada, bea, cy));
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_play_message_names_its_sound_and_an_unknown_sound_is_refused_everywhere() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.user("olga", "performer").await;
+    let (mut a, hello) = Ws::staff(app.addr, &token(&app, "olga").await).await;
+    let room = owner_rooms(&hello)[0].0;
+    a.sub(&[(room, 0)]).await;
+    let ack = a.post(room, "p1", "/play Trombone", 1).await;
+    assert_eq!(ack["room_seq"], 1);
+    let e = a.event().await;
+    assert_eq!(
+        (e["text"].as_str(), e["sound"].as_str()),
+        (Some("/play Trombone"), Some("trombone"))
+    );
+    // Plain text that mentions it is no command.
+    a.post(room, "p2", "try /play tada", 2).await;
+    assert!(a.event().await.get("sound").is_none());
+    // Unknown: refused over the socket and through REST, with the list; nothing stored.
+    a.send(json!({"type": "chat_post", "room": room, "client_id": "p3", "text": "/play kazoo", "seq": 3}))
+        .await;
+    let err = a.error().await;
+    assert_eq!(err["code"], "unknown_sound", "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("trombone"),
+        "{err}"
+    );
+    let rest = owner
+        .post(
+            &format!("/chat/rooms/{room}/messages"),
+            json!({"client_message_id": "p4", "text": "/play"}),
+        )
+        .await
+        .err(422, "validation_failed");
+    assert!(
+        rest.to_string().contains("unknown_sound") || rest.to_string().contains("knows no sound"),
+        "{rest}"
+    );
+    assert_eq!(rest_events(&owner, room).await.len(), 2);
+    drop(a);
     app.shutdown().await;
 }

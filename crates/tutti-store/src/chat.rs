@@ -126,17 +126,21 @@ macro_rules! chat_enum {
 }
 
 mod attachments;
+mod extras;
 mod moderation;
 
 pub use attachments::{
-    sha256_hex, ChatAttachmentRow, NewChatAttachment, MAX_CHAT_ATTACHMENT_NAME_CHARS,
+    sha256_hex, ChatAttachmentRow, NewChatAttachment, UploadSweep, MAX_CHAT_ATTACHMENT_NAME_CHARS,
     MAX_CHAT_MESSAGE_ATTACHMENTS,
 };
 
+pub use extras::{ChatFlag, ChatShowMessage, MAX_CHAT_ANNOUNCEMENT_CHARS, MAX_CHAT_PINS};
+
 pub use moderation::{
     filter_match, ChatModAction, ChatModLogRow, ChatRefusal, ChatRestrictionKind,
-    ChatRestrictionRow, ChatRoomSettings, MAX_CHAT_FILTER_WORDS, MAX_CHAT_FILTER_WORD_CHARS,
-    MAX_CHAT_MOD_LOG_PAGE, MAX_CHAT_REASON_CHARS, MAX_CHAT_SLOW_MODE_S,
+    ChatRestrictionRow, ChatRoomSettings, ChatSettingsChange, MAX_CHAT_AUDIENCE_DELAY_S,
+    MAX_CHAT_FILTER_WORDS, MAX_CHAT_FILTER_WORD_CHARS, MAX_CHAT_MOD_LOG_PAGE,
+    MAX_CHAT_REASON_CHARS, MAX_CHAT_SLOW_MODE_S,
 };
 
 mod bots;
@@ -186,7 +190,24 @@ chat_enum!(
         /// A boost was added (`boost` is its content).
         BoostAdded => "boost_added",
         /// A boost was removed (`boost` is its content).
-        BoostRemoved => "boost_removed"
+        BoostRemoved => "boost_removed",
+        /// A held audience message reached everyone after the room's delay (`text` is its
+        /// text; the message keeps the `seq` it was posted at).
+        MessageReleased => "message_released",
+        /// A vote for a question was added (`votes`: its count after the vote).
+        VoteAdded => "vote_added",
+        /// A vote for a question was taken back (`votes`: its count after).
+        VoteRemoved => "vote_removed",
+        /// Crew marked a question answered.
+        QuestionAnswered => "question_answered",
+        /// Crew pinned a message in its room.
+        MessagePinned => "message_pinned",
+        /// Crew unpinned a message.
+        MessageUnpinned => "message_unpinned",
+        /// Crew approved a message for the big screen's wall (`text`: the text approved).
+        WallApproved => "wall_approved",
+        /// Crew rejected a message for the wall (or took it off the wall).
+        WallRejected => "wall_rejected"
     ]
 );
 
@@ -327,6 +348,9 @@ pub struct ChatMessageRow {
     /// Posted while its author was shadow-muted: shown only to its author and the room's
     /// moderators.
     pub hidden: bool,
+    /// An audience message held by the room's delay: until this time (unix milliseconds)
+    /// only its author and the room's moderators see it; `None` once released.
+    pub held_until_ms: Option<i64>,
     /// The files it carries, in order (none once deleted).
     pub attachments: Vec<ChatAttachmentRow>,
 }
@@ -367,13 +391,21 @@ pub struct ChatEvent {
     pub client_message_id: String,
     /// The message it replies to.
     pub reply_to: Option<i64>,
-    /// The message is hidden (its author was shadow-muted): hand this event only to the
-    /// author and the room's moderators.
+    /// Hand this event only to the message's author and the room's moderators: the message
+    /// is hidden (its author was shadow-muted), or the event was written while the message
+    /// was held by the room's audience delay (`held`).
     pub hidden: bool,
+    /// Written while the message was held by the room's audience delay (a later
+    /// `message_released` event shows it to everyone).
+    pub held: bool,
     /// A deletion by a moderator of someone else's message (a removal everyone sees as such).
     pub moderated: bool,
     /// The files a post carries, in order (empty for other kinds, and once deleted).
     pub attachments: Vec<ChatAttachmentRow>,
+    /// The message is a question or an announcement (on every event of that message).
+    pub flag: Option<ChatFlag>,
+    /// A vote's event: the question's vote count after it.
+    pub votes: Option<u64>,
 }
 
 /// A page of a room's events.
@@ -642,7 +674,7 @@ fn member_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ChatMemberRow> {
 
 const MESSAGE_COLS: &str =
     "id, room_id, author_id, client_message_id, body, reply_to, posted_seq, last_seq, \
-     created_at_ms, edited_at_ms, edited_by, deleted_at_ms, deleted_by, hidden";
+     created_at_ms, edited_at_ms, edited_by, deleted_at_ms, deleted_by, hidden, held_until_ms";
 
 fn message_row(r: &Row<'_>) -> rusqlite::Result<ChatMessageRow> {
     Ok(ChatMessageRow {
@@ -660,6 +692,7 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<ChatMessageRow> {
         deleted_at_ms: r.get(11)?,
         deleted_by: r.get(12)?,
         hidden: r.get::<_, i64>(13)? != 0,
+        held_until_ms: r.get(14)?,
         attachments: Vec::new(),
     })
 }
@@ -679,7 +712,12 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<ChatEvent> {
         reply_to: r.get(10)?,
         hidden: r.get::<_, i64>(11)? != 0,
         moderated: r.get::<_, i64>(12)? != 0,
+        held: r.get::<_, i64>(13)? != 0,
         attachments: Vec::new(),
+        flag: extras::flag_col(r, 14)?,
+        votes: r
+            .get::<_, Option<i64>>(15)?
+            .map(|v| u64::try_from(v).unwrap_or(0)),
     })
 }
 
@@ -694,7 +732,10 @@ fn with_attachments(
 
 /// Fills a post event's attachments.
 fn event_with_attachments(conn: &Connection, mut e: ChatEvent) -> Result<ChatEvent, StoreError> {
-    if e.kind == ChatEventKind::MessagePosted {
+    if matches!(
+        e.kind,
+        ChatEventKind::MessagePosted | ChatEventKind::MessageReleased
+    ) {
         e.attachments = attachments::of_message(conn, e.message_id)?;
     }
     Ok(e)
@@ -702,7 +743,8 @@ fn event_with_attachments(conn: &Connection, mut e: ChatEvent) -> Result<ChatEve
 
 const EVENT_SELECT: &str =
     "SELECT e.room_id, e.seq, e.kind, e.message_id, e.actor_id, e.at_ms, e.text, e.boost, \
-     m.author_id, m.client_message_id, m.reply_to, m.hidden, e.moderated \
+     m.author_id, m.client_message_id, m.reply_to, m.hidden OR e.private, e.moderated, \
+     e.private, m.flag, e.votes \
      FROM chat_events e JOIN chat_messages m ON m.id = e.message_id";
 
 // ---------------------------------------------------------------- rooms
@@ -1015,7 +1057,7 @@ fn rooms_of(conn: &Connection, user_id: i64) -> Result<Vec<ChatRoomListing>, Sto
             "SELECT {ROOM_COLS}, {MEMBER_COLS}, \
              (SELECT count(*) FROM chat_messages x WHERE x.room_id = r.id \
                 AND x.posted_seq > m.last_read_seq AND x.deleted_at_ms IS NULL \
-                AND x.author_id <> m.user_id AND x.hidden = 0) \
+                AND x.author_id <> m.user_id AND x.hidden = 0 AND x.held_until_ms IS NULL) \
              FROM chat_members m JOIN chat_rooms r ON r.id = m.room_id \
              WHERE m.user_id = ?1 ORDER BY r.id"
         ),
@@ -1115,8 +1157,9 @@ fn append_event(
     boost: Option<&str>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO chat_events (room_id, seq, kind, message_id, actor_id, at_ms, text, boost) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO chat_events (room_id, seq, kind, message_id, actor_id, at_ms, text, boost, \
+         private) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+         (SELECT held_until_ms IS NOT NULL FROM chat_messages WHERE id = ?4))",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -1174,7 +1217,8 @@ fn post(conn: &Connection, m: &NewChatMessage, attached: &[i64]) -> Result<ChatP
         return Err(read_only(room.id));
     }
     require_member(conn, m.room_id, m.author_id)?;
-    let hidden = moderation::check_post(conn, &room, m.author_id, &m.text, m.at_ms)?;
+    let rule = moderation::check_post(conn, &room, m.author_id, &m.text, m.at_ms)?;
+    let held_until = (rule.delay_s > 0).then(|| m.at_ms + i64::from(rule.delay_s) * 1000);
     if let Some(target) = m.reply_to {
         let replied = require_message(conn, target)?;
         if replied.room_id != m.room_id {
@@ -1188,8 +1232,8 @@ fn post(conn: &Connection, m: &NewChatMessage, attached: &[i64]) -> Result<ChatP
     let id: i64 = conn
         .prepare_cached(
             "INSERT INTO chat_messages (room_id, author_id, client_message_id, body, reply_to, \
-             posted_seq, last_seq, created_at_ms, hidden) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8) RETURNING id",
+             posted_seq, last_seq, created_at_ms, hidden, held_until_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9) RETURNING id",
         )
         .and_then(|mut s| {
             s.query_row(
@@ -1201,7 +1245,8 @@ fn post(conn: &Connection, m: &NewChatMessage, attached: &[i64]) -> Result<ChatP
                     m.reply_to,
                     seq,
                     m.at_ms,
-                    i64::from(hidden)
+                    i64::from(rule.hidden),
+                    held_until
                 ],
                 |r| r.get(0),
             )
@@ -1224,6 +1269,67 @@ fn post(conn: &Connection, m: &NewChatMessage, attached: &[i64]) -> Result<ChatP
         seq: seq_col_value(seq),
         duplicate: false,
     })
+}
+
+/// Most held messages one [`Store::chat_release_due`] releases (the rest on the next call).
+const RELEASE_BATCH: i64 = 200;
+
+/// Releases the held messages whose delay ended by `now_ms`, oldest first: each gets a public
+/// `message_released` event carrying its current text. Returns each release's room, `seq` and
+/// message.
+fn release_due(conn: &Connection, now_ms: i64) -> Result<Vec<(i64, u64, i64)>, StoreError> {
+    const OP: &str = "releasing held chat messages";
+    let due = rows(
+        conn,
+        OP,
+        "SELECT id, room_id, author_id, body FROM chat_messages \
+         WHERE held_until_ms IS NOT NULL AND held_until_ms <= ?1 AND deleted_at_ms IS NULL \
+         ORDER BY held_until_ms, id LIMIT ?2",
+        params![now_ms, RELEASE_BATCH],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        },
+    )?;
+    let mut released = Vec::with_capacity(due.len());
+    for (id, room_id, author_id, body) in due {
+        let seq = next_seq(conn, room_id)?;
+        conn.prepare_cached(
+            "UPDATE chat_messages SET held_until_ms = NULL, last_seq = ?2 WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![id, seq]))
+        .map_err(db(OP))?;
+        append_event(
+            conn,
+            room_id,
+            seq,
+            ChatEventKind::MessageReleased,
+            id,
+            author_id,
+            now_ms,
+            Some(&body),
+            None,
+        )?;
+        published::changed(conn, event_at(conn, room_id, seq)?)?;
+        released.push((room_id, seq_col_value(seq), id));
+    }
+    Ok(released)
+}
+
+/// When the next held message is due (unix milliseconds), if any is held.
+fn next_release(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    const OP: &str = "reading the next held message";
+    conn.prepare_cached(
+        "SELECT min(held_until_ms) FROM chat_messages \
+         WHERE held_until_ms IS NOT NULL AND deleted_at_ms IS NULL",
+    )
+    .map_err(db(OP))?
+    .query_row([], |r| r.get(0))
+    .map_err(db(OP))
 }
 
 fn seq_col_value(seq: i64) -> u64 {
@@ -1304,6 +1410,13 @@ fn delete(
         None,
         None,
     )?;
+    if m.held_until_ms.is_some() {
+        // Deleted while held: it is never released (its deletion stays private, like the
+        // rest of its events).
+        conn.prepare_cached("UPDATE chat_messages SET held_until_ms = NULL WHERE id = ?1")
+            .and_then(|mut s| s.execute([message_id]))
+            .map_err(db(OP))?;
+    }
     if let Some(reason) = removal {
         conn.prepare_cached("UPDATE chat_events SET moderated = 1 WHERE room_id = ?1 AND seq = ?2")
             .and_then(|mut s| s.execute(params![m.room_id, seq]))
@@ -1505,7 +1618,7 @@ fn search(
          snippet(chat_fts, 0, char(2), char(3), '…', 24), chat_fts.rank \
          FROM chat_fts JOIN chat_messages m ON m.id = chat_fts.rowid \
          WHERE chat_fts MATCH ?1 AND m.deleted_at_ms IS NULL \
-         AND (m.hidden = 0 OR m.author_id = ?2) \
+         AND ((m.hidden = 0 AND m.held_until_ms IS NULL) OR m.author_id = ?2) \
          AND m.room_id IN (SELECT room_id FROM chat_members WHERE user_id = ?2) \
          ORDER BY chat_fts.rank, m.id LIMIT ?3",
         params![fts, user_id, i64::from(limit)],
@@ -2085,6 +2198,17 @@ impl Store {
     }
 
     /// The message with this id (deleted ones too, with empty text).
+    /// Releases the audience messages whose room delay ended by `now_ms` (a batch at a time,
+    /// oldest first), each with a public `message_released` event; returns each release's
+    /// room, `seq` and message, for the live side to publish. Writes nothing when none is due.
+    pub async fn chat_release_due(&self, now_ms: i64) -> Result<Vec<(i64, u64, i64)>, StoreError> {
+        model::validate_time("now_ms", now_ms)?;
+        match self.read(next_release).await? {
+            Some(due) if due <= now_ms => self.write(move |c| release_due(c, now_ms)).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
     pub async fn chat_message(&self, id: i64) -> Result<Option<ChatMessageRow>, StoreError> {
         self.read(move |c| message(c, id)).await
     }

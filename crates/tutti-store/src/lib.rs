@@ -111,9 +111,10 @@ pub use chat::{
     filter_match, sha256_hex, ChatAttachmentRow, ChatAudienceRow, ChatBoostRow, ChatEvent,
     ChatEventKind, ChatEventPage, ChatMemberRow, ChatMessageRow, ChatModAction, ChatModLogRow,
     ChatPosted, ChatRecentSearch, ChatRefusal, ChatRestrictionKind, ChatRestrictionRow,
-    ChatRoomKind, ChatRoomListing, ChatRoomRow, ChatRoomSettings, ChatSearchHit, ChatSnippetPart,
-    Involvement, NewChatAttachment, NewChatMessage, NewChatRoom, ALL_TALK, AUDIENCE_PASSWORD_HASH,
-    CHAT_RECENT_SEARCHES, MAX_CHAT_ATTACHMENT_NAME_CHARS, MAX_CHAT_AUDIENCE_NAME_CHARS,
+    ChatRoomKind, ChatRoomListing, ChatRoomRow, ChatRoomSettings, ChatSearchHit,
+    ChatSettingsChange, ChatSnippetPart, Involvement, NewChatAttachment, NewChatMessage,
+    NewChatRoom, UploadSweep, ALL_TALK, AUDIENCE_PASSWORD_HASH, CHAT_RECENT_SEARCHES,
+    MAX_CHAT_ATTACHMENT_NAME_CHARS, MAX_CHAT_AUDIENCE_DELAY_S, MAX_CHAT_AUDIENCE_NAME_CHARS,
     MAX_CHAT_BOOST_CHARS, MAX_CHAT_CLIENT_ID_LEN, MAX_CHAT_DIRECT_MEMBERS, MAX_CHAT_FILTER_WORDS,
     MAX_CHAT_FILTER_WORD_CHARS, MAX_CHAT_INITIAL_MEMBERS, MAX_CHAT_MESSAGE_ATTACHMENTS,
     MAX_CHAT_MOD_LOG_PAGE, MAX_CHAT_PAGE, MAX_CHAT_REASON_CHARS, MAX_CHAT_ROOM_NAME_CHARS,
@@ -122,6 +123,7 @@ pub use chat::{
 pub use chat::{
     ChatBotRow, NewChatBot, BOT_PASSWORD_HASH, MAX_CHAT_BOT_NAME_CHARS, MAX_CHAT_BOT_URL_LEN,
 };
+pub use chat::{ChatFlag, ChatShowMessage, MAX_CHAT_ANNOUNCEMENT_CHARS, MAX_CHAT_PINS};
 pub use memory::{
     MemChunkRow, MemContext, MemCounts, MemEpisodeFull, MemEpisodeRow, MemJournalRow, MemOp,
     MemStatus, MemStepRow, MemTextHit, MemWrite, MemWriteDone, MAX_MEM_CHUNK, MAX_MEM_KEY_LEN,
@@ -218,6 +220,9 @@ struct Inner {
     events: watch::Sender<u64>,
     /// The file was opened read-only (the file system or its permissions refuse writes).
     read_only: bool,
+    /// Attachment files: uploads share it, the sweep of unneeded files holds it alone, so a
+    /// file is never removed between an upload finding it there and its row committing.
+    blobs: tokio::sync::RwLock<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -372,6 +377,7 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 events: watch::Sender::new(0),
                 read_only,
+                blobs: tokio::sync::RwLock::new(()),
             }),
         })
     }

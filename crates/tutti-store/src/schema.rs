@@ -599,6 +599,54 @@ CREATE INDEX chat_bots_by_ensemble ON chat_bots(ensemble_id) WHERE ensemble_id I
 CREATE INDEX outbox_by_subject ON outbox(subject);
 "#;
 
+/// Migration 12 (issue 12, item 8): a short delay before an audience member's message reaches
+/// others, so crew can catch it. Per room, `audience_delay_s` (0–60 s, 0 off). A held message
+/// carries `held_until_ms` until it is released or deleted; every event of a message written
+/// while it is held is `private` (handed only to its author and the room's moderators, like a
+/// shadow-muted author's); its release is a later, public `message_released` event, so the
+/// room's sequence stays the one order everyone catches up in.
+const V12: &str = r#"
+ALTER TABLE chat_room_settings ADD COLUMN audience_delay_s INTEGER NOT NULL DEFAULT 0
+    CHECK (audience_delay_s BETWEEN 0 AND 60);
+ALTER TABLE chat_messages ADD COLUMN held_until_ms INTEGER;
+ALTER TABLE chat_events ADD COLUMN private INTEGER NOT NULL DEFAULT 0 CHECK (private IN (0, 1));
+CREATE INDEX chat_messages_held ON chat_messages(held_until_ms) WHERE held_until_ms IS NOT NULL;
+"#;
+
+/// Migration 13 (issue 12, item 3): live-show extras. A message may be flagged a `question`
+/// (the Q&A list: `votes`, one row per voter in `chat_votes`, and when and by whom it was
+/// answered) or an `announcement` (crew's word to every phone of the show); a message may be
+/// pinned (`pinned_at_ms`, a few per room) and approved or rejected for the big screen's wall
+/// (`wall`, with the `seq` of that decision). Each of these changes is an event of the room's
+/// sequence; a vote's event carries the count after it (`chat_events.votes`).
+const V13: &str = r#"
+ALTER TABLE chat_messages ADD COLUMN flag TEXT
+    CHECK (flag IS NULL OR flag IN ('question', 'announcement'));
+ALTER TABLE chat_messages ADD COLUMN votes INTEGER NOT NULL DEFAULT 0 CHECK (votes >= 0);
+ALTER TABLE chat_messages ADD COLUMN answered_at_ms INTEGER;
+ALTER TABLE chat_messages ADD COLUMN answered_by INTEGER REFERENCES users(id);
+ALTER TABLE chat_messages ADD COLUMN pinned_at_ms INTEGER;
+ALTER TABLE chat_messages ADD COLUMN pinned_by INTEGER REFERENCES users(id);
+ALTER TABLE chat_messages ADD COLUMN wall TEXT CHECK (wall IS NULL OR wall IN ('approved', 'rejected'));
+ALTER TABLE chat_messages ADD COLUMN wall_seq INTEGER;
+ALTER TABLE chat_events ADD COLUMN votes INTEGER CHECK (votes IS NULL OR votes >= 0);
+
+CREATE TABLE chat_votes (
+    message_id INTEGER NOT NULL REFERENCES chat_messages(id),
+    user_id    INTEGER NOT NULL REFERENCES users(id),
+    at_ms      INTEGER NOT NULL,
+    PRIMARY KEY (message_id, user_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX chat_votes_by_user ON chat_votes(user_id, message_id);
+CREATE INDEX chat_questions ON chat_messages(room_id, votes DESC, posted_seq)
+    WHERE flag = 'question' AND deleted_at_ms IS NULL;
+CREATE INDEX chat_announcements ON chat_messages(room_id, posted_seq)
+    WHERE flag = 'announcement' AND deleted_at_ms IS NULL;
+CREATE INDEX chat_pinned ON chat_messages(room_id) WHERE pinned_at_ms IS NOT NULL;
+CREATE INDEX chat_wall ON chat_messages(room_id, wall_seq) WHERE wall = 'approved';
+"#;
+
 const STEPS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2).foreign_key_check(),
@@ -611,6 +659,8 @@ const STEPS: &[M<'static>] = &[
     M::up(V9).foreign_key_check(),
     M::up(V10).foreign_key_check(),
     M::up(V11).foreign_key_check(),
+    M::up(V12).foreign_key_check(),
+    M::up(V13).foreign_key_check(),
 ];
 
 /// Every migration, oldest first.

@@ -4,8 +4,8 @@
 
 use tempfile::TempDir;
 use tutti_store::{
-    ChatModAction, ChatRefusal, ChatRestrictionKind, ChatRoomKind, ChatRoomRow, NewChatMessage,
-    NewChatRoom, NewUser, Store, StoreConfig, StoreError, UserRole,
+    ChatModAction, ChatRefusal, ChatRestrictionKind, ChatRoomKind, ChatRoomRow, ChatSettingsChange,
+    Involvement, NewChatMessage, NewChatRoom, NewUser, Store, StoreConfig, StoreError, UserRole,
 };
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
@@ -139,7 +139,7 @@ async fn slow_mode_and_the_filter_hold_for_everyone_but_moderators() {
     let store = open(&dir);
     let (admin, ann, _bob, r) = setup(&store).await;
     let s = store
-        .chat_set_room_settings(r.id, admin, 10, vec![" Spoiler ".into(), "boo".into()], T0)
+        .chat_set_room_settings(r.id, admin, settings(10, &[" Spoiler ", "boo"], 0), T0)
         .await
         .unwrap();
     assert_eq!(
@@ -200,7 +200,7 @@ async fn slow_mode_and_the_filter_hold_for_everyone_but_moderators() {
         .await
         .unwrap();
     assert!(store
-        .chat_set_room_settings(r.id, admin, 3601, vec![], T0)
+        .chat_set_room_settings(r.id, admin, settings(3601, &[], 0), T0)
         .await
         .is_err());
 }
@@ -273,7 +273,7 @@ async fn a_moderators_removal_is_marked_and_audited() {
         .await
         .unwrap();
     store
-        .chat_set_room_settings(r.id, admin, 5, vec![], T0 + 8)
+        .chat_set_room_settings(r.id, admin, settings(5, &[], 0), T0 + 8)
         .await
         .unwrap();
     let log = store.chat_mod_log(r.id, None, 100).await.unwrap();
@@ -296,4 +296,156 @@ async fn a_moderators_removal_is_marked_and_audited() {
         .await
         .unwrap();
     assert_eq!(older.len(), 1);
+}
+
+fn settings(slow_mode_s: u32, filter: &[&str], audience_delay_s: u32) -> ChatSettingsChange {
+    ChatSettingsChange {
+        slow_mode_s,
+        filter: filter.iter().map(|w| (*w).to_owned()).collect(),
+        audience_delay_s,
+    }
+}
+
+#[tokio::test]
+async fn an_audience_post_is_held_for_the_rooms_delay_and_released_as_a_later_event() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let (admin, ann, _bob, r) = setup(&store).await;
+    let aud = user(&store, "aud", UserRole::Audience).await;
+    store
+        .chat_add_member(r.id, aud, Involvement::Everything, T0)
+        .await
+        .unwrap();
+    let set = store
+        .chat_set_room_settings(r.id, admin, settings(0, &[], 5), T0)
+        .await
+        .unwrap();
+    assert_eq!(set.audience_delay_s, 5);
+    assert_eq!(
+        store
+            .chat_room_settings(r.id)
+            .await
+            .unwrap()
+            .audience_delay_s,
+        5
+    );
+
+    // Staff are not held; the audience member is, until T0 + 10 + 5 s.
+    let staff = store
+        .chat_post(msg(r.id, ann, "a1", "from crew", T0 + 1))
+        .await
+        .unwrap();
+    assert_eq!(staff.message.held_until_ms, None);
+    let held = store
+        .chat_post(msg(r.id, aud, "h1", "hello catchword", T0 + 10))
+        .await
+        .unwrap();
+    assert_eq!(held.message.held_until_ms, Some(T0 + 10 + 5000));
+    // Its edit while held is as private as the post.
+    let edit = store
+        .chat_edit(held.message.id, aud, "hello again catchword", T0 + 20)
+        .await
+        .unwrap();
+    assert!(edit.hidden && edit.held);
+    // A second held post that a moderator removes before its time is never released.
+    let removed = store
+        .chat_post(msg(r.id, aud, "h2", "something rude", T0 + 30))
+        .await
+        .unwrap();
+    let removal = store
+        .chat_remove(removed.message.id, admin, Some("rude"), T0 + 40)
+        .await
+        .unwrap();
+    assert!(removal.hidden && removal.held && removal.moderated);
+
+    let page = store.chat_events_after(r.id, 0, 100).await.unwrap();
+    let flags: Vec<(u64, &str, bool, bool)> = page
+        .events
+        .iter()
+        .map(|e| (e.seq, e.kind.as_str(), e.hidden, e.held))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            (1, "message_posted", false, false),
+            (2, "message_posted", true, true),
+            (3, "message_edited", true, true),
+            (4, "message_posted", true, true),
+            (5, "message_deleted", true, true),
+        ]
+    );
+    // Not in others' search or unread counts while held; in its author's search.
+    assert!(store
+        .chat_search(ann, "catchword", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.chat_search(aud, "catchword", 10).await.unwrap().len(),
+        1
+    );
+    let unread = |rooms: Vec<tutti_store::ChatRoomListing>| {
+        rooms.iter().find(|l| l.room.id == r.id).unwrap().unread
+    };
+    assert_eq!(unread(store.chat_rooms_of(admin).await.unwrap()), 1);
+
+    // Nothing is due a millisecond early; at its time exactly one release, with its text.
+    assert!(store
+        .chat_release_due(T0 + 10 + 4999)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.chat_release_due(T0 + 10 + 5000).await.unwrap(),
+        [(r.id, 6, held.message.id)]
+    );
+    assert!(store
+        .chat_release_due(T0 + 60_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let page = store.chat_events_after(r.id, 5, 100).await.unwrap();
+    let released = &page.events[0];
+    assert_eq!(released.kind.as_str(), "message_released");
+    assert_eq!(released.message_id, held.message.id);
+    assert_eq!(released.text.as_deref(), Some("hello again catchword"));
+    assert!(!released.hidden && !released.held);
+    let m = store.chat_message(held.message.id).await.unwrap().unwrap();
+    assert_eq!((m.held_until_ms, m.posted_seq, m.last_seq), (None, 2, 6));
+    assert_eq!(
+        store.chat_search(ann, "catchword", 10).await.unwrap().len(),
+        1
+    );
+    assert_eq!(unread(store.chat_rooms_of(admin).await.unwrap()), 2);
+    // After the release its changes are public like any message's.
+    let later = store
+        .chat_edit(held.message.id, aud, "hello, finally", T0 + 70_000)
+        .await
+        .unwrap();
+    assert!(!later.hidden && !later.held);
+}
+
+#[tokio::test]
+async fn a_delay_out_of_range_is_refused_and_nothing_changes() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let (admin, _ann, _bob, r) = setup(&store).await;
+    let err = store
+        .chat_set_room_settings(r.id, admin, settings(0, &[], 61), T0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Invalid {
+                field: "audience_delay_s",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.chat_room_settings(r.id).await.unwrap().updated_at_ms,
+        None
+    );
 }

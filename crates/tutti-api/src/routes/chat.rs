@@ -37,11 +37,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tutti_chat::{Boost, ChatInputError, ClientMessageId, MessageText};
 use tutti_store::{
-    ChatBoostRow, ChatEvent, ChatMemberRow, ChatMessageRow, ChatRefusal, ChatRestrictionKind,
-    ChatRoomKind, ChatRoomRow, ChatSearchHit, EnsembleRole, Involvement, NewChatMessage,
-    NewChatRoom, StoreError, UserRole, MAX_CHAT_DIRECT_MEMBERS, MAX_CHAT_INITIAL_MEMBERS,
-    MAX_CHAT_MESSAGE_ATTACHMENTS, MAX_CHAT_PAGE, MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS,
-    MAX_CHAT_SEARCH_HITS,
+    ChatBoostRow, ChatEvent, ChatEventKind, ChatMemberRow, ChatMessageRow, ChatRefusal,
+    ChatRestrictionKind, ChatRoomKind, ChatRoomRow, ChatSearchHit, EnsembleRole, Involvement,
+    NewChatMessage, NewChatRoom, StoreError, UserRole, MAX_CHAT_DIRECT_MEMBERS,
+    MAX_CHAT_INITIAL_MEMBERS, MAX_CHAT_MESSAGE_ATTACHMENTS, MAX_CHAT_PAGE,
+    MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS, MAX_CHAT_SEARCH_HITS,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -71,6 +71,7 @@ pub(super) fn routes() -> OpenApiRouter<ApiState> {
         .merge(super::chat_moderation::routes())
         .merge(super::chat_attachments::routes())
         .merge(super::chat_bots::routes())
+        .merge(super::chat_extras::routes())
 }
 
 /// Default page of events.
@@ -489,14 +490,26 @@ pub struct MessageOut {
     /// Posted while its author was shadow-muted: only its author and the room's moderators
     /// see it.
     pub hidden: bool,
+    /// An audience message held by the room's delay until this time (unix ms): only its
+    /// author and the room's moderators see it until then.
+    pub held_until_ms: Option<i64>,
+    /// The sound of a `/play <sound>` message.
+    pub sound: Option<String>,
     /// Its boosts, oldest first.
     pub boosts: Vec<BoostOut>,
     /// The files it carries, in order (none once deleted).
     pub attachments: Vec<AttachmentOut>,
 }
 
+/// The sound of a `/play <sound>` text.
+fn sound_of(text: &str) -> Option<String> {
+    tutti_chat::play_command(text)
+        .and_then(Result::ok)
+        .map(str::to_owned)
+}
+
 /// Safe HTML for a stored text ("" for a deleted message's empty text).
-fn html_of(text: &str) -> String {
+pub(super) fn html_of(text: &str) -> String {
     MessageText::parse(text)
         .map(|t| tutti_chat::render_html(&t))
         .unwrap_or_default()
@@ -506,6 +519,7 @@ impl MessageOut {
     pub(super) fn new(m: ChatMessageRow, boosts: Vec<ChatBoostRow>) -> Self {
         MessageOut {
             html: html_of(&m.text),
+            sound: sound_of(&m.text),
             id: m.id,
             room_id: m.room_id,
             author_id: m.author_id,
@@ -521,6 +535,7 @@ impl MessageOut {
             deleted_at_ms: m.deleted_at_ms,
             deleted_by: m.deleted_by,
             hidden: m.hidden,
+            held_until_ms: m.held_until_ms,
             boosts: boosts.into_iter().map(BoostOut::from).collect(),
             attachments: m.attachments.into_iter().map(AttachmentOut::from).collect(),
         }
@@ -557,15 +572,34 @@ pub struct EventOut {
     pub reply_to: Option<i64>,
     /// A `message_deleted` by a moderator, not by the author: a removal.
     pub moderated: bool,
+    /// Written while the message was held by the room's audience delay (seen only by its
+    /// author and moderators; a later `message_released` shows it to everyone).
+    pub held: bool,
+    /// The sound of a `/play <sound>` message (`message_posted` and `message_released`).
+    pub sound: Option<String>,
     /// The files a `message_posted` carries, in order (empty for other kinds and once the
     /// message is deleted).
     pub attachments: Vec<AttachmentOut>,
+    /// The message is a `question` or an `announcement` (live-show extras).
+    pub flag: Option<String>,
+    /// `vote_added`, `vote_removed`: the question's vote count after it.
+    pub votes: Option<u64>,
 }
 
 impl From<ChatEvent> for EventOut {
     fn from(e: ChatEvent) -> Self {
         EventOut {
             html: e.text.as_deref().map(html_of),
+            sound: e
+                .text
+                .as_deref()
+                .filter(|_| {
+                    matches!(
+                        e.kind,
+                        ChatEventKind::MessagePosted | ChatEventKind::MessageReleased
+                    )
+                })
+                .and_then(sound_of),
             room_id: e.room_id,
             seq: e.seq,
             kind: e.kind.as_str().to_owned(),
@@ -578,7 +612,10 @@ impl From<ChatEvent> for EventOut {
             client_message_id: e.client_message_id,
             reply_to: e.reply_to,
             moderated: e.moderated,
+            held: e.held,
             attachments: e.attachments.into_iter().map(AttachmentOut::from).collect(),
+            flag: e.flag.map(|f| f.as_str().to_owned()),
+            votes: e.votes,
         }
     }
 }
@@ -1340,8 +1377,8 @@ async fn room_events(
         .await
         .map_err(store_err)?;
     let next_after_seq = page.events.last().map_or(after, |e| e.seq);
-    // A shadow-muted author's events reach only the author and moderators: others skip
-    // them (their `seq`s stay taken, so `next_after_seq` still moves past them).
+    // A shadow-muted author's events, and those of a message held by the room's audience
+    // delay, reach only the author and moderators: others skip them (their `seq`s stay taken, so `next_after_seq` still moves past them).
     let me = caller.id();
     Ok(ApiJson(EventPage {
         items: page
@@ -1407,7 +1444,8 @@ async fn list_messages(
     };
     let mut items = Vec::with_capacity(rows.len());
     for m in rows {
-        if m.hidden && !access.moderates && m.author_id != caller.id() {
+        let private = m.hidden || m.held_until_ms.is_some();
+        if private && !access.moderates && m.author_id != caller.id() {
             continue;
         }
         let boosts = s.store.chat_boosts(m.id).await?;

@@ -45,7 +45,8 @@ use super::chat::{store_err, RoomNeed};
 use super::check_id;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery, Problems, Validate};
+use crate::extract::{idem_key, ApiPath, ApiQuery, Problems, Validate};
+use crate::idem;
 use crate::ApiState;
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
@@ -192,7 +193,8 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
 }
 
 /// `POST /api/v1/chat/rooms/{id}/attachments?name=`: stores the body as an upload of the
-/// caller in the room (201); post it with a message to show it.
+/// caller in the room (201); post it with a message to show it. With an `Idempotency-Key`,
+/// the same upload sent again (same name and bytes) is answered with the first one's answer.
 #[utoipa::path(post, path = "/api/v1/chat/rooms/{id}/attachments", tag = "chat",
     params(("id" = i64, Path, description = "Room id"), UploadQuery),
     request_body(content = FileBytes, content_type = "application/octet-stream",
@@ -206,10 +208,13 @@ async fn upload(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<UploadQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let id = check_id("chat room", id)?;
+    // A malformed key is refused before the body is read.
+    idem_key(&headers, "POST", "", b"")?;
     let access = s.room_access(&caller, id, RoomNeed::Read).await?;
     if access.room.read_only {
         return Err(ApiError::conflict(
@@ -218,6 +223,27 @@ async fn upload(
         ));
     }
     let bytes = read_limited(&headers, body, s.config.attachment_limit).await?;
+    // The key's request is the path with its query (the name) and the bytes.
+    let target = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let idem = idem_key(&headers, "POST", target, &bytes)?;
+    let caller_id = caller.id();
+    idem::run(
+        &s,
+        caller_id,
+        idem,
+        store_upload(&s, caller_id, id, q, bytes),
+    )
+    .await
+}
+
+/// Judges, thumbnails and stores an upload; the created answer.
+async fn store_upload(
+    s: &ApiState,
+    caller: i64,
+    id: i64,
+    q: UploadQuery,
+    bytes: Vec<u8>,
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let media_type = tutti_chat::sniff(&bytes).map_err(|e| attach_error(&e))?;
     let (bytes, image) = if media_type.is_image() {
         let (bytes, info) = tokio::task::spawn_blocking(move || {
@@ -234,7 +260,7 @@ async fn upload(
         .store
         .chat_attach(NewChatAttachment {
             room_id: id,
-            uploader_id: caller.id(),
+            uploader_id: caller,
             name: tutti_chat::sanitize_file_name(&q.name),
             media_type: media_type.mime().to_owned(),
             bytes,
@@ -244,7 +270,9 @@ async fn upload(
         })
         .await
         .map_err(store_err)?;
-    Ok((StatusCode::CREATED, axum::Json(AttachmentOut::from(row))).into_response())
+    let out = serde_json::to_value(AttachmentOut::from(row))
+        .map_err(|e| ApiError::internal(format!("an upload's answer: {e}")))?;
+    Ok((StatusCode::CREATED, out))
 }
 
 /// The attachment, when the caller may download it (404 otherwise).

@@ -21,9 +21,9 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use tutti_store::{
-    ChatModLogRow, ChatRestrictionKind, ChatRestrictionRow, ChatRoomSettings,
-    MAX_CHAT_FILTER_WORDS, MAX_CHAT_FILTER_WORD_CHARS, MAX_CHAT_MOD_LOG_PAGE,
-    MAX_CHAT_REASON_CHARS, MAX_CHAT_SLOW_MODE_S,
+    ChatModLogRow, ChatRestrictionKind, ChatRestrictionRow, ChatRoomSettings, ChatSettingsChange,
+    MAX_CHAT_AUDIENCE_DELAY_S, MAX_CHAT_FILTER_WORDS, MAX_CHAT_FILTER_WORD_CHARS,
+    MAX_CHAT_MOD_LOG_PAGE, MAX_CHAT_REASON_CHARS, MAX_CHAT_SLOW_MODE_S,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -78,6 +78,9 @@ pub struct RoomSettingsOut {
     /// Words and phrases refused in messages, matched ignoring case on word boundaries
     /// (moderators only: null for everyone else). Moderators are exempt.
     pub filter: Option<Vec<String>>,
+    /// Seconds an audience member's message is held before others see it (0: off), so crew
+    /// can remove it first. Its author and the room's moderators see it at once.
+    pub audience_delay_s: u32,
     /// Who changed them last.
     pub updated_by: Option<i64>,
     /// When, unix ms.
@@ -90,13 +93,14 @@ impl RoomSettingsOut {
             room_id: s.room_id,
             slow_mode_s: s.slow_mode_s,
             filter: moderator.then_some(s.filter),
+            audience_delay_s: s.audience_delay_s,
             updated_by: s.updated_by,
             updated_at_ms: s.updated_at_ms,
         }
     }
 }
 
-/// New moderation settings (both replaced).
+/// New moderation settings (each replaced; an absent `audience_delay_s` is 0).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoomSettingsIn {
@@ -105,12 +109,21 @@ pub struct RoomSettingsIn {
     /// Up to 200 words or phrases of 1–100 characters (trimmed; repeats ignoring case
     /// dropped); a message that contains one as whole words is refused with `422 filtered`.
     pub filter: Vec<String>,
+    /// 0–60 seconds an audience member's message is held before others see it (0: off).
+    #[serde(default)]
+    pub audience_delay_s: u32,
 }
 
 impl Validate for RoomSettingsIn {
     fn validate(&self, p: &mut Problems) {
         if self.slow_mode_s > MAX_CHAT_SLOW_MODE_S {
             p.add("slow_mode_s", format!("must be 0–{MAX_CHAT_SLOW_MODE_S}"));
+        }
+        if self.audience_delay_s > MAX_CHAT_AUDIENCE_DELAY_S {
+            p.add(
+                "audience_delay_s",
+                format!("must be 0–{MAX_CHAT_AUDIENCE_DELAY_S}"),
+            );
         }
         if self.filter.len() > MAX_CHAT_FILTER_WORDS {
             p.add("filter", format!("at most {MAX_CHAT_FILTER_WORDS} entries"));
@@ -342,8 +355,11 @@ async fn put_settings(
         .chat_set_room_settings(
             a.room.id,
             caller.id(),
-            body.slow_mode_s,
-            body.filter,
+            ChatSettingsChange {
+                slow_mode_s: body.slow_mode_s,
+                filter: body.filter,
+                audience_delay_s: body.audience_delay_s,
+            },
             s.now_ms(),
         )
         .await

@@ -8,6 +8,7 @@ pub(crate) mod accounts;
 mod chat;
 mod chat_attachments;
 mod chat_bots;
+mod chat_extras;
 mod chat_moderation;
 mod ensembles;
 mod events;
@@ -64,6 +65,8 @@ pub(crate) fn check_body(name: &str, bytes: &[u8]) -> Option<Result<(), ApiError
         "chat_boost" => parse_body::<chat::BoostIn>(h, bytes).map(drop),
         "chat_settings" => parse_body::<chat_moderation::RoomSettingsIn>(h, bytes).map(drop),
         "chat_restriction" => parse_body::<chat_moderation::RestrictionIn>(h, bytes).map(drop),
+        "chat_flagged" => parse_body::<chat_extras::FlaggedIn>(h, bytes).map(drop),
+        "chat_wall" => parse_body::<chat_extras::WallIn>(h, bytes).map(drop),
         _ => return None,
     })
 }

@@ -349,6 +349,7 @@ impl Store {
             require_member(c, room_id, uploader).map(|_| ())
         })
         .await?;
+        let _files = self.inner.blobs.read().await;
         let dir = self.attachments_dir();
         let (a, sha, thumb) = tokio::task::spawn_blocking(move || {
             let sha = put_blob(&dir, &a.bytes)?;
@@ -369,4 +370,85 @@ impl Store {
     pub async fn chat_attachment(&self, id: i64) -> Result<Option<ChatAttachmentRow>, StoreError> {
         self.read(move |c| attachment(c, id)).await
     }
+
+    /// Forgets the uploads no message took before `cutoff_ms` (unix milliseconds), then
+    /// removes every file under `attachments/` that no row names any more (those of deleted
+    /// messages too) and any temporary file left by an interrupted upload. Uploads wait while
+    /// it runs (it holds the files alone), so no upload's file is removed under it.
+    pub async fn chat_sweep_uploads(&self, cutoff_ms: i64) -> Result<UploadSweep, StoreError> {
+        model::validate_time("cutoff_ms", cutoff_ms)?;
+        let _files = self.inner.blobs.write().await;
+        let rows = self.write(move |c| forget_unposted(c, cutoff_ms)).await?;
+        let named = self.read(named_files).await?;
+        let dir = self.attachments_dir();
+        let files = tokio::task::spawn_blocking(move || remove_unnamed(&dir, &named))
+            .await
+            .map_err(|e| StoreError::Internal(format!("sweeping attachment files: {e}")))??;
+        Ok(UploadSweep { rows, files })
+    }
+}
+
+/// What [`Store::chat_sweep_uploads`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct UploadSweep {
+    /// Uploads no message took in time.
+    pub rows: u64,
+    /// Files no row named (and stale temporary files).
+    pub files: u64,
+}
+
+fn forget_unposted(conn: &Connection, cutoff_ms: i64) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM chat_attachments WHERE message_id IS NULL AND created_at_ms < ?1",
+    )
+    .and_then(|mut s| s.execute([cutoff_ms]))
+    .map(|n| n as u64)
+    .map_err(db("forgetting unposted uploads"))
+}
+
+fn named_files(conn: &Connection) -> Result<std::collections::HashSet<String>, StoreError> {
+    Ok(rows(
+        conn,
+        "listing attachment files",
+        "SELECT sha256 FROM chat_attachments \
+         UNION SELECT thumb_sha256 FROM chat_attachments WHERE thumb_sha256 IS NOT NULL",
+        [],
+        |r| r.get::<_, String>(0),
+    )?
+    .into_iter()
+    .collect())
+}
+
+/// Removes the blob files `named` does not hold, and everything in `tmp/`; how many.
+fn remove_unnamed(
+    dir: &Path,
+    named: &std::collections::HashSet<String>,
+) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    let Ok(top) = std::fs::read_dir(dir) else {
+        return Ok(0); // nothing was ever uploaded
+    };
+    for entry in top {
+        let entry = entry.map_err(|e| io_error(dir, &e))?;
+        let prefix = entry.file_name().to_string_lossy().into_owned();
+        let sub = entry.path();
+        if !sub.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&sub).map_err(|e| io_error(&sub, &e))? {
+            let f = f.map_err(|e| io_error(&sub, &e))?;
+            let rest = f.file_name().to_string_lossy().into_owned();
+            let hash = format!("{prefix}{rest}");
+            let stale = if prefix == "tmp" {
+                true
+            } else {
+                is_hash(&hash) && !named.contains(&hash)
+            };
+            if stale && f.path().is_file() {
+                std::fs::remove_file(f.path()).map_err(|e| io_error(&f.path(), &e))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }

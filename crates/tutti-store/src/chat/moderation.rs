@@ -31,6 +31,8 @@ use crate::Store;
 
 /// The longest slow mode, seconds.
 pub const MAX_CHAT_SLOW_MODE_S: u32 = 3600;
+/// The longest audience delay, seconds.
+pub const MAX_CHAT_AUDIENCE_DELAY_S: u32 = 60;
 /// The most entries in a room's word filter.
 pub const MAX_CHAT_FILTER_WORDS: usize = 200;
 /// The most characters in one filter entry.
@@ -62,7 +64,17 @@ chat_enum!(
         /// A user's restriction was lifted (`detail.kind`: the one lifted).
         Unrestricted => "unrestricted",
         /// A moderator removed someone else's message.
-        MessageRemoved => "message_removed"
+        MessageRemoved => "message_removed",
+        /// A message was approved for the big screen's wall.
+        WallApproved => "wall_approved",
+        /// A message was rejected for the wall (or taken off it).
+        WallRejected => "wall_rejected",
+        /// A message was pinned in its room.
+        Pinned => "pinned",
+        /// A message was unpinned.
+        Unpinned => "unpinned",
+        /// A question was marked answered.
+        Answered => "answered"
     ]
 );
 
@@ -128,10 +140,24 @@ pub struct ChatRoomSettings {
     pub slow_mode_s: u32,
     /// Words and phrases refused in messages (matched case-insensitively on word boundaries).
     pub filter: Vec<String>,
+    /// Seconds an audience member's message is held before others see it (0: off), so crew
+    /// can remove it first; its author and the room's moderators see it at once.
+    pub audience_delay_s: u32,
     /// Who changed them last.
     pub updated_by: Option<i64>,
     /// When, unix milliseconds.
     pub updated_at_ms: Option<i64>,
+}
+
+/// New moderation settings for a room (each replaces the room's current one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatSettingsChange {
+    /// Seconds between one user's messages, 0–3600 (0: off).
+    pub slow_mode_s: u32,
+    /// The word filter.
+    pub filter: Vec<String>,
+    /// Seconds an audience member's message is held, 0–60 (0: off).
+    pub audience_delay_s: u32,
 }
 
 /// One user's restriction in one room.
@@ -239,7 +265,7 @@ fn settings(conn: &Connection, room_id: i64) -> Result<ChatRoomSettings, StoreEr
     const OP: &str = "reading a room's moderation settings";
     let found = conn
         .prepare_cached(
-            "SELECT slow_mode_s, filter_json, updated_by, updated_at_ms \
+            "SELECT slow_mode_s, filter_json, updated_by, updated_at_ms, audience_delay_s \
              FROM chat_room_settings WHERE room_id = ?1",
         )
         .map_err(db(OP))?
@@ -249,16 +275,18 @@ fn settings(conn: &Connection, room_id: i64) -> Result<ChatRoomSettings, StoreEr
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<i64>>(2)?,
                 r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
             ))
         })
         .optional()
         .map_err(db(OP))?;
     Ok(match found {
-        Some((slow, filter, by, at)) => ChatRoomSettings {
+        Some((slow, filter, by, at, delay)) => ChatRoomSettings {
             room_id,
             slow_mode_s: u32::try_from(slow).unwrap_or(0),
             filter: serde_json::from_str(&filter)
                 .map_err(|e| StoreError::Internal(format!("room {room_id}'s filter: {e}")))?,
+            audience_delay_s: u32::try_from(delay).unwrap_or(0),
             updated_by: by,
             updated_at_ms: Some(at),
         },
@@ -266,6 +294,7 @@ fn settings(conn: &Connection, room_id: i64) -> Result<ChatRoomSettings, StoreEr
             room_id,
             slow_mode_s: 0,
             filter: Vec::new(),
+            audience_delay_s: 0,
             updated_by: None,
             updated_at_ms: None,
         },
@@ -308,20 +337,31 @@ fn set_settings(
     conn: &Connection,
     room_id: i64,
     actor: i64,
-    slow_mode_s: u32,
-    filter: &[String],
+    change: &ChatSettingsChange,
     at_ms: i64,
 ) -> Result<ChatRoomSettings, StoreError> {
     require_room(conn, room_id)?;
     require_user(conn, actor)?;
-    let json = serde_json::to_string(filter).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let json =
+        serde_json::to_string(&change.filter).map_err(|e| StoreError::Internal(e.to_string()))?;
     conn.prepare_cached(
         "INSERT INTO chat_room_settings (room_id, slow_mode_s, filter_json, updated_by, \
-         updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (room_id) DO UPDATE SET \
+         updated_at_ms, audience_delay_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (room_id) DO UPDATE SET \
          slow_mode_s = excluded.slow_mode_s, filter_json = excluded.filter_json, \
-         updated_by = excluded.updated_by, updated_at_ms = excluded.updated_at_ms",
+         updated_by = excluded.updated_by, updated_at_ms = excluded.updated_at_ms, \
+         audience_delay_s = excluded.audience_delay_s",
     )
-    .and_then(|mut s| s.execute(params![room_id, slow_mode_s, json, actor, at_ms]))
+    .and_then(|mut s| {
+        s.execute(params![
+            room_id,
+            change.slow_mode_s,
+            json,
+            actor,
+            at_ms,
+            change.audience_delay_s
+        ])
+    })
     .map_err(db("changing a room's moderation settings"))?;
     log(
         conn,
@@ -330,7 +370,11 @@ fn set_settings(
         ChatModAction::SettingsChanged,
         None,
         None,
-        &serde_json::json!({"slow_mode_s": slow_mode_s, "filter_entries": filter.len()}),
+        &serde_json::json!({
+            "slow_mode_s": change.slow_mode_s,
+            "filter_entries": change.filter.len(),
+            "audience_delay_s": change.audience_delay_s,
+        }),
         None,
         at_ms,
     )?;
@@ -503,15 +547,25 @@ fn mod_log(
     )
 }
 
+/// How an accepted post is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PostRule {
+    /// Shadow-muted: shown only to its author and the room's moderators, for good.
+    pub(super) hidden: bool,
+    /// Held this many seconds (an audience member's post in a room with a delay) before
+    /// everyone sees it; 0: at once.
+    pub(super) delay_s: u32,
+}
+
 /// The moderation rules for a post by `author` in `room` at `at_ms` (inside the post's
-/// savepoint); `Ok(true)` when the post is to be stored hidden (shadow-muted).
+/// savepoint): refused, or how it is to be stored.
 pub(super) fn check_post(
     conn: &Connection,
     room: &ChatRoomRow,
     author: i64,
     text: &str,
     at_ms: i64,
-) -> Result<bool, StoreError> {
+) -> Result<PostRule, StoreError> {
     let hidden = match restriction(conn, room.id, author)?.map(|r| r.kind) {
         Some(ChatRestrictionKind::Ban) => return Err(StoreError::ChatRefused(ChatRefusal::Banned)),
         Some(ChatRestrictionKind::Mute) => return Err(StoreError::ChatRefused(ChatRefusal::Muted)),
@@ -519,11 +573,15 @@ pub(super) fn check_post(
         None => false,
     };
     let s = settings(conn, room.id)?;
-    if s.slow_mode_s == 0 && s.filter.is_empty() {
-        return Ok(hidden);
+    let mut rule = PostRule { hidden, delay_s: 0 };
+    if s.slow_mode_s == 0 && s.filter.is_empty() && s.audience_delay_s == 0 {
+        return Ok(rule);
     }
     if moderates(conn, room, author)? {
-        return Ok(hidden);
+        return Ok(rule);
+    }
+    if s.audience_delay_s > 0 && !hidden && is_audience(conn, author)? {
+        rule.delay_s = s.audience_delay_s;
     }
     if let Some(word) = filter_match(&s.filter, text) {
         return Err(StoreError::ChatRefused(ChatRefusal::Filtered {
@@ -550,7 +608,18 @@ pub(super) fn check_post(
             }
         }
     }
-    Ok(hidden)
+    Ok(rule)
+}
+
+/// Whether `user` is an audience account (a phone chatting in its show's room).
+fn is_audience(conn: &Connection, user: i64) -> Result<bool, StoreError> {
+    const OP: &str = "reading a user's role";
+    conn.prepare_cached("SELECT role = 'audience' FROM users WHERE id = ?1")
+        .map_err(db(OP))?
+        .query_row([user], |r| r.get(0))
+        .optional()
+        .map(|a| a.unwrap_or(false))
+        .map_err(db(OP))
 }
 
 // ---------------------------------------------------------------- Store methods
@@ -565,26 +634,36 @@ impl Store {
         .await
     }
 
-    /// Replaces a room's slow mode (0–3600 s) and word filter (≤ 200 entries of 1–100
-    /// characters, trimmed, duplicates ignoring case dropped), with its audit entry.
+    /// Replaces a room's slow mode (0–3600 s), word filter (≤ 200 entries of 1–100
+    /// characters, trimmed, duplicates ignoring case dropped) and audience delay (0–60 s),
+    /// with its audit entry.
     pub async fn chat_set_room_settings(
         &self,
         room_id: i64,
         actor: i64,
-        slow_mode_s: u32,
-        filter: Vec<String>,
+        change: ChatSettingsChange,
         at_ms: i64,
     ) -> Result<ChatRoomSettings, StoreError> {
         model::validate_time("at_ms", at_ms)?;
-        if slow_mode_s > MAX_CHAT_SLOW_MODE_S {
+        if change.slow_mode_s > MAX_CHAT_SLOW_MODE_S {
             return Err(invalid(
                 "slow_mode_s",
-                &slow_mode_s.to_string(),
+                &change.slow_mode_s.to_string(),
                 format!("must be 0..={MAX_CHAT_SLOW_MODE_S}"),
             ));
         }
-        let filter = normalise_filter(&filter)?;
-        self.write(move |c| set_settings(c, room_id, actor, slow_mode_s, &filter, at_ms))
+        if change.audience_delay_s > MAX_CHAT_AUDIENCE_DELAY_S {
+            return Err(invalid(
+                "audience_delay_s",
+                &change.audience_delay_s.to_string(),
+                format!("must be 0..={MAX_CHAT_AUDIENCE_DELAY_S}"),
+            ));
+        }
+        let change = ChatSettingsChange {
+            filter: normalise_filter(&change.filter)?,
+            ..change
+        };
+        self.write(move |c| set_settings(c, room_id, actor, &change, at_ms))
             .await
     }
 

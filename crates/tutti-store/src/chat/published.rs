@@ -53,7 +53,8 @@ pub(crate) fn posted(conn: &Connection, p: ChatPosted) -> Result<ChatPosted, Sto
 pub(crate) fn changed(conn: &Connection, e: ChatEvent) -> Result<ChatEvent, StoreError> {
     const OP: &str = "publishing a chat event";
     let kind = match e.kind.as_str() {
-        "message_posted" => EventKind::ChatMessage,
+        // A held message reaches the outbox when everyone may see it: at its release.
+        "message_posted" | "message_released" => EventKind::ChatMessage,
         "message_edited" => EventKind::ChatMessageEdited,
         "message_deleted" => EventKind::ChatMessageDeleted,
         "boost_added" => EventKind::ChatBoostAdded,
