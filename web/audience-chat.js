@@ -9,12 +9,19 @@
 // Posting is open while the show is live; paused, scheduled or ended, the composer closes with
 // a notice (ended: the room stays readable).
 //
+// Live-show extras (show-extras.js): the questions with upvote buttons and the pinned messages
+// above the room in #show-extras, and the latest announcement as a banner at the top of the
+// page (#show-announcement, whichever tab is open). A phone that chose no name yet follows
+// the room all the same (`chat_show`), so every phone of the show gets the announcements.
+//
 // Test hooks: #tab-play #tab-chat (#chat-unread) #chat-panel #chat-name (input #chat-name-input)
-//   #chat-note, the room view of chat-ui.js in #chat-room; window.tuttiAudienceChat = {chat, view}
+//   #chat-note, the room view of chat-ui.js in #chat-room; window.tuttiAudienceChat = {chat, view,
+//   extras}
 
 import { setText } from './ui.js';
 import { ChatClient } from './chat.js';
 import { RoomView } from './chat-ui.js';
+import { ShowExtras } from './show-extras.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -38,7 +45,10 @@ export function startAudienceChat(client, show) {
   const chat = new ChatClient({ send: (f) => client.sendFrame(f), nextSeq: () => client.nextSeq() });
   const view = new RoomView(chat, { mentionNames: () => [] });
   $('chat-room').replaceChildren(view.el);
-  window.tuttiAudienceChat = { chat, view };
+  const extras = new ShowExtras(chat);
+  $('show-extras')?.replaceChildren(extras.el);
+  $('show-announcement')?.replaceChildren(extras.banner);
+  window.tuttiAudienceChat = { chat, view, extras };
 
   const note = (t) => setText($('chat-note'), t);
   function notice() {
@@ -119,6 +129,7 @@ export function startAudienceChat(client, show) {
     code = w.show?.code || code;
     status = w.show?.status ?? status;
     if (name) client.sendFrame({ type: 'chat_name', name });
+    else client.sendFrame({ type: 'chat_show' }); // announcements reach a phone without a name too
     notice();
   });
   client.on('state', (s) => { if (s.status !== status) { status = s.status; notice(); } });
@@ -128,6 +139,7 @@ export function startAudienceChat(client, show) {
     roomId = r.room;
     note('');
     view.show(roomId);
+    extras.show(roomId);
     notice();
     if (chatShown()) chat.markRead(roomId);
   });

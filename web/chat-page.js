@@ -5,6 +5,8 @@
 // (ChatSocket, chat.js), which follows every room of the user from its latest seq; a room's
 // history comes from `GET /chat/rooms/{id}/messages` (newest first, paged back by
 // `before_seq`), and search from `GET /chat/search` (snippets drawn as text with <mark>).
+// Moderation (chat-moderation.js): a room's settings, restrictions and audit log, for its
+// moderators only.
 // Attachments: uploaded through `POST /chat/rooms/{id}/attachments`, posted with the message
 // through REST, and their bytes fetched with the token and shown from `blob:` URLs.
 //
@@ -17,6 +19,8 @@
 import { h, setText, showConn } from './ui.js';
 import { ChatSocket } from './chat.js';
 import { RoomView } from './chat-ui.js';
+import { ShowExtras } from './show-extras.js';
+import { RoomModeration } from './chat-moderation.js';
 
 const $ = (id) => document.getElementById(id);
 const API = '/api/v1';
@@ -128,6 +132,8 @@ function showError(text) {
 
 let socket = null;
 let view = null;
+let extras = null; // the live-show extras of a show room (show-extras.js)
+let moderation = null; // the room's settings and moderation, for its moderators (chat-moderation.js)
 let current = null;
 const roomButtons = new Map(); // room id → {button, badge}
 const usernames = new Map(); // user id → username (for @mentions)
@@ -153,6 +159,14 @@ function drawRooms() {
     setText(b.badge, unread > 0 ? String(unread) : '');
     b.button.setAttribute('aria-label', `${roomLabel(r)}${unread > 0 ? `, ${unread} unread` : ''}`);
     b.button.setAttribute('aria-current', String(r.id === current));
+  }
+}
+
+/** A show room's questions, pins, wall and announcements (their state, for loaded messages). */
+async function loadShowState(room) {
+  for (const list of ['questions', 'pins', 'wall', 'announcements']) {
+    const page = await api('GET', `/chat/rooms/${room.id}/${list}`);
+    socket.client.showState(room.id, page.items);
   }
 }
 
@@ -193,10 +207,13 @@ async function openRoom(id) {
   const r = socket.client.room(id);
   setText($('room-title'), roomLabel(r));
   view.show(id);
+  extras.show(r.kind === 'show' ? id : null);
+  moderation.show(id);
   drawRooms();
   if (!r.loadedOnce) {
     r.loadedOnce = true;
     await loadOlder(r).catch((e) => showError(`${e.code}: ${e.message}`));
+    if (r.kind === 'show') await loadShowState(r).catch((e) => showError(`${e.code}: ${e.message}`));
     membersOf(r);
   }
   socket.client.markRead(id);
@@ -244,7 +261,9 @@ function start(user) {
   });
   const c = socket.client;
   view = new RoomView(c, { onOlder: loadOlder, mentionNames, files: { upload: uploadFile, fetch: fetchBlob, post: postWithFiles } });
-  $('room').replaceChildren(view.el);
+  extras = new ShowExtras(c, { crew: true });
+  moderation = new RoomModeration(api, (user) => usernames.get(user) ?? c.nameOf(user));
+  $('room').replaceChildren(extras.el, moderation.el, view.el);
   socket.on('conn', ({ state }) => showConn($('conn'), state));
   c.on('hello', () => { drawRooms(); if (current == null) { const first = [...c.rooms.values()].find((r) => r.kind); if (first) openRoom(first.id); } });
   c.on('unread', drawRooms);

@@ -23,6 +23,7 @@
 // File names are user input: they are only ever set as text or as attributes (alt, download).
 
 import { h, setText } from './ui.js';
+import { playSound } from './sounds.js';
 
 const QUICK_BOOSTS = ['👍', '👏', '❤️', '😂'];
 export const MAX_FILES = 4; // attachments per message (the API's limit)
@@ -36,6 +37,12 @@ export function humanSize(n) {
   let i = 0;
   while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** The first line of a text, cut to 80 characters. */
+function snippet(text) {
+  const line = (text || '').split('\n')[0];
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
 }
 
 function clock(ms) {
@@ -58,6 +65,7 @@ export class RoomView {
     this.items = new Map(); // message id → {li, v}
     this.pendingEls = new Map(); // client id → li
     this.mention = null; // {start, options, active}
+    this.played = []; // sounds played live by `/play` here, oldest first (the last 20)
     const uid = Math.random().toString(36).slice(2, 8);
     this.ids = { text: `chat-text-${uid}`, list: `chat-list-${uid}`, mentions: `chat-mentions-${uid}` };
 
@@ -74,6 +82,11 @@ export class RoomView {
     });
     this.mentions = h('ul', { class: 'mentions', id: this.ids.mentions, role: 'listbox', 'aria-label': 'People to mention', hidden: true });
     this.sendBtn = h('button', { type: 'submit', class: 'btn send' }, 'Send');
+    // Replying: the message the next post answers (a quote above the composer, Escape drops it).
+    this.replyTo = null;
+    this.replyText = h('span', { class: 'reply-quote' });
+    this.replyBar = h('p', { class: 'replying muted', hidden: true, role: 'status' }, this.replyText, ' ',
+      h('button', { type: 'button', class: 'btn small', 'aria-label': 'Cancel the reply', onclick: () => this._reply(null) }, '✕'));
     this.chips = []; // files to send: {file, att (once uploaded), done (a Promise), li}
     this.blobs = new Map(); // path → Promise of a blob: URL (revoked when the room changes)
     this.files = opts.files || null;
@@ -101,7 +114,7 @@ export class RoomView {
       });
     }
     this.el = h('div', { class: 'room-view' }, this.presence, this.older, this.list, this.typingEl,
-      this.readonly, this.chipList, this.attachError, this.form, this.announcer);
+      this.readonly, this.chipList, this.attachError, this.replyBar, this.form, this.announcer);
 
     this.form.addEventListener('submit', (ev) => { ev.preventDefault(); this._send(); });
     this.text.addEventListener('keydown', (ev) => this._key(ev));
@@ -120,7 +133,13 @@ export class RoomView {
       if (room.id === this.roomId) { this.render(); this.say(`Not sent: ${error.message || error.code}`); }
     });
     client.on('posted', ({ room, message, live }) => {
-      if (room.id !== this.roomId || !live || message.author === client.me) return;
+      if (room.id !== this.roomId || !live) return;
+      // `/play <sound>`: everyone following the room live hears it, its sender too.
+      if (message.sound && !message.held && playSound(message.sound)) {
+        this.played.push(message.sound);
+        if (this.played.length > 20) this.played.shift();
+      }
+      if (message.author === client.me) return;
       const div = h('div', {}, `${message.authorName}: ${message.text}`);
       this.announcer.append(div);
       while (this.announcer.childNodes.length > 5) this.announcer.firstChild.remove();
@@ -140,6 +159,7 @@ export class RoomView {
     this.pendingEls.clear();
     this.list.replaceChildren();
     this.text.value = '';
+    this._reply(null);
     this._clearChips();
     this._attachSay([]);
     for (const url of this.blobs.values()) url.then((u) => URL.revokeObjectURL(u), () => {});
@@ -231,11 +251,22 @@ export class RoomView {
     const head = h('div', { class: 'msg-head' },
       h('span', { class: 'author' }, m.authorName),
       ' ', h('time', { datetime: new Date(m.at).toISOString(), class: 'muted' }, clock(m.at)),
-      m.edited && !m.deleted ? h('span', { class: 'muted edited' }, ' (edited)') : null);
+      m.edited && !m.deleted ? h('span', { class: 'muted edited' }, ' (edited)') : null,
+      m.held && !m.deleted ? h('span', { class: 'muted held', title: 'Others see it after the room\'s delay, unless crew remove it' }, ' (held for review)') : null);
     const body = h('div', { class: 'msg-body' });
     if (m.deleted) body.append(h('p', { class: 'muted' }, 'This message was deleted.'));
     else body.innerHTML = m.html; // rendered and sanitized by the server (tutti-chat)
     const parts = [head, body];
+    if (m.replyTo != null) {
+      const q = c.room(m.room).messages.get(m.replyTo);
+      const quoted = q ? (q.deleted ? 'a deleted message' : `${q.authorName}: ${snippet(q.text)}`) : 'an earlier message';
+      parts.splice(1, 0, h('blockquote', { class: 'reply-to muted', 'data-reply-to': String(m.replyTo) }, `↪ ${quoted}`));
+    }
+    if (m.sound && !m.deleted) {
+      parts.push(h('button', {
+        type: 'button', class: 'btn small replay', 'aria-label': `Play ${m.sound} again`, onclick: () => playSound(m.sound),
+      }, `🔊 ${m.sound}`));
+    }
     if (!m.deleted) {
       const boosts = h('div', { class: 'boosts' });
       for (const [content, who] of m.boosts) {
@@ -252,7 +283,8 @@ export class RoomView {
         const pick = h('span', { class: 'quick-boosts' }, QUICK_BOOSTS.map((b) => h('button', {
           type: 'button', class: 'btn small', 'aria-label': `Boost with ${b}`, onclick: () => c.boost(m.id, b),
         }, b)));
-        actions.append(pick);
+        actions.append(pick,
+          h('button', { type: 'button', class: 'btn small reply', 'aria-label': `Reply to ${m.authorName}`, onclick: () => this._reply(m) }, 'Reply'));
         if (c.mine(m)) {
           actions.append(
             h('button', { type: 'button', class: 'btn small edit', onclick: () => this._edit(li, m) }, 'Edit'),
@@ -445,12 +477,21 @@ export class RoomView {
     area.focus();
   }
 
+  /** Answer message `m` with the next post (null: no longer). */
+  _reply(m) {
+    this.replyTo = m ? m.id : null;
+    setText(this.replyText, m ? `Replying to ${m.authorName}: ${snippet(m.text)}` : '');
+    this.replyBar.hidden = !m;
+    if (m) this.text.focus();
+  }
+
   _send() {
     const text = this.text.value.trim();
     if (this.roomId == null || this.text.disabled) return;
     if (this.chips.length) { this._closeMentions(); if (!this.sending) this._sendWithFiles(text); return; }
     if (!text) return;
-    this.client.post(this.roomId, text);
+    this.client.post(this.roomId, text, this.replyTo);
+    this._reply(null);
     this.text.value = '';
     this._closeMentions();
     this.render();
@@ -514,6 +555,7 @@ export class RoomView {
       if (ev.key === 'Enter' || ev.key === 'Tab') { ev.preventDefault(); this._accept(this.mention.active); return; }
       if (ev.key === 'Escape') { ev.preventDefault(); this._closeMentions(); return; }
     }
+    if (ev.key === 'Escape' && this.replyTo != null) { ev.preventDefault(); this._reply(null); return; }
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); this._send(); }
   }
 }

@@ -23,6 +23,14 @@
 //   presence  {room}   typing {room}   unread {room}
 //   failed    {room, clientId, error}: a post the server refused (not sent again)
 //   error     an error frame of a chat frame
+//   extras    {room, message}: a question's votes, answered, a pin or a wall decision changed
+//   announcement {room, message, live}: an announcement was posted (live: after catch-up)
+//
+// Live-show extras (show rooms): a message's `flag` ('question' | 'announcement' | null),
+// `votes`, `voted` (this user's vote, known from the events of this connection's catch-up),
+// `answered`, `pinned` and `wall` ('approved' | 'rejected' | null) follow their events. A
+// display (`chat_show`) is handed only wall events: a `wall_approved` of a message it never
+// saw adds it with the approved text.
 
 export const BACKLOG_EVENTS = 200; // events read from the socket when a room is first followed
 const TYPING_SHOWN_MS = 4_000;
@@ -210,20 +218,64 @@ export class ChatClient {
     if (m && m.lastSeq >= e.room_seq) return;
     switch (e.kind) {
       case 'message_posted':
+      case 'message_released': {
+        // A released message is new to those who did not see it held (the room's delay).
+        const fresh = !m;
         if (!m) {
           m = {
             id: e.message, room: e.room, author: e.author, authorName: e.author_name ?? this.nameOf(e.author),
             clientId: e.client_id, text: e.text ?? '', html: e.html ?? '', at: e.at, postedSeq: e.room_seq,
             lastSeq: e.room_seq, edited: false, deleted: false, replyTo: e.reply_to ?? null, boosts: new Map(),
-            attachments: attachmentsOf(e.attachments),
+            attachments: attachmentsOf(e.attachments), sound: e.sound ?? null,
+            flag: e.flag ?? null, votes: 0, voted: false, answered: false, pinned: false, wall: null,
           };
           if (e.text == null) m.deleted = true; // deleted since: the catch-up carries no text
           r.messages.set(m.id, m);
           if (r.oldestSeq == null || m.postedSeq < r.oldestSeq) r.oldestSeq = m.postedSeq;
         }
+        m.held = e.kind === 'message_posted' && !!e.held;
         if (e.author === this.me && e.client_id) this.pending.delete(e.client_id);
+        // Counted and shown once: when posted, or when released to one who never saw it held.
+        if (!fresh && e.kind === 'message_released') break;
         if (r.caughtUp && e.author !== this.me && !m.deleted) r.unread += 1;
         this._emit('posted', { room: r, message: m, live: r.caughtUp });
+        if (m.flag === 'announcement' && !m.deleted) this._emit('announcement', { room: r, message: m, live: r.caughtUp });
+        break;
+      }
+      case 'vote_added':
+      case 'vote_removed':
+        if (!m) return;
+        m.votes = e.votes ?? m.votes;
+        if (e.actor === this.me) m.voted = e.kind === 'vote_added';
+        this._emit('extras', { room: r, message: m });
+        break;
+      case 'question_answered':
+        if (!m) return;
+        m.answered = true;
+        this._emit('extras', { room: r, message: m });
+        break;
+      case 'message_pinned':
+      case 'message_unpinned':
+        if (!m) return;
+        m.pinned = e.kind === 'message_pinned';
+        this._emit('extras', { room: r, message: m });
+        break;
+      case 'wall_approved':
+      case 'wall_rejected':
+        if (!m && e.kind === 'wall_approved') {
+          // A display sees only the wall: the approval brings the text approved.
+          m = {
+            id: e.message, room: e.room, author: e.author, authorName: e.author_name ?? this.nameOf(e.author),
+            clientId: e.client_id, text: e.text ?? '', html: e.html ?? '', at: e.at, postedSeq: e.room_seq,
+            lastSeq: e.room_seq, edited: false, deleted: e.text == null, replyTo: null, boosts: new Map(),
+            attachments: [], flag: e.flag ?? null, votes: 0, voted: false, answered: false, pinned: false, wall: null,
+          };
+          r.messages.set(m.id, m);
+        }
+        if (!m) return;
+        m.wall = e.kind === 'wall_approved' ? 'approved' : 'rejected';
+        if (e.kind === 'wall_approved' && e.text != null) { m.text = e.text; m.html = e.html ?? ''; }
+        this._emit('extras', { room: r, message: m });
         break;
       case 'message_edited':
         if (!m) return;
@@ -304,17 +356,19 @@ export class ChatClient {
       p.seq = this.transport.nextSeq();
       const f = { type: 'chat_post', room: p.room, client_id: clientId, text: p.text, seq: p.seq };
       if (p.replyTo) f.reply_to = p.replyTo;
+      if (p.flag) f.flag = p.flag;
       this._send(f);
     }
   }
 
   /** Post a message: kept until acknowledged, sent again after a reconnect with the same id. */
-  post(roomId, text, replyTo = null) {
+  post(roomId, text, replyTo = null, flag = null) {
     const clientId = randomId();
-    const p = { room: roomId, text, seq: this.transport.nextSeq(), replyTo };
+    const p = { room: roomId, text, seq: this.transport.nextSeq(), replyTo, flag };
     this.pending.set(clientId, p);
     const f = { type: 'chat_post', room: roomId, client_id: clientId, text, seq: p.seq };
     if (replyTo) f.reply_to = replyTo;
+    if (flag) f.flag = flag;
     if (this.ready) this._send(f);
     return clientId;
   }
@@ -331,6 +385,83 @@ export class ChatClient {
     const f = { type: 'chat_boost', message: messageId, content, seq: this.transport.nextSeq() };
     if (remove) f.remove = true;
     return this._send(f);
+  }
+
+  // ---- live-show extras (show rooms) ----
+
+  /** Ask a question (kept and sent again like a post). */
+  ask(roomId, text) { return this.post(roomId, text, null, 'question'); }
+
+  /** Crew: an announcement to every phone of the show. */
+  announce(roomId, text) { return this.post(roomId, text, null, 'announcement'); }
+
+  vote(messageId, remove = false) {
+    const f = { type: 'chat_vote', message: messageId, seq: this.transport.nextSeq() };
+    if (remove) f.remove = true;
+    return this._send(f);
+  }
+
+  /** Crew: mark a question answered. */
+  answered(messageId) {
+    return this._send({ type: 'chat_answered', message: messageId, seq: this.transport.nextSeq() });
+  }
+
+  /** Crew: pin (or unpin) a message. */
+  pin(messageId, remove = false) {
+    const f = { type: 'chat_pin', message: messageId, seq: this.transport.nextSeq() };
+    if (remove) f.remove = true;
+    return this._send(f);
+  }
+
+  /** Crew: approve a message for the big screen's wall (or reject it). */
+  approve(messageId, reject = false) {
+    const f = { type: 'chat_approve', message: messageId, seq: this.transport.nextSeq() };
+    if (reject) f.reject = true;
+    return this._send(f);
+  }
+
+  /** The live-show state of messages as the REST API lists it (`GET /chat/rooms/{id}/questions`,
+   *  `…/pins`, `…/wall`, `…/announcements`), for messages already loaded. */
+  showState(roomId, items) {
+    const r = this.room(roomId);
+    for (const it of items) {
+      const m = r.messages.get(it.id);
+      if (!m) continue;
+      Object.assign(m, {
+        flag: it.flag ?? null, votes: it.votes ?? 0, voted: !!it.voted, answered: it.answered_at != null,
+        pinned: it.pinned_at != null, wall: it.wall ?? null,
+      });
+    }
+    this._emit('extras', { room: r, message: null });
+  }
+
+  /** A room's questions, most votes first (then oldest first), deleted ones left out. */
+  questions(roomId) {
+    const r = this.room(roomId);
+    return [...r.messages.values()]
+      .filter((m) => m.flag === 'question' && !m.deleted)
+      .sort((a, b) => (b.votes - a.votes) || (a.postedSeq - b.postedSeq));
+  }
+
+  /** A room's pinned messages. */
+  pinned(roomId) {
+    return [...this.room(roomId).messages.values()].filter((m) => m.pinned && !m.deleted);
+  }
+
+  /** The room's latest announcement, or null. */
+  latestAnnouncement(roomId) {
+    let latest = null;
+    for (const m of this.room(roomId).messages.values()) {
+      if (m.flag === 'announcement' && !m.deleted && (!latest || m.postedSeq > latest.postedSeq)) latest = m;
+    }
+    return latest;
+  }
+
+  /** The messages approved for the wall, in posting order. */
+  wall(roomId) {
+    return [...this.room(roomId).messages.values()]
+      .filter((m) => m.wall === 'approved' && !m.deleted)
+      .sort((a, b) => a.postedSeq - b.postedSeq);
   }
 
   /** Mark a room read up to what this client has applied (never back). */

@@ -8,15 +8,29 @@
 //   [data-value="NAME"]   live value: value.toFixed(digits after the step's decimal point; 2
 //                         without a step), no unit; for a vote, the winning choice's name
 //   [data-share="NAME:CHOICE"]  a vote-share row      #qr (img, once the URL is known)  #join-url  #participants  #title
+//   #wall [data-wall-message=ID]  the messages crew approved for the wall (live)
+//
+// The wall: after each welcome the page sends `chat_show` and follows its show's room on the
+// same connection; the server hands a display only the wall's events (approvals, rejections,
+// deletions), so the page shows exactly what crew approved, as the server rendered it.
 
 import { LiveClient } from './live.js';
 import { h, setText, fmt, position, queryParam, scheduler, showConn, describeError, shareBars } from './ui.js';
 import { Trajectories } from './trajectory.js';
+import { ChatClient } from './chat.js';
+import { renderWall } from './show-extras.js';
 
 const $ = (id) => document.getElementById(id);
 const trajectories = new Trajectories(document.getElementById('trajectories'), { minutes: 3 });
 const show = queryParam('show');
 const client = new LiveClient({ show, role: 'display' });
+// Everything from the start (the server sends a display only the wall's events).
+const chat = new ChatClient({ send: (f) => client.sendFrame(f), nextSeq: () => client.nextSeq(), backlog: 1e9 });
+let wallRoom = null;
+const drawWall = () => { if (wallRoom != null) renderWall($('wall'), chat, wallRoom); };
+chat.on('hello', (hello) => { wallRoom = hello.rooms?.[0]?.room ?? null; drawWall(); })
+  .on('extras', drawWall).on('room', drawWall);
+client.on('chat', (m) => chat.handle(m)).on('error', (e) => chat.handleError(e));
 const views = new Map();
 let signature = '';
 let latest = null;
@@ -87,6 +101,8 @@ client
     if (reason) setText($('banner'), describeError(reason, true));
   })
   .on('welcome', (w) => {
+    chat.disconnected();
+    client.sendFrame({ type: 'chat_show' });
     const title = w.show?.title || 'Tutti';
     setText($('title'), title);
     document.title = `${title} · Tutti`;

@@ -4,7 +4,11 @@
 //! signs in, shows unread markers, posts and finds the post by search; a page whose socket is
 //! dropped catches up exactly (each message once, in order, edits and deletions applied);
 //! `/chat` attaches files (thumbnails drawn from `blob:` URLs, names as text, the API's
-//! refusals named) and the audience tab shows a file's name and size only.
+//! refusals named) and the audience tab shows a file's name and size only; every `/play`
+//! sound renders offline to something audible that ends, a live `/play` plays on the phone
+//! (a caught-up one does not), and a reply from the phone carries `reply_to` and its quote;
+//! `/chat` sets a room's slow mode, audience delay and filter and shows refusals and the
+//! audit log to a moderator of the room, and shows nothing of it elsewhere.
 //! Every wait polls the page for a condition (with a guard against a hang), never a fixed sleep.
 
 #[path = "api_support/mod.rs"]
@@ -899,5 +903,295 @@ async fn the_chat_page_attaches_files_shows_thumbnails_and_names_refusals() {
     browser::assert_no_csp_violations(&b).await;
     b.close().await.unwrap();
     drop(driver);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn play_sounds_are_synthesized_and_play_live_and_replies_quote_on_the_audience_tab() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.user("olga", "performer").await;
+    let (_show, code, room) = live_show(&owner).await;
+    let driver = browser::chromedriver().await;
+    let profile = app.dir.path().join("profile-play");
+    let b = browser::browser(&driver, &profile, 390, 800).await;
+
+    // A message from before the page joined plays nothing when the page catches up.
+    post(&owner, room, "p0", "/play gong").await;
+    b.goto(&format!("http://{}/?show={code}", app.addr))
+        .await
+        .unwrap();
+    until(
+        &b,
+        "joined",
+        "document.getElementById('conn').dataset.state === 'live'",
+    )
+    .await;
+
+    // Every sound on the server's list has a recipe: rendered offline it sounds, stays
+    // within full scale and ends before 3 s.
+    let rendered = b
+        .execute_async(
+            r#"const done = arguments[0];
+               import('/web/sounds.js').then(async (m) => {
+                 const out = {};
+                 for (const name of m.SOUNDS) {
+                   const x = await m.renderSound(name, 24000);
+                   let peak = 0, sum = 0, last = 0;
+                   for (let i = 0; i < x.length; i++) {
+                     const a = Math.abs(x[i]);
+                     peak = Math.max(peak, a); sum += x[i] * x[i];
+                     if (a > 1e-3) last = i;
+                   }
+                   out[name] = [peak, Math.sqrt(sum / x.length), last / 24000];
+                 }
+                 done(out);
+               }, (e) => done(String(e)));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let rendered = rendered.as_object().unwrap_or_else(|| panic!("{rendered}"));
+    let names: Vec<&str> = rendered.keys().map(String::as_str).collect();
+    assert_eq!(names, tutti_chat::SOUNDS, "the page's list is the server's");
+    for (name, v) in rendered {
+        let (peak, rms, end) = (
+            v[0].as_f64().unwrap(),
+            v[1].as_f64().unwrap(),
+            v[2].as_f64().unwrap(),
+        );
+        assert!(peak > 0.05 && peak <= 1.0, "{name}: peak {peak}");
+        assert!(rms > 0.002, "{name}: rms {rms}");
+        assert!(end > 0.2 && end < 2.95, "{name}: ends at {end} s");
+    }
+
+    // Live: the performer's `/play tada` plays on the phone, once, with a replay button.
+    b.find(fantoccini::Locator::Css("#tab-chat"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let input = b
+        .find(fantoccini::Locator::Css("#chat-name-input"))
+        .await
+        .unwrap();
+    input.send_keys("Ada\u{E007}").await.unwrap();
+    until(
+        &b,
+        "in the show's room, caught up",
+        "window.tuttiAudienceChat.chat.ready && window.tuttiAudienceChat.view.roomId && document.querySelectorAll('li.msg:not(.pending)').length === 1",
+    )
+    .await;
+    post(&owner, room, "p1", "/play tada").await;
+    until(
+        &b,
+        "the live /play on the page",
+        "document.querySelectorAll('li.msg:not(.pending)').length === 2",
+    )
+    .await;
+    let played = js(&b, "return window.tuttiAudienceChat.view.played;").await;
+    assert_eq!(
+        played,
+        json!(["tada"]),
+        "the live sound only, not the caught-up gong"
+    );
+    let replay = js(
+        &b,
+        "return [...document.querySelectorAll('button.replay')].map((x) => x.getAttribute('aria-label'));",
+    )
+    .await;
+    assert_eq!(replay, json!(["Play gong again", "Play tada again"]));
+    // Replying: the phone answers the performer's message; the reply carries `reply_to`
+    // and shows the quote; Escape would drop it, Cancel does.
+    let buttons = b
+        .find_all(fantoccini::Locator::Css("button.reply"))
+        .await
+        .unwrap();
+    assert_eq!(buttons.len(), 2);
+    buttons[1].click().await.unwrap();
+    let bar = js(&b, "return document.querySelector('.replying').hidden ? null : document.querySelector('.replying').textContent;").await;
+    assert!(
+        bar.as_str()
+            .unwrap()
+            .contains("Replying to olga: /play tada"),
+        "{bar}"
+    );
+    type_and_send(&b, "Encore!").await;
+    until(
+        &b,
+        "the reply shown with its quote",
+        "[...document.querySelectorAll('li.msg:not(.pending) blockquote.reply-to')].some((q) => q.textContent.includes('/play tada'))",
+    )
+    .await;
+    assert_eq!(
+        js(&b, "return document.querySelector('.replying').hidden;").await,
+        json!(true)
+    );
+    let events = owner
+        .get(&format!("/chat/rooms/{room}/events?after_seq=0"))
+        .await
+        .ok(200);
+    let reply = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["text"] == "Encore!")
+        .cloned()
+        .unwrap_or_else(|| panic!("the reply: {events}"));
+    let tada = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["text"] == "/play tada")
+        .cloned()
+        .unwrap();
+    assert_eq!(reply["reply_to"], tada["message_id"]);
+    assert_eq!(tada["sound"], "tada");
+
+    // An unknown sound is refused with its code, and the composer says why.
+    type_and_send(&b, "/play kazoo").await;
+    until(
+        &b,
+        "the refusal named",
+        "document.body.textContent.includes('unknown_sound') || document.body.textContent.includes('knows no sound')",
+    )
+    .await;
+    assert_eq!(shown(&b).await.len(), 3, "nothing stored");
+    b.close().await.unwrap();
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_sets_a_rooms_moderation_for_its_moderators_only() {
+    let app = TestApp::spawn().await;
+    let (owner, olga) = app.user("olga", "performer").await;
+    let (_otto_api, otto) = app.user("otto", "crew").await;
+    let (_show, _code, show_room) = live_show(&owner).await;
+    // A closed room of no ensemble: only admins moderate it, so Olga does not.
+    let closed = id_of(
+        &app.admin
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "name": "side", "members": [olga, otto]}),
+            )
+            .await
+            .ok(201),
+    );
+    let driver = browser::chromedriver().await;
+    let profile = app.dir.path().join("profile-mod");
+    let b = browser::browser(&driver, &profile, 390, 900).await;
+    sign_in(&b, app.addr, "olga").await;
+    js(
+        &b,
+        &format!("document.querySelector('#rooms button[data-room=\"{show_room}\"]').click();"),
+    )
+    .await;
+    until(
+        &b,
+        "the moderation panel for the show's room",
+        "!document.querySelector('details.moderation').hidden && document.querySelector('[data-restrict]')",
+    )
+    .await;
+    // Settings from the form, as stored.
+    b.execute(
+        "const f = document.getElementById('mod-settings');\
+         f.slow_mode_s.value = '3'; f.audience_delay_s.value = '5';\
+         f.filter.value = 'boo\\n  spoiler  \\n'; f.requestSubmit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    until(
+        &b,
+        "saved",
+        "document.getElementById('mod-status').textContent.startsWith('Saved')",
+    )
+    .await;
+    let s = owner
+        .get(&format!("/chat/rooms/{show_room}/settings"))
+        .await
+        .ok(200);
+    assert_eq!(
+        (&s["slow_mode_s"], &s["audience_delay_s"], &s["filter"]),
+        (&json!(3), &json!(5), &json!(["boo", "spoiler"]))
+    );
+    // Out of range: the form itself refuses a delay past 60 s; a filter entry past 100
+    // characters gets the API's refusal in its own words; nothing changes.
+    let valid = js(
+        &b,
+        "const f = document.getElementById('mod-settings'); f.audience_delay_s.value = '99';\
+         const ok = f.checkValidity(); f.audience_delay_s.value = '5'; return ok;",
+    )
+    .await;
+    assert_eq!(valid, json!(false));
+    b.execute(
+        "const f = document.getElementById('mod-settings'); f.filter.value = 'x'.repeat(101); f.requestSubmit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    until(
+        &b,
+        "the refusal shown",
+        "document.getElementById('mod-status').textContent.startsWith('Not saved')",
+    )
+    .await;
+    let s = owner
+        .get(&format!("/chat/rooms/{show_room}/settings"))
+        .await
+        .ok(200);
+    assert_eq!(s["audience_delay_s"], 5);
+    assert_eq!(s["filter"], json!(["boo", "spoiler"]));
+    let said = js(
+        &b,
+        "return document.getElementById('mod-status').textContent;",
+    )
+    .await;
+    assert!(said.as_str().unwrap().contains("filter"), "{said}");
+    // A moderator cannot be restricted: the page says so and shows what holds.
+    b.execute(
+        &format!(
+            "const s = document.querySelector('[data-restrict=\"{olga}\"]'); s.value = 'mute';\
+             s.dispatchEvent(new Event('change'));"
+        ),
+        vec![],
+    )
+    .await
+    .unwrap();
+    until(
+        &b,
+        "the restriction refused",
+        "document.getElementById('mod-status').textContent.startsWith('Not changed')",
+    )
+    .await;
+    until(
+        &b,
+        "the log shows the change of settings",
+        "[...document.querySelectorAll('#mod-log li')].some((li) => li.textContent.includes('settings changed'))",
+    )
+    .await;
+    // In the closed room Olga does not moderate: no panel.
+    js(
+        &b,
+        &format!("document.querySelector('#rooms button[data-room=\"{closed}\"]').click();"),
+    )
+    .await;
+    until(
+        &b,
+        "the closed room open",
+        &format!("window.tuttiChat.view.roomId === {closed}"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        js(
+            &b,
+            "return document.querySelector('details.moderation').hidden;"
+        )
+        .await,
+        json!(true)
+    );
+    let _ = otto;
+    b.close().await.unwrap();
     app.shutdown().await;
 }
