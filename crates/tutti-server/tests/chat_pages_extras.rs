@@ -10,28 +10,10 @@ mod api_support;
 #[allow(dead_code)]
 mod browser;
 
-use std::time::Duration;
-
 use api_support::*;
+use browser::until;
 use fantoccini::Client as Browser;
 use serde_json::{json, Value};
-
-/// Polls `expr` (a JS expression) until it is truthy; its value. Fails after 20 s.
-async fn until(b: &Browser, what: &str, expr: &str) -> Value {
-    let script = format!("try {{ return ({expr}) || null; }} catch (e) {{ return null; }}");
-    let mut last = Value::Null;
-    for _ in 0..200 {
-        last = b
-            .execute(&script, vec![])
-            .await
-            .expect("the page runs scripts");
-        if !last.is_null() && last != json!(false) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: never true ({expr}); last {last}");
-}
 
 /// Clicks the element `css` finds (found and clicked in one script: lists are redrawn live).
 async fn click(b: &Browser, css: &str) {

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
-use serde_json::json;
+use serde_json::{json, Value};
 
 pub struct Driver {
     child: Child,
@@ -144,4 +144,22 @@ pub async fn assert_no_csp_violations(b: &Browser) {
         others.is_empty(),
         "Content-Security-Policy violations: {others:?}"
     );
+}
+
+/// Polls `expr` (a JS expression) until it is truthy; its value. Fails after 20 s (a guard
+/// against a hang, not a timing requirement).
+pub async fn until(b: &Browser, what: &str, expr: &str) -> Value {
+    let script = format!("try {{ return ({expr}) || null; }} catch (e) {{ return null; }}");
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = b
+            .execute(&script, vec![])
+            .await
+            .expect("the page runs scripts");
+        if !last.is_null() && last != json!(false) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: never true ({expr}); last {last}");
 }
