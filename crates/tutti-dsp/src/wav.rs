@@ -75,6 +75,14 @@ pub fn write_wav(path: &Path, channels: &[Vec<f32>], sample_rate: u32) -> Result
     if sample_rate == 0 {
         return Err(err("cannot write a sample rate of 0".into()));
     }
+    // The header's byte rate (rate × channels × 4 bytes) is a 32-bit field: hound would
+    // overflow computing it (a panic, or a wrong header).
+    if u64::from(sample_rate) * channels.len() as u64 * 4 > u64::from(u32::MAX) {
+        return Err(err(format!(
+            "{} channels at {sample_rate} Hz need a byte rate past a WAV header's 32 bits",
+            channels.len()
+        )));
+    }
     let spec = hound::WavSpec {
         channels: channels.len() as u16,
         sample_rate,

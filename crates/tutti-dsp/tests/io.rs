@@ -92,6 +92,23 @@ fn a_sample_rate_of_zero_is_an_error_not_a_panic() {
     assert!(e.to_string().contains("sample rate of 0"), "{e}");
 }
 
+/// Found by fuzzing (`wav_read`): a file read at a huge sample rate with several channels,
+/// written back as float WAV, overflowed hound's 32-bit byte rate (a panic, or in a release
+/// build a wrong header). Writing refuses it, naming why; nothing is written.
+#[test]
+fn a_byte_rate_past_32_bits_is_an_error_not_a_panic() {
+    let out = tmp("byterate-out.wav");
+    let _ = std::fs::remove_file(&out);
+    let e = write_wav(&out, &[vec![0.0], vec![0.0]], u32::MAX / 4).unwrap_err();
+    assert!(e.to_string().contains("byte rate"), "{e}");
+    assert!(!out.exists());
+    // The largest rate that fits still writes and reads back.
+    let ok = tmp("byterate-ok.wav");
+    write_wav(&ok, &[vec![0.25]], u32::MAX / 4).expect("fits in 32 bits");
+    let (back, rate) = read_wav(&ok).expect("reads");
+    assert_eq!((back, rate), (vec![vec![0.25]], u32::MAX / 4));
+}
+
 #[test]
 fn raw_stream_round_trip_and_partial_frame_error() {
     let l = common::noise(1000, 1);
