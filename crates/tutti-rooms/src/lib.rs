@@ -566,12 +566,7 @@ impl Rooms {
         let sound = parsed
             .as_ref()
             .and_then(MessageText::sound)
-            .filter(|_| {
-                matches!(
-                    e.kind,
-                    ChatEventKind::MessagePosted | ChatEventKind::MessageReleased
-                )
-            })
+            .filter(|_| e.kind.shows_message())
             .map(str::to_owned);
         let frame: Arc<str> = Arc::from(
             ServerFrame::ChatEvent(ChatEventInfo {

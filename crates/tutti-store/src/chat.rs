@@ -211,6 +211,14 @@ chat_enum!(
     ]
 );
 
+impl ChatEventKind {
+    /// The event shows the whole message to whoever gets it (posted, or released from the
+    /// room's audience delay): it carries the text, the attachments and a `/play` sound.
+    pub fn shows_message(self) -> bool {
+        matches!(self, Self::MessagePosted | Self::MessageReleased)
+    }
+}
+
 /// A room to create (not a direct room: see [`Store::chat_direct_room`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewChatRoom {
@@ -732,10 +740,7 @@ fn with_attachments(
 
 /// Fills a post event's attachments.
 fn event_with_attachments(conn: &Connection, mut e: ChatEvent) -> Result<ChatEvent, StoreError> {
-    if matches!(
-        e.kind,
-        ChatEventKind::MessagePosted | ChatEventKind::MessageReleased
-    ) {
+    if e.kind.shows_message() {
         e.attachments = attachments::of_message(conn, e.message_id)?;
     }
     Ok(e)

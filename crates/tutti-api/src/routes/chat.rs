@@ -37,11 +37,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tutti_chat::{Boost, ChatInputError, ClientMessageId, MessageText};
 use tutti_store::{
-    ChatBoostRow, ChatEvent, ChatEventKind, ChatMemberRow, ChatMessageRow, ChatRefusal,
-    ChatRestrictionKind, ChatRoomKind, ChatRoomRow, ChatSearchHit, EnsembleRole, Involvement,
-    NewChatMessage, NewChatRoom, StoreError, UserRole, MAX_CHAT_DIRECT_MEMBERS,
-    MAX_CHAT_INITIAL_MEMBERS, MAX_CHAT_MESSAGE_ATTACHMENTS, MAX_CHAT_PAGE,
-    MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS, MAX_CHAT_SEARCH_HITS,
+    ChatBoostRow, ChatEvent, ChatMemberRow, ChatMessageRow, ChatRefusal, ChatRestrictionKind,
+    ChatRoomKind, ChatRoomRow, ChatSearchHit, EnsembleRole, Involvement, NewChatMessage,
+    NewChatRoom, StoreError, UserRole, MAX_CHAT_DIRECT_MEMBERS, MAX_CHAT_INITIAL_MEMBERS,
+    MAX_CHAT_MESSAGE_ATTACHMENTS, MAX_CHAT_PAGE, MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS,
+    MAX_CHAT_SEARCH_HITS,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -593,12 +593,7 @@ impl From<ChatEvent> for EventOut {
             sound: e
                 .text
                 .as_deref()
-                .filter(|_| {
-                    matches!(
-                        e.kind,
-                        ChatEventKind::MessagePosted | ChatEventKind::MessageReleased
-                    )
-                })
+                .filter(|_| e.kind.shows_message())
                 .and_then(sound_of),
             room_id: e.room_id,
             seq: e.seq,
