@@ -1,6 +1,7 @@
 // chat-moderation.js — a room's settings and moderation on the `/chat` page, for those who
-// moderate it (an admin, a member of the room's ensemble): slow mode, the word filter and
-// the audience delay (`PUT /chat/rooms/{id}/settings`), each member's restriction (mute,
+// moderate it (an admin, a member of the room's ensemble): slow mode, the word filter, the
+// audience delay and, in a show's room, whether `/play` sounds also play through the show's
+// sound (`PUT /chat/rooms/{id}/settings`), each member's restriction (mute,
 // shadow-mute, ban, lifted; `PUT`/`DELETE /chat/rooms/{id}/restrictions/{user}`), and the
 // room's audit log (`GET /chat/rooms/{id}/moderation-log`). The panel stays hidden for
 // everyone else: the server answers their settings with `filter: null`, and would refuse
@@ -9,7 +10,8 @@
 // Names, reasons and filter words go in as text, never as HTML.
 //
 // Test hooks: details.moderation (hidden unless the user moderates)  #mod-settings (form:
-//   slow_mode_s, audience_delay_s, filter)  #mod-status (role=status)
+//   slow_mode_s, audience_delay_s, filter, sounds_through_show — shown in show rooms only)
+//   #mod-status (role=status)
 //   [data-restrict=USER_ID] (a select: none, mute, shadow_mute, ban)  #mod-log li
 
 import { h, setText } from './ui.js';
@@ -26,10 +28,14 @@ export class RoomModeration {
     this.slow = h('input', { name: 'slow_mode_s', type: 'number', min: '0', max: '3600', step: '1', inputmode: 'numeric' });
     this.delay = h('input', { name: 'audience_delay_s', type: 'number', min: '0', max: '60', step: '1', inputmode: 'numeric' });
     this.filter = h('textarea', { name: 'filter', rows: '3', maxlength: '20000' });
+    this.sounds = h('input', { name: 'sounds_through_show', type: 'checkbox' });
+    this.soundsRow = h('label', { hidden: true }, this.sounds,
+      ' Play /play sounds through the show\'s sound too (at most one every 2 s)');
     this.form = h('form', { id: 'mod-settings', class: 'mod-settings' },
       h('label', {}, 'Slow mode (seconds between one person\'s messages, 0 for off) ', this.slow),
       h('label', {}, 'Hold audience messages for (seconds, 0 for off; crew can remove them first) ', this.delay),
       h('label', {}, 'Word filter (one word or phrase a line) ', this.filter),
+      this.soundsRow,
       h('button', { type: 'submit', class: 'btn small' }, 'Save settings'));
     this.form.addEventListener('submit', (ev) => { ev.preventDefault(); this._save(); });
     this.people = h('ul', { class: 'mod-people', 'aria-label': 'Members and their restrictions' });
@@ -47,9 +53,17 @@ export class RoomModeration {
     this.el.hidden = true;
     this.say('');
     if (id == null) return;
-    let s;
-    try { s = await this.api('GET', `/chat/rooms/${id}/settings`); } catch { return; }
+    let s; let room;
+    try {
+      [s, room] = await Promise.all([
+        this.api('GET', `/chat/rooms/${id}/settings`),
+        this.api('GET', `/chat/rooms/${id}`),
+      ]);
+    } catch { return; }
     if (this.roomId !== id || s.filter == null) return; // not a moderator here
+    this.isShow = room.kind === 'show';
+    this.soundsRow.hidden = !this.isShow;
+    this.sounds.checked = Boolean(s.sounds_through_show);
     this.slow.value = String(s.slow_mode_s);
     this.delay.value = String(s.audience_delay_s ?? 0);
     this.filter.value = s.filter.join('\n');
@@ -63,11 +77,15 @@ export class RoomModeration {
       slow_mode_s: Number(this.slow.value || 0),
       audience_delay_s: Number(this.delay.value || 0),
       filter: this.filter.value.split('\n').map((w) => w.trim()).filter(Boolean),
+      // Only a show's room may turn it on; others always send false.
+      sounds_through_show: Boolean(this.isShow && this.sounds.checked),
     };
     try {
       const s = await this.api('PUT', `/chat/rooms/${id}/settings`, body);
       this.filter.value = s.filter.join('\n');
-      this.say(`Saved: slow mode ${s.slow_mode_s} s, audience delay ${s.audience_delay_s} s, ${s.filter.length} filtered.`);
+      this.sounds.checked = Boolean(s.sounds_through_show);
+      const sounds = this.isShow ? `, sounds through the show ${s.sounds_through_show ? 'on' : 'off'}` : '';
+      this.say(`Saved: slow mode ${s.slow_mode_s} s, audience delay ${s.audience_delay_s} s, ${s.filter.length} filtered${sounds}.`);
       this._log(id);
     } catch (e) {
       this.say(`Not saved: ${e.message || e.code}`);

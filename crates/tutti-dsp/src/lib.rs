@@ -3,7 +3,8 @@
 //! Stereo, planar `f32` processing blocks: biquad filters and EQs of any number of bands, a
 //! compressor, a brick-wall look-ahead limiter, a feedback-delay-network reverb, partitioned FFT
 //! convolution with long impulse responses (uniform and low-latency), gain, pan and delay; a TOML
-//! chain format ([`ChainConfig`], used by `tutti dsp --chain`); WAV and raw-stream helpers; and
+//! chain format ([`ChainConfig`], used by `tutti dsp --chain`); WAV and raw-stream helpers; chat's
+//! `/play` sounds rendered offline ([`sounds::render`]); and
 //! the benchmark behind `tutti bench audio` ([`bench::run`]).
 //!
 //! The crate knows nothing of tokio, HTTP, SQLite or I/O threads.
@@ -58,6 +59,7 @@ mod error;
 pub mod filter;
 pub mod reverb;
 pub mod smooth;
+pub mod sounds;
 pub mod wav;
 
 pub use basic::{db_to_lin, lin_to_db, Delay, Gain, Pan};

@@ -1,8 +1,10 @@
 //! Chat's wiring (issue 12): the chat service (`tutti-rooms`) behind the live hub's [`Chat`]
 //! trait, the management API's staff tokens behind the service's [`StaffAuth`], and the
 //! service behind the API's [`ChatNotifier`], so a change made through a REST route reaches
-//! live subscribers too. Dependencies stay one-way: neither the API nor the hub knows the
-//! service, and the service knows neither.
+//! live subscribers too; every committed change that may show a message (a live post, a REST
+//! change, a held post's release) is also handed to [`ChatSounds`], which plays a `/play`
+//! through its show's sound when the room allows it. Dependencies stay one-way: neither the
+//! API nor the hub knows the service, and the service knows neither (nor any sound).
 //!
 //! Must never: hold chat logic (the service owns it) or a lock across `.await`.
 
@@ -14,6 +16,8 @@ use tutti_live::{BoxFuture, Chat, ChatOrigin, ChatSession};
 use tutti_protocol::{ClientFrame, FrameError};
 use tutti_rooms::{Origin, Rooms, Session, Staff, StaffAuth};
 use tutti_store::UserRole;
+
+use crate::chat_sounds::ChatSounds;
 
 /// The API's bearer access tokens as the chat service's staff sign-in.
 pub struct ApiStaff(pub tutti_api::ApiState);
@@ -31,10 +35,11 @@ impl StaffAuth for ApiStaff {
     }
 }
 
-/// The service as the hub's [`Chat`]; the API's state calls chat bots for live posts.
-pub struct LiveChat(pub Rooms, pub tutti_api::ApiState);
+/// The service as the hub's [`Chat`]; the API's state calls chat bots for live posts, and
+/// live posts may play through their show's sound.
+pub struct LiveChat(pub Rooms, pub tutti_api::ApiState, pub ChatSounds);
 
-struct LiveSession(Session, tutti_api::ApiState);
+struct LiveSession(Session, tutti_api::ApiState, ChatSounds);
 
 impl Chat for LiveChat {
     fn session(&self, origin: ChatOrigin) -> Box<dyn ChatSession> {
@@ -43,7 +48,11 @@ impl Chat for LiveChat {
             ChatOrigin::Audience { show, guest } => Origin::Audience { show, guest },
             ChatOrigin::Display { show } => Origin::Display { show },
         };
-        Box::new(LiveSession(self.0.session(origin), self.1.clone()))
+        Box::new(LiveSession(
+            self.0.session(origin),
+            self.1.clone(),
+            self.2.clone(),
+        ))
     }
 }
 
@@ -54,8 +63,9 @@ impl ChatSession for LiveSession {
             let replies = self.0.handle(frame).await?;
             if post {
                 // A new post (not a retry) may call chat bots, as a post through the API does.
-                for id in replies.iter().filter_map(|r| new_post(r)) {
+                for (id, room, seq) in replies.iter().filter_map(|r| new_post(r)) {
                     self.1.chat_posted_live(id);
+                    self.2.changed(room, seq);
                 }
             }
             Ok(replies)
@@ -75,22 +85,29 @@ impl ChatSession for LiveSession {
     }
 }
 
-/// The message id of a `chat_ack` for a new post (not a retry).
-fn new_post(reply: &str) -> Option<i64> {
+/// The message id, room and `seq` of a `chat_ack` for a new post (not a retry).
+fn new_post(reply: &str) -> Option<(i64, i64, u64)> {
     let v: serde_json::Value = serde_json::from_str(reply).ok()?;
-    (v["type"] == "chat_ack" && v["duplicate"] == false)
-        .then(|| v["message"].as_i64())
-        .flatten()
+    if v["type"] != "chat_ack" || v["duplicate"] != false {
+        return None;
+    }
+    Some((
+        v["message"].as_i64()?,
+        v["room"].as_i64()?,
+        v["room_seq"].as_u64()?,
+    ))
 }
 
 /// The service as the API's [`tutti_api::ChatNotifier`]: the room reads the change from the
-/// store and publishes it in order (in a task: the route does not wait for subscribers).
-pub struct Notifier(pub Rooms);
+/// store and publishes it in order (in a task: the route does not wait for subscribers); a
+/// `/play` post may play through its show's sound.
+pub struct Notifier(pub Rooms, pub ChatSounds);
 
 impl tutti_api::ChatNotifier for Notifier {
     fn chat_changed(&self, room_id: i64, seq: u64) {
         let rooms = self.0.clone();
         tokio::spawn(async move { rooms.advanced(room_id, seq).await });
+        self.1.changed(room_id, seq);
     }
 
     fn chat_banned(&self, room_id: i64, user_id: i64) {
@@ -100,11 +117,13 @@ impl tutti_api::ChatNotifier for Notifier {
 
 /// Expires silent connections from the rooms' presence, sends the presence changes that
 /// waited for the end of their room's interval (`presence_every`), and releases the audience
-/// messages whose room delay ended (calling the chat bots they call then, as a post does), a
-/// few times per TTL and per interval (at least every 250 ms), until shutdown.
+/// messages whose room delay ended (calling the chat bots they call then, and playing their
+/// sounds through the show, as a post does), a few times per TTL and per interval (at least
+/// every 250 ms), until shutdown.
 pub async fn sweep_presence(
     rooms: Rooms,
     api: tutti_api::ApiState,
+    sounds: ChatSounds,
     ttl: Duration,
     presence_every: Duration,
     mut shutdown: watch::Receiver<bool>,
@@ -118,8 +137,9 @@ pub async fn sweep_presence(
         tokio::select! {
             _ = tick.tick() => {
                 rooms.sweep_presence();
-                for message in rooms.release_held().await {
+                for (room, seq, message) in rooms.release_held().await {
                     api.chat_posted_live(message);
+                    sounds.changed(room, seq);
                 }
             }
             _ = shutdown.changed() => return,

@@ -12,6 +12,7 @@
 
 pub mod admission;
 mod chat;
+pub mod chat_sounds;
 pub mod config;
 mod error;
 pub mod limits;
@@ -68,6 +69,7 @@ pub struct Running {
     /// The performance memory, when enabled.
     pub memory: Option<tutti_memory::Memory>,
     engine: Option<Arc<AudioOut>>,
+    chat_sounds: chat_sounds::ChatSounds,
 }
 
 impl Running {
@@ -89,6 +91,11 @@ impl Running {
     /// The default show's embedded audio engine, when it is the sound and runs.
     pub fn engine(&self) -> Option<&Arc<AudioOut>> {
         self.engine.as_ref()
+    }
+
+    /// Chat's `/play` sounds through the shows' outputs (what became of them).
+    pub fn chat_sounds(&self) -> &chat_sounds::ChatSounds {
+        &self.chat_sounds
     }
 
     /// The management API's state (its limits, for operators' tools and tests).
@@ -294,7 +301,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
             ..tutti_rooms::RoomsConfig::default()
         },
     );
-    let api = api.with_chat(Arc::new(chat::Notifier(rooms.clone())));
+    // `/play` posts through their show's sound, when the room allows it.
+    let sounds = chat_sounds::ChatSounds::new(store.clone(), config.api_clock.0.clone());
+    let api = api.with_chat(Arc::new(chat::Notifier(rooms.clone(), sounds.clone())));
     let hub = Arc::new(
         Hub::new(
             Arc::new(admission),
@@ -302,7 +311,11 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
             stats.clone(),
             shutdown_rx.clone(),
         )
-        .with_chat(Arc::new(chat::LiveChat(rooms.clone(), api.clone()))),
+        .with_chat(Arc::new(chat::LiveChat(
+            rooms.clone(),
+            api.clone(),
+            sounds.clone(),
+        ))),
     );
     let join_url = format!("{base}/?show={}", show_row.code);
     let show = ShowRuntime::new(
@@ -330,6 +343,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         tokio::spawn(chat::sweep_presence(
             rooms.clone(),
             api.clone(),
+            sounds.clone(),
             presence_ttl,
             presence_every,
             shutdown_rx.clone(),
@@ -361,6 +375,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
     }
     sinks.extend(outputs.sinks());
     let outputs = Arc::new(outputs);
+    sounds.add_show(show.clone(), outputs.clone());
     tasks.push(tokio::spawn(
         show.clone().run_ticker(sinks, shutdown_rx.clone()),
     ));
@@ -395,6 +410,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         osc_latency: Duration::from_millis(u64::from(config.osc.latency_ms)),
         shutdown: shutdown_rx.clone(),
         tickers: std::sync::Mutex::new(std::collections::HashMap::new()),
+        sounds: sounds.clone(),
     });
     let mut events_cfg = tutti_events::EventsConfig::default();
     events_cfg.dispatcher.targets = targets;
@@ -453,6 +469,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         api,
         memory,
         engine,
+        chat_sounds: sounds,
     })
 }
 
@@ -478,6 +495,8 @@ struct ShowOpener {
     shutdown: watch::Receiver<bool>,
     /// The tickers of the shows opened here, stopped a little after the show ends.
     tickers: std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// Chat's `/play` through the shows' outputs.
+    sounds: chat_sounds::ChatSounds,
 }
 
 impl ShowOpener {
@@ -488,6 +507,7 @@ impl ShowOpener {
         if let Ok(show) = self.hub.show(Some(&row.code)) {
             show.follow_status(row.status);
             if row.status == ShowStatus::Ended {
+                self.sounds.remove_show(row.id);
                 let ticker = self
                     .tickers
                     .lock()
@@ -541,6 +561,7 @@ impl ShowOpener {
         let outputs = Outputs::new(&spec, &self.osc_targets, self.osc_latency)?;
         let mut sinks: Vec<Arc<dyn TickSink>> = self.hub.add_show(show.clone());
         sinks.extend(outputs.sinks());
+        self.sounds.add_show(show.clone(), Arc::new(outputs));
         let ticker = tokio::spawn(show.clone().run_ticker(sinks, self.shutdown.clone()));
         self.tickers
             .lock()

@@ -1076,10 +1076,17 @@ async fn the_chat_page_sets_a_rooms_moderation_for_its_moderators_only() {
         "!document.querySelector('details.moderation').hidden && document.querySelector('[data-restrict]')",
     )
     .await;
-    // Settings from the form, as stored.
+    // Settings from the form, as stored (a show's room offers its sounds through the show).
+    until(
+        &b,
+        "the show room's sounds checkbox",
+        "!document.getElementById('mod-settings').sounds_through_show.closest('label').hidden",
+    )
+    .await;
     b.execute(
         "const f = document.getElementById('mod-settings');\
          f.slow_mode_s.value = '3'; f.audience_delay_s.value = '5';\
+         f.sounds_through_show.checked = true;\
          f.filter.value = 'boo\\n  spoiler  \\n'; f.requestSubmit();",
         vec![],
     )
@@ -1099,6 +1106,7 @@ async fn the_chat_page_sets_a_rooms_moderation_for_its_moderators_only() {
         (&s["slow_mode_s"], &s["audience_delay_s"], &s["filter"]),
         (&json!(3), &json!(5), &json!(["boo", "spoiler"]))
     );
+    assert_eq!(s["sounds_through_show"], true);
     // Out of range: the form itself refuses a delay past 60 s; a filter entry past 100
     // characters gets the API's refusal in its own words; nothing changes.
     let valid = js(

@@ -19,6 +19,8 @@ use tutti_audio::{
 use tutti_show::{Tick, TickSink};
 use tutti_spec::PieceSpec;
 
+use crate::sounds::{Clips, SoundName};
+
 /// The embedded engine's settings.
 #[derive(Debug, Clone, Default)]
 pub struct EngineSettings {
@@ -41,6 +43,8 @@ pub struct AudioOut {
     kind: String,
     /// PCM chunks for listeners (bounded; a lagging listener skips chunks).
     pub pcm: broadcast::Sender<Bytes>,
+    /// Tutti's own sounds, rendered at the engine's rate on first use.
+    clips: Clips,
 }
 
 impl AudioOut {
@@ -84,6 +88,7 @@ impl AudioOut {
             None
         };
         Ok(AudioOut {
+            clips: Clips::new(handle.sample_rate()),
             handle,
             controls,
             output: Mutex::new(Some(output)),
@@ -99,6 +104,20 @@ impl AudioOut {
         if let Err(e) = self.controls.apply(&self.handle, values) {
             tracing::debug!(error = %e, "engine control update refused");
         }
+    }
+
+    /// Plays one of Tutti's sounds once on the engine's `player` voice (after fading out
+    /// what it plays), its clip rendered on the first call (call off the audio thread; it may
+    /// take a few milliseconds). A full command queue is an error; nothing waits.
+    pub fn play_sound(&self, name: SoundName) -> Result<(), String> {
+        self.handle
+            .play_clip(self.clips.get(name), false)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The engine's output, for whoever records or analyses it (a tap reader).
+    pub fn stream_tap(&self) -> Result<tutti_audio::StreamReader, String> {
+        self.handle.stream_tap().map_err(|e| e.to_string())
     }
 
     /// Output level: RMS dBFS of the louder channel in the latest monitor frame.

@@ -13,6 +13,7 @@ use tutti_show::{Tick, TickSink};
 use tutti_spec::PieceSpec;
 
 use crate::engine::{AudioOut, EngineSettings};
+use crate::sounds::{self, SoundName};
 use crate::{SoundBackend, SoundError};
 
 /// One OSC bundle per tick to every configured target: each parameter at its address,
@@ -40,6 +41,17 @@ impl OscOut {
             latency,
             buf: Mutex::new(Vec::with_capacity(512)),
         })
+    }
+
+    /// Tells every target that a sound plays now: `/tutti/sound s:NAME` (one message, not a
+    /// bundle). Never blocks; failures are counted like the bundles'.
+    /// Whether there was a target to tell.
+    pub fn play_sound(&self, name: SoundName) -> bool {
+        if self.osc.targets().next().is_none() {
+            return false;
+        }
+        self.osc.send(&sounds::osc_message(name));
+        true
     }
 
     /// Sender counters: (packets sent, send errors).
@@ -87,7 +99,12 @@ pub struct ScOut {
     sc: OnceLock<tutti_supercollider::ScOutput>,
     /// Why SuperCollider is not running yet (shown on the dashboard).
     problem: Mutex<Option<String>>,
+    /// Tutti's sounds rendered for scsynth, by sound and the server's rate.
+    sounds: Mutex<ScSounds>,
 }
+
+/// Sounds rendered for scsynth, by sound and sample rate.
+type ScSounds = std::collections::HashMap<(SoundName, u32), Arc<[f32]>>;
 
 impl TickSink for ScOut {
     fn on_tick(&self, tick: &Tick<'_>) {
@@ -123,6 +140,7 @@ impl ScOut {
                 "connecting to scsynth at {}",
                 settings.server
             ))),
+            sounds: Mutex::default(),
         });
         let me = out.clone();
         let task = tokio::spawn(async move {
@@ -157,6 +175,23 @@ impl ScOut {
             // The output stops (frees its nodes) when dropped with the show.
         });
         (out, task)
+    }
+
+    /// Plays one of Tutti's sounds on scsynth, once it plays the piece: rendered at the
+    /// server's rate (once per sound), loaded into a buffer the first time, and started with
+    /// the `tutti_clip` SynthDef at the head of the show's group. Whether it was queued.
+    pub fn play_sound(&self, name: SoundName) -> bool {
+        let Some(sc) = self.sc.get() else {
+            return false;
+        };
+        let rate = sc.sample_rate().map_or(48_000, |r| r.round() as u32);
+        let samples = {
+            let mut done = self.sounds.lock().unwrap_or_else(|p| p.into_inner());
+            done.entry((name, rate))
+                .or_insert_with(|| Arc::from(sounds::render_mono(name, rate)))
+                .clone()
+        };
+        sc.play_clip(name.slot(), samples)
     }
 
     /// The dashboard's view of it.
@@ -278,5 +313,37 @@ impl Outputs {
     /// OSC sender counters: (packets sent, send errors).
     pub fn osc_stats(&self) -> (u64, u64) {
         self.osc.stats()
+    }
+
+    /// Plays one of Tutti's own sounds through the show's sound now: announced to the OSC
+    /// targets (`/tutti/sound s:NAME`), and played by the embedded engine or by scsynth when
+    /// either is the show's sound and running. Where it went (`osc`, `engine`,
+    /// `supercollider`); a sound that could not play on one is logged, never an error for the
+    /// others. Call it off the audio thread and outside the tick: the first play of a sound
+    /// renders it (a few milliseconds).
+    pub fn play_sound(&self, name: SoundName) -> Vec<&'static str> {
+        let mut went = Vec::with_capacity(2);
+        if self.osc.play_sound(name) {
+            went.push("osc");
+        }
+        if let Some(engine) = &self.engine {
+            match engine.play_sound(name) {
+                Ok(()) => went.push("engine"),
+                Err(e) => {
+                    tracing::warn!(sound = %name, error = %e, "the engine did not play a sound")
+                }
+            }
+        }
+        if let Some(sc) = &self.sc {
+            if sc.play_sound(name) {
+                went.push("supercollider");
+            }
+        }
+        went
+    }
+
+    /// The embedded engine, when it is the show's sound and running.
+    pub fn engine(&self) -> Option<&Arc<AudioOut>> {
+        self.engine.as_ref()
     }
 }

@@ -5,7 +5,7 @@
 //! one (migration 2 is issue 6's accounts, ensembles, idempotency keys, outbox and webhooks;
 //! migration 4 is issue 13's performance memory, migration 5 its faster text indexing; migration 7
 //! is issue 12's chat, migration 8 its audience identities, show rooms and "All Talk", migration 9 its moderation,
-//! migration 10 its attachments). This module must never run anything but schema changes.
+//! migration 10 its attachments, migration 14 its sounds through a show's sound). This module must never run anything but schema changes.
 
 use rusqlite_migration::{Migrations, M};
 
@@ -647,6 +647,14 @@ CREATE INDEX chat_pinned ON chat_messages(room_id) WHERE pinned_at_ms IS NOT NUL
 CREATE INDEX chat_wall ON chat_messages(room_id, wall_seq) WHERE wall = 'approved';
 "#;
 
+/// Migration 14 (issue 12, `/play`): a show room's `/play <sound>` posts may also play through
+/// the show's own sound (its OSC targets, SuperCollider or the embedded engine), when the room's
+/// moderators allow it (`sounds_through_show`, off by default; only show rooms may turn it on).
+const V14: &str = r#"
+ALTER TABLE chat_room_settings ADD COLUMN sounds_through_show INTEGER NOT NULL DEFAULT 0
+    CHECK (sounds_through_show IN (0, 1));
+"#;
+
 const STEPS: &[M<'static>] = &[
     M::up(V1).foreign_key_check(),
     M::up(V2).foreign_key_check(),
@@ -661,6 +669,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V11).foreign_key_check(),
     M::up(V12).foreign_key_check(),
     M::up(V13).foreign_key_check(),
+    M::up(V14).foreign_key_check(),
 ];
 
 /// Every migration, oldest first.

@@ -303,6 +303,7 @@ fn settings(slow_mode_s: u32, filter: &[&str], audience_delay_s: u32) -> ChatSet
         slow_mode_s,
         filter: filter.iter().map(|w| (*w).to_owned()).collect(),
         audience_delay_s,
+        ..ChatSettingsChange::default()
     }
 }
 
@@ -448,4 +449,98 @@ async fn a_delay_out_of_range_is_refused_and_nothing_changes() {
         store.chat_room_settings(r.id).await.unwrap().updated_at_ms,
         None
     );
+}
+
+/// A show's room (made with the show, or here when the show was made without one).
+async fn show_room(store: &Store, admin: i64) -> ChatRoomRow {
+    let (piece, spec) = store.ensure_piece("demo", "Demo", "{}").await.unwrap();
+    let show = store
+        .create_show(
+            piece.id,
+            spec.id,
+            "SND1",
+            tutti_store::ShowKind::Performance,
+        )
+        .await
+        .unwrap();
+    if let Some(r) = store.chat_show_room(show.id).await.unwrap() {
+        return r;
+    }
+    store
+        .chat_create_room(NewChatRoom {
+            kind: ChatRoomKind::Show,
+            ensemble_id: None,
+            show_id: Some(show.id),
+            name: Some("Tonight".into()),
+            created_by: Some(admin),
+            members: vec![admin],
+            at_ms: T0,
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sounds_through_the_show_are_a_show_rooms_setting_stored_and_audited() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let (admin, _ann, _bob, closed) = setup(&store).await;
+    let show = show_room(&store, admin).await;
+    assert!(
+        !store
+            .chat_room_settings(show.id)
+            .await
+            .unwrap()
+            .sounds_through_show
+    );
+
+    let on = ChatSettingsChange {
+        sounds_through_show: true,
+        ..settings(0, &[], 0)
+    };
+    let set = store
+        .chat_set_room_settings(show.id, admin, on.clone(), T0)
+        .await
+        .unwrap();
+    assert!(set.sounds_through_show);
+    assert!(
+        store
+            .chat_room_settings(show.id)
+            .await
+            .unwrap()
+            .sounds_through_show
+    );
+    let log = store.chat_mod_log(show.id, None, 10).await.unwrap();
+    assert_eq!(log[0].action, ChatModAction::SettingsChanged);
+    assert_eq!(log[0].detail["sounds_through_show"], true);
+
+    // Another room kind: refused by name, and nothing changes (no settings, no log entry).
+    let err = store
+        .chat_set_room_settings(closed.id, admin, on, T0 + 1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "not a show room",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let kept = store.chat_room_settings(closed.id).await.unwrap();
+    assert!(!kept.sounds_through_show);
+    assert_eq!(kept.updated_at_ms, None);
+    assert!(store
+        .chat_mod_log(closed.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Off is every room's default and may be written anywhere.
+    let off = store
+        .chat_set_room_settings(closed.id, admin, settings(5, &[], 0), T0 + 2)
+        .await
+        .unwrap();
+    assert!(!off.sounds_through_show);
 }

@@ -14,6 +14,8 @@
 //!   creates a group and one node per voice, sends each tick's values as one bundle of
 //!   `/n_set`s scheduled [`ScConfig::latency`] ahead, and recovers by itself when scsynth
 //!   stops answering and comes back ([`ScHealth`] says which).
+//! - [`ScOutput::play_clip`] plays a one-shot clip (Tutti's chat sounds) from a buffer with
+//!   the `tutti_clip` SynthDef, built in Rust ([`clip`]).
 //! - [`write_score`] and [`render_nrt`] turn a recorded show into a non-real-time score and
 //!   a WAV file rendered by `scsynth -N`.
 //!
@@ -53,6 +55,7 @@
 //! that did not parse (scsynth 3.13 crashes on truncated ones).
 
 mod client;
+pub mod clip;
 mod error;
 mod output;
 mod plan;

@@ -15,13 +15,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rosc::{OscBundle, OscPacket, OscType};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tutti_spec::PieceSpec;
 
 use crate::client::{
     g_new, message, next_event, s_new, AddAction, Pending, ScClient, Transport, IMMEDIATELY,
+};
+use crate::clip::{
+    clip_synthdef, CLIP_BUFFER_BASE, CLIP_SLOTS, CLIP_SYNTHDEF, MAX_CLIP_FRAMES, SETN_CHUNK,
 };
 use crate::error::ScError;
 use crate::plan::{default_values, Plan, VoiceNode};
@@ -145,10 +148,17 @@ pub struct ScHealth {
     pub skipped: Vec<String>,
 }
 
+/// A clip to play: its slot and its mono samples at the server's rate.
+struct ClipPlay {
+    slot: u32,
+    samples: Arc<[f32]>,
+}
+
 /// The SuperCollider output of one show.
 pub struct ScOutput {
     plan: Arc<Plan>,
     values: watch::Sender<Arc<[f64]>>,
+    clips: mpsc::Sender<ClipPlay>,
     health: Arc<watch::Sender<ScHealth>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ScError>>>,
@@ -194,6 +204,7 @@ impl ScOutput {
             skipped: plan.skipped.clone(),
         }));
         let (values_tx, values_rx) = watch::channel(initial);
+        let (clips_tx, clips_rx) = mpsc::channel(4);
         let (stop_tx, stop_rx) = oneshot::channel();
         let stop_wait = cfg.timeout * 3 + cfg.release + cfg.latency;
         let supervisor = Supervisor {
@@ -207,6 +218,8 @@ impl ScOutput {
             release: cfg.release,
             client,
             values: values_rx,
+            clips: clips_rx,
+            clips_loaded: None,
             health: Arc::clone(&health),
             probe: None,
             misses: 0,
@@ -217,6 +230,7 @@ impl ScOutput {
         Ok(ScOutput {
             plan,
             values: values_tx,
+            clips: clips_tx,
             health,
             stop: Some(stop_tx),
             task: Some(task),
@@ -236,6 +250,29 @@ impl ScOutput {
             return;
         }
         self.values.send_replace(Arc::from(values));
+    }
+
+    /// Plays a one-shot mono clip (at most 10 s) at the head of the show's group (see
+    /// [`crate::clip`]): its samples are loaded into the buffer of `slot` (0–63) the first
+    /// time, or when they differ in length, and after every rebuild of the show on the
+    /// server. Never blocks: whether it was queued (false for a bad slot or clip, a full
+    /// queue of four, or a stopped output). Samples are at the server's rate
+    /// ([`ScOutput::sample_rate`]); the synth scales a buffer of another rate.
+    pub fn play_clip(&self, slot: u32, samples: Arc<[f32]>) -> bool {
+        if slot >= CLIP_SLOTS || samples.is_empty() || samples.len() > MAX_CLIP_FRAMES {
+            return false;
+        }
+        self.clips.try_send(ClipPlay { slot, samples }).is_ok()
+    }
+
+    /// The server's nominal sample rate, from its latest `/status` answer.
+    pub fn sample_rate(&self) -> Option<f64> {
+        self.health
+            .borrow()
+            .status
+            .as_ref()
+            .map(|s| s.nominal_sample_rate)
+            .filter(|r| *r > 0.0)
     }
 
     /// The current health, for the dashboard.
@@ -369,6 +406,10 @@ struct Supervisor {
     release: Duration,
     client: ScClient,
     values: watch::Receiver<Arc<[f64]>>,
+    clips: mpsc::Receiver<ClipPlay>,
+    /// Since the show was last set up on the server: the clip SynthDef is loaded (`Some`)
+    /// and the frames loaded into each slot's buffer.
+    clips_loaded: Option<std::collections::HashMap<u32, usize>>,
     health: Arc<watch::Sender<ScHealth>>,
     probe: Option<Probe>,
     misses: u32,
@@ -398,8 +439,62 @@ impl Supervisor {
                         self.send_values().await;
                     }
                 }
+                Some(clip) = self.clips.recv() => {
+                    if self.connected {
+                        if let Err(e) = self.play_clip(clip).await {
+                            tracing::warn!(error = %e, "a clip did not play on scsynth");
+                            self.health.send_modify(|h| h.last_error = Some(e.to_string()));
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// Loads what a clip needs (once per setup of the show) and starts its synth.
+    async fn play_clip(&mut self, clip: ClipPlay) -> Result<(), ScError> {
+        if self.clips_loaded.is_none() {
+            let def = crate::SynthDefFile::parse(CLIP_SYNTHDEF, &clip_synthdef())?;
+            self.client.load_synthdefs(&def).await?;
+            self.clips_loaded = Some(std::collections::HashMap::new());
+        }
+        let buf = CLIP_BUFFER_BASE + clip.slot as i32;
+        let frames = clip.samples.len();
+        let loaded = self.clips_loaded.as_ref().and_then(|l| l.get(&clip.slot)) == Some(&frames);
+        if !loaded {
+            let alloc = message(
+                "/b_alloc",
+                vec![
+                    OscType::Int(buf),
+                    OscType::Int(frames as i32),
+                    OscType::Int(1),
+                ],
+            );
+            self.client.send(&OscPacket::Message(alloc)).await?;
+            self.client.sync().await?;
+            for (i, chunk) in clip.samples.chunks(SETN_CHUNK).enumerate() {
+                let mut args = Vec::with_capacity(3 + chunk.len());
+                args.push(OscType::Int(buf));
+                args.push(OscType::Int((i * SETN_CHUNK) as i32));
+                args.push(OscType::Int(chunk.len() as i32));
+                args.extend(chunk.iter().map(|v| OscType::Float(*v)));
+                self.client
+                    .send(&OscPacket::Message(message("/b_setn", args)))
+                    .await?;
+            }
+            self.client.sync().await?;
+            if let Some(l) = self.clips_loaded.as_mut() {
+                l.insert(clip.slot, frames);
+            }
+        }
+        let start = s_new(
+            CLIP_SYNTHDEF,
+            -1,
+            AddAction::Head,
+            self.plan.group,
+            &[("buf", buf as f32)],
+        );
+        self.client.send(&OscPacket::Message(start)).await
     }
 
     fn set_state(&self, state: LinkState, error: Option<String>) {
@@ -467,6 +562,7 @@ impl Supervisor {
         if let Some(reason) = rebuild {
             tracing::warn!("{reason}; rebuilding the show on scsynth");
             let values = Arc::clone(&self.values.borrow_and_update());
+            self.clips_loaded = None;
             match setup(&self.client, &self.plan, &values).await {
                 Ok(()) => self.health.send_modify(|h| {
                     h.recoveries += 1;
@@ -539,6 +635,7 @@ impl Supervisor {
             }
         };
         let values = Arc::clone(&self.values.borrow_and_update());
+        self.clips_loaded = None;
         match setup(&client, &self.plan, &values).await {
             Ok(()) => {
                 tracing::info!(server = %client.server_addr(), "scsynth is back; show restored");

@@ -116,6 +116,11 @@ pub(super) fn store_err(e: StoreError) -> ApiError {
             what: "attachment",
             value,
         } => ApiError::conflict("conflict", value).with_details(json!({"what": "attachment"})),
+        StoreError::Conflict {
+            what: "not a show room",
+            value,
+        } => ApiError::conflict("not_a_show_room", value)
+            .with_details(json!({"field": "sounds_through_show"})),
         StoreError::Conflict { what: "boost", .. } => ApiError::conflict(
             "already_exists",
             "you already boosted this message with this content",

@@ -81,6 +81,10 @@ pub struct RoomSettingsOut {
     /// Seconds an audience member's message is held before others see it (0: off), so crew
     /// can remove it first. Its author and the room's moderators see it at once.
     pub audience_delay_s: u32,
+    /// Whether a `/play <sound>` post of this show room also plays through the show's sound
+    /// (its OSC targets, SuperCollider or the embedded engine) while the show is live on the
+    /// server, at most one sound every 2 s per room. Always false in other rooms.
+    pub sounds_through_show: bool,
     /// Who changed them last.
     pub updated_by: Option<i64>,
     /// When, unix ms.
@@ -94,13 +98,15 @@ impl RoomSettingsOut {
             slow_mode_s: s.slow_mode_s,
             filter: moderator.then_some(s.filter),
             audience_delay_s: s.audience_delay_s,
+            sounds_through_show: s.sounds_through_show,
             updated_by: s.updated_by,
             updated_at_ms: s.updated_at_ms,
         }
     }
 }
 
-/// New moderation settings (each replaced; an absent `audience_delay_s` is 0).
+/// New moderation settings (each replaced; an absent `audience_delay_s` is 0, an absent
+/// `sounds_through_show` false).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoomSettingsIn {
@@ -112,6 +118,10 @@ pub struct RoomSettingsIn {
     /// 0–60 seconds an audience member's message is held before others see it (0: off).
     #[serde(default)]
     pub audience_delay_s: u32,
+    /// `/play <sound>` posts also play through the show's sound (show rooms only: true in any
+    /// other room is `409 not_a_show_room`).
+    #[serde(default)]
+    pub sounds_through_show: bool,
 }
 
 impl Validate for RoomSettingsIn {
@@ -260,7 +270,8 @@ pub struct ModLogEntryOut {
     pub target_user_id: Option<i64>,
     /// The message removed.
     pub message_id: Option<i64>,
-    /// The facts: `{kind}` of a restriction, `{slow_mode_s, filter_entries}` of settings,
+    /// The facts: `{kind}` of a restriction, `{slow_mode_s, filter_entries, audience_delay_s,
+    /// sounds_through_show}` of settings,
     /// `{seq}` of a removal's event.
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
@@ -337,7 +348,9 @@ async fn get_settings(
     Ok(ApiJson(RoomSettingsOut::new(settings, a.moderates)))
 }
 
-/// `PUT /api/v1/chat/rooms/{id}/settings` (moderators): replaces slow mode and the filter.
+/// `PUT /api/v1/chat/rooms/{id}/settings` (moderators): replaces slow mode, the filter, the
+/// audience delay and whether `/play` sounds play through the show (show rooms only:
+/// `409 not_a_show_room` elsewhere, nothing changed).
 #[utoipa::path(put, path = "/api/v1/chat/rooms/{id}/settings", tag = "chat",
     params(("id" = i64, Path, description = "Room id")), request_body = RoomSettingsIn,
     security(("bearer" = [])),
@@ -359,6 +372,7 @@ async fn put_settings(
                 slow_mode_s: body.slow_mode_s,
                 filter: body.filter,
                 audience_delay_s: body.audience_delay_s,
+                sounds_through_show: body.sounds_through_show,
             },
             s.now_ms(),
         )

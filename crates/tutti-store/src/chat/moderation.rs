@@ -1,5 +1,6 @@
 //! Chat moderation (issue 12, item 8; schema migration 9): a room's settings (slow mode, word
-//! filter), restrictions of one user in one room (mute, shadow-mute, ban), moderators'
+//! filter, audience delay, and — show rooms only, migration 14 — whether `/play` posts also play
+//! through the show's sound), restrictions of one user in one room (mute, shadow-mute, ban), moderators'
 //! removals, and the audit log — each change one savepoint with its audit row.
 //!
 //! # Who moderates
@@ -143,6 +144,9 @@ pub struct ChatRoomSettings {
     /// Seconds an audience member's message is held before others see it (0: off), so crew
     /// can remove it first; its author and the room's moderators see it at once.
     pub audience_delay_s: u32,
+    /// Whether a `/play <sound>` post of this (show) room also plays through its show's sound
+    /// (off by default; only show rooms may turn it on).
+    pub sounds_through_show: bool,
     /// Who changed them last.
     pub updated_by: Option<i64>,
     /// When, unix milliseconds.
@@ -158,6 +162,9 @@ pub struct ChatSettingsChange {
     pub filter: Vec<String>,
     /// Seconds an audience member's message is held, 0–60 (0: off).
     pub audience_delay_s: u32,
+    /// `/play` posts also play through the show's sound (show rooms only; refused elsewhere
+    /// with [`StoreError::Conflict`] `not a show room`).
+    pub sounds_through_show: bool,
 }
 
 /// One user's restriction in one room.
@@ -265,8 +272,8 @@ fn settings(conn: &Connection, room_id: i64) -> Result<ChatRoomSettings, StoreEr
     const OP: &str = "reading a room's moderation settings";
     let found = conn
         .prepare_cached(
-            "SELECT slow_mode_s, filter_json, updated_by, updated_at_ms, audience_delay_s \
-             FROM chat_room_settings WHERE room_id = ?1",
+            "SELECT slow_mode_s, filter_json, updated_by, updated_at_ms, audience_delay_s, \
+             sounds_through_show FROM chat_room_settings WHERE room_id = ?1",
         )
         .map_err(db(OP))?
         .query_row([room_id], |r| {
@@ -276,17 +283,19 @@ fn settings(conn: &Connection, room_id: i64) -> Result<ChatRoomSettings, StoreEr
                 r.get::<_, Option<i64>>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)? != 0,
             ))
         })
         .optional()
         .map_err(db(OP))?;
     Ok(match found {
-        Some((slow, filter, by, at, delay)) => ChatRoomSettings {
+        Some((slow, filter, by, at, delay, sounds)) => ChatRoomSettings {
             room_id,
             slow_mode_s: u32::try_from(slow).unwrap_or(0),
             filter: serde_json::from_str(&filter)
                 .map_err(|e| StoreError::Internal(format!("room {room_id}'s filter: {e}")))?,
             audience_delay_s: u32::try_from(delay).unwrap_or(0),
+            sounds_through_show: sounds,
             updated_by: by,
             updated_at_ms: Some(at),
         },
@@ -295,6 +304,7 @@ fn settings(conn: &Connection, room_id: i64) -> Result<ChatRoomSettings, StoreEr
             slow_mode_s: 0,
             filter: Vec::new(),
             audience_delay_s: 0,
+            sounds_through_show: false,
             updated_by: None,
             updated_at_ms: None,
         },
@@ -340,17 +350,28 @@ fn set_settings(
     change: &ChatSettingsChange,
     at_ms: i64,
 ) -> Result<ChatRoomSettings, StoreError> {
-    require_room(conn, room_id)?;
+    let room = require_room(conn, room_id)?;
     require_user(conn, actor)?;
+    if change.sounds_through_show && room.kind != super::ChatRoomKind::Show {
+        return Err(StoreError::Conflict {
+            what: "not a show room",
+            value: format!(
+                "room {room_id} is a {} room: only a show room's sounds can play through a show",
+                room.kind.as_str()
+            ),
+        });
+    }
     let json =
         serde_json::to_string(&change.filter).map_err(|e| StoreError::Internal(e.to_string()))?;
     conn.prepare_cached(
         "INSERT INTO chat_room_settings (room_id, slow_mode_s, filter_json, updated_by, \
-         updated_at_ms, audience_delay_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         updated_at_ms, audience_delay_s, sounds_through_show) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
          ON CONFLICT (room_id) DO UPDATE SET \
          slow_mode_s = excluded.slow_mode_s, filter_json = excluded.filter_json, \
          updated_by = excluded.updated_by, updated_at_ms = excluded.updated_at_ms, \
-         audience_delay_s = excluded.audience_delay_s",
+         audience_delay_s = excluded.audience_delay_s, \
+         sounds_through_show = excluded.sounds_through_show",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -359,7 +380,8 @@ fn set_settings(
             json,
             actor,
             at_ms,
-            change.audience_delay_s
+            change.audience_delay_s,
+            change.sounds_through_show
         ])
     })
     .map_err(db("changing a room's moderation settings"))?;
@@ -374,6 +396,7 @@ fn set_settings(
             "slow_mode_s": change.slow_mode_s,
             "filter_entries": change.filter.len(),
             "audience_delay_s": change.audience_delay_s,
+            "sounds_through_show": change.sounds_through_show,
         }),
         None,
         at_ms,
@@ -640,8 +663,10 @@ impl Store {
     }
 
     /// Replaces a room's slow mode (0–3600 s), word filter (≤ 200 entries of 1–100
-    /// characters, trimmed, duplicates ignoring case dropped) and audience delay (0–60 s),
-    /// with its audit entry.
+    /// characters, trimmed, duplicates ignoring case dropped), audience delay (0–60 s) and
+    /// whether `/play` posts play through the show's sound (turning it on in a room that is not
+    /// a show room is [`StoreError::Conflict`] `not a show room`, and changes nothing), with its
+    /// audit entry.
     pub async fn chat_set_room_settings(
         &self,
         room_id: i64,
