@@ -675,6 +675,22 @@ async fn a_new_page_gets_the_rooms_pins_and_announcement_however_old() {
         "Intermission: 10 minutes".into(),
     )
     .await;
+    // A phone's post held by the room's delay and pinned by crew meanwhile: not everyone's yet.
+    owner
+        .req(
+            "PUT",
+            &format!("/chat/rooms/{room}/settings"),
+            Some(json!({"slow_mode_s": 0, "filter": [], "audience_delay_s": 60})),
+            &[],
+        )
+        .await
+        .ok(200);
+    let held = ada
+        .ok(json!({"type": "chat_post", "room": room, "client_id": "h1", "text": "held back"}))
+        .await["message"]
+        .as_i64()
+        .unwrap();
+    on("PUT", held, "pin").await;
     drop(ada);
     // Then more than a page's 200 events of talk.
     for i in 0..205 {
@@ -713,7 +729,11 @@ async fn a_new_page_gets_the_rooms_pins_and_announcement_however_old() {
         .iter()
         .map(|p| p["message"].as_i64().unwrap())
         .collect();
-    assert_eq!(pins, [q], "unpinned and deleted ones are not pins: {x}");
+    assert_eq!(
+        pins,
+        [q],
+        "unpinned, deleted and held ones are not told: {x}"
+    );
     let pin = &x["pins"][0];
     assert_eq!(
         (
