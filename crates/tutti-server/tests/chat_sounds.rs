@@ -1,8 +1,9 @@
 //! Chat's `/play <sound>` through a show's own sound (issue 12), against the real server: a
 //! live show's room with `sounds_through_show` on sends a `/play` posted through REST or by a
 //! phone over `/live/v1` to the show's OSC target (a real UDP socket) as `/tutti/sound s:NAME`;
-//! with the setting off nothing reaches it; at most one sound per room every 2 s (by the API's
-//! clock, moved by hand); and bad input — the setting on a room that is not a show's, changed
+//! with the setting off nothing reaches it; a post held by the room's audience delay plays
+//! only at its release; at most one sound per room every 2 s (by the API's clock, moved by
+//! hand); and bad input — the setting on a room that is not a show's, changed
 //! by someone who does not moderate the room — gets its code and changes nothing. With
 //! SuperCollider as the show's sound, a real scsynth plays it (its `tutti_clip` synth runs in
 //! the show's group until the sound ends). Every wait is for a condition (with a guard against
@@ -224,6 +225,55 @@ async fn a_play_in_a_live_shows_room_reaches_its_sound_only_when_the_room_allows
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_play_reaches_the_show_only_at_its_release() {
+    let osc = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let target = osc.local_addr().unwrap();
+    let clock = tutti_api::Clock::manual(tutti_api::now_ms());
+    let c = clock.clone();
+    let app = TestApp::spawn_with(move |cfg| {
+        cfg.osc.targets = vec![target];
+        cfg.api_clock = tutti_server::config::ApiClock(c);
+    })
+    .await;
+    let (owner, _) = app.user("olga", "performer").await;
+    let eid = owner.ensemble("band").await;
+    let pid = owner.published_piece(eid, "aria").await;
+    let show = owner.show(pid, "performance").await;
+    let code = show["code"].as_str().unwrap().to_owned();
+    owner.show_to(id_of(&show), "live").await;
+    let (mut ws, hello) = phone(app.addr, &code, "Ada").await;
+    let room = hello["rooms"][0]["room"].as_i64().unwrap();
+    put(
+        &owner,
+        &format!("/chat/rooms/{room}/settings"),
+        json!({"slow_mode_s": 0, "filter": [], "audience_delay_s": 5,
+            "sounds_through_show": true}),
+    )
+    .await
+    .ok(200);
+
+    // The phone's /play is held (its audience delay): it plays nothing yet. The crew's, never
+    // held, plays at once — the first sound the show's OSC target hears.
+    ws.send(Message::text(
+        json!({"type": "chat_post", "room": room, "client_id": "a1", "text": "/play horn",
+            "seq": 1})
+        .to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(recv_type(&mut ws, "chat_ack").await["duplicate"], false);
+    post(&owner, room, "c1", "/play bell").await;
+    assert_eq!(sounds_until(&osc, "bell").await, ["bell"]);
+    // Released five seconds later (by the API's clock, which the chat sweep reads): it plays.
+    clock.advance(5_000);
+    assert_eq!(sounds_until(&osc, "horn").await, ["horn"]);
+    let counts = counts_until(&app, |c| c.played == 2).await;
+    assert_eq!((counts.limited, counts.off), (0, 0));
+    drop(ws);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_setting_is_a_show_rooms_and_its_moderators_only() {
     let app = TestApp::spawn().await;
     let (owner, _) = app.user("olga", "performer").await;
@@ -325,7 +375,10 @@ async fn a_play_reaches_a_real_scsynth_when_it_is_the_shows_sound() {
     // Once scsynth plays the configured show (live from the start; its group is 1000)...
     let guard = tokio::time::Instant::now() + WAIT;
     while probe.query_tree(1000, false).await.is_err() {
-        assert!(tokio::time::Instant::now() < guard, "scsynth never played the show");
+        assert!(
+            tokio::time::Instant::now() < guard,
+            "scsynth never played the show"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // ... a phone in its room plays a sound.
