@@ -43,7 +43,8 @@
 //!
 //! Read in this order: [`options`] (what can be asked), `run` (the phases), `client`
 //! (one phone), `sync` (its clock sync and the truth), `cues` (the performer and the cues'
-//! deliveries), [`storm`] (the chat reconnect storm), [`attack`] (the attackers),
+//! deliveries), [`storm`] (the chat reconnect storm), [`rooms`] (the users and rooms of
+//! `--chat-rooms`), [`attack`] (the attackers),
 //! [`report`] (what comes out), [`calibrate`] (the floor).
 //!
 //! Must never: run without bound, hide a failure inside an average, or judge timing in
