@@ -57,11 +57,12 @@ export class RoomModeration {
     try {
       [s, room] = await Promise.all([
         this.api('GET', `/chat/rooms/${id}/settings`),
-        this.api('GET', `/chat/rooms/${id}`),
+        // Only to know whether it is a show's room; the panel works without it.
+        this.api('GET', `/chat/rooms/${id}`).catch(() => null),
       ]);
     } catch { return; }
     if (this.roomId !== id || s.filter == null) return; // not a moderator here
-    this.isShow = room.kind === 'show';
+    this.isShow = room?.kind === 'show';
     this.soundsRow.hidden = !this.isShow;
     this.sounds.checked = Boolean(s.sounds_through_show);
     this.slow.value = String(s.slow_mode_s);
