@@ -10,6 +10,11 @@
 //! → `Stop`. With `--cues`, the performer joins right after the probe and sends only in the
 //! `Steady` window. The whole run is bounded by `--max-duration`.
 //!
+//! With `--chat-rooms` there is no probe and no show: the users and rooms are made first
+//! (`rooms`; `--max-duration` counts from then), every client is an idle staff connection to
+//! one room, and the `Steady` window opens once every connection follows its room (at most
+//! [`FOLLOW_MAX`] after the ramp).
+//!
 //! Must never: outlive `--max-duration` by more than the close timeout, or leave a
 //! client task running after it returns.
 
