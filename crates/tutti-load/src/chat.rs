@@ -14,8 +14,14 @@
 //! `stamped`), when the message reached the phone, whatever the generator's threads were doing.
 //!
 //! Completeness: after the window the senders stop; the run waits (at most [`CHAT_SETTLE`])
-//! until every post was answered and every follower has read up to the room's last
+//! until every post was answered and every follower has read up to its room's last
 //! acknowledged `room_seq`; followers that have not are counted as incomplete.
+//!
+//! Many rooms (`--chat-rooms`, see `rooms`): the same checks, per room. Each client is then a
+//! staff account's connection to one room (`chat_auth` with the account's access token, then
+//! `chat_sub` of that room from the `last_seq` its `chat_hello` gives); clients are numbered
+//! room by room, so a client's room is its index over the users per room, and each room's
+//! last acknowledged `room_seq` is kept apart.
 //!
 //! What is kept is bounded whatever the run: per client its expected sequence and a few
 //! counters, one slot per client for its progress, sharded latency histograms, and error
@@ -51,10 +57,22 @@ pub const CHAT_SEQ_BASE: u64 = 1 << 40;
 const MAX_LATENCY_US: u64 = 60_000_000;
 const SHARDS: usize = 16;
 
+/// With `--chat-rooms`: the rooms and the staff accounts that follow them.
+pub(crate) struct StaffRooms {
+    /// The rooms' ids, in client order (clients `r * users .. (r + 1) * users` follow room `r`).
+    pub rooms: Vec<i64>,
+    /// One access token per user; user `u` holds one connection in every room.
+    pub tokens: Vec<String>,
+}
+
 /// What all clients share for chat.
 pub(crate) struct ChatShared {
     origin: Instant,
     senders: u32,
+    /// With `--chat-rooms`: who follows which room (absent: every client follows its show's).
+    staff: Option<StaffRooms>,
+    /// Clients per room (all of them with one room).
+    per_room: u32,
     /// Messages per second per sender.
     pub per_sender: f64,
     rate: f64,
@@ -63,8 +81,8 @@ pub(crate) struct ChatShared {
     posted: AtomicU64,
     acked: AtomicU64,
     duplicate_acks: AtomicU64,
-    /// The highest `room_seq` any ack named.
-    last_acked_seq: AtomicU64,
+    /// Per room: the highest `room_seq` any ack named.
+    last_acked_seq: Box<[AtomicU64]>,
     refused: Mutex<BTreeMap<String, u64>>,
     /// Per client: the last `room_seq` it read in order (`u64::MAX`: not a follower).
     progress: Box<[AtomicU64]>,
@@ -80,8 +98,33 @@ pub(crate) struct ChatShared {
 }
 
 impl ChatShared {
-    /// For `clients` honest clients, `senders` of them posting `rate` messages a second in all.
+    /// For `clients` honest clients in one room, `senders` of them posting `rate` messages a
+    /// second in all.
     pub fn new(origin: Instant, clients: u32, senders: u32, rate: f64) -> ChatShared {
+        ChatShared::with_rooms(origin, clients, senders, rate, None)
+    }
+
+    /// For one connection per user and room of `staff`, `senders` of them (spread evenly over
+    /// the rooms) posting `rate` messages a second in all.
+    pub fn staff(origin: Instant, staff: StaffRooms, senders: u32, rate: f64) -> ChatShared {
+        let clients = u32::try_from(staff.rooms.len() * staff.tokens.len()).unwrap_or(u32::MAX);
+        ChatShared::with_rooms(origin, clients, senders, rate, Some(staff))
+    }
+
+    fn with_rooms(
+        origin: Instant,
+        clients: u32,
+        senders: u32,
+        rate: f64,
+        staff: Option<StaffRooms>,
+    ) -> ChatShared {
+        let (rooms, per_room) = match &staff {
+            Some(s) => (
+                s.rooms.len().max(1),
+                u32::try_from(s.tokens.len()).unwrap_or(u32::MAX).max(1),
+            ),
+            None => (1, clients.max(1)),
+        };
         let hist = || {
             Mutex::new(
                 Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds"),
@@ -90,13 +133,15 @@ impl ChatShared {
         ChatShared {
             origin,
             senders,
+            staff,
+            per_room,
             per_sender: rate / f64::from(senders.max(1)),
             rate,
             claimed: AtomicU64::new(0),
             posted: AtomicU64::new(0),
             acked: AtomicU64::new(0),
             duplicate_acks: AtomicU64::new(0),
-            last_acked_seq: AtomicU64::new(0),
+            last_acked_seq: (0..rooms).map(|_| AtomicU64::new(0)).collect(),
             refused: Mutex::new(BTreeMap::new()),
             progress: (0..clients).map(|_| AtomicU64::new(u64::MAX)).collect(),
             followers: AtomicU64::new(0),
@@ -110,21 +155,43 @@ impl ChatShared {
         }
     }
 
+    /// Whether clients are staff connections to many rooms (`--chat-rooms`).
+    pub fn is_staff(&self) -> bool {
+        self.staff.is_some()
+    }
+
+    /// The room (its place in [`StaffRooms::rooms`], 0 with one room) client `index` follows.
+    fn slot(&self, index: usize) -> usize {
+        (index / self.per_room as usize).min(self.last_acked_seq.len() - 1)
+    }
+
+    /// Clients that follow their room so far.
+    pub fn followers(&self) -> u64 {
+        self.followers.load(Relaxed)
+    }
+
+    /// The rooms' last acknowledged `room_seq`s, in room order.
+    pub fn last_seqs(&self) -> Vec<u64> {
+        self.last_acked_seq
+            .iter()
+            .map(|s| s.load(Relaxed))
+            .collect()
+    }
+
     fn us(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.origin).as_micros() as u64
     }
 
-    /// Whether the run still waits: a post unanswered, or a follower behind the last
+    /// Whether the run still waits: a post unanswered, or a follower behind its room's last
     /// acknowledged `room_seq`.
     pub fn pending(&self) -> bool {
         let answered = self.acked.load(Relaxed) + self.refused_total();
         if answered < self.posted.load(Relaxed) {
             return true;
         }
-        let last = self.last_acked_seq.load(Relaxed);
-        self.progress.iter().any(|p| {
+        self.progress.iter().enumerate().any(|(i, p)| {
             let p = p.load(Relaxed);
-            p != u64::MAX && p < last
+            p != u64::MAX && p < self.last_acked_seq[self.slot(i)].load(Relaxed)
         })
     }
 
@@ -161,15 +228,16 @@ impl ChatShared {
         };
         let (latency_ms, samples) = spread(&self.latency);
         let (arrival_ms, _) = spread(&self.arrival);
-        let last = self.last_acked_seq.load(Relaxed);
+        let lasts = self.last_seqs();
         let (mut complete, mut incomplete) = (0, 0);
-        for p in self.progress.iter() {
+        for (i, p) in self.progress.iter().enumerate() {
             match p.load(Relaxed) {
                 u64::MAX => {}
-                p if p >= last => complete += 1,
+                p if p >= lasts[self.slot(i)] => complete += 1,
                 _ => incomplete += 1,
             }
         }
+        let last = lasts.iter().copied().max().unwrap_or(0);
         let in_window = self.deliveries_in_window.load(Relaxed);
         ChatFigures {
             senders: self.senders,
@@ -226,9 +294,13 @@ struct HelloRoom {
 /// One client's chat.
 pub(crate) struct ChatClient {
     index: u32,
+    /// Its room's place among the rooms (0 with one room).
+    slot: usize,
+    /// With `--chat-rooms`: the room it follows (else the first `chat_hello` names).
+    target: Option<i64>,
     /// Whether this client posts.
     pub sender: bool,
-    /// The show's room, once `chat_hello` named it.
+    /// The room it follows, once `chat_hello` named it.
     room: Option<i64>,
     /// The last `room_seq` read in order.
     last_seq: u64,
@@ -236,11 +308,28 @@ pub(crate) struct ChatClient {
 }
 
 impl ChatClient {
-    /// A reading client's chat; the first `senders` to ask post.
+    /// A reading client's chat. With one room the first `senders` to ask post; with many,
+    /// each room's share of the senders, its users taking turns from room to room.
     pub fn new(shared: &ChatShared, index: u32) -> ChatClient {
-        let sender = shared.claimed.fetch_add(1, Relaxed) < u64::from(shared.senders);
+        let slot = shared.slot(index as usize);
+        let (target, sender) = match &shared.staff {
+            Some(staff) => {
+                let rooms = staff.rooms.len().max(1) as u64;
+                let senders = u64::from(shared.senders);
+                let here = senders / rooms + u64::from((slot as u64) < senders % rooms);
+                let user = u64::from(index % shared.per_room);
+                let turn = (user + slot as u64) % u64::from(shared.per_room);
+                (staff.rooms.get(slot).copied(), turn < here)
+            }
+            None => (
+                None,
+                shared.claimed.fetch_add(1, Relaxed) < u64::from(shared.senders),
+            ),
+        };
         ChatClient {
             index,
+            slot,
+            target,
             sender,
             room: None,
             last_seq: 0,
@@ -248,9 +337,17 @@ impl ChatClient {
         }
     }
 
-    /// The first frame: a name, which `chat_hello` answers with the show's room.
-    pub fn hello(&self) -> String {
-        format!(r#"{{"type":"chat_name","name":"load {}"}}"#, self.index)
+    /// The first frame, which `chat_hello` answers with the rooms: a name in the show's room,
+    /// or with many rooms the access token of the user this client is.
+    pub fn hello(&self, shared: &ChatShared) -> String {
+        match &shared.staff {
+            Some(staff) => {
+                let user = (self.index % shared.per_room) as usize;
+                let token = staff.tokens.get(user).map_or("", String::as_str);
+                serde_json::json!({"type": "chat_auth", "token": token}).to_string()
+            }
+            None => format!(r#"{{"type":"chat_name","name":"load {}"}}"#, self.index),
+        }
     }
 
     /// Whether the client follows its room (posts wait for it).
@@ -293,9 +390,17 @@ impl ChatClient {
         };
         match kind {
             "chat_hello" => {
-                let Some(r) = head.rooms.as_deref().and_then(<[HelloRoom]>::first) else {
+                let rooms = head.rooms.as_deref().unwrap_or_default();
+                let found = match self.target {
+                    Some(want) => rooms.iter().find(|r| r.room == want),
+                    None => rooms.first(),
+                };
+                let Some(r) = found else {
                     shared.malformed.fetch_add(1, Relaxed);
-                    return Err("a chat_hello without the show's room".into());
+                    return Err(match self.target {
+                        Some(want) => format!("a chat_hello without room {want}"),
+                        None => "a chat_hello without the show's room".into(),
+                    });
                 };
                 if self.room.is_some() {
                     return Ok(None);
@@ -363,7 +468,7 @@ impl ChatClient {
                     shared.duplicate_acks.fetch_add(1, Relaxed);
                 }
                 if let Some(seq) = head.room_seq {
-                    shared.last_acked_seq.fetch_max(seq, Relaxed);
+                    shared.last_acked_seq[self.slot].fetch_max(seq, Relaxed);
                 }
                 Ok(None)
             }

@@ -497,8 +497,17 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
         chat: None,
         chat_out: None,
     };
-    let ws = match connect_and_join(&c.shared.endpoint, index).await {
-        Ok((ws, _)) => ws,
+    // Staff connections to many rooms (`--chat-rooms`) chat without joining a show.
+    let joining = !c.shared.chat.as_ref().is_some_and(|ch| ch.is_staff());
+    let ws = if joining {
+        connect_and_join(&c.shared.endpoint, index)
+            .await
+            .map(|(ws, _)| ws)
+    } else {
+        connect(&c.shared.endpoint, index).await
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
         Err(reason) => {
             c.shared.fail(reason);
             return c.out;
@@ -516,7 +525,7 @@ pub(crate) async fn run_client(shared: Arc<Shared>, index: u32, kind: Kind) -> O
         }
         if let Some(chat) = &c.shared.chat {
             let client = ChatClient::new(chat, index);
-            c.chat_out = Some(client.hello());
+            c.chat_out = Some(client.hello(chat));
             c.chat = Some(client);
         }
     }
@@ -553,40 +562,7 @@ pub(crate) async fn connect_and_join_as(
     index: u32,
     performer_token: Option<&str>,
 ) -> Result<(Ws, ServerFrame), String> {
-    let sock = match ep.addr {
-        SocketAddr::V4(_) => TcpSocket::new_v4(),
-        SocketAddr::V6(_) => TcpSocket::new_v6(),
-    }
-    .map_err(|e| format!("socket: {}", io_reason(&e)))?;
-    if !ep.sources.is_empty() {
-        let src = ep.sources[index as usize % ep.sources.len()];
-        sock.bind(SocketAddr::new(src, 0))
-            .map_err(|e| format!("bind {src}: {}", io_reason(&e)))?;
-    }
-    let connect = async {
-        let stream = sock
-            .connect(ep.addr)
-            .await
-            .map_err(|e| format!("connect: {}", io_reason(&e)))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| format!("connect: {}", io_reason(&e)))?;
-        let stream = Stamped::new(stream, ep.rx_stamps)
-            .map_err(|e| format!("SO_TIMESTAMPNS: {}", io_reason(&e)))?;
-        let config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER)
-            .write_buffer_size(0)
-            .max_message_size(Some(1 << 20))
-            .max_frame_size(Some(1 << 20));
-        let (ws, _) =
-            tokio_tungstenite::client_async_with_config(ep.url.as_str(), stream, Some(config))
-                .await
-                .map_err(|e| format!("handshake: {}", ws_reason(&e)))?;
-        Ok::<_, String>(ws)
-    };
-    let mut ws = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-        .await
-        .map_err(|_| "connect: timed out".to_string())??;
+    let mut ws = connect(ep, index).await?;
     let mut join = serde_json::json!({"type": "join"});
     if let Some(code) = &ep.show {
         join["show"] = code.as_str().into();
@@ -622,6 +598,44 @@ pub(crate) async fn connect_and_join_as(
     .await
     .map_err(|_| "join: no welcome within the timeout".to_string())??;
     Ok((ws, welcome))
+}
+
+/// Connect (from the client's source address) and open the WebSocket, without joining.
+pub(crate) async fn connect(ep: &Endpoint, index: u32) -> Result<Ws, String> {
+    let sock = match ep.addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| format!("socket: {}", io_reason(&e)))?;
+    if !ep.sources.is_empty() {
+        let src = ep.sources[index as usize % ep.sources.len()];
+        sock.bind(SocketAddr::new(src, 0))
+            .map_err(|e| format!("bind {src}: {}", io_reason(&e)))?;
+    }
+    let connect = async {
+        let stream = sock
+            .connect(ep.addr)
+            .await
+            .map_err(|e| format!("connect: {}", io_reason(&e)))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("connect: {}", io_reason(&e)))?;
+        let stream = Stamped::new(stream, ep.rx_stamps)
+            .map_err(|e| format!("SO_TIMESTAMPNS: {}", io_reason(&e)))?;
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0)
+            .max_message_size(Some(1 << 20))
+            .max_frame_size(Some(1 << 20));
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(ep.url.as_str(), stream, Some(config))
+                .await
+                .map_err(|e| format!("handshake: {}", ws_reason(&e)))?;
+        Ok::<_, String>(ws)
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        .await
+        .map_err(|_| "connect: timed out".to_string())?
 }
 
 /// Wait for the next phase change. The receiver is moved in and handed back so that one

@@ -22,6 +22,13 @@
 //! each estimate's true error against a reference connection with a tiny round trip, at 1,
 //! 2, 3, 5 and 10 s after joining and at the end, with convergence times (`sync`).
 //!
+//! With `--chat-rooms N --chat-users M --chat-senders S --chat-rate R --admin USER:PASSWORD`
+//! the run is chat in many rooms instead of a show: an admin makes `M` staff accounts and `N`
+//! closed rooms with all of them as members through the management API ([`rooms`]), then
+//! every user opens one connection per room (`chat_auth`, `chat_sub` of that room, no show
+//! joined), `S` of them post through the window, and every delivery is checked against its
+//! room's sequence and timed as in the show's room (`chat`, `rooms`).
+//!
 //! With `--cues RATE` (and `--performer-token`) one performer connection sends `cue` frames
 //! through the measured window and every reading client records each cue it receives; the
 //! report gives, over cues × clients, the deliveries that came before their time (`at`),
@@ -51,6 +58,7 @@ mod error;
 pub mod options;
 mod progress;
 pub mod report;
+pub mod rooms;
 mod run;
 mod stamped;
 pub mod storm;
@@ -61,5 +69,6 @@ pub use calibrate::{measure_floor, measure_floor_with, Floor};
 pub use error::LoadError;
 pub use options::LoadOptions;
 pub use report::Report;
+pub use rooms::RoomsFigures;
 pub use run::{run, FD_MARGIN, SETTLE_MAX};
 pub use storm::{run_storm, StormReport};

@@ -42,6 +42,11 @@ pub const MAX_SYNC_DRIFT_PPM: f64 = 500.0;
 pub const MAX_CUE_RATE: f64 = 10.0;
 /// Slowest `--cues` rate, in cues per second.
 pub const MIN_CUE_RATE: f64 = 0.1;
+/// Most rooms `--chat-rooms` may ask for.
+pub const MAX_CHAT_ROOMS: u32 = 1000;
+/// Most users per room `--chat-users` may ask for (a closed room is made with at most 1,000
+/// members besides its creator).
+pub const MAX_CHAT_USERS: u32 = 1000;
 
 /// Options of `tutti load` (flatten into a clap command with `#[command(flatten)]`).
 #[derive(Debug, Clone, PartialEq, clap::Args)]
@@ -165,6 +170,25 @@ pub struct LoadOptions {
     /// `room_seq`; each must get exactly what it missed. Uses `--threads` worker threads.
     #[arg(long, value_name = "EVENTS_BEHIND")]
     pub chat_storm: Option<u64>,
+    /// Chat in many rooms (issue 12), instead of the show's: this many closed rooms (1–1000),
+    /// each with `--chat-users` staff accounts as members, made through the management API
+    /// before the run (with `--admin`); every user holds one connection per room, signed in
+    /// with `chat_auth` and following that room only (no show is joined: `--clients`,
+    /// `--rate`, `--moving`, `--votes` and `--slow` do not apply). `--chat-senders`
+    /// connections (spread evenly over the rooms, at least one a room) post `--chat-rate`
+    /// messages a second in all through the window; every delivery is checked against its
+    /// room's sequence and timed from post to delivery.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub chat_rooms: u32,
+    /// With `--chat-rooms`: users in every room (1–1000), each a staff account (role crew)
+    /// made for the run, so `--chat-rooms` × `--chat-users` connections in all.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub chat_users: u32,
+    /// With `--chat-rooms`: the admin account that makes the users and rooms, as
+    /// `USER:PASSWORD`. On a server that has no account yet it is made by first-run setup
+    /// (`POST /api/v1/setup`); otherwise it signs in.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub admin: Option<String>,
 }
 
 impl Default for LoadOptions {
@@ -217,6 +241,18 @@ pub(crate) struct Plan {
     pub cues: Option<CuePlan>,
     /// With `--chat-senders`: how many post, and how fast in all.
     pub chat: Option<ChatPlan>,
+    /// With `--chat-rooms`: the rooms, their users and the admin who makes them.
+    pub rooms: Option<RoomsPlan>,
+}
+
+/// What `--chat-rooms` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RoomsPlan {
+    pub rooms: u32,
+    /// Users per room (every user is in every room).
+    pub users: u32,
+    pub admin_user: String,
+    pub admin_password: String,
 }
 
 /// What `--chat-senders` asks for.
@@ -300,7 +336,10 @@ impl LoadOptions {
                 ));
             }
         }
-        if self.clients == 0 || self.clients > MAX_CLIENTS {
+        let rooms = self.rooms_plan()?;
+        // With many rooms, the connections are the rooms' users, not --clients.
+        let clients = rooms.as_ref().map_or(self.clients, |r| r.rooms * r.users);
+        if rooms.is_none() && (self.clients == 0 || self.clients > MAX_CLIENTS) {
             return Err(LoadError::option(
                 "--clients",
                 format!("must be within 1–{MAX_CLIENTS} (got {})", self.clients),
@@ -384,7 +423,7 @@ impl LoadOptions {
             MAX_CHURN_RATE,
             "connections per second",
         )?;
-        let all = u64::from(self.clients)
+        let all = u64::from(clients)
             + u64::from(self.garbage)
             + u64::from(self.silent)
             + u64::from(self.churn);
@@ -418,7 +457,7 @@ impl LoadOptions {
             })?,
         };
         let cues = self.cue_plan(&reference)?;
-        let chat = self.chat_plan()?;
+        let chat = self.chat_plan(clients, rooms.as_ref())?;
         let sync = if self.sync {
             let reference = reference.clone();
             let drift_ppm = within(
@@ -438,7 +477,7 @@ impl LoadOptions {
         let plan = Plan {
             target,
             show: self.show.clone(),
-            clients: self.clients,
+            clients,
             ramp,
             source_addrs,
             rate,
@@ -458,6 +497,7 @@ impl LoadOptions {
             sync,
             cues,
             chat,
+            rooms,
         };
         let calibration = if self.calibrate {
             CALIBRATION_TIME
@@ -488,9 +528,19 @@ impl LoadOptions {
         Ok(plan)
     }
 
-    /// `--chat-senders` and `--chat-rate`.
-    fn chat_plan(&self) -> Result<Option<ChatPlan>, LoadError> {
+    /// `--chat-senders` and `--chat-rate`, for `clients` connections (in `rooms`).
+    fn chat_plan(
+        &self,
+        clients: u32,
+        rooms: Option<&RoomsPlan>,
+    ) -> Result<Option<ChatPlan>, LoadError> {
         if self.chat_senders == 0 {
+            if rooms.is_some() {
+                return Err(LoadError::option(
+                    "--chat-senders",
+                    "--chat-rooms needs senders (at least one a room) and --chat-rate",
+                ));
+            }
             if self.chat_rate != 0.0 {
                 return Err(LoadError::option(
                     "--chat-rate",
@@ -499,14 +549,27 @@ impl LoadOptions {
             }
             return Ok(None);
         }
-        if self.chat_senders > self.clients {
-            return Err(LoadError::option(
-                "--chat-senders",
-                format!(
-                    "{} senders but only {} clients (--clients)",
-                    self.chat_senders, self.clients
-                ),
-            ));
+        match rooms {
+            Some(r) if self.chat_senders < r.rooms || self.chat_senders > clients => {
+                return Err(LoadError::option(
+                    "--chat-senders",
+                    format!(
+                        "{} senders for {} rooms of {} users: at least one a room, at most \
+                         every connection ({clients})",
+                        self.chat_senders, r.rooms, r.users
+                    ),
+                ));
+            }
+            None if self.chat_senders > clients => {
+                return Err(LoadError::option(
+                    "--chat-senders",
+                    format!(
+                        "{} senders but only {clients} clients (--clients)",
+                        self.chat_senders
+                    ),
+                ));
+            }
+            _ => {}
         }
         let rate = within(
             "--chat-rate",
@@ -530,6 +593,101 @@ impl LoadOptions {
         Ok(Some(ChatPlan {
             senders: self.chat_senders,
             rate,
+        }))
+    }
+
+    /// `--chat-rooms`, `--chat-users`, `--admin`, and the options that do not go with them.
+    fn rooms_plan(&self) -> Result<Option<RoomsPlan>, LoadError> {
+        if self.chat_rooms == 0 {
+            for (option, given) in [
+                ("--chat-users", self.chat_users != 0),
+                ("--admin", self.admin.is_some()),
+            ] {
+                if given {
+                    return Err(LoadError::option(
+                        option,
+                        "only means something with --chat-rooms",
+                    ));
+                }
+            }
+            return Ok(None);
+        }
+        if self.chat_rooms > MAX_CHAT_ROOMS {
+            return Err(LoadError::option(
+                "--chat-rooms",
+                format!(
+                    "must be within 1–{MAX_CHAT_ROOMS} (got {})",
+                    self.chat_rooms
+                ),
+            ));
+        }
+        if self.chat_users == 0 || self.chat_users > MAX_CHAT_USERS {
+            return Err(LoadError::option(
+                "--chat-users",
+                format!(
+                    "--chat-rooms needs 1–{MAX_CHAT_USERS} users per room (got {})",
+                    self.chat_users
+                ),
+            ));
+        }
+        let connections = u64::from(self.chat_rooms) * u64::from(self.chat_users);
+        if connections > u64::from(MAX_CLIENTS) {
+            return Err(LoadError::option(
+                "--chat-users",
+                format!(
+                    "{} rooms × {} users is {connections} connections, over {MAX_CLIENTS}",
+                    self.chat_rooms, self.chat_users
+                ),
+            ));
+        }
+        for (option, given) in [
+            ("--chat-storm", self.chat_storm.is_some()),
+            ("--show", self.show.is_some()),
+            ("--sync", self.sync),
+            ("--cues", self.cues.is_some()),
+            ("--calibrate", self.calibrate),
+            ("--garbage", self.garbage > 0),
+            ("--silent", self.silent > 0),
+            ("--churn", self.churn > 0),
+        ] {
+            if given {
+                return Err(LoadError::option(
+                    option,
+                    "does not go with --chat-rooms (its connections join no show)",
+                ));
+            }
+        }
+        let Some(admin) = &self.admin else {
+            return Err(LoadError::option(
+                "--chat-rooms",
+                "needs --admin USER:PASSWORD: an admin makes the rooms' users and rooms",
+            ));
+        };
+        let Some((user, password)) = admin.split_once(':') else {
+            return Err(LoadError::option(
+                "--admin",
+                "must be USER:PASSWORD (a colon between the two)",
+            ));
+        };
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if user.is_empty() || user.len() > 64 || !user.chars().all(name_ok) {
+            return Err(LoadError::option(
+                "--admin",
+                "the user name is 1–64 of A-Z a-z 0-9 . _ -",
+            ));
+        }
+        let chars = password.chars().count();
+        if !(8..=256).contains(&chars) {
+            return Err(LoadError::option(
+                "--admin",
+                format!("the password is 8–256 characters (got {chars})"),
+            ));
+        }
+        Ok(Some(RoomsPlan {
+            rooms: self.chat_rooms,
+            users: self.chat_users,
+            admin_user: user.to_owned(),
+            admin_password: password.to_owned(),
         }))
     }
 

@@ -626,7 +626,7 @@ pub struct ChatFigures {
     pub duplicate_acks: u64,
     /// Chat error frames, by code.
     pub refused: BTreeMap<String, u64>,
-    /// The room's last acknowledged `room_seq`.
+    /// The room's last acknowledged `room_seq` (with `--chat-rooms`, the highest of any room).
     pub last_seq: u64,
     /// Clients that followed the room.
     pub followers: u64,
@@ -787,8 +787,12 @@ pub struct Report {
     pub sync: Option<SyncFigures>,
     /// With `--cues`: cues to every client, in time or not.
     pub cues: Option<CueFigures>,
-    /// With `--chat-senders`: chat in the show's room.
+    /// With `--chat-senders`: chat in the show's room, or with `--chat-rooms` in every room
+    /// (the same checks per room).
     pub chat: Option<ChatFigures>,
+    /// With `--chat-rooms`: the rooms and users made for the run (the connections then join
+    /// no show: inputs, states and their latency are zero).
+    pub rooms: Option<crate::rooms::RoomsFigures>,
     /// Things worth knowing that are not failures.
     pub warnings: Vec<String>,
     /// Correctness checks.
@@ -833,7 +837,20 @@ impl Report {
         let i = &self.inputs;
         let s = &self.states;
         let l = &self.latency;
-        let _ = writeln!(t, "tutti load: {} (show {})", self.url, self.show);
+        match &self.rooms {
+            Some(r) => {
+                let _ = writeln!(
+                    t,
+                    "tutti load: {} ({} rooms × {} users, no show joined)",
+                    self.url, r.rooms, r.users
+                );
+            }
+            None => {
+                let _ = writeln!(t, "tutti load: {} (show {})", self.url, self.show);
+            }
+        }
+        // Staff connections to rooms send no inputs and read no states.
+        let show = self.rooms.is_none();
         let _ = writeln!(
             t,
             "  clients     {} asked, {} connected, {} failed, {} dropped ({} moving, {} idle, {} slow)",
@@ -865,7 +882,23 @@ impl Report {
             p.settle_s,
             p.total_s
         );
-        let _ = writeln!(
+        if let Some(r) = &self.rooms {
+            let _ = writeln!(
+                t,
+                "  rooms       {} rooms × {} users = {} connections; made in {:.1} s (the admin {}), all following {:.1} s after the ramp; tokens live {} s; rooms at seq {}–{}",
+                thousands(u64::from(r.rooms)),
+                thousands(u64::from(r.users)),
+                thousands(r.connections),
+                r.setup_s,
+                if r.admin_made { "made by first-run setup" } else { "signed in" },
+                r.follow_s,
+                r.token_ttl_s,
+                thousands(r.last_seq_min),
+                thousands(r.last_seq_max)
+            );
+        }
+        if show {
+            let _ = writeln!(
             t,
             "  inputs      {:.0}/s sent, {:.0}/s acked, {} rejected ({} sent, {} acked in the whole run)",
             i.sent_per_s,
@@ -874,21 +907,22 @@ impl Report {
             thousands(i.sent_total),
             thousands(i.acked_total)
         );
-        let rate = match (s.server_rate_min, s.server_rate_last) {
-            (Some(min), Some(last)) => format!(", server rate min {min:.1} last {last:.1}"),
-            _ => String::new(),
-        };
-        let _ = writeln!(
+            let rate = match (s.server_rate_min, s.server_rate_last) {
+                (Some(min), Some(last)) => format!(", server rate min {min:.1} last {last:.1}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
             t,
             "  states      per client {:.2}/s mean, {:.2} min, {:.2} max (state_hz {:.0}, {:.2} % delivered{rate})",
             s.per_client_mean, s.per_client_min, s.per_client_max, s.state_hz, s.delivered_pct
         );
-        if c.slow > 0 {
-            let _ = writeln!(
-                t,
-                "  slow        {:.2} states/s per slow reader",
-                s.slow_per_client_mean
-            );
+            if c.slow > 0 {
+                let _ = writeln!(
+                    t,
+                    "  slow        {:.2} states/s per slow reader",
+                    s.slow_per_client_mean
+                );
+            }
         }
         let r = &self.rtt;
         let _ = writeln!(
@@ -900,15 +934,17 @@ impl Report {
             r.max_ms,
             thousands(r.samples)
         );
-        let _ = writeln!(
-            t,
-            "  latency     input->state p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1} ({} inputs)",
-            l.p50_ms,
-            l.p95_ms,
-            l.p99_ms,
-            l.max_ms,
-            thousands(l.samples)
-        );
+        if show {
+            let _ = writeln!(
+                t,
+                "  latency     input->state p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1} ({} inputs)",
+                l.p50_ms,
+                l.p95_ms,
+                l.p99_ms,
+                l.max_ms,
+                thousands(l.samples)
+            );
+        }
         let _ = writeln!(
             t,
             "  frames      {} received, {} unparseable",
@@ -916,7 +952,8 @@ impl Report {
             thousands(self.frames.parse_failures)
         );
         let a = &self.applied;
-        let _ = writeln!(
+        if show {
+            let _ = writeln!(
             t,
             "  applied     input->applied p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1} ({} inputs; the server's clock)",
             a.p50_ms,
@@ -925,21 +962,22 @@ impl Report {
             a.max_ms,
             thousands(a.samples)
         );
-        let behind = if self.acks.clock_behind > 0 {
-            format!(
-                ", {} dated before they were sent (the server's clock is behind)",
-                thousands(self.acks.clock_behind)
-            )
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            t,
-            "  acks        {} moving clients checked, {} mismatched, {} anomalies{behind}",
-            thousands(self.acks.checked),
-            thousands(self.acks.mismatched),
-            thousands(self.acks.anomalies)
-        );
+            let behind = if self.acks.clock_behind > 0 {
+                format!(
+                    ", {} dated before they were sent (the server's clock is behind)",
+                    thousands(self.acks.clock_behind)
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                t,
+                "  acks        {} moving clients checked, {} mismatched, {} anomalies{behind}",
+                thousands(self.acks.checked),
+                thousands(self.acks.mismatched),
+                thousands(self.acks.anomalies)
+            );
+        }
         let _ = writeln!(t, "  errors      {}", map_line(&self.errors));
         if let Some(a) = &self.attackers {
             a.table(&mut t);

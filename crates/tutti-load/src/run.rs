@@ -47,6 +47,8 @@ pub const FD_MARGIN: u64 = 64;
 pub const SETTLE_MAX: Duration = Duration::from_secs(5);
 /// Longest wait for clients to close at the end.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait, with `--chat-rooms`, for every connection to follow its room.
+const FOLLOW_MAX: Duration = Duration::from_secs(60);
 /// Size assumed for a state frame when the probe saw none.
 const DEFAULT_STATE_BYTES: usize = 512;
 
@@ -57,7 +59,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let run_start = Instant::now();
-    let deadline = run_start + plan.max_duration;
+    let mut deadline = run_start + plan.max_duration;
     let mut warnings = Vec::new();
 
     let fd = sys::raise_fd_limit()?;
@@ -78,60 +80,46 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         rx_stamps: plan.cues.is_some() || plan.chat.is_some(),
     };
 
-    // Probe: one client joins first, so a wrong URL or show fails fast and clearly, and
-    // so the parameters and the state frame's size are known.
-    let (mut probe, welcome) =
-        connect_and_join(&endpoint, 0)
-            .await
-            .map_err(|message| LoadError::Unreachable {
-                url: plan.target.url.clone(),
-                message,
-            })?;
-    let ServerFrame::Welcome {
+    // Many rooms: the admin makes the users and rooms first (not part of the run's bound:
+    // `--max-duration` counts from when they are made); their connections join no show.
+    let made = match &plan.rooms {
+        Some(rp) => {
+            let made = crate::rooms::setup(&plan.target, addr, rp).await?;
+            crate::rooms::check_token_life(&plan, &made)?;
+            deadline = Instant::now() + plan.max_duration;
+            Some(made)
+        }
+        None => None,
+    };
+    let Probed {
         params,
         show,
         state_hz,
         input_rate,
         phone,
-        ..
-    } = welcome
-    else {
-        return Err(LoadError::Unreachable {
-            url: plan.target.url.clone(),
-            message: "the answer to join was not a welcome".into(),
-        });
+        state_bytes,
+    } = match &made {
+        Some(_) => Probed::default(),
+        None => probe(&endpoint, &plan).await?,
     };
-    let state_bytes = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(m)) = probe.next().await {
-            if let Message::Text(t) = m {
-                if t.as_str().starts_with(r#"{"type":"state""#) {
-                    return Some(t.len());
-                }
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten();
-    let _ = tokio::time::timeout(Duration::from_secs(2), probe.close(None)).await;
-    drop(probe);
 
     let inputs = InputGen::new(&params, plan.votes);
-    if plan.moving > 0.0 && !inputs.has_sliders() && !inputs.has_votes() {
+    if made.is_some() {
+        // Staff connections to rooms send no inputs and read no states.
+    } else if plan.moving > 0.0 && !inputs.has_sliders() && !inputs.has_votes() {
         warnings.push("the piece has no parameter to move: nobody sends inputs".into());
     } else if plan.votes > 0.0 && !inputs.has_votes() {
         warnings.push("the piece has no discrete parameter: every input is a slider move".into());
     } else if plan.votes < 1.0 && !inputs.has_sliders() && plan.moving > 0.0 {
         warnings.push("the piece has no continuous parameter: every input is a vote".into());
     }
-    if plan.moving > 0.0 && plan.rate > f64::from(input_rate) {
+    if made.is_none() && plan.moving > 0.0 && plan.rate > f64::from(input_rate) {
         warnings.push(format!(
             "--rate {} is over the piece's input_rate {input_rate}: expect rate_limited errors",
             plan.rate
         ));
     }
-    if state_bytes.is_none() {
+    if made.is_none() && state_bytes.is_none() {
         warnings.push("the probe client received no state within 5 s".into());
     }
 
@@ -147,7 +135,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
                     addr: probe_addr,
                     url: plan.target.url.clone(),
                     sources: Vec::new(),
-                    show: Some(show.code.clone()),
+                    show: Some(show.clone()),
                     rx_stamps: false,
                 },
             )
@@ -220,8 +208,12 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         plan.churn_rate,
         inputs.first_slider(),
     ));
+    let kinds = match &made {
+        Some(_) => vec![Kind::Idle; plan.clients as usize],
+        None => assign_kinds(plan.clients, plan.moving, plan.slow),
+    };
     let order = spawn_order(
-        assign_kinds(plan.clients, plan.moving, plan.slow),
+        kinds,
         &[
             (AttackKind::Garbage, plan.garbage),
             (AttackKind::Silent, plan.silent),
@@ -229,13 +221,24 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         ],
     );
     let (phase_tx, phase_rx) = watch::channel(Phase::Ramp);
+    let (rooms_made, staff) = match made {
+        Some(m) => (
+            Some((m.admin_made, m.setup_s, m.token_ttl_s)),
+            Some(m.staff),
+        ),
+        None => (None, None),
+    };
+    let room_ids = staff.as_ref().map(|s| s.rooms.clone());
     let chat_shared = plan.chat.as_ref().map(|c| {
-        Arc::new(ChatShared::new(
-            Instant::now(),
-            u32::try_from(u64::from(plan.clients) + plan.attackers()).unwrap_or(u32::MAX),
-            c.senders,
-            c.rate,
-        ))
+        Arc::new(match staff {
+            Some(staff) => ChatShared::staff(Instant::now(), staff, c.senders, c.rate),
+            None => ChatShared::new(
+                Instant::now(),
+                u32::try_from(u64::from(plan.clients) + plan.attackers()).unwrap_or(u32::MAX),
+                c.senders,
+                c.rate,
+            ),
+        })
     });
     let shared = Arc::new(Shared::new(
         endpoint,
@@ -313,6 +316,18 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let ramp_s = ramp_start.elapsed().as_secs_f64();
+    // Many rooms: the window opens once every connection follows its room (a connection
+    // that cannot is counted when the run ends).
+    let follow_start = Instant::now();
+    if let (Some(_), Some(chat)) = (&rooms_made, &chat_shared) {
+        let follow_by = (follow_start + FOLLOW_MAX).min(cutoff);
+        while chat.followers() + shared.dropped.load(Relaxed) < shared.connected.load(Relaxed)
+            && Instant::now() < follow_by
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let follow_s = follow_start.elapsed().as_secs_f64();
 
     // Steady window.
     let window_open = Instant::now();
@@ -587,6 +602,25 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
             .count() as u64;
         c.figures(window_s, dropped)
     });
+    let rooms = match (&rooms_made, &plan.rooms, &chat_shared, room_ids) {
+        (Some((admin_made, setup_s, token_ttl_s)), Some(rp), Some(c), Some(room_ids)) => {
+            let lasts = c.last_seqs();
+            Some(crate::rooms::RoomsFigures {
+                rooms: rp.rooms,
+                users: rp.users,
+                connections: u64::from(plan.clients),
+                room_ids,
+                admin_made: *admin_made,
+                setup_s: *setup_s,
+                follow_s,
+                token_ttl_s: *token_ttl_s,
+                last_seq_min: lasts.iter().copied().min().unwrap_or(0),
+                last_seq_max: lasts.iter().copied().max().unwrap_or(0),
+                last_seqs: lasts,
+            })
+        }
+        _ => None,
+    };
     let checks = Checks {
         all_connected: connected == u64::from(plan.clients) && dropped == 0,
         frames_parsed: parse_failures == 0,
@@ -611,7 +645,7 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
     let expected = readers.len() as f64 * window_s * state_hz;
     Ok(Report {
         url: plan.target.url.clone(),
-        show: show.code,
+        show,
         started_unix_s,
         asked: Asked {
             clients: plan.clients,
@@ -695,8 +729,71 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
         sync,
         cues,
         chat,
+        rooms,
         warnings,
         checks,
+    })
+}
+
+/// What the probe learnt of the show.
+#[derive(Default)]
+struct Probed {
+    params: Vec<tutti_protocol::ParamInfo>,
+    /// The show's join code.
+    show: String,
+    state_hz: u32,
+    input_rate: u32,
+    phone: Option<tutti_protocol::PhoneInfo>,
+    /// A state frame's size (none within 5 s: absent).
+    state_bytes: Option<usize>,
+}
+
+/// The probe: one client joins first, so a wrong URL or show fails fast and clearly, and
+/// so the parameters and the state frame's size are known.
+async fn probe(endpoint: &Endpoint, plan: &Plan) -> Result<Probed, LoadError> {
+    let (mut probe, welcome) =
+        connect_and_join(endpoint, 0)
+            .await
+            .map_err(|message| LoadError::Unreachable {
+                url: plan.target.url.clone(),
+                message,
+            })?;
+    let ServerFrame::Welcome {
+        params,
+        show,
+        state_hz,
+        input_rate,
+        phone,
+        ..
+    } = welcome
+    else {
+        return Err(LoadError::Unreachable {
+            url: plan.target.url.clone(),
+            message: "the answer to join was not a welcome".into(),
+        });
+    };
+    let state_bytes = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(m)) = probe.next().await {
+            if let Message::Text(t) = m {
+                if t.as_str().starts_with(r#"{"type":"state""#) {
+                    return Some(t.len());
+                }
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    let _ = tokio::time::timeout(Duration::from_secs(2), probe.close(None)).await;
+    drop(probe);
+    Ok(Probed {
+        params,
+        show: show.code,
+        state_hz,
+        input_rate,
+        phone,
+        state_bytes,
     })
 }
 
