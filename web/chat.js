@@ -30,7 +30,10 @@
 // `votes`, `voted` (this user's vote, known from the events of this connection's catch-up),
 // `answered`, `pinned` and `wall` ('approved' | 'rejected' | null) follow their events. A
 // display (`chat_show`) is handed only wall events: a `wall_approved` of a message it never
-// saw adds it with the approved text.
+// saw adds it with the approved text. A room's first follow on a connection that has not had
+// them yet asks for its pins and latest announcement however old (`extras`): `chat_extras`
+// adds the ones older than the loaded events as "standing" messages (in the pins and the
+// banner, not in the room's list) and marks the loaded ones; later events change them as usual.
 
 export const BACKLOG_EVENTS = 200; // events read from the socket when a room is first followed
 const TYPING_SHOWN_MS = 4_000;
@@ -78,13 +81,15 @@ class Room {
     this.hereCount = 0; // how many people are here (may exceed here.length)
     this.typing = new Map(); // user → {name, until}
     this.oldestSeq = null; // posted_seq of the oldest message loaded (for scrolling back)
+    this.extrasKnown = false; // its pins and latest announcement came (chat_extras)
     this.noOlder = false;
     this.readSent = 0;
   }
 
-  /** The messages in the room's order (by the seq that posted them). */
+  /** The messages in the room's order (by the seq that posted them); standing ones (known only
+   *  as a pin or the announcement, older than what was loaded) left out. */
   list() {
-    return [...this.messages.values()].sort((a, b) => a.postedSeq - b.postedSeq);
+    return [...this.messages.values()].filter((m) => !m.standing).sort((a, b) => a.postedSeq - b.postedSeq);
   }
 }
 
@@ -137,6 +142,7 @@ export class ChatClient {
     switch (msg.type) {
       case 'chat_hello': return this._hello(msg);
       case 'chat_event': return this._event(msg);
+      case 'chat_extras': return this._extras(msg);
       case 'chat_caught_up': {
         const r = this.room(msg.room);
         r.caughtUp = true;
@@ -202,6 +208,42 @@ export class ChatClient {
     this._emit('hello', msg);
     if (this.followAll) this.follow([...(msg.rooms || []).map((i) => i.room)]);
     this._resendPending();
+  }
+
+  /**
+   * A room's pins and latest announcement as of `room_seq` (docs/protocol.md, `chat_extras`),
+   * sent after the catch-up. A message this client knows is marked; one it never loaded and
+   * posted before what it applied is added as standing; one posted after that comes with its
+   * own events (which also bring its pin).
+   */
+  _extras(f) {
+    const r = this.room(f.room);
+    r.extrasKnown = true;
+    const put = (it) => {
+      let m = r.messages.get(it.message);
+      if (!m) {
+        if (r.lastSeq != null && it.posted_seq > r.lastSeq) return null;
+        if (it.author_name) this.names.set(it.author, it.author_name);
+        m = {
+          id: it.message, room: f.room, author: it.author, authorName: it.author_name ?? this.nameOf(it.author),
+          clientId: it.client_id, text: it.text ?? '', html: it.html ?? '', at: it.at, postedSeq: it.posted_seq,
+          lastSeq: it.posted_seq, edited: !!it.edited, deleted: false, replyTo: it.reply_to ?? null, boosts: new Map(),
+          attachments: attachmentsOf(it.attachments), sound: null, flag: it.flag ?? null, votes: it.votes ?? 0,
+          voted: false, answered: !!it.answered, pinned: false, wall: null, standing: true,
+        };
+        r.messages.set(m.id, m);
+      } else if (it.flag) {
+        m.flag = it.flag;
+      }
+      return m;
+    };
+    for (const it of f.pins || []) {
+      const m = put(it);
+      if (m) m.pinned = true;
+    }
+    if (f.announcement) put(f.announcement);
+    this._emit('extras', { room: r, message: null });
+    this._emit('room', { room: r });
   }
 
   /** Whether a user may change a message here (the server checks; this hides buttons). */
@@ -311,7 +353,12 @@ export class ChatClient {
     const r = this.room(roomId);
     for (const it of items) {
       const old = r.messages.get(it.id);
-      if (old && old.lastSeq >= it.last_seq) continue;
+      const standing = old?.standing ? old : null;
+      if (standing) standing.standing = false; // loaded now: in the room's list too
+      if (old && old.lastSeq >= it.last_seq) {
+        if (r.oldestSeq == null || it.posted_seq < r.oldestSeq) r.oldestSeq = it.posted_seq;
+        continue;
+      }
       const boosts = new Map();
       for (const b of it.boosts || []) {
         if (!boosts.has(b.content)) boosts.set(b.content, new Set());
@@ -323,6 +370,8 @@ export class ChatClient {
         postedSeq: it.posted_seq, lastSeq: it.last_seq, edited: it.edited_at_ms != null,
         deleted: it.deleted, replyTo: it.reply_to ?? null, boosts,
         attachments: it.deleted ? [] : attachmentsOf(it.attachments),
+        // What chat_extras said of it (pinned, the announcement) stays.
+        ...(standing ? { flag: standing.flag, votes: standing.votes, answered: standing.answered, pinned: standing.pinned } : {}),
       });
       if (r.oldestSeq == null || it.posted_seq < r.oldestSeq) r.oldestSeq = it.posted_seq;
     }
@@ -346,7 +395,8 @@ export class ChatClient {
       if (r.lastSeq == null) r.lastSeq = fromSeq ?? Math.max(0, r.headSeq - this.backlog);
       r.followed = true;
       r.caughtUp = false;
-      list.push({ room: id, after_seq: r.lastSeq });
+      // Pins and the announcement however old, until they came once (then events keep them).
+      list.push(r.extrasKnown ? { room: id, after_seq: r.lastSeq } : { room: id, after_seq: r.lastSeq, extras: true });
     }
     for (let i = 0; i < list.length; i += 64) this._send({ type: 'chat_sub', rooms: list.slice(i, i + 64) });
   }

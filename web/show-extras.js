@@ -5,6 +5,9 @@
 // With `crew` (the `/chat` page): a form to announce, "Mark answered" on open questions, and a
 // queue of the room's recent messages with Approve / Reject for the big screen's wall and Pin /
 // Unpin. The server checks every right; crew buttons are only shown where they may work.
+// The pins and the banner include what the room's `chat_extras` stated when the page first
+// followed it (a pin or an announcement older than the events the page loaded; chat.js keeps
+// them as standing messages), so a page opened late or reloaded shows them too.
 //
 // A message's body is the server's sanitized `html`; names and other texts go in as text.
 //

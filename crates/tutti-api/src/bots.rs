@@ -18,7 +18,10 @@
 //! ([`ApiState::chat_changed`]), so followers get it in the room's order.
 //!
 //! Posts that call bots: those made through the REST API (`POST /chat/rooms/{id}/messages`)
-//! and over `/live/v1` (the composition root calls [`ApiState::chat_posted_live`]).
+//! and over `/live/v1` (the composition root calls [`ApiState::chat_posted_live`]). A post
+//! held by its room's audience delay calls its bots at its release (the server's chat sweep
+//! calls [`ApiState::chat_posted_live`] for each message it released), never before, and never
+//! if a moderator removed it first; a bot's own posts are never held (it is no phone).
 //!
 //! Must never: wait for a bot on the poster's request, call an address the webhook target
 //! policy refuses, post a reply that `tutti_chat::MessageText` refuses, or put the secret or a
@@ -144,8 +147,9 @@ impl ApiState {
     /// background (see the module's documentation). Returns at once.
     pub(crate) fn call_bots(&self, message: &ChatMessageRow) {
         // Shadow-muted: never; held by the room's audience delay: when it is released
-        // (`chat_posted_live` again, from the release), so crew can catch it first.
-        if message.hidden || message.held_until_ms.is_some() {
+        // (`chat_posted_live` again, from the release), so crew can catch it first; deleted
+        // (removed between its release and this read): never.
+        if message.hidden || message.held_until_ms.is_some() || message.deleted_at_ms.is_some() {
             return;
         }
         let s = self.clone();

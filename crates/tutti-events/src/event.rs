@@ -164,13 +164,15 @@ pub struct ChatData {
     /// The message's author.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author_id: Option<i64>,
-    /// Who made the change (the author for a post; the editor, deleter or booster).
+    /// Who made the change (the author for a post; the editor, deleter, booster or crew member;
+    /// not published for a vote).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_id: Option<i64>,
-    /// The author's display name (posts and edits).
+    /// The author's display name (posts, edits and wall approvals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author_name: Option<String>,
-    /// The text (posts and edits; removed from the stored event once the message is deleted).
+    /// The text (posts, edits and wall approvals; removed from the stored event once the
+    /// message is deleted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// The message it replies to.
@@ -182,6 +184,12 @@ pub struct ChatData {
     /// The boost added or removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boost: Option<String>,
+    /// `question` or `announcement`: the message is one (on every event of that message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    /// A question's vote count after the vote (`chat.vote_changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub votes: Option<u64>,
 }
 
 /// `webhook.created` data (never the secret).
@@ -274,6 +282,24 @@ pub enum Event {
     /// `chat.boost_removed`
     #[serde(rename = "chat.boost_removed")]
     ChatBoostRemoved(ChatData),
+    /// `chat.vote_changed`
+    #[serde(rename = "chat.vote_changed")]
+    ChatVoteChanged(ChatData),
+    /// `chat.question_answered`
+    #[serde(rename = "chat.question_answered")]
+    ChatQuestionAnswered(ChatData),
+    /// `chat.message_pinned`
+    #[serde(rename = "chat.message_pinned")]
+    ChatMessagePinned(ChatData),
+    /// `chat.message_unpinned`
+    #[serde(rename = "chat.message_unpinned")]
+    ChatMessageUnpinned(ChatData),
+    /// `chat.wall_approved`
+    #[serde(rename = "chat.wall_approved")]
+    ChatWallApproved(ChatData),
+    /// `chat.wall_rejected`
+    #[serde(rename = "chat.wall_rejected")]
+    ChatWallRejected(ChatData),
     /// `webhook.created`
     #[serde(rename = "webhook.created")]
     WebhookCreated(WebhookCreatedData),
@@ -305,6 +331,12 @@ impl Event {
             Self::ChatMessageDeleted(_) => EventKind::ChatMessageDeleted,
             Self::ChatBoostAdded(_) => EventKind::ChatBoostAdded,
             Self::ChatBoostRemoved(_) => EventKind::ChatBoostRemoved,
+            Self::ChatVoteChanged(_) => EventKind::ChatVoteChanged,
+            Self::ChatQuestionAnswered(_) => EventKind::ChatQuestionAnswered,
+            Self::ChatMessagePinned(_) => EventKind::ChatMessagePinned,
+            Self::ChatMessageUnpinned(_) => EventKind::ChatMessageUnpinned,
+            Self::ChatWallApproved(_) => EventKind::ChatWallApproved,
+            Self::ChatWallRejected(_) => EventKind::ChatWallRejected,
             Self::WebhookCreated(_) => EventKind::WebhookCreated,
             Self::WebhookDisabled(_) => EventKind::WebhookDisabled,
         }

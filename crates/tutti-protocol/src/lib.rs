@@ -582,6 +582,11 @@ pub struct ChatSubRoom {
     /// The last room `seq` seen (0 for everything).
     #[serde(default)]
     pub after_seq: u64,
+    /// Also state the room's current pins and latest announcement, however old
+    /// (`chat_extras`, before `chat_caught_up`): a page opening the room asks for it; a
+    /// reconnect that had it already need not.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub extras: bool,
 }
 
 /// Most rooms one `chat_sub` or `chat_unsub` may name.
@@ -1305,6 +1310,20 @@ pub enum ServerFrame {
         /// The last room `seq` sent.
         room_seq: u64,
     },
+    /// Chat: a room's live-show state however old it is — the pinned messages and the latest
+    /// announcement — as of `room_seq` (after `chat_sub` with `extras`, before
+    /// `chat_caught_up`). Events after `room_seq` change it as usual.
+    ChatExtras {
+        /// The room.
+        room: i64,
+        /// The room's latest `seq` when it was read: the state after that event.
+        room_seq: u64,
+        /// The pinned messages, oldest pin first (none: an empty list).
+        pins: Vec<ChatMessageInfo>,
+        /// The latest announcement; absent when the room has none.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        announcement: Option<ChatMessageInfo>,
+    },
     /// Chat: a change was committed (a retried post: the original message).
     ChatAck {
         /// The `seq` of the frame it answers.
@@ -1435,6 +1454,50 @@ pub struct ChatEventInfo {
     /// `vote_added`, `vote_removed`: the question's vote count after it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub votes: Option<u64>,
+}
+
+/// A message as it stands (`chat_extras`): what a `message_posted` event would show of it
+/// now, with the `seq` it was posted at.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ChatMessageInfo {
+    /// The message.
+    pub message: i64,
+    /// Its place in the room's sequence when posted.
+    pub posted_seq: u64,
+    /// Its author.
+    pub author: i64,
+    /// The author's display name.
+    pub author_name: String,
+    /// The author's client id for it.
+    pub client_id: String,
+    /// When it was posted, Unix milliseconds.
+    pub at: i64,
+    /// Its text now (as edited).
+    pub text: String,
+    /// That text rendered to safe HTML.
+    pub html: String,
+    /// The message it replies to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reply_to: Option<i64>,
+    /// Its files, in order; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub attachments: Vec<ChatAttachmentInfo>,
+    /// `question` or `announcement`, if it is one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flag: Option<String>,
+    /// It was edited.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub edited: bool,
+    /// A question's votes; absent when none.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub votes: u64,
+    /// A question crew marked answered.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub answered: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A file carried by a chat message (`chat_event`'s `attachments`). Its bytes are downloaded

@@ -14,6 +14,14 @@
 //! twice. A session that meets a `seq` further ahead than the next one reads the gap from the
 //! store.
 //!
+//! # A room's standing state
+//! A page opening a room reads only its latest events, so a pin or an announcement made
+//! before them would be missed. A `chat_sub` that asks for `extras` (a page's first follow of a
+//! room, not a reconnect) ends that room's catch-up with `chat_extras`: the pinned messages and
+//! the latest announcement everyone may see, read from the store after the last page and
+//! stamped with the room's `seq` they are the state after (never a hidden or held message; a
+//! display, handed the wall only, gets none).
+//!
 //! # Bounded queues
 //! Each session has one bounded queue of frames serialized once per event (shared bytes). When
 //! it is full, the room marks the session behind in that room and stops queueing its events;
@@ -49,9 +57,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tutti_chat::{render_html, MessageText};
 use tutti_protocol::{
-    ChatAttachmentInfo, ChatEventInfo, ChatPerson, ErrorCode, FrameError, ServerFrame,
+    ChatAttachmentInfo, ChatEventInfo, ChatMessageInfo, ChatPerson, ErrorCode, FrameError,
+    ServerFrame,
 };
-use tutti_store::{ChatAttachmentRow, ChatEvent, ChatEventKind, ChatRefusal, Store, StoreError};
+use tutti_store::{
+    ChatAttachmentRow, ChatEvent, ChatEventKind, ChatRefusal, ChatShowMessage, Store, StoreError,
+};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use session::{Origin, Session};
@@ -405,9 +416,10 @@ impl Rooms {
     }
 
     /// Releases the audience messages whose room delay has ended (`message_released` events,
-    /// committed by the store) and publishes each to the room's followers; the messages
-    /// released. A store that cannot be written is logged and tried again on the next call.
-    pub async fn release_held(&self) -> Vec<i64> {
+    /// committed by the store) and publishes each to the room's followers; each release as
+    /// (room, `seq` of its `message_released` event, message). A store that cannot be written
+    /// is logged and tried again on the next call.
+    pub async fn release_held(&self) -> Vec<(i64, u64, i64)> {
         let now = self.inner.clock.now_ms();
         match self.inner.store.chat_release_due(now).await {
             Ok(released) => {
@@ -415,9 +427,6 @@ impl Rooms {
                     self.advanced(*room, *seq).await;
                 }
                 released
-                    .into_iter()
-                    .map(|(_, _, message)| message)
-                    .collect()
             }
             Err(e) => {
                 tracing::warn!(error = %e, "chat: releasing held messages failed");
@@ -543,6 +552,30 @@ impl Rooms {
         );
         lock(&self.inner.frames).put(e, &frame);
         frame
+    }
+
+    /// A message as it stands now (`chat_extras`), its text rendered as for events.
+    pub(crate) async fn message_info(&self, m: &ChatShowMessage) -> ChatMessageInfo {
+        let row = &m.message;
+        let html = MessageText::parse(&row.text)
+            .map(|t| render_html(&t))
+            .unwrap_or_default();
+        ChatMessageInfo {
+            message: row.id,
+            posted_seq: row.posted_seq,
+            author: row.author_id,
+            author_name: self.name_of(row.author_id).await,
+            client_id: row.client_message_id.clone(),
+            at: row.created_at_ms,
+            text: row.text.clone(),
+            html,
+            reply_to: row.reply_to,
+            attachments: row.attachments.iter().map(attachment_info).collect(),
+            flag: m.flag.map(|f| f.as_str().to_owned()),
+            edited: row.edited_at_ms.is_some(),
+            votes: m.votes,
+            answered: m.answered_at_ms.is_some(),
+        }
     }
 
     /// Hands an ephemeral frame (not of the room's sequence) to every session of `user`

@@ -100,6 +100,8 @@ pub struct Session {
     typed: HashMap<i64, i64>,
     /// Followed rooms this session moderates: it is handed hidden (shadow-muted) messages.
     moderated: HashSet<i64>,
+    /// Rooms whose `chat_sub` asked for `extras`: their catch-up ends with `chat_extras`.
+    extras: HashSet<i64>,
 }
 
 fn input(e: &ChatInputError) -> FrameError {
@@ -142,6 +144,7 @@ impl Session {
             ready: VecDeque::new(),
             typed: HashMap::new(),
             moderated: HashSet::new(),
+            extras: HashSet::new(),
         }
     }
 
@@ -210,6 +213,7 @@ impl Session {
                 for room in rooms {
                     if self.delivered.remove(&room).is_some() {
                         self.catching.retain(|(r, _)| *r != room);
+                        self.extras.remove(&room);
                         self.rooms.unsubscribe(room, self.sub.id);
                     }
                 }
@@ -453,6 +457,19 @@ impl Session {
             .store
             .chat_events_after(room, after, self.rooms.inner.config.page.clamp(1, 1000))
             .await;
+        // The room's pins and announcement after its last page, read before anything changes
+        // (so a cancelled read is read again) and after the page (so they are as new as the
+        // last event handed out, or newer: the events between come later and change nothing
+        // the client keeps newer).
+        let extras = match &page {
+            Ok(p) if !p.more && announce && self.extras.contains(&room) => {
+                match self.extras_frame(room).await {
+                    Ok(f) => Some(f),
+                    Err(e) => Some(Arc::from(ServerFrame::error(e, None).to_json())),
+                }
+            }
+            _ => None,
+        };
         // Nothing above changed state: a cancelled read is read again.
         match page {
             Ok(page) => {
@@ -472,6 +489,10 @@ impl Session {
                 }
                 if !page.more {
                     self.catching.retain(|(r, _)| *r != room);
+                    if let Some(frame) = extras {
+                        self.extras.remove(&room);
+                        self.ready.push_back(frame);
+                    }
                     if announce {
                         self.ready.push_back(Arc::from(
                             ServerFrame::ChatCaughtUp {
@@ -492,6 +513,35 @@ impl Session {
                 ));
             }
         }
+    }
+
+    /// The room's `chat_extras` frame: its pins and latest announcement as everyone may see
+    /// them (never a hidden or held message), the texts rendered as for events.
+    async fn extras_frame(&self, room: i64) -> Result<Arc<str>, FrameError> {
+        let state = self
+            .rooms
+            .inner
+            .store
+            .chat_show_state(room)
+            .await
+            .map_err(store_error)?;
+        let mut pins = Vec::with_capacity(state.pins.len());
+        for m in &state.pins {
+            pins.push(self.rooms.message_info(m).await);
+        }
+        let announcement = match &state.announcement {
+            Some(m) => Some(self.rooms.message_info(m).await),
+            None => None,
+        };
+        Ok(Arc::from(
+            ServerFrame::ChatExtras {
+                room,
+                room_seq: state.head_seq,
+                pins,
+                announcement,
+            }
+            .to_json(),
+        ))
     }
 
     /// Whether this session is handed the hidden messages of `author` in `room`: it is the
@@ -923,6 +973,12 @@ impl Session {
             self.delivered.insert(r.room, r.after_seq);
             self.catching.retain(|(x, _)| *x != r.room);
             self.catching.push_back((r.room, true));
+            // A display is handed the wall only: no pins or announcement.
+            if r.extras && !self.display() {
+                self.extras.insert(r.room);
+            } else {
+                self.extras.remove(&r.room);
+            }
         }
         Ok(())
     }

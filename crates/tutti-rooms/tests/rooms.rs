@@ -130,6 +130,7 @@ async fn sub(s: &mut Session, room: i64, after: u64) {
             rooms: vec![ChatSubRoom {
                 room,
                 after_seq: after,
+                extras: false,
             }],
         })
         .await

@@ -56,7 +56,8 @@ pub struct Config {
     pub memory: crate::memory::MemorySettings,
     /// Webhook deliveries.
     pub webhooks: WebhooksConfig,
-    /// The management API's clock: the system's, unless a test sets a manual one
+    /// The management API's clock, also live chat's (posts' times, slow mode, the audience
+    /// delay's release): the system's, unless a test sets a manual one
     /// (`tutti_api::Clock::manual`) to move time without waiting. No file or variable sets it.
     #[serde(skip)]
     pub api_clock: ApiClock,

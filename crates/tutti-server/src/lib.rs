@@ -284,7 +284,10 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
     let rooms = tutti_rooms::Rooms::new(
         store.clone(),
         Arc::new(chat::ApiStaff(api.clone())),
-        Arc::new(tutti_rooms::SystemClock),
+        // The API's one clock (the system's, or a test's manual one): live posts are stamped,
+        // slow-moded and held by the same time as REST posts, and the chat sweep releases held
+        // messages by it.
+        Arc::new(RoomsClock(config.api_clock.0.clone())),
         tutti_rooms::RoomsConfig {
             presence_ttl_ms: i64::try_from(config.limits.chat_presence_ttl_ms).unwrap_or(30_000),
             presence_every_ms: i64::try_from(config.limits.chat_presence_every_ms).unwrap_or(1_000),
@@ -455,6 +458,15 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
 
 /// Opens shows created through the API on the live hub when they go live (from their
 /// recorded spec version), and makes the hub follow their later status changes.
+/// The management API's clock as the chat service's.
+struct RoomsClock(tutti_api::Clock);
+
+impl tutti_rooms::Clock for RoomsClock {
+    fn now_ms(&self) -> i64 {
+        self.0.now_ms()
+    }
+}
+
 struct ShowOpener {
     hub: Arc<Hub>,
     performer_token: String,

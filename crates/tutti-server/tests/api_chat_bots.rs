@@ -924,3 +924,411 @@ async fn a_post_over_the_live_socket_calls_the_bot_too() {
     log.lock().unwrap().last().unwrap().verify(&secret);
     app.shutdown().await;
 }
+
+/// The room of show `show_id`, as `api` lists it.
+async fn show_room(api: &Api, show_id: i64) -> i64 {
+    let rooms = api.get("/chat/rooms").await.ok(200);
+    rooms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["show_id"] == json!(show_id))
+        .and_then(|r| r["id"].as_i64())
+        .unwrap_or_else(|| panic!("no room of show {show_id} in {rooms}"))
+}
+
+/// Waits until the receiver got `n` requests on `path`; them.
+async fn got_on(log: &Log, path: &str, n: usize) -> Vec<Got> {
+    for _ in 0..300 {
+        let got: Vec<Got> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|g| g.path == path)
+            .cloned()
+            .collect();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "fewer than {n} requests on {path}: {:?}",
+        log.lock().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn live_show_extras_reach_the_event_stream_and_signed_webhooks_but_not_from_closed_rooms() {
+    let (rx, log) = receiver().await;
+    let app = app().await;
+    let (olive, olive_uid) = app.user("olive", "performer").await;
+    let (carl, carl_id) = app.user("carl", "crew").await;
+    let eid = olive.ensemble("band").await;
+    olive.add_member(eid, carl_id, "crew").await;
+    // A subscription names the new kinds (an unknown one is refused).
+    let extras = [
+        "chat.vote_changed",
+        "chat.question_answered",
+        "chat.message_pinned",
+        "chat.message_unpinned",
+        "chat.wall_approved",
+        "chat.wall_rejected",
+    ];
+    let mut kinds: Vec<&str> = extras.to_vec();
+    kinds.push("chat.message");
+    olive
+        .post(
+            &format!("/ensembles/{eid}/webhooks"),
+            json!({"url": format!("http://{rx}/hook"), "kinds": ["chat.vote_cast"]}),
+        )
+        .await
+        .err(422, "validation_failed");
+    let hook = olive
+        .post(
+            &format!("/ensembles/{eid}/webhooks"),
+            json!({"url": format!("http://{rx}/hook"), "kinds": kinds}),
+        )
+        .await
+        .ok(201);
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let pid = olive.published_piece(eid, "aria").await;
+    let show = olive.show(pid, "performance").await;
+    let show_id = id_of(&show);
+    olive.show_to(show_id, "live").await;
+    let room = show_room(&olive, show_id).await;
+
+    // A closed room of the ensemble: its pins and wall decisions never leave it.
+    let closed = id_of(
+        &olive
+            .post(
+                "/chat/rooms",
+                json!({"kind": "closed", "ensemble_id": eid, "name": "few"}),
+            )
+            .await
+            .ok(201),
+    );
+    let c = say(&olive, closed, "c1", "closed talk").await;
+    let cid = c["id"].as_i64().unwrap();
+    olive
+        .req("PUT", &format!("/chat/messages/{cid}/pin"), None, &[])
+        .await
+        .ok(200);
+    olive
+        .req(
+            "PUT",
+            &format!("/chat/messages/{cid}/wall"),
+            Some(json!({"approve": true})),
+            &[],
+        )
+        .await
+        .ok(200);
+
+    // In the show's room: a question, votes (one taken back), answered, pinned and unpinned,
+    // approved for the wall and taken off, and an announcement.
+    let q = carl
+        .post(
+            &format!("/chat/rooms/{room}/questions"),
+            json!({"client_message_id": "q1", "text": "Which synth is that?"}),
+        )
+        .await
+        .ok(201);
+    let qid = id_of(&q);
+    let vote = format!("/chat/messages/{qid}/vote");
+    olive.req("PUT", &vote, None, &[]).await.ok(200);
+    carl.req("PUT", &vote, None, &[]).await.ok(200);
+    carl.req("DELETE", &vote, None, &[]).await.ok(200);
+    for (method, path, body) in [
+        ("PUT", "answered", None),
+        ("PUT", "pin", None),
+        ("DELETE", "pin", None),
+        ("PUT", "wall", Some(json!({"approve": true}))),
+        ("PUT", "wall", Some(json!({"approve": false}))),
+    ] {
+        olive
+            .req(method, &format!("/chat/messages/{qid}/{path}"), body, &[])
+            .await
+            .ok(200);
+    }
+    let a = olive
+        .post(
+            &format!("/chat/rooms/{room}/announcements"),
+            json!({"client_message_id": "a1", "text": "Intermission: 10 minutes"}),
+        )
+        .await
+        .ok(201);
+    let aid = id_of(&a);
+
+    // The stream (WebSocket) carries them, scoped to the ensemble.
+    let approved = ws_event(&olive, "chat.wall_approved").await;
+    assert_eq!(approved["ensemble_id"], eid);
+    assert_eq!(approved["subject"], format!("chat_message:{qid}"));
+    assert_eq!(approved["data"]["text"], "Which synth is that?");
+    assert_eq!(approved["data"]["author_name"], "carl");
+    assert_eq!(approved["data"]["flag"], "question");
+
+    // The history: every extra once, in order, with what each carries; nothing of the closed
+    // room; a vote's count but not who voted.
+    let history = olive.get("/events?limit=100").await.ok(200);
+    let chat: Vec<Value> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("chat."))
+        .cloned()
+        .collect();
+    assert!(
+        chat.iter()
+            .all(|e| e["data"]["room_id"] == room && e["data"]["show_id"] == show_id),
+        "{chat:?}"
+    );
+    let seen: Vec<(&str, i64)> = chat
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["data"]["message_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("chat.message", qid),
+            ("chat.vote_changed", qid),
+            ("chat.vote_changed", qid),
+            ("chat.vote_changed", qid),
+            ("chat.question_answered", qid),
+            ("chat.message_pinned", qid),
+            ("chat.message_unpinned", qid),
+            ("chat.wall_approved", qid),
+            ("chat.wall_rejected", qid),
+            ("chat.message", aid),
+        ]
+    );
+    assert_eq!(chat[0]["data"]["flag"], "question");
+    assert_eq!(chat[0]["data"]["author_id"], carl_id);
+    let votes: Vec<&Value> = chat[1..4].iter().map(|e| &e["data"]["votes"]).collect();
+    assert_eq!(votes, [&json!(1), &json!(2), &json!(1)]);
+    assert!(
+        chat[1..4]
+            .iter()
+            .all(|e| e["data"].get("actor_id").is_none()),
+        "who voted is not published: {chat:?}"
+    );
+    assert_eq!(chat[4]["data"]["actor_id"], olive_uid);
+    assert_eq!(chat[9]["data"]["flag"], "announcement");
+    assert_eq!(chat[9]["data"]["text"], "Intermission: 10 minutes");
+    // Each event parses into its typed form.
+    for e in &chat {
+        let rec: tutti_events::EventRecord = serde_json::from_value(e.clone()).unwrap();
+        rec.event().unwrap_or_else(|err| panic!("{e}: {err}"));
+    }
+
+    // The same ten reach the webhook, signed, and nothing of the closed room.
+    let delivered = got_on(&log, "/hook", 10).await;
+    let mut got: Vec<String> = delivered.iter().map(|g| g.event.clone()).collect();
+    got.sort();
+    let mut want: Vec<String> = seen.iter().map(|(k, _)| k.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
+    for g in &delivered {
+        g.verify(&secret);
+        assert_eq!(g.json()["data"]["room_id"], room, "{:?}", g.json());
+    }
+
+    // Deleting the question takes its text out of the wall approval's event too.
+    olive
+        .req("DELETE", &format!("/chat/messages/{qid}"), None, &[])
+        .await
+        .ok(200);
+    ws_event(&olive, "chat.message_deleted").await;
+    let text = olive.get("/events?limit=100").await.ok(200).to_string();
+    assert!(!text.contains("Which synth"), "{text}");
+    assert!(!text.contains("closed talk"), "{text}");
+    app.shutdown().await;
+}
+
+/// One bot call as the probing receiver saw it: the message it was called for, and whether
+/// the room's events held that message's `message_released` at the moment of the call.
+#[derive(Debug, Clone)]
+struct Probed {
+    message: i64,
+    released_then: bool,
+}
+
+/// A bot receiver that, on each call, reads the room's events through the API (as `reader`)
+/// before it answers `text/plain`: what was committed when the bot was called.
+async fn probing_receiver(reader: Api) -> (SocketAddr, Arc<Mutex<Vec<Probed>>>) {
+    let log: Arc<Mutex<Vec<Probed>>> = Arc::default();
+    let state = (log.clone(), reader);
+    let app = Router::new()
+        .route(
+            "/probe",
+            post(
+                |State((log, reader)): State<(Arc<Mutex<Vec<Probed>>>, Api)>, b: Bytes| async move {
+                    let v: Value = serde_json::from_slice(&b).unwrap();
+                    let message = v["message"]["id"].as_i64().unwrap();
+                    let room = v["room"]["id"].as_i64().unwrap();
+                    let released_then = room_events(&reader, room)
+                        .await
+                        .iter()
+                        .any(|e| e["kind"] == "message_released" && e["message_id"] == message);
+                    log.lock().unwrap().push(Probed {
+                        message,
+                        released_then,
+                    });
+                    (
+                        [("content-type", "text/plain; charset=utf-8")],
+                        format!("echo: {}", v["message"]["text"].as_str().unwrap_or("")),
+                    )
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_audience_post_calls_its_bot_at_the_release_and_a_removed_one_never() {
+    // The API's clock, which live chat and its sweep read too: moved by hand, never waited for.
+    let clock = tutti_api::Clock::manual(tutti_api::now_ms());
+    let c = clock.clone();
+    let app = TestApp::spawn_with(move |cfg| {
+        cfg.webhooks.allow_private = true;
+        cfg.api_clock = tutti_server::config::ApiClock(c);
+    })
+    .await;
+    let (olive, _) = app.user("olive", "performer").await;
+    let eid = olive.ensemble("band").await;
+    let (rx, probed) = probing_receiver(olive.clone()).await;
+    let pid = olive.published_piece(eid, "aria").await;
+    let show = olive.show(pid, "performance").await;
+    let show_id = id_of(&show);
+    olive.show_to(show_id, "live").await;
+    let code = show["code"].as_str().unwrap().to_owned();
+    let room = show_room(&olive, show_id).await;
+    let (echo, _, _) = bot(
+        &olive,
+        json!({"name": "echo", "ensemble_id": eid, "webhook_url": format!("http://{rx}/probe")}),
+    )
+    .await;
+    olive
+        .post(
+            &format!("/chat/rooms/{room}/members"),
+            json!({"user_id": echo}),
+        )
+        .await
+        .ok(201);
+    olive
+        .req(
+            "PUT",
+            &format!("/chat/rooms/{room}/settings"),
+            Some(json!({"slow_mode_s": 0, "filter": [], "audience_delay_s": 60})),
+            &[],
+        )
+        .await
+        .ok(200);
+
+    // A phone of the show posts two messages that mention the bot: both held for 60 s.
+    let device = app
+        .anon()
+        .post_empty(&format!("/join/{code}/guests"))
+        .await
+        .ok(201)["device_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/live/v1", app.addr))
+        .await
+        .expect("websocket connects");
+    send_frame(
+        &mut ws,
+        json!({"type": "join", "show": code, "role": "audience", "token": device}),
+    )
+    .await;
+    next_frame(&mut ws, "welcome").await;
+    send_frame(&mut ws, json!({"type": "chat_name", "name": "Ada"})).await;
+    next_frame(&mut ws, "chat_hello").await;
+    let mut held = Vec::new();
+    for (seq, (id, text)) in [
+        ("a1", "@echo which key is this in?"),
+        ("a2", "@echo rude words"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        send_frame(
+            &mut ws,
+            json!({"type": "chat_post", "room": room, "client_id": id, "text": text, "seq": seq + 1}),
+        )
+        .await;
+        held.push(
+            next_frame(&mut ws, "chat_ack").await["message"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let (kept, removed) = (held[0], held[1]);
+    let events = room_events(&olive, room).await;
+    assert!(
+        events.iter().all(|e| e["kind"] == "message_posted"),
+        "{events:?}"
+    );
+    // A moderator removes the second before its time.
+    olive
+        .req("DELETE", &format!("/chat/messages/{removed}"), None, &[])
+        .await
+        .ok(200);
+
+    // Before the release the bot is not called: a post by crew (never held) calls it, and
+    // its answer comes back while the audience posts are still held and uncalled.
+    let ping = say(&olive, room, "s1", "@echo are you there?").await;
+    let ping_id = ping["id"].as_i64().unwrap();
+    reply_by(&olive, room, echo, ping_id).await;
+    let calls: Vec<i64> = probed.lock().unwrap().iter().map(|p| p.message).collect();
+    assert_eq!(
+        calls,
+        [ping_id],
+        "only the crew's post called the bot so far"
+    );
+
+    // The room's delay passes (by the clock): the sweep releases the kept post and only then
+    // is the bot called for it; the removed one is never released nor sent to the bot.
+    clock.advance(61_000);
+    let reply = reply_by(&olive, room, echo, kept).await;
+    assert_eq!(reply["text"], "echo: @echo which key is this in?");
+    let events = room_events(&olive, room).await;
+    let released: Vec<i64> = events
+        .iter()
+        .filter(|e| e["kind"] == "message_released")
+        .map(|e| e["message_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(released, [kept], "{events:?}");
+    let release_seq = events
+        .iter()
+        .find(|e| e["kind"] == "message_released")
+        .unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    assert!(reply["seq"].as_u64().unwrap() > release_seq, "{events:?}");
+    // One more call after it: by then the sweep that released the kept post (and would have
+    // released the removed one with it, due at the same moment) has called every bot it calls.
+    let after = say(&olive, room, "s2", "@echo still there?").await;
+    reply_by(&olive, room, echo, after["id"].as_i64().unwrap()).await;
+    let calls = probed.lock().unwrap().clone();
+    let order: Vec<i64> = calls.iter().map(|p| p.message).collect();
+    assert_eq!(
+        order,
+        [ping_id, kept, after["id"].as_i64().unwrap()],
+        "{calls:?}"
+    );
+    assert!(
+        calls[1].released_then,
+        "the bot was called before the post's release: {calls:?}"
+    );
+    app.shutdown().await;
+}

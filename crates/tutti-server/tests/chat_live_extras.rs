@@ -585,6 +585,192 @@ async fn the_wall_shows_only_what_crew_approved_and_announcements_reach_every_ph
     app.shutdown().await;
 }
 
+/// Follows `room` after `after` asking for its pins and announcement (`extras`): the events of
+/// the catch-up and the `chat_extras` frame(s), up to `chat_caught_up`.
+async fn sub_extras(ws: &mut Ws, room: i64, after: u64) -> (Vec<Value>, Vec<Value>) {
+    ws.send(
+        json!({"type": "chat_sub", "rooms": [{"room": room, "after_seq": after, "extras": true}]}),
+    )
+    .await;
+    let (mut events, mut extras) = (Vec::new(), Vec::new());
+    loop {
+        let v = ws.recv().await;
+        match v["type"].as_str().unwrap_or("") {
+            "chat_event" => {
+                assert!(extras.is_empty(), "an event after chat_extras: {v}");
+                events.push(v);
+            }
+            "chat_extras" => extras.push(v),
+            "chat_caught_up" => return (events, extras),
+            _ => panic!("during catch-up: {v}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_page_gets_the_rooms_pins_and_announcement_however_old() {
+    let Show {
+        app,
+        owner,
+        code,
+        room,
+        staff,
+    } = live_show().await;
+    let dev = device_token(&app, &code).await;
+    let (mut ada, _) = phone(&app, &code, &dev, "Ada", room).await;
+    // Crew's changes through REST (a connection may make 5 chat changes a second).
+    let say = |path: &'static str, id: String, text: String| {
+        let owner = owner.clone();
+        async move {
+            owner
+                .post(
+                    &format!("/chat/rooms/{room}/{path}"),
+                    json!({"client_message_id": id, "text": text}),
+                )
+                .await
+                .ok(201)["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let on = |method: &'static str, message: i64, what: &'static str| {
+        let owner = owner.clone();
+        async move {
+            owner
+                .req(
+                    method,
+                    &format!("/chat/messages/{message}/{what}"),
+                    None,
+                    &[],
+                )
+                .await
+                .ok(200);
+        }
+    };
+    // Early in the show: two announcements (the later one counts), a question voted for,
+    // answered and pinned, a message pinned then unpinned, one pinned then deleted.
+    say("announcements", "a0".into(), "Doors open".into()).await;
+    let q = ada
+        .ok(json!({"type": "chat_post", "room": room, "client_id": "q1",
+            "text": "Which synth is that?", "flag": "question"}))
+        .await["message"]
+        .as_i64()
+        .unwrap();
+    ada.ok(json!({"type": "chat_vote", "message": q})).await;
+    on("PUT", q, "vote").await;
+    on("PUT", q, "answered").await;
+    on("PUT", q, "pin").await;
+    let unpinned = say("messages", "s1".into(), "Welcome!".into()).await;
+    on("PUT", unpinned, "pin").await;
+    on("DELETE", unpinned, "pin").await;
+    let gone = say("messages", "s2".into(), "Gone soon".into()).await;
+    on("PUT", gone, "pin").await;
+    owner
+        .req("DELETE", &format!("/chat/messages/{gone}"), None, &[])
+        .await
+        .ok(200);
+    let ann = say(
+        "announcements",
+        "a1".into(),
+        "Intermission: 10 minutes".into(),
+    )
+    .await;
+    drop(ada);
+    // Then more than a page's 200 events of talk.
+    for i in 0..205 {
+        say("messages", format!("f{i}"), format!("filler {i}")).await;
+    }
+
+    // A phone opening the page reads the last 200 events: none of those above.
+    let mut bea = Ws::joined(
+        app.addr,
+        &code,
+        "audience",
+        Some(&device_token(&app, &code).await),
+    )
+    .await;
+    bea.send(json!({"type": "chat_name", "name": "Bea"})).await;
+    let hello = bea.recv_type("chat_hello").await;
+    let head = hello["rooms"][0]["last_seq"].as_u64().unwrap();
+    let (events, extras) = sub_extras(&mut bea, room, head - 200).await;
+    assert_eq!(events.len(), 200);
+    assert!(
+        events
+            .iter()
+            .all(|e| ![q, ann].contains(&e["message"].as_i64().unwrap())),
+        "the pins and the announcement are older than the page"
+    );
+    // Yet chat_extras states them, as of the room's head.
+    assert_eq!(extras.len(), 1, "{extras:?}");
+    let x = &extras[0];
+    assert_eq!(
+        (x["room"].as_i64(), x["room_seq"].as_u64()),
+        (Some(room), Some(head))
+    );
+    let pins: Vec<i64> = x["pins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["message"].as_i64().unwrap())
+        .collect();
+    assert_eq!(pins, [q], "unpinned and deleted ones are not pins: {x}");
+    let pin = &x["pins"][0];
+    assert_eq!(
+        (
+            &pin["text"],
+            &pin["author_name"],
+            &pin["flag"],
+            &pin["votes"],
+            &pin["answered"]
+        ),
+        (
+            &json!("Which synth is that?"),
+            &json!("Ada"),
+            &json!("question"),
+            &json!(2),
+            &json!(true)
+        )
+    );
+    assert!(pin["html"]
+        .as_str()
+        .unwrap()
+        .contains("Which synth is that?"));
+    assert_eq!(x["announcement"]["message"], ann);
+    assert_eq!(x["announcement"]["text"], "Intermission: 10 minutes");
+    assert_eq!(x["announcement"]["flag"], "announcement");
+    // The documented example has the frame's shape.
+    let doc = doc_examples("json extras-state");
+    assert_eq!(doc.len(), 1);
+    serde_json::from_value::<tutti_protocol::ServerFrame>(doc[0].clone()).expect("it parses");
+    same_shape(&doc[0], x, "");
+    let sub = doc_examples("json extras-sub");
+    assert_eq!(sub.len(), 1);
+    tutti_protocol::ClientFrame::parse(&sub[0].to_string()).expect("it parses");
+
+    // Later changes come as events after it.
+    on("DELETE", q, "pin").await;
+    let e = bea.event().await;
+    assert_eq!(
+        (e["kind"].as_str(), e["message"].as_i64()),
+        (Some("message_unpinned"), Some(q))
+    );
+    assert!(e["room_seq"].as_u64().unwrap() > head);
+
+    // A reconnect that does not ask gets none; neither does a display, asking or not.
+    drop(bea);
+    let mut cy = Ws::joined(app.addr, &code, "audience", None).await;
+    cy.send(json!({"type": "chat_show"})).await;
+    cy.recv_type("chat_hello").await;
+    assert_eq!(cy.sub(room, head).await.len(), 1, "only the unpin");
+    let mut display = Ws::joined(app.addr, &code, "display", None).await;
+    display.send(json!({"type": "chat_show"})).await;
+    display.recv_type("chat_hello").await;
+    let (_, none) = sub_extras(&mut display, room, 0).await;
+    assert!(none.is_empty(), "{none:?}");
+    drop((cy, display, staff));
+    app.shutdown().await;
+}
+
 // ---------------------------------------------------------------- docs/protocol.md
 
 const DOC: &str = include_str!("../../../docs/protocol.md");

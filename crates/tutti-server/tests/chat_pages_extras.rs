@@ -234,3 +234,133 @@ async fn phones_upvote_questions_crew_approve_for_the_display_and_announce_to_ev
     drop(driver);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_opened_late_shows_the_rooms_older_pins_and_announcement() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.user("olga", "performer").await;
+    let eid = owner.ensemble("band").await;
+    let pid = owner.published_piece(eid, "aria").await;
+    let show = owner.show(pid, "performance").await;
+    let show_id = id_of(&show);
+    owner.show_to(show_id, "live").await;
+    let code = show["code"].as_str().unwrap().to_owned();
+    let rooms = owner.get("/chat/rooms").await.ok(200);
+    let room = rooms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["show_id"] == json!(show_id))
+        .and_then(|r| r["id"].as_i64())
+        .expect("the show's room");
+    // Early: an announcement and a pinned question; then more than 200 events of talk.
+    owner
+        .post(
+            &format!("/chat/rooms/{room}/announcements"),
+            json!({"client_message_id": "a1", "text": "Intermission: 10 minutes"}),
+        )
+        .await
+        .ok(201);
+    let q = id_of(
+        &owner
+            .post(
+                &format!("/chat/rooms/{room}/questions"),
+                json!({"client_message_id": "q1", "text": "Which synth is that?"}),
+            )
+            .await
+            .ok(201),
+    );
+    owner
+        .req("PUT", &format!("/chat/messages/{q}/pin"), None, &[])
+        .await
+        .ok(200);
+    for i in 0..205 {
+        owner
+            .post(
+                &format!("/chat/rooms/{room}/messages"),
+                json!({"client_message_id": format!("f{i}"), "text": format!("filler {i}")}),
+            )
+            .await
+            .ok(201);
+    }
+    let driver = browser::chromedriver().await;
+
+    // A phone opening the audience page (no name chosen: it follows the room all the same).
+    let phone = browser::browser(&driver, &app.dir.path().join("phone"), 390, 800).await;
+    phone
+        .goto(&format!("http://{}/?show={code}", app.addr))
+        .await
+        .unwrap();
+    let banner = until(
+        &phone,
+        "the announcement banner",
+        "!document.getElementById('announcement').hidden && document.getElementById('announcement').textContent",
+    )
+    .await;
+    assert_eq!(banner, json!("Announcement: Intermission: 10 minutes"));
+    let pinned = until(
+        &phone,
+        "the pinned question",
+        &format!("document.querySelector('[data-pinned=\"{q}\"]')?.textContent"),
+    )
+    .await;
+    assert!(
+        pinned.as_str().unwrap().contains("Which synth is that?"),
+        "{pinned}"
+    );
+    // It is not put into the room's list among the latest messages.
+    let listed = phone
+        .execute(
+            &format!("return !!document.querySelector('#chat-room [data-message=\"{q}\"]');"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed, json!(false));
+
+    // Crew's /chat page: the pin among its show controls.
+    let crew = browser::browser(&driver, &app.dir.path().join("crew"), 1100, 800).await;
+    crew.goto(&format!("http://{}/chat", app.addr))
+        .await
+        .unwrap();
+    until(
+        &crew,
+        "the sign-in form",
+        "!document.getElementById('login').hidden",
+    )
+    .await;
+    crew.execute(
+        "const f = document.getElementById('login');\
+         f.username.value = 'olga'; f.password.value = 'olga-password'; f.requestSubmit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    until(
+        &crew,
+        "the show's room listed",
+        &format!("document.querySelector('#rooms button[data-room=\"{room}\"]')"),
+    )
+    .await;
+    click(&crew, &format!("#rooms button[data-room=\"{room}\"]")).await;
+    until(
+        &crew,
+        "the pinned question",
+        &format!("document.querySelector('.pins [data-pinned=\"{q}\"]')"),
+    )
+    .await;
+    until(
+        &crew,
+        "the announcement banner",
+        "!document.querySelector('#room #announcement')?.hidden",
+    )
+    .await;
+    for b in [&phone, &crew] {
+        browser::assert_no_csp_violations(b).await;
+    }
+    for b in [phone, crew] {
+        b.close().await.unwrap();
+    }
+    drop(driver);
+    app.shutdown().await;
+}

@@ -134,7 +134,9 @@ pub use attachments::{
     MAX_CHAT_MESSAGE_ATTACHMENTS,
 };
 
-pub use extras::{ChatFlag, ChatShowMessage, MAX_CHAT_ANNOUNCEMENT_CHARS, MAX_CHAT_PINS};
+pub use extras::{
+    ChatFlag, ChatShowMessage, ChatShowState, MAX_CHAT_ANNOUNCEMENT_CHARS, MAX_CHAT_PINS,
+};
 
 pub use moderation::{
     filter_match, ChatModAction, ChatModLogRow, ChatRefusal, ChatRestrictionKind,

@@ -123,7 +123,9 @@ pub use chat::{
 pub use chat::{
     ChatBotRow, NewChatBot, BOT_PASSWORD_HASH, MAX_CHAT_BOT_NAME_CHARS, MAX_CHAT_BOT_URL_LEN,
 };
-pub use chat::{ChatFlag, ChatShowMessage, MAX_CHAT_ANNOUNCEMENT_CHARS, MAX_CHAT_PINS};
+pub use chat::{
+    ChatFlag, ChatShowMessage, ChatShowState, MAX_CHAT_ANNOUNCEMENT_CHARS, MAX_CHAT_PINS,
+};
 pub use memory::{
     MemChunkRow, MemContext, MemCounts, MemEpisodeFull, MemEpisodeRow, MemJournalRow, MemOp,
     MemStatus, MemStepRow, MemTextHit, MemWrite, MemWriteDone, MAX_MEM_CHUNK, MAX_MEM_KEY_LEN,

@@ -285,6 +285,24 @@ pub enum EventKind {
     /// `chat.boost_removed`
     #[serde(rename = "chat.boost_removed")]
     ChatBoostRemoved,
+    /// `chat.vote_changed`: a vote for a question added or taken back (`votes`: the count after it)
+    #[serde(rename = "chat.vote_changed")]
+    ChatVoteChanged,
+    /// `chat.question_answered`: crew marked a question answered
+    #[serde(rename = "chat.question_answered")]
+    ChatQuestionAnswered,
+    /// `chat.message_pinned`: crew pinned a message
+    #[serde(rename = "chat.message_pinned")]
+    ChatMessagePinned,
+    /// `chat.message_unpinned`: crew unpinned a message
+    #[serde(rename = "chat.message_unpinned")]
+    ChatMessageUnpinned,
+    /// `chat.wall_approved`: crew approved a message for the big screen's wall (`text`: the text approved)
+    #[serde(rename = "chat.wall_approved")]
+    ChatWallApproved,
+    /// `chat.wall_rejected`: crew rejected a message for the wall, or took it off
+    #[serde(rename = "chat.wall_rejected")]
+    ChatWallRejected,
     /// `webhook.created`
     #[serde(rename = "webhook.created")]
     WebhookCreated,
@@ -295,7 +313,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in a stable order.
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 27] = [
         Self::AccountCreated,
         Self::AccountDeactivated,
         Self::AccountPasswordChanged,
@@ -317,6 +335,12 @@ impl EventKind {
         Self::ChatMessageDeleted,
         Self::ChatBoostAdded,
         Self::ChatBoostRemoved,
+        Self::ChatVoteChanged,
+        Self::ChatQuestionAnswered,
+        Self::ChatMessagePinned,
+        Self::ChatMessageUnpinned,
+        Self::ChatWallApproved,
+        Self::ChatWallRejected,
     ];
 
     /// The stored (and serialized) name, e.g. `piece.created`.
@@ -343,6 +367,12 @@ impl EventKind {
             Self::ChatMessageDeleted => "chat.message_deleted",
             Self::ChatBoostAdded => "chat.boost_added",
             Self::ChatBoostRemoved => "chat.boost_removed",
+            Self::ChatVoteChanged => "chat.vote_changed",
+            Self::ChatQuestionAnswered => "chat.question_answered",
+            Self::ChatMessagePinned => "chat.message_pinned",
+            Self::ChatMessageUnpinned => "chat.message_unpinned",
+            Self::ChatWallApproved => "chat.wall_approved",
+            Self::ChatWallRejected => "chat.wall_rejected",
         }
     }
 }

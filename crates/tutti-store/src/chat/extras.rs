@@ -15,6 +15,11 @@
 //!   each writes its row in the moderation audit log in the same savepoint. A hidden
 //!   (shadow-muted) message can be neither pinned nor put on the wall.
 //!
+//! Each of these changes in an open or show room also appends its outbox event in the same
+//! savepoint (`published.rs`: `chat.vote_changed`, `chat.question_answered`,
+//! `chat.message_pinned`/`_unpinned`, `chat.wall_approved`/`_rejected`; a question or an
+//! announcement is a `chat.message` with its `flag`).
+//!
 //! Must never: count two votes of one person on one question, let a count drift from its
 //! votes, put a hidden or deleted message on the wall, or change any of this without its event
 //! (and, for moderators' actions, its audit row).
@@ -103,6 +108,52 @@ fn show_messages(
             Ok(m)
         })
         .collect()
+}
+
+/// What a page opening a room must know of its live-show state however old it is: the pinned
+/// messages and the latest announcement, as of `head_seq` ([`Store::chat_show_state`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatShowState {
+    /// The room's latest `seq` when this was read: the state is the one after that event.
+    pub head_seq: u64,
+    /// The pinned messages, oldest pin first.
+    pub pins: Vec<ChatShowMessage>,
+    /// The latest announcement, if any.
+    pub announcement: Option<ChatShowMessage>,
+}
+
+/// Messages everyone in the room may see: not deleted, not hidden, not held.
+const SEEN_BY_ALL: &str = "deleted_at_ms IS NULL AND hidden = 0 AND held_until_ms IS NULL";
+
+fn show_state(conn: &Connection, room_id: i64) -> Result<ChatShowState, StoreError> {
+    const OP: &str = "reading a room's pins and announcement";
+    // One read transaction: the head and the state it describes are one snapshot.
+    let tx = conn.unchecked_transaction().map_err(db(OP))?;
+    let room = require_room(&tx, room_id)?;
+    let pins = show_messages(
+        &tx,
+        OP,
+        &format!(
+            "room_id = ?1 AND pinned_at_ms IS NOT NULL AND {SEEN_BY_ALL} ORDER BY pinned_at_ms, id"
+        ),
+        room_id,
+    )?;
+    let announcement = show_messages(
+        &tx,
+        OP,
+        &format!(
+            "room_id = ?1 AND flag = 'announcement' AND {SEEN_BY_ALL} \
+             ORDER BY posted_seq DESC LIMIT 1"
+        ),
+        room_id,
+    )?
+    .pop();
+    tx.finish().map_err(db(OP))?;
+    Ok(ChatShowState {
+        head_seq: room.last_seq,
+        pins,
+        announcement,
+    })
 }
 
 fn show_message_by_id(conn: &Connection, id: i64) -> Result<ChatShowMessage, StoreError> {
@@ -434,8 +485,10 @@ impl Store {
         at_ms: i64,
     ) -> Result<ChatEvent, StoreError> {
         model::validate_time("at_ms", at_ms)?;
-        self.write(move |c| vote(c, message_id, user_id, add, at_ms))
-            .await
+        self.write(move |c| {
+            vote(c, message_id, user_id, add, at_ms).and_then(|e| super::published::changed(c, e))
+        })
+        .await
     }
 
     /// Marks a question answered (once), with its audit entry.
@@ -446,8 +499,10 @@ impl Store {
         at_ms: i64,
     ) -> Result<ChatEvent, StoreError> {
         model::validate_time("at_ms", at_ms)?;
-        self.write(move |c| answer(c, message_id, actor, at_ms))
-            .await
+        self.write(move |c| {
+            answer(c, message_id, actor, at_ms).and_then(|e| super::published::changed(c, e))
+        })
+        .await
     }
 
     /// Pins (`on`) or unpins a message, with its audit entry; at most [`MAX_CHAT_PINS`] per
@@ -460,8 +515,10 @@ impl Store {
         at_ms: i64,
     ) -> Result<ChatEvent, StoreError> {
         model::validate_time("at_ms", at_ms)?;
-        self.write(move |c| pin(c, message_id, actor, on, at_ms))
-            .await
+        self.write(move |c| {
+            pin(c, message_id, actor, on, at_ms).and_then(|e| super::published::changed(c, e))
+        })
+        .await
     }
 
     /// Approves a message for the wall (or rejects it, taking it off), with its audit entry.
@@ -474,8 +531,10 @@ impl Store {
         at_ms: i64,
     ) -> Result<ChatEvent, StoreError> {
         model::validate_time("at_ms", at_ms)?;
-        self.write(move |c| wall(c, message_id, actor, approve, at_ms))
-            .await
+        self.write(move |c| {
+            wall(c, message_id, actor, approve, at_ms).and_then(|e| super::published::changed(c, e))
+        })
+        .await
     }
 
     /// A room's questions, most votes first (then oldest first); deleted ones left out.
@@ -521,6 +580,14 @@ impl Store {
             )
         })
         .await
+    }
+
+    /// A room's pinned messages and its latest announcement as everyone in it may see them
+    /// (deleted, hidden and held messages left out), with the `seq` they are the state after,
+    /// read in one snapshot: what a page that opens the room is told however long ago they
+    /// were made (`tutti-rooms` sends it as `chat_extras`).
+    pub async fn chat_show_state(&self, room_id: i64) -> Result<ChatShowState, StoreError> {
+        self.read(move |c| show_state(c, room_id)).await
     }
 
     /// The messages approved for a room's wall, in the order they were approved.

@@ -612,9 +612,14 @@ pub(super) fn check_post(
 }
 
 /// Whether `user` is an audience account (a phone chatting in its show's room).
+/// Whether `user` is an audience member (a phone): of role `audience` and no bot (a bot's
+/// account has that role too, but it answers for its ensemble and is never held).
 fn is_audience(conn: &Connection, user: i64) -> Result<bool, StoreError> {
     const OP: &str = "reading a user's role";
-    conn.prepare_cached("SELECT role = 'audience' FROM users WHERE id = ?1")
+    conn.prepare_cached(
+        "SELECT role = 'audience' AND NOT EXISTS (SELECT 1 FROM chat_bots b WHERE b.user_id = u.id) \
+         FROM users u WHERE u.id = ?1",
+    )
         .map_err(db(OP))?
         .query_row([user], |r| r.get(0))
         .optional()

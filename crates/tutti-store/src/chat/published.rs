@@ -1,8 +1,20 @@
 //! Chat changes as outbox events (issue 12, item 7): `chat.message`, `chat.message_edited`,
-//! `chat.message_deleted`, `chat.boost_added` and `chat.boost_removed`, appended in the same
-//! savepoint as the change itself (the store's `chat_post`, `chat_edit`, `chat_delete`,
-//! `chat_remove`, `chat_boost` and `chat_unboost` call [`changed`] on the writer thread), so
-//! issue 6's event stream and signed webhooks see exactly the committed chat changes.
+//! `chat.message_deleted`, `chat.boost_added` and `chat.boost_removed`, and the live-show
+//! extras' `chat.vote_changed`, `chat.question_answered`, `chat.message_pinned`,
+//! `chat.message_unpinned`, `chat.wall_approved` and `chat.wall_rejected`, appended in the same
+//! savepoint as the change itself (the store's `chat_post`, `chat_post_flagged`, `chat_edit`,
+//! `chat_delete`, `chat_remove`, `chat_boost`, `chat_unboost`, `chat_release_due`, `chat_vote`,
+//! `chat_answer`, `chat_pin` and `chat_wall` call [`changed`] on the writer thread), so issue
+//! 6's event stream and signed webhooks see exactly the committed chat changes.
+//!
+//! # What each carries
+//! Every event: `room_id`, `show_id` (a show's room), `message_id`, `seq`, `author_id` and
+//! `flag` (`question` or `announcement`) when the message is one. Posts and edits add
+//! `author_name`, `text` and `reply_to`; deletions `moderated`; boosts `boost`; a vote only the
+//! question's count after it (`votes`): who voted is not published (an audience member's vote
+//! is theirs, and the count is what a screen shows). Crew's actions (answered, pins, the wall)
+//! and every other change name who made it (`actor_id`); a wall approval carries the text
+//! approved and its author's name, as the room's own event does.
 //!
 //! # Which rooms
 //! Only **open and show rooms** emit events, scoped to the room's ensemble (a show room's is its
@@ -14,8 +26,8 @@
 //! emit nothing either.
 //!
 //! # Deletion
-//! Deleting a message removes `text` from the earlier `chat.message` and `chat.message_edited`
-//! events of that message still in the outbox (found by their subject, `chat_message:<id>`), as
+//! Deleting a message removes `text` from the earlier `chat.message`, `chat.message_edited`
+//! and `chat.wall_approved` events of that message still in the outbox (found by their subject, `chat_message:<id>`), as
 //! it does from the room's own events: a stream that replays the outbox later does not get the
 //! deleted text. A webhook delivery already made cannot be taken back.
 //!
@@ -59,12 +71,19 @@ pub(crate) fn changed(conn: &Connection, e: ChatEvent) -> Result<ChatEvent, Stor
         "message_deleted" => EventKind::ChatMessageDeleted,
         "boost_added" => EventKind::ChatBoostAdded,
         "boost_removed" => EventKind::ChatBoostRemoved,
+        "vote_added" | "vote_removed" => EventKind::ChatVoteChanged,
+        "question_answered" => EventKind::ChatQuestionAnswered,
+        "message_pinned" => EventKind::ChatMessagePinned,
+        "message_unpinned" => EventKind::ChatMessageUnpinned,
+        "wall_approved" => EventKind::ChatWallApproved,
+        "wall_rejected" => EventKind::ChatWallRejected,
         _ => return Ok(e),
     };
     if kind == EventKind::ChatMessageDeleted {
         conn.prepare_cached(
             "UPDATE outbox SET data_json = json_remove(data_json, '$.text') \
-             WHERE subject = ?1 AND kind IN ('chat.message', 'chat.message_edited')",
+             WHERE subject = ?1 \
+             AND kind IN ('chat.message', 'chat.message_edited', 'chat.wall_approved')",
         )
         .and_then(|mut s| s.execute([subject(e.message_id)]))
         .map_err(db(OP))?;
@@ -88,9 +107,14 @@ pub(crate) fn changed(conn: &Connection, e: ChatEvent) -> Result<ChatEvent, Stor
     data.insert("message_id".into(), json!(e.message_id));
     data.insert("seq".into(), json!(e.seq));
     data.insert("author_id".into(), json!(e.author_id));
-    data.insert("actor_id".into(), json!(e.actor_id));
+    if kind != EventKind::ChatVoteChanged {
+        data.insert("actor_id".into(), json!(e.actor_id));
+    }
+    if let Some(flag) = e.flag {
+        data.insert("flag".into(), json!(flag.as_str()));
+    }
     match kind {
-        EventKind::ChatMessage | EventKind::ChatMessageEdited => {
+        EventKind::ChatMessage | EventKind::ChatMessageEdited | EventKind::ChatWallApproved => {
             data.insert("author_name".into(), json!(author_name));
             data.insert("text".into(), json!(e.text));
             if let Some(r) = e.reply_to {
@@ -100,9 +124,13 @@ pub(crate) fn changed(conn: &Connection, e: ChatEvent) -> Result<ChatEvent, Stor
         EventKind::ChatMessageDeleted => {
             data.insert("moderated".into(), json!(e.moderated));
         }
-        _ => {
+        EventKind::ChatBoostAdded | EventKind::ChatBoostRemoved => {
             data.insert("boost".into(), json!(e.boost));
         }
+        EventKind::ChatVoteChanged => {
+            data.insert("votes".into(), json!(e.votes.unwrap_or(0)));
+        }
+        _ => {}
     }
     ops::append_event(
         conn,
