@@ -409,7 +409,7 @@ impl Conn {
                     },
                     _ => ChatOrigin::Staff,
                 };
-                service.session(origin)
+                service.session(origin, &self.peer)
             });
             match session.handle(frame).await {
                 Ok(replies) => {

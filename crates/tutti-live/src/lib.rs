@@ -37,7 +37,7 @@ use tutti_show::{HubStats, ShowRuntime, TickSink};
 pub use conn::ws_config;
 pub use fanout::{DetailFeed, Fanout, Published};
 pub use listen::{Listen, PcmSource};
-pub use peer::{ack_frame, text_frame, Header};
+pub use peer::{ack_frame, text_frame, Header, Peer};
 
 /// A boxed future, as [`Admission`]'s methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -86,8 +86,11 @@ pub enum ChatOrigin {
 /// Chat over `/live/v1`: the chat service, as the hub sees it (the composition root
 /// implements it over the service; this crate knows nothing of rooms or the store).
 pub trait Chat: Send + Sync {
-    /// A chat session for one connection.
-    fn session(&self, origin: ChatOrigin) -> Box<dyn ChatSession>;
+    /// A chat session for one connection. The service may write the session's live events
+    /// to `peer` itself with [`Peer::send_if_idle`] while the connection waits (never
+    /// queueing behind other bytes); everything else it hands out through
+    /// [`ChatSession::next`].
+    fn session(&self, origin: ChatOrigin, peer: &Arc<Peer>) -> Box<dyn ChatSession>;
 }
 
 /// One connection's chat.

@@ -332,6 +332,28 @@ impl Peer {
         self.send_anyway(parts)
     }
 
+    /// Writes `parts` only if nothing is pending or waiting for the socket and the
+    /// connection is open (a writer other than the connection task: it never queues behind
+    /// others' bytes, and never past [`MAX_PENDING`]). `None`: nothing written; `Some(true)`:
+    /// written, part of it left pending, and the connection task woken to write the rest.
+    pub fn send_if_idle(&self, parts: [&[u8]; 2]) -> Option<bool> {
+        let mut out = self.out();
+        if self.is_closed() || !out.pending.is_empty() || out.waiting.is_some() {
+            return None;
+        }
+        let left = match self.writev(parts) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => keep_rest(&mut out.pending, parts, 0),
+            // A failed socket shows up as a failed read on the connection's next turn.
+            Err(_) => false,
+            Ok(n) => keep_rest(&mut out.pending, parts, n),
+        };
+        drop(out);
+        if left {
+            self.wake.notify_one();
+        }
+        Some(left)
+    }
+
     /// Write a close frame: [`Peer::retire`] first, then this, and nothing after it.
     pub fn send_close(&self, payload: &[u8]) -> io::Result<bool> {
         self.retire();

@@ -47,8 +47,9 @@ const FULL_PARSE_EVERY: u64 = 32;
 const SHARDS: usize = 16;
 /// Largest latency recorded, in microseconds (larger values are clamped).
 const MAX_LATENCY_US: u64 = 600_000_000;
-/// Read buffer of each client's WebSocket (tungstenite zero-fills it on every read).
-const READ_BUFFER: usize = 4096;
+/// Read buffer of each client's WebSocket (tungstenite zero-fills it on every read: a big
+/// room's phones read a frame or two of a few hundred bytes at a time).
+const READ_BUFFER: usize = 1024;
 /// Examples of unparseable frames kept for the report.
 const MAX_EXAMPLES: usize = 5;
 /// How often a pinging client pings the server to measure the round trip.
@@ -395,6 +396,14 @@ pub(crate) struct Head<'a> {
     /// An ack's time (Unix milliseconds, whole) or a cue's (show clock, fractional).
     #[serde(default)]
     pub at: Option<f64>,
+}
+
+/// The type of a chat frame as the server writes it (`{"type":"chat_…"` first), without
+/// parsing it; `None` for anything else (parsed in full as usual).
+fn chat_kind(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix(r#"{"type":""#)?;
+    let kind = &rest[..rest.find('"')?];
+    kind.starts_with("chat_").then_some(kind)
 }
 
 /// What one client reports at the end.
@@ -878,8 +887,26 @@ impl Client {
         }
     }
 
+    /// A chat frame, to the client's chat.
+    fn on_chat(&mut self, kind: &str, text: &str) {
+        let (Some(chat), Some(shared)) = (self.chat.as_mut(), self.shared.chat.as_ref()) else {
+            return;
+        };
+        let now = Instant::now();
+        match chat.on_frame(shared, kind, text, now, self.rx_at, self.shared.in_window(now)) {
+            Ok(Some(frame)) => self.chat_out = Some(frame),
+            Ok(None) => {}
+            Err(e) => self.parse_failure(e),
+        }
+    }
+
     fn on_text(&mut self, text: &str) {
         self.shared.frames.fetch_add(1, Relaxed);
+        if let (Some(kind), true) = (chat_kind(text), self.chat.is_some()) {
+            // Read once, by the chat client (its parse checks the whole frame): a big room
+            // hands each phone hundreds of these a second.
+            return self.on_chat(kind, text);
+        }
         let head: Head<'_> = match serde_json::from_str(text) {
             Ok(h) => h,
             Err(e) => {
@@ -952,25 +979,7 @@ impl Client {
                     None => {}
                 }
             }
-            kind if kind.starts_with("chat_") && self.chat.is_some() => {
-                let (Some(chat), Some(shared)) = (self.chat.as_mut(), self.shared.chat.as_ref())
-                else {
-                    return;
-                };
-                let now = Instant::now();
-                match chat.on_frame(
-                    shared,
-                    kind,
-                    text,
-                    now,
-                    self.rx_at,
-                    self.shared.in_window(now),
-                ) {
-                    Ok(Some(frame)) => self.chat_out = Some(frame),
-                    Ok(None) => {}
-                    Err(e) => self.parse_failure(e),
-                }
-            }
+            kind if kind.starts_with("chat_") && self.chat.is_some() => self.on_chat(kind, text),
             other => {
                 let shown: String = other.chars().take(40).collect();
                 self.parse_failure(format!("an unexpected frame type '{shown}'"));
@@ -1073,6 +1082,20 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chat_frame_is_told_by_its_first_field_and_nothing_else_is() {
+        let event = ServerFrame::ChatCaughtUp {
+            room: 3,
+            room_seq: 9,
+        }
+        .to_json();
+        assert_eq!(chat_kind(&event), Some("chat_caught_up"));
+        assert_eq!(chat_kind(r#"{"type":"state","tick":1}"#), None);
+        assert_eq!(chat_kind(r#"{"tick":1,"type":"chat_event"}"#), None);
+        assert_eq!(chat_kind(r#"{"type":"chat_event"#), None);
+        assert_eq!(chat_kind(""), None);
+    }
 
     fn params() -> Vec<ParamInfo> {
         let demo = r#"[

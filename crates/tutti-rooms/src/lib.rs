@@ -47,14 +47,14 @@
 
 mod clock;
 mod session;
+mod subscriber;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::Notify;
 use tutti_chat::{render_html, MessageText};
 use tutti_protocol::{
     ChatAttachmentInfo, ChatEventInfo, ChatMessageInfo, ChatPerson, ErrorCode, FrameError,
@@ -66,6 +66,8 @@ use tutti_store::{
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use session::{Origin, Session};
+pub use subscriber::{Outlet, Wrote};
+use subscriber::{Outgoing, Subscriber};
 
 /// A boxed future, as [`StaffAuth`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -151,76 +153,6 @@ pub(crate) struct Vis {
     pub(crate) wall: bool,
 }
 
-/// Most slots an emptied session queue keeps.
-const QUEUE_KEPT: usize = 8;
-
-/// A session's end of the queue, as rooms see it.
-pub(crate) struct Subscriber {
-    pub(crate) id: u64,
-    /// Frames waiting for the session, at most `cap` (an empty queue holds no allocation:
-    /// thousands of idle phones each keeping a channel's block cost megabytes).
-    queue: Mutex<VecDeque<Pushed>>,
-    cap: usize,
-    /// Wakes the session when a frame is queued (a permit is kept if it is not waiting).
-    queued: Notify,
-    /// Rooms whose events no longer fit: the session catches up from the store.
-    lagged: Mutex<HashSet<i64>>,
-    /// The user the session chats as (0 until known), so a ban finds its sessions.
-    pub(crate) user: AtomicI64,
-    /// Rooms the session's user was banned from: it stops following them at once.
-    kicked: Mutex<HashSet<i64>>,
-}
-
-impl Subscriber {
-    fn push(&self, p: Pushed) {
-        let mut lagged = lock(&self.lagged);
-        if p.seq > 0 && lagged.contains(&p.room) {
-            return;
-        }
-        let mut queue = lock(&self.queue);
-        if queue.len() >= self.cap {
-            if p.seq > 0 {
-                lagged.insert(p.room);
-            }
-            return;
-        }
-        queue.push_back(p);
-        drop(queue);
-        self.queued.notify_one();
-    }
-
-    /// The next queued frame, if one is there.
-    pub(crate) fn try_pop(&self) -> Option<Pushed> {
-        let mut queue = lock(&self.queue);
-        let p = queue.pop_front();
-        if queue.is_empty() && queue.capacity() > QUEUE_KEPT {
-            // A burst went out: an idle session gives its room back.
-            *queue = VecDeque::new();
-        }
-        p
-    }
-
-    /// The next queued frame, waiting for one.
-    pub(crate) async fn pop(&self) -> Pushed {
-        loop {
-            if let Some(p) = self.try_pop() {
-                return p;
-            }
-            self.queued.notified().await;
-        }
-    }
-
-    /// The rooms this subscriber fell behind in (queueing resumes for them at once).
-    pub(crate) fn take_lagged(&self) -> Vec<i64> {
-        lock(&self.lagged).drain().collect()
-    }
-
-    /// The rooms this subscriber's user was banned from since the last call.
-    pub(crate) fn take_kicked(&self) -> Vec<i64> {
-        lock(&self.kicked).drain().collect()
-    }
-}
-
 /// Who is in a room: per user, their name and each session's last sign of life.
 #[derive(Default)]
 struct Here {
@@ -239,29 +171,42 @@ struct RoomState {
     presence_sent: Option<i64>,
     /// The presence changed since it was last sent.
     presence_due: bool,
+    /// Events published and not yet handed to the subscribers, in `seq` order.
+    outgoing: Vec<Outgoing>,
+    /// A writer is handing out `outgoing` (it takes what is published meanwhile too).
+    writing: bool,
+    /// `subs` as a list for the writer (made again after a change).
+    list: Option<Arc<[Arc<Subscriber>]>>,
 }
 
 impl RoomState {
-    fn broadcast(&self, room: i64, seq: u64, frame: &Arc<str>, except: Option<u64>) {
-        self.broadcast_event(room, seq, frame, except, Vis::default());
+    fn add(&mut self, sub: &Arc<Subscriber>) {
+        self.subs.insert(sub.id, sub.clone());
+        self.list = None;
     }
 
-    fn broadcast_event(
-        &self,
-        room: i64,
-        seq: u64,
-        frame: &Arc<str>,
-        except: Option<u64>,
-        vis: Vis,
-    ) {
+    fn remove(&mut self, session: u64) -> Option<Arc<Subscriber>> {
+        self.list = None;
+        self.subs.remove(&session)
+    }
+
+    /// The subscribers now, as a list shared until they change.
+    fn list(&mut self) -> Arc<[Arc<Subscriber>]> {
+        self.list
+            .get_or_insert_with(|| self.subs.values().cloned().collect())
+            .clone()
+    }
+
+    /// Queues an ephemeral frame (presence, typing) for every subscriber but `except`.
+    fn broadcast(&self, room: i64, frame: &Arc<str>, except: Option<u64>) {
         for (id, sub) in &self.subs {
             if Some(*id) != except {
                 sub.push(Pushed {
                     room,
-                    seq,
+                    seq: 0,
                     frame: frame.clone(),
-                    hidden_author: vis.hidden_author,
-                    wall: vis.wall,
+                    hidden_author: None,
+                    wall: false,
                 });
             }
         }
@@ -308,7 +253,7 @@ impl RoomState {
         self.presence_due = false;
         self.presence_sent = Some(now);
         let frame = self.presence_frame(room, config.presence_list);
-        self.broadcast(room, 0, &frame, None);
+        self.broadcast(room, &frame, None);
     }
 }
 
@@ -441,15 +386,7 @@ impl Rooms {
     /// signs in with `chat_auth`.
     pub fn session(&self, origin: Origin) -> Session {
         let id = self.inner.next_session.fetch_add(1, Relaxed);
-        let sub = Arc::new(Subscriber {
-            id,
-            queue: Mutex::new(VecDeque::new()),
-            cap: self.inner.config.queue.max(1),
-            queued: Notify::new(),
-            lagged: Mutex::new(HashSet::new()),
-            user: AtomicI64::new(0),
-            kicked: Mutex::new(HashSet::new()),
-        });
+        let sub = Arc::new(Subscriber::new(id, self.inner.config.queue));
         Session::new(self.clone(), origin, sub)
     }
 
@@ -527,7 +464,19 @@ impl Rooms {
             Some(h) if seq != h + 1 => false,
             _ => {
                 st.head = Some(seq);
-                st.broadcast_event(room, seq, frame, None, vis);
+                st.outgoing.push(Outgoing {
+                    seq,
+                    frame: frame.clone(),
+                    vis,
+                });
+                if !st.writing {
+                    st.writing = true;
+                    drop(st);
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(rt) => drop(rt.spawn(write_room(state, room))),
+                        Err(_) => run_to_end(write_room(state, room)),
+                    }
+                }
                 true
             }
         }
@@ -659,15 +608,7 @@ impl Rooms {
         let st = lock(&state);
         for sub in st.subs.values() {
             if sub.user.load(Relaxed) == user {
-                lock(&sub.kicked).insert(room);
-                // Wakes a session waiting for frames (dropped once the room is left).
-                sub.push(Pushed {
-                    room,
-                    seq: 0,
-                    frame: Arc::from(""),
-                    hidden_author: None,
-                    wall: false,
-                });
+                sub.kick(room);
             }
         }
     }
@@ -698,7 +639,7 @@ impl Rooms {
         // Under the map's lock, so that an unsubscribe cannot drop the room in between.
         let mut rooms = lock(&self.inner.rooms);
         let state = rooms.entry(room).or_default();
-        lock(state).subs.insert(sub.id, sub.clone());
+        lock(state).add(sub);
     }
 
     /// Removes a subscriber from a room, and from its presence; the room is forgotten when
@@ -709,7 +650,7 @@ impl Rooms {
             return;
         };
         let mut st = lock(&state);
-        let user = st.subs.remove(&session).map(|s| s.user.load(Relaxed));
+        let user = st.remove(session).map(|s| s.user.load(Relaxed));
         let left = leave(&mut st, session, user);
         if st.subs.is_empty() {
             rooms.remove(&room);
@@ -745,7 +686,7 @@ impl Rooms {
     /// Sends a typing indicator to the room's other sessions.
     pub(crate) fn typing(&self, room: i64, session: u64, frame: &Arc<str>) {
         if let Some(st) = self.room(room) {
-            lock(&st).broadcast(room, 0, frame, Some(session));
+            lock(&st).broadcast(room, frame, Some(session));
         }
     }
 
@@ -785,6 +726,59 @@ impl Rooms {
             rooms.values().map(|r| lock(r).subs.len()).sum(),
         )
     }
+}
+
+/// Subscribers a writer hands a batch to itself; the others go to a second task at once
+/// (the runtime's other thread), so a big room's round takes both cores.
+const SHARD: usize = 1024;
+
+/// Hands a room's published events to its subscribers until none are left, taking each
+/// time everything published meanwhile (under load, a follower gets several events in one
+/// write), with the subscribers of that moment: an event published after a session
+/// subscribed reaches it here, one published before is in the store for its catch-up. The
+/// room's lock is held only to take the events, never while writing. A batch is handed to
+/// every subscriber before the next is taken, so each gets them in order.
+async fn write_room(state: Arc<Mutex<RoomState>>, room: i64) {
+    loop {
+        let (batch, subs) = {
+            let mut st = lock(&state);
+            if st.outgoing.is_empty() {
+                st.writing = false;
+                return;
+            }
+            (Arc::new(std::mem::take(&mut st.outgoing)), st.list())
+        };
+        let half = subs.len() / 2;
+        let other = (half >= SHARD)
+            .then(|| tokio::runtime::Handle::try_current().ok())
+            .flatten()
+            .map(|rt| {
+                let (batch, subs) = (batch.clone(), subs.clone());
+                rt.spawn(async move { deliver_all(room, &batch, &subs[half..]) })
+            });
+        match other {
+            Some(task) => {
+                deliver_all(room, &batch, &subs[..half]);
+                let _ = task.await;
+            }
+            None => deliver_all(room, &batch, &subs),
+        }
+    }
+}
+
+fn deliver_all(room: i64, batch: &[Outgoing], subs: &[Arc<Subscriber>]) {
+    let mut scratch = Vec::with_capacity(batch.len());
+    for sub in subs {
+        sub.deliver(room, batch, &mut scratch);
+    }
+}
+
+/// Runs a writer to its end on this thread (no runtime: tests and tools). It never waits
+/// on anything but its own second task, which it does not start without a runtime.
+fn run_to_end(f: impl std::future::Future<Output = ()>) {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    while f.as_mut().poll(&mut cx).is_pending() {}
 }
 
 /// The author whose moderators alone see this event (a hidden message's).

@@ -154,13 +154,37 @@ impl Session {
     }
 
     /// The rooms followed, with the last `seq` handed out of each.
-    pub fn following(&self) -> &HashMap<i64, u64> {
+    pub fn following(&mut self) -> &HashMap<i64, u64> {
+        self.close_lane();
         &self.delivered
+    }
+
+    /// Writes this session's live events straight to `outlet` while it waits with nothing
+    /// else to hand out (see [`crate::Outlet`]); without one, every frame goes through
+    /// [`Session::next`].
+    pub fn write_to(&mut self, outlet: Arc<dyn crate::Outlet>) {
+        self.sub.set_outlet(outlet);
+    }
+
+    /// Takes back how far the lane got (see `subscriber.rs`) before anything else.
+    fn close_lane(&mut self) {
+        self.sub.close_lane(&mut self.delivered);
+    }
+
+    /// Lets the room's writer hand events straight to the outlet while this session waits.
+    fn open_lane(&self) {
+        self.sub.open_lane(
+            &self.delivered,
+            &self.moderated,
+            self.user().unwrap_or(0),
+            self.display(),
+        );
     }
 
     /// Handles one chat frame; the replies to write at once, in order (`Err`: one error frame,
     /// nothing changed). Events, catch-up and presence come from [`Session::next`].
     pub async fn handle(&mut self, frame: ClientFrame) -> Result<Vec<String>, FrameError> {
+        self.close_lane();
         let seq = frame.seq();
         if let Some(token) = self.token.clone() {
             if self.rooms.inner.auth.staff(&token).await.is_none() {
@@ -324,6 +348,7 @@ impl Session {
     /// caught up (read from the store a page at a time), then live frames. Waits while there is
     /// nothing; cancelling it loses nothing.
     pub async fn next(&mut self) -> Arc<str> {
+        self.close_lane();
         loop {
             if let Some(f) = self.ready.pop_front() {
                 return f;
@@ -342,7 +367,10 @@ impl Session {
                 // A catch-up's page went out: an idle session does not keep its room.
                 self.ready = VecDeque::new();
             }
+            // Waiting with nothing else to hand out: live events may go straight out.
+            self.open_lane();
             let p = self.sub.pop().await;
+            self.close_lane();
             if let Some(f) = self.take(p) {
                 return f;
             }
@@ -353,6 +381,7 @@ impl Session {
     /// [`Session::next`] would have to; the frame stays for it). For a transport that writes
     /// the frames ready at once together.
     pub fn try_next(&mut self) -> Option<Arc<str>> {
+        self.close_lane();
         loop {
             if let Some(f) = self.ready.pop_front() {
                 return Some(f);

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tutti_live::{BoxFuture, Chat, ChatOrigin, ChatSession};
+use tutti_live::{BoxFuture, Chat, ChatOrigin, ChatSession, Header, Peer};
 use tutti_protocol::{ClientFrame, FrameError};
-use tutti_rooms::{Origin, Rooms, Session, Staff, StaffAuth};
+use tutti_rooms::{Origin, Outlet, Rooms, Session, Staff, StaffAuth, Wrote};
 use tutti_store::UserRole;
 
 use crate::chat_sounds::ChatSounds;
@@ -42,17 +42,43 @@ pub struct LiveChat(pub Rooms, pub tutti_api::ApiState, pub ChatSounds);
 struct LiveSession(Session, tutti_api::ApiState, ChatSounds);
 
 impl Chat for LiveChat {
-    fn session(&self, origin: ChatOrigin) -> Box<dyn ChatSession> {
+    fn session(&self, origin: ChatOrigin, peer: &Arc<Peer>) -> Box<dyn ChatSession> {
         let origin = match origin {
             ChatOrigin::Staff => Origin::Staff,
             ChatOrigin::Audience { show, guest } => Origin::Audience { show, guest },
             ChatOrigin::Display { show } => Origin::Display { show },
         };
-        Box::new(LiveSession(
-            self.0.session(origin),
-            self.1.clone(),
-            self.2.clone(),
-        ))
+        let mut session = self.0.session(origin);
+        session.write_to(Arc::new(PeerOutlet(peer.clone())));
+        Box::new(LiveSession(session, self.1.clone(), self.2.clone()))
+    }
+}
+
+/// A connection's socket as the chat service's outlet: the room's writer writes a waiting
+/// session's events itself, framed here, only while nothing else waits for the socket.
+struct PeerOutlet(Arc<Peer>);
+
+impl Outlet for PeerOutlet {
+    fn write(&self, frames: &[&str]) -> Wrote {
+        let sent = match frames {
+            [one] => self
+                .0
+                .send_if_idle([Header::text(one.len()).as_bytes(), one.as_bytes()]),
+            many => {
+                let len = many.iter().map(|f| f.len() + 10).sum();
+                let mut buf = Vec::with_capacity(len);
+                for f in many {
+                    buf.extend_from_slice(Header::text(f.len()).as_bytes());
+                    buf.extend_from_slice(f.as_bytes());
+                }
+                self.0.send_if_idle([&buf, &[]])
+            }
+        };
+        match sent {
+            None => Wrote::Not,
+            Some(false) => Wrote::All,
+            Some(true) => Wrote::Behind,
+        }
     }
 }
 
