@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 use tutti_protocol::{ChatSubRoom, ClientFrame};
-use tutti_rooms::{BoxFuture, ManualClock, Origin, Rooms, RoomsConfig, Session, Staff, StaffAuth};
+use tutti_rooms::{
+    BoxFuture, ManualClock, Origin, Outlet, Rooms, RoomsConfig, Session, Staff, StaffAuth, Wrote,
+};
 use tutti_store::{
     ChatRoomKind, NewChatMessage, NewChatRoom, NewUser, Store, StoreConfig, UserRole,
 };
@@ -514,4 +516,182 @@ async fn a_big_room_sends_its_presence_once_per_interval_with_a_count_and_newcom
     kept.extend_from_slice(&w.users[11..16]);
     assert_eq!(named(&p[0]), kept[..LIST]);
     assert_eq!(w.rooms.counts(), (1, PEOPLE - 10));
+}
+
+/// A transport's outlet as a list: every frame written to it, in order, and what it answers
+/// (`All`, `Behind` or `Not`, cycled through `answers` when there are several).
+struct ListOutlet {
+    written: Arc<std::sync::Mutex<Vec<Value>>>,
+    answers: std::sync::Mutex<Vec<Wrote>>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl ListOutlet {
+    fn new(written: Arc<std::sync::Mutex<Vec<Value>>>, answers: Vec<Wrote>) -> Arc<ListOutlet> {
+        Arc::new(ListOutlet {
+            written,
+            answers: std::sync::Mutex::new(answers),
+            calls: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    fn answer(&self, answers: Vec<Wrote>) {
+        *self.answers.lock().unwrap() = answers;
+    }
+}
+
+impl Outlet for ListOutlet {
+    fn write(&self, frames: &[&str]) -> Wrote {
+        let answers = self.answers.lock().unwrap();
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let answer = answers[n % answers.len()];
+        if answer != Wrote::Not {
+            let mut written = self.written.lock().unwrap();
+            written.extend(frames.iter().map(|f| serde_json::from_str::<Value>(f).unwrap()));
+        }
+        answer
+    }
+}
+
+fn seqs(frames: &[Value]) -> Vec<u64> {
+    frames
+        .iter()
+        .filter(|v| v["type"] == "chat_event")
+        .map(|v| v["room_seq"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_waiting_sessions_events_go_straight_to_its_outlet_once_and_in_order() {
+    let w = world(RoomsConfig::default()).await;
+    let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let outlet = ListOutlet::new(written.clone(), vec![Wrote::All]);
+    let mut reader = w.session(w.users[0]).await;
+    reader.write_to(outlet.clone());
+    sub(&mut reader, w.room, 0).await;
+    next_type(&mut reader, "chat_caught_up").await;
+    // Waiting (the wait is given up, the lane stays open): five posts reach the outlet.
+    assert!(idle(&mut reader).await);
+    let mut poster = w.session(w.users[1]).await;
+    for i in 0..5 {
+        post(&mut poster, w.room, i).await;
+    }
+    wait_for(&written, 5).await;
+    assert_eq!(seqs(&written.lock().unwrap()), vec![1, 2, 3, 4, 5]);
+    // The session hands none of them out again.
+    assert!(idle(&mut reader).await);
+    // A transport with bytes waiting takes nothing: the events come through the session.
+    outlet.answer(vec![Wrote::Not]);
+    for i in 5..8 {
+        post(&mut poster, w.room, i).await;
+    }
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let v = next_type(&mut reader, "chat_event").await;
+        got.push(v["room_seq"].as_u64().unwrap());
+    }
+    assert_eq!(got, vec![6, 7, 8]);
+    assert_eq!(seqs(&written.lock().unwrap()), vec![1, 2, 3, 4, 5]);
+    // Taken but behind: that event went out, the next ones come through the session.
+    outlet.answer(vec![Wrote::Behind]);
+    assert!(idle(&mut reader).await);
+    post(&mut poster, w.room, 8).await;
+    wait_for(&written, 6).await;
+    post(&mut poster, w.room, 9).await;
+    assert_eq!(next_type(&mut reader, "chat_event").await["room_seq"], 10);
+    assert_eq!(seqs(&written.lock().unwrap()), vec![1, 2, 3, 4, 5, 9]);
+    assert!(idle(&mut reader).await);
+}
+
+async fn post(s: &mut Session, room: i64, i: u64) {
+    let out = s
+        .handle(ClientFrame::ChatPost {
+            room,
+            client_id: format!("p{i}"),
+            text: format!("m{i}"),
+            reply_to: None,
+            flag: None,
+            seq: Some(i),
+        })
+        .await
+        .expect("post");
+    assert!(out[0].contains("chat_ack"), "{out:?}");
+}
+
+/// Until `n` frames were written (a guard against a hang, not a timing requirement).
+async fn wait_for(written: &std::sync::Mutex<Vec<Value>>, n: usize) {
+    for _ in 0..1000 {
+        if written.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{n} frames never reached the outlet");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outlets_that_take_some_frames_and_refuse_others_still_get_each_event_once_in_order() {
+    let w = Arc::new(
+        world(RoomsConfig {
+            queue: 8,
+            page: 5,
+            ..RoomsConfig::default()
+        })
+        .await,
+    );
+    const PER_WRITER: u64 = 40;
+    let writers = 3u64;
+    let total = PER_WRITER * writers;
+    // Each reader's frames, from its outlet and from the session, in the order they left.
+    let answers = [
+        vec![Wrote::All],
+        vec![Wrote::All, Wrote::Not, Wrote::All, Wrote::Behind],
+        vec![Wrote::Not, Wrote::All, Wrote::All],
+    ];
+    let mut readers = Vec::new();
+    for (i, a) in answers.iter().enumerate() {
+        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut s = w.session(w.users[i % w.users.len()]).await;
+        s.write_to(ListOutlet::new(written.clone(), a.clone()));
+        sub(&mut s, w.room, 0).await;
+        readers.push(tokio::spawn(async move {
+            loop {
+                let have = seqs(&written.lock().unwrap()).len() as u64;
+                if have >= total {
+                    break;
+                }
+                match tokio::time::timeout(Duration::from_millis(20), s.next()).await {
+                    Ok(f) => written.lock().unwrap().push(serde_json::from_str(&f).unwrap()),
+                    Err(_) => tokio::task::yield_now().await,
+                }
+            }
+            let got = seqs(&written.lock().unwrap());
+            (got, s)
+        }));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..writers {
+        let w = w.clone();
+        tasks.spawn(async move {
+            let mut s = w.session(w.users[(t as usize) % w.users.len()]).await;
+            for i in 0..PER_WRITER {
+                post(&mut s, w.room, t * 1000 + i).await;
+                if i % 7 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("writer");
+    }
+    let want: Vec<u64> = (1..=total).collect();
+    for r in readers {
+        let (got, mut s) = tokio::time::timeout(Duration::from_secs(60), r)
+            .await
+            .expect("a reader that gets every event")
+            .expect("reader");
+        assert_eq!(got, want);
+        assert!(idle(&mut s).await);
+    }
 }
