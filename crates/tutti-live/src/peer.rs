@@ -342,7 +342,9 @@ impl Peer {
             return None;
         }
         let left = match self.writev(parts) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => keep_rest(&mut out.pending, parts, 0),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                keep_rest(&mut out.pending, parts, 0)
+            }
             // A failed socket shows up as a failed read on the connection's next turn.
             Err(_) => false,
             Ok(n) => keep_rest(&mut out.pending, parts, n),

@@ -893,7 +893,14 @@ impl Client {
             return;
         };
         let now = Instant::now();
-        match chat.on_frame(shared, kind, text, now, self.rx_at, self.shared.in_window(now)) {
+        match chat.on_frame(
+            shared,
+            kind,
+            text,
+            now,
+            self.rx_at,
+            self.shared.in_window(now),
+        ) {
             Ok(Some(frame)) => self.chat_out = Some(frame),
             Ok(None) => {}
             Err(e) => self.parse_failure(e),

@@ -66,8 +66,8 @@ use tutti_store::{
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use session::{Origin, Session};
-pub use subscriber::{Outlet, Wrote};
 use subscriber::{Outgoing, Subscriber};
+pub use subscriber::{Outlet, Wrote};
 
 /// A boxed future, as [`StaffAuth`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

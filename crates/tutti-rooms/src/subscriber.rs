@@ -238,7 +238,8 @@ impl Subscriber {
         }
         let lane = &mut st.lane;
         lane.delivered.clear();
-        lane.delivered.extend(delivered.iter().map(|(r, s)| (*r, *s)));
+        lane.delivered
+            .extend(delivered.iter().map(|(r, s)| (*r, *s)));
         lane.moderated.clear();
         lane.moderated.extend(moderated.iter().copied());
         lane.stopped.clear();

@@ -543,11 +543,17 @@ impl ListOutlet {
 impl Outlet for ListOutlet {
     fn write(&self, frames: &[&str]) -> Wrote {
         let answers = self.answers.lock().unwrap();
-        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let answer = answers[n % answers.len()];
         if answer != Wrote::Not {
             let mut written = self.written.lock().unwrap();
-            written.extend(frames.iter().map(|f| serde_json::from_str::<Value>(f).unwrap()));
+            written.extend(
+                frames
+                    .iter()
+                    .map(|f| serde_json::from_str::<Value>(f).unwrap()),
+            );
         }
         answer
     }
@@ -664,7 +670,10 @@ async fn outlets_that_take_some_frames_and_refuse_others_still_get_each_event_on
                     break;
                 }
                 match tokio::time::timeout(Duration::from_millis(20), s.next()).await {
-                    Ok(f) => written.lock().unwrap().push(serde_json::from_str(&f).unwrap()),
+                    Ok(f) => written
+                        .lock()
+                        .unwrap()
+                        .push(serde_json::from_str(&f).unwrap()),
                     Err(_) => tokio::task::yield_now().await,
                 }
             }
