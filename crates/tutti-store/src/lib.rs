@@ -70,6 +70,11 @@
 //! idempotent on (room, author, client message id) and acknowledged only after commit. Search
 //! quotes every word of the user's input and reads only the searcher's rooms. `chat` holds the
 //! SQL and the `Store::chat_*` methods; the `tutti-chat` crate validates and renders text.
+//!
+//! # PostgreSQL (issue 14, feature `postgres`): the schema only, so far
+//! `pg_schema` holds every migration translated to PostgreSQL's dialect, same numbering, tables,
+//! columns and constraints (FTS5 becomes generated `tsvector` columns), and applies them; every
+//! store operation still runs on SQLite.
 
 mod accounts;
 mod chat;
@@ -79,6 +84,8 @@ mod memory;
 mod model;
 mod ops;
 mod outbox;
+#[cfg(feature = "postgres")]
+pub mod pg_schema;
 mod readers;
 mod schema;
 mod writer;
