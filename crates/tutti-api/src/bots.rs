@@ -152,6 +152,9 @@ impl ApiState {
         if message.hidden || message.held_until_ms.is_some() || message.deleted_at_ms.is_some() {
             return;
         }
+        if !self.store.chat_bots_may_exist() {
+            return;
+        }
         let s = self.clone();
         let m = message.clone();
         tokio::spawn(async move {
@@ -164,6 +167,10 @@ impl ApiState {
     /// A post committed over `/live/v1` (not a retry): call the bots it calls, as
     /// [`ApiState::call_bots`] does for the API's own posts. Returns at once.
     pub fn chat_posted_live(&self, message_id: i64) {
+        // Without a bot nothing is called: no read for every post of a busy room.
+        if !self.store.chat_bots_may_exist() {
+            return;
+        }
         let s = self.clone();
         tokio::spawn(async move {
             match s.store.chat_message(message_id).await {

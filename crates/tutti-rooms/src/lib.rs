@@ -472,10 +472,9 @@ impl Rooms {
                 if !st.writing {
                     st.writing = true;
                     drop(st);
-                    match tokio::runtime::Handle::try_current() {
-                        Ok(rt) => drop(rt.spawn(write_room(state, room))),
-                        Err(_) => run_to_end(write_room(state, room)),
-                    }
+                    // Publishing is async (it reads the store on tokio's pool): a
+                    // runtime is always there.
+                    drop(tokio::spawn(write_room(state, room)));
                 }
                 true
             }
@@ -749,13 +748,10 @@ async fn write_room(state: Arc<Mutex<RoomState>>, room: i64) {
             (Arc::new(std::mem::take(&mut st.outgoing)), st.list())
         };
         let half = subs.len() / 2;
-        let other = (half >= SHARD)
-            .then(|| tokio::runtime::Handle::try_current().ok())
-            .flatten()
-            .map(|rt| {
-                let (batch, subs) = (batch.clone(), subs.clone());
-                rt.spawn(async move { deliver_all(room, &batch, &subs[half..]) })
-            });
+        let other = (half >= SHARD).then(|| {
+            let (batch, subs) = (batch.clone(), subs.clone());
+            tokio::spawn(async move { deliver_all(room, &batch, &subs[half..]) })
+        });
         match other {
             Some(task) => {
                 deliver_all(room, &batch, &subs[..half]);
@@ -771,14 +767,6 @@ fn deliver_all(room: i64, batch: &[Outgoing], subs: &[Arc<Subscriber>]) {
     for sub in subs {
         sub.deliver(room, batch, &mut scratch);
     }
-}
-
-/// Runs a writer to its end on this thread (no runtime: tests and tools). It never waits
-/// on anything but its own second task, which it does not start without a runtime.
-fn run_to_end(f: impl std::future::Future<Output = ()>) {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    while f.as_mut().poll(&mut cx).is_pending() {}
 }
 
 /// The author whose moderators alone see this event (a hidden message's).

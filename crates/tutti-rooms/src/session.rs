@@ -834,30 +834,37 @@ impl Session {
     /// The room if this session may read it (staff: joining one it belongs in); `not_found`
     /// otherwise.
     async fn readable(&mut self, room_id: i64) -> Result<ChatRoomRow, FrameError> {
-        let room = self.readable_room(room_id).await?;
+        let (room, banned) = self.readable_room(room_id).await?;
         // A guest's identity outlives its connections: know it before reading, so a ban holds.
         if self.who.is_none() && matches!(self.origin, Origin::Audience { guest: Some(_), .. }) {
             self.audience_who().await?;
         }
-        if let Some(user) = self.user() {
-            let banned = self
+        let banned = match (banned, self.user()) {
+            (Some(b), _) => b,
+            (None, Some(user)) => self
                 .rooms
                 .inner
                 .store
                 .chat_restriction(room.id, user)
                 .await
                 .map_err(store_error)?
-                .is_some_and(|r| r.kind == tutti_store::ChatRestrictionKind::Ban);
-            if banned {
-                return Err(store_error(StoreError::ChatRefused(
-                    tutti_store::ChatRefusal::Banned,
-                )));
-            }
+                .is_some_and(|r| r.kind == tutti_store::ChatRestrictionKind::Ban),
+            (None, None) => false,
+        };
+        if banned {
+            return Err(store_error(StoreError::ChatRefused(
+                tutti_store::ChatRefusal::Banned,
+            )));
         }
         Ok(room)
     }
 
-    async fn readable_room(&mut self, room_id: i64) -> Result<ChatRoomRow, FrameError> {
+    /// The room if this session may read it (staff: joining one it belongs in, and whether
+    /// the user is banned from it, read at once with the room); `not_found` otherwise.
+    async fn readable_room(
+        &mut self,
+        room_id: i64,
+    ) -> Result<(ChatRoomRow, Option<bool>), FrameError> {
         let store = self.rooms.inner.store.clone();
         match &self.origin {
             Origin::Audience { .. } | Origin::Display { .. } => {
@@ -871,20 +878,20 @@ impl Session {
                     .who
                     .clone()
                     .ok_or_else(|| forbidden("send chat_auth first"))?;
-                let room = store
-                    .chat_room(room_id)
+                // One read for the room, the membership, the ensemble role and a ban: a
+                // busy room's every post asks.
+                let access = store
+                    .chat_access(room_id, who.user)
                     .await
                     .map_err(store_error)?
                     .ok_or_else(|| not_found("room", room_id))?;
-                if !self.staff_reads(&room, &who).await? {
+                let reads = access.room.ensemble_id.is_none()
+                    || who.admin
+                    || access.ensemble_role.is_some();
+                if !reads {
                     return Err(not_found("room", room_id));
                 }
-                if store
-                    .chat_member(room_id, who.user)
-                    .await
-                    .map_err(store_error)?
-                    .is_none()
-                {
+                if access.member.is_none() {
                     let joinable = store
                         .chat_open_rooms_to_join(who.user)
                         .await
@@ -894,14 +901,18 @@ impl Session {
                     }
                     self.join(room_id, who.user).await?;
                 }
-                return Ok(room);
+                let banned = access
+                    .restriction
+                    .is_some_and(|r| r.kind == tutti_store::ChatRestrictionKind::Ban);
+                return Ok((access.room, Some(banned)));
             }
         }
-        store
+        let room = store
             .chat_room(room_id)
             .await
             .map_err(store_error)?
-            .ok_or_else(|| not_found("room", room_id))
+            .ok_or_else(|| not_found("room", room_id))?;
+        Ok((room, None))
     }
 
     /// The user who writes in `room` now: staff (a member), or the audience identity while

@@ -84,14 +84,20 @@ impl Outlet for PeerOutlet {
 
 impl ChatSession for LiveSession {
     fn handle(&mut self, frame: ClientFrame) -> BoxFuture<'_, Result<Vec<String>, FrameError>> {
-        let post = matches!(frame, ClientFrame::ChatPost { .. });
+        // A post, and whether it asks for a sound (only those are looked up for one).
+        let post = match &frame {
+            ClientFrame::ChatPost { text, .. } => Some(tutti_chat::play_command(text).is_some()),
+            _ => None,
+        };
         Box::pin(async move {
             let replies = self.0.handle(frame).await?;
-            if post {
+            if let Some(plays) = post {
                 // A new post (not a retry) may call chat bots, as a post through the API does.
                 for (id, room, seq) in replies.iter().filter_map(|r| new_post(r)) {
                     self.1.chat_posted_live(id);
-                    self.2.changed(room, seq);
+                    if plays {
+                        self.2.changed(room, seq);
+                    }
                 }
             }
             Ok(replies)

@@ -146,6 +146,7 @@ pub use moderation::{
 };
 
 mod bots;
+pub(crate) use bots::bots_exist;
 mod published;
 
 pub use bots::{
@@ -238,6 +239,19 @@ pub struct NewChatRoom {
     pub members: Vec<i64>,
     /// Creation time, unix milliseconds.
     pub at_ms: i64,
+}
+
+/// A user's standing in a room, read at once ([`Store::chat_access`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatAccess {
+    /// The room.
+    pub room: ChatRoomRow,
+    /// The user's membership of it, if a member.
+    pub member: Option<ChatMemberRow>,
+    /// The user's role in the room's ensemble, if it has one and they are in it.
+    pub ensemble_role: Option<model::EnsembleRole>,
+    /// The user's restriction in the room, if any.
+    pub restriction: Option<ChatRestrictionRow>,
 }
 
 /// A room.
@@ -1946,6 +1960,32 @@ impl Store {
     /// The room with this id.
     pub async fn chat_room(&self, id: i64) -> Result<Option<ChatRoomRow>, StoreError> {
         self.read(move |c| room(c, id)).await
+    }
+
+    /// What deciding whether `user_id` may read and post in room `room_id` needs, in one
+    /// read: the room, the user's membership of it, their role in its ensemble (if it has
+    /// one) and their restriction in it. `None`: no such room.
+    pub async fn chat_access(
+        &self,
+        room_id: i64,
+        user_id: i64,
+    ) -> Result<Option<ChatAccess>, StoreError> {
+        self.read(move |c| {
+            let Some(room) = room(c, room_id)? else {
+                return Ok(None);
+            };
+            let ensemble_role = match room.ensemble_id {
+                Some(e) => crate::manage::membership(c, e, user_id)?,
+                None => None,
+            };
+            Ok(Some(ChatAccess {
+                member: member(c, room_id, user_id)?,
+                restriction: moderation::restriction(c, room_id, user_id)?,
+                ensemble_role,
+                room,
+            }))
+        })
+        .await
     }
 
     /// The room of this show.

@@ -115,17 +115,18 @@ pub use model::{
 };
 
 pub use chat::{
-    filter_match, sha256_hex, ChatAttachmentRow, ChatAudienceRow, ChatBoostRow, ChatEvent,
-    ChatEventKind, ChatEventPage, ChatMemberRow, ChatMessageRow, ChatModAction, ChatModLogRow,
-    ChatPosted, ChatRecentSearch, ChatRefusal, ChatRestrictionKind, ChatRestrictionRow,
-    ChatRoomKind, ChatRoomListing, ChatRoomRow, ChatRoomSettings, ChatSearchHit,
-    ChatSettingsChange, ChatSnippetPart, Involvement, NewChatAttachment, NewChatMessage,
-    NewChatRoom, UploadSweep, ALL_TALK, AUDIENCE_PASSWORD_HASH, CHAT_RECENT_SEARCHES,
-    MAX_CHAT_ATTACHMENT_NAME_CHARS, MAX_CHAT_AUDIENCE_DELAY_S, MAX_CHAT_AUDIENCE_NAME_CHARS,
-    MAX_CHAT_BOOST_CHARS, MAX_CHAT_CLIENT_ID_LEN, MAX_CHAT_DIRECT_MEMBERS, MAX_CHAT_FILTER_WORDS,
-    MAX_CHAT_FILTER_WORD_CHARS, MAX_CHAT_INITIAL_MEMBERS, MAX_CHAT_MESSAGE_ATTACHMENTS,
-    MAX_CHAT_MOD_LOG_PAGE, MAX_CHAT_PAGE, MAX_CHAT_REASON_CHARS, MAX_CHAT_ROOM_NAME_CHARS,
-    MAX_CHAT_SEARCH_CHARS, MAX_CHAT_SEARCH_HITS, MAX_CHAT_SLOW_MODE_S, MAX_CHAT_TEXT_CHARS,
+    filter_match, sha256_hex, ChatAccess, ChatAttachmentRow, ChatAudienceRow, ChatBoostRow,
+    ChatEvent, ChatEventKind, ChatEventPage, ChatMemberRow, ChatMessageRow, ChatModAction,
+    ChatModLogRow, ChatPosted, ChatRecentSearch, ChatRefusal, ChatRestrictionKind,
+    ChatRestrictionRow, ChatRoomKind, ChatRoomListing, ChatRoomRow, ChatRoomSettings,
+    ChatSearchHit, ChatSettingsChange, ChatSnippetPart, Involvement, NewChatAttachment,
+    NewChatMessage, NewChatRoom, UploadSweep, ALL_TALK, AUDIENCE_PASSWORD_HASH,
+    CHAT_RECENT_SEARCHES, MAX_CHAT_ATTACHMENT_NAME_CHARS, MAX_CHAT_AUDIENCE_DELAY_S,
+    MAX_CHAT_AUDIENCE_NAME_CHARS, MAX_CHAT_BOOST_CHARS, MAX_CHAT_CLIENT_ID_LEN,
+    MAX_CHAT_DIRECT_MEMBERS, MAX_CHAT_FILTER_WORDS, MAX_CHAT_FILTER_WORD_CHARS,
+    MAX_CHAT_INITIAL_MEMBERS, MAX_CHAT_MESSAGE_ATTACHMENTS, MAX_CHAT_MOD_LOG_PAGE, MAX_CHAT_PAGE,
+    MAX_CHAT_REASON_CHARS, MAX_CHAT_ROOM_NAME_CHARS, MAX_CHAT_SEARCH_CHARS, MAX_CHAT_SEARCH_HITS,
+    MAX_CHAT_SLOW_MODE_S, MAX_CHAT_TEXT_CHARS,
 };
 pub use chat::{
     ChatBotRow, NewChatBot, BOT_PASSWORD_HASH, MAX_CHAT_BOT_NAME_CHARS, MAX_CHAT_BOT_URL_LEN,
@@ -232,6 +233,9 @@ struct Inner {
     /// Attachment files: uploads share it, the sweep of unneeded files holds it alone, so a
     /// file is never removed between an upload finding it there and its row committing.
     blobs: tokio::sync::RwLock<()>,
+    /// A chat bot was ever made (read at open, set by [`Store::chat_create_bot`]; never
+    /// cleared, so it may say yes after the last bot went): posts skip the bot lookups without.
+    bots: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -361,6 +365,7 @@ impl Store {
         // serves reads and refuses every write with `StoreError::Storage`.
         let read_only = conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false);
         let readers = Arc::new(Readers::open(&path, cfg.readers, cfg.busy_timeout)?);
+        let bots = chat::bots_exist(&conn);
 
         let (queue, rx) = sync_channel(cfg.writer_queue);
         let counters = Arc::new(Counters::default());
@@ -387,6 +392,7 @@ impl Store {
                 events: watch::Sender::new(0),
                 read_only,
                 blobs: tokio::sync::RwLock::new(()),
+                bots: std::sync::atomic::AtomicBool::new(bots),
             }),
         })
     }

@@ -83,7 +83,7 @@ fn ensembles(
     Ok(paged(rows, page, |e| e.id))
 }
 
-fn membership(
+pub(crate) fn membership(
     conn: &Connection,
     ensemble_id: i64,
     user_id: i64,

@@ -1587,3 +1587,111 @@ async fn first_run_setup_makes_all_talk_which_staff_join_on_first_look() {
         .unwrap()
         .is_empty());
 }
+
+/// What a post's permission check reads at once: the room, the poster's membership, their
+/// role in the room's ensemble and a ban; `None` for a room that does not exist.
+#[tokio::test]
+async fn chat_access_reads_room_membership_ensemble_role_and_restriction_at_once() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let owner = user(&store, "owner").await;
+    let crew = user(&store, "crew").await;
+    let outsider = user(&store, "outsider").await;
+    let ens = store
+        .create_ensemble("band", "Band", owner, T0)
+        .await
+        .unwrap();
+    store
+        .add_member(ens.id, crew, EnsembleRole::Crew, T0)
+        .await
+        .unwrap();
+    let r = store
+        .chat_create_room(NewChatRoom {
+            kind: ChatRoomKind::Open,
+            ensemble_id: Some(ens.id),
+            show_id: None,
+            name: Some("band talk".into()),
+            created_by: Some(owner),
+            members: vec![owner],
+            at_ms: T0,
+        })
+        .await
+        .unwrap();
+
+    let a = store.chat_access(r.id, owner).await.unwrap().unwrap();
+    assert_eq!(a.room, r);
+    assert_eq!(a.member.map(|m| m.user_id), Some(owner));
+    assert_eq!(a.ensemble_role, Some(EnsembleRole::Owner));
+    assert_eq!(a.restriction, None);
+
+    // In the ensemble, not yet in the room.
+    let a = store.chat_access(r.id, crew).await.unwrap().unwrap();
+    assert_eq!(a.member, None);
+    assert_eq!(a.ensemble_role, Some(EnsembleRole::Crew));
+
+    // Neither, and banned.
+    store
+        .chat_restrict(
+            r.id,
+            outsider,
+            tutti_store::ChatRestrictionKind::Ban,
+            owner,
+            None,
+            T0 + 5,
+        )
+        .await
+        .unwrap();
+    let a = store.chat_access(r.id, outsider).await.unwrap().unwrap();
+    assert_eq!((a.member, a.ensemble_role), (None, None));
+    assert_eq!(
+        a.restriction.map(|x| x.kind),
+        Some(tutti_store::ChatRestrictionKind::Ban)
+    );
+
+    assert_eq!(store.chat_access(r.id + 1000, owner).await.unwrap(), None);
+}
+
+/// Posts skip the bot lookups only while no bot was ever made: a new store says no, a bot's
+/// creation says yes at once, and a store reopened over a file with a bot says yes.
+#[tokio::test]
+async fn bots_may_exist_once_one_was_made_and_after_a_reopen() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    assert!(!store.chat_bots_may_exist());
+    let admin = user(&store, "admin").await;
+    store
+        .chat_create_bot(tutti_store::NewChatBot {
+            name: "helper".into(),
+            ensemble_id: None,
+            webhook_url: None,
+            webhook_secret: "a-secret-of-sixteen-bytes".into(),
+            key_hash: [7; 32],
+            created_by: Some(admin),
+            at_ms: T0,
+        })
+        .await
+        .unwrap();
+    assert!(store.chat_bots_may_exist());
+    store.close().await.unwrap();
+    let store = open(&dir);
+    assert!(store.chat_bots_may_exist());
+    store.close().await.unwrap();
+
+    let other = TempDir::new().unwrap();
+    let store = open(&other);
+    assert!(!store.chat_bots_may_exist());
+    // A refused creation (an invalid name) leaves it so.
+    assert!(store
+        .chat_create_bot(tutti_store::NewChatBot {
+            name: "no spaces allowed".into(),
+            ensemble_id: None,
+            webhook_url: None,
+            webhook_secret: "a-secret-of-sixteen-bytes".into(),
+            key_hash: [8; 32],
+            created_by: None,
+            at_ms: T0,
+        })
+        .await
+        .is_err());
+    assert!(!store.chat_bots_may_exist());
+}

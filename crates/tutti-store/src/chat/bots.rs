@@ -293,7 +293,17 @@ impl Store {
     /// has (case-insensitively) is [`StoreError::Conflict`] `username`.
     pub async fn chat_create_bot(&self, b: NewChatBot) -> Result<ChatBotRow, StoreError> {
         validate_new(&b)?;
-        self.write(move |c| create(c, &b)).await
+        let made = self.write(move |c| create(c, &b)).await?;
+        self.inner
+            .bots
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(made)
+    }
+
+    /// Whether a bot may exist: `false` only while no bot was ever made in this store, so a
+    /// post needs no bot lookups (an answer read from memory, never the database).
+    pub fn chat_bots_may_exist(&self) -> bool {
+        self.inner.bots.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A bot, deleted or not (`None`: no bot has this account id).
@@ -364,4 +374,11 @@ impl Store {
         self.read(move |c| called(c, room_id, author_id, &mentions))
             .await
     }
+}
+
+/// Whether the store holds any bot (deleted ones too), read once when it opens; `true` when
+/// it cannot tell (posts then look bots up, as they always may).
+pub(crate) fn bots_exist(conn: &Connection) -> bool {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM chat_bots)", [], |r| r.get(0))
+        .unwrap_or(true)
 }
