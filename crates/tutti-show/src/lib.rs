@@ -16,7 +16,7 @@ pub mod ticktimes;
 
 pub use error::ShowError;
 pub use runtime::{
-    new_token, status_str, unix_ms, Actor, Cue, OverrideRequest, ShowRuntime, SlotLease,
+    new_token, status_str, unix_ms, Actor, Cue, OverrideRequest, ShowClock, ShowRuntime, SlotLease,
     TickScratch,
 };
 pub use stats::HubStats;

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tutti_consensus::{
     Engine, InputError, InputValue, Member, Override, OverrideKind, OverrideMode, ParamId,
-    ParticipantId, Snapshot, ZoneId,
+    Partials, ParticipantId, Snapshot, ZoneId,
 };
 use tutti_protocol::{ErrorCode, FrameError, OverrideModeName, SessionAction, Source, Sweep};
 use tutti_spec::{ParamKindName, PieceSpec};
@@ -42,6 +42,71 @@ pub fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The show's clock, seconds: what inputs are stamped with and ticks run at.
+///
+/// A single node reads its own monotonic clock from when the runtime started (the
+/// default). The nodes of one show (issue 14) must share a time base, because an edge's
+/// partials are weighted at its engine time and the conductor merges them at its own:
+/// [`ShowClock::since`] counts from a given instant (nodes in one process),
+/// [`ShowClock::since_unix_ms`] from a wall-clock moment all nodes know (the show's start).
+/// [`ShowClock::manual`] is set by hand, so a test or a tool can drive several runtimes
+/// through the same show times deterministically.
+#[derive(Debug, Clone)]
+pub enum ShowClock {
+    /// Seconds since this instant.
+    Monotonic(Instant),
+    /// Seconds set by hand (f64 bits), shared by every clone.
+    Manual(Arc<AtomicU64>),
+}
+
+impl Default for ShowClock {
+    /// Seconds since now.
+    fn default() -> Self {
+        ShowClock::Monotonic(Instant::now())
+    }
+}
+
+impl ShowClock {
+    /// Seconds since `origin`.
+    pub fn since(origin: Instant) -> ShowClock {
+        ShowClock::Monotonic(origin)
+    }
+
+    /// Seconds since the wall-clock moment `start_ms` (Unix milliseconds), read through
+    /// this process's monotonic clock from here on (a moment in the future counts as now).
+    pub fn since_unix_ms(start_ms: i64) -> ShowClock {
+        let ago = Duration::from_millis(u64::try_from(unix_ms() - start_ms).unwrap_or(0));
+        let now = Instant::now();
+        ShowClock::Monotonic(now.checked_sub(ago).unwrap_or(now))
+    }
+
+    /// A clock that reads `start` until [`ShowClock::set`] moves it.
+    pub fn manual(start: f64) -> ShowClock {
+        ShowClock::Manual(Arc::new(AtomicU64::new(start.to_bits())))
+    }
+
+    /// Sets a manual clock (and every clone of it) to `t` seconds; `false` (and nothing
+    /// changes) for a monotonic one.
+    pub fn set(&self, t: f64) -> bool {
+        match self {
+            ShowClock::Monotonic(_) => false,
+            ShowClock::Manual(bits) => {
+                bits.store(t.to_bits(), Relaxed);
+                true
+            }
+        }
+    }
+
+    /// Seconds now.
+    #[inline]
+    pub fn now(&self) -> f64 {
+        match self {
+            ShowClock::Monotonic(origin) => origin.elapsed().as_secs_f64(),
+            ShowClock::Manual(bits) => f64::from_bits(bits.load(Relaxed)),
+        }
+    }
 }
 
 /// Share of late deliveries in a second above which the audience state rate is lowered.
@@ -262,7 +327,7 @@ pub struct ShowRuntime {
     pub spec: Arc<PieceSpec>,
     /// Join URL for audiences.
     pub join_url: String,
-    clock: Instant,
+    clock: ShowClock,
     inner: Mutex<Inner>,
     /// The tick that will apply inputs submitted now.
     next_tick: AtomicU64,
@@ -326,7 +391,7 @@ fn fmt_range(lo: f64, hi: f64) -> String {
 }
 
 impl ShowRuntime {
-    /// Build a runtime for a stored show.
+    /// Build a runtime for a stored show, on its own clock (seconds since now).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         code: String,
@@ -338,6 +403,32 @@ impl ShowRuntime {
         store: Store,
         resume_grace: f64,
     ) -> Result<Arc<ShowRuntime>, ShowError> {
+        Self::new_on_clock(
+            code,
+            show_id,
+            spec,
+            status,
+            join_url,
+            stats,
+            store,
+            resume_grace,
+            ShowClock::default(),
+        )
+    }
+
+    /// [`ShowRuntime::new`] on a given clock (the nodes of one show share a time base).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_on_clock(
+        code: String,
+        show_id: i64,
+        spec: Arc<PieceSpec>,
+        status: ShowStatus,
+        join_url: String,
+        stats: Arc<HubStats>,
+        store: Store,
+        resume_grace: f64,
+        clock: ShowClock,
+    ) -> Result<Arc<ShowRuntime>, ShowError> {
         let engine = Engine::new(spec.engine_config()).map_err(|e| ShowError::Engine {
             piece: spec.slug.clone(),
             reason: e.to_string(),
@@ -348,7 +439,7 @@ impl ShowRuntime {
             show_id,
             spec: spec.clone(),
             join_url,
-            clock: Instant::now(),
+            clock,
             inner: Mutex::new(Inner {
                 engine,
                 status,
@@ -393,7 +484,7 @@ impl ShowRuntime {
 
     /// Seconds since this runtime started (the engine's clock).
     pub fn now(&self) -> f64 {
-        self.clock.elapsed().as_secs_f64()
+        self.clock.now()
     }
 
     /// A cue: `voice` (one of the piece's phone voices) to play on every phone `lead_ms`
@@ -474,7 +565,7 @@ impl ShowRuntime {
     /// The show clock that phones sync to: milliseconds since this runtime started, to the
     /// nanosecond the OS gives (monotonic; it starts again at 0 when the server restarts).
     pub fn clock_ms(&self) -> f64 {
-        self.clock.elapsed().as_secs_f64() * 1000.0
+        self.clock.now() * 1000.0
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -1046,6 +1137,22 @@ impl ShowRuntime {
     /// (feeding OSC and audio) always runs at the piece's rate; only the audience's state
     /// texts follow the adaptive rate.
     pub fn tick(&self, scratch: &mut TickScratch, sinks: &[Arc<dyn TickSink>]) {
+        self.tick_with(scratch, sinks, None);
+    }
+
+    /// [`ShowRuntime::tick`], finished from `merged` when given: a show's conductor
+    /// (issue 14) passes the partials its edges sent, merged, instead of its own engine's
+    /// inputs (it holds no phones). Everything else — tick numbers, overrides, smoothing,
+    /// rendering, snapshots, sinks — runs exactly as on a single node; the state's
+    /// participant count is the merged one. Partials that do not fit the engine (the
+    /// caller checked them; this cannot happen through `tutti-cluster`'s inbox) leave the
+    /// last state in place, logged.
+    pub fn tick_with(
+        &self,
+        scratch: &mut TickScratch,
+        sinks: &[Arc<dyn TickSink>],
+        merged: Option<&Partials>,
+    ) {
         let now = self.now();
         let started = Instant::now();
         let mut guard = self.lock();
@@ -1062,8 +1169,18 @@ impl ShowRuntime {
             // lock that submits take, so an acknowledged input is in the promised tick.
             inner.last_tick = self.next_tick.fetch_add(1, Relaxed);
             self.tick_times.record(inner.last_tick, now_ms());
-            let snap = inner.engine.tick(now);
-            inner.last.clone_from(snap);
+            match merged {
+                None => {
+                    let snap = inner.engine.tick(now);
+                    inner.last.clone_from(snap);
+                }
+                Some(m) => match inner.engine.tick_from(m, now) {
+                    Ok(snap) => inner.last.clone_from(snap),
+                    Err(e) => {
+                        tracing::warn!(show = %self.code, error = %e, "merged partials do not fit the engine; the last state stays");
+                    }
+                },
+            }
         }
         let computed = started.elapsed();
         // Sweep slots whose phone has been gone longer than the grace period, and adapt
@@ -1120,7 +1237,10 @@ impl ShowRuntime {
         let store_snapshot = live && now - inner.last_snapshot_store >= 1.0;
         inner.force_publish = false;
         let status = status_str(inner.status);
-        let participants = inner.engine.participants();
+        let participants = merged.map_or_else(
+            || inner.engine.participants(),
+            |m| usize::try_from(m.participants()).unwrap_or(usize::MAX),
+        );
         let mut audience_seq = None;
         if publish_audience {
             let t = Instant::now();
@@ -1216,6 +1336,74 @@ impl ShowRuntime {
         for sink in sinks {
             sink.on_tick(&tick);
         }
+    }
+
+    /// This show's crowd as mergeable partial aggregates at the show clock's now, which is
+    /// returned (an edge of issue 14 publishes them every tick). Taken under the show's
+    /// lock like a submit; no tick, no sink. `out` is reused when it has the engine's shape.
+    pub fn partials_into(&self, out: &mut Partials) -> f64 {
+        let now = self.now();
+        self.lock().engine.partials_into(now, out);
+        now
+    }
+
+    /// An edge's tick (issue 14): hands the state a show's conductor published —
+    /// `audience`, the compact `state` frame's JSON, for tick `number` — to every sink as
+    /// a live [`Tick`] whose audience text is those bytes, unchanged. This runtime's engine
+    /// computes nothing: it only takes the published values as its reference (the
+    /// agreement term of the partials it sends next, and the tick that inputs' acks
+    /// promise). Returns `false`, handing nothing on, when `audience` is not a state frame
+    /// of this piece.
+    pub fn follow_state(
+        &self,
+        scratch: &mut TickScratch,
+        sinks: &[Arc<dyn TickSink>],
+        number: u64,
+        audience: &str,
+    ) -> bool {
+        let Ok(frame) = serde_json::from_str::<tutti_protocol::StateFrame>(audience) else {
+            return false;
+        };
+        if frame.kind != "state" || frame.tick != number {
+            return false;
+        }
+        let now = self.now();
+        {
+            let mut inner = self.lock();
+            scratch.values.clear();
+            for (i, p) in self.spec.params.iter().enumerate() {
+                let v = frame.params.get(&p.name).map_or_else(
+                    || inner.last.params.get(i).map_or(p.range().0, |s| s.value),
+                    |s| s.value,
+                );
+                scratch.values.push(v);
+            }
+            inner.engine.restore(&scratch.values);
+            for (dst, &v) in inner.last.params.iter_mut().zip(&scratch.values) {
+                dst.value = v;
+            }
+            inner.last_tick = number;
+            self.next_tick.store(number + 1, Relaxed);
+        }
+        self.tick_times.record(number, now_ms());
+        let tick = Tick {
+            show: &self.code,
+            number,
+            time: now,
+            unix_ms: unix_ms(),
+            spec: &self.spec,
+            values: &scratch.values,
+            live: true,
+            audience: Some(Publish {
+                json: audience,
+                seq: self.publish_seq.fetch_add(1, Relaxed) + 1,
+            }),
+            detail: None,
+        };
+        for sink in sinks {
+            sink.on_tick(&tick);
+        }
+        true
     }
 
     /// The crowd to store with a snapshot: every slot with its token's hash, its guest and
@@ -1629,6 +1817,113 @@ mod tests {
         second(100, 5);
         show.adapt_rate();
         assert_eq!(show.state_rate(), 20.0);
+    }
+
+    /// What a sink was handed: tick number, audience text, values.
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<(u64, String, Vec<f64>)>>);
+
+    impl TickSink for Seen {
+        fn on_tick(&self, t: &Tick<'_>) {
+            if let Some(a) = t.audience {
+                let mut s = self.0.lock().unwrap();
+                s.push((t.number, a.json.to_owned(), t.values.to_vec()));
+            }
+        }
+    }
+
+    /// Issue 14's seams: a tick finished from merged partials (a conductor's) is the tick
+    /// a single node computes from its own inputs, overrides included; an edge following the
+    /// published state hands its sinks the same bytes and values, and computes nothing.
+    #[tokio::test]
+    async fn a_tick_from_partials_is_the_single_nodes_and_an_edge_follows_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(tutti_store::StoreConfig::new(dir.path().join("t.db"))).unwrap();
+        let spec = Arc::new(PieceSpec::demo());
+        let clock = ShowClock::manual(0.0);
+        let open = || {
+            ShowRuntime::new_on_clock(
+                "TEST".into(),
+                1,
+                spec.clone(),
+                ShowStatus::Live,
+                String::new(),
+                Arc::new(HubStats::default()),
+                store.clone(),
+                120.0,
+                clock.clone(),
+            )
+            .unwrap()
+        };
+        let (single, conductor, edge) = (open(), open(), open());
+        let slider = spec
+            .params
+            .iter()
+            .find(|p| p.kind == ParamKindName::Continuous)
+            .unwrap();
+        let (lo, hi) = slider.range();
+        for i in 0..30 {
+            clock.set(0.1 * f64::from(i));
+            let x = lo + (hi - lo) * f64::from(i % 7) / 6.0;
+            for rt in [&single, &edge] {
+                let p = rt.join_audience(None, None).unwrap();
+                rt.input(p.id, &slider.name, x).unwrap();
+            }
+        }
+        // The same override on both finishing nodes, straight into their engines.
+        for rt in [&single, &conductor] {
+            let ov = Override {
+                param: ParamId(spec.param_index(&slider.name).unwrap() as u16),
+                mode: OverrideMode::Bias {
+                    amount: (hi - lo) * 0.1,
+                },
+                priority: 1,
+                by: 1,
+                set_at: 0.0,
+                expires_at: None,
+            };
+            rt.lock().engine.set_override(ov).unwrap();
+        }
+        let (a, b, c) = (
+            Arc::new(Seen::default()),
+            Arc::new(Seen::default()),
+            Arc::new(Seen::default()),
+        );
+        let sinks = |s: &Arc<Seen>| -> Vec<Arc<dyn TickSink>> { vec![s.clone()] };
+        let (sa, sb, sc) = (sinks(&a), sinks(&b), sinks(&c));
+        let mut scratch = TickScratch::default();
+        let mut merged = Partials::empty(&spec.engine_config(), 0.0);
+        for k in 1..=10 {
+            clock.set(3.0 + 0.05 * f64::from(k));
+            single.tick(&mut scratch, &sa);
+            assert_eq!(edge.partials_into(&mut merged), clock.now());
+            conductor.tick_with(&mut scratch, &sb, Some(&merged));
+            let (n, json, _) = b.0.lock().unwrap().last().unwrap().clone();
+            assert!(edge.follow_state(&mut scratch, &sc, n, &json));
+        }
+        assert!(!edge.follow_state(&mut scratch, &sc, 99, "{\"type\":\"nope\"}"));
+        let (a, b, c) = (
+            a.0.lock().unwrap().clone(),
+            b.0.lock().unwrap().clone(),
+            c.0.lock().unwrap().clone(),
+        );
+        assert_eq!(a.len(), 10);
+        assert_ne!(a[0].2, a[9].2, "smoothing moves the values");
+        for ((sa, sb), sc) in a.iter().zip(&b).zip(&c) {
+            assert_eq!(sa.0, sb.0);
+            for (x, y) in sa.2.iter().zip(&sb.2) {
+                assert!((x - y).abs() <= 1e-9, "{x} on one node, {y} from partials");
+            }
+            assert!(sb.1.contains("\"participants\":30,"), "{}", sb.1);
+            assert_eq!(
+                (sb.0, &sb.1),
+                (sc.0, &sc.1),
+                "the edge hands on the same bytes"
+            );
+        }
+        // The edge's engine never ticked, and its acks promise the conductor's next tick.
+        assert_eq!(edge.lock().engine.snapshot().tick, 0);
+        assert_eq!(edge.next_tick.load(Relaxed), b[9].0 + 1);
     }
 
     /// A sink that reads the show from inside `on_tick` (it would deadlock if the tick
