@@ -1,0 +1,48 @@
+//! Tutti on several nodes (issue 14): a show's two roles over the bus, as a library the
+//! server composes (`tutti serve --role edge|conductor` is not wired yet).
+//!
+//! An **[`Edge`]** holds phones (its `ShowRuntime` takes their joins and inputs with the
+//! same validation, rate limits and latest-wins slots as a single node) and, every tick,
+//! publishes its crowd's mergeable partial aggregates ([`tutti_cluster::PartialsMsg`]) on
+//! the show's partials subject. It computes no state: it takes the conductor's
+//! [`tutti_cluster::StateMsg`]s, checks each ([`tutti_cluster::StateInbox`]: show, term,
+//! tick) and hands the accepted bytes, unchanged, to its sinks (the fan-out to its phones).
+//! When it is not connected to NATS it publishes nothing and queues nothing: each tick's
+//! partials replace the last, so a partitioned edge never sends stale ones later.
+//!
+//! A **[`Conductor`]** contends for the show's lease ([`tutti_bus::Leases`]); while it holds
+//! it, and only until [`tutti_bus::Held::valid_until`], it merges the fresh partials of its
+//! edges ([`tutti_cluster::PartialsInbox`]), finishes the tick through its `ShowRuntime`
+//! (`tick_with`: overrides, smoothing, rendering, snapshots and sinks as on one node) and
+//! publishes the audience state once, with its term (the lease's) and the tick. A standby
+//! keeps trying to take the lease; when it does, it first resumes the show from the last
+//! stored snapshot and override log (`ShowRuntime::restore`), then conducts. The store must
+//! be shared by the nodes: in this crate's tests every in-process node gets the same
+//! `tutti_store::Store`; across processes that is the PostgreSQL store, not built here.
+//!
+//! The nodes of one show share a time base (`tutti_show::ShowClock`): partials are weighted
+//! at the edge's show time and merged at the conductor's, and a partial is fresh by its own
+//! time, not by when it arrived.
+//!
+//! Every refused message is counted by kind in [`NodeMetrics`] (for `/metrics`), with what
+//! was sent, published, received, taken over, and whether this node leads.
+//!
+//! Must never: apply a message it refused; publish a state without holding an unexpired
+//! lease, or after a renewal was refused; queue partials for later; let its runtime's own
+//! engine produce states on an edge; hold a lock across `.await`.
+
+mod conductor;
+mod edge;
+mod metrics;
+
+pub use conductor::{Admission, Conductor, ConductorConfig};
+pub use edge::Edge;
+pub use metrics::NodeMetrics;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A subscription or flush on the bus failed.
+    #[error("bus: {0}")]
+    Bus(String),
+}
