@@ -451,7 +451,10 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
     let app = router(hub.clone(), listen)
         .merge(tutti_api::router(api.clone()))
         .layer(axum::Extension(web::MemoryMetrics(memory.clone())))
-        .layer(axum::Extension(web::ChatMetrics(rooms.clone())));
+        .layer(axum::Extension(web::ChatMetrics(
+            rooms.clone(),
+            sounds.clone(),
+        )));
     let server = tokio::spawn(serve_http(listener, app, shutdown_rx.clone()));
 
     Ok(Running {

@@ -144,11 +144,16 @@ pub struct MemoryMetrics(pub Option<tutti_memory::Memory>);
 
 /// The chat service whose rooms `/metrics` counts (a request extension set in `start`).
 #[derive(Clone)]
-pub struct ChatMetrics(pub tutti_rooms::Rooms);
+pub struct ChatMetrics(pub tutti_rooms::Rooms, pub crate::chat_sounds::ChatSounds);
 
 /// The chat service's lines of `/metrics`: rooms followed and the sessions following them.
-fn chat_metrics(out: &mut String, rooms: &tutti_rooms::Rooms) {
+fn chat_metrics(
+    out: &mut String,
+    rooms: &tutti_rooms::Rooms,
+    sounds: &crate::chat_sounds::ChatSounds,
+) {
     use crate::metrics::scalar;
+    use std::fmt::Write;
     let (followed, sessions) = rooms.counts();
     scalar(
         out,
@@ -164,6 +169,18 @@ fn chat_metrics(out: &mut String, rooms: &tutti_rooms::Rooms) {
         "Live connections following a chat room, summed over rooms.",
         sessions as f64,
     );
+    let c = sounds.counts();
+    out.push_str(
+        "# HELP tutti_chat_sounds_total Chat /play messages considered for a show's sound, by what became of them.\n# TYPE tutti_chat_sounds_total counter\n",
+    );
+    for (outcome, n) in [
+        ("played", c.played),
+        ("off", c.off),
+        ("not_live", c.not_live),
+        ("limited", c.limited),
+    ] {
+        let _ = writeln!(out, "tutti_chat_sounds_total{{outcome=\"{outcome}\"}} {n}");
+    }
 }
 
 /// The memory's lines of `/metrics`: its breaker, queue, spill and indexes.
@@ -378,8 +395,8 @@ pub async fn metrics(
     if let Some(axum::Extension(MemoryMetrics(Some(m)))) = &memory {
         memory_metrics(&mut out, m);
     }
-    if let Some(axum::Extension(ChatMetrics(rooms))) = &chat {
-        chat_metrics(&mut out, rooms);
+    if let Some(axum::Extension(ChatMetrics(rooms, sounds))) = &chat {
+        chat_metrics(&mut out, rooms, sounds);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

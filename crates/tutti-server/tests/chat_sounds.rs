@@ -213,6 +213,17 @@ async fn a_play_in_a_live_shows_room_reaches_its_sound_only_when_the_room_allows
             limited: 1
         }
     );
+    // The same counts on /metrics.
+    let m = raw(app.addr, "GET", "/metrics", &[], b"").await;
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    for line in [
+        "tutti_chat_sounds_total{outcome=\"played\"} 2",
+        "tutti_chat_sounds_total{outcome=\"off\"} 1",
+        "tutti_chat_sounds_total{outcome=\"not_live\"} 0",
+        "tutti_chat_sounds_total{outcome=\"limited\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in {text}");
+    }
 
     // Ended: its room is read-only and its outputs gone; turning the setting off works.
     owner.show_to(id_of(&show), "ended").await;
