@@ -1132,6 +1132,44 @@ impl ShowRuntime {
         }
     }
 
+    /// The once-a-second upkeep of a tick, without the tick: sweeps the slots whose phone
+    /// has been gone longer than the resume grace period (their participants leave the
+    /// engine), forgets replaced tokens past the grace, and adapts the audience state rate
+    /// to what the fan-out achieved in the last second. [`ShowRuntime::tick_with`] does
+    /// it itself; an edge of issue 14, which never ticks its engine, calls this at its
+    /// tick rate instead. Does nothing until a second (show clock) has passed since the
+    /// last upkeep.
+    pub fn upkeep(&self) {
+        let now = self.now();
+        let mut guard = self.lock();
+        self.upkeep_locked(&mut guard, now);
+    }
+
+    fn upkeep_locked(&self, inner: &mut Inner, now: f64) {
+        if now - inner.last_sweep < 1.0 {
+            return;
+        }
+        inner.last_sweep = now;
+        let grace = self.resume_grace;
+        let engine = &mut inner.engine;
+        inner.slots.retain(|_, s| match s.disconnected_at {
+            Some(t) if now - t > grace => {
+                engine.leave(s.id);
+                false
+            }
+            _ => true,
+        });
+        let Inner {
+            slots,
+            guests,
+            replaced,
+            ..
+        } = inner;
+        guests.retain(|_, token| slots.contains_key(token));
+        replaced.retain(|_, at| now - *at <= grace);
+        self.adapt_rate();
+    }
+
     /// Compute one tick: engine, render, persistence, then every sink. Called by the
     /// ticker only (or a test or tool driving the show by hand). The consensus tick
     /// (feeding OSC and audio) always runs at the piece's rate; only the audience's state
@@ -1183,29 +1221,7 @@ impl ShowRuntime {
             }
         }
         let computed = started.elapsed();
-        // Sweep slots whose phone has been gone longer than the grace period, and adapt
-        // the audience state rate to what fan-out achieved in the last second.
-        if now - inner.last_sweep >= 1.0 {
-            inner.last_sweep = now;
-            let grace = self.resume_grace;
-            let engine = &mut inner.engine;
-            inner.slots.retain(|_, s| match s.disconnected_at {
-                Some(t) if now - t > grace => {
-                    engine.leave(s.id);
-                    false
-                }
-                _ => true,
-            });
-            let Inner {
-                slots,
-                guests,
-                replaced,
-                ..
-            } = &mut *inner;
-            guests.retain(|_, token| slots.contains_key(token));
-            replaced.retain(|_, at| now - *at <= grace);
-            self.adapt_rate();
-        }
+        self.upkeep_locked(inner, now);
         let rate = self.state_rate();
         let target = f64::from(self.spec.state_hz.max(1));
         // Publishes are scheduled by tick phase, not by comparing clock readings: at
@@ -1349,7 +1365,9 @@ impl ShowRuntime {
 
     /// An edge's tick (issue 14): hands the state a show's conductor published —
     /// `audience`, the compact `state` frame's JSON, for tick `number` — to every sink as
-    /// a live [`Tick`] whose audience text is those bytes, unchanged. This runtime's engine
+    /// a [`Tick`] whose audience text is those bytes, unchanged, live when this runtime's
+    /// status is (an edge follows the conductor's status first, [`ShowRuntime::follow_status`],
+    /// so a paused or ended show reaches its phones as on one node). This runtime's engine
     /// computes nothing: it only takes the published values as its reference (the
     /// agreement term of the partials it sends next, and the tick that inputs' acks
     /// promise). Returns `false`, handing nothing on, when `audience` is not a state frame
@@ -1368,7 +1386,7 @@ impl ShowRuntime {
             return false;
         }
         let now = self.now();
-        {
+        let live = {
             let mut inner = self.lock();
             scratch.values.clear();
             for (i, p) in self.spec.params.iter().enumerate() {
@@ -1384,7 +1402,8 @@ impl ShowRuntime {
             }
             inner.last_tick = number;
             self.next_tick.store(number + 1, Relaxed);
-        }
+            inner.status == ShowStatus::Live
+        };
         self.tick_times.record(number, now_ms());
         let tick = Tick {
             show: &self.code,
@@ -1393,7 +1412,7 @@ impl ShowRuntime {
             unix_ms: unix_ms(),
             spec: &self.spec,
             values: &scratch.values,
-            live: true,
+            live,
             audience: Some(Publish {
                 json: audience,
                 seq: self.publish_seq.fetch_add(1, Relaxed) + 1,
@@ -1817,6 +1836,60 @@ mod tests {
         second(100, 5);
         show.adapt_rate();
         assert_eq!(show.state_rate(), 20.0);
+    }
+
+    /// An edge never ticks its engine; its upkeep alone sweeps a phone gone past the resume
+    /// grace (not before) and adapts the state rate, and no state is computed or published.
+    #[tokio::test]
+    async fn an_edges_upkeep_sweeps_gone_phones_and_adapts_the_rate_without_a_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(tutti_store::StoreConfig::new(dir.path().join("t.db"))).unwrap();
+        let stats = Arc::new(HubStats::default());
+        let clock = ShowClock::manual(0.0);
+        let edge = ShowRuntime::new_on_clock(
+            "TEST".into(),
+            1,
+            Arc::new(PieceSpec::demo()),
+            ShowStatus::Live,
+            String::new(),
+            stats.clone(),
+            store,
+            120.0,
+            clock.clone(),
+        )
+        .unwrap();
+        let gone = edge.join_audience(None, None).unwrap();
+        let stays = edge.join_audience(None, None).unwrap();
+        assert_eq!(edge.participants(), 2);
+        clock.set(5.0);
+        edge.disconnect(&gone.token);
+        // Within the grace the slot is kept, and a resume gets it back.
+        clock.set(5.0 + 119.0);
+        edge.upkeep();
+        assert_eq!(edge.participants(), 2);
+        // Past the grace it is swept (once a second of show time has passed since the
+        // last upkeep), the other phone's slot untouched.
+        clock.set(5.0 + 121.0);
+        edge.upkeep();
+        assert_eq!(edge.participants(), 1);
+        let e = edge.join_audience(None, Some(&gone.token)).unwrap();
+        assert_ne!(e.id, gone.id, "a swept slot is not resumed");
+        assert_eq!(
+            edge.join_audience(None, Some(&stays.token)).unwrap().id,
+            stays.id
+        );
+        // Late deliveries lower the rate at the next upkeep, not before a second has passed.
+        assert_eq!(edge.state_rate(), 20.0);
+        stats.states_window.fetch_add(100, Relaxed);
+        stats.states_late_window.fetch_add(50, Relaxed);
+        edge.upkeep();
+        assert_eq!(edge.state_rate(), 20.0);
+        clock.set(5.0 + 122.0);
+        edge.upkeep();
+        assert!(edge.state_rate() < 20.0, "{}", edge.state_rate());
+        // No tick ran: nothing computed, nothing published.
+        assert_eq!(edge.publishes(), 0);
+        assert_eq!(edge.next_tick.load(Relaxed), 1);
     }
 
     /// What a sink was handed: tick number, audience text, values.
