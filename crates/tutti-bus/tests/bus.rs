@@ -103,7 +103,9 @@ async fn a_crowd_split_over_three_edges_meets_at_the_conductor_through_nats() {
         show: SHOW.into(),
         conductor: EdgeId::new("conductor-1").unwrap(),
         term: 7,
+        seq: 1,
         tick: got.tick,
+        status: tutti_cluster::Status::Live,
         audience: audience.clone(),
     };
     conductor_bus

@@ -34,7 +34,7 @@ pub enum Reject {
     /// A sequence or tick already seen: a replay, or a message that came out of order.
     #[error("{what} {seq} from {from} is not after {last}")]
     Replayed {
-        /// `seq` (partials) or `tick` (states).
+        /// `seq` (partials and states) or `tick` (states).
         what: &'static str,
         /// The sender.
         from: EdgeId,
@@ -249,6 +249,7 @@ impl PartialsInbox {
 pub struct StateInbox {
     show: String,
     term: u64,
+    seq: u64,
     tick: u64,
     conductor: Option<EdgeId>,
     rejects: Rejects,
@@ -260,6 +261,7 @@ impl StateInbox {
         StateInbox {
             show: show.to_owned(),
             term: 0,
+            seq: 0,
             tick: 0,
             conductor: None,
             rejects: Rejects::default(),
@@ -267,12 +269,15 @@ impl StateInbox {
     }
 
     /// Take a state (returned, for its bytes to go to the phones), or refuse it (counted).
-    /// A higher term replaces the conductor (a takeover); within a term ticks only go up.
+    /// A higher term replaces the conductor (a takeover); within a term the publish
+    /// sequence only goes up and the tick never goes down (a paused show's conductor
+    /// publishes its tick again, with a new sequence).
     pub fn accept(&mut self, bytes: &[u8]) -> Result<StateMsg, Reject> {
         let r = self.check(bytes);
         match r {
             Ok(m) => {
                 self.term = m.term;
+                self.seq = m.seq;
                 self.tick = m.tick;
                 self.conductor = Some(m.conductor.clone());
                 Ok(m)
@@ -308,7 +313,15 @@ impl StateInbox {
                         current: c.clone(),
                     });
                 }
-                if m.tick <= self.tick {
+                if m.seq <= self.seq {
+                    return Err(Reject::Replayed {
+                        what: "seq",
+                        from: m.conductor,
+                        seq: m.seq,
+                        last: self.seq,
+                    });
+                }
+                if m.tick < self.tick {
                     return Err(Reject::Replayed {
                         what: "tick",
                         from: m.conductor,

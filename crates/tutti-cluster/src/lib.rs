@@ -10,7 +10,9 @@
 //! phones after checking them ([`StateInbox`]).
 //!
 //! Every message carries the wire [`SCHEMA`] and the show's code; partials carry their edge
-//! and a per-edge sequence, states the conductor's leadership term and the tick. A malformed
+//! and a per-edge sequence, states the conductor's leadership term, its publish sequence in
+//! that term, the tick and the show's [`Status`] (live, paused, ended: a paused show's
+//! conductor goes on publishing its tick about once a second). A malformed
 //! or forged message (bytes that do not decode, another schema, another show, an edge that
 //! was not admitted, a sequence or tick already seen, a term older than the current one,
 //! partials that do not fit the show's engine) is refused with its [`Reject`] reason and
@@ -23,4 +25,4 @@ mod inbox;
 mod wire;
 
 pub use inbox::{MergeReport, PartialsInbox, Reject, Rejects, StateInbox};
-pub use wire::{EdgeId, PartialsMsg, StateMsg, WireError, MAX_MESSAGE, SCHEMA};
+pub use wire::{EdgeId, PartialsMsg, StateMsg, Status, WireError, MAX_MESSAGE, SCHEMA};

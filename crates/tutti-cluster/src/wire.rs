@@ -5,7 +5,11 @@ use serde::{Deserialize, Serialize};
 use tutti_consensus::SparsePartials;
 
 /// The layout of every message below; a receiver refuses any other.
-pub const SCHEMA: u16 = 1;
+///
+/// 1: the first layout. 2: a [`StateMsg`] carries the show's [`Status`] and a `seq` (the
+/// conductor's publish number in its term), so a paused or ended show reaches the edges
+/// and a paused conductor can go on publishing the same tick.
+pub const SCHEMA: u16 = 2;
 
 /// The largest message a receiver decodes, bytes (a show's partials are a few KiB; states
 /// a few KiB more).
@@ -67,7 +71,35 @@ pub struct PartialsMsg {
     pub partials: SparsePartials,
 }
 
-/// A show's state for one tick, as the conductor serialized it for the phones.
+/// A show's status, as the conductor's states carry it to the edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Status {
+    /// Created, not started.
+    Scheduled,
+    /// Running: inputs are taken and ticks rise.
+    Live,
+    /// Stopped for now: inputs are refused, the tick stays.
+    Paused,
+    /// Over; final.
+    Ended,
+}
+
+impl Status {
+    /// The name a `state` frame's `status` field uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Scheduled => "scheduled",
+            Status::Live => "live",
+            Status::Paused => "paused",
+            Status::Ended => "ended",
+        }
+    }
+}
+
+/// A show's state for one tick, as the conductor serialized it for the phones. While the
+/// show is live the conductor publishes each tick once; while it is not, the tick stays and
+/// it publishes the same tick again (at once on a status change, then about once a second),
+/// so the edges follow the status and know their conductor is alive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateMsg {
     /// [`SCHEMA`].
@@ -78,8 +110,12 @@ pub struct StateMsg {
     pub conductor: EdgeId,
     /// The conductor's leadership term (one more at each takeover).
     pub term: u64,
-    /// The tick.
+    /// The conductor's publish number in this term, from 1, one more each message.
+    pub seq: u64,
+    /// The tick (never lower than the last one published in the term).
     pub tick: u64,
+    /// The show's status; the `state` frame's `status` says the same.
+    pub status: Status,
     /// The audience's `state` frame, the bytes every phone gets.
     pub audience: Vec<u8>,
 }

@@ -3,7 +3,7 @@
 //! refused, counted and never applied.
 
 use tutti_cluster::{
-    EdgeId, MergeReport, PartialsInbox, PartialsMsg, Reject, StateInbox, StateMsg, SCHEMA,
+    EdgeId, MergeReport, PartialsInbox, PartialsMsg, Reject, StateInbox, StateMsg, Status, SCHEMA,
 };
 use tutti_consensus::{Engine, EngineConfig, InputValue, ParamId, ParamKind, Partials, ZoneId};
 
@@ -232,7 +232,9 @@ fn state(conductor: &str, term: u64, tick: u64) -> Vec<u8> {
         show: "S1".into(),
         conductor: edge(conductor),
         term,
+        seq: tick,
         tick,
+        status: Status::Live,
         audience: format!(r#"{{"type":"state","tick":{tick}}}"#).into_bytes(),
     }
     .encode()
@@ -263,6 +265,36 @@ fn an_edge_takes_states_of_the_current_term_in_order_only() {
     inbox.accept(&state("n2", 2, 13)).unwrap();
     assert_eq!(inbox.rejects().total(), 6);
     assert_eq!(inbox.rejects().get("replayed"), 2);
+}
+
+/// A paused show's conductor publishes its tick again: a new sequence with the same tick
+/// is taken (its status with it); a replayed sequence, or a tick that goes back, is not.
+#[test]
+fn a_paused_conductor_republishes_its_tick_with_a_new_sequence() {
+    let msg = |seq: u64, tick: u64, status: Status| {
+        let mut m = StateMsg::decode(&state("n1", 1, tick)).unwrap();
+        m.seq = seq;
+        m.status = status;
+        m.encode()
+    };
+    let mut inbox = StateInbox::new("S1");
+    inbox.accept(&msg(1, 10, Status::Live)).unwrap();
+    let m = inbox.accept(&msg(2, 10, Status::Paused)).unwrap();
+    assert_eq!((m.tick, m.status), (10, Status::Paused));
+    inbox.accept(&msg(3, 10, Status::Paused)).unwrap();
+    let kind = |r: Result<StateMsg, Reject>| r.unwrap_err().kind();
+    assert_eq!(kind(inbox.accept(&msg(3, 10, Status::Paused))), "replayed");
+    assert_eq!(kind(inbox.accept(&msg(2, 10, Status::Live))), "replayed");
+    assert_eq!(kind(inbox.accept(&msg(9, 9, Status::Live))), "replayed");
+    inbox.accept(&msg(4, 11, Status::Live)).unwrap();
+    inbox.accept(&msg(5, 11, Status::Ended)).unwrap();
+    assert_eq!(inbox.rejects().get("replayed"), 3);
+    // A status this schema does not know is not a message.
+    let mut bytes = msg(6, 11, Status::Ended);
+    let at = bytes.len() - 1 - br#"{"type":"state","tick":11}"#.len() - 1;
+    assert_eq!(bytes[at], 3, "the status's variant index");
+    bytes[at] = 9;
+    assert_eq!(kind(inbox.accept(&bytes)), "malformed");
 }
 
 #[test]

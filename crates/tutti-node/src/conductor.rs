@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tutti_bus::{Held, LeaseError, Leases};
-use tutti_cluster::{EdgeId, PartialsInbox, PartialsMsg, Reject, StateMsg, SCHEMA};
+use tutti_cluster::{EdgeId, PartialsInbox, PartialsMsg, Reject, StateMsg, Status, SCHEMA};
 use tutti_consensus::Partials;
 use tutti_show::{ShowRuntime, Tick, TickScratch, TickSink};
 
@@ -39,17 +39,32 @@ pub struct ConductorConfig {
     pub max_age: f64,
 }
 
-/// The last audience text a tick rendered, kept for publishing.
+/// The last audience text a tick rendered (its number, whether it was live, the text),
+/// kept for publishing.
 #[derive(Default)]
-struct Capture(Mutex<Option<(u64, Vec<u8>)>>);
+struct Capture(Mutex<Option<(u64, bool, Vec<u8>)>>);
 
 impl TickSink for Capture {
     fn on_tick(&self, tick: &Tick<'_>) {
-        if let (true, Some(a)) = (tick.live, tick.audience) {
+        if let Some(a) = tick.audience {
             let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            *c = Some((tick.number, a.json.as_bytes().to_vec()));
+            *c = Some((tick.number, tick.live, a.json.as_bytes().to_vec()));
         }
     }
+}
+
+/// The status a rendered `state` frame says (`None`: not a state frame).
+fn frame_status(audience: &[u8]) -> Option<Status> {
+    let text = std::str::from_utf8(audience).ok()?;
+    let frame = serde_json::from_str::<tutti_protocol::StateFrame>(text).ok()?;
+    [
+        Status::Scheduled,
+        Status::Live,
+        Status::Paused,
+        Status::Ended,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == frame.status)
 }
 
 /// A contender for one show's conduction. Drive it by hand ([`Conductor::lead`],
@@ -64,8 +79,10 @@ pub struct Conductor {
     inbox: PartialsInbox,
     held: Option<Held>,
     last_try: Option<Instant>,
-    /// The last tick published in the current term.
+    /// The last live tick published in the current term.
     published: u64,
+    /// The states published in the current term (the last one's `seq`).
+    seq: u64,
     merged: Partials,
     scratch: TickScratch,
     capture: Arc<Capture>,
@@ -112,6 +129,7 @@ impl Conductor {
             held: None,
             last_try: None,
             published: 0,
+            seq: 0,
             scratch: TickScratch::default(),
             capture,
             sinks: all,
@@ -187,6 +205,7 @@ impl Conductor {
                     self.metrics.term.store(held.term, Relaxed);
                     self.metrics.takeovers.fetch_add(1, Relaxed);
                     self.published = 0;
+                    self.seq = 0;
                     self.held = Some(held);
                 }
                 Ok(Ok(None)) => {}
@@ -240,8 +259,12 @@ impl Conductor {
     }
 
     /// The show's part of a tick, while it leads: merges the fresh partials, ticks the
-    /// show from them, and publishes the audience state rendered this tick (when one is
-    /// due, and only for a tick newer than the last it published). The tick published.
+    /// show from them, and publishes the audience state rendered this tick, with the show's
+    /// status. Live: when a state is due, and only for a tick newer than the last it
+    /// published. Paused, ended or scheduled: the tick stays, and the runtime renders it
+    /// again at once on a status change and then once a second (show clock), each
+    /// published (a new `seq`), so the edges follow the status and know their conductor
+    /// is alive. The tick published.
     pub async fn tick(&mut self) -> Option<u64> {
         if !self.leads() {
             self.metrics.leading.store(false, Relaxed);
@@ -256,13 +279,18 @@ impl Conductor {
             .store(report.edges as u64, Relaxed);
         self.show
             .tick_with(&mut self.scratch, &self.sinks, Some(&self.merged));
-        let (tick, audience) = {
+        let (tick, live, audience) = {
             let mut c = self.capture.0.lock().unwrap_or_else(|p| p.into_inner());
             c.take()?
         };
-        if tick <= self.published {
+        if live && tick <= self.published {
             return None;
         }
+        // The status the frame was rendered with (the runtime's may have changed since).
+        let Some(status) = frame_status(&audience) else {
+            tracing::error!(show = %self.show.code, "a rendered state is not a state frame; not published");
+            return None;
+        };
         // The tick took time: the lease must still be ours when the state goes out.
         let term = match &self.held {
             Some(h) if self.leads() => h.term,
@@ -276,7 +304,9 @@ impl Conductor {
             show: self.show.code.clone(),
             conductor: self.cfg.id.clone(),
             term,
+            seq: self.seq + 1,
             tick,
+            status,
             audience,
         };
         match self
@@ -288,7 +318,10 @@ impl Conductor {
             .await
         {
             Ok(()) => {
-                self.published = tick;
+                self.seq += 1;
+                if live {
+                    self.published = tick;
+                }
                 self.metrics.states_published.fetch_add(1, Relaxed);
                 Some(tick)
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::connection::State;
 use futures_util::StreamExt;
 use tokio::sync::watch;
-use tutti_cluster::{EdgeId, PartialsMsg, Reject, StateInbox, StateMsg, SCHEMA};
+use tutti_cluster::{EdgeId, PartialsMsg, Reject, StateInbox, StateMsg, Status, SCHEMA};
 use tutti_consensus::Partials;
 use tutti_show::{ShowRuntime, TickScratch, TickSink};
 
@@ -105,8 +105,10 @@ impl Edge {
     }
 
     /// Takes a state message from the bus: checked (its bytes must be a state frame of
-    /// this piece, then show, term and tick by the inbox), and handed to the sinks. A
-    /// refusal is counted and nothing of it is applied. The accepted tick.
+    /// this piece whose status is the message's, then show, term, sequence and tick by the
+    /// inbox); its status is followed (a paused or ended show refuses inputs and its
+    /// phones see it, as on one node) and its bytes handed to the sinks. A refusal is
+    /// counted and nothing of it is applied. The accepted tick.
     pub fn take_state(&mut self, bytes: &[u8]) -> Result<u64, Reject> {
         // The audience bytes are checked before the inbox takes the term and tick, so a
         // message that could not be shown cannot move the edge to its term.
@@ -115,7 +117,7 @@ impl Edge {
                 self.metrics.reject("unreadable_state");
                 return Err(Reject::Invalid {
                     edge: m.conductor,
-                    reason: "the audience bytes are not a state frame".into(),
+                    reason: "the audience bytes are not a state frame of this status".into(),
                 });
             }
         }
@@ -127,6 +129,7 @@ impl Edge {
             }
         };
         self.metrics.term.store(m.term, Relaxed);
+        self.show.follow_status(show_status(m.status));
         let text = std::str::from_utf8(&m.audience).unwrap_or_default();
         if self
             .show
@@ -148,7 +151,9 @@ impl Edge {
     }
 
     /// Publishes partials at the piece's tick rate and takes states as they come, until
-    /// `shutdown` turns true (or its sender goes).
+    /// `shutdown` turns true (or its sender goes). Each tick also does the runtime's
+    /// upkeep (`ShowRuntime::upkeep`: slots of phones gone past the resume grace swept,
+    /// the state rate adapted), which a single node's tick does and an edge's never runs.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let period = Duration::from_secs_f64(1.0 / f64::from(self.show.spec.tick_hz.max(1)));
         let mut ticker = tokio::time::interval(period);
@@ -156,7 +161,10 @@ impl Edge {
         loop {
             tokio::select! {
                 r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
-                _ = ticker.tick() => { self.send_partials().await; }
+                _ = ticker.tick() => {
+                    self.show.upkeep();
+                    self.send_partials().await;
+                }
                 m = self.states.next() => match m {
                     Some(m) => { let _ = self.take_state(&m.payload); }
                     None => break,
@@ -166,10 +174,20 @@ impl Edge {
     }
 }
 
-/// Whether a state's audience bytes are a `state` frame for its tick.
+/// Whether a state's audience bytes are a `state` frame for its tick and status.
 fn readable(m: &StateMsg) -> bool {
     std::str::from_utf8(&m.audience)
         .ok()
         .and_then(|t| serde_json::from_str::<tutti_protocol::StateFrame>(t).ok())
-        .is_some_and(|f| f.kind == "state" && f.tick == m.tick)
+        .is_some_and(|f| f.kind == "state" && f.tick == m.tick && f.status == m.status.as_str())
+}
+
+/// The runtime's status for a wire status.
+pub(crate) fn show_status(s: Status) -> tutti_store::ShowStatus {
+    match s {
+        Status::Scheduled => tutti_store::ShowStatus::Scheduled,
+        Status::Live => tutti_store::ShowStatus::Live,
+        Status::Paused => tutti_store::ShowStatus::Paused,
+        Status::Ended => tutti_store::ShowStatus::Ended,
+    }
 }

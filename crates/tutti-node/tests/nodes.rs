@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tutti_bus::{connect, partials_subject, state_subject, Leases};
-use tutti_cluster::{EdgeId, PartialsMsg, StateMsg, SCHEMA};
+use tutti_cluster::{EdgeId, PartialsMsg, StateMsg, Status, SCHEMA};
 use tutti_consensus::{Engine, InputValue, ParamId};
 use tutti_node::{Admission, Conductor, ConductorConfig, Edge};
 use tutti_protocol::OverrideModeName;
@@ -370,7 +370,10 @@ fn state(term: u64, tick: u64, conductor: &str, show: &str, audience: &str) -> V
         show: show.into(),
         conductor: edge_id(conductor),
         term,
+        // Each rig's conductor publishes one state per tick from tick 1: seq is the tick.
+        seq: tick,
         tick,
+        status: Status::Live,
         audience: audience.as_bytes().to_vec(),
     }
     .encode()
