@@ -1,7 +1,8 @@
 //! Tutti on several nodes (issue 14): the bus is NATS, never a home-made substitute. This
 //! crate holds what talks to it: the connection ([`connect`]), the subjects a show's
-//! partials and states travel on ([`partials_subject`], [`state_subject`]), and a show's
-//! leadership as a lease in a JetStream key-value bucket ([`Leases`]).
+//! partials and states travel on ([`partials_subject`], [`state_subject`]), a show's
+//! leadership as a lease in a JetStream key-value bucket ([`Leases`]), and the registry of
+//! live nodes in another ([`Nodes`]).
 //!
 //! A lease is one key per show in a bucket whose entries expire a TTL after their last
 //! write (the bucket's `max_age`; no per-key TTL needed). The tests run PyPI's
@@ -15,12 +16,25 @@
 //! `create` succeeds. A holder that cannot renew (partitioned from NATS) must stop acting as
 //! the leader once the TTL has passed since its last renewal ([`Held::valid_until`]).
 //!
-//! Must never: retry a refused update as if it had succeeded, or report a lease held after
-//! its renewal was refused.
+//! The **node registry** ([`Nodes`]) is a second bucket of the same kind (default
+//! [`NODES_BUCKET`]): every node (edge or conductor contender) writes its [`NodeRecord`]
+//! under its id — role, the shows it serves, whether it leads each and its term, its bus
+//! connection, a few counters, the unix ms of the write — more often than the TTL, so a node
+//! that dies disappears a TTL after its last write. Readers (`tutti cluster status`) list
+//! it and read the lease bucket ([`lease_holders`]) without making either; a value that is
+//! not a record is counted by key, never shown as a node.
+//!
+//! Must never: retry a refused update as if it had succeeded, report a lease held after
+//! its renewal was refused, or show a value it could not read as a node.
 
 mod lease;
+mod nodes;
 
 pub use lease::{Held, LeaseError, Leases};
+pub use nodes::{
+    lease_holders, LeaseEntry, NodeList, NodeRecord, Nodes, RegistryError, Role, ServedShow,
+    LEASES_BUCKET, MAX_RECORD, NODES_BUCKET,
+};
 
 /// The subject an edge publishes a show's partials on (`tutti_cluster::PartialsMsg`).
 pub fn partials_subject(show: &str) -> String {

@@ -1,4 +1,5 @@
-//! A node's counters for one show, shared with whoever reads them (a future `/metrics`).
+//! A node's counters for one show, shared with whoever reads them (a future `/metrics`,
+//! and the node registry's heartbeat).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -51,6 +52,24 @@ impl NodeMetrics {
     pub fn rejects_total(&self) -> u64 {
         let r = self.rejects.lock().unwrap_or_else(|p| p.into_inner());
         r.values().sum()
+    }
+
+    /// A few counters by name, for the node registry's record (`tutti_bus::ServedShow`):
+    /// what was sent, published, received, taken over, and refused in all.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        [
+            ("partials_sent", self.partials_sent.load(Relaxed)),
+            ("partials_dropped", self.partials_dropped.load(Relaxed)),
+            ("partials_taken", self.partials_taken.load(Relaxed)),
+            ("states_published", self.states_published.load(Relaxed)),
+            ("states_received", self.states_received.load(Relaxed)),
+            ("takeovers", self.takeovers.load(Relaxed)),
+            ("stepped_down", self.stepped_down.load(Relaxed)),
+            ("rejected", self.rejects_total()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
     }
 
     /// The counters in Prometheus' text format, labelled with `show`.
