@@ -24,11 +24,19 @@
 //! it and read the lease bucket ([`lease_holders`]) without making either; a value that is
 //! not a record is counted by key, never shown as a node.
 //!
+//! **Chat** ([`ChatStreams`]) keeps every room's events in one JetStream stream, one message
+//! per subject `tutti.chat.ROOM.SEQ`, stored once however often it is published, and read
+//! back by the room's own sequence on any node (see `chat.rs`).
+//!
 //! Must never: retry a refused update as if it had succeeded, report a lease held after
-//! its renewal was refused, or show a value it could not read as a node.
+//! its renewal was refused, show a value it could not read as a node, or store a room's
+//! event twice.
 
+mod chat;
 mod lease;
 mod nodes;
+
+pub use chat::{chat_subject, room_subjects, Appended, ChatStreamError, ChatStreams, CHAT_STREAM};
 
 pub use lease::{Held, LeaseError, Leases};
 pub use nodes::{
