@@ -54,6 +54,12 @@ pub fn state_subject(show: &str) -> String {
     format!("tutti.show.{show}.state")
 }
 
+/// The subject an edge sends a show's performer commands on, as NATS requests that only
+/// the show's conductor answers (`tutti_cluster::CommandMsg`, `CommandReply`).
+pub fn command_subject(show: &str) -> String {
+    format!("tutti.show.{show}.command")
+}
+
 /// Why the bus cannot be reached.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot reach NATS at {url}: {reason}")]

@@ -9,6 +9,11 @@
 //! publishes the serialized state once ([`StateMsg`]); every edge writes the same bytes to its
 //! phones after checking them ([`StateInbox`]).
 //!
+//! A performer's command reaches the conductor from the edge that holds their connection
+//! as a request ([`CommandMsg`]: the edge, a request id, the performer as the edge admitted
+//! them, the override in plain data) and is answered ([`CommandReply`]: the conductor, its
+//! term, and what a single node's ack or error would say) once it is committed.
+//!
 //! Every message carries the wire [`SCHEMA`] and the show's code; partials carry their edge
 //! and a per-edge sequence, states the conductor's leadership term, its publish sequence in
 //! that term, the tick and the show's [`Status`] (live, paused, ended: a paused show's
@@ -25,4 +30,7 @@ mod inbox;
 mod wire;
 
 pub use inbox::{MergeReport, PartialsInbox, Reject, Rejects, StateInbox};
-pub use wire::{EdgeId, PartialsMsg, StateMsg, Status, WireError, MAX_MESSAGE, SCHEMA};
+pub use wire::{
+    Command, CommandActor, CommandMode, CommandMsg, CommandOutcome, CommandReply, EdgeId,
+    PartialsMsg, StateMsg, Status, WireError, MAX_MESSAGE, SCHEMA,
+};

@@ -8,7 +8,9 @@ use tutti_consensus::SparsePartials;
 ///
 /// 1: the first layout. 2: a [`StateMsg`] carries the show's [`Status`] and a `seq` (the
 /// conductor's publish number in its term), so a paused or ended show reaches the edges
-/// and a paused conductor can go on publishing the same tick.
+/// and a paused conductor can go on publishing the same tick. Still 2 with the performer
+/// commands ([`CommandMsg`], [`CommandReply`]): they are new messages on their own subject,
+/// and the existing layouts did not change.
 pub const SCHEMA: u16 = 2;
 
 /// The largest message a receiver decodes, bytes (a show's partials are a few KiB; states
@@ -120,6 +122,106 @@ pub struct StateMsg {
     pub audience: Vec<u8>,
 }
 
+/// The performer who asked, as the edge that holds their connection admitted them (their
+/// token checked there): the conductor logs and ranks the command by it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandActor {
+    /// Performer id for the engine's override priority (0 = OSC input).
+    pub by: u32,
+    /// Role rank: higher wins over lower.
+    pub priority: u8,
+    /// Name for the log and the dashboard.
+    pub name: String,
+}
+
+/// An override's mode, as the protocol names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandMode {
+    /// Limit the value to `a..=b`.
+    Clamp,
+    /// Add `a`.
+    Bias,
+    /// Mix towards `a` by `b`.
+    Blend,
+    /// Hold at `a`.
+    Lock,
+    /// Hold the current value.
+    Freeze,
+}
+
+/// What a performer asks the conductor to do, in plain data, before any validation (the
+/// conductor validates it exactly as a single node does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Set an override on a parameter.
+    Override {
+        /// The parameter's name.
+        param: String,
+        /// The mode.
+        mode: CommandMode,
+        /// Lock value, bias amount, blend target or clamp low.
+        a: Option<f64>,
+        /// Blend factor or clamp high.
+        b: Option<f64>,
+        /// Seconds until it expires.
+        expires_in: Option<f64>,
+    },
+}
+
+/// A performer's command, forwarded by the edge that holds their connection to the show's
+/// conductor as a NATS request; the conductor answers with a [`CommandReply`] only after
+/// the command is committed to the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandMsg {
+    /// [`SCHEMA`].
+    pub schema: u16,
+    /// The show's code.
+    pub show: String,
+    /// The edge that forwards it.
+    pub edge: EdgeId,
+    /// The edge's id for this request; the reply carries it back.
+    pub request: u64,
+    /// Who asked.
+    pub actor: CommandActor,
+    /// What they asked.
+    pub command: Command,
+}
+
+/// How a command ended on the conductor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CommandOutcome {
+    /// Committed to the store, then applied: what a single node's `ack` says (the tick
+    /// that will reflect it).
+    Applied {
+        /// The tick.
+        tick: u64,
+    },
+    /// Refused; nothing changed.
+    Refused {
+        /// The protocol's stable error code (`unknown_param`, `invalid_override`, …).
+        code: String,
+        /// The human message.
+        message: String,
+    },
+}
+
+/// The conductor's answer to one [`CommandMsg`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandReply {
+    /// [`SCHEMA`].
+    pub schema: u16,
+    /// The show's code.
+    pub show: String,
+    /// The request it answers.
+    pub request: u64,
+    /// The conductor that answered.
+    pub conductor: EdgeId,
+    /// Its leadership term.
+    pub term: u64,
+    /// What happened.
+    pub outcome: CommandOutcome,
+}
+
 fn encode<T: Serialize>(m: &T) -> Vec<u8> {
     // Plain data into a Vec: postcard cannot fail on it.
     postcard::to_stdvec(m).unwrap_or_default()
@@ -160,5 +262,104 @@ impl StateMsg {
     /// A message from bytes (its fields are not checked here: see `StateInbox`).
     pub fn decode(bytes: &[u8]) -> Result<StateMsg, WireError> {
         decode(bytes)
+    }
+}
+
+impl CommandMsg {
+    /// The bytes to send.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// A message from bytes (its schema and show are not checked here: the conductor does).
+    pub fn decode(bytes: &[u8]) -> Result<CommandMsg, WireError> {
+        decode(bytes)
+    }
+}
+
+impl CommandReply {
+    /// The bytes to send.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// A reply from bytes (its fields are not checked here: the forwarding edge does).
+    pub fn decode(bytes: &[u8]) -> Result<CommandReply, WireError> {
+        decode(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg() -> CommandMsg {
+        CommandMsg {
+            schema: SCHEMA,
+            show: "SHOW".into(),
+            edge: EdgeId::new("edge-1").unwrap(),
+            request: 7,
+            actor: CommandActor {
+                by: 1,
+                priority: 10,
+                name: "performer".into(),
+            },
+            command: Command::Override {
+                param: "tempo".into(),
+                mode: CommandMode::Lock,
+                a: Some(0.5),
+                b: None,
+                expires_in: Some(3.0),
+            },
+        }
+    }
+
+    #[test]
+    fn commands_and_replies_round_trip() {
+        let m = msg();
+        assert_eq!(CommandMsg::decode(&m.encode()), Ok(m));
+        for outcome in [
+            CommandOutcome::Applied { tick: 12 },
+            CommandOutcome::Refused {
+                code: "unknown_param".into(),
+                message: "no such parameter".into(),
+            },
+        ] {
+            let r = CommandReply {
+                schema: SCHEMA,
+                show: "SHOW".into(),
+                request: 7,
+                conductor: EdgeId::new("conductor-1").unwrap(),
+                term: 3,
+                outcome,
+            };
+            assert_eq!(CommandReply::decode(&r.encode()), Ok(r));
+        }
+    }
+
+    #[test]
+    fn garbage_truncated_and_oversized_commands_are_wire_errors() {
+        let bytes = msg().encode();
+        assert!(matches!(
+            CommandMsg::decode(&bytes[..bytes.len() - 1]),
+            Err(WireError::Decode(_))
+        ));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            CommandMsg::decode(&longer),
+            Err(WireError::Decode(_))
+        ));
+        assert!(matches!(
+            CommandMsg::decode(b"\xff\xff\xff\xff\xff\xff"),
+            Err(WireError::Decode(_))
+        ));
+        let big = vec![0u8; MAX_MESSAGE + 1];
+        assert_eq!(
+            CommandMsg::decode(&big),
+            Err(WireError::TooLarge {
+                len: MAX_MESSAGE + 1
+            })
+        );
     }
 }
