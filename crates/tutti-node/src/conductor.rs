@@ -1,4 +1,5 @@
-//! A show's conductor: the lease, the merge, the tick, the one publish.
+//! A show's conductor: the lease, the merge, the tick, the one publish, and (while it
+//! leads) the answers to performer commands (`command.rs`).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use tutti_cluster::{EdgeId, PartialsInbox, PartialsMsg, Reject, StateMsg, Status
 use tutti_consensus::Partials;
 use tutti_show::{ShowRuntime, Tick, TickScratch, TickSink};
 
+use crate::command::{start_responder, LeaseView, Responder};
 use crate::{NodeError, NodeMetrics};
 
 /// Which edges' partials a conductor merges.
@@ -88,6 +90,10 @@ pub struct Conductor {
     capture: Arc<Capture>,
     sinks: Vec<Arc<dyn TickSink>>,
     metrics: Arc<NodeMetrics>,
+    /// The lease as the command responder sees it (`None`: not leading).
+    lease_view: watch::Sender<LeaseView>,
+    /// The command responder while it leads (dropping it stops it).
+    commands: Option<Responder>,
 }
 
 impl Conductor {
@@ -134,6 +140,8 @@ impl Conductor {
             capture,
             sinks: all,
             metrics: Arc::new(NodeMetrics::default()),
+            lease_view: watch::channel(None).0,
+            commands: None,
         })
     }
 
@@ -154,7 +162,15 @@ impl Conductor {
             .is_some_and(|h| Instant::now() < h.valid_until(self.leases.ttl()))
     }
 
+    /// Stops answering commands: the responder ends (after the command in hand) and
+    /// unsubscribes.
+    fn stop_commands(&mut self) {
+        self.lease_view.send_replace(None);
+        self.commands = None;
+    }
+
     fn step_down(&mut self, why: &str) {
+        self.stop_commands();
         if self.held.take().is_some() {
             tracing::warn!(show = %self.show.code, node = %self.cfg.id, why, "no longer conducting");
             self.metrics.stepped_down.fetch_add(1, Relaxed);
@@ -165,7 +181,8 @@ impl Conductor {
     /// The lease's part of a tick: renews it (every third of its TTL) while held, steps
     /// down when a renewal is refused or it ran out; otherwise tries to take it (every
     /// `retry`), and on taking it resumes the show from the store before anything is
-    /// published. Whether it leads now.
+    /// published. While it leads, it answers the show's performer commands (the responder
+    /// starts here and stops when it steps down). Whether it leads now.
     pub async fn lead(&mut self) -> bool {
         let ttl = self.leases.ttl();
         if let Some(held) = &mut self.held {
@@ -215,6 +232,29 @@ impl Conductor {
         }
         let leads = self.leads();
         self.metrics.leading.store(leads, Relaxed);
+        match self.held.as_ref().filter(|_| leads) {
+            Some(h) => {
+                self.lease_view
+                    .send_replace(Some((h.term, h.valid_until(self.leases.ttl()))));
+                if self.commands.as_ref().is_none_or(|t| t.is_finished()) {
+                    match start_responder(
+                        self.bus.clone(),
+                        self.show.clone(),
+                        self.cfg.id.clone(),
+                        self.metrics.clone(),
+                        self.lease_view.subscribe(),
+                    )
+                    .await
+                    {
+                        Ok(task) => self.commands = Some(task),
+                        Err(e) => {
+                            tracing::warn!(show = %self.show.code, error = %e, "cannot answer commands yet")
+                        }
+                    }
+                }
+            }
+            None => self.stop_commands(),
+        }
         leads
     }
 
@@ -334,6 +374,7 @@ impl Conductor {
 
     /// Gives the lease back (a clean stop), so a standby need not wait for it to expire.
     pub async fn resign(&mut self) {
+        self.stop_commands();
         if let Some(h) = self.held.take() {
             let _ = self.leases.release(h).await;
         }

@@ -33,6 +33,14 @@
 //! at the edge's show time and merged at the conductor's, and a partial is fresh by its own
 //! time, not by when it arrived.
 //!
+//! **Performer commands** reach the conductor through the bus: an edge forwards a
+//! performer's override ([`forward`], a NATS request on the show's command subject); only
+//! the leader subscribes, and it answers after `ShowRuntime::set_override` committed the
+//! command to the store and applied it, with the same ack or error code as one node gives.
+//! No answer in time is an [`UNAVAILABLE`] error; forged or malformed commands are refused,
+//! counted and logged, never applied (see `command.rs`). Release, reset, session and
+//! bypass commands do not travel yet, and no edge's connection forwards yet.
+//!
 //! Every refused message is counted by kind in [`NodeMetrics`] (for `/metrics`), with what
 //! was sent, published, received, taken over, and whether this node leads.
 //!
@@ -41,15 +49,18 @@
 //! a few counters, its bus connection, the time. A node that dies stops writing and its
 //! record expires; a clean stop removes it. `tutti cluster status` reads it.
 //!
-//! Must never: apply a message it refused; publish a state without holding an unexpired
-//! lease, or after a renewal was refused; queue partials for later; let its runtime's own
+//! Must never: apply a message it refused; publish a state or answer a command without
+//! holding an unexpired lease, or after a renewal was refused; acknowledge a command before
+//! it is committed; queue partials for later; let its runtime's own
 //! engine produce states on an edge; hold a lock across `.await`.
 
+mod command;
 mod conductor;
 mod edge;
 mod metrics;
 mod registry;
 
+pub use command::{forward, override_msg, CommandAck, CommandError, UNAVAILABLE};
 pub use conductor::{Admission, Conductor, ConductorConfig};
 pub use edge::Edge;
 pub use metrics::NodeMetrics;

@@ -26,6 +26,11 @@ pub struct NodeMetrics {
     pub takeovers: AtomicU64,
     /// Conductor: leadership given up (refused renewal, or the lease ran out unrenewed).
     pub stepped_down: AtomicU64,
+    /// Conductor: performer commands committed, applied and acknowledged.
+    pub commands_applied: AtomicU64,
+    /// Conductor: performer commands answered with an error (refused by validation, another
+    /// schema or show, the lease lost while committing); nothing applied.
+    pub commands_refused: AtomicU64,
     /// Conductor: whether it holds an unexpired lease now.
     pub leading: AtomicBool,
     /// Edge: whether it was connected to the bus at its last tick.
@@ -42,7 +47,9 @@ impl NodeMetrics {
     }
 
     /// Refused messages of `kind` (`tutti_cluster::Reject::kind`, or `unreadable_state`:
-    /// a state whose audience bytes are not a state frame of the piece).
+    /// a state whose audience bytes are not a state frame of the piece, or a performer
+    /// command's `command_malformed`, `command_no_reply`, `command_wrong_schema`,
+    /// `command_wrong_show`, `command_not_leader`, `command_lease_lost`).
     pub fn rejects(&self, kind: &str) -> u64 {
         let r = self.rejects.lock().unwrap_or_else(|p| p.into_inner());
         r.get(kind).copied().unwrap_or(0)
@@ -55,7 +62,8 @@ impl NodeMetrics {
     }
 
     /// A few counters by name, for the node registry's record (`tutti_bus::ServedShow`):
-    /// what was sent, published, received, taken over, and refused in all.
+    /// what was sent, published, received, taken over, the performer commands applied and
+    /// refused, and the messages refused in all.
     pub fn counters(&self) -> BTreeMap<String, u64> {
         [
             ("partials_sent", self.partials_sent.load(Relaxed)),
@@ -64,6 +72,8 @@ impl NodeMetrics {
             ("states_published", self.states_published.load(Relaxed)),
             ("states_received", self.states_received.load(Relaxed)),
             ("takeovers", self.takeovers.load(Relaxed)),
+            ("commands_applied", self.commands_applied.load(Relaxed)),
+            ("commands_refused", self.commands_refused.load(Relaxed)),
             ("stepped_down", self.stepped_down.load(Relaxed)),
             ("rejected", self.rejects_total()),
         ]
@@ -109,6 +119,16 @@ impl NodeMetrics {
             &mut out,
             "stepped_down_total",
             self.stepped_down.load(Relaxed),
+        );
+        c(
+            &mut out,
+            "commands_applied_total",
+            self.commands_applied.load(Relaxed),
+        );
+        c(
+            &mut out,
+            "commands_refused_total",
+            self.commands_refused.load(Relaxed),
         );
         c(&mut out, "leading", u64::from(self.leading.load(Relaxed)));
         c(
