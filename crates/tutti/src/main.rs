@@ -4,11 +4,14 @@
 //! [`wizard_cmd`]) and the arguments of the management API's client (`tutti login`,
 //! `pieces`, `specs`, `shows`, `export`, `ensembles`, `members`, `users`, `webhooks`:
 //! [`client_args`], over the `tutti-client` library), and the performance memory of a data
-//! directory (`tutti memory`: [`memory_cmd`], with its MCP server in [`memory_mcp`]).
+//! directory (`tutti memory`: [`memory_cmd`], with its MCP server in [`memory_mcp`]), and
+//! a multi-node deployment's nodes and conductors as NATS holds them (`tutti cluster
+//! status`: [`cluster_cmd`]).
 //!
 //! Must never: contain logic that the libraries should own.
 
 mod client_args;
+mod cluster_cmd;
 mod memory_cmd;
 mod memory_mcp;
 mod report_cmd;
@@ -140,6 +143,9 @@ enum Command {
     /// The performance memory of a data directory: search, show, patterns, check, import,
     /// export, and `mcp` (a Model Context Protocol server over stdio).
     Memory(memory_cmd::MemoryArgs),
+    /// A multi-node deployment: `status` lists the nodes registered on NATS and each
+    /// show's conductor.
+    Cluster(cluster_cmd::ClusterArgs),
 }
 
 #[derive(Subcommand)]
@@ -703,6 +709,7 @@ fn main() -> ExitCode {
             client_command("webhooks", client_args::webhooks(&opts, &command))
         }
         Command::Memory(args) => memory_cmd::command(args),
+        Command::Cluster(args) => cluster_cmd::command(args),
         Command::Bench {
             command:
                 BenchCommand::Audio {
