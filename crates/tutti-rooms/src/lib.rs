@@ -717,6 +717,26 @@ impl Rooms {
         gone
     }
 
+    /// A session read room `room`'s events from the store up to `seq` and found no more: a
+    /// room that has published nothing since it was followed takes `seq` as its head, so
+    /// its next events are published in order after it. Without a head the room takes
+    /// whatever comes first, and two busy posters racing at its start would leave the
+    /// earlier event unpublished: every follower would then read it from the store.
+    pub(crate) fn caught_up(&self, room: i64, seq: u64) {
+        if let Some(state) = self.room(room) {
+            let mut st = lock(&state);
+            if st.head.is_none() {
+                st.head = Some(seq);
+            }
+        }
+    }
+
+    /// The last `seq` room `room` published to its followers (`None`: nobody follows it, or
+    /// it has no head yet), for diagnostics and tests.
+    pub fn published_head(&self, room: i64) -> Option<u64> {
+        self.room(room).and_then(|state| lock(&state).head)
+    }
+
     /// Rooms followed now, and sessions following them (for `/metrics` and tests).
     pub fn counts(&self) -> (usize, usize) {
         let rooms = lock(&self.inner.rooms);

@@ -488,6 +488,7 @@ impl Session {
                     *d = (*d).max(last);
                 }
                 if !page.more {
+                    self.rooms.caught_up(room, last);
                     self.catching.retain(|(r, _)| *r != room);
                     if let Some(frame) = extras {
                         self.extras.remove(&room);

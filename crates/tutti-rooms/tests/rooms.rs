@@ -220,6 +220,8 @@ async fn events_published_out_of_order_or_twice_reach_subscribers_once_in_order(
     let mut s = w.session(w.users[0]).await;
     sub(&mut s, w.room, 0).await;
     next_type(&mut s, "chat_caught_up").await;
+    // The session's catch-up gave the room its head: nothing published yet, seq 0.
+    assert_eq!(w.rooms.published_head(w.room), Some(0));
     for i in 1..=6 {
         w.post_elsewhere(w.users[1], i).await;
     }
@@ -232,6 +234,9 @@ async fn events_published_out_of_order_or_twice_reach_subscribers_once_in_order(
     // Through the service's own path: the third's publication comes first, so the room
     // reads the first two from the store; the others come again, late.
     w.rooms.publish(events[2].clone()).await;
+    // The third is not the room's next: the room read from the store everything after its
+    // head (all six are committed) and published it in order.
+    assert_eq!(w.rooms.published_head(w.room), Some(6));
     w.rooms.publish(events[0].clone()).await;
     w.rooms.publish(events[1].clone()).await;
     w.rooms.publish(events[2].clone()).await;
