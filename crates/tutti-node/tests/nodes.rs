@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{runtime, store_with_show};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,9 +16,8 @@ use tutti_cluster::{EdgeId, PartialsMsg, StateMsg, Status, SCHEMA};
 use tutti_consensus::{Engine, InputValue, ParamId};
 use tutti_node::{Admission, Conductor, ConductorConfig, Edge};
 use tutti_protocol::OverrideModeName;
-use tutti_show::{Actor, HubStats, OverrideRequest, ShowClock, ShowRuntime, Tick, TickSink};
+use tutti_show::{Actor, OverrideRequest, ShowClock, ShowRuntime, Tick, TickSink};
 use tutti_spec::{ParamKindName, PieceSpec};
-use tutti_store::{ShowStatus, Store, StoreConfig};
 
 const GUARD: Duration = Duration::from_secs(10);
 
@@ -40,41 +41,6 @@ impl Recorder {
     fn len(&self) -> usize {
         self.0.lock().unwrap().len()
     }
-}
-
-/// A store with the demo piece and one show of code `code`; its id.
-async fn store_with_show(dir: &std::path::Path, code: &str) -> (Store, i64) {
-    let store = Store::open(StoreConfig::new(dir.join("t.db"))).unwrap();
-    let spec = PieceSpec::demo();
-    let (piece, version) = store
-        .ensure_piece("demo", "Demo", &spec.to_json())
-        .await
-        .unwrap();
-    let row = store
-        .create_show(
-            piece.id,
-            version.id,
-            code,
-            tutti_store::ShowKind::Performance,
-        )
-        .await
-        .unwrap();
-    (store, row.id)
-}
-
-fn runtime(code: &str, id: i64, store: &Store, clock: &ShowClock) -> Arc<ShowRuntime> {
-    ShowRuntime::new_on_clock(
-        code.into(),
-        id,
-        Arc::new(PieceSpec::demo()),
-        ShowStatus::Live,
-        String::new(),
-        Arc::new(HubStats::default()),
-        store.clone(),
-        120.0,
-        clock.clone(),
-    )
-    .unwrap()
 }
 
 fn edge_id(name: &str) -> EdgeId {

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use tutti_bus::{connect, Leases, NodeList, Nodes, Role};
 use tutti_cluster::EdgeId;
 use tutti_node::{Admission, Conductor, ConductorConfig, Edge, Heartbeat};
-use tutti_show::{HubStats, ShowClock, ShowRuntime};
-use tutti_spec::PieceSpec;
-use tutti_store::{ShowStatus, Store, StoreConfig};
+use tutti_show::{ShowClock, ShowRuntime};
+use tutti_store::Store;
 
 const GUARD: Duration = Duration::from_secs(10);
 const CODE: &str = "REG";
@@ -21,37 +20,11 @@ const CODE: &str = "REG";
 const TTL: Duration = Duration::from_secs(1);
 
 async fn store_with_show(dir: &std::path::Path) -> (Store, i64) {
-    let store = Store::open(StoreConfig::new(dir.join("t.db"))).unwrap();
-    let spec = PieceSpec::demo();
-    let (piece, version) = store
-        .ensure_piece("demo", "Demo", &spec.to_json())
-        .await
-        .unwrap();
-    let row = store
-        .create_show(
-            piece.id,
-            version.id,
-            CODE,
-            tutti_store::ShowKind::Performance,
-        )
-        .await
-        .unwrap();
-    (store, row.id)
+    common::store_with_show(dir, CODE).await
 }
 
 fn runtime(id: i64, store: &Store, clock: &ShowClock) -> Arc<ShowRuntime> {
-    ShowRuntime::new_on_clock(
-        CODE.into(),
-        id,
-        Arc::new(PieceSpec::demo()),
-        ShowStatus::Live,
-        String::new(),
-        Arc::new(HubStats::default()),
-        store.clone(),
-        120.0,
-        clock.clone(),
-    )
-    .unwrap()
+    common::runtime(CODE, id, store, clock)
 }
 
 /// Lists the registry until `done` holds of it (the guard fails the test otherwise).

@@ -15,12 +15,20 @@ use tutti_bus::{connect, state_subject, Leases};
 use tutti_cluster::{EdgeId, StateMsg, Status};
 use tutti_node::{Admission, Conductor, ConductorConfig, Edge};
 use tutti_protocol::{ErrorCode, StateFrame};
-use tutti_show::{HubStats, ShowClock, ShowRuntime, Tick, TickSink};
+use tutti_show::{ShowClock, ShowRuntime, Tick, TickSink};
 use tutti_spec::{ParamKindName, PieceSpec};
-use tutti_store::{ShowStatus, Store, StoreConfig};
+use tutti_store::{ShowStatus, Store};
 
 const GUARD: Duration = Duration::from_secs(10);
 const CODE: &str = "PAUSE";
+
+async fn store_with_show(dir: &std::path::Path) -> (Store, i64) {
+    common::store_with_show(dir, CODE).await
+}
+
+fn runtime(id: i64, store: &Store, clock: &ShowClock) -> Arc<ShowRuntime> {
+    common::runtime(CODE, id, store, clock)
+}
 
 /// What a sink was handed: tick number, whether live, audience text.
 #[derive(Default)]
@@ -46,40 +54,6 @@ impl Recorder {
 
 fn frame_status(json: &str) -> String {
     serde_json::from_str::<StateFrame>(json).unwrap().status
-}
-
-async fn store_with_show(dir: &std::path::Path) -> (Store, i64) {
-    let store = Store::open(StoreConfig::new(dir.join("t.db"))).unwrap();
-    let spec = PieceSpec::demo();
-    let (piece, version) = store
-        .ensure_piece("demo", "Demo", &spec.to_json())
-        .await
-        .unwrap();
-    let row = store
-        .create_show(
-            piece.id,
-            version.id,
-            CODE,
-            tutti_store::ShowKind::Performance,
-        )
-        .await
-        .unwrap();
-    (store, row.id)
-}
-
-fn runtime(id: i64, store: &Store, clock: &ShowClock) -> Arc<ShowRuntime> {
-    ShowRuntime::new_on_clock(
-        CODE.into(),
-        id,
-        Arc::new(PieceSpec::demo()),
-        ShowStatus::Live,
-        String::new(),
-        Arc::new(HubStats::default()),
-        store.clone(),
-        120.0,
-        clock.clone(),
-    )
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
