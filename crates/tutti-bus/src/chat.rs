@@ -13,9 +13,11 @@
 //! the duplicate window is answered as a duplicate (`Nats-Msg-Id` `ROOM-SEQ`). A later one is
 //! refused by the per-subject limit, and [`ChatStreams::append`] then compares the bytes
 //! already stored. A live follower on another node subscribes to `tutti.chat.ROOM.*`
-//! ([`room_subjects`]). A plain subscriber sees every publish, retries included: the
-//! deduplication keeps the stream's copy single, not the subject's traffic. So a follower
-//! keeps the last `seq` it took and drops anything not newer, as `tutti-rooms` sessions do.
+//! ([`room_subjects`]). A plain subscription is at most once (it may miss a message) and
+//! sees every publish, retries included: the deduplication keeps the stream's copy single,
+//! not the subject's traffic. So a follower keeps the last `seq` it took, drops anything not
+//! newer and reads a gap with [`ChatStreams::after`], as `tutti-rooms` sessions do with the
+//! store.
 //!
 //! A catch-up ([`ChatStreams::after`]) reads `seq + 1`, `seq + 2`, … in the room's order:
 //! - it follows the stream's order while that agrees with the room's;
